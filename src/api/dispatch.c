@@ -1,0 +1,80 @@
+/*
+ * dispatch.c - the operation table and the request path around a handler.
+ *
+ * The table is short and searched linearly; when it grows past a few dozen
+ * entries it can be sorted and bisected without changing callers.
+ */
+#include "api/dispatch.h"
+
+#include "api/training.h"
+#include "base/mem.h"
+
+#define KB 1024
+
+static const struct api_op ops[] = {
+    {.service = "sagemaker",
+     .target = "SageMaker.ListTrainingJobs",
+     .fn = training_list,
+     .input = &training_list_input,
+     .body_max = 64 * KB},
+};
+
+const struct api_op *api_op_find(const char *service, const char *target)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(ops); i++)
+        if (strcmp(ops[i].service, service) == 0 &&
+            strcmp(ops[i].target, target) == 0)
+            return &ops[i];
+    return NULL;
+}
+
+void api_op_each(void (*fn)(void *ctx, const struct api_op *op), void *ctx)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(ops); i++)
+        fn(ctx, &ops[i]);
+}
+
+int api_dispatch(const struct api_op *op, const struct api_ctx *c,
+                 const char *body, size_t len, struct buf *out,
+                 struct kiln_diag *d)
+{
+    json_t *in = NULL, *res = NULL;
+    json_error_t jerr;
+    char *text = NULL;
+    int rc;
+
+    /* An empty body means "no input", as both SDKs treat it. */
+    if (len == 0)
+        in = json_object();
+    else
+        in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!in) {
+        rc = diag_set(d, KILN_ESERIAL,
+                      "Request body is not valid JSON: %s (line %d, column "
+                      "%d)",
+                      jerr.text, jerr.line, jerr.column);
+        goto out;
+    }
+    if (!json_is_object(in)) {
+        rc = diag_set(d, KILN_ESERIAL,
+                      "Request body must be a JSON object.");
+        goto out;
+    }
+    rc = validate_request(op->input, in, d);
+    if (rc)
+        goto out;
+    rc = op->fn(c, in, &res, d);
+    if (rc)
+        goto out;
+    text = json_dumps(res, JSON_COMPACT);
+    if (!text) {
+        rc = diag_set(d, KILN_EINTERNAL, "cannot serialise the response");
+        goto out;
+    }
+    rc = buf_adds(out, text);
+out:
+    mem_free(text);
+    json_decref(res);
+    json_decref(in);
+    return rc;
+}

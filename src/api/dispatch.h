@@ -1,0 +1,60 @@
+/*
+ * dispatch.h - the AWS JSON 1.1 operation table (STYLE.md K10) and the
+ * context every control-plane handler receives.
+ *
+ * An operation is found by the signing service of its request and its
+ * X-Amz-Target ("SageMaker.ListTrainingJobs" for service "sagemaker",
+ * "Logs_20140328.GetLogEvents" for "logs"). api_dispatch() parses the body,
+ * validates it against the operation's shape, calls the handler and
+ * serialises its result. Handlers return 0 with *out set to a JSON object
+ * they own (ownership passes to the dispatcher), or a KILN_E* code with the
+ * message in the diag. Any thread.
+ */
+#ifndef KILN_API_DISPATCH_H
+#define KILN_API_DISPATCH_H
+
+#include <jansson.h>
+
+#include "api/validate.h"
+#include "base/buf.h"
+#include "base/err.h"
+
+struct meta;
+
+/* What a handler knows about its caller and the server. Borrowed. */
+struct api_ctx {
+    struct meta *meta;
+    const char *account;    /* 12-digit account of the signing key */
+    const char *user;       /* user name of the signing key */
+    const char *akid;       /* access key id */
+    const char *region;     /* region for ARNs */
+    const char *request_id;
+};
+
+typedef int (*api_handler_fn)(const struct api_ctx *c, json_t *in,
+                              json_t **out, struct kiln_diag *d);
+
+struct api_op {
+    const char *service; /* SigV4 signing name */
+    const char *target;  /* X-Amz-Target value */
+    api_handler_fn fn;
+    const struct vshape *input;
+    size_t body_max; /* request body limit in bytes */
+};
+
+/* The operation for (service, target), or NULL. */
+const struct api_op *api_op_find(const char *service, const char *target);
+
+/* Calls fn for every operation in the table (docs, tests). */
+void api_op_each(void (*fn)(void *ctx, const struct api_op *op), void *ctx);
+
+/*
+ * Runs one request: parse `body`, validate, call the handler and append the
+ * JSON response to `out`. Returns 0, or an error code with the diag set
+ * (KILN_EUNKNOWNOP, KILN_ESERIAL, KILN_EVALIDATION, a handler's code).
+ */
+int api_dispatch(const struct api_op *op, const struct api_ctx *c,
+                 const char *body, size_t len, struct buf *out,
+                 struct kiln_diag *d);
+
+#endif

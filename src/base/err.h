@@ -1,0 +1,135 @@
+/*
+ * err.h - kiln's one error table (STYLE.md K4).
+ *
+ * A function that can fail returns int: 0 on success, a negative KILN_E* code
+ * on failure; small positive values (KILN_CONTINUE) are results, not errors.
+ * KILN_ERR_MAP is the single source of the codes, their text, and the status
+ * and error name each wire protocol answers them with:
+ *
+ *   json    AWS JSON 1.1 (SageMaker control plane, CloudWatch Logs)
+ *   s3      S3 REST-XML
+ *   query   AWS Query (STS)
+ *   rest    REST-JSON (SageMaker Runtime)
+ *
+ * Handlers never write an AWS error name by hand; they return a code and put
+ * the human detail in a caller-supplied struct kiln_diag through diag_set(),
+ * the one breakpoint for every error. Everything here is thread-safe.
+ */
+#ifndef KILN_ERR_H
+#define KILN_ERR_H
+
+#include "base/kiln.h"
+
+/* X(name, text, json, s3, query, rest): each protocol as status, "Code". */
+#define KILN_ERR_MAP(X)                                                        \
+    X(NOMEM, "out of memory", 500, "InternalFailure", 500, "InternalError",    \
+      500, "InternalFailure", 500, "InternalFailure")                          \
+    X(INTERNAL, "internal error", 500, "InternalFailure", 500,                 \
+      "InternalError", 500, "InternalFailure", 500, "InternalFailure")         \
+    X(IO, "input/output error", 500, "InternalFailure", 500, "InternalError",  \
+      500, "InternalFailure", 500, "InternalFailure")                          \
+    X(INVAL, "invalid argument", 400, "ValidationException", 400,              \
+      "InvalidArgument", 400, "InvalidParameterValue", 400, "ValidationError") \
+    X(VALIDATION, "validation failed", 400, "ValidationException", 400,        \
+      "InvalidArgument", 400, "ValidationError", 400, "ValidationError")       \
+    X(SERIAL, "malformed request body", 400, "SerializationException", 400,    \
+      "MalformedXML", 400, "MalformedInput", 400, "SerializationException")    \
+    X(UNKNOWNOP, "unknown operation", 400, "UnknownOperationException", 501,   \
+      "NotImplemented", 400, "InvalidAction", 404,                             \
+      "UnknownOperationException")                                             \
+    X(TOOBIG, "request too large", 413, "RequestEntityTooLargeException", 400, \
+      "EntityTooLarge", 413, "RequestEntityTooLarge", 400, "ValidationError")  \
+    X(NOAUTH, "missing authentication token", 400,                             \
+      "MissingAuthenticationTokenException", 403, "AccessDenied", 403,         \
+      "MissingAuthenticationToken", 403,                                       \
+      "MissingAuthenticationTokenException")                                   \
+    X(BADKEY, "unknown access key", 400, "UnrecognizedClientException", 403,   \
+      "InvalidAccessKeyId", 403, "InvalidClientTokenId", 403,                  \
+      "UnrecognizedClientException")                                           \
+    X(BADSIG, "signature mismatch", 400, "InvalidSignatureException", 403,     \
+      "SignatureDoesNotMatch", 403, "SignatureDoesNotMatch", 403,              \
+      "InvalidSignatureException")                                             \
+    X(SKEW, "request time too skewed", 400, "InvalidSignatureException", 403,  \
+      "RequestTimeTooSkewed", 403, "SignatureDoesNotMatch", 403,               \
+      "InvalidSignatureException")                                             \
+    X(EXPIRED, "presigned request expired", 400, "InvalidSignatureException",  \
+      403, "AccessDenied", 403, "SignatureDoesNotMatch", 403,                  \
+      "InvalidSignatureException")                                             \
+    X(AUTHFORMAT, "malformed authorization", 400,                              \
+      "IncompleteSignatureException", 400, "AuthorizationHeaderMalformed",     \
+      400, "IncompleteSignature", 400, "IncompleteSignatureException")         \
+    X(PAYLOADHASH, "payload hash mismatch", 400, "InvalidSignatureException",  \
+      400, "XAmzContentSHA256Mismatch", 403, "SignatureDoesNotMatch", 403,     \
+      "InvalidSignatureException")                                             \
+    X(ACCESS, "access denied", 400, "AccessDeniedException", 403,              \
+      "AccessDenied", 403, "AccessDenied", 403, "AccessDeniedException")       \
+    X(NOTFOUND, "resource not found", 400, "ValidationException", 404,         \
+      "NoSuchKey", 400, "ValidationError", 400, "ValidationError")             \
+    X(INUSE, "resource in use", 400, "ResourceInUse", 409, "OperationAborted", \
+      400, "ValidationError", 400, "ValidationError")                          \
+    X(LIMIT, "resource limit exceeded", 400, "ResourceLimitExceeded", 503,     \
+      "SlowDown", 400, "LimitExceeded", 429, "ThrottlingException")            \
+    X(UNAVAILABLE, "service unavailable", 503, "ServiceUnavailable", 503,      \
+      "ServiceUnavailable", 503, "ServiceUnavailable", 503,                    \
+      "ServiceUnavailable")                                                    \
+    X(DIM, "dimension mismatch", 400, "ValidationException", 400,              \
+      "InvalidArgument", 400, "ValidationError", 400, "ValidationError")
+
+/* Positions in the table; 0 is "no error". */
+enum kiln_err_index {
+    KILN_ERR_INDEX_NONE_ = 0,
+#define KILN_ERR_INDEX(name, text, js, jc, ss, sc, qs, qc, rs, rc)             \
+    KILN_ERR_INDEX_##name,
+    KILN_ERR_MAP(KILN_ERR_INDEX) KILN_ERR_INDEX_COUNT_
+#undef KILN_ERR_INDEX
+};
+
+/* The codes functions return: KILN_ENOMEM, KILN_EINVAL, ... all negative. */
+enum kiln_err {
+    KILN_OK = 0,
+#define KILN_ERR_CODE(name, text, js, jc, ss, sc, qs, qc, rs, rc)              \
+    KILN_E##name = -KILN_ERR_INDEX_##name,
+    KILN_ERR_MAP(KILN_ERR_CODE)
+#undef KILN_ERR_CODE
+};
+
+#define KILN_CONTINUE 1 /* not an error: call again */
+
+/* Which protocol an error is answered in. */
+enum kiln_proto {
+    KILN_PROTO_JSON,  /* AWS JSON 1.1 */
+    KILN_PROTO_S3,    /* S3 REST-XML */
+    KILN_PROTO_QUERY, /* AWS Query (STS) */
+    KILN_PROTO_REST,  /* REST-JSON (SageMaker Runtime) */
+};
+
+/* Human-readable detail for the error being returned. */
+struct kiln_diag {
+    int code;       /* a negative KILN_E* value, or 0 */
+    char msg[1024]; /* NUL-terminated, may be empty */
+};
+
+/* Short text for a code ("out of memory"); "unknown error" if not one. */
+const char *kiln_strerror(int code);
+
+/*
+ * The HTTP status and AWS error name `code` is answered with in `proto`.
+ * Codes that are not errors map to 500 / InternalFailure.
+ */
+int kiln_err_status(int code, enum kiln_proto proto);
+const char *kiln_err_name(int code, enum kiln_proto proto);
+
+/*
+ * Records `code` and a formatted message in `d` (which may be NULL) and
+ * returns `code`, so callers can write `return diag_set(d, ...)`. In debug
+ * builds it also logs file:line. Use the DIAG macro, not diag_set_at.
+ */
+int diag_set_at(struct kiln_diag *d, int code, const char *file, int line,
+                const char *fmt, ...) KILN_PRINTF(5, 6);
+#define diag_set(d, code, ...)                                                 \
+    diag_set_at((d), (code), __FILE__, __LINE__, __VA_ARGS__)
+
+/* Empties `d`. */
+void diag_clear(struct kiln_diag *d);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * str.c - see str.h.
+ */
+#include "base/str.h"
+
+#include "base/err.h"
+
+size_t str_copy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+    if (size) {
+        size_t n = len < size - 1 ? len : size - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+bool str_starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+void str_hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+bool str_equal_ct(const char *a, const char *b, size_t n)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+int parse_u64(const char **p, const char *end, uint64_t max, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+
+    if (s >= end || *s < '0' || *s > '9')
+        return KILN_EINVAL;
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (max - d) / 10)
+            return KILN_ETOOBIG;
+        v = v * 10 + d;
+    }
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+int parse_i64_str(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    const char *end = s + strlen(s);
+    bool neg = false;
+    uint64_t v;
+    int rc;
+
+    if (*s == '-' || *s == '+')
+        neg = *s++ == '-';
+    rc = parse_u64(&s, end, (uint64_t)INT64_MAX, &v);
+    if (rc)
+        return rc;
+    if (s != end)
+        return KILN_EINVAL;
+    int64_t r = neg ? -(int64_t)v : (int64_t)v;
+    if (r < min || r > max)
+        return KILN_ETOOBIG;
+    *out = r;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int str_url_decode(const char *s, size_t n, bool plus_space, struct buf *out)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char c = s[i];
+        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+            hexval(s[i + 2]) >= 0) {
+            c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        rc = buf_addc(out, c);
+    }
+    return rc;
+}

@@ -1,0 +1,43 @@
+/*
+ * str.h - small string and number helpers that replace banned libc calls
+ * (STYLE.md K14): bounded copies, hex, and cursor-advancing integer parsers
+ * that never read past a given end and report overflow. Pure functions; any
+ * thread.
+ */
+#ifndef KILN_STR_H
+#define KILN_STR_H
+
+#include "base/buf.h"
+#include "base/kiln.h"
+
+/* Copies at most size-1 bytes of src and NUL-terminates; returns strlen(src)
+ * so truncation shows as a result >= size (like BSD strlcpy). */
+size_t str_copy(char *dst, const char *src, size_t size);
+
+/* True when s starts with prefix. */
+bool str_starts(const char *s, const char *prefix);
+
+/* Writes 2n lower-case hex digits and a NUL into out (2n+1 bytes). */
+void str_hex(const uint8_t *in, size_t n, char *out);
+
+/* Constant-time comparison of two equal-length byte strings. */
+bool str_equal_ct(const char *a, const char *b, size_t n);
+
+/*
+ * Parses a decimal unsigned integer at *p (not past end), advancing *p past
+ * the digits. Returns 0, or KILN_EINVAL when there is no digit, or
+ * KILN_ETOOBIG when the value exceeds max.
+ */
+int parse_u64(const char **p, const char *end, uint64_t max, uint64_t *out);
+
+/* Parses a whole C string as a decimal integer in [min, max]. */
+int parse_i64_str(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/*
+ * Appends the percent-decoding of s[0..n) to out; with plus_space a '+'
+ * becomes a space (form and query encoding). A malformed escape is kept
+ * literally. Returns 0 or KILN_ETOOBIG from the buffer.
+ */
+int str_url_decode(const char *s, size_t n, bool plus_space, struct buf *out);
+
+#endif

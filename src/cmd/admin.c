@@ -1,0 +1,182 @@
+/*
+ * admin.c - `kiln admin`: access keys and configuration, scriptable.
+ *
+ *   kiln admin keys add [--access-key-id ID --secret-access-key S]
+ *                       [--account ACCT] [--user NAME]
+ *   kiln admin keys list [--show-secrets]
+ *   kiln admin keys remove ID
+ *   kiln admin config show | doc
+ *
+ * All take the server's options (--data-dir, --config, ...). Keys written
+ * here are seen by a running server at once: it looks keys up per request.
+ */
+#include "cmd/cmd.h"
+
+#include <time.h>
+
+#include "base/mem.h"
+#include "base/str.h"
+#include "meta/meta.h"
+
+struct keys_opts {
+    const char *akid, *secret, *account, *user;
+    bool show_secrets;
+};
+
+static bool valid_chars(const char *s, const char *extra, size_t min,
+                        size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return false;
+    for (; *s; s++) {
+        bool ok = (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+                  (*s >= '0' && *s <= '9') || strchr(extra, *s);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static int print_key(void *ctx, const struct meta_key *k)
+{
+    const struct keys_opts *o = ctx;
+    printf("%s\t%s\t%s", k->akid, k->account, k->user);
+    if (o->show_secrets)
+        printf("\t%s", k->secret);
+    printf("\n");
+    return 0;
+}
+
+static int keys(const struct kiln_config *c, int argc, char **argv)
+{
+    struct keys_opts o = {.account = c->account_id, .user = "admin"};
+    struct kiln_diag d = {0};
+    struct meta *m = NULL;
+    const char *verb = argc > 0 ? argv[0] : "list";
+    const char *target = NULL;
+    int rc, status = 1;
+
+    for (int i = 1; i < argc; i++) {
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--access-key-id") == 0)
+            slot = &o.akid;
+        else if (strcmp(argv[i], "--secret-access-key") == 0)
+            slot = &o.secret;
+        else if (strcmp(argv[i], "--account") == 0)
+            slot = &o.account;
+        else if (strcmp(argv[i], "--user") == 0)
+            slot = &o.user;
+        else if (strcmp(argv[i], "--show-secrets") == 0)
+            o.show_secrets = true;
+        else if (argv[i][0] != '-' && !target)
+            target = argv[i];
+        else {
+            fprintf(stderr, "kiln admin keys: unknown argument '%s'\n",
+                    argv[i]);
+            return 2;
+        }
+        if (slot) {
+            if (++i == argc) {
+                fprintf(stderr, "kiln admin keys: %s needs a value\n",
+                        argv[i - 1]);
+                return 2;
+            }
+            *slot = argv[i];
+        }
+    }
+    rc = cmd_open_data_dir(c, &m, &d);
+    if (rc) {
+        fprintf(stderr, "kiln admin keys: %s\n", d.msg);
+        return 1;
+    }
+    if (strcmp(verb, "list") == 0) {
+        rc = meta_key_each(m, print_key, &o);
+        status = rc ? 1 : 0;
+    } else if (strcmp(verb, "add") == 0) {
+        struct meta_key k;
+        cmd_new_key(o.account, o.user, &k);
+        if (o.akid)
+            str_copy(k.akid, o.akid, sizeof(k.akid));
+        if (o.secret)
+            str_copy(k.secret, o.secret, sizeof(k.secret));
+        if (!valid_chars(k.akid, "", 16, 128)) {
+            fprintf(stderr, "kiln admin keys add: an access key id is 16 to "
+                            "128 letters and digits\n");
+        } else if (!valid_chars(k.secret, "+/=", 16, 128)) {
+            fprintf(stderr, "kiln admin keys add: a secret is 16 to 128 "
+                            "letters, digits, '+', '/' or '='\n");
+        } else if (!valid_chars(k.account, "", 12, 12) ||
+                   strspn(k.account, "0123456789") != 12) {
+            fprintf(stderr, "kiln admin keys add: --account must be 12 "
+                            "digits\n");
+        } else if (!valid_chars(k.user, "+=,.@_-", 1, 64)) {
+            fprintf(stderr, "kiln admin keys add: --user must be 1 to 64 "
+                            "characters of [A-Za-z0-9+=,.@_-]\n");
+        } else if ((rc = meta_key_add(m, &k, &d)) != 0) {
+            fprintf(stderr, "kiln admin keys add: %s\n", d.msg);
+        } else {
+            printf("%s\t%s\t%s\t%s\n", k.akid, k.account, k.user, k.secret);
+            status = 0;
+        }
+        memset(&k, 0, sizeof(k));
+    } else if (strcmp(verb, "remove") == 0 && target) {
+        rc = meta_key_remove(m, target);
+        if (rc)
+            fprintf(stderr, "kiln admin keys remove: no key '%s'\n", target);
+        status = rc ? 1 : 0;
+    } else {
+        fprintf(stderr, "usage: kiln admin keys add|list|remove ...\n");
+        status = 2;
+    }
+    meta_close(m);
+    return status;
+}
+
+static int config_cmd(const struct kiln_config *c, int argc, char **argv)
+{
+    struct buf out = BUF_INIT(1 << 20);
+    const char *verb = argc > 0 ? argv[0] : "show";
+    int status = 0;
+
+    if (strcmp(verb, "show") == 0) {
+        config_show(c, &out);
+    } else if (strcmp(verb, "doc") == 0) {
+        config_doc(&out);
+    } else {
+        fprintf(stderr, "usage: kiln admin config show|doc\n");
+        status = 2;
+    }
+    fwrite(out.data ? out.data : "", 1, out.len, stdout);
+    buf_release(&out);
+    return status;
+}
+
+int cmd_admin(int argc, char **argv)
+{
+    struct kiln_config c;
+    struct kiln_diag d = {0};
+    int rest[256], nrest = 0, status = 2;
+    char *args[256];
+
+    config_init(&c);
+    if (argc > (int)KILN_ARRAY_LEN(rest)) {
+        fprintf(stderr, "kiln admin: too many arguments\n");
+        goto out;
+    }
+    if (config_load(&c, argc, argv, rest, &nrest, &d) != 0) {
+        fprintf(stderr, "kiln admin: %s\n", d.msg);
+        goto out;
+    }
+    for (int i = 0; i < nrest; i++)
+        args[i] = argv[rest[i]];
+    if (nrest >= 1 && strcmp(args[0], "keys") == 0)
+        status = keys(&c, nrest - 1, args + 1);
+    else if (nrest >= 1 && strcmp(args[0], "config") == 0)
+        status = config_cmd(&c, nrest - 1, args + 1);
+    else
+        fprintf(stderr, "usage: kiln admin keys|config ...\n");
+out:
+    config_release(&c);
+    return status;
+}

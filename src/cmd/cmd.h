@@ -1,0 +1,34 @@
+/*
+ * cmd.h - kiln's subcommands (STYLE.md K10: a table in main.c).
+ *
+ * Each takes the arguments after its own name and returns the process exit
+ * status. Primary output goes to stdout, chatter and errors to stderr.
+ */
+#ifndef KILN_CMD_H
+#define KILN_CMD_H
+
+#include "base/err.h"
+#include "cmd/config.h"
+
+int cmd_server(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
+int cmd_algo(int argc, char **argv);
+
+/*
+ * Shared by server and admin: creates the data directory if needed and
+ * opens its metadata store.
+ */
+struct meta;
+int cmd_open_data_dir(const struct kiln_config *c, struct meta **out,
+                      struct kiln_diag *d);
+
+/* Makes a new random key pair for `account` and user `user`. */
+struct meta_key;
+void cmd_new_key(const char *account, const char *user, struct meta_key *k);
+
+/* Writes the AWS shared-credentials file <data-dir>/credentials (0600)
+ * with profile [kiln] for k. */
+int cmd_write_credentials(const char *data_dir, const struct meta_key *k,
+                          struct kiln_diag *d);
+
+#endif

@@ -1,0 +1,343 @@
+/*
+ * config.c - the option table and the four sources that fill it.
+ *
+ * Each option has a field offset into struct kiln_config, so one setter
+ * serves file, environment and flags alike; strings are owned copies.
+ */
+#include "cmd/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+
+enum opt_type { OPT_STRING, OPT_INT };
+
+struct cfg_option {
+    const char *name; /* flag without dashes, config-file key */
+    enum opt_type type;
+    const char *def;      /* default as text; NULL for none */
+    long min, max;        /* range for OPT_INT */
+    const char *env;      /* environment variable */
+    bool runtime;         /* may change while the server runs (none yet) */
+    size_t offset;        /* into struct kiln_config */
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct kiln_config, f)
+
+static const struct cfg_option options[] = {
+    {.name = "bind", .type = OPT_STRING, .def = "127.0.0.1",
+     .env = "KILN_BIND", .offset = OFF(bind),
+     .help = "IP address the server listens on."},
+    {.name = "port", .type = OPT_INT, .def = "9000", .min = 0,
+     .max = 65535, .env = "KILN_PORT", .offset = OFF(port),
+     .help = "TCP port of the one API port (0 picks a free port)."},
+    {.name = "data-dir", .type = OPT_STRING, .def = "./var",
+     .env = "KILN_DATA_DIR", .offset = OFF(data_dir),
+     .help = "Directory holding kiln.db, objects, jobs and endpoints."},
+    {.name = "region", .type = OPT_STRING, .def = "us-east-1",
+     .env = "KILN_REGION", .offset = OFF(region),
+     .help = "Region written into ARNs; requests signed for any region are "
+             "accepted."},
+    {.name = "account-id", .type = OPT_STRING, .def = "000000000000",
+     .env = "KILN_ACCOUNT_ID", .offset = OFF(account_id),
+     .help = "12-digit account id given to keys created without --account."},
+    {.name = "log-level", .type = OPT_STRING, .def = "info",
+     .env = "KILN_LOG_LEVEL", .offset = OFF(log_level),
+     .help = "Lowest level logged: debug, info, warn or error."},
+    {.name = "threads", .type = OPT_INT, .def = "0", .min = 0, .max = 1024,
+     .env = "KILN_THREADS", .offset = OFF(threads),
+     .help = "HTTP worker threads; 0 means two per CPU."},
+    {.name = "config", .type = OPT_STRING, .def = NULL,
+     .env = "KILN_CONFIG", .offset = OFF(config_file),
+     .help = "Configuration file of `key = value` lines."},
+};
+
+#define MAX_CONFIG_FILE (1 << 20)
+
+static const struct cfg_option *find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(options); i++)
+        if (strlen(options[i].name) == len &&
+            memcmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static int validate_value(const struct cfg_option *o, const char *value,
+                          struct kiln_diag *d)
+{
+    if (strcmp(o->name, "account-id") == 0) {
+        bool ok = strlen(value) == 12;
+        for (const char *p = value; *p && ok; p++)
+            ok = *p >= '0' && *p <= '9';
+        if (!ok)
+            return diag_set(d, KILN_EINVAL,
+                            "account-id must be 12 digits, not '%s'", value);
+    }
+    if (strcmp(o->name, "log-level") == 0 && log_level_parse(value) < 0)
+        return diag_set(d, KILN_EINVAL,
+                        "log-level must be debug, info, warn or error, not "
+                        "'%s'",
+                        value);
+    if (strcmp(o->name, "region") == 0) {
+        bool ok = *value && strlen(value) < 64;
+        for (const char *p = value; *p && ok; p++)
+            ok = isalnum((unsigned char)*p) || *p == '-';
+        if (!ok)
+            return diag_set(d, KILN_EINVAL, "region '%s' is not valid",
+                            value);
+    }
+    return 0;
+}
+
+static int set_option(struct kiln_config *c, const struct cfg_option *o,
+                      const char *value, struct kiln_diag *d)
+{
+    char *field = (char *)c + o->offset;
+    int64_t v;
+    int rc;
+
+    if (o->type == OPT_INT) {
+        if (parse_i64_str(value, o->min, o->max, &v) != 0)
+            return diag_set(d, KILN_EINVAL,
+                            "%s must be a whole number from %ld to %ld, not "
+                            "'%s'",
+                            o->name, o->min, o->max, value);
+        *(int *)(void *)field = (int)v;
+        return 0;
+    }
+    rc = validate_value(o, value, d);
+    if (rc)
+        return rc;
+    char **s = (char **)(void *)field;
+    mem_free(*s);
+    *s = xstrdup(value);
+    return 0;
+}
+
+void config_init(struct kiln_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < KILN_ARRAY_LEN(options); i++)
+        if (options[i].def)
+            KILN_ASSERT(set_option(c, &options[i], options[i].def, NULL) ==
+                        0);
+}
+
+void config_release(struct kiln_config *c)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(options); i++)
+        if (options[i].type == OPT_STRING) {
+            char **s = (char **)(void *)((char *)c + options[i].offset);
+            mem_free(*s);
+            *s = NULL;
+        }
+}
+
+int config_set(struct kiln_config *c, const char *name, const char *value,
+               struct kiln_diag *d)
+{
+    const struct cfg_option *o = find(name, strlen(name));
+    if (!o)
+        return diag_set(d, KILN_EINVAL, "unknown option '%s'", name);
+    return set_option(c, o, value, d);
+}
+
+static size_t trim_len(const char *s, size_t n)
+{
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    return n;
+}
+
+int config_parse_text(struct kiln_config *c, const char *text, size_t len,
+                      const char *origin, struct kiln_diag *d)
+{
+    const char *p = text, *end = text + len;
+    int line = 0;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl ? nl : end;
+        const char *eq, *k = p;
+        char value[4096];
+        size_t klen, vlen;
+        int rc;
+
+        line++;
+        p = nl ? nl + 1 : end;
+        while (k < stop && isspace((unsigned char)*k))
+            k++;
+        if (k == stop || *k == '#')
+            continue;
+        if (memchr(k, '\0', (size_t)(stop - k)))
+            return diag_set(d, KILN_EINVAL, "%s:%d: NUL byte in line",
+                            origin, line);
+        eq = memchr(k, '=', (size_t)(stop - k));
+        if (!eq)
+            return diag_set(d, KILN_EINVAL, "%s:%d: expected 'key = value'",
+                            origin, line);
+        klen = trim_len(k, (size_t)(eq - k));
+        const char *v = eq + 1;
+        while (v < stop && isspace((unsigned char)*v))
+            v++;
+        vlen = trim_len(v, (size_t)(stop - v));
+        const struct cfg_option *o = find(k, klen);
+        if (!o)
+            return diag_set(d, KILN_EINVAL, "%s:%d: unknown option '%.*s'",
+                            origin, line, (int)(klen > 64 ? 64 : klen), k);
+        if (vlen >= sizeof(value))
+            return diag_set(d, KILN_EINVAL, "%s:%d: value too long", origin,
+                            line);
+        memcpy(value, v, vlen);
+        value[vlen] = '\0';
+        rc = set_option(c, o, value, d);
+        if (rc) {
+            char inner[sizeof(d->msg)];
+            str_copy(inner, d ? d->msg : "", sizeof(inner));
+            return diag_set(d, rc, "%s:%d: %s", origin, line, inner);
+        }
+    }
+    return 0;
+}
+
+static int load_file(struct kiln_config *c, const char *path,
+                     struct kiln_diag *d)
+{
+    struct buf text = BUF_INIT(MAX_CONFIG_FILE);
+    char chunk[4096];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return diag_set(d, KILN_EIO, "cannot read config file '%s': %s",
+                        path, strerror(errno));
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        if (buf_add(&text, chunk, (size_t)n) != 0) {
+            rc = diag_set(d, KILN_ETOOBIG, "config file '%s' is too large",
+                          path);
+            break;
+        }
+    if (n < 0 && !rc)
+        rc = diag_set(d, KILN_EIO, "cannot read config file '%s': %s", path,
+                      strerror(errno));
+    close(fd);
+    if (!rc)
+        rc = config_parse_text(c, buf_cstr(&text), text.len, path, d);
+    buf_release(&text);
+    return rc;
+}
+
+/* Finds `--name value` or `--name=value` at argv[*i]; advances *i. */
+static int flag_at(int argc, char **argv, int *i,
+                   const struct cfg_option **o, const char **value,
+                   struct kiln_diag *d)
+{
+    const char *a = argv[*i];
+    const char *eq;
+
+    *o = NULL;
+    if (!str_starts(a, "--"))
+        return 0;
+    a += 2;
+    eq = strchr(a, '=');
+    *o = find(a, eq ? (size_t)(eq - a) : strlen(a));
+    if (!*o)
+        return 0;
+    if (eq) {
+        *value = eq + 1;
+    } else if (*i + 1 < argc) {
+        *value = argv[++*i];
+    } else {
+        return diag_set(d, KILN_EINVAL, "option --%s needs a value",
+                        (*o)->name);
+    }
+    return 0;
+}
+
+int config_load(struct kiln_config *c, int argc, char **argv, int *rest,
+                int *nrest, struct kiln_diag *d)
+{
+    const char *file = getenv("KILN_CONFIG");
+    const struct cfg_option *o;
+    const char *value;
+    int rc;
+
+    *nrest = 0;
+    /* The config file named by a flag wins over KILN_CONFIG. */
+    for (int i = 0; i < argc; i++) {
+        rc = flag_at(argc, argv, &i, &o, &value, d);
+        if (rc)
+            return rc;
+        if (o && strcmp(o->name, "config") == 0)
+            file = value;
+    }
+    if (file) {
+        rc = set_option(c, find("config", 6), file, d);
+        if (!rc)
+            rc = load_file(c, file, d);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < KILN_ARRAY_LEN(options); i++) {
+        const char *env = getenv(options[i].env);
+        if (!env || strcmp(options[i].name, "config") == 0)
+            continue;
+        rc = set_option(c, &options[i], env, d);
+        if (rc) {
+            char inner[sizeof(d->msg)];
+            str_copy(inner, d ? d->msg : "", sizeof(inner));
+            return diag_set(d, rc, "%s: %s", options[i].env, inner);
+        }
+    }
+    for (int i = 0; i < argc; i++) {
+        int at = i;
+        rc = flag_at(argc, argv, &i, &o, &value, d);
+        if (rc)
+            return rc;
+        if (!o) {
+            rest[(*nrest)++] = at;
+            continue;
+        }
+        rc = set_option(c, o, value, d);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void config_show(const struct kiln_config *c, struct buf *out)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(options); i++) {
+        const char *field = (const char *)c + options[i].offset;
+        if (options[i].type == OPT_INT) {
+            buf_addf(out, "%s = %d\n", options[i].name,
+                     *(const int *)(const void *)field);
+        } else {
+            const char *s = *(char *const *)(const void *)field;
+            buf_addf(out, "%s = %s\n", options[i].name, s ? s : "");
+        }
+    }
+}
+
+void config_doc(struct buf *out)
+{
+    buf_adds(out, "| option | environment | default | description |\n"
+                  "| --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < KILN_ARRAY_LEN(options); i++) {
+        const struct cfg_option *o = &options[i];
+        buf_addf(out, "| `--%s` | `%s` | %s%s%s | %s", o->name, o->env,
+                 o->def ? "`" : "", o->def ? o->def : "(none)",
+                 o->def ? "`" : "", o->help);
+        if (o->type == OPT_INT)
+            buf_addf(out, " Range %ld to %ld.", o->min, o->max);
+        buf_adds(out, " |\n");
+    }
+}

@@ -1,0 +1,55 @@
+/*
+ * config.h - kiln's settings, all described by one option table (STYLE.md
+ * K9): name, type, default, range, environment variable and help.
+ *
+ * Precedence, lowest first: defaults, the config file (`--config FILE` or
+ * KILN_CONFIG), KILN_* environment variables, command-line flags. The same
+ * table drives parsing, validation, `kiln config show` and the generated
+ * docs. This is the only file that calls getenv(). A struct kiln_config is
+ * owned by its caller: config_init() / config_release(). Not thread-safe
+ * while being filled; read-only afterwards.
+ */
+#ifndef KILN_CMD_CONFIG_H
+#define KILN_CMD_CONFIG_H
+
+#include "base/buf.h"
+#include "base/err.h"
+
+struct kiln_config {
+    char *bind;         /* listen address (IP literal) */
+    int port;           /* listen port; 0 picks a free one */
+    char *data_dir;     /* where everything is stored */
+    char *region;       /* region in ARNs */
+    char *account_id;   /* default 12-digit account for new keys */
+    char *log_level;    /* debug | info | warn | error */
+    int threads;        /* HTTP worker threads; 0 = 2 per CPU */
+    char *config_file;  /* file the settings were read from, or NULL */
+};
+
+void config_init(struct kiln_config *c);
+void config_release(struct kiln_config *c);
+
+/* Sets option `name` from text, validating type and range. */
+int config_set(struct kiln_config *c, const char *name, const char *value,
+               struct kiln_diag *d);
+
+/* Applies `key = value` lines (# comments, blank lines) from text. */
+int config_parse_text(struct kiln_config *c, const char *text, size_t len,
+                      const char *origin, struct kiln_diag *d);
+
+/*
+ * Fills `c` for a command: defaults, file, environment, then the `--name
+ * value` / `--name=value` flags in argv[0..argc). Flags that are not
+ * options are left for the caller: their positions are written to rest[]
+ * (at most argc) and their count to *nrest.
+ */
+int config_load(struct kiln_config *c, int argc, char **argv, int *rest,
+                int *nrest, struct kiln_diag *d);
+
+/* Appends every option and its current value, one per line. */
+void config_show(const struct kiln_config *c, struct buf *out);
+
+/* Appends the options table as Markdown (docs/configuration.md). */
+void config_doc(struct buf *out);
+
+#endif

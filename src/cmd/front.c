@@ -1,0 +1,333 @@
+/*
+ * front.c - classify, authenticate, dispatch.
+ *
+ * At HTTP_PHASE_HEADERS a request is classified and its credentials are
+ * checked (key, clock, format), and a body limit is set from the operation,
+ * so a bad or oversized request is refused before its body is read. S3
+ * requests carry their payload hash in a header and are verified then;
+ * the others are verified at HTTP_PHASE_DONE against the SHA-256 of the
+ * body they sent.
+ */
+#include "cmd/front.h"
+
+#include <time.h>
+
+#include "api/dispatch.h"
+#include "api/sts.h"
+#include "auth/auth.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "http/awserr.h"
+#include "meta/meta.h"
+
+#define JSON_BODY_DEFAULT (64 * 1024)
+#define STS_BODY_MAX      (64 * 1024)
+#define RUNTIME_BODY_MAX  (6 * 1024 * 1024) /* InvokeEndpoint's 6 MB */
+
+enum route { ROUTE_JSON, ROUTE_RUNTIME, ROUTE_STS, ROUTE_S3, ROUTE_CONSOLE };
+
+static const struct {
+    const char *label;
+    enum kiln_proto proto;
+} routes[] = {
+    [ROUTE_JSON] = {"json", KILN_PROTO_JSON},
+    [ROUTE_RUNTIME] = {"runtime", KILN_PROTO_REST},
+    [ROUTE_STS] = {"sts", KILN_PROTO_QUERY},
+    [ROUTE_S3] = {"s3", KILN_PROTO_S3},
+    [ROUTE_CONSOLE] = {"console", KILN_PROTO_REST},
+};
+
+struct front_req {
+    enum route route;
+    struct auth_result ar;
+    const struct api_op *op;
+    const char *target;
+};
+
+static void front_req_free(void *p)
+{
+    struct front_req *fr = p;
+    auth_result_clear(&fr->ar);
+    mem_free(fr);
+}
+
+static int lookup_key(void *ctx, const char *akid, char secret[129],
+                      char account[13], char user[65])
+{
+    struct front *f = ctx;
+    struct meta_key k;
+    int rc = meta_key_get(f->meta, akid, &k);
+    if (rc)
+        return rc;
+    memcpy(secret, k.secret, sizeof(k.secret));
+    memcpy(account, k.account, sizeof(k.account));
+    memcpy(user, k.user, sizeof(k.user));
+    memset(&k, 0, sizeof(k));
+    return 0;
+}
+
+static bool is_runtime_path(const char *path)
+{
+    return str_starts(path, "/endpoints/") &&
+           strchr(path + strlen("/endpoints/"), '/') != NULL;
+}
+
+static bool looks_like_query(struct http_request *r)
+{
+    const char *ct = http_request_header(r, "Content-Type");
+    return strstr(r->query, "Action=") != NULL ||
+           (ct && str_starts(ct, "application/x-www-form-urlencoded") &&
+            strcmp(r->path, "/") == 0);
+}
+
+static enum route classify(struct http_request *r, const struct front_req *fr)
+{
+    const char *svc = fr->ar.parsed ? fr->ar.a.service : NULL;
+
+    if (svc) {
+        if (strcmp(svc, "sagemaker") == 0)
+            return is_runtime_path(r->path) ? ROUTE_RUNTIME : ROUTE_JSON;
+        if (strcmp(svc, "logs") == 0)
+            return ROUTE_JSON;
+        if (strcmp(svc, "sts") == 0)
+            return ROUTE_STS;
+        if (strcmp(svc, "s3") == 0)
+            return ROUTE_S3;
+    }
+    if (fr->target)
+        return ROUTE_JSON;
+    if (!svc && (strcmp(r->path, "/console") == 0 ||
+                 str_starts(r->path, "/console/")))
+        return ROUTE_CONSOLE;
+    if (looks_like_query(r))
+        return ROUTE_STS;
+    if (!svc && strcmp(r->method, "POST") == 0 && is_runtime_path(r->path))
+        return ROUTE_RUNTIME;
+    return ROUTE_S3;
+}
+
+static void fail(struct http_request *r, struct front_req *fr, int code,
+                 const char *msg)
+{
+    enum kiln_proto proto = routes[fr->route].proto;
+    if (fr->route == ROUTE_S3 && code == KILN_ESKEW)
+        msg = "The difference between the request time and the current "
+              "time is too large.";
+    awserr_respond(r, proto, code, msg, NULL);
+}
+
+static const char *no_auth_message(enum route route)
+{
+    switch (route) {
+    case ROUTE_S3:
+        return "Access Denied";
+    case ROUTE_STS:
+        return "Request is missing Authentication Token";
+    default:
+        return "Missing Authentication Token";
+    }
+}
+
+static size_t body_limit(struct front_req *fr)
+{
+    switch (fr->route) {
+    case ROUTE_JSON:
+        return fr->op ? fr->op->body_max : JSON_BODY_DEFAULT;
+    case ROUTE_RUNTIME:
+        return RUNTIME_BODY_MAX;
+    case ROUTE_STS:
+        return STS_BODY_MAX;
+    case ROUTE_S3:
+    case ROUTE_CONSOLE:
+        break;
+    }
+    return 0;
+}
+
+static void on_headers(struct front *f, struct http_request *r)
+{
+    struct front_req *fr = xcalloc(1, sizeof(*fr));
+    struct kiln_diag d = {0};
+    int rc;
+
+    r->app_state = fr;
+    r->app_state_free = front_req_free;
+    fr->target = http_request_header(r, "X-Amz-Target");
+    rc = auth_begin(r, lookup_key, f, (int64_t)time(NULL), &fr->ar, &d);
+    fr->route = classify(r, fr);
+    r->proto_label = routes[fr->route].label;
+    if (fr->route == ROUTE_JSON && fr->target) {
+        str_copy(r->op, fr->target, sizeof(r->op));
+        if (fr->ar.parsed)
+            fr->op = api_op_find(fr->ar.a.service, fr->target);
+    }
+    if (fr->route == ROUTE_CONSOLE) {
+        static const char msg[] = "The web console is not part of this "
+                                  "build of kiln yet.\n";
+        http_respond(r, 404, "text/plain", msg, sizeof(msg) - 1);
+        return;
+    }
+    if (rc) {
+        fail(r, fr, rc, d.msg);
+        return;
+    }
+    if (fr->ar.anonymous) {
+        fail(r, fr, KILN_ENOAUTH, no_auth_message(fr->route));
+        return;
+    }
+    r->body_max = body_limit(fr);
+    if (r->has_length && r->content_length > r->body_max &&
+        fr->route != ROUTE_S3) {
+        diag_set(&d, KILN_ETOOBIG,
+                 "Request body of %llu bytes exceeds the limit of %zu bytes.",
+                 (unsigned long long)r->content_length, r->body_max);
+        fail(r, fr, KILN_ETOOBIG, d.msg);
+        return;
+    }
+    if (fr->route == ROUTE_S3) {
+        const char *ph = http_request_header(r, "x-amz-content-sha256");
+        if (fr->ar.a.presigned && !ph)
+            ph = "UNSIGNED-PAYLOAD";
+        if (!ph) {
+            fail(r, fr, KILN_EINVAL,
+                 "Missing required header for this request: "
+                 "x-amz-content-sha256");
+            return;
+        }
+        rc = auth_finish(r, &fr->ar, true, ph, &d);
+        if (rc) {
+            fail(r, fr, rc, d.msg);
+            return;
+        }
+        /* The object store arrives with issue F2. */
+        fail(r, fr, KILN_EUNKNOWNOP,
+             "kiln does not implement this S3 operation yet.");
+    }
+}
+
+static bool is_hex64(const char *s)
+{
+    if (strlen(s) != 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+static void answer_json(struct front *f, struct http_request *r,
+                        struct front_req *fr, const struct api_ctx *c)
+{
+    struct buf out = BUF_INIT(64u << 20);
+    struct kiln_diag d = {0};
+    int rc;
+
+    if (!fr->target || !fr->op) {
+        diag_set(&d, KILN_EUNKNOWNOP, "Operation %.96s is not supported.",
+                 fr->target ? fr->target : "(none)");
+        fail(r, fr, KILN_EUNKNOWNOP, d.msg);
+        return;
+    }
+    (void)f;
+    rc = api_dispatch(fr->op, c, buf_cstr(&r->body), r->body.len, &out, &d);
+    if (rc) {
+        fail(r, fr, rc, d.msg);
+    } else {
+        http_respond(r, 200, "application/x-amz-json-1.1", out.data,
+                     out.len);
+        awserr_request_id_headers(r, KILN_PROTO_JSON);
+    }
+    buf_release(&out);
+}
+
+static void answer_sts(struct http_request *r, struct front_req *fr,
+                       const struct api_ctx *c)
+{
+    struct buf out = BUF_INIT(64 * 1024);
+    struct kiln_diag d = {0};
+    bool post = strcmp(r->method, "POST") == 0;
+    const char *params = post ? buf_cstr(&r->body) : r->query;
+    size_t len = post ? r->body.len : strlen(r->query);
+    int rc = sts_handle(c, params, len, &out, &d);
+
+    if (rc) {
+        fail(r, fr, rc, d.msg);
+    } else {
+        http_respond(r, 200, "text/xml", out.data, out.len);
+        awserr_request_id_headers(r, KILN_PROTO_QUERY);
+    }
+    buf_release(&out);
+}
+
+static void on_done(struct front *f, struct http_request *r)
+{
+    struct front_req *fr = r->app_state;
+    struct kiln_diag d = {0};
+    char hash[65];
+    const char *claimed;
+    int rc;
+
+    if (r->body_overflow) {
+        diag_set(&d, KILN_ETOOBIG,
+                 "Request body exceeds the limit of %zu bytes.", r->body_max);
+        fail(r, fr, KILN_ETOOBIG, d.msg);
+        return;
+    }
+    sigv4_sha256_hex(buf_cstr(&r->body), r->body.len, hash);
+    claimed = http_request_header(r, "x-amz-content-sha256");
+    if (claimed && is_hex64(claimed) && strcmp(claimed, hash) != 0) {
+        fail(r, fr, KILN_EPAYLOADHASH,
+             "The provided 'x-amz-content-sha256' header does not match "
+             "what was computed.");
+        return;
+    }
+    rc = auth_finish(r, &fr->ar, false, hash, &d);
+    if (rc) {
+        fail(r, fr, rc, d.msg);
+        return;
+    }
+
+    struct api_ctx c = {
+        .meta = f->meta,
+        .account = fr->ar.account,
+        .user = fr->ar.user,
+        .akid = fr->ar.a.akid,
+        .region = f->region,
+        .request_id = r->id,
+    };
+    switch (fr->route) {
+    case ROUTE_JSON:
+        answer_json(f, r, fr, &c);
+        break;
+    case ROUTE_STS:
+        answer_sts(r, fr, &c);
+        break;
+    case ROUTE_RUNTIME: {
+        /* No endpoint can exist before hosting (issue F6) lands. */
+        char name[128] = "";
+        const char *p = r->path + strlen("/endpoints/");
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        snprintf(name, sizeof(name), "%.*s", (int)(n > 63 ? 63 : n), p);
+        str_copy(r->op, "InvokeEndpoint", sizeof(r->op));
+        diag_set(&d, KILN_ENOTFOUND, "Endpoint %s of account %s not found.",
+                 name, c.account);
+        fail(r, fr, KILN_ENOTFOUND, d.msg);
+        break;
+    }
+    case ROUTE_S3:
+    case ROUTE_CONSOLE:
+        fail(r, fr, KILN_EINTERNAL, "unexpected route");
+        break;
+    }
+}
+
+void front_handle(void *app, struct http_request *r, enum http_phase phase)
+{
+    struct front *f = app;
+    if (phase == HTTP_PHASE_HEADERS)
+        on_headers(f, r);
+    else
+        on_done(f, r);
+}

@@ -1,0 +1,26 @@
+/*
+ * front.h - the front door's routing: one port, five protocols
+ * (ARCHITECTURE.md, api-contract.md §0).
+ *
+ * front_handle() is the http_handler_fn of `kiln server`. It decides the
+ * protocol from the SigV4 credential scope (then from X-Amz-Target, the
+ * Query Action, the /console prefix; S3 otherwise), authenticates every
+ * request, and hands it to the control plane, STS, the runtime or S3. Any
+ * error is answered in the protocol the client speaks. The struct front is
+ * read-only while the server runs, so any pool thread may use it.
+ */
+#ifndef KILN_CMD_FRONT_H
+#define KILN_CMD_FRONT_H
+
+#include "http/request.h"
+
+struct meta;
+
+struct front {
+    struct meta *meta;  /* borrowed */
+    const char *region; /* borrowed */
+};
+
+void front_handle(void *app, struct http_request *r, enum http_phase phase);
+
+#endif

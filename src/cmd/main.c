@@ -1,0 +1,54 @@
+/*
+ * main.c - kiln's entry point: a table of subcommands (STYLE.md K10).
+ */
+#include <jansson.h>
+
+#include "base/mem.h"
+#include "cmd/cmd.h"
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("kiln %s\n", KILN_VERSION);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"server", cmd_server, "run the API server (S3, SageMaker, STS)"},
+    {"algo", cmd_algo, "run a built-in algorithm: kiln algo NAME train|serve"},
+    {"admin", cmd_admin, "manage keys and configuration"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "show this help"},
+};
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("usage: kiln COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < KILN_ARRAY_LEN(commands); i++)
+        printf("  %-8s %s\n", commands[i].name, commands[i].help);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    json_set_alloc_funcs(xmalloc, mem_free);
+    if (argc < 2) {
+        cmd_help(0, NULL);
+        return 2;
+    }
+    for (size_t i = 0; i < KILN_ARRAY_LEN(commands); i++)
+        if (strcmp(commands[i].name, argv[1]) == 0)
+            return commands[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "kiln: unknown command '%s' (try 'kiln help')\n",
+            argv[1]);
+    return 2;
+}

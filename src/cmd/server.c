@@ -1,0 +1,208 @@
+/*
+ * server.c - `kiln server`: configuration, data directory, first key, the
+ * front door, and a clean shutdown on SIGINT or SIGTERM.
+ *
+ * Signals are blocked before any thread starts and collected with
+ * sigwait() on the main thread, so no handler runs on a worker and the
+ * shutdown path is ordinary code that frees everything (the ASan leak check
+ * runs at exit).
+ */
+#include "cmd/cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/validate.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "cmd/front.h"
+#include "http/server.h"
+#include "meta/meta.h"
+
+int cmd_open_data_dir(const struct kiln_config *c, struct meta **out,
+                      struct kiln_diag *d)
+{
+    struct buf path = BUF_INIT(4096);
+    int rc;
+
+    if (mkdir(c->data_dir, 0700) != 0 && errno != EEXIST)
+        return diag_set(d, KILN_EIO, "cannot create data dir '%s': %s",
+                        c->data_dir, strerror(errno));
+    buf_addf(&path, "%s/kiln.db", c->data_dir);
+    rc = meta_open(buf_cstr(&path), out, d);
+    buf_release(&path);
+    return rc;
+}
+
+static void random_chars(char *out, size_t n, const char *alphabet)
+{
+    uint8_t b[64];
+    size_t alen = strlen(alphabet);
+
+    KILN_ASSERT(n <= sizeof(b));
+    KILN_ASSERT(getrandom(b, n, 0) == (ssize_t)n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = alphabet[b[i] % alen];
+    out[n] = '\0';
+}
+
+void cmd_new_key(const char *account, const char *user, struct meta_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    memcpy(k->akid, "AKIA", 4);
+    random_chars(k->akid + 4, 16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
+    random_chars(k->secret, 40,
+                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                 "0123456789+/");
+    str_copy(k->account, account, sizeof(k->account));
+    str_copy(k->user, user, sizeof(k->user));
+    k->created = (double)time(NULL);
+}
+
+int cmd_write_credentials(const char *data_dir, const struct meta_key *k,
+                          struct kiln_diag *d)
+{
+    struct buf path = BUF_INIT(4096), tmp = BUF_INIT(4096),
+               text = BUF_INIT(4096);
+    int fd = -1, rc = 0;
+
+    buf_addf(&path, "%s/credentials", data_dir);
+    buf_addf(&tmp, "%s/.credentials.tmp", data_dir);
+    buf_addf(&text,
+             "# Written by kiln for the key it created on first start.\n"
+             "# export AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=kiln\n"
+             "[kiln]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
+             buf_cstr(&path), k->akid, k->secret);
+    fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+              0600);
+    if (fd < 0 || write(fd, text.data, text.len) != (ssize_t)text.len ||
+        fsync(fd) != 0 || rename(buf_cstr(&tmp), buf_cstr(&path)) != 0)
+        rc = diag_set(d, KILN_EIO, "cannot write '%s': %s", buf_cstr(&path),
+                      strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    buf_release(&path);
+    buf_release(&tmp);
+    buf_release(&text);
+    return rc;
+}
+
+static int count_key(void *ctx, const struct meta_key *k)
+{
+    (void)k;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int first_key(const struct kiln_config *c, struct meta *m,
+                     struct kiln_diag *d)
+{
+    struct meta_key k;
+    int n = 0, rc;
+
+    rc = meta_key_each(m, count_key, &n);
+    if (rc || n > 0)
+        return rc;
+    cmd_new_key(c->account_id, "admin", &k);
+    rc = meta_key_add(m, &k, d);
+    if (!rc)
+        rc = cmd_write_credentials(c->data_dir, &k, d);
+    if (!rc) {
+        printf("kiln: created an access key for account %s (kept in "
+               "%s/kiln.db and %s/credentials)\n"
+               "  aws_access_key_id     = %s\n"
+               "  aws_secret_access_key = %s\n"
+               "Try it:\n"
+               "  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s "
+               "aws --endpoint-url http://%s:%d --region %s "
+               "sts get-caller-identity\n",
+               k.account, c->data_dir, c->data_dir, k.akid, k.secret, k.akid,
+               k.secret, c->bind, c->port, c->region);
+        fflush(stdout);
+    }
+    memset(&k, 0, sizeof(k));
+    return rc;
+}
+
+static unsigned default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)(2 * n) : 4;
+}
+
+int cmd_server(int argc, char **argv)
+{
+    struct kiln_config c;
+    struct kiln_diag d = {0};
+    struct meta *m = NULL;
+    struct http_server *srv = NULL;
+    struct front f = {0};
+    int rest[64], nrest = 0, sig = 0, rc, status = 1;
+    sigset_t set;
+
+    config_init(&c);
+    if (argc > (int)KILN_ARRAY_LEN(rest)) {
+        fprintf(stderr, "kiln server: too many arguments\n");
+        goto out;
+    }
+    rc = config_load(&c, argc, argv, rest, &nrest, &d);
+    if (!rc && nrest > 0)
+        rc = diag_set(&d, KILN_EINVAL, "unknown argument '%s'",
+                      argv[rest[0]]);
+    if (rc) {
+        fprintf(stderr, "kiln server: %s\n", d.msg);
+        goto out;
+    }
+    log_set_level((enum log_level)log_level_parse(c.log_level));
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = cmd_open_data_dir(&c, &m, &d);
+    if (!rc)
+        rc = first_key(&c, m, &d);
+    if (rc) {
+        fprintf(stderr, "kiln server: %s\n", d.msg);
+        goto out;
+    }
+    f.meta = m;
+    f.region = c.region;
+    struct http_server_opts o = {
+        .bind = c.bind,
+        .port = (unsigned)c.port,
+        .threads = c.threads ? (unsigned)c.threads : default_threads(),
+        .handler = front_handle,
+        .app = &f,
+    };
+    rc = http_server_start(&o, &srv, &d);
+    if (rc) {
+        fprintf(stderr, "kiln server: %s\n", d.msg);
+        goto out;
+    }
+    log_info("event=start version=%s data_dir=\"%s\" schema=%d threads=%u",
+             KILN_VERSION, c.data_dir, meta_schema_version(m), o.threads);
+    printf("kiln: ready on http://%s:%u (data in %s)\n", c.bind,
+           http_server_port(srv), c.data_dir);
+    fflush(stdout);
+
+    if (sigwait(&set, &sig) != 0)
+        sig = 0;
+    log_info("event=shutdown signal=%d", sig);
+    status = 0;
+out:
+    http_server_stop(srv);
+    meta_close(m);
+    validate_cleanup();
+    config_release(&c);
+    return status;
+}

@@ -1,0 +1,151 @@
+/*
+ * request.c - request lifetime and header access.
+ *
+ * Strings a request owns (header copies, joined values, response headers)
+ * are kept on a small chain freed with the request, so handlers never free
+ * anything they got from here.
+ */
+#include "http/request.h"
+
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "base/mem.h"
+#include "base/str.h"
+
+/* Owned strings hang off app_state-independent storage: a simple list. */
+struct owned {
+    struct owned *next;
+    char text[];
+};
+
+struct http_request_priv {
+    struct http_request pub;
+    struct owned *strings;
+};
+
+static char *own(struct http_request *r, const char *s, size_t n)
+{
+    struct http_request_priv *p = (struct http_request_priv *)r;
+    struct owned *o = xmalloc(sizeof(*o) + n + 1);
+    memcpy(o->text, s, n);
+    o->text[n] = '\0';
+    o->next = p->strings;
+    p->strings = o;
+    return o->text;
+}
+
+static void make_id(char out[37])
+{
+    uint8_t b[16];
+    char hex[33];
+
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        memcpy(b, &ts, sizeof(ts) < sizeof(b) ? sizeof(ts) : sizeof(b));
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    str_hex(b, sizeof(b), hex);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+             hex + 16, hex + 20);
+}
+
+struct http_request *http_request_new(const char *method, const char *uri)
+{
+    struct http_request_priv *p = xcalloc(1, sizeof(*p));
+    struct http_request *r = &p->pub;
+    const char *q = strchr(uri, '?');
+    struct timespec ts;
+
+    r->method = own(r, method, strlen(method));
+    r->path = own(r, uri, q ? (size_t)(q - uri) : strlen(uri));
+    r->query = own(r, q ? q + 1 : "", q ? strlen(q + 1) : 0);
+    r->body_max = HTTP_DEFAULT_BODY_MAX;
+    buf_init(&r->body, r->body_max);
+    buf_init(&r->resp_body, SIZE_MAX / 2);
+    make_id(r->id);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r->start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    r->proto_label = "-";
+    return r;
+}
+
+void http_request_free(struct http_request *r)
+{
+    struct http_request_priv *p = (struct http_request_priv *)r;
+    struct owned *o, *next;
+
+    if (!r)
+        return;
+    if (r->app_state_free)
+        r->app_state_free(r->app_state);
+    buf_release(&r->body);
+    buf_release(&r->resp_body);
+    for (o = p->strings; o; o = next) {
+        next = o->next;
+        mem_free(o);
+    }
+    mem_free(p);
+}
+
+int http_request_add_header(struct http_request *r, const char *name,
+                            const char *value)
+{
+    if (r->nheaders == HTTP_MAX_HEADERS)
+        return KILN_ETOOBIG;
+    r->headers[r->nheaders].name = own(r, name, strlen(name));
+    r->headers[r->nheaders].value = own(r, value, strlen(value));
+    r->nheaders++;
+    return 0;
+}
+
+const char *http_request_header(struct http_request *r, const char *name)
+{
+    const char *first = NULL;
+    struct buf joined = BUF_INIT(1 << 20);
+    size_t count = 0;
+    const char *out;
+
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcasecmp(r->headers[i].name, name) != 0)
+            continue;
+        if (count++ == 0) {
+            first = r->headers[i].value;
+            continue;
+        }
+        if (count == 2)
+            buf_adds(&joined, first);
+        buf_addc(&joined, ',');
+        buf_adds(&joined, r->headers[i].value);
+    }
+    if (count < 2)
+        return first;
+    out = own(r, buf_cstr(&joined), joined.len);
+    buf_release(&joined);
+    return out;
+}
+
+void http_respond(struct http_request *r, int status, const char *ctype,
+                  const void *body, size_t len)
+{
+    KILN_ASSERT(!r->responded);
+    r->responded = true;
+    r->status = status;
+    buf_reset(&r->resp_body);
+    if (len)
+        KILN_ASSERT(buf_add(&r->resp_body, body, len) == 0);
+    if (ctype)
+        http_response_header(r, "Content-Type", ctype);
+}
+
+void http_response_header(struct http_request *r, const char *name,
+                          const char *value)
+{
+    KILN_ASSERT(r->nresp_headers < HTTP_MAX_RESP_HEADERS);
+    r->resp_headers[r->nresp_headers].name = own(r, name, strlen(name));
+    r->resp_headers[r->nresp_headers].value = own(r, value, strlen(value));
+    r->nresp_headers++;
+}

@@ -1,0 +1,44 @@
+/*
+ * server.h - the HTTP front door on libmicrohttpd.
+ *
+ * http_server_start() listens on one address with an internal thread pool
+ * (epoll) and calls the application's handler twice per request: at
+ * HTTP_PHASE_HEADERS, when the handler authenticates, routes and sets
+ * body_max (or answers at once, so an `Expect: 100-continue` client never
+ * sends its body), and at HTTP_PHASE_DONE, when it must answer. If it has not
+ * answered by then the front door answers 500. Bodies beyond body_max are
+ * discarded and flagged. Every request is logged in one key=value line when
+ * its response has been sent. The handler runs on pool threads, so it must
+ * be thread-safe.
+ */
+#ifndef KILN_HTTP_SERVER_H
+#define KILN_HTTP_SERVER_H
+
+#include "base/err.h"
+#include "http/request.h"
+
+typedef void (*http_handler_fn)(void *app, struct http_request *r,
+                                enum http_phase phase);
+
+struct http_server_opts {
+    const char *bind;   /* IPv4 or IPv6 literal */
+    unsigned port;      /* 0 picks a free port */
+    unsigned threads;   /* pool size, >= 1 */
+    http_handler_fn handler;
+    void *app;          /* passed to handler, borrowed */
+};
+
+struct http_server;
+
+/* Starts listening; returns 0 and the server, or KILN_EIO with the reason. */
+int http_server_start(const struct http_server_opts *o,
+                      struct http_server **out, struct kiln_diag *d);
+
+/* The port actually bound. */
+unsigned http_server_port(const struct http_server *s);
+
+/* Stops accepting, finishes or closes connections, frees everything.
+ * http_server_stop(NULL) does nothing. */
+void http_server_stop(struct http_server *s);
+
+#endif
