@@ -57,7 +57,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all run test asan deps fuzz format format-check lint tidy cppcheck \
-        clean unit-bins
+        clean unit-bins docs
 
 all: $(KILN) unit-bins $(FUZZ_REPLAY)
 
@@ -87,6 +87,10 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libkiln.a
 $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libkiln.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libkiln.a $(LDLIBS) $(LDFLAGS)
+
+docs: $(KILN)
+	$(KILN) admin config doc > docs/configuration.options.md
+	$(KILN) admin api-coverage > docs/api-coverage.md
 
 run: deps $(KILN)
 	$(KILN) server

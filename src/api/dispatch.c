@@ -56,8 +56,7 @@ int api_dispatch(const struct api_op *op, const struct api_ctx *c,
         goto out;
     }
     if (!json_is_object(in)) {
-        rc = diag_set(d, KILN_ESERIAL,
-                      "Request body must be a JSON object.");
+        rc = diag_set(d, KILN_ESERIAL, "Request body must be a JSON object.");
         goto out;
     }
     rc = validate_request(op->input, in, d);

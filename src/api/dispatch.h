@@ -24,15 +24,15 @@ struct meta;
 /* What a handler knows about its caller and the server. Borrowed. */
 struct api_ctx {
     struct meta *meta;
-    const char *account;    /* 12-digit account of the signing key */
-    const char *user;       /* user name of the signing key */
-    const char *akid;       /* access key id */
-    const char *region;     /* region for ARNs */
+    const char *account; /* 12-digit account of the signing key */
+    const char *user;    /* user name of the signing key */
+    const char *akid;    /* access key id */
+    const char *region;  /* region for ARNs */
     const char *request_id;
 };
 
-typedef int (*api_handler_fn)(const struct api_ctx *c, json_t *in,
-                              json_t **out, struct kiln_diag *d);
+typedef int (*api_handler_fn)(const struct api_ctx *c, json_t *in, json_t **out,
+                              struct kiln_diag *d);
 
 struct api_op {
     const char *service; /* SigV4 signing name */

@@ -13,8 +13,7 @@ char *paging_token_encode(json_t *pos)
     size_t n = strlen(text);
     char *out = xmalloc(4 * ((n + 2) / 3) + 1);
 
-    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)text,
-                    (int)n);
+    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)text, (int)n);
     mem_free(text);
     return out;
 }

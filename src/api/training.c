@@ -17,8 +17,7 @@ static const char *const training_status_enum[] = {
     "InProgress", "Completed", "Failed", "Stopping", "Stopped", NULL};
 static const char *const sort_by_enum[] = {"Name", "CreationTime", "Status",
                                            NULL};
-static const char *const sort_order_enum[] = {"Ascending", "Descending",
-                                              NULL};
+static const char *const sort_order_enum[] = {"Ascending", "Descending", NULL};
 static const char *const warm_pool_enum[] = {"Available", "Terminated",
                                              "Reused", "InUse", NULL};
 
@@ -31,16 +30,13 @@ static const struct vshape name_contains = {
     .type = VT_STRING, .flags = V_MAX, .max = 63, .pattern = NAME_PATTERN};
 static const struct vshape status_equals = {.type = VT_STRING,
                                             .enums = training_status_enum};
-static const struct vshape sort_by = {.type = VT_STRING,
-                                      .enums = sort_by_enum};
+static const struct vshape sort_by = {.type = VT_STRING, .enums = sort_by_enum};
 static const struct vshape sort_order = {.type = VT_STRING,
                                          .enums = sort_order_enum};
 static const struct vshape warm_pool = {.type = VT_STRING,
                                         .enums = warm_pool_enum};
-static const struct vshape plan_arn = {.type = VT_STRING,
-                                       .flags = V_MIN | V_MAX,
-                                       .min = 50,
-                                       .max = 2048};
+static const struct vshape plan_arn = {
+    .type = VT_STRING, .flags = V_MIN | V_MAX, .min = 50, .max = 2048};
 
 static const struct vmember list_members[] = {
     {"NextToken", &next_token, false},

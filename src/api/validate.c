@@ -10,9 +10,9 @@
 #include "api/validate.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <pcre2.h>
 #include <pthread.h>
+#include <stdarg.h>
 
 #include "base/buf.h"
 #include "base/mem.h"
@@ -87,17 +87,17 @@ static void path_push(struct buf *path, const char *name)
 {
     if (path->len)
         buf_addc(path, '.');
-    buf_addc(path, (char)((name[0] >= 'A' && name[0] <= 'Z')
-                              ? name[0] - 'A' + 'a'
-                              : name[0]));
+    buf_addc(path,
+             (char)((name[0] >= 'A' && name[0] <= 'Z') ? name[0] - 'A' + 'a'
+                                                       : name[0]));
     buf_adds(path, name + 1);
 }
 
-static void fail(struct walk *w, const char *path, json_t *v,
-                 const char *fmt, ...) KILN_PRINTF(4, 5);
+static void fail(struct walk *w, const char *path, json_t *v, const char *fmt,
+                 ...) KILN_PRINTF(4, 5);
 
-static void fail(struct walk *w, const char *path, json_t *v,
-                 const char *fmt, ...)
+static void fail(struct walk *w, const char *path, json_t *v, const char *fmt,
+                 ...)
 {
     char constraint[512];
     va_list ap;
@@ -147,8 +147,7 @@ static void check_length(struct walk *w, const struct vshape *s, json_t *v,
                          const char *p, int64_t len)
 {
     if ((s->flags & V_MIN) && len < s->min)
-        fail(w, p, v,
-             "Member must have length greater than or equal to %lld",
+        fail(w, p, v, "Member must have length greater than or equal to %lld",
              (long long)s->min);
     if ((s->flags & V_MAX) && len > s->max)
         fail(w, p, v, "Member must have length less than or equal to %lld",

@@ -39,12 +39,12 @@ struct vmember;
 struct vshape {
     enum vtype type;
     unsigned flags;
-    int64_t min, max;            /* length (string, list, map) or value */
-    const char *pattern;         /* PCRE2, matched against the whole value */
-    const char *const *enums;    /* NULL-terminated allowed values */
+    int64_t min, max;              /* length (string, list, map) or value */
+    const char *pattern;           /* PCRE2, matched against the whole value */
+    const char *const *enums;      /* NULL-terminated allowed values */
     const struct vmember *members; /* structure: ends with a NULL name */
-    const struct vshape *item;   /* list item, or map value */
-    const struct vshape *key;    /* map key */
+    const struct vshape *item;     /* list item, or map value */
+    const struct vshape *key;      /* map key */
 };
 
 struct vmember {

@@ -12,9 +12,8 @@
 
 #include "base/str.h"
 
-static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
-                                     "May", "Jun", "Jul", "Aug",
-                                     "Sep", "Oct", "Nov", "Dec"};
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 /* "Wed, 01 Jan 2025 00:00:00 GMT" -> "20250101T000000Z"; 0 or -1. */
 static int rfc1123_to_amz(const char *s, char out[17])
@@ -56,8 +55,8 @@ static int rfc1123_to_amz(const char *s, char out[17])
     m = (p[3] - '0') * 10 + (p[4] - '0');
     sec = (p[6] - '0') * 10 + (p[7] - '0');
     char tmp[64];
-    snprintf(tmp, sizeof(tmp), "%04d%02d%02dT%02d%02d%02dZ", year % 10000,
-             mon, day % 100, h % 100, m % 100, sec % 100);
+    snprintf(tmp, sizeof(tmp), "%04d%02d%02dT%02d%02d%02dZ", year % 10000, mon,
+             day % 100, h % 100, m % 100, sec % 100);
     if (strlen(tmp) != 16)
         return -1;
     memcpy(out, tmp, 17);

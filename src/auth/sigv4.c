@@ -30,8 +30,7 @@ static bool is_unreserved(unsigned char c)
 }
 
 /* Appends s[0..n) percent-encoded with upper-case hex. */
-static int url_encode(const char *s, size_t n, bool keep_slash,
-                      struct buf *out)
+static int url_encode(const char *s, size_t n, bool keep_slash, struct buf *out)
 {
     static const char digits[] = "0123456789ABCDEF";
     int rc = 0;
@@ -56,8 +55,10 @@ static int parse_credential(const char *cred, size_t n, struct sigv4_auth *a,
         char *dst;
         size_t size;
     } parts[] = {
-        {a->akid, sizeof(a->akid)},       {a->date, sizeof(a->date)},
-        {a->region, sizeof(a->region)},   {a->service, sizeof(a->service)},
+        {a->akid, sizeof(a->akid)},
+        {a->date, sizeof(a->date)},
+        {a->region, sizeof(a->region)},
+        {a->service, sizeof(a->service)},
         {NULL, 0},
     };
 
@@ -336,11 +337,11 @@ int sigv4_parse_amz_date(const char *s, int64_t *epoch)
     h = digits(s + 9, 2);
     mi = digits(s + 11, 2);
     se = digits(s + 13, 2);
-    if (y < 1970 || mo < 1 || mo > 12 || dd < 1 || dd > 31 || h < 0 ||
-        h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60)
+    if (y < 1970 || mo < 1 || mo > 12 || dd < 1 || dd > 31 || h < 0 || h > 23 ||
+        mi < 0 || mi > 59 || se < 0 || se > 60)
         return KILN_EINVAL;
-    *epoch = days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400 +
-             h * 3600 + mi * 60 + se;
+    *epoch = days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400 + h * 3600 +
+             mi * 60 + se;
     return 0;
 }
 
@@ -578,9 +579,8 @@ static void hmac(const uint8_t *key, size_t klen, const char *msg, size_t n,
          &len);
 }
 
-void sigv4_signing_key(const char *secret, const char *date,
-                       const char *region, const char *service,
-                       uint8_t key[32])
+void sigv4_signing_key(const char *secret, const char *date, const char *region,
+                       const char *service, uint8_t key[32])
 {
     struct buf k = BUF_INIT(4096);
     uint8_t a[32], b[32];

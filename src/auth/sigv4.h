@@ -39,10 +39,10 @@ struct sigv4_auth {
 
 /* The request as it arrived, for the canonical request. All borrowed. */
 struct sigv4_input {
-    const char *method;       /* "GET", "POST", ... */
-    const char *path;         /* raw path as received, without the query */
-    const char *query;        /* raw query after '?', NULL or "" if none */
-    bool s3;                  /* S3's URI rule (decode once, re-encode) */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* raw path as received, without the query */
+    const char *query;  /* raw query after '?', NULL or "" if none */
+    bool s3;            /* S3's URI rule (decode once, re-encode) */
     const struct http_header *headers; /* names in any case */
     size_t nheaders;
     const char *payload_hash; /* hex SHA-256, UNSIGNED-PAYLOAD, STREAMING-... */
@@ -94,9 +94,8 @@ int sigv4_string_to_sign(const struct sigv4_auth *a, const char *creq,
                          size_t creq_len, struct buf *out);
 
 /* kSigning = HMAC chain over "AWS4"+secret, date, region, service. */
-void sigv4_signing_key(const char *secret, const char *date,
-                       const char *region, const char *service,
-                       uint8_t key[32]);
+void sigv4_signing_key(const char *secret, const char *date, const char *region,
+                       const char *service, uint8_t key[32]);
 
 /* hex(HMAC-SHA256(key, msg)) into hex[65]. */
 void sigv4_hmac_hex(const uint8_t key[32], const char *msg, size_t n,

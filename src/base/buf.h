@@ -19,7 +19,10 @@ struct buf {
     size_t max; /* largest len allowed */
 };
 
-#define BUF_INIT(maxlen) {NULL, 0, 0, (maxlen)}
+#define BUF_INIT(maxlen)                                                       \
+    {                                                                          \
+        NULL, 0, 0, (maxlen)                                                   \
+    }
 
 void buf_init(struct buf *b, size_t max);
 void buf_release(struct buf *b);

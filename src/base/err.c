@@ -69,8 +69,8 @@ int diag_set_at(struct kiln_diag *d, int code, const char *file, int line,
         va_end(ap);
         d->code = code;
     }
-    log_debug("event=error code=%s file=%s line=%d", kiln_strerror(code),
-              file, line);
+    log_debug("event=error code=%s file=%s line=%d", kiln_strerror(code), file,
+              line);
     return code;
 }
 

@@ -59,7 +59,7 @@ void log_write(enum log_level level, const char *fmt, ...)
 
 void kiln_assert_fail(const char *expr, const char *file, int line)
 {
-    log_write(LOG_ERROR, "event=assert expr=\"%s\" file=%s line=%d", expr,
-              file, line);
+    log_write(LOG_ERROR, "event=assert expr=\"%s\" file=%s line=%d", expr, file,
+              line);
     abort();
 }

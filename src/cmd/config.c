@@ -21,41 +21,69 @@ enum opt_type { OPT_STRING, OPT_INT };
 struct cfg_option {
     const char *name; /* flag without dashes, config-file key */
     enum opt_type type;
-    const char *def;      /* default as text; NULL for none */
-    long min, max;        /* range for OPT_INT */
-    const char *env;      /* environment variable */
-    bool runtime;         /* may change while the server runs (none yet) */
-    size_t offset;        /* into struct kiln_config */
+    const char *def; /* default as text; NULL for none */
+    long min, max;   /* range for OPT_INT */
+    const char *env; /* environment variable */
+    bool runtime;    /* may change while the server runs (none yet) */
+    size_t offset;   /* into struct kiln_config */
     const char *help;
 };
 
 #define OFF(f) offsetof(struct kiln_config, f)
 
 static const struct cfg_option options[] = {
-    {.name = "bind", .type = OPT_STRING, .def = "127.0.0.1",
-     .env = "KILN_BIND", .offset = OFF(bind),
+    {.name = "bind",
+     .type = OPT_STRING,
+     .def = "127.0.0.1",
+     .env = "KILN_BIND",
+     .offset = OFF(bind),
      .help = "IP address the server listens on."},
-    {.name = "port", .type = OPT_INT, .def = "9000", .min = 0,
-     .max = 65535, .env = "KILN_PORT", .offset = OFF(port),
+    {.name = "port",
+     .type = OPT_INT,
+     .def = "9000",
+     .min = 0,
+     .max = 65535,
+     .env = "KILN_PORT",
+     .offset = OFF(port),
      .help = "TCP port of the one API port (0 picks a free port)."},
-    {.name = "data-dir", .type = OPT_STRING, .def = "./var",
-     .env = "KILN_DATA_DIR", .offset = OFF(data_dir),
+    {.name = "data-dir",
+     .type = OPT_STRING,
+     .def = "./var",
+     .env = "KILN_DATA_DIR",
+     .offset = OFF(data_dir),
      .help = "Directory holding kiln.db, objects, jobs and endpoints."},
-    {.name = "region", .type = OPT_STRING, .def = "us-east-1",
-     .env = "KILN_REGION", .offset = OFF(region),
+    {.name = "region",
+     .type = OPT_STRING,
+     .def = "us-east-1",
+     .env = "KILN_REGION",
+     .offset = OFF(region),
      .help = "Region written into ARNs; requests signed for any region are "
              "accepted."},
-    {.name = "account-id", .type = OPT_STRING, .def = "000000000000",
-     .env = "KILN_ACCOUNT_ID", .offset = OFF(account_id),
+    {.name = "account-id",
+     .type = OPT_STRING,
+     .def = "000000000000",
+     .env = "KILN_ACCOUNT_ID",
+     .offset = OFF(account_id),
      .help = "12-digit account id given to keys created without --account."},
-    {.name = "log-level", .type = OPT_STRING, .def = "info",
-     .env = "KILN_LOG_LEVEL", .offset = OFF(log_level),
+    {.name = "log-level",
+     .type = OPT_STRING,
+     .def = "info",
+     .env = "KILN_LOG_LEVEL",
+     .offset = OFF(log_level),
      .help = "Lowest level logged: debug, info, warn or error."},
-    {.name = "threads", .type = OPT_INT, .def = "0", .min = 0, .max = 1024,
-     .env = "KILN_THREADS", .offset = OFF(threads),
+    {.name = "threads",
+     .type = OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1024,
+     .env = "KILN_THREADS",
+     .offset = OFF(threads),
      .help = "HTTP worker threads; 0 means two per CPU."},
-    {.name = "config", .type = OPT_STRING, .def = NULL,
-     .env = "KILN_CONFIG", .offset = OFF(config_file),
+    {.name = "config",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "KILN_CONFIG",
+     .offset = OFF(config_file),
      .help = "Configuration file of `key = value` lines."},
 };
 
@@ -91,8 +119,7 @@ static int validate_value(const struct cfg_option *o, const char *value,
         for (const char *p = value; *p && ok; p++)
             ok = isalnum((unsigned char)*p) || *p == '-';
         if (!ok)
-            return diag_set(d, KILN_EINVAL, "region '%s' is not valid",
-                            value);
+            return diag_set(d, KILN_EINVAL, "region '%s' is not valid", value);
     }
     return 0;
 }
@@ -127,8 +154,7 @@ void config_init(struct kiln_config *c)
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < KILN_ARRAY_LEN(options); i++)
         if (options[i].def)
-            KILN_ASSERT(set_option(c, &options[i], options[i].def, NULL) ==
-                        0);
+            KILN_ASSERT(set_option(c, &options[i], options[i].def, NULL) == 0);
 }
 
 void config_release(struct kiln_config *c)
@@ -178,8 +204,8 @@ int config_parse_text(struct kiln_config *c, const char *text, size_t len,
         if (k == stop || *k == '#')
             continue;
         if (memchr(k, '\0', (size_t)(stop - k)))
-            return diag_set(d, KILN_EINVAL, "%s:%d: NUL byte in line",
-                            origin, line);
+            return diag_set(d, KILN_EINVAL, "%s:%d: NUL byte in line", origin,
+                            line);
         eq = memchr(k, '=', (size_t)(stop - k));
         if (!eq)
             return diag_set(d, KILN_EINVAL, "%s:%d: expected 'key = value'",
@@ -217,8 +243,8 @@ static int load_file(struct kiln_config *c, const char *path,
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
 
     if (fd < 0)
-        return diag_set(d, KILN_EIO, "cannot read config file '%s': %s",
-                        path, strerror(errno));
+        return diag_set(d, KILN_EIO, "cannot read config file '%s': %s", path,
+                        strerror(errno));
     while ((n = read(fd, chunk, sizeof(chunk))) > 0)
         if (buf_add(&text, chunk, (size_t)n) != 0) {
             rc = diag_set(d, KILN_ETOOBIG, "config file '%s' is too large",
@@ -236,9 +262,8 @@ static int load_file(struct kiln_config *c, const char *path,
 }
 
 /* Finds `--name value` or `--name=value` at argv[*i]; advances *i. */
-static int flag_at(int argc, char **argv, int *i,
-                   const struct cfg_option **o, const char **value,
-                   struct kiln_diag *d)
+static int flag_at(int argc, char **argv, int *i, const struct cfg_option **o,
+                   const char **value, struct kiln_diag *d)
 {
     const char *a = argv[*i];
     const char *eq;

@@ -16,14 +16,14 @@
 #include "base/err.h"
 
 struct kiln_config {
-    char *bind;         /* listen address (IP literal) */
-    int port;           /* listen port; 0 picks a free one */
-    char *data_dir;     /* where everything is stored */
-    char *region;       /* region in ARNs */
-    char *account_id;   /* default 12-digit account for new keys */
-    char *log_level;    /* debug | info | warn | error */
-    int threads;        /* HTTP worker threads; 0 = 2 per CPU */
-    char *config_file;  /* file the settings were read from, or NULL */
+    char *bind;        /* listen address (IP literal) */
+    int port;          /* listen port; 0 picks a free one */
+    char *data_dir;    /* where everything is stored */
+    char *region;      /* region in ARNs */
+    char *account_id;  /* default 12-digit account for new keys */
+    char *log_level;   /* debug | info | warn | error */
+    int threads;       /* HTTP worker threads; 0 = 2 per CPU */
+    char *config_file; /* file the settings were read from, or NULL */
 };
 
 void config_init(struct kiln_config *c);

@@ -97,8 +97,8 @@ static enum route classify(struct http_request *r, const struct front_req *fr)
     }
     if (fr->target)
         return ROUTE_JSON;
-    if (!svc && (strcmp(r->path, "/console") == 0 ||
-                 str_starts(r->path, "/console/")))
+    if (!svc &&
+        (strcmp(r->path, "/console") == 0 || str_starts(r->path, "/console/")))
         return ROUTE_CONSOLE;
     if (looks_like_query(r))
         return ROUTE_STS;
@@ -234,8 +234,7 @@ static void answer_json(struct front *f, struct http_request *r,
     if (rc) {
         fail(r, fr, rc, d.msg);
     } else {
-        http_respond(r, 200, "application/x-amz-json-1.1", out.data,
-                     out.len);
+        http_respond(r, 200, "application/x-amz-json-1.1", out.data, out.len);
         awserr_request_id_headers(r, KILN_PROTO_JSON);
     }
     buf_release(&out);

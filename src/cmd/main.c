@@ -48,7 +48,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < KILN_ARRAY_LEN(commands); i++)
         if (strcmp(commands[i].name, argv[1]) == 0)
             return commands[i].fn(argc - 2, argv + 2);
-    fprintf(stderr, "kiln: unknown command '%s' (try 'kiln help')\n",
-            argv[1]);
+    fprintf(stderr, "kiln: unknown command '%s' (try 'kiln help')\n", argv[1]);
     return 2;
 }

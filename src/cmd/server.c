@@ -80,8 +80,7 @@ int cmd_write_credentials(const char *data_dir, const struct meta_key *k,
              "# export AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=kiln\n"
              "[kiln]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
              buf_cstr(&path), k->akid, k->secret);
-    fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-              0600);
+    fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || write(fd, text.data, text.len) != (ssize_t)text.len ||
         fsync(fd) != 0 || rename(buf_cstr(&tmp), buf_cstr(&path)) != 0)
         rc = diag_set(d, KILN_EIO, "cannot write '%s': %s", buf_cstr(&path),
@@ -154,8 +153,7 @@ int cmd_server(int argc, char **argv)
     }
     rc = config_load(&c, argc, argv, rest, &nrest, &d);
     if (!rc && nrest > 0)
-        rc = diag_set(&d, KILN_EINVAL, "unknown argument '%s'",
-                      argv[rest[0]]);
+        rc = diag_set(&d, KILN_EINVAL, "unknown argument '%s'", argv[rest[0]]);
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);
         goto out;

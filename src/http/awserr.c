@@ -57,8 +57,8 @@ static void json_error(struct http_request *r, int status, const char *name,
     text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     http_respond(r, status,
-                 rest ? "application/json" : "application/x-amz-json-1.1",
-                 text, text ? strlen(text) : 0);
+                 rest ? "application/json" : "application/x-amz-json-1.1", text,
+                 text ? strlen(text) : 0);
     mem_free(text); /* kiln_json_setup() routes jansson through mem.c */
     if (rest)
         http_response_header(r, "x-amzn-ErrorType", name);
@@ -83,8 +83,9 @@ void awserr_respond(struct http_request *r, enum kiln_proto proto, int code,
             http_respond(r, status, NULL, NULL, 0);
             break;
         }
-        buf_addf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                     "<Error><Code>%s</Code><Message>",
+        buf_addf(&b,
+                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<Error><Code>%s</Code><Message>",
                  name);
         awserr_xml_escape(&b, message);
         buf_adds(&b, "</Message>");
@@ -101,8 +102,9 @@ void awserr_respond(struct http_request *r, enum kiln_proto proto, int code,
                  "<Message>",
                  status >= 500 ? "Receiver" : "Sender", name);
         awserr_xml_escape(&b, message);
-        buf_addf(&b, "</Message></Error><RequestId>%s</RequestId>"
-                     "</ErrorResponse>",
+        buf_addf(&b,
+                 "</Message></Error><RequestId>%s</RequestId>"
+                 "</ErrorResponse>",
                  r->id);
         http_respond(r, status, "text/xml", b.data, b.len);
         break;

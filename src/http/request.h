@@ -15,9 +15,9 @@
 #include "base/err.h"
 #include "base/kiln.h"
 
-#define HTTP_MAX_HEADERS       128
-#define HTTP_MAX_RESP_HEADERS  32
-#define HTTP_DEFAULT_BODY_MAX  (1u << 20)
+#define HTTP_MAX_HEADERS      128
+#define HTTP_MAX_RESP_HEADERS 32
+#define HTTP_DEFAULT_BODY_MAX (1u << 20)
 
 struct http_header {
     const char *name;
@@ -31,18 +31,18 @@ enum http_phase {
 
 struct http_request {
     /* Filled by the front door; handlers read these. */
-    char id[37];            /* request id (UUID form) */
-    const char *method;     /* upper-case */
-    char *path;             /* raw path, without '?' */
-    char *query;            /* raw query after '?', "" when none */
+    char id[37];        /* request id (UUID form) */
+    const char *method; /* upper-case */
+    char *path;         /* raw path, without '?' */
+    char *query;        /* raw query after '?', "" when none */
     struct http_header headers[HTTP_MAX_HEADERS];
     size_t nheaders;
-    bool has_length;        /* Content-Length was sent */
+    bool has_length; /* Content-Length was sent */
     uint64_t content_length;
-    struct buf body;        /* body bytes, up to body_max */
-    bool body_overflow;     /* more than body_max arrived; rest dropped */
-    size_t body_max;        /* set by the handler at HTTP_PHASE_HEADERS */
-    int64_t start_ns;       /* monotonic time the request line arrived */
+    struct buf body;    /* body bytes, up to body_max */
+    bool body_overflow; /* more than body_max arrived; rest dropped */
+    size_t body_max;    /* set by the handler at HTTP_PHASE_HEADERS */
+    int64_t start_ns;   /* monotonic time the request line arrived */
 
     /* Set by handlers for the access log (static strings or owned below). */
     const char *proto_label; /* "json", "s3", "sts", "runtime", ... */
@@ -57,8 +57,8 @@ struct http_request {
     struct buf resp_body;
     struct http_header resp_headers[HTTP_MAX_RESP_HEADERS];
     size_t nresp_headers;
-    size_t bytes_in;         /* body bytes received */
-    size_t bytes_out;        /* body bytes sent */
+    size_t bytes_in;  /* body bytes received */
+    size_t bytes_out; /* body bytes sent */
 };
 
 /* All values of header `name` (any case) joined by ","; NULL when absent.

@@ -61,8 +61,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct http_request *r)
 
     r->bytes_out = len;
 
-    resp = MHD_create_response_from_buffer_with_free_callback(len, body,
-                                                              mem_free);
+    resp =
+        MHD_create_response_from_buffer_with_free_callback(len, body, mem_free);
     if (!resp) {
         mem_free(body);
         return MHD_NO;
@@ -77,8 +77,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct http_request *r)
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
-                                  const char *version,
-                                  const char *upload_data,
+                                  const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct http_server *s = cls;
@@ -146,8 +145,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
              r->op[0] ? r->op : "-", r->akid[0] ? r->akid : "-",
              r->responded ? r->status : 0, r->bytes_in, r->bytes_out,
              (long long)((now - r->start_ns) / 1000),
-             why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-                                                        : " aborted=1");
+             why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     http_request_free(r);
     *con_cls = NULL;
 }
@@ -173,8 +171,8 @@ int http_server_start(const struct http_server_opts *o,
     const union MHD_DaemonInfo *info;
 
     memset(&ss, 0, sizeof(ss));
-    if (inet_pton(AF_INET, o->bind,
-                  &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+    if (inet_pton(AF_INET, o->bind, &((struct sockaddr_in *)&ss)->sin_addr) ==
+        1) {
         struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
         in4->sin_family = AF_INET;
         in4->sin_port = htons((uint16_t)o->port);

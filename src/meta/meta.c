@@ -102,8 +102,8 @@ int meta_open(const char *path, struct meta **out, struct kiln_diag *d)
                              SQLITE_OPEN_FULLMUTEX,
                          NULL);
     if (rc != SQLITE_OK) {
-        rc = diag_set(d, KILN_EIO, "metadata store: cannot open '%s': %s",
-                      path, m->db ? sqlite3_errmsg(m->db) : "out of memory");
+        rc = diag_set(d, KILN_EIO, "metadata store: cannot open '%s': %s", path,
+                      m->db ? sqlite3_errmsg(m->db) : "out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(m->db, 5000);
@@ -177,8 +177,7 @@ out:
     return rc;
 }
 
-int meta_key_add(struct meta *m, const struct meta_key *k,
-                 struct kiln_diag *d)
+int meta_key_add(struct meta *m, const struct meta_key *k, struct kiln_diag *d)
 {
     sqlite3_stmt *st = NULL;
     int rc = 0;
@@ -198,8 +197,8 @@ int meta_key_add(struct meta *m, const struct meta_key *k,
     sqlite3_bind_double(st, 5, k->created);
     int s = sqlite3_step(st);
     if (s == SQLITE_CONSTRAINT)
-        rc = diag_set(d, KILN_EINUSE, "access key '%s' already exists",
-                      k->akid);
+        rc =
+            diag_set(d, KILN_EINUSE, "access key '%s' already exists", k->akid);
     else if (s != SQLITE_DONE)
         rc = sql_error(m, d, "add key");
 out:
@@ -214,8 +213,8 @@ int meta_key_remove(struct meta *m, const char *akid)
     int rc = KILN_EIO;
 
     pthread_mutex_lock(&m->lock);
-    if (sqlite3_prepare_v2(m->db, "DELETE FROM access_keys WHERE akid = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(m->db, "DELETE FROM access_keys WHERE akid = ?", -1,
+                           &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_text(st, 1, akid, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_DONE)
@@ -244,6 +243,47 @@ int meta_key_each(struct meta *m, meta_key_fn fn, void *ctx)
         key_from_row(st, &k);
         rc = fn(ctx, &k);
     }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_training_insert(struct meta *m, const char *account,
+                         const struct meta_training_row *r, const char *body,
+                         struct kiln_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0, s;
+
+    pthread_mutex_lock(&m->lock);
+    if (sqlite3_prepare_v2(m->db,
+                           "INSERT INTO training_jobs (account, name, "
+                           "name_lc, arn, status, secondary_status, created, "
+                           "modified, ended, body) VALUES (?, ?, lower(?), ?, "
+                           "?, ?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = sql_error(m, d, "insert training job");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->arn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->status, -1, SQLITE_STATIC);
+    if (r->secondary_status)
+        sqlite3_bind_text(st, 6, r->secondary_status, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 7, r->created);
+    sqlite3_bind_double(st, 8, r->modified);
+    if (r->ended > 0)
+        sqlite3_bind_double(st, 9, r->ended);
+    sqlite3_bind_text(st, 10, body ? body : "{}", -1, SQLITE_STATIC);
+    s = sqlite3_step(st);
+    if (s == SQLITE_CONSTRAINT)
+        rc = diag_set(d, KILN_EINUSE, "training job '%s' already exists",
+                      r->name);
+    else if (s != SQLITE_DONE)
+        rc = sql_error(m, d, "insert training job");
 out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->lock);
@@ -292,8 +332,7 @@ int meta_training_list(struct meta *m, const struct meta_list_query *q,
     buf_addf(&sql, " ORDER BY %s %s, name_lc %s LIMIT ?", col, dir, dir);
 
     pthread_mutex_lock(&m->lock);
-    if (sqlite3_prepare_v2(m->db, buf_cstr(&sql), -1, &st, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(m->db, buf_cstr(&sql), -1, &st, NULL) != SQLITE_OK) {
         rc = sql_error(m, d, "list training jobs");
         goto out;
     }

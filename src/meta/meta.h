@@ -42,8 +42,7 @@ typedef int (*meta_key_fn)(void *ctx, const struct meta_key *k);
 /* Looks a key up by id; KILN_ENOTFOUND when absent. */
 int meta_key_get(struct meta *m, const char *akid, struct meta_key *out);
 /* Adds a key; KILN_EINUSE when the id exists. */
-int meta_key_add(struct meta *m, const struct meta_key *k,
-                 struct kiln_diag *d);
+int meta_key_add(struct meta *m, const struct meta_key *k, struct kiln_diag *d);
 /* Removes a key; KILN_ENOTFOUND when absent. */
 int meta_key_remove(struct meta *m, const char *akid);
 /* Calls fn for every key in id order; stops at fn's first non-zero. */
@@ -83,6 +82,15 @@ struct meta_training_row {
 };
 
 typedef int (*meta_training_fn)(void *ctx, const struct meta_training_row *r);
+
+/*
+ * Records a new training job of `account` described by r (r->ended may be
+ * 0) with its full description `body` (JSON text). KILN_EINUSE when the
+ * account already has a job of that name, compared case-insensitively.
+ */
+int meta_training_insert(struct meta *m, const char *account,
+                         const struct meta_training_row *r, const char *body,
+                         struct kiln_diag *d);
 
 /*
  * Calls fn for up to q->limit + 1 rows of training jobs matching q, in order,

@@ -1,0 +1,146 @@
+"""Integration fixtures: a real `kiln server` on a free loopback port with a
+temporary data directory, driven by Debian's boto3 and aws CLI."""
+import datetime
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from unittest import mock
+
+import boto3
+import botocore.auth
+import botocore.config
+import pytest
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KILN = os.environ.get("KILN_BIN", os.path.join(ROOT, "build", "kiln"))
+AWS = "/usr/bin/aws"
+ACCOUNT = "111122223333"
+AKID = "AKIAKILNTESTKEY00001"
+SECRET = "kilnTestSecretKey/with+chars0000000000000"
+REGION = "us-east-1"
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "event=assert")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kiln(*args, check=True):
+    return subprocess.run([KILN, *args], capture_output=True, text=True,
+                          check=check, timeout=60)
+
+
+class Server:
+    """One kiln server process; stop() checks it exits cleanly."""
+
+    def __init__(self, data_dir, extra_args=()):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(os.path.dirname(data_dir), f"server-{self.port}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [KILN, "server", "--data-dir", data_dir, "--port", str(self.port),
+             *extra_args],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.stdout_lines = []
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.stdout_lines.append(line)
+            if line.startswith("kiln: ready on "):
+                return
+        raise RuntimeError("server did not start: " + self.stderr())
+
+    def stderr(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def server():
+    with tempfile.TemporaryDirectory(prefix="kiln-it-") as tmp:
+        data = os.path.join(tmp, "var")
+        kiln("admin", "keys", "add", "--data-dir", data, "--access-key-id", AKID,
+             "--secret-access-key", SECRET, "--account", ACCOUNT)
+        s = Server(data)
+        yield s
+        rc = s.stop()
+        err = s.stderr()
+        assert rc == 0, err[-3000:]
+        for mark in SANITIZER_MARKS:
+            assert mark not in err, err[-5000:]
+
+
+def client(server, service, akid=AKID, secret=SECRET, retries=1):
+    return boto3.client(
+        service, endpoint_url=server.url, region_name=REGION,
+        aws_access_key_id=akid, aws_secret_access_key=secret,
+        config=botocore.config.Config(retries={"max_attempts": retries}))
+
+
+def cli_env(akid=AKID, secret=SECRET):
+    env = dict(os.environ)
+    env.update(AWS_ACCESS_KEY_ID=akid, AWS_SECRET_ACCESS_KEY=secret,
+               AWS_DEFAULT_REGION=REGION, AWS_PAGER="",
+               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    return env
+
+
+def aws(server, *args, akid=AKID, secret=SECRET, check=True):
+    return subprocess.run([AWS, "--endpoint-url", server.url, *args],
+                          capture_output=True, text=True, env=cli_env(akid, secret),
+                          check=check, timeout=120)
+
+
+def signed(server, service, body=b"", headers=None, method="POST", path="/",
+           when=None, secret=SECRET, akid=AKID):
+    """Signs a raw request with botocore's signer (optionally at another
+    time) and returns (method, path, headers, body) ready to send."""
+    headers = dict(headers or {})
+    req = AWSRequest(method=method, url=server.url + path, headers=headers,
+                     data=body)
+    signer = botocore.auth.SigV4Auth(Credentials(akid, secret), service, REGION)
+    if when is None:
+        signer.add_auth(req)
+    else:
+        with mock.patch("botocore.auth.datetime") as m:
+            m.datetime.utcnow.return_value = when
+            m.datetime.strptime = datetime.datetime.strptime
+            signer.add_auth(req)
+    return method, path, dict(req.headers.items()), body
+
+
+def send(server, method, path, headers, body=b""):
+    """Sends one request; returns (status, headers, body bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request(method, path, body=body, headers=headers)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data

@@ -1,0 +1,248 @@
+/*
+ * test_api.c - the JSON 1.1 path: operation table, request decoding, the
+ * shape validator's AWS wording, and ListTrainingJobs' filters, sort orders
+ * and NextToken paging over a real metadata store.
+ */
+#include <unistd.h>
+
+#include "api/dispatch.h"
+#include "api/training.h"
+#include "harness.h"
+#include "meta/meta.h"
+
+static struct meta *open_temp(char *path, size_t size)
+{
+    struct meta *m = NULL;
+    struct kiln_diag d = {0};
+    snprintf(path, size, "/tmp/kiln-test-api-%d.db", (int)getpid());
+    unlink(path);
+    if (meta_open(path, &m, &d) != 0)
+        fprintf(stderr, "meta_open: %s\n", d.msg);
+    return m;
+}
+
+static void close_temp(struct meta *m, const char *path)
+{
+    char extra[300];
+    meta_close(m);
+    unlink(path);
+    snprintf(extra, sizeof(extra), "%s-wal", path);
+    unlink(extra);
+    snprintf(extra, sizeof(extra), "%s-shm", path);
+    unlink(extra);
+}
+
+static int run(struct meta *m, const char *body, struct buf *out,
+               struct kiln_diag *d)
+{
+    const struct api_op *op =
+        api_op_find("sagemaker", "SageMaker.ListTrainingJobs");
+    struct api_ctx c = {.meta = m,
+                        .account = "123456789012",
+                        .region = "us-east-1",
+                        .request_id = "r"};
+    buf_reset(out);
+    return api_dispatch(op, &c, body, strlen(body), out, d);
+}
+
+static void test_op_table(void)
+{
+    ASSERT_TRUE(api_op_find("sagemaker", "SageMaker.ListTrainingJobs"));
+    ASSERT_TRUE(!api_op_find("logs", "SageMaker.ListTrainingJobs"));
+    ASSERT_TRUE(!api_op_find("sagemaker", "SageMaker.NoSuchThing"));
+}
+
+static void test_decode_errors(void)
+{
+    char path[128];
+    struct meta *m = open_temp(path, sizeof(path));
+    struct buf out = BUF_INIT(1 << 20);
+    struct kiln_diag d = {0};
+
+    ASSERT_TRUE(m != NULL);
+    ASSERT_EQ(run(m, "{\"MaxResults\": ", &out, &d), KILN_ESERIAL);
+    ASSERT_EQ(run(m, "[1,2]", &out, &d), KILN_ESERIAL);
+    ASSERT_EQ(run(m, "{\"MaxResults\": \"ten\"}", &out, &d), KILN_ESERIAL);
+    ASSERT_CONTAINS(d.msg, "maxResults");
+    ASSERT_EQ(run(m, "{\"CreationTimeAfter\": [1]}", &out, &d), KILN_ESERIAL);
+    ASSERT_EQ(run(m, "{\"a\":1,\"a\":2}", &out, &d), KILN_ESERIAL);
+    ASSERT_EQ(run(m, "", &out, &d), 0);
+    ASSERT_STR_EQ(buf_cstr(&out), "{\"TrainingJobSummaries\":[]}");
+    buf_release(&out);
+    close_temp(m, path);
+}
+
+static void test_validation_messages(void)
+{
+    char path[128];
+    struct meta *m = open_temp(path, sizeof(path));
+    struct buf out = BUF_INIT(1 << 20);
+    struct kiln_diag d = {0};
+
+    ASSERT_EQ(run(m, "{\"MaxResults\": 0}", &out, &d), KILN_EVALIDATION);
+    ASSERT_STR_EQ(d.msg, "1 validation error detected: Value '0' at "
+                         "'maxResults' failed to satisfy constraint: Member "
+                         "must have value greater than or equal to 1");
+    ASSERT_EQ(run(m,
+                  "{\"StatusEquals\": \"Done\", \"NameContains\": "
+                  "\"bad_name\", \"SortOrder\": \"Up\"}",
+                  &out, &d),
+              KILN_EVALIDATION);
+    ASSERT_CONTAINS(d.msg, "3 validation errors detected: ");
+    ASSERT_CONTAINS(d.msg, "Value 'bad_name' at 'nameContains' failed to "
+                           "satisfy constraint: Member must satisfy regular "
+                           "expression pattern: [a-zA-Z0-9\\-]+");
+    ASSERT_CONTAINS(d.msg, "Value 'Done' at 'statusEquals' failed to satisfy "
+                           "constraint: Member must satisfy enum value set: "
+                           "[InProgress, Completed, Failed, Stopping, "
+                           "Stopped]");
+    ASSERT_EQ(run(m, "{\"NextToken\": \"garbage\"}", &out, &d),
+              KILN_EVALIDATION);
+    ASSERT_CONTAINS(d.msg, "Invalid pagination token");
+    buf_release(&out);
+    close_temp(m, path);
+}
+
+static void test_required_and_nested(void)
+{
+    static const struct vshape name = {
+        .type = VT_STRING, .flags = V_MIN | V_MAX, .min = 1, .max = 5};
+    static const struct vmember item_members[] = {{"VariantName", &name, true},
+                                                  {NULL, NULL, false}};
+    static const struct vshape item = {.type = VT_STRUCTURE,
+                                       .members = item_members};
+    static const struct vshape list = {
+        .type = VT_LIST, .flags = V_MIN, .min = 1, .item = &item};
+    static const struct vmember top_members[] = {
+        {"ModelName", &name, true},
+        {"ProductionVariants", &list, true},
+        {NULL, NULL, false}};
+    static const struct vshape top = {.type = VT_STRUCTURE,
+                                      .members = top_members};
+    struct kiln_diag d = {0};
+    json_t *v = json_loads("{\"ProductionVariants\": [{\"VariantName\": "
+                           "\"ok\"}, {\"VariantName\": \"toolong\"}]}",
+                           0, NULL);
+
+    ASSERT_EQ(validate_request(&top, v, &d), KILN_EVALIDATION);
+    json_decref(v);
+    ASSERT_CONTAINS(d.msg, "2 validation errors detected: Value null at "
+                           "'modelName' failed to satisfy constraint: Member "
+                           "must not be null");
+    ASSERT_CONTAINS(d.msg, "Value 'toolong' at "
+                           "'productionVariants.2.member.variantName' failed "
+                           "to satisfy constraint: Member must have length "
+                           "less than or equal to 5");
+}
+
+static void insert(struct meta *m, const char *name, const char *status,
+                   double created)
+{
+    char arn[200];
+    struct kiln_diag d = {0};
+    snprintf(arn, sizeof(arn),
+             "arn:aws:sagemaker:us-east-1:123456789012:training-job/%s", name);
+    struct meta_training_row r = {.name = name,
+                                  .arn = arn,
+                                  .status = status,
+                                  .created = created,
+                                  .modified = created};
+    if (meta_training_insert(m, "123456789012", &r, NULL, &d) != 0)
+        fprintf(stderr, "insert %s: %s\n", name, d.msg);
+}
+
+/* Follows NextToken to the end; returns the names in order, joined. */
+static int collect(struct meta *m, const char *extra, char *names, size_t size,
+                   int *pages)
+{
+    struct buf out = BUF_INIT(1 << 20), req = BUF_INIT(8192);
+    struct kiln_diag d = {0};
+    char token[9000] = "";
+    int rc = 0;
+
+    names[0] = '\0';
+    *pages = 0;
+    for (;;) {
+        buf_reset(&req);
+        buf_addf(&req, "{\"MaxResults\": 2%s%s%s%s}", extra,
+                 token[0] ? ", \"NextToken\": \"" : "", token,
+                 token[0] ? "\"" : "");
+        rc = run(m, buf_cstr(&req), &out, &d);
+        if (rc)
+            break;
+        (*pages)++;
+        json_t *res = json_loads(buf_cstr(&out), 0, NULL);
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(res, "TrainingJobSummaries"), i, s)
+        {
+            size_t n = strlen(names);
+            snprintf(names + n, size - n, "%s%s", n ? "," : "",
+                     json_string_value(json_object_get(s, "TrainingJobName")));
+        }
+        const char *t = json_string_value(json_object_get(res, "NextToken"));
+        snprintf(token, sizeof(token), "%s", t ? t : "");
+        json_decref(res);
+        if (!t)
+            break;
+    }
+    buf_release(&out);
+    buf_release(&req);
+    return rc;
+}
+
+static void test_list_paging(void)
+{
+    char path[128], names[1024];
+    struct meta *m = open_temp(path, sizeof(path));
+    struct kiln_diag d = {0};
+    int pages;
+
+    insert(m, "job-c", "Completed", 100.5);
+    insert(m, "Job-A", "Failed", 300.25);
+    insert(m, "job-b", "Completed", 200);
+    insert(m, "job-e", "InProgress", 200);
+    insert(m, "other", "Completed", 50);
+    struct meta_training_row dup = {
+        .name = "JOB-C", .arn = "x", .status = "Completed"};
+    ASSERT_EQ(meta_training_insert(m, "123456789012", &dup, NULL, &d),
+              KILN_EINUSE);
+
+    ASSERT_EQ(collect(m, "", names, sizeof(names), &pages), 0);
+    ASSERT_STR_EQ(names, "other,job-c,job-b,job-e,Job-A");
+    ASSERT_EQ(pages, 3);
+    ASSERT_EQ(collect(m,
+                      ", \"SortBy\": \"Name\", \"SortOrder\": "
+                      "\"Descending\"",
+                      names, sizeof(names), &pages),
+              0);
+    ASSERT_STR_EQ(names, "other,job-e,job-c,job-b,Job-A");
+    ASSERT_EQ(collect(m,
+                      ", \"NameContains\": \"JOB\", \"StatusEquals\": "
+                      "\"Completed\"",
+                      names, sizeof(names), &pages),
+              0);
+    ASSERT_STR_EQ(names, "job-c,job-b");
+    ASSERT_EQ(pages, 1);
+    ASSERT_EQ(collect(m,
+                      ", \"CreationTimeAfter\": 100.5, "
+                      "\"CreationTimeBefore\": 300",
+                      names, sizeof(names), &pages),
+              0);
+    ASSERT_STR_EQ(names, "job-b,job-e");
+    ASSERT_EQ(
+        collect(m, ", \"SortBy\": \"Status\"", names, sizeof(names), &pages),
+        0);
+    ASSERT_STR_EQ(names, "job-b,job-c,other,Job-A,job-e");
+    close_temp(m, path);
+}
+
+static const struct test tests[] = {
+    {"operation table", test_op_table},
+    {"request decoding errors", test_decode_errors},
+    {"validation messages", test_validation_messages},
+    {"required and nested members", test_required_and_nested},
+    {"ListTrainingJobs filters, sorting, paging", test_list_paging},
+};
+
+HARNESS_MAIN(tests)
