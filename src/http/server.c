@@ -151,6 +151,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    KILN_PRINTF(2, 0);
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     size_t n;
