@@ -19,7 +19,7 @@ SANITIZE  := address,undefined
 BUILD     := build/asan
 endif
 
-PKGS      := libmicrohttpd jansson sqlite3 libcrypto libpcre2-8
+PKGS      := libmicrohttpd jansson sqlite3 libcrypto libpcre2-8 zlib libxml-2.0
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -11,55 +11,15 @@
 #include <time.h>
 
 #include "base/str.h"
-
-static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+#include "base/tm.h"
 
 /* "Wed, 01 Jan 2025 00:00:00 GMT" -> "20250101T000000Z"; 0 or -1. */
 static int rfc1123_to_amz(const char *s, char out[17])
 {
-    int day, year, h, m, sec, mon = -1;
-    char mname[4] = {0};
-    const char *p = strchr(s, ',');
-
-    if (!p)
+    int64_t t;
+    if (tm_parse_http(s, &t) != 0)
         return -1;
-    p++;
-    while (*p == ' ')
-        p++;
-    if (strlen(p) < 24)
-        return -1;
-    for (int i = 0; i < 2; i++)
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-    day = (p[0] - '0') * 10 + (p[1] - '0');
-    memcpy(mname, p + 3, 3);
-    for (int i = 0; i < 12; i++)
-        if (strcmp(mname, months[i]) == 0)
-            mon = i + 1;
-    if (mon < 0)
-        return -1;
-    p += 7;
-    for (int i = 0; i < 4; i++)
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-    year = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 +
-           (p[3] - '0');
-    p += 5;
-    if (!(p[2] == ':' && p[5] == ':'))
-        return -1;
-    for (int i = 0; i < 8; i++)
-        if (i != 2 && i != 5 && (p[i] < '0' || p[i] > '9'))
-            return -1;
-    h = (p[0] - '0') * 10 + (p[1] - '0');
-    m = (p[3] - '0') * 10 + (p[4] - '0');
-    sec = (p[6] - '0') * 10 + (p[7] - '0');
-    char tmp[64];
-    snprintf(tmp, sizeof(tmp), "%04d%02d%02dT%02d%02d%02dZ", year % 10000, mon,
-             day % 100, h % 100, m % 100, sec % 100);
-    if (strlen(tmp) != 16)
-        return -1;
-    memcpy(out, tmp, 17);
+    sigv4_format_amz_date(t, out);
     return 0;
 }
 

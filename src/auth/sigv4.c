@@ -17,6 +17,7 @@
 
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/tm.h"
 
 #define ALGORITHM    "AWS4-HMAC-SHA256"
 #define MAX_PARAMS   1000
@@ -303,17 +304,6 @@ int sigv4_parse_presigned(const char *query, struct sigv4_auth *out,
     return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static int digits(const char *s, int n)
 {
     int v = 0;
@@ -340,8 +330,8 @@ int sigv4_parse_amz_date(const char *s, int64_t *epoch)
     if (y < 1970 || mo < 1 || mo > 12 || dd < 1 || dd > 31 || h < 0 || h > 23 ||
         mi < 0 || mi > 59 || se < 0 || se > 60)
         return KILN_EINVAL;
-    *epoch = days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400 + h * 3600 +
-             mi * 60 + se;
+    *epoch = tm_days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400 +
+             h * 3600 + mi * 60 + se;
     return 0;
 }
 

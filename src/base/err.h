@@ -72,6 +72,41 @@
     X(UNAVAILABLE, "service unavailable", 503, "ServiceUnavailable", 503,      \
       "ServiceUnavailable", 503, "ServiceUnavailable", 503,                    \
       "ServiceUnavailable")                                                    \
+    X(INCOMPLETE, "incomplete body", 400, "SerializationException", 400,       \
+      "IncompleteBody", 400, "MalformedInput", 400, "ValidationError")         \
+    X(BADDIGEST, "checksum mismatch", 400, "ValidationException", 400,         \
+      "BadDigest", 400, "ValidationError", 400, "ValidationError")             \
+    X(NOBUCKET, "no such bucket", 400, "ValidationException", 404,             \
+      "NoSuchBucket", 400, "ValidationError", 400, "ValidationError")          \
+    X(NOUPLOAD, "no such upload", 400, "ValidationException", 404,             \
+      "NoSuchUpload", 400, "ValidationError", 400, "ValidationError")          \
+    X(OWNED, "bucket already owned by you", 400, "ResourceInUse", 409,         \
+      "BucketAlreadyOwnedByYou", 400, "ValidationError", 400,                  \
+      "ValidationError")                                                       \
+    X(TAKEN, "bucket name taken", 400, "ResourceInUse", 409,                   \
+      "BucketAlreadyExists", 400, "ValidationError", 400, "ValidationError")   \
+    X(NOTEMPTY, "bucket not empty", 400, "ResourceInUse", 409,                 \
+      "BucketNotEmpty", 400, "ValidationError", 400, "ValidationError")        \
+    X(BUCKETNAME, "invalid bucket name", 400, "ValidationException", 400,      \
+      "InvalidBucketName", 400, "ValidationError", 400, "ValidationError")     \
+    X(RANGE, "invalid range", 400, "ValidationException", 416, "InvalidRange", \
+      400, "ValidationError", 400, "ValidationError")                          \
+    X(PRECONDITION, "precondition failed", 400, "ValidationException", 412,    \
+      "PreconditionFailed", 400, "ValidationError", 400, "ValidationError")    \
+    X(NOTMODIFIED, "not modified", 400, "ValidationException", 304,            \
+      "NotModified", 400, "ValidationError", 400, "ValidationError")           \
+    X(BADPART, "invalid part", 400, "ValidationException", 400, "InvalidPart", \
+      400, "ValidationError", 400, "ValidationError")                          \
+    X(PARTORDER, "invalid part order", 400, "ValidationException", 400,        \
+      "InvalidPartOrder", 400, "ValidationError", 400, "ValidationError")      \
+    X(TOOSMALL, "entity too small", 400, "ValidationException", 400,           \
+      "EntityTooSmall", 400, "ValidationError", 400, "ValidationError")        \
+    X(KEYTOOLONG, "key too long", 400, "ValidationException", 400,             \
+      "KeyTooLongError", 400, "ValidationError", 400, "ValidationError")       \
+    X(BADREQUEST, "invalid request", 400, "ValidationException", 400,          \
+      "InvalidRequest", 400, "ValidationError", 400, "ValidationError")        \
+    X(BADDIGESTFMT, "invalid digest", 400, "ValidationException", 400,         \
+      "InvalidDigest", 400, "ValidationError", 400, "ValidationError")         \
     X(DIM, "dimension mismatch", 400, "ValidationException", 400,              \
       "InvalidArgument", 400, "ValidationError", 400, "ValidationError")
 

@@ -43,11 +43,13 @@ struct front_req {
     struct auth_result ar;
     const struct api_op *op;
     const char *target;
+    struct s3_req *s3;
 };
 
 static void front_req_free(void *p)
 {
     struct front_req *fr = p;
+    s3_req_free(fr->s3);
     auth_result_clear(&fr->ar);
     mem_free(fr);
 }
@@ -200,9 +202,7 @@ static void on_headers(struct front *f, struct http_request *r)
             fail(r, fr, rc, d.msg);
             return;
         }
-        /* The object store arrives with issue F2. */
-        fail(r, fr, KILN_EUNKNOWNOP,
-             "kiln does not implement this S3 operation yet.");
+        s3_begin(&f->s3, r, &fr->ar, ph, &fr->s3);
     }
 }
 
@@ -267,6 +267,10 @@ static void on_done(struct front *f, struct http_request *r)
     const char *claimed;
     int rc;
 
+    if (fr->route == ROUTE_S3) {
+        s3_finish(&f->s3, r, fr->s3);
+        return;
+    }
     if (r->body_overflow) {
         diag_set(&d, KILN_ETOOBIG,
                  "Request body exceeds the limit of %zu bytes.", r->body_max);

@@ -14,11 +14,14 @@
 
 #include "http/request.h"
 
+#include "s3/s3.h"
+
 struct meta;
 
 struct front {
     struct meta *meta;  /* borrowed */
     const char *region; /* borrowed */
+    struct s3_ctx s3;   /* the object store's context */
 };
 
 void front_handle(void *app, struct http_request *r, enum http_phase phase);

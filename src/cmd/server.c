@@ -25,6 +25,7 @@
 #include "cmd/front.h"
 #include "http/server.h"
 #include "meta/meta.h"
+#include "s3/objstore.h"
 
 int cmd_open_data_dir(const struct kiln_config *c, struct meta **out,
                       struct kiln_diag *d)
@@ -142,6 +143,7 @@ int cmd_server(int argc, char **argv)
     struct kiln_diag d = {0};
     struct meta *m = NULL;
     struct http_server *srv = NULL;
+    struct objstore *store = NULL;
     struct front f = {0};
     int rest[64], nrest = 0, sig = 0, rc, status = 1;
     sigset_t set;
@@ -169,12 +171,17 @@ int cmd_server(int argc, char **argv)
     rc = cmd_open_data_dir(&c, &m, &d);
     if (!rc)
         rc = first_key(&c, m, &d);
+    if (!rc)
+        rc = objstore_open(c.data_dir, m, &store, &d);
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);
         goto out;
     }
     f.meta = m;
     f.region = c.region;
+    f.s3.meta = m;
+    f.s3.store = store;
+    f.s3.region = c.region;
     struct http_server_opts o = {
         .bind = c.bind,
         .port = (unsigned)c.port,
@@ -199,6 +206,7 @@ int cmd_server(int argc, char **argv)
     status = 0;
 out:
     http_server_stop(srv);
+    objstore_close(store);
     meta_close(m);
     validate_cleanup();
     config_release(&c);

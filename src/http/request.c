@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/mem.h"
 #include "base/str.h"
@@ -70,6 +71,7 @@ struct http_request *http_request_new(const char *method, const char *uri)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     r->start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     r->proto_label = "-";
+    r->resp_fd = -1;
     return r;
 }
 
@@ -84,6 +86,8 @@ void http_request_free(struct http_request *r)
         r->app_state_free(r->app_state);
     buf_release(&r->body);
     buf_release(&r->resp_body);
+    if (r->resp_fd >= 0)
+        close(r->resp_fd);
     for (o = p->strings; o; o = next) {
         next = o->next;
         mem_free(o);
@@ -139,6 +143,17 @@ void http_respond(struct http_request *r, int status, const char *ctype,
         KILN_ASSERT(buf_add(&r->resp_body, body, len) == 0);
     if (ctype)
         http_response_header(r, "Content-Type", ctype);
+}
+
+void http_respond_fd(struct http_request *r, int status, int fd, uint64_t off,
+                     uint64_t len)
+{
+    KILN_ASSERT(!r->responded);
+    r->responded = true;
+    r->status = status;
+    r->resp_fd = fd;
+    r->resp_off = off;
+    r->resp_len = len;
 }
 
 void http_response_header(struct http_request *r, const char *name,

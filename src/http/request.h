@@ -51,10 +51,22 @@ struct http_request {
     void *app_state;         /* handler's own per-request state */
     void (*app_state_free)(void *);
 
+    /*
+     * Streaming bodies: when a handler sets body_sink at HTTP_PHASE_HEADERS,
+     * body bytes go to it instead of into `body`. A negative return stops
+     * delivery; the code is kept in sink_error for HTTP_PHASE_DONE.
+     */
+    int (*body_sink)(struct http_request *r, const char *data, size_t len);
+    void *sink_ctx; /* for body_sink, set with it */
+    int sink_error;
+
     /* The response, once set. */
     bool responded;
     int status;
     struct buf resp_body;
+    int resp_fd;       /* >= 0: answer with this file's bytes */
+    uint64_t resp_off; /* ... from this offset */
+    uint64_t resp_len; /* ... this many */
     struct http_header resp_headers[HTTP_MAX_RESP_HEADERS];
     size_t nresp_headers;
     size_t bytes_in;  /* body bytes received */
@@ -72,6 +84,13 @@ const char *http_request_header(struct http_request *r, const char *name);
  */
 void http_respond(struct http_request *r, int status, const char *ctype,
                   const void *body, size_t len);
+
+/*
+ * Sets the response to `len` bytes of file `fd` from `off` (sent with
+ * sendfile). Takes ownership of fd, which is closed after sending.
+ */
+void http_respond_fd(struct http_request *r, int status, int fd, uint64_t off,
+                     uint64_t len);
 
 /* Adds a response header; name and value are copied. */
 void http_response_header(struct http_request *r, const char *name,

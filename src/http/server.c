@@ -57,15 +57,23 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct http_request *r)
     struct MHD_Response *resp;
     enum MHD_Result ret;
     size_t len = 0;
-    char *body = buf_detach(&r->resp_body, &len);
 
-    r->bytes_out = len;
-
-    resp =
-        MHD_create_response_from_buffer_with_free_callback(len, body, mem_free);
-    if (!resp) {
-        mem_free(body);
-        return MHD_NO;
+    if (r->resp_fd >= 0) {
+        resp = MHD_create_response_from_fd_at_offset64(r->resp_len, r->resp_fd,
+                                                       r->resp_off);
+        if (!resp)
+            return MHD_NO;
+        r->resp_fd = -1; /* MHD closes it */
+        r->bytes_out = (size_t)r->resp_len;
+    } else {
+        char *body = buf_detach(&r->resp_body, &len);
+        r->bytes_out = len;
+        resp = MHD_create_response_from_buffer_with_free_callback(len, body,
+                                                                  mem_free);
+        if (!resp) {
+            mem_free(body);
+            return MHD_NO;
+        }
     }
     for (size_t i = 0; i < r->nresp_headers; i++)
         MHD_add_response_header(resp, r->resp_headers[i].name,
@@ -109,9 +117,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (*upload_data_size) {
         r->bytes_in += *upload_data_size;
-        if (!r->body_overflow &&
-            buf_add(&r->body, upload_data, *upload_data_size) != 0)
+        if (r->body_sink) {
+            if (r->sink_error == 0)
+                r->sink_error = r->body_sink(r, upload_data, *upload_data_size);
+        } else if (!r->body_overflow &&
+                   buf_add(&r->body, upload_data, *upload_data_size) != 0) {
             r->body_overflow = true;
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -46,6 +47,42 @@ static const char *const migrations[] = {
     "  body TEXT NOT NULL DEFAULT '{}',"
     "  PRIMARY KEY (account, name_lc));"
     "CREATE INDEX training_jobs_created ON training_jobs(account, created);",
+    /* 2: the S3 index */
+    "CREATE TABLE buckets ("
+    "  name TEXT PRIMARY KEY,"
+    "  account TEXT NOT NULL,"
+    "  region TEXT NOT NULL,"
+    "  created REAL NOT NULL);"
+    "CREATE TABLE objects ("
+    "  bucket TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  blob TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  etag TEXT NOT NULL,"
+    "  modified REAL NOT NULL,"
+    "  content_type TEXT NOT NULL,"
+    "  headers TEXT NOT NULL DEFAULT '{}',"
+    "  checksums TEXT NOT NULL DEFAULT '{}',"
+    "  parts INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (bucket, key)) WITHOUT ROWID;"
+    "CREATE INDEX objects_blob ON objects(blob);"
+    "CREATE TABLE uploads ("
+    "  id TEXT PRIMARY KEY,"
+    "  bucket TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  account TEXT NOT NULL,"
+    "  initiated REAL NOT NULL,"
+    "  headers TEXT NOT NULL DEFAULT '{}');"
+    "CREATE INDEX uploads_bucket ON uploads(bucket, key, initiated);"
+    "CREATE TABLE parts ("
+    "  upload TEXT NOT NULL,"
+    "  number INTEGER NOT NULL,"
+    "  blob TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  etag TEXT NOT NULL,"
+    "  modified REAL NOT NULL,"
+    "  PRIMARY KEY (upload, number)) WITHOUT ROWID;"
+    "CREATE INDEX parts_blob ON parts(blob);",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -374,4 +411,458 @@ out:
     pthread_mutex_unlock(&m->lock);
     buf_release(&sql);
     return rc;
+}
+
+/*
+ * Prepares `sql` and binds one argument per character of `fmt`: 's' text
+ * (NULL binds SQL NULL), 'd' double, 'i' long long. NULL on failure.
+ */
+static sqlite3_stmt *prep(struct meta *m, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+
+    if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        log_error("event=sql_prepare error=\"%s\"", sqlite3_errmsg(m->db));
+        return NULL;
+    }
+    va_start(ap, fmt);
+    for (int i = 1; *fmt; fmt++, i++) {
+        if (*fmt == 's') {
+            const char *v = va_arg(ap, const char *);
+            if (v)
+                sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+        } else if (*fmt == 'd') {
+            sqlite3_bind_double(st, i, va_arg(ap, double));
+        } else {
+            sqlite3_bind_int64(st, i, va_arg(ap, long long));
+        }
+    }
+    va_end(ap);
+    return st;
+}
+
+/* Runs a statement that returns no rows; SQLITE_DONE on success. */
+static int run(sqlite3_stmt *st)
+{
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static void begin(struct meta *m)
+{
+    pthread_mutex_lock(&m->lock);
+    sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+/* Commits when rc is 0, else rolls back; then unlocks. Returns rc. */
+static int end(struct meta *m, int rc)
+{
+    if (rc == 0 && sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = KILN_EIO;
+    if (rc)
+        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+static void bucket_from_row(sqlite3_stmt *st, struct meta_bucket *b)
+{
+    memset(b, 0, sizeof(*b));
+    str_copy(b->name, col(st, 0), sizeof(b->name));
+    str_copy(b->account, col(st, 1), sizeof(b->account));
+    str_copy(b->region, col(st, 2), sizeof(b->region));
+    b->created = sqlite3_column_double(st, 3);
+}
+
+#define BUCKET_COLS "name, account, region, created"
+
+int meta_bucket_create(struct meta *m, const struct meta_bucket *b,
+                       struct kiln_diag *d)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    begin(m);
+    st = prep(m, "SELECT account FROM buckets WHERE name = ?", "s", b->name);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        rc = strcmp(col(st, 0), b->account) == 0 ? KILN_EOWNED : KILN_ETAKEN;
+    sqlite3_finalize(st);
+    if (rc == KILN_EOWNED)
+        diag_set(d, rc,
+                 "Your previous request to create the named bucket "
+                 "succeeded and you already own it.");
+    else if (rc == KILN_ETAKEN)
+        diag_set(d, rc,
+                 "The requested bucket name is not available. The bucket "
+                 "namespace is shared by all users of the system. Please "
+                 "select a different name and try again.");
+    if (!rc &&
+        run(prep(m, "INSERT INTO buckets (" BUCKET_COLS ") VALUES (?,?,?,?)",
+                 "sssd", b->name, b->account, b->region, b->created)) !=
+            SQLITE_DONE)
+        rc = sql_error(m, d, "create bucket");
+    return end(m, rc);
+}
+
+int meta_bucket_get(struct meta *m, const char *name, struct meta_bucket *out)
+{
+    sqlite3_stmt *st;
+    int rc = KILN_ENOBUCKET;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m, "SELECT " BUCKET_COLS " FROM buckets WHERE name = ?", "s",
+              name);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        bucket_from_row(st, out);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_bucket_delete(struct meta *m, const char *name)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    begin(m);
+    st = prep(m,
+              "SELECT (SELECT count(*) FROM buckets WHERE name = ?1), "
+              "EXISTS (SELECT 1 FROM objects WHERE bucket = ?1) OR "
+              "EXISTS (SELECT 1 FROM uploads WHERE bucket = ?1)",
+              "s", name);
+    if (!st || sqlite3_step(st) != SQLITE_ROW)
+        rc = KILN_EIO;
+    else if (sqlite3_column_int(st, 0) == 0)
+        rc = KILN_ENOBUCKET;
+    else if (sqlite3_column_int(st, 1))
+        rc = KILN_ENOTEMPTY;
+    sqlite3_finalize(st);
+    if (!rc && run(prep(m, "DELETE FROM buckets WHERE name = ?", "s", name)) !=
+                   SQLITE_DONE)
+        rc = KILN_EIO;
+    return end(m, rc);
+}
+
+int meta_bucket_each(struct meta *m, const char *account, meta_bucket_fn fn,
+                     void *ctx)
+{
+    sqlite3_stmt *st;
+    struct meta_bucket b;
+    int rc = 0;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT " BUCKET_COLS
+              " FROM buckets WHERE account = ? ORDER BY name",
+              "s", account);
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
+        bucket_from_row(st, &b);
+        rc = fn(ctx, &b);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc < 0 ? rc : 0;
+}
+
+#define OBJECT_COLS                                                            \
+    "bucket, key, blob, size, etag, modified, content_type, headers, "         \
+    "checksums, parts"
+
+static int object_row(sqlite3_stmt *st, meta_object_fn fn, void *ctx)
+{
+    struct meta_object o = {
+        .bucket = col(st, 0),
+        .key = col(st, 1),
+        .blob = col(st, 2),
+        .size = (uint64_t)sqlite3_column_int64(st, 3),
+        .etag = col(st, 4),
+        .modified = sqlite3_column_double(st, 5),
+        .content_type = col(st, 6),
+        .headers = col(st, 7),
+        .checksums = col(st, 8),
+        .parts = sqlite3_column_int(st, 9),
+    };
+    return fn(ctx, &o);
+}
+
+int meta_object_get(struct meta *m, const char *bucket, const char *key,
+                    meta_object_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = KILN_ENOTFOUND;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(
+        m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket = ? AND key = ?",
+        "ss", bucket, key);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        rc = object_row(st, fn, ctx);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* Inside a transaction: the blob of (bucket, key) into old_blob. */
+static void old_object_blob(struct meta *m, const char *bucket, const char *key,
+                            char old_blob[META_BLOB_ID])
+{
+    sqlite3_stmt *st =
+        prep(m, "SELECT blob FROM objects WHERE bucket = ? AND key = ?", "ss",
+             bucket, key);
+    old_blob[0] = '\0';
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        str_copy(old_blob, col(st, 0), META_BLOB_ID);
+    sqlite3_finalize(st);
+}
+
+static int insert_object(struct meta *m, const struct meta_object *o,
+                         char old_blob[META_BLOB_ID], struct kiln_diag *d)
+{
+    sqlite3_stmt *st;
+    bool exists;
+
+    st = prep(m, "SELECT 1 FROM buckets WHERE name = ?", "s", o->bucket);
+    exists = st && sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!exists)
+        return diag_set(d, KILN_ENOBUCKET,
+                        "The specified bucket does not exist");
+    old_object_blob(m, o->bucket, o->key, old_blob);
+    if (run(prep(m,
+                 "INSERT OR REPLACE INTO objects (" OBJECT_COLS
+                 ") VALUES (?,?,?,?,?,?,?,?,?,?)",
+                 "sssisdsssi", o->bucket, o->key, o->blob, (long long)o->size,
+                 o->etag, o->modified, o->content_type,
+                 o->headers ? o->headers : "{}",
+                 o->checksums ? o->checksums : "{}", (long long)o->parts)) !=
+        SQLITE_DONE)
+        return sql_error(m, d, "store object");
+    return 0;
+}
+
+int meta_object_put(struct meta *m, const struct meta_object *o,
+                    char old_blob[META_BLOB_ID], struct kiln_diag *d)
+{
+    begin(m);
+    return end(m, insert_object(m, o, old_blob, d));
+}
+
+int meta_object_delete(struct meta *m, const char *bucket, const char *key,
+                       char old_blob[META_BLOB_ID])
+{
+    int rc = 0;
+
+    begin(m);
+    old_object_blob(m, bucket, key, old_blob);
+    if (old_blob[0] &&
+        run(prep(m, "DELETE FROM objects WHERE bucket = ? AND key = ?", "ss",
+                 bucket, key)) != SQLITE_DONE)
+        rc = KILN_EIO;
+    return end(m, rc);
+}
+
+int meta_object_scan(struct meta *m, const char *bucket, const char *after,
+                     const char *prefix, meta_object_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+    const char *from = after;
+
+    /* Start at the larger of `after` and `prefix`, then stop at the first
+     * key that no longer has the prefix (keys are in byte order). */
+    if (prefix && *prefix && (!after || strcmp(prefix, after) > 0))
+        from = prefix;
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              from == after
+                  ? "SELECT " OBJECT_COLS " FROM objects WHERE bucket = ? "
+                    "AND key > ? ORDER BY key"
+                  : "SELECT " OBJECT_COLS " FROM objects WHERE bucket = ? "
+                    "AND key >= ? ORDER BY key",
+              "ss", bucket, from ? from : "");
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
+        if (prefix && *prefix && !str_starts(col(st, 1), prefix))
+            break;
+        rc = object_row(st, fn, ctx);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc < 0 ? rc : 0;
+}
+
+#define UPLOAD_COLS "id, bucket, key, account, initiated, headers"
+
+static int upload_row(sqlite3_stmt *st, meta_upload_fn fn, void *ctx)
+{
+    struct meta_upload u = {
+        .id = col(st, 0),
+        .bucket = col(st, 1),
+        .key = col(st, 2),
+        .account = col(st, 3),
+        .initiated = sqlite3_column_double(st, 4),
+        .headers = col(st, 5),
+    };
+    return fn(ctx, &u);
+}
+
+int meta_upload_create(struct meta *m, const struct meta_upload *u,
+                       struct kiln_diag *d)
+{
+    int rc = 0;
+
+    begin(m);
+    if (run(prep(m,
+                 "INSERT INTO uploads (" UPLOAD_COLS ") VALUES (?,?,?,?,?,?)",
+                 "ssssds", u->id, u->bucket, u->key, u->account, u->initiated,
+                 u->headers ? u->headers : "{}")) != SQLITE_DONE)
+        rc = sql_error(m, d, "create upload");
+    return end(m, rc);
+}
+
+int meta_upload_get(struct meta *m, const char *id, meta_upload_fn fn,
+                    void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = KILN_ENOUPLOAD;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m, "SELECT " UPLOAD_COLS " FROM uploads WHERE id = ?", "s", id);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        rc = upload_row(st, fn, ctx);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_upload_each(struct meta *m, const char *bucket, meta_upload_fn fn,
+                     void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT " UPLOAD_COLS " FROM uploads WHERE bucket = ? "
+              "ORDER BY key, initiated",
+              "s", bucket);
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW)
+        rc = upload_row(st, fn, ctx);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc < 0 ? rc : 0;
+}
+
+int meta_part_put(struct meta *m, const char *id, const struct meta_part *p,
+                  char old_blob[META_BLOB_ID], struct kiln_diag *d)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    begin(m);
+    old_blob[0] = '\0';
+    st = prep(m,
+              "SELECT (SELECT count(*) FROM uploads WHERE id = ?1), "
+              "(SELECT blob FROM parts WHERE upload = ?1 AND number = ?2)",
+              "si", id, (long long)p->number);
+    if (!st || sqlite3_step(st) != SQLITE_ROW)
+        rc = KILN_EIO;
+    else if (sqlite3_column_int(st, 0) == 0)
+        rc = diag_set(d, KILN_ENOUPLOAD,
+                      "The specified upload does not exist. The upload ID "
+                      "may be invalid, or the upload may have been aborted "
+                      "or completed.");
+    else if (col(st, 1))
+        str_copy(old_blob, col(st, 1), META_BLOB_ID);
+    sqlite3_finalize(st);
+    if (!rc &&
+        run(prep(m,
+                 "INSERT OR REPLACE INTO parts (upload, number, blob, "
+                 "size, etag, modified) VALUES (?,?,?,?,?,?)",
+                 "sisisd", id, (long long)p->number, p->blob,
+                 (long long)p->size, p->etag, p->modified)) != SQLITE_DONE)
+        rc = sql_error(m, d, "store part");
+    return end(m, rc);
+}
+
+int meta_part_each(struct meta *m, const char *id, meta_part_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT number, blob, size, etag, modified FROM parts WHERE "
+              "upload = ? ORDER BY number",
+              "s", id);
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
+        struct meta_part p = {
+            .number = sqlite3_column_int(st, 0),
+            .blob = col(st, 1),
+            .size = (uint64_t)sqlite3_column_int64(st, 2),
+            .etag = col(st, 3),
+            .modified = sqlite3_column_double(st, 4),
+        };
+        rc = fn(ctx, &p);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc < 0 ? rc : 0;
+}
+
+static int drop_upload(struct meta *m, const char *id)
+{
+    if (run(prep(m, "DELETE FROM parts WHERE upload = ?", "s", id)) !=
+        SQLITE_DONE)
+        return KILN_EIO;
+    if (run(prep(m, "DELETE FROM uploads WHERE id = ?", "s", id)) !=
+        SQLITE_DONE)
+        return KILN_EIO;
+    return sqlite3_changes(m->db) ? 0 : KILN_ENOUPLOAD;
+}
+
+int meta_upload_complete(struct meta *m, const char *id,
+                         const struct meta_object *o,
+                         char old_blob[META_BLOB_ID], struct kiln_diag *d)
+{
+    int rc;
+
+    begin(m);
+    rc = drop_upload(m, id);
+    if (rc == KILN_ENOUPLOAD)
+        diag_set(d, rc, "The specified upload does not exist.");
+    if (!rc)
+        rc = insert_object(m, o, old_blob, d);
+    return end(m, rc);
+}
+
+int meta_upload_abort(struct meta *m, const char *id)
+{
+    begin(m);
+    return end(m, drop_upload(m, id));
+}
+
+bool meta_blob_in_use(struct meta *m, const char *id)
+{
+    sqlite3_stmt *st;
+    bool used = true; /* on error, keep the file */
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT EXISTS (SELECT 1 FROM objects WHERE blob = ?1) OR "
+              "EXISTS (SELECT 1 FROM parts WHERE blob = ?1)",
+              "s", id);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        used = sqlite3_column_int(st, 0) != 0;
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return used;
 }

@@ -99,4 +99,113 @@ int meta_training_insert(struct meta *m, const char *account,
 int meta_training_list(struct meta *m, const struct meta_list_query *q,
                        meta_training_fn fn, void *ctx, struct kiln_diag *d);
 
+/*
+ * S3: buckets, objects, multipart uploads and parts. Object data lives in
+ * blob files named by id (never by key); these rows are the index. A blob
+ * id is 32 hex digits. Functions that replace or drop a row hand back the
+ * blob it referenced in old_blob (a 33-byte buffer; "" if none) so the
+ * caller can unlink it after the commit.
+ */
+#define META_BLOB_ID 33
+
+struct meta_bucket {
+    char name[64];
+    char account[13];
+    char region[64];
+    double created;
+};
+
+typedef int (*meta_bucket_fn)(void *ctx, const struct meta_bucket *b);
+
+/* KILN_EOWNED when `account` has it already, KILN_ETAKEN for another. */
+int meta_bucket_create(struct meta *m, const struct meta_bucket *b,
+                       struct kiln_diag *d);
+/* KILN_ENOBUCKET when absent. */
+int meta_bucket_get(struct meta *m, const char *name, struct meta_bucket *out);
+/* KILN_ENOBUCKET, or KILN_ENOTEMPTY while objects or uploads remain. */
+int meta_bucket_delete(struct meta *m, const char *name);
+/* Buckets of `account` in name order. */
+int meta_bucket_each(struct meta *m, const char *account, meta_bucket_fn fn,
+                     void *ctx);
+
+/* One object's index row; strings borrowed for the callback. */
+struct meta_object {
+    const char *bucket;
+    const char *key;
+    const char *blob;
+    uint64_t size;
+    const char *etag; /* quoted, as S3 returns it */
+    double modified;  /* seconds since the epoch */
+    const char *content_type;
+    const char *headers;   /* JSON object of stored response headers */
+    const char *checksums; /* JSON object {"crc32": "...", ...} */
+    int parts;             /* 0, or the part count of a multipart */
+};
+
+typedef int (*meta_object_fn)(void *ctx, const struct meta_object *o);
+
+/* Calls fn once for the object; KILN_ENOTFOUND when absent. */
+int meta_object_get(struct meta *m, const char *bucket, const char *key,
+                    meta_object_fn fn, void *ctx);
+/* Inserts or replaces; KILN_ENOBUCKET if the bucket is gone. */
+int meta_object_put(struct meta *m, const struct meta_object *o,
+                    char old_blob[META_BLOB_ID], struct kiln_diag *d);
+/* Removes the row if present (0 either way). */
+int meta_object_delete(struct meta *m, const char *bucket, const char *key,
+                       char old_blob[META_BLOB_ID]);
+/*
+ * Calls fn for the bucket's objects with keys > after (NULL: from the
+ * start) and starting with prefix, in byte order, until fn returns
+ * non-zero (a positive return stops without error).
+ */
+int meta_object_scan(struct meta *m, const char *bucket, const char *after,
+                     const char *prefix, meta_object_fn fn, void *ctx);
+
+struct meta_upload {
+    const char *id;
+    const char *bucket;
+    const char *key;
+    const char *account;
+    double initiated;
+    const char *headers; /* JSON: content type, metadata, ... */
+};
+
+typedef int (*meta_upload_fn)(void *ctx, const struct meta_upload *u);
+
+struct meta_part {
+    int number;
+    const char *blob;
+    uint64_t size;
+    const char *etag; /* quoted */
+    double modified;
+};
+
+typedef int (*meta_part_fn)(void *ctx, const struct meta_part *p);
+
+int meta_upload_create(struct meta *m, const struct meta_upload *u,
+                       struct kiln_diag *d);
+/* KILN_ENOUPLOAD when absent (or of another bucket/key). */
+int meta_upload_get(struct meta *m, const char *id, meta_upload_fn fn,
+                    void *ctx);
+/* Uploads of a bucket in key, then initiation order. */
+int meta_upload_each(struct meta *m, const char *bucket, meta_upload_fn fn,
+                     void *ctx);
+/* Records part `p` of upload `id`; KILN_ENOUPLOAD when it is gone. */
+int meta_part_put(struct meta *m, const char *id, const struct meta_part *p,
+                  char old_blob[META_BLOB_ID], struct kiln_diag *d);
+/* Parts of an upload in number order. */
+int meta_part_each(struct meta *m, const char *id, meta_part_fn fn, void *ctx);
+/*
+ * In one transaction: stores object o, drops upload `id` and its part rows.
+ * KILN_ENOUPLOAD when the upload is gone.
+ */
+int meta_upload_complete(struct meta *m, const char *id,
+                         const struct meta_object *o,
+                         char old_blob[META_BLOB_ID], struct kiln_diag *d);
+/* Drops an upload and its part rows; KILN_ENOUPLOAD when absent. */
+int meta_upload_abort(struct meta *m, const char *id);
+
+/* True when some object or part references blob `id`. */
+bool meta_blob_in_use(struct meta *m, const char *id);
+
 #endif

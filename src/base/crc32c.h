@@ -1,0 +1,14 @@
+/*
+ * crc32c.h - CRC-32C (Castagnoli), the checksum S3 clients send as
+ * x-amz-checksum-crc32c. Debian has no packaged library for it, so this is
+ * the one checksum kiln computes itself (slicing-by-one table). Any thread.
+ */
+#ifndef KILN_CRC32C_H
+#define KILN_CRC32C_H
+
+#include "base/kiln.h"
+
+/* Continues a CRC-32C over data; start with crc = 0. */
+uint32_t crc32c_update(uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * objstore.c - blob files. Ids are 128 random bits in hex; the first two
+ * digits name a subdirectory so no directory grows past a few thousand
+ * entries per million objects.
+ */
+#include "s3/objstore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "base/crc32c.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+
+struct objstore {
+    char *root; /* <data-dir>/objects */
+    struct meta *meta;
+};
+
+static void make_id(char id[META_BLOB_ID])
+{
+    uint8_t b[16];
+    KILN_ASSERT(getrandom(b, sizeof(b), 0) == (ssize_t)sizeof(b));
+    str_hex(b, sizeof(b), id);
+}
+
+void objstore_blob_path(struct objstore *s, const char *id, struct buf *out)
+{
+    buf_addf(out, "%s/%.2s/%s", s->root, id, id);
+}
+
+static void tmp_path(struct objstore *s, const char *id, struct buf *out)
+{
+    buf_addf(out, "%s/tmp/%s", s->root, id);
+}
+
+static bool is_id(const char *name)
+{
+    if (strlen(name) != META_BLOB_ID - 1)
+        return false;
+    for (; *name; name++)
+        if (!((*name >= '0' && *name <= '9') || (*name >= 'a' && *name <= 'f')))
+            return false;
+    return true;
+}
+
+/* Removes temp files and blobs that no index row references. */
+static void sweep(struct objstore *s)
+{
+    struct buf path = BUF_INIT(4096);
+    DIR *top = opendir(s->root);
+    struct dirent *e;
+    int removed = 0;
+
+    while (top && (e = readdir(top))) {
+        if (e->d_name[0] == '.')
+            continue;
+        buf_reset(&path);
+        buf_addf(&path, "%s/%s", s->root, e->d_name);
+        DIR *sub = opendir(buf_cstr(&path));
+        struct dirent *f;
+        bool tmp = strcmp(e->d_name, "tmp") == 0;
+        size_t mark = path.len;
+        while (sub && (f = readdir(sub))) {
+            if (f->d_name[0] == '.')
+                continue;
+            if (!tmp && is_id(f->d_name) &&
+                meta_blob_in_use(s->meta, f->d_name))
+                continue;
+            path.len = mark;
+            buf_addf(&path, "/%s", f->d_name);
+            if (unlink(buf_cstr(&path)) == 0)
+                removed++;
+        }
+        if (sub)
+            closedir(sub);
+    }
+    if (top)
+        closedir(top);
+    buf_release(&path);
+    if (removed)
+        log_info("event=objstore_sweep removed=%d", removed);
+}
+
+int objstore_open(const char *data_dir, struct meta *m, struct objstore **out,
+                  struct kiln_diag *d)
+{
+    struct objstore *s = xcalloc(1, sizeof(*s));
+    struct buf p = BUF_INIT(4096);
+    static const char hexd[] = "0123456789abcdef";
+
+    buf_addf(&p, "%s/objects", data_dir);
+    s->root = buf_detach(&p, NULL);
+    s->meta = m;
+    buf_addf(&p, "%s/tmp", s->root);
+    if ((mkdir(s->root, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(buf_cstr(&p), 0700) != 0 && errno != EEXIST))
+        goto fail;
+    for (int i = 0; i < 256; i++) {
+        buf_reset(&p);
+        buf_addf(&p, "%s/%c%c", s->root, hexd[i >> 4], hexd[i & 15]);
+        if (mkdir(buf_cstr(&p), 0700) != 0 && errno != EEXIST)
+            goto fail;
+    }
+    buf_release(&p);
+    sweep(s);
+    *out = s;
+    return 0;
+fail:
+    diag_set(d, KILN_EIO, "cannot create '%s': %s", buf_cstr(&p),
+             strerror(errno));
+    buf_release(&p);
+    objstore_close(s);
+    return KILN_EIO;
+}
+
+void objstore_close(struct objstore *s)
+{
+    if (!s)
+        return;
+    mem_free(s->root);
+    mem_free(s);
+}
+
+static void writer_free_digests(struct objstore_writer *w)
+{
+    EVP_MD_CTX_free(w->md5);
+    EVP_MD_CTX_free(w->sha256);
+    EVP_MD_CTX_free(w->sha1);
+    w->md5 = w->sha256 = w->sha1 = NULL;
+}
+
+static EVP_MD_CTX *digest_new(const EVP_MD *md)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    KILN_ASSERT(c && EVP_DigestInit_ex(c, md, NULL) == 1);
+    return c;
+}
+
+int objstore_writer_open(struct objstore *s, unsigned digests,
+                         struct objstore_writer *w, struct kiln_diag *d)
+{
+    struct buf p = BUF_INIT(4096);
+
+    memset(w, 0, sizeof(*w));
+    make_id(w->id);
+    tmp_path(s, w->id, &p);
+    w->fd = open(buf_cstr(&p), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (w->fd < 0) {
+        int rc = diag_set(d, KILN_EIO, "cannot create '%s': %s", buf_cstr(&p),
+                          strerror(errno));
+        buf_release(&p);
+        return rc;
+    }
+    buf_release(&p);
+    w->digests = digests;
+    w->md5 = digest_new(EVP_md5());
+    if (digests & OBJSTORE_SHA256)
+        w->sha256 = digest_new(EVP_sha256());
+    if (digests & OBJSTORE_SHA1)
+        w->sha1 = digest_new(EVP_sha1());
+    w->crc32 = (uint32_t)crc32(0L, Z_NULL, 0);
+    return 0;
+}
+
+static void digest(struct objstore_writer *w, const void *data, size_t len)
+{
+    EVP_DigestUpdate(w->md5, data, len);
+    if (w->sha256)
+        EVP_DigestUpdate(w->sha256, data, len);
+    if (w->sha1)
+        EVP_DigestUpdate(w->sha1, data, len);
+    if (w->digests & OBJSTORE_CRC32) {
+        const uint8_t *p = data;
+        size_t left = len;
+        while (left) {
+            uInt n = left > (1u << 30) ? (1u << 30) : (uInt)left;
+            w->crc32 = (uint32_t)crc32(w->crc32, p, n);
+            p += n;
+            left -= n;
+        }
+    }
+    if (w->digests & OBJSTORE_CRC32C)
+        w->crc32c = crc32c_update(w->crc32c, data, len);
+}
+
+int objstore_writer_write(struct objstore_writer *w, const void *data,
+                          size_t len, struct kiln_diag *d)
+{
+    const char *p = data;
+    size_t left = len;
+
+    digest(w, data, len);
+    while (left) {
+        ssize_t n = write(w->fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return diag_set(d, KILN_EIO, "cannot write object data: %s",
+                            strerror(errno));
+        p += n;
+        left -= (size_t)n;
+    }
+    w->size += len;
+    return 0;
+}
+
+int objstore_writer_append_blob(struct objstore *s, struct objstore_writer *w,
+                                const char *id, uint64_t off, uint64_t len,
+                                struct kiln_diag *d)
+{
+    char chunk[1 << 16];
+    int fd = -1, rc = objstore_blob_open(s, id, &fd);
+
+    if (rc)
+        return diag_set(d, KILN_EIO, "blob %s is missing", id);
+    /* Read and write (not copy_file_range) because the digests need the
+     * bytes anyway. */
+    while (len && rc == 0) {
+        size_t want = len < sizeof(chunk) ? (size_t)len : sizeof(chunk);
+        ssize_t n = pread(fd, chunk, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = diag_set(d, KILN_EIO, "cannot read blob %s", id);
+            break;
+        }
+        rc = objstore_writer_write(w, chunk, (size_t)n, d);
+        off += (uint64_t)n;
+        len -= (uint64_t)n;
+    }
+    close(fd);
+    return rc;
+}
+
+int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
+                           struct kiln_diag *d)
+{
+    struct buf from = BUF_INIT(4096), to = BUF_INIT(4096);
+    unsigned int n;
+    int rc = 0;
+
+    EVP_DigestFinal_ex(w->md5, w->md5_out, &n);
+    if (w->sha256)
+        EVP_DigestFinal_ex(w->sha256, w->sha256_out, &n);
+    if (w->sha1)
+        EVP_DigestFinal_ex(w->sha1, w->sha1_out, &n);
+    writer_free_digests(w);
+    tmp_path(s, w->id, &from);
+    objstore_blob_path(s, w->id, &to);
+    if (fsync(w->fd) != 0 || close(w->fd) != 0) {
+        w->fd = -1;
+        rc = diag_set(d, KILN_EIO, "cannot flush object data: %s",
+                      strerror(errno));
+    } else {
+        w->fd = -1;
+        if (rename(buf_cstr(&from), buf_cstr(&to)) != 0)
+            rc = diag_set(d, KILN_EIO, "cannot store object data: %s",
+                          strerror(errno));
+    }
+    if (rc)
+        unlink(buf_cstr(&from));
+    buf_release(&from);
+    buf_release(&to);
+    return rc;
+}
+
+void objstore_writer_abort(struct objstore *s, struct objstore_writer *w)
+{
+    struct buf p = BUF_INIT(4096);
+
+    writer_free_digests(w);
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+        tmp_path(s, w->id, &p);
+        unlink(buf_cstr(&p));
+    }
+    buf_release(&p);
+}
+
+int objstore_blob_open(struct objstore *s, const char *id, int *fd)
+{
+    struct buf p = BUF_INIT(4096);
+    objstore_blob_path(s, id, &p);
+    *fd = open(buf_cstr(&p), O_RDONLY | O_CLOEXEC);
+    buf_release(&p);
+    return *fd < 0 ? KILN_ENOTFOUND : 0;
+}
+
+int objstore_blob_link(struct objstore *s, const char *id,
+                       char new_id[META_BLOB_ID], struct kiln_diag *d)
+{
+    struct buf from = BUF_INIT(4096), to = BUF_INIT(4096);
+    int rc = 0;
+
+    make_id(new_id);
+    objstore_blob_path(s, id, &from);
+    objstore_blob_path(s, new_id, &to);
+    if (link(buf_cstr(&from), buf_cstr(&to)) != 0)
+        rc = diag_set(d, KILN_EIO, "cannot copy object data: %s",
+                      strerror(errno));
+    buf_release(&from);
+    buf_release(&to);
+    return rc;
+}
+
+void objstore_blob_unlink(struct objstore *s, const char *id)
+{
+    struct buf p = BUF_INIT(4096);
+    if (!id || !*id)
+        return;
+    objstore_blob_path(s, id, &p);
+    if (unlink(buf_cstr(&p)) != 0 && errno != ENOENT)
+        log_warn("event=blob_unlink id=%s error=\"%s\"", id, strerror(errno));
+    buf_release(&p);
+}

@@ -1,0 +1,74 @@
+/*
+ * objstore.h - kiln's object store engine: immutable blob files named by
+ * id under <data-dir>/objects, indexed by the metadata store.
+ *
+ * A write streams into objects/tmp/<id> while the digests S3 needs are
+ * computed, then objstore_writer_commit() fsyncs and renames it to
+ * objects/<id[0..2]>/<id>. Only after that does the caller commit the
+ * index row, so a crash leaves either the old object or the new one, and
+ * objstore_open() sweeps temp files and blobs no row references. Blobs
+ * are never modified: a copy is a hard link, an overwrite a new blob.
+ * Readers open the blob file; an unlinked blob stays readable through an
+ * open descriptor. Any thread; a writer has one owner.
+ */
+#ifndef KILN_S3_OBJSTORE_H
+#define KILN_S3_OBJSTORE_H
+
+#include <openssl/evp.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "meta/meta.h"
+
+struct objstore;
+
+/* Digests a writer computes besides MD5 (always). */
+enum objstore_digest {
+    OBJSTORE_SHA256 = 1 << 0,
+    OBJSTORE_SHA1 = 1 << 1,
+    OBJSTORE_CRC32 = 1 << 2,
+    OBJSTORE_CRC32C = 1 << 3,
+};
+
+struct objstore_writer {
+    char id[META_BLOB_ID];
+    int fd;
+    uint64_t size;
+    unsigned digests;
+    EVP_MD_CTX *md5, *sha256, *sha1;
+    uint32_t crc32, crc32c;
+    /* Results, valid after objstore_writer_commit(). */
+    uint8_t md5_out[16], sha256_out[32], sha1_out[20];
+};
+
+int objstore_open(const char *data_dir, struct meta *m, struct objstore **out,
+                  struct kiln_diag *d);
+void objstore_close(struct objstore *s);
+
+/* Starts a new blob. On failure nothing is left behind. */
+int objstore_writer_open(struct objstore *s, unsigned digests,
+                         struct objstore_writer *w, struct kiln_diag *d);
+int objstore_writer_write(struct objstore_writer *w, const void *data,
+                          size_t len, struct kiln_diag *d);
+/* Appends bytes [off, off+len) of blob `id` (copy_file_range). */
+int objstore_writer_append_blob(struct objstore *s, struct objstore_writer *w,
+                                const char *id, uint64_t off, uint64_t len,
+                                struct kiln_diag *d);
+/* Makes the blob durable under its id; the writer is released. */
+int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
+                           struct kiln_diag *d);
+/* Drops an unfinished blob; safe after a failed commit or twice. */
+void objstore_writer_abort(struct objstore *s, struct objstore_writer *w);
+
+/* Opens blob `id` for reading (O_CLOEXEC); KILN_ENOTFOUND if missing. */
+int objstore_blob_open(struct objstore *s, const char *id, int *fd);
+/* A new blob id that is a hard link to blob `id`. */
+int objstore_blob_link(struct objstore *s, const char *id,
+                       char new_id[META_BLOB_ID], struct kiln_diag *d);
+/* Removes a blob file (after its index row is gone); "" is a no-op. */
+void objstore_blob_unlink(struct objstore *s, const char *id);
+
+/* Appends the path of blob `id`. */
+void objstore_blob_path(struct objstore *s, const char *id, struct buf *out);
+
+#endif

@@ -1,0 +1,2155 @@
+/*
+ * s3.c - S3 operations: routing by method, path and sub-resource, then one
+ * function per operation.
+ *
+ * Object writes stream: the request body goes through the aws-chunked
+ * decoder (when the client framed it) into an objstore writer, which
+ * computes MD5 (the ETag) and whichever checksums the client asked to be
+ * verified. Nothing is indexed until every check has passed and the blob
+ * is durable, so a failed upload leaves nothing behind. Reads are served
+ * from the blob file with sendfile.
+ */
+#include "s3/s3.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/chunked.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/tm.h"
+#include "http/awserr.h"
+#include "s3/s3xml.h"
+
+#define XML_NS        "http://s3.amazonaws.com/doc/2006-03-01/"
+#define XML_HEAD      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+#define MAX_KEY_BYTES 1024
+#define MAX_PUT_BYTES (5ull << 30)
+#define MIN_PART      (5u << 20)
+#define XML_BODY_MAX  (4u << 20)
+#define MAX_QPARAMS   64
+
+enum op {
+    OP_LIST_BUCKETS,
+    OP_CREATE_BUCKET,
+    OP_HEAD_BUCKET,
+    OP_DELETE_BUCKET,
+    OP_BUCKET_LOCATION,
+    OP_LIST_V1,
+    OP_LIST_V2,
+    OP_LIST_UPLOADS,
+    OP_DELETE_OBJECTS,
+    OP_PUT_OBJECT,
+    OP_COPY_OBJECT,
+    OP_UPLOAD_PART,
+    OP_UPLOAD_PART_COPY,
+    OP_GET_OBJECT,
+    OP_HEAD_OBJECT,
+    OP_LIST_PARTS,
+    OP_DELETE_OBJECT,
+    OP_ABORT_UPLOAD,
+    OP_CREATE_UPLOAD,
+    OP_COMPLETE_UPLOAD,
+    OP_UNSUPPORTED,
+};
+
+static const char *const op_names[] = {
+    [OP_LIST_BUCKETS] = "ListBuckets",
+    [OP_CREATE_BUCKET] = "CreateBucket",
+    [OP_HEAD_BUCKET] = "HeadBucket",
+    [OP_DELETE_BUCKET] = "DeleteBucket",
+    [OP_BUCKET_LOCATION] = "GetBucketLocation",
+    [OP_LIST_V1] = "ListObjects",
+    [OP_LIST_V2] = "ListObjectsV2",
+    [OP_LIST_UPLOADS] = "ListMultipartUploads",
+    [OP_DELETE_OBJECTS] = "DeleteObjects",
+    [OP_PUT_OBJECT] = "PutObject",
+    [OP_COPY_OBJECT] = "CopyObject",
+    [OP_UPLOAD_PART] = "UploadPart",
+    [OP_UPLOAD_PART_COPY] = "UploadPartCopy",
+    [OP_GET_OBJECT] = "GetObject",
+    [OP_HEAD_OBJECT] = "HeadObject",
+    [OP_LIST_PARTS] = "ListParts",
+    [OP_DELETE_OBJECT] = "DeleteObject",
+    [OP_ABORT_UPLOAD] = "AbortMultipartUpload",
+    [OP_CREATE_UPLOAD] = "CreateMultipartUpload",
+    [OP_COMPLETE_UPLOAD] = "CompleteMultipartUpload",
+    [OP_UNSUPPORTED] = "-",
+};
+
+struct qparam {
+    char *name;
+    char *value;
+};
+
+/* The checksum a client asked to be verified, by algorithm. */
+struct checksum {
+    const char *alg;    /* "crc32", "crc32c", "sha1", "sha256" or NULL */
+    char expected[128]; /* base64 value from header or trailer */
+    bool from_trailer;
+};
+
+struct s3_req {
+    enum op op;
+    char *bucket;
+    char *key; /* decoded, NULL for bucket/service operations */
+    struct qparam q[MAX_QPARAMS];
+    size_t nq;
+    char account[13];
+    const struct s3_ctx *s;
+
+    /* Streaming upload state. */
+    bool streaming;
+    struct objstore_writer w;
+    bool writer_open;
+    bool chunked_on;
+    struct chunked ch;
+    char payload_hash[80];
+    struct checksum ck;
+    int part_number;
+    struct kiln_diag diag; /* detail for a sink error */
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static const char *qget(const struct s3_req *q, const char *name)
+{
+    for (size_t i = 0; i < q->nq; i++)
+        if (strcmp(q->q[i].name, name) == 0)
+            return q->q[i].value;
+    return NULL;
+}
+
+static bool qhas(const struct s3_req *q, const char *name)
+{
+    return qget(q, name) != NULL;
+}
+
+static void parse_query(struct s3_req *q, const char *query)
+{
+    const char *p = query;
+    while (*p && q->nq < MAX_QPARAMS) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t nlen = eq ? (size_t)(eq - p) : len;
+        if (len) {
+            struct buf n = BUF_INIT(8192), v = BUF_INIT(8192);
+            str_url_decode(p, nlen, true, &n);
+            if (eq)
+                str_url_decode(eq + 1, len - nlen - 1, true, &v);
+            q->q[q->nq].name = buf_detach(&n, NULL);
+            q->q[q->nq].value = buf_detach(&v, NULL);
+            q->nq++;
+        }
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+}
+
+bool s3_bucket_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    bool ipish = true;
+    int dots = 0;
+
+    if (n < 3 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && c != '.' && c != '-')
+            return false;
+        if ((i == 0 || i == n - 1) && !alnum)
+            return false;
+        if (c == '.' && name[i + 1] == '.')
+            return false;
+        if (c == '.')
+            dots++;
+        else if (!(c >= '0' && c <= '9'))
+            ipish = false;
+    }
+    return !(ipish && dots == 3);
+}
+
+static void xml_escaped(struct buf *b, const char *s)
+{
+    awserr_xml_escape(b, s);
+}
+
+/* Appends <name>value</name>, URL-encoding value when `url`. */
+static void xml_elem(struct buf *b, const char *name, const char *value,
+                     bool url)
+{
+    buf_addf(b, "<%s>", name);
+    if (url) {
+        static const char hexd[] = "0123456789ABCDEF";
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+            bool keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                        (*p >= '0' && *p <= '9') || strchr("-_.~/", *p);
+            if (keep)
+                buf_addc(b, (char)*p);
+            else
+                buf_addf(b, "%%%c%c", hexd[*p >> 4], hexd[*p & 15]);
+        }
+    } else {
+        xml_escaped(b, value);
+    }
+    buf_addf(b, "</%s>", name);
+}
+
+static void respond_xml(struct http_request *r, int status, struct buf *b)
+{
+    http_respond(r, status, "application/xml", b->data, b->len);
+    awserr_request_id_headers(r, KILN_PROTO_S3);
+}
+
+static void respond_empty(struct http_request *r, int status)
+{
+    http_respond(r, status, NULL, NULL, 0);
+    awserr_request_id_headers(r, KILN_PROTO_S3);
+}
+
+static void fail(struct http_request *r, int code, const char *msg,
+                 const struct s3_req *q)
+{
+    struct buf extra = BUF_INIT(8192);
+    if (q && q->key && (code == KILN_ENOTFOUND)) {
+        buf_adds(&extra, "<Key>");
+        xml_escaped(&extra, q->key);
+        buf_adds(&extra, "</Key>");
+    } else if (q && q->bucket && code == KILN_ENOBUCKET) {
+        buf_adds(&extra, "<BucketName>");
+        xml_escaped(&extra, q->bucket);
+        buf_adds(&extra, "</BucketName>");
+    }
+    awserr_respond(r, KILN_PROTO_S3, code, msg,
+                   extra.len ? buf_cstr(&extra) : NULL);
+    buf_release(&extra);
+}
+
+static void fail_diag(struct http_request *r, const struct kiln_diag *d,
+                      const struct s3_req *q)
+{
+    fail(r, d->code ? d->code : KILN_EINTERNAL, d->msg, q);
+}
+
+static int b64_decode(const char *in, uint8_t *out, size_t max)
+{
+    size_t n = strlen(in);
+    uint8_t tmp[128];
+    int len;
+
+    if (n == 0 || n % 4 || n > sizeof(tmp) / 3 * 4)
+        return -1;
+    len = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)n);
+    if (len < 0)
+        return -1;
+    if (n >= 1 && in[n - 1] == '=')
+        len--;
+    if (n >= 2 && in[n - 2] == '=')
+        len--;
+    if ((size_t)len > max)
+        return -1;
+    memcpy(out, tmp, (size_t)len);
+    return len;
+}
+
+static void b64_encode(const uint8_t *in, size_t n, char *out)
+{
+    EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+/* The bucket, checked to exist and to belong to the caller. */
+static int own_bucket(const struct s3_req *q, struct meta_bucket *b,
+                      struct kiln_diag *d)
+{
+    int rc = meta_bucket_get(q->s->meta, q->bucket, b);
+    if (rc)
+        return diag_set(d, KILN_ENOBUCKET,
+                        "The specified bucket does not exist");
+    if (strcmp(b->account, q->account) != 0)
+        return diag_set(d, KILN_EACCESS, "Access Denied");
+    return 0;
+}
+
+/* ---- routing ----------------------------------------------------------- */
+
+static enum op route(const struct s3_req *q, const char *method,
+                     struct http_request *r)
+{
+    bool copy = http_request_header(r, "x-amz-copy-source") != NULL;
+
+    if (!q->bucket)
+        return strcmp(method, "GET") == 0 ? OP_LIST_BUCKETS : OP_UNSUPPORTED;
+    if (!q->key) {
+        if (strcmp(method, "PUT") == 0)
+            return q->nq == 0 || qhas(q, "x-id") ? OP_CREATE_BUCKET
+                                                 : OP_UNSUPPORTED;
+        if (strcmp(method, "HEAD") == 0)
+            return OP_HEAD_BUCKET;
+        if (strcmp(method, "DELETE") == 0)
+            return q->nq == 0 || qhas(q, "x-id") ? OP_DELETE_BUCKET
+                                                 : OP_UNSUPPORTED;
+        if (strcmp(method, "POST") == 0)
+            return qhas(q, "delete") ? OP_DELETE_OBJECTS : OP_UNSUPPORTED;
+        if (strcmp(method, "GET") == 0) {
+            if (qhas(q, "location"))
+                return OP_BUCKET_LOCATION;
+            if (qhas(q, "uploads"))
+                return OP_LIST_UPLOADS;
+            static const char *const unsupported[] = {"acl",
+                                                      "policy",
+                                                      "cors",
+                                                      "lifecycle",
+                                                      "tagging",
+                                                      "website",
+                                                      "logging",
+                                                      "versioning",
+                                                      "versions",
+                                                      "encryption",
+                                                      "notification",
+                                                      "replication",
+                                                      "object-lock",
+                                                      "accelerate",
+                                                      "requestPayment",
+                                                      "ownershipControls",
+                                                      "publicAccessBlock",
+                                                      "analytics",
+                                                      "metrics",
+                                                      "inventory",
+                                                      "intelligent-tiering"};
+            for (size_t i = 0; i < KILN_ARRAY_LEN(unsupported); i++)
+                if (qhas(q, unsupported[i]))
+                    return OP_UNSUPPORTED;
+            const char *lt = qget(q, "list-type");
+            return lt && strcmp(lt, "2") == 0 ? OP_LIST_V2 : OP_LIST_V1;
+        }
+        return OP_UNSUPPORTED;
+    }
+    if (strcmp(method, "PUT") == 0) {
+        if (qhas(q, "partNumber") && qhas(q, "uploadId"))
+            return copy ? OP_UPLOAD_PART_COPY : OP_UPLOAD_PART;
+        if (qhas(q, "tagging") || qhas(q, "acl") || qhas(q, "retention") ||
+            qhas(q, "legal-hold"))
+            return OP_UNSUPPORTED;
+        return copy ? OP_COPY_OBJECT : OP_PUT_OBJECT;
+    }
+    if (strcmp(method, "GET") == 0) {
+        if (qhas(q, "uploadId"))
+            return OP_LIST_PARTS;
+        if (qhas(q, "tagging") || qhas(q, "acl") || qhas(q, "attributes") ||
+            qhas(q, "torrent") || qhas(q, "retention") || qhas(q, "legal-hold"))
+            return OP_UNSUPPORTED;
+        return OP_GET_OBJECT;
+    }
+    if (strcmp(method, "HEAD") == 0)
+        return OP_HEAD_OBJECT;
+    if (strcmp(method, "DELETE") == 0)
+        return qhas(q, "uploadId")  ? OP_ABORT_UPLOAD
+               : qhas(q, "tagging") ? OP_UNSUPPORTED
+                                    : OP_DELETE_OBJECT;
+    if (strcmp(method, "POST") == 0) {
+        if (qhas(q, "uploads"))
+            return OP_CREATE_UPLOAD;
+        if (qhas(q, "uploadId"))
+            return OP_COMPLETE_UPLOAD;
+    }
+    return OP_UNSUPPORTED;
+}
+
+/* Splits the raw path into bucket and decoded key. */
+static int split_path(struct s3_req *q, const char *path, struct kiln_diag *d)
+{
+    struct buf dec = BUF_INIT(64 * 1024);
+    const char *p, *slash;
+    int rc = 0;
+
+    str_url_decode(path, strlen(path), false, &dec);
+    p = buf_cstr(&dec);
+    if (*p == '/')
+        p++;
+    if (*p) {
+        slash = strchr(p, '/');
+        q->bucket = xstrndup(p, slash ? (size_t)(slash - p) : strlen(p));
+        if (slash && slash[1]) {
+            if (strlen(slash + 1) > MAX_KEY_BYTES)
+                rc = diag_set(d, KILN_EKEYTOOLONG, "Your key is too long");
+            q->key = xstrdup(slash + 1);
+        }
+    }
+    buf_release(&dec);
+    return rc;
+}
+
+/* ---- headers stored with an object ---------------------------------- */
+
+static bool stored_header(const char *name)
+{
+    static const char *const keep[] = {
+        "content-disposition",
+        "content-language",
+        "cache-control",
+        "expires",
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-storage-class",
+        "x-amz-website-redirect-location"};
+    if (strncasecmp(name, "x-amz-meta-", 11) == 0)
+        return true;
+    for (size_t i = 0; i < KILN_ARRAY_LEN(keep); i++)
+        if (strcasecmp(name, keep[i]) == 0)
+            return true;
+    return false;
+}
+
+/* JSON text of the response headers to store for this request. */
+static char *headers_json(struct http_request *r)
+{
+    json_t *o = json_object();
+    char *text;
+
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const char *n = r->headers[i].name;
+        if (!stored_header(n))
+            continue;
+        char *lower = xstrdup(n);
+        for (char *c = lower; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        json_object_set_new(o, lower, json_string(r->headers[i].value));
+        mem_free(lower);
+    }
+    /* Content-Encoding without the aws-chunked framing token. */
+    const char *ce = http_request_header(r, "Content-Encoding");
+    if (ce) {
+        struct buf kept = BUF_INIT(1024);
+        const char *p = ce;
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            while (len && *p == ' ') {
+                p++;
+                len--;
+            }
+            if (len && !(len == 11 && strncasecmp(p, "aws-chunked", 11) == 0))
+                buf_addf(&kept, "%s%.*s", kept.len ? "," : "", (int)len, p);
+            p += len;
+            if (*p == ',')
+                p++;
+        }
+        if (kept.len)
+            json_object_set_new(o, "content-encoding",
+                                json_string(buf_cstr(&kept)));
+        buf_release(&kept);
+    }
+    text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return text;
+}
+
+static void add_stored_headers(struct http_request *r, const char *json)
+{
+    json_t *o = json_loads(json ? json : "{}", 0, NULL);
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        if (json_is_string(v))
+            http_response_header(r, k, json_string_value(v));
+    }
+    json_decref(o);
+}
+
+/* ---- streaming uploads ---------------------------------------------- */
+
+static int emit(void *ctx, const char *data, size_t len)
+{
+    struct s3_req *q = ctx;
+    return objstore_writer_write(&q->w, data, len, &q->diag);
+}
+
+static int sink(struct http_request *r, const char *data, size_t len)
+{
+    struct s3_req *q = r->sink_ctx;
+    if (q->chunked_on)
+        return chunked_feed(&q->ch, data, len, &q->diag);
+    return objstore_writer_write(&q->w, data, len, &q->diag);
+}
+
+static const struct {
+    const char *alg;
+    const char *header;
+    unsigned digest;
+} checksum_algs[] = {
+    {"crc32", "x-amz-checksum-crc32", OBJSTORE_CRC32},
+    {"crc32c", "x-amz-checksum-crc32c", OBJSTORE_CRC32C},
+    {"sha1", "x-amz-checksum-sha1", OBJSTORE_SHA1},
+    {"sha256", "x-amz-checksum-sha256", OBJSTORE_SHA256},
+};
+
+/* Which checksum to verify: a header with a value, or a named trailer. */
+static unsigned pick_checksum(struct s3_req *q, struct http_request *r)
+{
+    const char *trailer = http_request_header(r, "x-amz-trailer");
+    for (size_t i = 0; i < KILN_ARRAY_LEN(checksum_algs); i++) {
+        const char *v = http_request_header(r, checksum_algs[i].header);
+        bool presigned = strstr(r->query, "X-Amz-Signature=") != NULL;
+        if (v && !presigned) {
+            q->ck.alg = checksum_algs[i].alg;
+            str_copy(q->ck.expected, v, sizeof(q->ck.expected));
+            return checksum_algs[i].digest;
+        }
+        if (trailer && strcasecmp(trailer, checksum_algs[i].header) == 0) {
+            q->ck.alg = checksum_algs[i].alg;
+            q->ck.from_trailer = true;
+            return checksum_algs[i].digest;
+        }
+    }
+    return 0;
+}
+
+static int start_upload(const struct s3_ctx *s, struct http_request *r,
+                        struct s3_req *q, const struct auth_result *ar,
+                        struct kiln_diag *d)
+{
+    const char *ph = q->payload_hash;
+    const char *ce = http_request_header(r, "Content-Encoding");
+    const char *dlen = http_request_header(r, "x-amz-decoded-content-length");
+    unsigned digests = pick_checksum(q, r);
+    bool stream_sig = str_starts(ph, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+    uint64_t size = r->content_length;
+    int rc;
+
+    if (str_starts(ph, "STREAMING-") || (ce && strcasestr(ce, "aws-chunked")))
+        q->chunked_on = true;
+    if (str_starts(ph, "STREAMING-") && !stream_sig &&
+        strcmp(ph, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") != 0)
+        return diag_set(d, KILN_EBADREQUEST,
+                        "The x-amz-content-sha256 value %s is not "
+                        "supported.",
+                        ph);
+    if (dlen) {
+        const char *p = dlen;
+        if (parse_u64(&p, dlen + strlen(dlen), UINT64_MAX, &size) != 0 || *p)
+            return diag_set(d, KILN_EINVAL,
+                            "x-amz-decoded-content-length is not a number.");
+    }
+    if (!r->has_length && !http_request_header(r, "Transfer-Encoding"))
+        return diag_set(d, KILN_EINVAL,
+                        "You must provide the Content-Length HTTP header.");
+    if (size > MAX_PUT_BYTES)
+        return diag_set(d, KILN_ETOOBIG,
+                        "Your proposed upload exceeds the maximum allowed "
+                        "size");
+    if (strlen(ph) == 64)
+        digests |= OBJSTORE_SHA256;
+    rc = objstore_writer_open(s->store, digests, &q->w, d);
+    if (rc)
+        return rc;
+    q->writer_open = true;
+    if (q->chunked_on) {
+        char scope[160];
+        snprintf(scope, sizeof(scope), "%s/%s/%s/aws4_request", ar->a.date,
+                 ar->a.region, ar->a.service);
+        chunked_init(&q->ch, stream_sig, ar->signing_key, ar->a.amz_date, scope,
+                     ar->a.signature, emit, q);
+    }
+    q->streaming = true;
+    r->sink_ctx = q;
+    r->body_sink = sink;
+    return 0;
+}
+
+static int hexdigit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : 0;
+}
+
+static void hex_decode16(const char *hex, uint8_t out[16])
+{
+    for (int k = 0; k < 16; k++)
+        out[k] =
+            (uint8_t)(hexdigit(hex[2 * k]) * 16 + hexdigit(hex[2 * k + 1]));
+}
+
+static void hex_to_etag(const uint8_t md5[16], char out[40])
+{
+    char hex[33];
+    str_hex(md5, 16, hex);
+    snprintf(out, 40, "\"%s\"", hex);
+}
+
+/* Checks every digest the client sent against what arrived. */
+static int verify_upload(struct s3_req *q, struct http_request *r,
+                         struct kiln_diag *d)
+{
+    const char *md5h = http_request_header(r, "Content-MD5");
+    char trailer[128];
+
+    if (strlen(q->payload_hash) == 64) {
+        char got[65];
+        str_hex(q->w.sha256_out, 32, got);
+        if (strcmp(got, q->payload_hash) != 0)
+            return diag_set(d, KILN_EPAYLOADHASH,
+                            "The provided 'x-amz-content-sha256' header does "
+                            "not match what was computed.");
+    }
+    if (md5h) {
+        uint8_t want[16];
+        if (b64_decode(md5h, want, sizeof(want)) != 16)
+            return diag_set(d, KILN_EBADDIGESTFMT,
+                            "The Content-MD5 you specified was invalid.");
+        if (memcmp(want, q->w.md5_out, 16) != 0)
+            return diag_set(d, KILN_EBADDIGEST,
+                            "The Content-MD5 you specified did not match "
+                            "what we received.");
+    }
+    if (q->ck.alg && q->ck.from_trailer) {
+        char name[64];
+        snprintf(name, sizeof(name), "x-amz-checksum-%s", q->ck.alg);
+        if (!chunked_trailer(&q->ch, name, trailer, sizeof(trailer)))
+            return diag_set(d, KILN_EINCOMPLETE,
+                            "The request trailer %s is missing.", name);
+        str_copy(q->ck.expected, trailer, sizeof(q->ck.expected));
+    }
+    if (q->ck.alg) {
+        uint8_t raw[32];
+        size_t n = 0;
+        char got[64];
+        if (strcmp(q->ck.alg, "crc32") == 0 ||
+            strcmp(q->ck.alg, "crc32c") == 0) {
+            uint32_t v =
+                strcmp(q->ck.alg, "crc32") == 0 ? q->w.crc32 : q->w.crc32c;
+            raw[0] = (uint8_t)(v >> 24);
+            raw[1] = (uint8_t)(v >> 16);
+            raw[2] = (uint8_t)(v >> 8);
+            raw[3] = (uint8_t)v;
+            n = 4;
+        } else if (strcmp(q->ck.alg, "sha1") == 0) {
+            memcpy(raw, q->w.sha1_out, 20);
+            n = 20;
+        } else {
+            memcpy(raw, q->w.sha256_out, 32);
+            n = 32;
+        }
+        b64_encode(raw, n, got);
+        if (strcmp(got, q->ck.expected) != 0)
+            return diag_set(d, KILN_EBADDIGEST,
+                            "The %s you specified did not match the "
+                            "calculated checksum.",
+                            q->ck.alg);
+    }
+    return 0;
+}
+
+static char *checksums_json(const struct s3_req *q)
+{
+    json_t *o = json_object();
+    char *t;
+    if (q->ck.alg)
+        json_object_set_new(o, q->ck.alg, json_string(q->ck.expected));
+    t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return t;
+}
+
+static void finish_upload(const struct s3_ctx *s, struct http_request *r,
+                          struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    char etag[40], old[META_BLOB_ID] = "";
+    char *headers = NULL, *sums = NULL;
+    bool committed = false;
+    int rc;
+
+    if (r->sink_error) {
+        fail_diag(r, &q->diag, q);
+        return;
+    }
+    if (q->chunked_on) {
+        rc = chunked_finish(&q->ch, &d);
+        if (rc)
+            goto fail;
+    }
+    const char *dlen = http_request_header(r, "x-amz-decoded-content-length");
+    uint64_t want = 0;
+    const char *dp = dlen;
+    if (dlen && (parse_u64(&dp, dlen + strlen(dlen), UINT64_MAX, &want) != 0 ||
+                 want != q->w.size)) {
+        rc = diag_set(&d, KILN_EINCOMPLETE,
+                      "You did not provide the number of bytes specified "
+                      "by the x-amz-decoded-content-length header.");
+        goto fail;
+    }
+    if (!q->chunked_on && r->has_length && r->content_length != q->w.size) {
+        rc = diag_set(&d, KILN_EINCOMPLETE,
+                      "You did not provide the number of bytes specified "
+                      "by the Content-Length HTTP header.");
+        goto fail;
+    }
+    rc = objstore_writer_commit(s->store, &q->w, &d);
+    q->writer_open = false;
+    if (rc)
+        goto fail;
+    committed = true;
+    rc = verify_upload(q, r, &d);
+    if (rc)
+        goto fail;
+    hex_to_etag(q->w.md5_out, etag);
+    if (q->op == OP_UPLOAD_PART) {
+        struct meta_part p = {.number = q->part_number,
+                              .blob = q->w.id,
+                              .size = q->w.size,
+                              .etag = etag,
+                              .modified = tm_now()};
+        rc = meta_part_put(s->meta, qget(q, "uploadId"), &p, old, &d);
+    } else {
+        const char *ct = http_request_header(r, "Content-Type");
+        headers = headers_json(r);
+        sums = checksums_json(q);
+        struct meta_object o = {
+            .bucket = q->bucket,
+            .key = q->key,
+            .blob = q->w.id,
+            .size = q->w.size,
+            .etag = etag,
+            .modified = tm_now(),
+            .content_type = ct ? ct : "binary/octet-stream",
+            .headers = headers,
+            .checksums = sums,
+        };
+        rc = meta_object_put(s->meta, &o, old, &d);
+    }
+    if (rc)
+        goto fail;
+    objstore_blob_unlink(s->store, old);
+    respond_empty(r, 200);
+    http_response_header(r, "ETag", etag);
+    if (q->ck.alg) {
+        char name[64];
+        snprintf(name, sizeof(name), "x-amz-checksum-%s", q->ck.alg);
+        http_response_header(r, name, q->ck.expected);
+    }
+    mem_free(headers);
+    mem_free(sums);
+    return;
+fail:
+    if (committed)
+        objstore_blob_unlink(s->store, q->w.id);
+    mem_free(headers);
+    mem_free(sums);
+    fail_diag(r, &d, q);
+}
+
+/* ---- object reads ----------------------------------------------------- */
+
+struct object_copy {
+    char blob[META_BLOB_ID];
+    uint64_t size;
+    char etag[80];
+    double modified;
+    char *content_type;
+    char *headers;
+    char *checksums;
+    int parts;
+};
+
+static int copy_object_row(void *ctx, const struct meta_object *o)
+{
+    struct object_copy *c = ctx;
+    str_copy(c->blob, o->blob, sizeof(c->blob));
+    c->size = o->size;
+    str_copy(c->etag, o->etag, sizeof(c->etag));
+    c->modified = o->modified;
+    c->content_type = xstrdup(o->content_type);
+    c->headers = xstrdup(o->headers);
+    c->checksums = xstrdup(o->checksums);
+    c->parts = o->parts;
+    return 0;
+}
+
+static void object_copy_release(struct object_copy *c)
+{
+    mem_free(c->content_type);
+    mem_free(c->headers);
+    mem_free(c->checksums);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Looks an object up and opens its blob, retrying once if an overwrite
+ * removed the blob between the two steps. */
+static int open_object(const struct s3_ctx *s, const char *bucket,
+                       const char *key, struct object_copy *c, int *fd)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int rc = meta_object_get(s->meta, bucket, key, copy_object_row, c);
+        if (rc)
+            return rc;
+        if (objstore_blob_open(s->store, c->blob, fd) == 0)
+            return 0;
+        object_copy_release(c);
+    }
+    return KILN_EIO;
+}
+
+static bool etag_matches(const char *list, const char *etag)
+{
+    /* etag is quoted; list is a comma-separated list of (maybe quoted)
+     * tags, or "*". */
+    const char *p = list;
+    size_t elen = strlen(etag);
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len == 1 && *p == '*')
+            return true;
+        if (len >= 2 && str_starts(p, "W/")) {
+            p += 2;
+            len -= 2;
+        }
+        if ((len == elen && memcmp(p, etag, len) == 0) ||
+            (len == elen - 2 && memcmp(p, etag + 1, len) == 0))
+            return true;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return false;
+}
+
+/* Evaluates the conditional headers; 0, KILN_EPRECONDITION or
+ * KILN_ENOTMODIFIED. */
+static int conditions(struct http_request *r, const struct object_copy *c)
+{
+    const char *im = http_request_header(r, "If-Match");
+    const char *inm = http_request_header(r, "If-None-Match");
+    const char *ims = http_request_header(r, "If-Modified-Since");
+    const char *ius = http_request_header(r, "If-Unmodified-Since");
+    int64_t t;
+
+    if (im && !etag_matches(im, c->etag))
+        return KILN_EPRECONDITION;
+    if (!im && ius && tm_parse_http(ius, &t) == 0 && (int64_t)c->modified > t)
+        return KILN_EPRECONDITION;
+    if (inm && etag_matches(inm, c->etag))
+        return KILN_ENOTMODIFIED;
+    if (!inm && ims && tm_parse_http(ims, &t) == 0 && (int64_t)c->modified <= t)
+        return KILN_ENOTMODIFIED;
+    return 0;
+}
+
+/* Parses "bytes=a-b|a-|-n" against size; 1 if no usable range, 0 with
+ * [*off, *off+*len) set, or KILN_ERANGE. */
+static int parse_range(const char *h, uint64_t size, uint64_t *off,
+                       uint64_t *len)
+{
+    const char *p, *end;
+    uint64_t a = 0, b = 0;
+    bool has_a, has_b;
+
+    if (!h || !str_starts(h, "bytes="))
+        return 1;
+    p = h + 6;
+    end = p + strlen(p);
+    if (strchr(p, ','))
+        return 1; /* multiple ranges: serve the whole object, as S3 does */
+    has_a = parse_u64(&p, end, UINT64_MAX, &a) == 0;
+    if (*p != '-')
+        return 1;
+    p++;
+    has_b = parse_u64(&p, end, UINT64_MAX, &b) == 0;
+    if (*p)
+        return 1;
+    if (!has_a && !has_b)
+        return 1;
+    if (!has_a) { /* suffix: last b bytes */
+        if (b == 0 || size == 0)
+            return KILN_ERANGE;
+        *off = b >= size ? 0 : size - b;
+        *len = size - *off;
+        return 0;
+    }
+    if (a >= size)
+        return KILN_ERANGE;
+    if (!has_b || b >= size)
+        b = size - 1;
+    if (b < a)
+        return 1;
+    *off = a;
+    *len = b - a + 1;
+    return 0;
+}
+
+static void get_object(const struct s3_ctx *s, struct http_request *r,
+                       struct s3_req *q, bool head)
+{
+    struct object_copy c = {0};
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    char lm[TM_HTTP_LEN];
+    uint64_t off = 0, len;
+    int fd = -1, rc, status = 200;
+
+    rc = own_bucket(q, &b, &d);
+    if (rc) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    rc = open_object(s, q->bucket, q->key, &c, &fd);
+    if (rc) {
+        fail(r, KILN_ENOTFOUND, "The specified key does not exist.", q);
+        return;
+    }
+    len = c.size;
+    rc = conditions(r, &c);
+    if (rc == KILN_ENOTMODIFIED) {
+        close(fd);
+        respond_empty(r, 304);
+        http_response_header(r, "ETag", c.etag);
+        goto out;
+    }
+    if (rc) {
+        close(fd);
+        fail(r, rc,
+             "At least one of the pre-conditions you specified did "
+             "not hold",
+             q);
+        goto out;
+    }
+    rc = parse_range(http_request_header(r, "Range"), c.size, &off, &len);
+    if (rc < 0) {
+        char extra[160];
+        close(fd);
+        snprintf(extra, sizeof(extra),
+                 "<ActualObjectSize>%llu</ActualObjectSize>",
+                 (unsigned long long)c.size);
+        awserr_respond(r, KILN_PROTO_S3, KILN_ERANGE,
+                       "The requested range is not satisfiable", extra);
+        goto out;
+    }
+    if (rc == 0)
+        status = 206;
+    http_respond_fd(r, status, fd, off, len);
+    awserr_request_id_headers(r, KILN_PROTO_S3);
+    if (status == 206) {
+        char cr[96];
+        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu",
+                 (unsigned long long)off, (unsigned long long)(off + len - 1),
+                 (unsigned long long)c.size);
+        http_response_header(r, "Content-Range", cr);
+    }
+    tm_format_http((int64_t)c.modified, lm);
+    http_response_header(r, "ETag", c.etag);
+    http_response_header(r, "Last-Modified", lm);
+    http_response_header(r, "Accept-Ranges", "bytes");
+    add_stored_headers(r, c.headers);
+    static const struct {
+        const char *param, *header;
+    } overrides[] = {
+        {"response-content-type", "Content-Type"},
+        {"response-content-disposition", "Content-Disposition"},
+        {"response-cache-control", "Cache-Control"},
+        {"response-expires", "Expires"},
+        {"response-content-language", "Content-Language"},
+        {"response-content-encoding", "Content-Encoding"},
+    };
+    const char *ctype = c.content_type;
+    for (size_t i = 0; i < KILN_ARRAY_LEN(overrides); i++) {
+        const char *v = qget(q, overrides[i].param);
+        if (!v)
+            continue;
+        if (i == 0)
+            ctype = v;
+        else
+            http_response_header(r, overrides[i].header, v);
+    }
+    http_response_header(r, "Content-Type", ctype);
+    const char *mode = http_request_header(r, "x-amz-checksum-mode");
+    if (mode && strcasecmp(mode, "ENABLED") == 0 && status == 200 &&
+        c.parts == 0) {
+        json_t *sums = json_loads(c.checksums, 0, NULL);
+        const char *k;
+        json_t *v;
+        json_object_foreach(sums, k, v)
+        {
+            char name[64];
+            snprintf(name, sizeof(name), "x-amz-checksum-%s", k);
+            http_response_header(r, name, json_string_value(v));
+        }
+        json_decref(sums);
+    }
+    if (c.parts) {
+        char n[16];
+        snprintf(n, sizeof(n), "%d", c.parts);
+        http_response_header(r, "x-amz-mp-parts-count", n);
+    }
+    (void)head;
+out:
+    object_copy_release(&c);
+}
+
+/* ---- buckets ---------------------------------------------------------- */
+
+struct list_buckets {
+    struct buf *b;
+};
+
+static int bucket_xml(void *ctx, const struct meta_bucket *bk)
+{
+    struct buf *b = ctx;
+    char t[TM_ISO_LEN];
+    tm_format_iso(bk->created, t);
+    buf_adds(b, "<Bucket>");
+    xml_elem(b, "Name", bk->name, false);
+    buf_addf(b, "<CreationDate>%s</CreationDate></Bucket>", t);
+    return 0;
+}
+
+static void owner_xml(struct buf *b, const char *account)
+{
+    buf_addf(b, "<Owner><ID>%s</ID><DisplayName>%s</DisplayName></Owner>",
+             account, account);
+}
+
+static void list_buckets(const struct s3_ctx *s, struct http_request *r,
+                         struct s3_req *q)
+{
+    struct buf b = BUF_INIT(64u << 20);
+    buf_adds(&b, XML_HEAD "<ListAllMyBucketsResult xmlns=\"" XML_NS "\">");
+    owner_xml(&b, q->account);
+    buf_adds(&b, "<Buckets>");
+    meta_bucket_each(s->meta, q->account, bucket_xml, &b);
+    buf_adds(&b, "</Buckets></ListAllMyBucketsResult>");
+    respond_xml(r, 200, &b);
+    buf_release(&b);
+}
+
+static void create_bucket(const struct s3_ctx *s, struct http_request *r,
+                          struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b = {0};
+    char loc[64];
+    struct buf where = BUF_INIT(256);
+
+    if (!s3_bucket_name_valid(q->bucket)) {
+        fail(r, KILN_EBUCKETNAME, "The specified bucket is not valid.", q);
+        return;
+    }
+    if (s3xml_parse_location(buf_cstr(&r->body), r->body.len, loc, sizeof(loc),
+                             &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    str_copy(b.name, q->bucket, sizeof(b.name));
+    str_copy(b.account, q->account, sizeof(b.account));
+    str_copy(b.region, loc[0] ? loc : s->region, sizeof(b.region));
+    b.created = tm_now();
+    if (meta_bucket_create(s->meta, &b, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    respond_empty(r, 200);
+    buf_addf(&where, "/%s", q->bucket);
+    http_response_header(r, "Location", buf_cstr(&where));
+    buf_release(&where);
+}
+
+static void bucket_op(const struct s3_ctx *s, struct http_request *r,
+                      struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct buf x = BUF_INIT(4096);
+    int rc = own_bucket(q, &b, &d);
+
+    if (rc) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    if (q->op == OP_HEAD_BUCKET) {
+        const char *owner =
+            http_request_header(r, "x-amz-expected-bucket-owner");
+        if (owner && strcmp(owner, b.account) != 0) {
+            fail(r, KILN_EACCESS, "Access Denied", q);
+            return;
+        }
+        respond_empty(r, 200);
+        http_response_header(r, "x-amz-bucket-region", b.region);
+    } else if (q->op == OP_BUCKET_LOCATION) {
+        buf_adds(&x, XML_HEAD "<LocationConstraint xmlns=\"" XML_NS "\">");
+        if (strcmp(b.region, "us-east-1") != 0)
+            xml_escaped(&x, b.region);
+        buf_adds(&x, "</LocationConstraint>");
+        respond_xml(r, 200, &x);
+    } else {
+        rc = meta_bucket_delete(s->meta, q->bucket);
+        if (rc == KILN_ENOTEMPTY)
+            fail(r, rc, "The bucket you tried to delete is not empty", q);
+        else if (rc)
+            fail(r, rc, "The specified bucket does not exist", q);
+        else
+            respond_empty(r, 204);
+    }
+    buf_release(&x);
+}
+
+/* ---- listings --------------------------------------------------------- */
+
+struct listing {
+    const char *prefix;
+    const char *delimiter;
+    size_t max;
+    bool url;
+    bool v2;
+    bool fetch_owner;
+    const char *account;
+    const char *skip_prefix; /* a common prefix already returned */
+    struct buf contents;     /* <Contents> and <CommonPrefixes> */
+    size_t count;
+    bool truncated;
+    char *last;        /* last entry returned (key or prefix) */
+    char *last_prefix; /* the current common prefix */
+};
+
+static int list_entry(void *ctx, const struct meta_object *o)
+{
+    struct listing *l = ctx;
+    const char *rest = o->key + strlen(l->prefix);
+
+    if (l->skip_prefix && str_starts(o->key, l->skip_prefix))
+        return 0;
+    if (l->delimiter && *l->delimiter) {
+        const char *hit = strstr(rest, l->delimiter);
+        if (hit) {
+            size_t n = (size_t)(hit - o->key) + strlen(l->delimiter);
+            if (l->last_prefix && strlen(l->last_prefix) == n &&
+                memcmp(l->last_prefix, o->key, n) == 0)
+                return 0;
+            if (l->count == l->max) {
+                l->truncated = true;
+                return 1;
+            }
+            mem_free(l->last_prefix);
+            l->last_prefix = xstrndup(o->key, n);
+            buf_adds(&l->contents, "<CommonPrefixes>");
+            xml_elem(&l->contents, "Prefix", l->last_prefix, l->url);
+            buf_adds(&l->contents, "</CommonPrefixes>");
+            l->count++;
+            mem_free(l->last);
+            l->last = xstrdup(l->last_prefix);
+            return 0;
+        }
+    }
+    if (l->count == l->max) {
+        l->truncated = true;
+        return 1;
+    }
+    char t[TM_ISO_LEN];
+    tm_format_iso(o->modified, t);
+    buf_adds(&l->contents, "<Contents>");
+    xml_elem(&l->contents, "Key", o->key, l->url);
+    buf_addf(&l->contents, "<LastModified>%s</LastModified>", t);
+    xml_elem(&l->contents, "ETag", o->etag, false);
+    buf_addf(&l->contents,
+             "<Size>%llu</Size><StorageClass>STANDARD</StorageClass>",
+             (unsigned long long)o->size);
+    if (!l->v2 || l->fetch_owner)
+        owner_xml(&l->contents, l->account);
+    buf_adds(&l->contents, "</Contents>");
+    l->count++;
+    mem_free(l->last);
+    l->last = xstrdup(o->key);
+    return 0;
+}
+
+static char *token_encode(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+    b64_encode((const uint8_t *)s, n, out);
+    return out;
+}
+
+static char *token_decode(const char *t)
+{
+    size_t n = strlen(t);
+    uint8_t *raw;
+    int len;
+
+    if (n == 0 || n % 4 || n > 8192)
+        return NULL;
+    raw = xmalloc(n);
+    len = EVP_DecodeBlock(raw, (const unsigned char *)t, (int)n);
+    if (len < 0) {
+        mem_free(raw);
+        return NULL;
+    }
+    if (t[n - 1] == '=')
+        len--;
+    if (n > 1 && t[n - 2] == '=')
+        len--;
+    char *s = xstrndup((const char *)raw, (size_t)len);
+    mem_free(raw);
+    return s;
+}
+
+static void list_objects(const struct s3_ctx *s, struct http_request *r,
+                         struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct listing l = {0};
+    struct buf x = BUF_INIT(256u << 20);
+    const char *mk = qget(q, "max-keys");
+    const char *enc = qget(q, "encoding-type");
+    char *after = NULL;
+    int64_t max = 1000;
+
+    if (own_bucket(q, &b, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    if (mk && (parse_i64_str(mk, 0, INT32_MAX, &max) != 0)) {
+        fail(r, KILN_EINVAL,
+             "Provided max-keys not an integer or within "
+             "integer range",
+             q);
+        return;
+    }
+    if (enc && strcmp(enc, "url") != 0) {
+        fail(r, KILN_EINVAL, "Invalid Encoding Method specified in Request", q);
+        return;
+    }
+    l.prefix = qget(q, "prefix") ? qget(q, "prefix") : "";
+    l.delimiter = qget(q, "delimiter");
+    l.max = max > 1000 ? 1000 : (size_t)max;
+    l.url = enc != NULL;
+    l.v2 = q->op == OP_LIST_V2;
+    l.fetch_owner =
+        qget(q, "fetch-owner") && strcmp(qget(q, "fetch-owner"), "true") == 0;
+    l.account = b.account;
+    buf_init(&l.contents, 256u << 20);
+
+    if (l.v2) {
+        const char *ct = qget(q, "continuation-token");
+        if (ct) {
+            after = token_decode(ct);
+            if (!after) {
+                fail(r, KILN_EINVAL,
+                     "The continuation token provided is incorrect", q);
+                goto out;
+            }
+        } else if (qget(q, "start-after")) {
+            after = xstrdup(qget(q, "start-after"));
+        }
+    } else if (qget(q, "marker")) {
+        after = xstrdup(qget(q, "marker"));
+    }
+    /* Continuing after a common prefix skips everything under it. */
+    if (after && l.delimiter && *l.delimiter && str_starts(after, l.prefix) &&
+        strlen(after) >= strlen(l.delimiter) &&
+        strcmp(after + strlen(after) - strlen(l.delimiter), l.delimiter) == 0)
+        l.skip_prefix = after;
+    if (l.max > 0)
+        meta_object_scan(s->meta, q->bucket, after, l.prefix, list_entry, &l);
+    else
+        l.truncated = false;
+
+    buf_adds(&x, XML_HEAD "<ListBucketResult xmlns=\"" XML_NS "\">");
+    xml_elem(&x, "Name", q->bucket, false);
+    xml_elem(&x, "Prefix", l.prefix, l.url);
+    if (l.v2) {
+        buf_addf(&x, "<KeyCount>%zu</KeyCount>", l.count);
+        if (qget(q, "continuation-token"))
+            xml_elem(&x, "ContinuationToken", qget(q, "continuation-token"),
+                     false);
+        if (qget(q, "start-after"))
+            xml_elem(&x, "StartAfter", qget(q, "start-after"), l.url);
+        if (l.truncated && l.last) {
+            char *t = token_encode(l.last);
+            xml_elem(&x, "NextContinuationToken", t, false);
+            mem_free(t);
+        }
+    } else {
+        xml_elem(&x, "Marker", qget(q, "marker") ? qget(q, "marker") : "",
+                 l.url);
+        if (l.truncated && l.last)
+            xml_elem(&x, "NextMarker", l.last, l.url);
+    }
+    buf_addf(&x, "<MaxKeys>%lld</MaxKeys>", (long long)max);
+    if (l.delimiter)
+        xml_elem(&x, "Delimiter", l.delimiter, l.url);
+    if (l.url)
+        buf_adds(&x, "<EncodingType>url</EncodingType>");
+    buf_addf(&x, "<IsTruncated>%s</IsTruncated>",
+             l.truncated ? "true" : "false");
+    buf_add(&x, l.contents.data ? l.contents.data : "", l.contents.len);
+    buf_adds(&x, "</ListBucketResult>");
+    respond_xml(r, 200, &x);
+out:
+    buf_release(&x);
+    buf_release(&l.contents);
+    mem_free(l.last);
+    mem_free(l.last_prefix);
+    mem_free(after);
+}
+
+/* ---- delete ----------------------------------------------------------- */
+
+static void delete_object(const struct s3_ctx *s, struct http_request *r,
+                          struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    char old[META_BLOB_ID] = "";
+
+    if (own_bucket(q, &b, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    if (meta_object_delete(s->meta, q->bucket, q->key, old) != 0) {
+        fail(r, KILN_EIO, "We encountered an internal error.", q);
+        return;
+    }
+    objstore_blob_unlink(s->store, old);
+    respond_empty(r, 204);
+}
+
+static void delete_objects(const struct s3_ctx *s, struct http_request *r,
+                           struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct s3xml_delete del = {0};
+    struct buf x = BUF_INIT(64u << 20);
+
+    if (own_bucket(q, &b, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    if (s3xml_parse_delete(buf_cstr(&r->body), r->body.len, &del, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    buf_adds(&x, XML_HEAD "<DeleteResult xmlns=\"" XML_NS "\">");
+    for (size_t i = 0; i < del.nkeys; i++) {
+        char old[META_BLOB_ID] = "";
+        int rc = strlen(del.keys[i]) > MAX_KEY_BYTES
+                     ? KILN_EKEYTOOLONG
+                     : meta_object_delete(s->meta, q->bucket, del.keys[i], old);
+        if (rc == 0) {
+            objstore_blob_unlink(s->store, old);
+            if (!del.quiet) {
+                buf_adds(&x, "<Deleted>");
+                xml_elem(&x, "Key", del.keys[i], false);
+                buf_adds(&x, "</Deleted>");
+            }
+        } else {
+            buf_adds(&x, "<Error>");
+            xml_elem(&x, "Key", del.keys[i], false);
+            buf_addf(&x, "<Code>%s</Code><Message>%s</Message></Error>",
+                     kiln_err_name(rc, KILN_PROTO_S3), kiln_strerror(rc));
+        }
+    }
+    buf_adds(&x, "</DeleteResult>");
+    respond_xml(r, 200, &x);
+    buf_release(&x);
+    s3xml_delete_free(&del);
+}
+
+/* ---- copies ----------------------------------------------------------- */
+
+/* Parses x-amz-copy-source into bucket and key (owned by the caller). */
+static int copy_source(struct http_request *r, char **bucket, char **key,
+                       struct kiln_diag *d)
+{
+    const char *h = http_request_header(r, "x-amz-copy-source");
+    struct buf dec = BUF_INIT(64 * 1024);
+    const char *p, *slash, *qm;
+    size_t n;
+
+    qm = strchr(h, '?');
+    n = qm ? (size_t)(qm - h) : strlen(h);
+    str_url_decode(h, n, false, &dec);
+    p = buf_cstr(&dec);
+    if (*p == '/')
+        p++;
+    slash = strchr(p, '/');
+    if (!slash || slash == p || !slash[1]) {
+        buf_release(&dec);
+        return diag_set(d, KILN_EINVAL,
+                        "Copy Source must mention the source bucket and key: "
+                        "sourcebucket/sourcekey");
+    }
+    *bucket = xstrndup(p, (size_t)(slash - p));
+    *key = xstrdup(slash + 1);
+    buf_release(&dec);
+    return 0;
+}
+
+/* Opens the copy source after checking the caller may read it. */
+static int open_source(const struct s3_ctx *s, struct http_request *r,
+                       struct s3_req *q, struct object_copy *c, int *fd,
+                       char **sb, char **sk, struct kiln_diag *d)
+{
+    struct meta_bucket b;
+    int rc = copy_source(r, sb, sk, d);
+    if (rc)
+        return rc;
+    if (meta_bucket_get(s->meta, *sb, &b) != 0)
+        return diag_set(d, KILN_ENOBUCKET,
+                        "The specified bucket does not exist");
+    if (strcmp(b.account, q->account) != 0)
+        return diag_set(d, KILN_EACCESS, "Access Denied");
+    if (open_object(s, *sb, *sk, c, fd) != 0)
+        return diag_set(d, KILN_ENOTFOUND, "The specified key does not exist.");
+    return 0;
+}
+
+static void copy_object(const struct s3_ctx *s, struct http_request *r,
+                        struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct object_copy c = {0};
+    char *sb = NULL, *sk = NULL, *headers = NULL;
+    char blob[META_BLOB_ID], old[META_BLOB_ID] = "", t[TM_ISO_LEN];
+    const char *dir = http_request_header(r, "x-amz-metadata-directive");
+    bool replace = dir && strcasecmp(dir, "REPLACE") == 0;
+    struct buf x = BUF_INIT(4096);
+    int fd = -1, rc;
+
+    rc = own_bucket(q, &b, &d);
+    if (!rc)
+        rc = open_source(s, r, q, &c, &fd, &sb, &sk, &d);
+    if (!rc && strcmp(sb, q->bucket) == 0 && strcmp(sk, q->key) == 0 &&
+        !replace)
+        rc = diag_set(&d, KILN_EBADREQUEST,
+                      "This copy request is illegal because it is trying to "
+                      "copy an object to itself without changing the "
+                      "object's metadata, storage class, website redirect "
+                      "location or encryption attributes.");
+    if (!rc) {
+        const char *im = http_request_header(r, "x-amz-copy-source-if-match");
+        const char *inm =
+            http_request_header(r, "x-amz-copy-source-if-none-match");
+        if ((im && !etag_matches(im, c.etag)) ||
+            (inm && etag_matches(inm, c.etag)))
+            rc = diag_set(&d, KILN_EPRECONDITION,
+                          "At least one of the pre-conditions you specified "
+                          "did not hold");
+    }
+    if (!rc)
+        rc = objstore_blob_link(s->store, c.blob, blob, &d);
+    if (rc)
+        goto out;
+    if (replace)
+        headers = headers_json(r);
+    const char *ct = http_request_header(r, "Content-Type");
+    struct meta_object o = {
+        .bucket = q->bucket,
+        .key = q->key,
+        .blob = blob,
+        .size = c.size,
+        .etag = c.etag,
+        .modified = tm_now(),
+        .content_type = replace && ct ? ct : c.content_type,
+        .headers = replace ? headers : c.headers,
+        .checksums = c.checksums,
+        .parts = c.parts,
+    };
+    rc = meta_object_put(s->meta, &o, old, &d);
+    if (rc) {
+        objstore_blob_unlink(s->store, blob);
+        goto out;
+    }
+    objstore_blob_unlink(s->store, old);
+    tm_format_iso(o.modified, t);
+    buf_adds(&x, XML_HEAD "<CopyObjectResult xmlns=\"" XML_NS "\">");
+    buf_addf(&x, "<LastModified>%s</LastModified>", t);
+    xml_elem(&x, "ETag", c.etag, false);
+    buf_adds(&x, "</CopyObjectResult>");
+    respond_xml(r, 200, &x);
+out:
+    if (rc)
+        fail_diag(r, &d, q);
+    if (fd >= 0)
+        close(fd);
+    object_copy_release(&c);
+    mem_free(sb);
+    mem_free(sk);
+    mem_free(headers);
+    buf_release(&x);
+}
+
+/* ---- multipart -------------------------------------------------------- */
+
+struct upload_copy {
+    char bucket[64];
+    char *key;
+    char *headers;
+    char account[13];
+};
+
+static int copy_upload_row(void *ctx, const struct meta_upload *u)
+{
+    struct upload_copy *c = ctx;
+    str_copy(c->bucket, u->bucket, sizeof(c->bucket));
+    str_copy(c->account, u->account, sizeof(c->account));
+    c->key = xstrdup(u->key);
+    c->headers = xstrdup(u->headers);
+    return 0;
+}
+
+/* The upload named by ?uploadId, checked to be this bucket and key's. */
+static int find_upload(const struct s3_ctx *s, struct s3_req *q,
+                       struct upload_copy *u, struct kiln_diag *d)
+{
+    const char *id = qget(q, "uploadId");
+    memset(u, 0, sizeof(*u));
+    if (!id || meta_upload_get(s->meta, id, copy_upload_row, u) != 0 ||
+        strcmp(u->bucket, q->bucket) != 0 || strcmp(u->key, q->key) != 0) {
+        mem_free(u->key);
+        mem_free(u->headers);
+        memset(u, 0, sizeof(*u));
+        return diag_set(d, KILN_ENOUPLOAD,
+                        "The specified upload does not exist. The upload ID "
+                        "may be invalid, or the upload may have been aborted "
+                        "or completed.");
+    }
+    return 0;
+}
+
+static void upload_release(struct upload_copy *u)
+{
+    mem_free(u->key);
+    mem_free(u->headers);
+}
+
+static void create_upload(const struct s3_ctx *s, struct http_request *r,
+                          struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    uint8_t raw[24];
+    char id[64];
+    struct buf x = BUF_INIT(8192);
+    json_t *h;
+    char *headers;
+
+    if (own_bucket(q, &b, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    KILN_ASSERT(getentropy(raw, sizeof(raw)) == 0);
+    str_hex(raw, sizeof(raw), id);
+    headers = headers_json(r);
+    h = json_loads(headers, 0, NULL);
+    const char *ct = http_request_header(r, "Content-Type");
+    json_object_set_new(h, "content-type",
+                        json_string(ct ? ct : "binary/octet-stream"));
+    mem_free(headers);
+    headers = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(h);
+    struct meta_upload u = {.id = id,
+                            .bucket = q->bucket,
+                            .key = q->key,
+                            .account = q->account,
+                            .initiated = tm_now(),
+                            .headers = headers};
+    if (meta_upload_create(s->meta, &u, &d) != 0) {
+        fail_diag(r, &d, q);
+    } else {
+        buf_adds(&x, XML_HEAD "<InitiateMultipartUploadResult xmlns=\"" XML_NS
+                              "\">");
+        xml_elem(&x, "Bucket", q->bucket, false);
+        xml_elem(&x, "Key", q->key, false);
+        xml_elem(&x, "UploadId", id, false);
+        buf_adds(&x, "</InitiateMultipartUploadResult>");
+        respond_xml(r, 200, &x);
+    }
+    mem_free(headers);
+    buf_release(&x);
+}
+
+struct parts {
+    struct meta_part *items;
+    char **blobs;
+    char **etags;
+    size_t n;
+};
+
+static int collect_part(void *ctx, const struct meta_part *p)
+{
+    struct parts *ps = ctx;
+    ps->items = xrealloc(ps->items, (ps->n + 1) * sizeof(*ps->items));
+    ps->blobs = xrealloc(ps->blobs, (ps->n + 1) * sizeof(*ps->blobs));
+    ps->etags = xrealloc(ps->etags, (ps->n + 1) * sizeof(*ps->etags));
+    ps->items[ps->n] = *p;
+    ps->blobs[ps->n] = xstrdup(p->blob);
+    ps->etags[ps->n] = xstrdup(p->etag);
+    ps->items[ps->n].blob = ps->blobs[ps->n];
+    ps->items[ps->n].etag = ps->etags[ps->n];
+    ps->n++;
+    return 0;
+}
+
+static void parts_release(struct parts *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        mem_free(ps->blobs[i]);
+        mem_free(ps->etags[i]);
+    }
+    mem_free(ps->items);
+    mem_free(ps->blobs);
+    mem_free(ps->etags);
+    memset(ps, 0, sizeof(*ps));
+}
+
+static const struct meta_part *part_find(const struct parts *ps, int n)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->items[i].number == n)
+            return &ps->items[i];
+    return NULL;
+}
+
+static void complete_upload(const struct s3_ctx *s, struct http_request *r,
+                            struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct upload_copy u = {0};
+    struct s3xml_complete cx = {0};
+    struct parts ps = {0};
+    struct objstore_writer w;
+    bool wopen = false;
+    EVP_MD_CTX *md = NULL;
+    char etag[80], old[META_BLOB_ID] = "";
+    struct buf x = BUF_INIT(16384);
+    json_t *h = NULL;
+    int rc;
+
+    rc = own_bucket(q, &b, &d);
+    if (!rc)
+        rc = find_upload(s, q, &u, &d);
+    if (!rc)
+        rc = s3xml_parse_complete(buf_cstr(&r->body), r->body.len, &cx, &d);
+    if (!rc)
+        rc = meta_part_each(s->meta, u.account[0] ? qget(q, "uploadId") : "",
+                            collect_part, &ps);
+    for (size_t i = 1; !rc && i < cx.nparts; i++)
+        if (cx.parts[i].number <= cx.parts[i - 1].number)
+            rc = diag_set(&d, KILN_EPARTORDER,
+                          "The list of parts was not in ascending order. "
+                          "Parts must be ordered by part number.");
+    for (size_t i = 0; !rc && i < cx.nparts; i++) {
+        const struct meta_part *p = part_find(&ps, cx.parts[i].number);
+        if (!p || strlen(p->etag) < 2 ||
+            strncmp(p->etag + 1, cx.parts[i].etag, strlen(p->etag) - 2) != 0 ||
+            strlen(cx.parts[i].etag) != strlen(p->etag) - 2) {
+            rc = diag_set(&d, KILN_EBADPART,
+                          "One or more of the specified parts could not be "
+                          "found. The part may not have been uploaded, or "
+                          "the specified entity tag may not match the "
+                          "part's entity tag.");
+        } else if (i + 1 < cx.nparts && p->size < MIN_PART) {
+            rc = diag_set(&d, KILN_ETOOSMALL,
+                          "Your proposed upload is smaller than the minimum "
+                          "allowed size");
+        }
+    }
+    if (!rc)
+        rc = objstore_writer_open(s->store, 0, &w, &d);
+    if (rc)
+        goto out;
+    wopen = true;
+    md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_md5(), NULL);
+    for (size_t i = 0; !rc && i < cx.nparts; i++) {
+        const struct meta_part *p = part_find(&ps, cx.parts[i].number);
+        uint8_t raw[16];
+        hex_decode16(p->etag + 1, raw); /* our own ETag: '"' + 32 hex */
+        EVP_DigestUpdate(md, raw, 16);
+        rc = objstore_writer_append_blob(s->store, &w, p->blob, 0, p->size, &d);
+    }
+    if (rc)
+        goto out;
+    rc = objstore_writer_commit(s->store, &w, &d);
+    wopen = false;
+    if (rc)
+        goto out;
+    {
+        uint8_t sum[16];
+        unsigned int n = 16;
+        char hex[33];
+        EVP_DigestFinal_ex(md, sum, &n);
+        str_hex(sum, 16, hex);
+        snprintf(etag, sizeof(etag), "\"%s-%zu\"", hex, cx.nparts);
+    }
+    h = json_loads(u.headers, 0, NULL);
+    const char *ct = json_string_value(json_object_get(h, "content-type"));
+    char *ctype = xstrdup(ct ? ct : "binary/octet-stream");
+    json_object_del(h, "content-type");
+    char *headers = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+    struct meta_object o = {
+        .bucket = q->bucket,
+        .key = q->key,
+        .blob = w.id,
+        .size = w.size,
+        .etag = etag,
+        .modified = tm_now(),
+        .content_type = ctype,
+        .headers = headers,
+        .checksums = "{}",
+        .parts = (int)cx.nparts,
+    };
+    rc = meta_upload_complete(s->meta, qget(q, "uploadId"), &o, old, &d);
+    mem_free(ctype);
+    mem_free(headers);
+    if (rc) {
+        objstore_blob_unlink(s->store, w.id);
+        goto out;
+    }
+    objstore_blob_unlink(s->store, old);
+    for (size_t i = 0; i < ps.n; i++)
+        objstore_blob_unlink(s->store, ps.items[i].blob);
+    buf_adds(&x,
+             XML_HEAD "<CompleteMultipartUploadResult xmlns=\"" XML_NS "\">");
+    {
+        struct buf loc = BUF_INIT(4096);
+        const char *host = http_request_header(r, "Host");
+        buf_addf(&loc, "http://%s/%s/%s", host ? host : "localhost", q->bucket,
+                 q->key);
+        xml_elem(&x, "Location", buf_cstr(&loc), false);
+        buf_release(&loc);
+    }
+    xml_elem(&x, "Bucket", q->bucket, false);
+    xml_elem(&x, "Key", q->key, false);
+    xml_elem(&x, "ETag", etag, false);
+    buf_adds(&x, "</CompleteMultipartUploadResult>");
+    respond_xml(r, 200, &x);
+out:
+    if (wopen)
+        objstore_writer_abort(s->store, &w);
+    if (rc)
+        fail_diag(r, &d, q);
+    EVP_MD_CTX_free(md);
+    json_decref(h);
+    s3xml_complete_free(&cx);
+    parts_release(&ps);
+    upload_release(&u);
+    buf_release(&x);
+}
+
+static void abort_upload(const struct s3_ctx *s, struct http_request *r,
+                         struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct upload_copy u = {0};
+    struct parts ps = {0};
+    int rc = own_bucket(q, &b, &d);
+
+    if (!rc)
+        rc = find_upload(s, q, &u, &d);
+    if (!rc)
+        rc = meta_part_each(s->meta, qget(q, "uploadId"), collect_part, &ps);
+    if (!rc && meta_upload_abort(s->meta, qget(q, "uploadId")) != 0)
+        rc = diag_set(&d, KILN_ENOUPLOAD,
+                      "The specified upload does not "
+                      "exist.");
+    if (rc) {
+        fail_diag(r, &d, q);
+    } else {
+        for (size_t i = 0; i < ps.n; i++)
+            objstore_blob_unlink(s->store, ps.items[i].blob);
+        respond_empty(r, 204);
+    }
+    parts_release(&ps);
+    upload_release(&u);
+}
+
+static void list_parts(const struct s3_ctx *s, struct http_request *r,
+                       struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct upload_copy u = {0};
+    struct parts ps = {0};
+    struct buf x = BUF_INIT(16u << 20);
+    int64_t max = 1000, marker = 0;
+    size_t shown = 0;
+    int last = 0;
+    int rc = own_bucket(q, &b, &d);
+
+    if (!rc)
+        rc = find_upload(s, q, &u, &d);
+    if (!rc && qget(q, "max-parts") &&
+        parse_i64_str(qget(q, "max-parts"), 0, 1000, &max) != 0)
+        rc = diag_set(&d, KILN_EINVAL, "Invalid max-parts.");
+    if (!rc && qget(q, "part-number-marker") &&
+        parse_i64_str(qget(q, "part-number-marker"), 0, 10000, &marker) != 0)
+        rc = diag_set(&d, KILN_EINVAL, "Invalid part-number-marker.");
+    if (!rc)
+        rc = meta_part_each(s->meta, qget(q, "uploadId"), collect_part, &ps);
+    if (rc) {
+        fail_diag(r, &d, q);
+        goto out;
+    }
+    buf_adds(&x, XML_HEAD "<ListPartsResult xmlns=\"" XML_NS "\">");
+    xml_elem(&x, "Bucket", q->bucket, false);
+    xml_elem(&x, "Key", q->key, false);
+    xml_elem(&x, "UploadId", qget(q, "uploadId"), false);
+    buf_addf(&x, "<PartNumberMarker>%lld</PartNumberMarker>",
+             (long long)marker);
+    struct buf items = BUF_INIT(16u << 20);
+    bool truncated = false;
+    for (size_t i = 0; i < ps.n; i++) {
+        const struct meta_part *p = &ps.items[i];
+        char t[TM_ISO_LEN];
+        if (p->number <= marker)
+            continue;
+        if ((int64_t)shown == max) {
+            truncated = true;
+            break;
+        }
+        tm_format_iso(p->modified, t);
+        buf_addf(&items,
+                 "<Part><PartNumber>%d</PartNumber><LastModified>%s"
+                 "</LastModified>",
+                 p->number, t);
+        xml_elem(&items, "ETag", p->etag, false);
+        buf_addf(&items, "<Size>%llu</Size></Part>",
+                 (unsigned long long)p->size);
+        last = p->number;
+        shown++;
+    }
+    buf_addf(&x,
+             "<NextPartNumberMarker>%d</NextPartNumberMarker><MaxParts>%lld"
+             "</MaxParts><IsTruncated>%s</IsTruncated>",
+             last, (long long)max, truncated ? "true" : "false");
+    buf_add(&x, items.data ? items.data : "", items.len);
+    buf_release(&items);
+    buf_adds(&x, "<Initiator>");
+    buf_addf(&x, "<ID>%s</ID><DisplayName>%s</DisplayName></Initiator>",
+             u.account, u.account);
+    owner_xml(&x, u.account);
+    buf_adds(&x, "<StorageClass>STANDARD</StorageClass></ListPartsResult>");
+    respond_xml(r, 200, &x);
+out:
+    parts_release(&ps);
+    upload_release(&u);
+    buf_release(&x);
+}
+
+static int upload_xml(void *ctx, const struct meta_upload *u)
+{
+    struct buf *x = ctx;
+    char t[TM_ISO_LEN];
+    tm_format_iso(u->initiated, t);
+    buf_adds(x, "<Upload>");
+    xml_elem(x, "Key", u->key, false);
+    xml_elem(x, "UploadId", u->id, false);
+    buf_addf(x,
+             "<Initiator><ID>%s</ID><DisplayName>%s</DisplayName>"
+             "</Initiator>",
+             u->account, u->account);
+    owner_xml(x, u->account);
+    buf_addf(x,
+             "<StorageClass>STANDARD</StorageClass><Initiated>%s"
+             "</Initiated></Upload>",
+             t);
+    return 0;
+}
+
+static void list_uploads(const struct s3_ctx *s, struct http_request *r,
+                         struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct buf x = BUF_INIT(64u << 20);
+
+    if (own_bucket(q, &b, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    buf_adds(&x, XML_HEAD "<ListMultipartUploadsResult xmlns=\"" XML_NS "\">");
+    xml_elem(&x, "Bucket", q->bucket, false);
+    buf_adds(&x, "<KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>"
+                 "<MaxUploads>1000</MaxUploads><IsTruncated>false"
+                 "</IsTruncated>");
+    meta_upload_each(s->meta, q->bucket, upload_xml, &x);
+    buf_adds(&x, "</ListMultipartUploadsResult>");
+    respond_xml(r, 200, &x);
+    buf_release(&x);
+}
+
+static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
+                             struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct upload_copy u = {0};
+    struct object_copy c = {0};
+    struct objstore_writer w;
+    bool wopen = false;
+    char *sb = NULL, *sk = NULL, etag[40], old[META_BLOB_ID] = "",
+         t[TM_ISO_LEN];
+    uint64_t off = 0, len = 0;
+    struct buf x = BUF_INIT(4096);
+    int fd = -1, rc;
+
+    rc = own_bucket(q, &b, &d);
+    if (!rc)
+        rc = find_upload(s, q, &u, &d);
+    if (!rc)
+        rc = open_source(s, r, q, &c, &fd, &sb, &sk, &d);
+    if (!rc) {
+        len = c.size;
+        const char *range = http_request_header(r, "x-amz-copy-source-range");
+        if (range && parse_range(range, c.size, &off, &len) != 0)
+            rc = diag_set(&d, KILN_EINVAL,
+                          "The x-amz-copy-source-range value must be of the "
+                          "form bytes=first-last where first and last are "
+                          "the zero-based offsets of the first and last "
+                          "bytes to copy");
+    }
+    if (!rc)
+        rc = objstore_writer_open(s->store, 0, &w, &d);
+    if (!rc) {
+        wopen = true;
+        rc = objstore_writer_append_blob(s->store, &w, c.blob, off, len, &d);
+    }
+    if (!rc) {
+        rc = objstore_writer_commit(s->store, &w, &d);
+        wopen = false;
+    }
+    if (rc)
+        goto out;
+    hex_to_etag(w.md5_out, etag);
+    struct meta_part p = {.number = q->part_number,
+                          .blob = w.id,
+                          .size = w.size,
+                          .etag = etag,
+                          .modified = tm_now()};
+    rc = meta_part_put(s->meta, qget(q, "uploadId"), &p, old, &d);
+    if (rc) {
+        objstore_blob_unlink(s->store, w.id);
+        goto out;
+    }
+    objstore_blob_unlink(s->store, old);
+    tm_format_iso(p.modified, t);
+    buf_adds(&x, XML_HEAD "<CopyPartResult xmlns=\"" XML_NS "\">");
+    buf_addf(&x, "<LastModified>%s</LastModified>", t);
+    xml_elem(&x, "ETag", etag, false);
+    buf_adds(&x, "</CopyPartResult>");
+    respond_xml(r, 200, &x);
+out:
+    if (wopen)
+        objstore_writer_abort(s->store, &w);
+    if (rc)
+        fail_diag(r, &d, q);
+    if (fd >= 0)
+        close(fd);
+    object_copy_release(&c);
+    upload_release(&u);
+    mem_free(sb);
+    mem_free(sk);
+    buf_release(&x);
+}
+
+/* ---- entry points ----------------------------------------------------- */
+
+void s3_begin(const struct s3_ctx *s, struct http_request *r,
+              const struct auth_result *ar, const char *payload_hash,
+              struct s3_req **out)
+{
+    struct s3_req *q = xcalloc(1, sizeof(*q));
+    struct kiln_diag d = {0};
+    int rc;
+
+    *out = q;
+    q->s = s;
+    q->w.fd = -1;
+    str_copy(q->account, ar->account, sizeof(q->account));
+    str_copy(q->payload_hash, payload_hash, sizeof(q->payload_hash));
+    parse_query(q, r->query);
+    rc = split_path(q, r->path, &d);
+    if (rc) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    q->op = route(q, r->method, r);
+    str_copy(r->op, op_names[q->op], sizeof(r->op));
+    r->body_max = 0;
+    switch (q->op) {
+    case OP_UNSUPPORTED:
+        fail(r, KILN_EUNKNOWNOP,
+             "A header or query you provided requested a function that is "
+             "not implemented.",
+             q);
+        return;
+    case OP_CREATE_BUCKET:
+    case OP_DELETE_OBJECTS:
+    case OP_COMPLETE_UPLOAD:
+        r->body_max = XML_BODY_MAX;
+        if (r->has_length && r->content_length > XML_BODY_MAX)
+            fail(r, KILN_ETOOBIG, "Your request body is too large.", q);
+        return;
+    case OP_UPLOAD_PART: {
+        struct meta_bucket b;
+        struct upload_copy u;
+        int64_t n;
+        if (parse_i64_str(qget(q, "partNumber"), 1, 10000, &n) != 0) {
+            fail(r, KILN_EINVAL,
+                 "Part number must be an integer between 1 and 10000, "
+                 "inclusive",
+                 q);
+            return;
+        }
+        q->part_number = (int)n;
+        rc = own_bucket(q, &b, &d);
+        if (!rc)
+            rc = find_upload(s, q, &u, &d);
+        if (!rc) {
+            upload_release(&u);
+            rc = start_upload(s, r, q, ar, &d);
+        }
+        if (rc)
+            fail_diag(r, &d, q);
+        return;
+    }
+    case OP_UPLOAD_PART_COPY: {
+        int64_t n;
+        if (parse_i64_str(qget(q, "partNumber"), 1, 10000, &n) != 0) {
+            fail(r, KILN_EINVAL,
+                 "Part number must be an integer between 1 and 10000, "
+                 "inclusive",
+                 q);
+            return;
+        }
+        q->part_number = (int)n;
+        return;
+    }
+    case OP_PUT_OBJECT: {
+        struct meta_bucket b;
+        const char *inm = http_request_header(r, "If-None-Match");
+        rc = own_bucket(q, &b, &d);
+        if (!rc && inm && strcmp(inm, "*") == 0) {
+            struct object_copy c = {0};
+            if (meta_object_get(s->meta, q->bucket, q->key, copy_object_row,
+                                &c) == 0) {
+                object_copy_release(&c);
+                rc = diag_set(&d, KILN_EPRECONDITION,
+                              "At least one of the pre-conditions you "
+                              "specified did not hold");
+            }
+        }
+        if (!rc)
+            rc = start_upload(s, r, q, ar, &d);
+        if (rc)
+            fail_diag(r, &d, q);
+        return;
+    }
+    default:
+        /* Everything else has no body worth keeping; answer at DONE. */
+        r->body_max = 64 * 1024;
+        return;
+    }
+}
+
+void s3_finish(const struct s3_ctx *s, struct http_request *r, struct s3_req *q)
+{
+    if (r->body_overflow) {
+        fail(r, KILN_ETOOBIG, "Your request body is too large.", q);
+        return;
+    }
+    switch (q->op) {
+    case OP_PUT_OBJECT:
+    case OP_UPLOAD_PART:
+        finish_upload(s, r, q);
+        break;
+    case OP_LIST_BUCKETS:
+        list_buckets(s, r, q);
+        break;
+    case OP_CREATE_BUCKET:
+        create_bucket(s, r, q);
+        break;
+    case OP_HEAD_BUCKET:
+    case OP_DELETE_BUCKET:
+    case OP_BUCKET_LOCATION:
+        bucket_op(s, r, q);
+        break;
+    case OP_LIST_V1:
+    case OP_LIST_V2:
+        list_objects(s, r, q);
+        break;
+    case OP_LIST_UPLOADS:
+        list_uploads(s, r, q);
+        break;
+    case OP_DELETE_OBJECTS:
+        delete_objects(s, r, q);
+        break;
+    case OP_COPY_OBJECT:
+        copy_object(s, r, q);
+        break;
+    case OP_UPLOAD_PART_COPY:
+        upload_part_copy(s, r, q);
+        break;
+    case OP_GET_OBJECT:
+    case OP_HEAD_OBJECT:
+        get_object(s, r, q, q->op == OP_HEAD_OBJECT);
+        break;
+    case OP_LIST_PARTS:
+        list_parts(s, r, q);
+        break;
+    case OP_DELETE_OBJECT:
+        delete_object(s, r, q);
+        break;
+    case OP_ABORT_UPLOAD:
+        abort_upload(s, r, q);
+        break;
+    case OP_CREATE_UPLOAD:
+        create_upload(s, r, q);
+        break;
+    case OP_COMPLETE_UPLOAD:
+        complete_upload(s, r, q);
+        break;
+    case OP_UNSUPPORTED:
+        fail(r, KILN_EUNKNOWNOP, "Not implemented.", q);
+        break;
+    }
+}
+
+void s3_req_free(struct s3_req *q)
+{
+    if (!q)
+        return;
+    if (q->writer_open)
+        objstore_writer_abort(q->s->store, &q->w);
+    if (q->chunked_on)
+        chunked_release(&q->ch);
+    for (size_t i = 0; i < q->nq; i++) {
+        mem_free(q->q[i].name);
+        mem_free(q->q[i].value);
+    }
+    mem_free(q->bucket);
+    mem_free(q->key);
+    mem_free(q);
+}

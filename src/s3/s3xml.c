@@ -1,0 +1,181 @@
+/*
+ * s3xml.c - walks the libxml2 tree by local element names.
+ */
+#include "s3/s3xml.h"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "base/mem.h"
+#include "base/str.h"
+
+#define PARSE_FLAGS                                                            \
+    (XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |                \
+     XML_PARSE_NOWARNING)
+
+static bool named(const xmlNode *n, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE &&
+           strcmp((const char *)n->name, name) == 0;
+}
+
+static int malformed(struct kiln_diag *d)
+{
+    return diag_set(d, KILN_ESERIAL,
+                    "The XML you provided was not well-formed or did not "
+                    "validate against our published schema");
+}
+
+static xmlDoc *parse(const char *body, size_t len, const char *root)
+{
+    xmlDoc *doc;
+    xmlNode *top;
+
+    if (len == 0 || len > (size_t)INT32_MAX)
+        return NULL;
+    doc = xmlReadMemory(body, (int)len, NULL, NULL, PARSE_FLAGS);
+    if (!doc)
+        return NULL;
+    top = xmlDocGetRootElement(doc);
+    if (!top || !named(top, root)) {
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* The text of n (owned by the caller, mem_free). */
+static char *text_of(const xmlNode *n)
+{
+    xmlChar *c = xmlNodeGetContent(n);
+    char *s = xstrdup(c ? (const char *)c : "");
+    xmlFree(c);
+    return s;
+}
+
+int s3xml_parse_delete(const char *body, size_t len, struct s3xml_delete *out,
+                       struct kiln_diag *d)
+{
+    xmlDoc *doc = parse(body, len, "Delete");
+    struct s3xml_delete x = {0};
+
+    if (!doc)
+        return malformed(d);
+    for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next) {
+        if (named(n, "Quiet")) {
+            char *t = text_of(n);
+            x.quiet = strcmp(t, "true") == 0;
+            mem_free(t);
+        } else if (named(n, "Object")) {
+            char *key = NULL;
+            for (xmlNode *c = n->children; c; c = c->next)
+                if (named(c, "Key") && !key)
+                    key = text_of(c);
+            if (!key || x.nkeys == S3XML_MAX_KEYS) {
+                mem_free(key);
+                goto bad;
+            }
+            x.keys = xrealloc(x.keys, (x.nkeys + 1) * sizeof(*x.keys));
+            x.keys[x.nkeys++] = key;
+        }
+    }
+    xmlFreeDoc(doc);
+    if (x.nkeys == 0) {
+        s3xml_delete_free(&x);
+        return malformed(d);
+    }
+    *out = x;
+    return 0;
+bad:
+    xmlFreeDoc(doc);
+    s3xml_delete_free(&x);
+    return malformed(d);
+}
+
+void s3xml_delete_free(struct s3xml_delete *x)
+{
+    for (size_t i = 0; i < x->nkeys; i++)
+        mem_free(x->keys[i]);
+    mem_free(x->keys);
+    x->keys = NULL;
+    x->nkeys = 0;
+}
+
+int s3xml_parse_complete(const char *body, size_t len,
+                         struct s3xml_complete *out, struct kiln_diag *d)
+{
+    xmlDoc *doc = parse(body, len, "CompleteMultipartUpload");
+    struct s3xml_complete x = {0};
+
+    if (!doc)
+        return malformed(d);
+    for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next) {
+        if (!named(n, "Part"))
+            continue;
+        struct s3xml_part p = {.number = -1};
+        for (xmlNode *c = n->children; c; c = c->next) {
+            char *t;
+            if (named(c, "PartNumber")) {
+                int64_t v;
+                t = text_of(c);
+                if (parse_i64_str(t, 1, 10000, &v) == 0)
+                    p.number = (int)v;
+                mem_free(t);
+            } else if (named(c, "ETag")) {
+                t = text_of(c);
+                const char *e = t;
+                size_t n2 = strlen(e);
+                if (n2 >= 2 && e[0] == '"' && e[n2 - 1] == '"') {
+                    e++;
+                    n2 -= 2;
+                }
+                snprintf(p.etag, sizeof(p.etag), "%.*s",
+                         (int)(n2 < sizeof(p.etag) ? n2 : sizeof(p.etag) - 1),
+                         e);
+                mem_free(t);
+            }
+        }
+        if (p.number < 0 || x.nparts == S3XML_MAX_PARTS) {
+            xmlFreeDoc(doc);
+            s3xml_complete_free(&x);
+            return malformed(d);
+        }
+        x.parts = xrealloc(x.parts, (x.nparts + 1) * sizeof(*x.parts));
+        x.parts[x.nparts++] = p;
+    }
+    xmlFreeDoc(doc);
+    if (x.nparts == 0) {
+        s3xml_complete_free(&x);
+        return diag_set(d, KILN_ESERIAL, "You must specify at least one part");
+    }
+    *out = x;
+    return 0;
+}
+
+void s3xml_complete_free(struct s3xml_complete *x)
+{
+    mem_free(x->parts);
+    x->parts = NULL;
+    x->nparts = 0;
+}
+
+int s3xml_parse_location(const char *body, size_t len, char *out, size_t size,
+                         struct kiln_diag *d)
+{
+    xmlDoc *doc;
+
+    out[0] = '\0';
+    if (len == 0)
+        return 0;
+    doc = parse(body, len, "CreateBucketConfiguration");
+    if (!doc)
+        return malformed(d);
+    for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next)
+        if (named(n, "LocationConstraint")) {
+            char *t = text_of(n);
+            str_copy(out, t, size);
+            mem_free(t);
+        }
+    xmlFreeDoc(doc);
+    return 0;
+}

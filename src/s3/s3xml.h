@@ -1,0 +1,46 @@
+/*
+ * s3xml.h - the S3 request bodies kiln parses, with libxml2 (never by
+ * hand): DeleteObjects' <Delete> and CompleteMultipartUpload's
+ * <CompleteMultipartUpload>. Namespaces are ignored, as S3 does. Network
+ * access and entity expansion are off. Results are owned by the caller and
+ * freed with the matching _free. Any thread.
+ *
+ * Errors: KILN_ESERIAL (MalformedXML) with a message in the diag.
+ */
+#ifndef KILN_S3_S3XML_H
+#define KILN_S3_S3XML_H
+
+#include "base/err.h"
+
+#define S3XML_MAX_KEYS  1000  /* DeleteObjects limit */
+#define S3XML_MAX_PARTS 10000 /* multipart limit */
+
+struct s3xml_delete {
+    char **keys;
+    size_t nkeys;
+    bool quiet;
+};
+
+struct s3xml_part {
+    int number;
+    char etag[80]; /* without quotes */
+};
+
+struct s3xml_complete {
+    struct s3xml_part *parts;
+    size_t nparts;
+};
+
+int s3xml_parse_delete(const char *body, size_t len, struct s3xml_delete *out,
+                       struct kiln_diag *d);
+void s3xml_delete_free(struct s3xml_delete *x);
+
+int s3xml_parse_complete(const char *body, size_t len,
+                         struct s3xml_complete *out, struct kiln_diag *d);
+void s3xml_complete_free(struct s3xml_complete *x);
+
+/* The LocationConstraint of a CreateBucketConfiguration ("" if none). */
+int s3xml_parse_location(const char *body, size_t len, char *out, size_t size,
+                         struct kiln_diag *d);
+
+#endif

@@ -1,0 +1,403 @@
+"""[F2] the S3-compatible object store, driven by the aws CLI and boto3,
+plus raw requests for what a client library would refuse to send."""
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import tempfile
+import urllib.request
+import zlib
+
+import botocore.exceptions
+import pytest
+
+from conftest import (ACCOUNT, AKID, REGION, SECRET, aws, client, kiln, send,
+                      signed)
+
+ODD_KEYS = ["dir/a b+c&d.txt", "uni/caf\u00e9 \u2603.txt", "dots/../x",
+            "double//slash", "plus+and%percent", "folder", "folder/inside",
+            "tilde~(paren)!*'"]
+
+
+@pytest.fixture(scope="module")
+def s3(server):
+    return client(server, "s3")
+
+
+@pytest.fixture(scope="module")
+def bucket(s3):
+    s3.create_bucket(Bucket="data")
+    return "data"
+
+
+def code_of(fn, *a, **kw):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        fn(*a, **kw)
+    return e.value.response["Error"]["Code"]
+
+
+def test_bucket_lifecycle(s3):
+    s3.create_bucket(Bucket="life-cycle.1")
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert "life-cycle.1" in names
+    s3.head_bucket(Bucket="life-cycle.1")
+    assert s3.get_bucket_location(Bucket="life-cycle.1")["LocationConstraint"] in (None, "")
+    assert code_of(s3.create_bucket, Bucket="life-cycle.1") == "BucketAlreadyOwnedByYou"
+    s3.put_object(Bucket="life-cycle.1", Key="k", Body=b"x")
+    assert code_of(s3.delete_bucket, Bucket="life-cycle.1") == "BucketNotEmpty"
+    s3.delete_object(Bucket="life-cycle.1", Key="k")
+    s3.delete_bucket(Bucket="life-cycle.1")
+    assert code_of(s3.head_bucket, Bucket="life-cycle.1") == "404"
+    assert code_of(s3.delete_bucket, Bucket="life-cycle.1") == "NoSuchBucket"
+
+
+def test_location_constraint(s3):
+    s3.create_bucket(Bucket="in-europe",
+                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    assert s3.get_bucket_location(Bucket="in-europe")["LocationConstraint"] == "eu-west-1"
+    h = s3.head_bucket(Bucket="in-europe")["ResponseMetadata"]["HTTPHeaders"]
+    assert h["x-amz-bucket-region"] == "eu-west-1"
+
+
+@pytest.mark.parametrize("name", ["ab", "Upper", "-lead", "trail-", "a..b",
+                                  "192.168.1.1", "under_score", "x" * 64])
+def test_invalid_bucket_names(server, name):
+    # botocore checks some names itself; send the rest raw.
+    req = signed(server, "s3", b"", {"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()},
+                 method="PUT", path="/" + name)
+    status, _, body = send(server, *req)
+    assert status == 400 and b"<Code>InvalidBucketName</Code>" in body, body
+
+
+def test_put_get_metadata_and_odd_keys(s3, bucket):
+    for key in ODD_KEYS:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode(),
+                      ContentType="text/plain", Metadata={"origin": "test"},
+                      ContentDisposition="attachment", ContentEncoding="identity")
+    for key in ODD_KEYS:
+        r = s3.get_object(Bucket=bucket, Key=key)
+        assert r["Body"].read() == key.encode()
+        assert r["ContentType"] == "text/plain"
+        assert r["Metadata"] == {"origin": "test"}
+        assert r["ContentDisposition"] == "attachment"
+        assert r["ContentEncoding"] == "identity"
+        assert r["ETag"] == '"%s"' % hashlib.md5(key.encode()).hexdigest()
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert sorted(keys, key=lambda k: k.encode()) == keys
+    assert set(ODD_KEYS) <= set(keys)
+
+
+def test_ranges_and_conditionals(s3, bucket):
+    body = bytes(range(256)) * 4
+    etag = s3.put_object(Bucket=bucket, Key="range", Body=body)["ETag"]
+    r = s3.get_object(Bucket=bucket, Key="range", Range="bytes=10-19")
+    assert r["Body"].read() == body[10:20]
+    assert r["ContentRange"] == "bytes 10-19/1024"
+    assert s3.get_object(Bucket=bucket, Key="range", Range="bytes=-5")["Body"].read() == body[-5:]
+    assert s3.get_object(Bucket=bucket, Key="range", Range="bytes=1000-")["Body"].read() == body[1000:]
+    assert code_of(s3.get_object, Bucket=bucket, Key="range", Range="bytes=5000-") == "InvalidRange"
+    assert s3.get_object(Bucket=bucket, Key="range", IfMatch=etag)["Body"].read() == body
+    assert code_of(s3.get_object, Bucket=bucket, Key="range", IfMatch='"nope"') == "PreconditionFailed"
+    assert code_of(s3.get_object, Bucket=bucket, Key="range", IfNoneMatch=etag) == "304"
+    h = s3.head_object(Bucket=bucket, Key="range")
+    assert h["ContentLength"] == 1024 and h["ETag"] == etag
+    assert code_of(s3.head_object, Bucket=bucket, Key="missing") == "404"
+    assert code_of(s3.get_object, Bucket=bucket, Key="missing") == "NoSuchKey"
+    r = s3.get_object(Bucket=bucket, Key="range", ResponseContentType="text/csv")
+    assert r["ContentType"] == "text/csv"
+
+
+def test_listing_delimiter_and_pages(s3, bucket):
+    s3.create_bucket(Bucket="listing")
+    for k in ["a/1", "a/2", "a/b/3", "b/1", "c", "d/x/y"]:
+        s3.put_object(Bucket="listing", Key=k, Body=b"")
+    r = s3.list_objects_v2(Bucket="listing", Delimiter="/")
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["a/", "b/", "d/"]
+    assert [o["Key"] for o in r["Contents"]] == ["c"]
+    assert r["KeyCount"] == 4
+    r = s3.list_objects_v2(Bucket="listing", Prefix="a/", Delimiter="/")
+    assert [o["Key"] for o in r["Contents"]] == ["a/1", "a/2"]
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["a/b/"]
+    # Paging one entry at a time through prefixes and keys.
+    seen = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket="listing", Delimiter="/", PaginationConfig={"PageSize": 1}):
+        seen += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        seen += [o["Key"] for o in page.get("Contents", [])]
+    assert seen == ["a/", "b/", "c", "d/"]
+    seen = []
+    for page in s3.get_paginator("list_objects").paginate(
+            Bucket="listing", PaginationConfig={"PageSize": 2}):
+        seen += [o["Key"] for o in page.get("Contents", [])]
+    assert seen == ["a/1", "a/2", "a/b/3", "b/1", "c", "d/x/y"]
+    r = s3.list_objects_v2(Bucket="listing", StartAfter="b/1")
+    assert [o["Key"] for o in r["Contents"]] == ["c", "d/x/y"]
+
+
+def test_paginator_2500_keys(server, s3):
+    s3.create_bucket(Bucket="many")
+    from concurrent.futures import ThreadPoolExecutor
+    keys = [f"k/{i:05d}" for i in range(2500)]
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda k: s3.put_object(Bucket="many", Key=k, Body=k.encode()), keys))
+    got = []
+    pages = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="many"):
+        got += [o["Key"] for o in page["Contents"]]
+        pages += 1
+    assert got == keys and pages == 3
+    # delete_objects in two batches of 1000 and one of 500
+    for i in range(0, 2500, 1000):
+        r = s3.delete_objects(Bucket="many", Delete={
+            "Objects": [{"Key": k} for k in keys[i:i + 1000]]})
+        assert len(r["Deleted"]) == len(keys[i:i + 1000])
+    assert s3.list_objects_v2(Bucket="many")["KeyCount"] == 0
+
+
+def test_copy_object(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src key+1", Body=b"copy me",
+                  Metadata={"a": "1"}, ContentType="text/x-a")
+    r = s3.copy_object(Bucket=bucket, Key="dst",
+                       CopySource={"Bucket": bucket, "Key": "src key+1"})
+    assert r["CopyObjectResult"]["ETag"] == '"%s"' % hashlib.md5(b"copy me").hexdigest()
+    g = s3.get_object(Bucket=bucket, Key="dst")
+    assert g["Body"].read() == b"copy me" and g["Metadata"] == {"a": "1"}
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource=f"{bucket}/src key+1",
+                   MetadataDirective="REPLACE", Metadata={"b": "2"},
+                   ContentType="text/x-b")
+    g = s3.get_object(Bucket=bucket, Key="dst")
+    assert g["Metadata"] == {"b": "2"} and g["ContentType"] == "text/x-b"
+    assert code_of(s3.copy_object, Bucket=bucket, Key="dst",
+                   CopySource={"Bucket": bucket, "Key": "dst"}) == "InvalidRequest"
+    # deleting the source leaves the copy intact
+    s3.delete_object(Bucket=bucket, Key="src key+1")
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"copy me"
+
+
+def test_multipart_etag_and_errors(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", ContentType="text/y")
+    uid = up["UploadId"]
+    p1 = s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1,
+                        Body=b"a" * (5 << 20))
+    p2 = s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=2,
+                        Body=b"hello world")
+    parts = s3.list_parts(Bucket=bucket, Key="mp", UploadId=uid)["Parts"]
+    assert [p["PartNumber"] for p in parts] == [1, 2]
+    ups = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [u["UploadId"] for u in ups] == [uid]
+    assert code_of(s3.complete_multipart_upload, Bucket=bucket, Key="mp", UploadId=uid,
+                   MultipartUpload={"Parts": [{"PartNumber": 2, "ETag": p2["ETag"]},
+                                              {"PartNumber": 1, "ETag": p1["ETag"]}]}) == "InvalidPartOrder"
+    assert code_of(s3.complete_multipart_upload, Bucket=bucket, Key="mp", UploadId=uid,
+                   MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p1["ETag"]},
+                                              {"PartNumber": 3, "ETag": p2["ETag"]}]}) == "InvalidPart"
+    assert code_of(s3.head_object, Bucket=bucket, Key="mp") == "404"
+    r = s3.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p1["ETag"]},
+                                   {"PartNumber": 2, "ETag": p2["ETag"]}]})
+    assert r["ETag"] == '"4ba54d90a25d93d94b7b41c987352341-2"'
+    g = s3.get_object(Bucket=bucket, Key="mp")
+    assert g["ContentType"] == "text/y"
+    data = g["Body"].read()
+    assert data == b"a" * (5 << 20) + b"hello world"
+    assert code_of(s3.upload_part, Bucket=bucket, Key="mp", UploadId=uid,
+                   PartNumber=1, Body=b"x") == "NoSuchUpload"
+    # too-small part, then abort
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="small")["UploadId"]
+    e1 = s3.upload_part(Bucket=bucket, Key="small", UploadId=uid, PartNumber=1, Body=b"x")["ETag"]
+    e2 = s3.upload_part(Bucket=bucket, Key="small", UploadId=uid, PartNumber=2, Body=b"y")["ETag"]
+    assert code_of(s3.complete_multipart_upload, Bucket=bucket, Key="small", UploadId=uid,
+                   MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1},
+                                              {"PartNumber": 2, "ETag": e2}]}) == "EntityTooSmall"
+    s3.abort_multipart_upload(Bucket=bucket, Key="small", UploadId=uid)
+    assert code_of(s3.list_parts, Bucket=bucket, Key="small", UploadId=uid) == "NoSuchUpload"
+
+
+def test_upload_part_copy(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="whole", Body=b"0123456789" * 1000)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="copied")["UploadId"]
+    p = s3.upload_part_copy(Bucket=bucket, Key="copied", UploadId=uid, PartNumber=1,
+                            CopySource={"Bucket": bucket, "Key": "whole"},
+                            CopySourceRange="bytes=10-29")
+    s3.complete_multipart_upload(Bucket=bucket, Key="copied", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": p["CopyPartResult"]["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="copied")["Body"].read() == b"01234567890123456789"
+
+
+def test_cli_cp_sync_ls_rm_large_multipart(server, tmp_path):
+    aws(server, "s3", "mb", "s3://cli-bucket")
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        for i in range(100):
+            f.write(hashlib.sha256(str(i).encode()).digest() * 32768)
+    aws(server, "s3", "cp", str(big), "s3://cli-bucket/big.bin")
+    out = tmp_path / "back.bin"
+    aws(server, "s3", "cp", "s3://cli-bucket/big.bin", str(out))
+    assert open(out, "rb").read() == open(big, "rb").read()
+    tree = tmp_path / "tree"
+    (tree / "sub dir").mkdir(parents=True)
+    for name in ["a.txt", "sub dir/b+c.txt", "sub dir/caf\u00e9 & co.txt"]:
+        (tree / name).write_text(name)
+    aws(server, "s3", "sync", str(tree), "s3://cli-bucket/tree")
+    ls = aws(server, "s3", "ls", "--recursive", "s3://cli-bucket/tree/").stdout
+    for name in ["tree/a.txt", "tree/sub dir/b+c.txt", "tree/sub dir/caf\u00e9 & co.txt"]:
+        assert name in ls
+    back = tmp_path / "back"
+    aws(server, "s3", "sync", "s3://cli-bucket/tree", str(back))
+    assert (back / "sub dir" / "caf\u00e9 & co.txt").read_text() == "sub dir/caf\u00e9 & co.txt"
+    aws(server, "s3", "rm", "--recursive", "s3://cli-bucket/")
+    aws(server, "s3", "rb", "s3://cli-bucket")
+
+
+def test_boto3_upload_download_file(s3, bucket, tmp_path):
+    src = tmp_path / "f.bin"
+    src.write_bytes(os.urandom(20 << 20))
+    s3.upload_file(str(src), bucket, "managed/f.bin")
+    dst = tmp_path / "g.bin"
+    s3.download_file(bucket, "managed/f.bin", str(dst))
+    assert dst.read_bytes() == src.read_bytes()
+
+
+def test_bad_digests_store_nothing(server, s3, bucket):
+    md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    assert code_of(s3.put_object, Bucket=bucket, Key="bad-md5", Body=b"data",
+                   ContentMD5=md5) == "BadDigest"
+    assert code_of(s3.head_object, Bucket=bucket, Key="bad-md5") == "404"
+    # A payload that does not match its signed SHA-256.
+    method, path, headers, _ = signed(
+        server, "s3", b"good", {"x-amz-content-sha256": hashlib.sha256(b"good").hexdigest()},
+        method="PUT", path=f"/{bucket}/bad-sha")
+    status, _, body = send(server, method, path, headers, b"evil")
+    assert status == 400 and b"XAmzContentSHA256Mismatch" in body
+    # A wrong CRC32 header.
+    req = signed(server, "s3", b"data", {
+        "x-amz-content-sha256": hashlib.sha256(b"data").hexdigest(),
+        "x-amz-checksum-crc32": "AAAAAA=="}, method="PUT", path=f"/{bucket}/bad-crc")
+    status, _, body = send(server, *req)
+    assert status == 400 and b"<Code>BadDigest</Code>" in body
+    for key in ("bad-sha", "bad-crc"):
+        assert code_of(s3.head_object, Bucket=bucket, Key=key) == "404"
+
+
+def test_key_too_long(s3, bucket):
+    assert code_of(s3.put_object, Bucket=bucket, Key="k" * 1025, Body=b"") == "KeyTooLongError"
+    s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"ok")
+
+
+def test_malformed_xml(server, bucket):
+    req = signed(server, "s3", b"not xml at all", {
+        "x-amz-content-sha256": hashlib.sha256(b"not xml at all").hexdigest()},
+        method="POST", path=f"/{bucket}?delete")
+    status, _, body = send(server, *req)
+    assert status == 400 and b"<Code>MalformedXML</Code>" in body
+
+
+def test_other_account_is_denied(server, s3, bucket):
+    out = kiln("admin", "keys", "add", "--data-dir", server.data_dir, "--account", "999988887777")
+    akid, _, _, secret = out.stdout.split()
+    other = client(server, "s3", akid=akid, secret=secret)
+    assert code_of(other.get_object, Bucket=bucket, Key="range") == "AccessDenied"
+    assert code_of(other.put_object, Bucket=bucket, Key="x", Body=b"") == "AccessDenied"
+    assert code_of(other.create_bucket, Bucket=bucket) == "BucketAlreadyExists"
+    assert bucket not in [b["Name"] for b in other.list_buckets()["Buckets"]]
+
+
+def chunk_sig(key, amz_date, scope, prev, data):
+    sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, prev,
+                     hashlib.sha256(b"").hexdigest(), hashlib.sha256(data).hexdigest()])
+    return hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+
+
+def signing_key(date):
+    k = ("AWS4" + SECRET).encode()
+    for part in (date, REGION, "s3", "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return k
+
+
+def test_signed_aws_chunked_upload(server, s3, bucket):
+    payload = os.urandom(150000)
+    chunks = [payload[i:i + 65536] for i in range(0, len(payload), 65536)] + [b""]
+    framed_len = sum(len(f"{len(c):x};chunk-signature=".encode()) + 64 + 2 + len(c) + 2
+                     for c in chunks)
+    method, path, headers, _ = signed(server, "s3", b"", {
+        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(payload)),
+        "Content-Length": str(framed_len)}, method="PUT", path=f"/{bucket}/chunked")
+    amz_date = headers["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/{REGION}/s3/aws4_request"
+    prev = headers["Authorization"].split("Signature=")[1]
+    key = signing_key(amz_date[:8])
+    body = b""
+    for c in chunks:
+        prev = chunk_sig(key, amz_date, scope, prev, c)
+        body += f"{len(c):x};chunk-signature={prev}\r\n".encode() + c + b"\r\n"
+    assert len(body) == framed_len
+    status, _, resp = send(server, method, path, headers, body)
+    assert status == 200, resp
+    assert s3.get_object(Bucket=bucket, Key="chunked")["Body"].read() == payload
+    # One flipped byte in the second chunk breaks its signature.
+    bad = bytearray(body)
+    bad[70000] ^= 1
+    status, _, resp = send(server, method, path.replace("chunked", "chunked-bad"), headers, bytes(bad))
+    assert status == 403 and b"SignatureDoesNotMatch" in resp
+    assert code_of(s3.head_object, Bucket=bucket, Key="chunked-bad") == "404"
+
+
+def test_unsigned_trailer_upload(server, s3, bucket):
+    payload = b"hello world" * 1000
+    crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
+    def framed(data, crc_value):
+        return (f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n" +
+                f"x-amz-checksum-crc32:{crc_value}\r\n\r\n".encode())
+    for key, crc_value, ok in (("trailer", crc, True), ("trailer-bad", "AAAAAA==", False)):
+        body = framed(payload, crc_value)
+        req = signed(server, "s3", b"", {
+            "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+            "Content-Encoding": "aws-chunked",
+            "x-amz-decoded-content-length": str(len(payload)),
+            "x-amz-trailer": "x-amz-checksum-crc32",
+            "Content-Length": str(len(body))}, method="PUT", path=f"/{bucket}/{key}")
+        status, _, resp = send(server, req[0], req[1], req[2], body)
+        if ok:
+            assert status == 200, resp
+            g = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            assert g["Body"].read() == payload
+            assert g["ResponseMetadata"]["HTTPHeaders"].get("x-amz-checksum-crc32") == crc
+        else:
+            assert status == 400 and b"BadDigest" in resp
+            assert code_of(s3.head_object, Bucket=bucket, Key=key) == "404"
+    # Truncated framing: the final chunk never arrives.
+    body = framed(payload, crc)[:-30]
+    req = signed(server, "s3", b"", {
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(payload)),
+        "x-amz-trailer": "x-amz-checksum-crc32",
+        "Content-Length": str(len(body))}, method="PUT", path=f"/{bucket}/truncated")
+    status, _, resp = send(server, req[0], req[1], req[2], body)
+    assert status == 400 and b"IncompleteBody" in resp
+    assert code_of(s3.head_object, Bucket=bucket, Key="truncated") == "404"
+
+
+def test_presigned_v4_get_and_put(server, bucket):
+    import boto3, botocore.config
+    s3v4 = boto3.client("s3", endpoint_url=server.url, region_name=REGION,
+                        aws_access_key_id=AKID, aws_secret_access_key=SECRET,
+                        config=botocore.config.Config(signature_version="s3v4"))
+    put = s3v4.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "pre/x y"},
+                                      ExpiresIn=60)
+    req = urllib.request.Request(put, data=b"presigned body", method="PUT")
+    assert urllib.request.urlopen(req).status == 200
+    get = s3v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "pre/x y"},
+                                      ExpiresIn=60)
+    assert urllib.request.urlopen(get).read() == b"presigned body"
+    tampered = get.replace("X-Amz-Expires=60", "X-Amz-Expires=61")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(tampered)
+    assert e.value.code == 403
