@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "auth/sigv2.h"
 #include "base/str.h"
 #include "base/tm.h"
 
@@ -51,7 +52,30 @@ int auth_begin(struct http_request *r, auth_key_fn lookup, void *ctx,
     } else {
         rc = sigv4_parse_presigned(r->query, &out->a, d);
         if (rc == KILN_CONTINUE) {
-            out->anonymous = true;
+            struct sigv2_query v2;
+            rc = sigv2_parse_query(r->query, &v2, d);
+            if (rc == KILN_CONTINUE) {
+                out->anonymous = true;
+                return 0;
+            }
+            if (rc)
+                return rc;
+            out->sigv2 = true;
+            out->v2_expires = v2.expires;
+            str_copy(out->v2_signature, v2.signature,
+                     sizeof(out->v2_signature));
+            str_copy(out->a.akid, v2.akid, sizeof(out->a.akid));
+            str_copy(out->a.service, "s3", sizeof(out->a.service));
+            out->a.presigned = true;
+            out->parsed = true;
+            str_copy(r->akid, out->a.akid, sizeof(r->akid));
+            if (lookup(ctx, out->a.akid, out->secret, out->account,
+                       out->user) != 0)
+                return diag_set(d, KILN_EBADKEY,
+                                "The AWS Access Key Id you provided does not "
+                                "exist in our records.");
+            if (now > v2.expires)
+                return diag_set(d, KILN_EEXPIRED, "Request has expired");
             return 0;
         }
         if (rc)
@@ -70,6 +94,13 @@ int auth_begin(struct http_request *r, auth_key_fn lookup, void *ctx,
 int auth_finish(struct http_request *r, struct auth_result *ar, bool s3,
                 const char *payload_hash, struct kiln_diag *d)
 {
+    if (ar->sigv2) {
+        struct sigv2_query q = {.expires = ar->v2_expires};
+        str_copy(q.akid, ar->a.akid, sizeof(q.akid));
+        str_copy(q.signature, ar->v2_signature, sizeof(q.signature));
+        return sigv2_verify(r->method, r->path, r->query, r->headers,
+                            r->nheaders, &q, ar->secret, d);
+    }
     struct sigv4_input in = {
         .method = r->method,
         .path = r->path,

@@ -21,7 +21,11 @@ typedef int (*auth_key_fn)(void *ctx, const char *akid, char secret[129],
                            char account[13], char user[65]);
 
 struct auth_result {
-    bool anonymous;      /* no credentials were sent */
+    bool anonymous;     /* no credentials were sent */
+    bool sigv2;         /* an S3 SigV2 presigned URL (then a.service is
+                           "s3" and a.presigned is set) */
+    int64_t v2_expires; /* its Expires */
+    char v2_signature[64];
     bool parsed;         /* a.* is valid (even if a later step failed) */
     struct sigv4_auth a; /* what the client claims */
     char secret[129];

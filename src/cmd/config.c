@@ -59,6 +59,13 @@ static const struct cfg_option options[] = {
      .offset = OFF(region),
      .help = "Region written into ARNs; requests signed for any region are "
              "accepted."},
+    {.name = "s3-domain",
+     .type = OPT_STRING,
+     .def = "localhost",
+     .env = "KILN_S3_DOMAIN",
+     .offset = OFF(s3_domain),
+     .help = "Requests whose Host is <bucket>.<s3-domain> address that "
+             "bucket (virtual-hosted style); path style always works."},
     {.name = "account-id",
      .type = OPT_STRING,
      .def = "000000000000",

@@ -20,6 +20,7 @@ struct kiln_config {
     int port;          /* listen port; 0 picks a free one */
     char *data_dir;    /* where everything is stored */
     char *region;      /* region in ARNs */
+    char *s3_domain;   /* Host suffix of virtual-hosted S3 requests */
     char *account_id;  /* default 12-digit account for new keys */
     char *log_level;   /* debug | info | warn | error */
     int threads;       /* HTTP worker threads; 0 = 2 per CPU */

@@ -182,6 +182,7 @@ int cmd_server(int argc, char **argv)
     f.s3.meta = m;
     f.s3.store = store;
     f.s3.region = c.region;
+    f.s3.domain = c.s3_domain;
     struct http_server_opts o = {
         .bind = c.bind,
         .port = (unsigned)c.port,

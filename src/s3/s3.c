@@ -364,8 +364,26 @@ static enum op route(const struct s3_req *q, const char *method,
     return OP_UNSUPPORTED;
 }
 
+/* The bucket named by a virtual-hosted Host ("<bucket>.<domain>[:port]"),
+ * or NULL for path-style requests. Owned by the caller. */
+static char *host_bucket(const char *host, const char *domain)
+{
+    size_t hlen, dlen = domain ? strlen(domain) : 0;
+    const char *colon;
+
+    if (!host || !dlen)
+        return NULL;
+    colon = strrchr(host, ':');
+    hlen = colon ? (size_t)(colon - host) : strlen(host);
+    if (hlen <= dlen + 1 || host[hlen - dlen - 1] != '.' ||
+        strncasecmp(host + hlen - dlen, domain, dlen) != 0)
+        return NULL;
+    return xstrndup(host, hlen - dlen - 1);
+}
+
 /* Splits the raw path into bucket and decoded key. */
-static int split_path(struct s3_req *q, const char *path, struct kiln_diag *d)
+static int split_path(struct s3_req *q, const char *path, const char *host,
+                      const char *domain, struct kiln_diag *d)
 {
     struct buf dec = BUF_INIT(64 * 1024);
     const char *p, *slash;
@@ -375,7 +393,14 @@ static int split_path(struct s3_req *q, const char *path, struct kiln_diag *d)
     p = buf_cstr(&dec);
     if (*p == '/')
         p++;
-    if (*p) {
+    q->bucket = host_bucket(host, domain);
+    if (q->bucket) {
+        if (*p) {
+            if (strlen(p) > MAX_KEY_BYTES)
+                rc = diag_set(d, KILN_EKEYTOOLONG, "Your key is too long");
+            q->key = xstrdup(p);
+        }
+    } else if (*p) {
         slash = strchr(p, '/');
         q->bucket = xstrndup(p, slash ? (size_t)(slash - p) : strlen(p));
         if (slash && slash[1]) {
@@ -1990,7 +2015,7 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     str_copy(q->account, ar->account, sizeof(q->account));
     str_copy(q->payload_hash, payload_hash, sizeof(q->payload_hash));
     parse_query(q, r->query);
-    rc = split_path(q, r->path, &d);
+    rc = split_path(q, r->path, http_request_header(r, "Host"), s->domain, &d);
     if (rc) {
         fail_diag(r, &d, q);
         return;

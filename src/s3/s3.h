@@ -23,6 +23,7 @@ struct s3_ctx {
     struct meta *meta;      /* borrowed */
     struct objstore *store; /* borrowed */
     const char *region;     /* default bucket region */
+    const char *domain;     /* virtual-hosted style: <bucket>.<domain> */
 };
 
 struct s3_req;

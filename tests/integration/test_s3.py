@@ -401,3 +401,81 @@ def test_presigned_v4_get_and_put(server, bucket):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(tampered)
     assert e.value.code == 403
+
+
+def test_presigned_v2_default_boto3(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="v2/a b+c.txt", Body=b"legacy")
+    url = s3.generate_presigned_url("get_object", Params={
+        "Bucket": bucket, "Key": "v2/a b+c.txt", "ResponseContentType": "text/csv"},
+        ExpiresIn=60)
+    assert "AWSAccessKeyId=" in url and "Signature=" in url
+    resp = urllib.request.urlopen(url)
+    assert resp.read() == b"legacy"
+    assert resp.headers["Content-Type"] == "text/csv"
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url.replace("Expires=", "Expires=1"))
+    assert e.value.code == 403
+    expired = s3.generate_presigned_url("get_object", Params={
+        "Bucket": bucket, "Key": "v2/a b+c.txt"}, ExpiresIn=-10)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(expired)
+    assert e.value.code == 403 and b"Request has expired" in e.value.read()
+
+
+def test_virtual_hosted_style(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="vh/key", Body=b"virtual")
+    req = signed(server, "s3", b"", {"x-amz-content-sha256": hashlib.sha256(b"").hexdigest(),
+                                     "Host": f"{bucket}.localhost:{server.port}"},
+                 method="GET", path="/vh/key")
+    status, _, body = send(server, *req)
+    assert status == 200 and body == b"virtual"
+
+
+def test_s3cmd_put_get_ls(server, tmp_path):
+    cfg = tmp_path / "s3cfg"
+    cfg.write_text(f"""[default]
+access_key = {AKID}
+secret_key = {SECRET}
+host_base = 127.0.0.1:{server.port}
+host_bucket = 127.0.0.1:{server.port}
+use_https = False
+signature_v2 = False
+bucket_location = us-east-1
+""")
+    def s3cmd(*args):
+        out = subprocess.run(["s3cmd", "-c", str(cfg), *args], capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+    s3cmd("mb", "s3://s3cmd-bucket")
+    src = tmp_path / "file name.txt"
+    src.write_bytes(os.urandom(300000))
+    s3cmd("put", str(src), "s3://s3cmd-bucket/dir/file name.txt")
+    listing = s3cmd("ls", "s3://s3cmd-bucket/dir/")
+    assert "s3://s3cmd-bucket/dir/file name.txt" in listing
+    assert "DIR" in s3cmd("ls", "s3://s3cmd-bucket/")
+    dst = tmp_path / "back.txt"
+    s3cmd("get", "s3://s3cmd-bucket/dir/file name.txt", str(dst))
+    assert dst.read_bytes() == src.read_bytes()
+    # s3cmd's multipart (15 MiB parts) on a 20 MiB file
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(20 << 20))
+    s3cmd("put", str(big), "s3://s3cmd-bucket/big")
+    s3cmd("get", "s3://s3cmd-bucket/big", str(tmp_path / "big2"))
+    assert (tmp_path / "big2").read_bytes() == big.read_bytes()
+    s3cmd("del", "s3://s3cmd-bucket/big", "s3://s3cmd-bucket/dir/file name.txt")
+    s3cmd("rb", "s3://s3cmd-bucket")
+
+
+def test_js_sdk_v3_stream_put(server):
+    js = os.path.join(os.path.dirname(__file__), "..", "js")
+    env = dict(os.environ, KILN_URL=server.url, AWS_ACCESS_KEY_ID=AKID,
+               AWS_SECRET_ACCESS_KEY=SECRET, BUCKET="js-bucket")
+    out = subprocess.run(["node", "s3_stream.mjs"], cwd=js, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res == {"same": True, "size": 3 * 1024 * 1024 + 17,
+                   "keys": ["buffer.txt", "stream/obj.bin"], "text": "hello from js"}
+    log = server.stderr()
+    assert "path=\"/js-bucket/stream/obj.bin\"" in log
