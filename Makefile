@@ -57,7 +57,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all run test asan deps fuzz format format-check lint tidy cppcheck \
-        clean unit-bins docs
+        clean unit-bins docs bench-s3
 
 all: $(KILN) unit-bins $(FUZZ_REPLAY)
 
@@ -87,6 +87,9 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libkiln.a
 $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libkiln.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libkiln.a $(LDLIBS) $(LDFLAGS)
+
+bench-s3: deps $(KILN)
+	KILN_BIN=$(CURDIR)/$(KILN) /usr/bin/python3 bench/s3_bench.py
 
 docs: $(KILN)
 	$(KILN) admin config doc > docs/configuration.options.md
