@@ -1,0 +1,437 @@
+/*
+ * test_formats.c - RecordIO-protobuf byte for byte against the spec's
+ * worked examples, split records and bad input, the NDArray model file,
+ * CSV parsing and its errors, model.tar.gz packing and hostile archives,
+ * and IDX on the real Fashion-MNIST files when Debian's package is there.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "formats/artifact.h"
+#include "formats/csv.h"
+#include "formats/idx.h"
+#include "formats/ndarray.h"
+#include "formats/record.h"
+#include "formats/recordio.h"
+#include "harness.h"
+
+static const uint8_t example56[] = {
+    0x0a, 0x23, 0xd7, 0xce, 0x30, 0x00, 0x00, 0x00, 0x0a, 0x1a, 0x0a, 0x06,
+    0x76, 0x61, 0x6c, 0x75, 0x65, 0x73, 0x12, 0x10, 0x12, 0x0e, 0x0a, 0x0c,
+    0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x40, 0x40,
+    0x12, 0x12, 0x0a, 0x06, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x73, 0x12, 0x08,
+    0x12, 0x06, 0x0a, 0x04, 0x00, 0x00, 0xa0, 0x40};
+
+static const uint8_t sparse60[] = {
+    0x0a, 0x23, 0xd7, 0xce, 0x33, 0x00, 0x00, 0x00, 0x0a, 0x1d, 0x0a, 0x06,
+    0x76, 0x61, 0x6c, 0x75, 0x65, 0x73, 0x12, 0x13, 0x12, 0x11, 0x0a, 0x08,
+    0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x40, 0x40, 0x12, 0x02, 0x00, 0x02,
+    0x1a, 0x01, 0x04, 0x12, 0x12, 0x0a, 0x06, 0x76, 0x61, 0x6c, 0x75, 0x65,
+    0x73, 0x12, 0x08, 0x12, 0x06, 0x0a, 0x04, 0x00, 0x00, 0xa0, 0x40, 0x00};
+
+static const uint8_t response72[] = {
+    0x0a, 0x23, 0xd7, 0xce, 0x3e, 0x00, 0x00, 0x00, 0x12, 0x1b, 0x0a, 0x0f,
+    0x63, 0x6c, 0x6f, 0x73, 0x65, 0x73, 0x74, 0x5f, 0x63, 0x6c, 0x75, 0x73,
+    0x74, 0x65, 0x72, 0x12, 0x08, 0x12, 0x06, 0x0a, 0x04, 0x00, 0x00, 0x00,
+    0x40, 0x12, 0x1f, 0x0a, 0x13, 0x64, 0x69, 0x73, 0x74, 0x61, 0x6e, 0x63,
+    0x65, 0x5f, 0x74, 0x6f, 0x5f, 0x63, 0x6c, 0x75, 0x73, 0x74, 0x65, 0x72,
+    0x12, 0x08, 0x12, 0x06, 0x0a, 0x04, 0x00, 0x00, 0x00, 0x3f, 0x00, 0x00};
+
+static void test_write_examples(void)
+{
+    struct buf b = BUF_INIT(1 << 20);
+    const float row[3] = {1, 2, 3}, label = 5, sv[2] = {1, 3};
+    const uint64_t keys[2] = {0, 2};
+
+    ASSERT_EQ(record_write_dense(&b, row, 3, &label), 0);
+    ASSERT_EQ(b.len, 56);
+    ASSERT_TRUE(memcmp(b.data, example56, 56) == 0);
+    buf_reset(&b);
+    ASSERT_EQ(record_write_dense(&b, row, 3, NULL), 0);
+    ASSERT_EQ(b.len, 36);
+    ASSERT_TRUE(memcmp(b.data + 8, example56 + 8, 28) == 0);
+    ASSERT_EQ((uint8_t)b.data[4], 0x1c);
+    buf_reset(&b);
+    ASSERT_EQ(record_write_sparse(&b, sv, keys, 2, 4, &label), 0);
+    ASSERT_EQ(b.len, 60);
+    ASSERT_TRUE(memcmp(b.data, sparse60, 60) == 0);
+    buf_reset(&b);
+    const char *names[2] = {"closest_cluster", "distance_to_cluster"};
+    const float vals[2] = {2.0f, 0.5f};
+    ASSERT_EQ(record_write_labels(&b, names, vals, 2), 0);
+    ASSERT_EQ(b.len, 72);
+    ASSERT_TRUE(memcmp(b.data, response72, 72) == 0);
+    buf_release(&b);
+}
+
+static void test_read_examples(void)
+{
+    /* The int32 label variant: label block 12 0f ... 3a 03 0a 01 05. */
+    uint8_t intlab[56];
+    struct recordio_reader r;
+    struct record_ws *ws = record_ws_new();
+    struct record_view v;
+    struct kiln_diag d = {0};
+    const uint8_t *p;
+    size_t n;
+    float row[4];
+
+    memcpy(intlab, example56, 36);
+    intlab[4] = 45;
+    const uint8_t lab[] = {0x12, 0x0f, 0x0a, 0x06, 0x76, 0x61, 0x6c,
+                           0x75, 0x65, 0x73, 0x12, 0x05, 0x3a, 0x03,
+                           0x0a, 0x01, 0x05, 0,    0,    0};
+    memcpy(intlab + 36, lab, sizeof(lab));
+
+    uint8_t all[56 + 56 + 60];
+    memcpy(all, example56, 56);
+    memcpy(all + 56, intlab, 56);
+    memcpy(all + 112, sparse60, 60);
+    recordio_reader_init_mem(&r, all, sizeof(all));
+
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), 0);
+    ASSERT_EQ(record_decode(ws, p, n, &v, &d), 0);
+    ASSERT_EQ(v.features.type, RECORD_F32);
+    ASSERT_EQ(record_to_dense(&v.features, row, 3, &d), 0);
+    ASSERT_TRUE(row[0] == 1 && row[1] == 2 && row[2] == 3);
+    ASSERT_TRUE(record_value(&v.label, 0) == 5.0f);
+    ASSERT_EQ(record_to_dense(&v.features, row, 4, &d), KILN_EDIM);
+
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), 0);
+    ASSERT_EQ(n, 45);
+    ASSERT_EQ(record_decode(ws, p, n, &v, &d), 0);
+    ASSERT_EQ(v.label.type, RECORD_I32);
+    ASSERT_TRUE(record_value(&v.label, 0) == 5.0f);
+
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), 0);
+    ASSERT_EQ(record_decode(ws, p, n, &v, &d), 0);
+    ASSERT_EQ(v.features.nkeys, 2);
+    ASSERT_EQ(record_to_dense(&v.features, row, 4, &d), 0);
+    ASSERT_TRUE(row[0] == 1 && row[1] == 0 && row[2] == 3 && row[3] == 0);
+    ASSERT_EQ(record_to_dense(&v.features, row, 3, &d), KILN_EDIM);
+
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), KILN_CONTINUE);
+    recordio_reader_release(&r);
+    record_ws_free(ws);
+}
+
+static void test_split_and_bad_records(void)
+{
+    /* payload "ab" + magic + "cd" written as two parts (flags 1 and 3) */
+    const uint8_t split[] = {0x0a, 0x23, 0xd7, 0xce, 2,    0,    0,    0x20,
+                             'a',  'b',  0,    0,    0x0a, 0x23, 0xd7, 0xce,
+                             2,    0,    0,    0x60, 'c',  'd',  0,    0};
+    struct recordio_reader r;
+    struct kiln_diag d = {0};
+    const uint8_t *p;
+    size_t n;
+
+    recordio_reader_init_mem(&r, split, sizeof(split));
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), 0);
+    ASSERT_EQ(n, 8);
+    ASSERT_TRUE(memcmp(p,
+                       "ab\x0a\x23\xd7\xce"
+                       "cd",
+                       8) == 0);
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), KILN_CONTINUE);
+    recordio_reader_release(&r);
+
+    recordio_reader_init_mem(&r, example56, 30); /* truncated payload */
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), KILN_EINVAL);
+    ASSERT_CONTAINS(d.msg, "truncated");
+    recordio_reader_release(&r);
+
+    uint8_t bad[56];
+    memcpy(bad, example56, 56);
+    bad[0] = 0;
+    recordio_reader_init_mem(&r, bad, 56);
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), KILN_EINVAL);
+    ASSERT_CONTAINS(d.msg, "magic");
+    recordio_reader_release(&r);
+
+    /* A length field of 0x1fffffff (512 MiB) with 4 bytes present. */
+    const uint8_t huge[] = {0x0a, 0x23, 0xd7, 0xce, 0xff, 0xff,
+                            0xff, 0x1f, 1,    2,    3,    4};
+    recordio_reader_init_mem(&r, huge, sizeof(huge));
+    r.max_record = 1 << 20;
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), KILN_ETOOBIG);
+    recordio_reader_release(&r);
+
+    /* Protobuf garbage inside a well-framed record. */
+    struct buf b = BUF_INIT(1024);
+    struct record_ws *ws = record_ws_new();
+    struct record_view v;
+    recordio_write(&b, "\xff\xff\xff\xff\xff", 5);
+    recordio_reader_init_mem(&r, b.data, b.len);
+    ASSERT_EQ(recordio_next(&r, &p, &n, &d), 0);
+    ASSERT_EQ(record_decode(ws, p, n, &v, &d), KILN_EINVAL);
+    recordio_reader_release(&r);
+    record_ws_free(ws);
+    buf_release(&b);
+}
+
+static void test_recordio_fd_stream(void)
+{
+    char path[64];
+    struct buf b = BUF_INIT(64 << 20);
+    float row[784];
+    int fd;
+
+    for (int i = 0; i < 784; i++)
+        row[i] = (float)i / 784;
+    for (int i = 0; i < 2000; i++) {
+        float label = (float)(i % 10);
+        row[0] = (float)i;
+        record_write_dense(&b, row, 784, &label);
+    }
+    snprintf(path, sizeof(path), "/tmp/kiln-test-rio-%d", (int)getpid());
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ASSERT_TRUE(write(fd, b.data, b.len) == (ssize_t)b.len);
+    lseek(fd, 0, SEEK_SET);
+    struct recordio_reader r;
+    struct record_ws *ws = record_ws_new();
+    struct record_view v;
+    struct kiln_diag d = {0};
+    const uint8_t *p;
+    size_t n;
+    int count = 0;
+    recordio_reader_init_fd(&r, fd);
+    while (recordio_next(&r, &p, &n, &d) == 0) {
+        ASSERT_EQ(record_decode(ws, p, n, &v, &d), 0);
+        ASSERT_EQ(record_to_dense(&v.features, row, 784, &d), 0);
+        ASSERT_TRUE(row[0] == (float)count);
+        ASSERT_TRUE(record_value(&v.label, 0) == (float)(count % 10));
+        count++;
+    }
+    ASSERT_EQ(count, 2000);
+    recordio_reader_release(&r);
+    record_ws_free(ws);
+    close(fd);
+    unlink(path);
+    buf_release(&b);
+}
+
+static void test_ndarray(void)
+{
+    static const uint8_t example96[] = {
+        0x12, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0xc9, 0xfa, 0x93, 0xf9, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x40,
+        0x00, 0x00, 0x40, 0x40, 0x00, 0x00, 0x80, 0x40, 0x00, 0x00, 0xa0, 0x40,
+        0x00, 0x00, 0xc0, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    };
+    const float m[6] = {1, 2, 3, 4, 5, 6};
+    struct buf b = BUF_INIT(1 << 20);
+    struct kiln_diag d = {0};
+    float *back = NULL;
+    size_t rows, cols;
+
+    ASSERT_EQ(sizeof(example96), 96);
+    ASSERT_EQ(ndarray_write(&b, m, 2, 3), 0);
+    ASSERT_EQ(b.len, 96);
+    ASSERT_TRUE(memcmp(b.data, example96, 96) == 0);
+    ASSERT_EQ(ndarray_read(example96, 96, &back, &rows, &cols, &d), 0);
+    ASSERT_EQ(rows, 2);
+    ASSERT_EQ(cols, 3);
+    ASSERT_TRUE(memcmp(back, m, sizeof(m)) == 0);
+    mem_free(back);
+    for (size_t cut = 0; cut < 96 - 8; cut += 7)
+        ASSERT_EQ(ndarray_read(example96, cut, &back, &rows, &cols, &d),
+                  KILN_EINVAL);
+    /* A shape claiming 2^40 elements with 8 bytes of data. */
+    uint8_t lie[96];
+    memcpy(lie, example96, 96);
+    lie[40] = 0;
+    lie[41] = 1;
+    ASSERT_EQ(ndarray_read(lie, 96, &back, &rows, &cols, &d), KILN_EINVAL);
+    buf_release(&b);
+}
+
+static void test_csv(void)
+{
+    static const char text[] = "5,1,2,3\r\n\n4,0.5,-1e-2, 7 \n3,1e3,2.5E+1,0";
+    struct csv_reader r;
+    struct kiln_diag d = {0};
+    float row[3], label;
+    size_t ncols;
+
+    csv_reader_init_mem(&r, text, strlen(text));
+    ASSERT_EQ(csv_next(&r, row, 3, &label, 1, &ncols, &d), 0);
+    ASSERT_TRUE(label == 5 && row[0] == 1 && row[1] == 2 && row[2] == 3);
+    ASSERT_EQ(csv_next(&r, row, 3, &label, 1, &ncols, &d), 0);
+    ASSERT_TRUE(label == 4 && row[0] == 0.5f && row[1] == -0.01f &&
+                row[2] == 7);
+    ASSERT_EQ(r.line, 3);
+    ASSERT_EQ(csv_next(&r, row, 3, &label, 1, &ncols, &d), 0);
+    ASSERT_TRUE(row[0] == 1000 && row[1] == 25 && row[2] == 0);
+    ASSERT_EQ(csv_next(&r, row, 3, &label, 1, &ncols, &d), KILN_CONTINUE);
+    csv_reader_release(&r);
+
+    static const struct {
+        const char *text, *msg;
+        int rc;
+    } bad[] = {
+        {"1,2\n1,2,3\n", "line 2 has more than 2 columns", KILN_EDIM},
+        {"1,2\n1\n", "line 2 has 1 columns, expected 2", KILN_EDIM},
+        {"1,x2\n", "line 1, column 2: 'x2' is not a number", KILN_EINVAL},
+        {"1,nan\n", "line 1, column 2: 'nan' is not a number", KILN_EINVAL},
+        {"1,\n", "line 1, column 2: '' is not a number", KILN_EINVAL},
+        {"1,1e\n", "is not a number", KILN_EINVAL},
+    };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(bad); i++) {
+        csv_reader_init_mem(&r, bad[i].text, strlen(bad[i].text));
+        int rc;
+        do
+            rc = csv_next(&r, row, 2, NULL, 0, &ncols, &d);
+        while (rc == 0);
+        ASSERT_EQ(rc, bad[i].rc);
+        ASSERT_CONTAINS(d.msg, bad[i].msg);
+        csv_reader_release(&r);
+    }
+    /* Width discovery. */
+    csv_reader_init_mem(&r, "1,2,3,4\n", 8);
+    ASSERT_EQ(csv_next(&r, NULL, 0, NULL, 0, &ncols, &d), 0);
+    ASSERT_EQ(ncols, 4);
+    csv_reader_release(&r);
+}
+
+static void test_csv_float_accuracy(void)
+{
+    uint64_t s = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        char text[64];
+        float got;
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        double v = (double)(s % 2000000) / 1000.0 - 1000.0;
+        int e = (int)((s >> 40) % 20) - 10;
+        snprintf(text, sizeof(text), "%.*fe%d", (int)(s % 7), v, e);
+        ASSERT_EQ(csv_parse_float(text, strlen(text), false, &got), 0);
+        float want = strtof(text, NULL);
+        if (got != want)
+            ASSERT_REL(got, want, 1.2e-7);
+    }
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_artifact_round_trip_and_traversal(void)
+{
+    char dir[128], tgz[160], out[160], p[600];
+    struct kiln_diag d = {0};
+    struct buf b = BUF_INIT(1 << 20);
+
+    snprintf(dir, sizeof(dir), "/tmp/kiln-test-art-%d", (int)getpid());
+    snprintf(tgz, sizeof(tgz), "%s.tar.gz", dir);
+    snprintf(out, sizeof(out), "%s.out", dir);
+    mkdir(dir, 0700);
+    mkdir(out, 0700);
+    snprintf(p, sizeof(p), "%s/model_algo-1", dir);
+    write_file(p, "centroids");
+    snprintf(p, sizeof(p), "%s/sub", dir);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/sub/extra.json", dir);
+    write_file(p, "{}");
+    ASSERT_EQ(artifact_pack(dir, tgz, &d), 0);
+    ASSERT_EQ(artifact_extract(tgz, out, 1 << 20, &d), 0);
+    snprintf(p, sizeof(p), "%s/sub/extra.json", out);
+    ASSERT_EQ(access(p, R_OK), 0);
+    /* Read one member from memory. */
+    FILE *f = fopen(tgz, "rb");
+    char raw[65536];
+    size_t n = fread(raw, 1, sizeof(raw), f);
+    fclose(f);
+    ASSERT_EQ(artifact_member(raw, n, "model_algo-1", &b, &d), 0);
+    ASSERT_STR_EQ(buf_cstr(&b), "centroids");
+    buf_reset(&b);
+    ASSERT_EQ(artifact_member(raw, n, "nope", &b, &d), KILN_ENOTFOUND);
+    ASSERT_EQ(artifact_extract(tgz, out, 5, &d), KILN_ETOOBIG);
+
+    /* Hostile archives: ../, absolute paths, symlinks. */
+    static const char *const names[] = {"../escape", "/etc/evil", "a/../../b"};
+    for (size_t i = 0; i < 4; i++) {
+        struct archive *a = archive_write_new();
+        struct archive_entry *e = archive_entry_new();
+        archive_write_add_filter_gzip(a);
+        archive_write_set_format_pax_restricted(a);
+        archive_write_open_filename(a, tgz);
+        if (i < 3) {
+            archive_entry_set_pathname(e, names[i]);
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_size(e, 1);
+            archive_entry_set_perm(e, 0644);
+            archive_write_header(a, e);
+            archive_write_data(a, "x", 1);
+        } else {
+            archive_entry_set_pathname(e, "link");
+            archive_entry_set_filetype(e, AE_IFLNK);
+            archive_entry_set_symlink(e, "/etc/passwd");
+            archive_write_header(a, e);
+        }
+        archive_entry_free(e);
+        archive_write_close(a);
+        archive_write_free(a);
+        ASSERT_EQ(artifact_extract(tgz, out, 1 << 20, &d), KILN_EINVAL);
+    }
+    snprintf(p, sizeof(p), "rm -rf %s %s %s", dir, out, tgz);
+    ASSERT_EQ(system(p), 0);
+    buf_release(&b);
+}
+
+static void test_idx_fashion_mnist(void)
+{
+    const char *imgs = "/usr/share/datasets/fashion-mnist/"
+                       "train-images-idx3-ubyte.gz";
+    const char *labs = "/usr/share/datasets/fashion-mnist/"
+                       "train-labels-idx1-ubyte.gz";
+    struct idx x, y;
+    struct kiln_diag d = {0};
+
+    if (access(imgs, R_OK) != 0) {
+        fprintf(stderr, "  skipped: dataset-fashion-mnist not installed\n");
+        return;
+    }
+    ASSERT_EQ(idx_read(imgs, 0, &x, &d), 0);
+    ASSERT_EQ(x.rows, 60000);
+    ASSERT_EQ(x.cols, 784);
+    float lo = 1, hi = 0;
+    for (size_t i = 0; i < x.rows * x.cols; i++) {
+        lo = x.data[i] < lo ? x.data[i] : lo;
+        hi = x.data[i] > hi ? x.data[i] : hi;
+    }
+    ASSERT_TRUE(lo == 0.0f && hi == 1.0f);
+    ASSERT_EQ(idx_read(labs, 100, &y, &d), 0);
+    ASSERT_EQ(y.rows, 100);
+    ASSERT_EQ(y.cols, 1);
+    ASSERT_TRUE(y.data[0] == 9.0f); /* the first training item: ankle boot */
+    idx_release(&x);
+    idx_release(&y);
+    ASSERT_EQ(idx_read("/etc/hostname", 0, &x, &d), KILN_EINVAL);
+}
+
+static const struct test tests[] = {
+    {"RecordIO-protobuf writes the spec's examples", test_write_examples},
+    {"RecordIO-protobuf reads dense, int-label, sparse", test_read_examples},
+    {"split records and bad input", test_split_and_bad_records},
+    {"streaming reader over a file", test_recordio_fd_stream},
+    {"NDArray model file", test_ndarray},
+    {"CSV rows and errors", test_csv},
+    {"CSV float parser against strtof", test_csv_float_accuracy},
+    {"model.tar.gz and hostile archives",
+     test_artifact_round_trip_and_traversal},
+    {"IDX on Fashion-MNIST", test_idx_fashion_mnist},
+};
+
+HARNESS_MAIN(tests)
