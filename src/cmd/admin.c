@@ -212,12 +212,15 @@ int cmd_admin(int argc, char **argv)
         args[i] = argv[rest[i]];
     if (nrest >= 1 && strcmp(args[0], "keys") == 0)
         status = keys(&c, nrest - 1, args + 1);
+    else if (nrest >= 1 && strcmp(args[0], "convert") == 0)
+        status = cmd_convert(nrest - 1, args + 1);
     else if (nrest >= 1 && strcmp(args[0], "api-coverage") == 0)
         status = api_doc();
     else if (nrest >= 1 && strcmp(args[0], "config") == 0)
         status = config_cmd(&c, nrest - 1, args + 1);
     else
-        fprintf(stderr, "usage: kiln admin keys|config|api-coverage ...\n");
+        fprintf(stderr,
+                "usage: kiln admin keys|config|convert|api-coverage ...\n");
 out:
     config_release(&c);
     return status;

@@ -13,6 +13,7 @@
 int cmd_server(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_algo(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /*
  * Shared by server and admin: creates the data directory if needed and

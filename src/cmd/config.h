@@ -25,6 +25,9 @@ struct kiln_config {
     char *log_level;   /* debug | info | warn | error */
     int threads;       /* HTTP worker threads; 0 = 2 per CPU */
     char *config_file; /* file the settings were read from, or NULL */
+    char *input_dir;   /* algorithms: /opt/ml/input (SM_INPUT_DIR) */
+    char *model_dir;   /* algorithms: /opt/ml/model (SM_MODEL_DIR) */
+    char *output_dir;  /* algorithms: /opt/ml/output (SM_OUTPUT_DIR) */
 };
 
 void config_init(struct kiln_config *c);

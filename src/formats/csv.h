@@ -38,9 +38,10 @@ void csv_reader_release(struct csv_reader *r);
  * Reads the next non-blank row: the first `label_cols` fields go to
  * labels[] (may be NULL when label_cols is 0), the next `dim` to row[].
  * If dim is 0 on entry, *ncols receives the row's field count and nothing
- * is stored (used to discover the width). Returns 0, KILN_CONTINUE at end
- * of input, KILN_EDIM for a row of the wrong width, KILN_EINVAL for a
- * field that is not a number.
+ * is stored (used to discover the width). *ncols is also set when a row
+ * has the wrong width. Returns 0, KILN_CONTINUE at end of input,
+ * KILN_EDIM for a row of the wrong width, KILN_EINVAL for a field that is
+ * not a number.
  */
 int csv_next(struct csv_reader *r, float *row, size_t dim, float *labels,
              size_t label_cols, size_t *ncols, struct kiln_diag *d);

@@ -277,7 +277,7 @@ static void test_csv(void)
         const char *text, *msg;
         int rc;
     } bad[] = {
-        {"1,2\n1,2,3\n", "line 2 has more than 2 columns", KILN_EDIM},
+        {"1,2\n1,2,3\n", "line 2 has 3 columns, expected 2", KILN_EDIM},
         {"1,2\n1\n", "line 2 has 1 columns, expected 2", KILN_EDIM},
         {"1,x2\n", "line 1, column 2: 'x2' is not a number", KILN_EINVAL},
         {"1,nan\n", "line 1, column 2: 'nan' is not a number", KILN_EINVAL},

@@ -1,0 +1,35 @@
+/*
+ * linalg.h - the dense kernels kiln's algorithms share, over CBLAS
+ * (OpenBLAS). Matrices are row-major float32 with a leading dimension
+ * (STYLE.md K11). Sizes are checked and converted to BLAS ints with an
+ * overflow check (KILN_EDIM). Nothing allocates: callers pass workspaces.
+ * Thread-safe (OpenBLAS threads internally).
+ */
+#ifndef KILN_ML_LINALG_H
+#define KILN_ML_LINALG_H
+
+#include "base/err.h"
+
+struct mat {
+    size_t rows, cols, ld; /* ld >= cols, in elements */
+    float *data;           /* borrowed unless owner */
+    bool owner;
+};
+
+/* A view of rows [r0, r0+n) of m (never owns). */
+struct mat mat_view_rows(const struct mat *m, size_t r0, size_t n);
+
+/* out[i] = sum_j m[i][j]^2 (float accumulation in double). */
+void linalg_row_sqnorms(const struct mat *m, float *out);
+
+/*
+ * For each row i of X, the index of the nearest row of C (squared
+ * Euclidean, ties to the lowest index) and that squared distance (>= 0).
+ * ws must hold X.rows * C.rows floats; cnorm holds C's squared row norms
+ * (linalg_row_sqnorms). Uses sgemm (||x||^2 - 2 x.c + ||c||^2) when the
+ * work is large, a direct loop otherwise. KILN_EDIM on size mismatch.
+ */
+int linalg_nearest(const struct mat *X, const struct mat *C, const float *cnorm,
+                   float *ws, uint32_t *idx, float *dist2);
+
+#endif
