@@ -184,9 +184,10 @@ float record_value(const struct record_tensor *t, size_t i)
 int record_to_dense(const struct record_tensor *t, float *row, size_t dim,
                     struct kiln_diag *d)
 {
-    if (t->type == RECORD_NONE)
+    if (t->type == RECORD_NONE && t->nshape == 0)
         return diag_set(d, KILN_EDIM, "a record has no features");
-    if (t->nkeys == 0) {
+    /* Dense unless it has keys, or is an empty sparse row (shape only). */
+    if (t->nkeys == 0 && !(t->n == 0 && t->nshape > 0)) {
         if (t->n != dim)
             return diag_set(d, KILN_EDIM,
                             "a record has %zu feature values, but "

@@ -1,0 +1,340 @@
+/*
+ * test_kmeans.c - the algorithm on data with known answers: exact recovery
+ * of well-separated blobs, deterministic seeding, the mergeable state's
+ * sufficient statistics, sparse == dense input, every hyperparameter's
+ * validation message, and the model file read back.
+ */
+#include <math.h>
+
+#include "algos/kmeans/kmeans.h"
+#include "formats/ndarray.h"
+#include "formats/record.h"
+#include "formats/recordio.h"
+#include "harness.h"
+
+/* n points around each of `k` centers at (10c, -10c, 10c, ...), noise
+ * below 0.5, in a deterministic interleaved order. */
+static float *blobs(size_t k, size_t per, size_t d, struct rng *rng)
+{
+    float *x = xmalloc(k * per * d * sizeof(float));
+    for (size_t i = 0; i < k * per; i++) {
+        size_t c = i % k;
+        for (size_t t = 0; t < d; t++)
+            x[i * d + t] = (float)(10.0 * (double)c * (t % 2 ? -1 : 1) +
+                                   rng_uniform(rng) - 0.5);
+    }
+    return x;
+}
+
+static json_t *hp_map(const char *const *kv)
+{
+    json_t *m = json_object();
+    for (; *kv; kv += 2)
+        json_object_set_new(m, kv[0], json_string(kv[1]));
+    return m;
+}
+
+/* Trains on X (n rows) with hp, returns centers (k x d, owned). */
+static float *fit(const struct kmeans_hp *hp, const float *X, size_t n,
+                  uint64_t seed, double *msd)
+{
+    struct kmeans_state st;
+    struct kmeans_ws ws;
+    struct rng rng;
+    size_t d = hp->feature_dim, K = hp->k * hp->extra_center_factor;
+    float *out = xmalloc(hp->k * d * sizeof(float));
+
+    rng_seed(&rng, seed);
+    kmeans_state_init(&st, K, d);
+    kmeans_ws_init(&ws, hp->mini_batch_size, K, d);
+    size_t first = n < hp->mini_batch_size ? n : hp->mini_batch_size;
+    struct mat F = {first, d, d, (float *)(uintptr_t)X, false};
+    kmeans_state_seed(&st, &F, hp->init_method, &rng, &ws);
+    for (size_t e = 0; e < hp->epochs; e++)
+        for (size_t i = 0; i < n; i += hp->mini_batch_size) {
+            size_t m =
+                n - i < hp->mini_batch_size ? n - i : hp->mini_batch_size;
+            struct mat B = {m, d, d, (float *)(uintptr_t)(X + i * d), false};
+            kmeans_state_update(&st, &B, 1.0, &ws);
+        }
+    kmeans_finalize(&st, hp, &rng, out, msd, NULL, NULL);
+    kmeans_state_release(&st);
+    kmeans_ws_release(&ws);
+    return out;
+}
+
+static void test_blobs_exact(void)
+{
+    static const char *const kv[] = {
+        "k", "4", "feature_dim", "3", "mini_batch_size", "100", NULL};
+    struct kmeans_hp hp;
+    struct kiln_diag d = {0};
+    struct rng rng;
+    json_t *m = hp_map(kv);
+    double msd;
+
+    ASSERT_EQ(kmeans_hp_parse(m, &hp, &d), 0);
+    json_decref(m);
+    rng_seed(&rng, 1);
+    float *X = blobs(4, 250, 3, &rng);
+    float *C = fit(&hp, X, 1000, 42, &msd);
+    /* Every true center is matched by a found one within 0.1. */
+    for (size_t c = 0; c < 4; c++) {
+        bool found = false;
+        for (size_t j = 0; j < 4; j++) {
+            double e = 0;
+            for (size_t t = 0; t < 3; t++) {
+                double want = 10.0 * (double)c * (t % 2 ? -1 : 1);
+                e += fabs(C[j * 3 + t] - want);
+            }
+            found |= e < 0.1;
+        }
+        ASSERT_TRUE(found);
+    }
+    ASSERT_TRUE(msd < 1.0);
+    mem_free(X);
+    mem_free(C);
+}
+
+static void test_seed_determinism(void)
+{
+    static const char *const kv[] = {
+        "k",           "3",        "feature_dim",     "5",
+        "init_method", "kmeans++", "mini_batch_size", "64",
+        NULL};
+    struct kmeans_hp hp;
+    struct kiln_diag d = {0};
+    struct rng rng;
+    json_t *m = hp_map(kv);
+    double m1, m2, m3;
+
+    ASSERT_EQ(kmeans_hp_parse(m, &hp, &d), 0);
+    json_decref(m);
+    rng_seed(&rng, 9);
+    float *X = blobs(3, 100, 5, &rng);
+    float *a = fit(&hp, X, 300, 7, &m1);
+    float *b = fit(&hp, X, 300, 7, &m2);
+    float *c = fit(&hp, X, 300, 8, &m3);
+    ASSERT_TRUE(memcmp(a, b, 3 * 5 * sizeof(float)) == 0);
+    ASSERT_TRUE(m1 == m2);
+    (void)c;
+    mem_free(X);
+    mem_free(a);
+    mem_free(b);
+    mem_free(c);
+}
+
+/* The streaming phase's sufficient statistics: total weight = points seen,
+ * sum_j w_j c_j = sum of the points; a merged state of two halves has the
+ * statistics of training on the union. */
+static void test_merge_statistics(void)
+{
+    const size_t d = 4, K = 6, n = 400;
+    struct kmeans_state a, b, whole;
+    struct kmeans_ws ws;
+    struct rng rng;
+    double sum[4] = {0};
+
+    rng_seed(&rng, 3);
+    float *X = blobs(3, n / 3 + 1, d, &rng);
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < d; t++)
+            sum[t] += X[i * d + t];
+    kmeans_ws_init(&ws, n, K, d);
+    kmeans_state_init(&a, K, d);
+    kmeans_state_init(&b, K, d);
+    kmeans_state_init(&whole, K, d);
+    struct mat H1 = {n / 2, d, d, X, false};
+    struct mat H2 = {n - n / 2, d, d, X + (n / 2) * d, false};
+    struct mat ALL = {n, d, d, X, false};
+    kmeans_state_seed(&a, &H1, KMEANS_RANDOM, &rng, &ws);
+    kmeans_state_seed(&b, &H2, KMEANS_RANDOM, &rng, &ws);
+    kmeans_state_seed(&whole, &ALL, KMEANS_RANDOM, &rng, &ws);
+    kmeans_state_update(&a, &H1, 1.0, &ws);
+    kmeans_state_update(&b, &H2, 1.0, &ws);
+    kmeans_state_update(&whole, &ALL, 1.0, &ws);
+    ASSERT_EQ(kmeans_state_merge(&a, &b), 0);
+    ASSERT_EQ(a.K, 2 * K);
+    double wa = 0, ww = 0, sa[4] = {0}, sw[4] = {0};
+    for (size_t j = 0; j < a.K; j++) {
+        wa += a.weight[j];
+        for (size_t t = 0; t < d; t++)
+            sa[t] += a.weight[j] * a.centers[j * d + t];
+    }
+    for (size_t j = 0; j < whole.K; j++) {
+        ww += whole.weight[j];
+        for (size_t t = 0; t < d; t++)
+            sw[t] += whole.weight[j] * whole.centers[j * d + t];
+    }
+    ASSERT_REL(wa, (double)n, 1e-12);
+    ASSERT_REL(ww, (double)n, 1e-12);
+    for (size_t t = 0; t < d; t++) {
+        ASSERT_REL(sa[t], sum[t], 1e-4);
+        ASSERT_REL(sw[t], sum[t], 1e-4);
+    }
+    kmeans_state_release(&a);
+    kmeans_state_release(&b);
+    kmeans_state_release(&whole);
+    kmeans_ws_release(&ws);
+    mem_free(X);
+}
+
+/* The same rows as dense and as sparse RecordIO train to the same model. */
+static void test_sparse_equals_dense(void)
+{
+    static const char *const kv[] = {
+        "k", "2", "feature_dim", "6", "mini_batch_size", "50", NULL};
+    struct buf dense = BUF_INIT(1 << 20), sparse = BUF_INIT(1 << 20);
+    struct kiln_diag d = {0};
+    struct kmeans_hp hp;
+    json_t *m = hp_map(kv);
+    struct rng rng;
+    float rows[2][100 * 6];
+
+    ASSERT_EQ(kmeans_hp_parse(m, &hp, &d), 0);
+    json_decref(m);
+    rng_seed(&rng, 5);
+    for (size_t i = 0; i < 100; i++) {
+        float v[6] = {0};
+        uint64_t keys[6];
+        float vals[6];
+        size_t nk = 0;
+        for (size_t t = 0; t < 6; t++)
+            if (rng_uniform(&rng) < 0.4) {
+                v[t] = (float)(i % 2 ? 5 : -5) + (float)rng_uniform(&rng);
+                keys[nk] = t;
+                vals[nk++] = v[t];
+            }
+        record_write_dense(&dense, v, 6, NULL);
+        record_write_sparse(&sparse, vals, keys, nk, 6, NULL);
+    }
+    struct buf *src[2] = {&dense, &sparse};
+    struct record_ws *ws = record_ws_new();
+    for (int s = 0; s < 2; s++) {
+        struct recordio_reader r;
+        struct record_view v;
+        const uint8_t *p;
+        size_t n, i = 0;
+        recordio_reader_init_mem(&r, src[s]->data, src[s]->len);
+        while (recordio_next(&r, &p, &n, &d) == 0) {
+            ASSERT_EQ(record_decode(ws, p, n, &v, &d), 0);
+            ASSERT_EQ(record_to_dense(&v.features, rows[s] + i * 6, 6, &d), 0);
+            i++;
+        }
+        ASSERT_EQ(i, 100);
+        recordio_reader_release(&r);
+    }
+    record_ws_free(ws);
+    ASSERT_TRUE(memcmp(rows[0], rows[1], sizeof(rows[0])) == 0);
+    double m1, m2;
+    float *a = fit(&hp, rows[0], 100, 1, &m1);
+    float *b = fit(&hp, rows[1], 100, 1, &m2);
+    ASSERT_TRUE(memcmp(a, b, 2 * 6 * sizeof(float)) == 0);
+    mem_free(a);
+    mem_free(b);
+    buf_release(&dense);
+    buf_release(&sparse);
+}
+
+static void test_hp_validation(void)
+{
+    static const struct {
+        const char *kv[8];
+        const char *msg;
+    } cases[] = {
+        {{"feature_dim", "3", NULL}, "required hyperparameter 'k' is missing"},
+        {{"k", "3", NULL}, "required hyperparameter 'feature_dim' is missing"},
+        {{"k", "ten", "feature_dim", "3", NULL},
+         "hyperparameter 'k' must be a positive integer, not 'ten'"},
+        {{"k", "0", "feature_dim", "3", NULL},
+         "hyperparameter 'k' must be a positive integer, not '0'"},
+        {{"k", "2", "feature_dim", "3", "init_method", "best", NULL},
+         "hyperparameter 'init_method' must be 'random' or 'kmeans++'"},
+        {{"k", "2", "feature_dim", "3", "local_lloyd_tol", "2", NULL},
+         "hyperparameter 'local_lloyd_tol' must be a number between 0 and 1"},
+        {{"k", "2", "feature_dim", "3", "eval_metrics", "[\"mse\"]", NULL},
+         "may only list 'msd' and 'ssd', not 'mse'"},
+        {{"k", "2", "feature_dim", "3", "force_dense", "yes", NULL},
+         "hyperparameter 'force_dense' must be 'true' or 'false'"},
+        {{"k", "2", "feature_dim", "3", "half_life_time_size", "-1", NULL},
+         "'half_life_time_size' must be a non-negative integer"},
+        {{"k", "2", "feature_dim", "3", "extra_center_factor", "x", NULL},
+         "'extra_center_factor' must be a positive integer, not 'x'"},
+        {{"k", "2", "feature_dim", "3", "learning_rate", "1", NULL},
+         "unknown hyperparameter 'learning_rate'"},
+    };
+    struct kmeans_hp hp;
+    struct kiln_diag d = {0};
+
+    for (size_t i = 0; i < KILN_ARRAY_LEN(cases); i++) {
+        json_t *m = hp_map(cases[i].kv);
+        ASSERT_EQ(kmeans_hp_parse(m, &hp, &d), KILN_EINVAL);
+        json_decref(m);
+        ASSERT_CONTAINS(d.msg, cases[i].msg);
+    }
+    /* What the SDK sends, plus internal keys and the Spark SDK's list. */
+    static const char *const ok[] = {"force_dense",
+                                     "True",
+                                     "k",
+                                     "10",
+                                     "feature_dim",
+                                     "784",
+                                     "eval_metrics",
+                                     "[ssd, msd]",
+                                     "_kvstore",
+                                     "auto",
+                                     "local_lloyd_tol",
+                                     "1.0",
+                                     "extra_center_factor",
+                                     "auto",
+                                     NULL};
+    json_t *m = hp_map(ok);
+    ASSERT_EQ(kmeans_hp_parse(m, &hp, &d), 0);
+    json_decref(m);
+    ASSERT_TRUE(hp.eval_msd && hp.eval_ssd && hp.force_dense);
+    ASSERT_EQ(hp.extra_center_factor, 10);
+    ASSERT_EQ(hp.local_lloyd_num_trials, 10);
+    ASSERT_EQ(hp.mini_batch_size, 5000);
+    ASSERT_TRUE(hp.local_lloyd_tol == 1.0);
+}
+
+static void test_predict_and_model_file(void)
+{
+    const float C[2 * 2] = {0, 0, 3, 4};
+    const float X[3 * 2] = {0, 1, 3, 3, 6, 8};
+    struct kmeans_ws ws;
+    struct mat CM = {2, 2, 2, (float *)(uintptr_t)C, false};
+    struct mat XM = {3, 2, 2, (float *)(uintptr_t)X, false};
+    float cn[2], dist[3];
+    uint32_t idx[3];
+    struct buf b = BUF_INIT(4096);
+    struct kiln_diag d = {0};
+    float *back;
+    size_t r, c;
+
+    kmeans_ws_init(&ws, 3, 2, 2);
+    linalg_row_sqnorms(&CM, cn);
+    ASSERT_EQ(kmeans_predict(&CM, cn, &XM, &ws, idx, dist), 0);
+    ASSERT_TRUE(idx[0] == 0 && idx[1] == 1 && idx[2] == 1);
+    ASSERT_REL(dist[0], 1.0, 1e-6);
+    ASSERT_REL(dist[1], 1.0, 1e-6);
+    ASSERT_REL(dist[2], 5.0, 1e-6);
+    kmeans_ws_release(&ws);
+    ASSERT_EQ(ndarray_write(&b, C, 2, 2), 0);
+    ASSERT_EQ(ndarray_read((const uint8_t *)b.data, b.len, &back, &r, &c, &d),
+              0);
+    ASSERT_TRUE(r == 2 && c == 2 && memcmp(back, C, sizeof(C)) == 0);
+    mem_free(back);
+    buf_release(&b);
+}
+
+static const struct test tests[] = {
+    {"well-separated blobs are recovered", test_blobs_exact},
+    {"same seed, same model", test_seed_determinism},
+    {"merged states keep the sufficient statistics", test_merge_statistics},
+    {"sparse input trains like dense", test_sparse_equals_dense},
+    {"hyperparameter validation", test_hp_validation},
+    {"prediction and the model file", test_predict_and_model_file},
+};
+
+HARNESS_MAIN(tests)
