@@ -143,10 +143,82 @@ static void view_of(const Aialgs__Data__Value *v, struct record_tensor *t)
             (out) = (entries)[0]->value;                                       \
     } while (0)
 
+/* Reads a varint at *p (< end); false if malformed. */
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The layout every SDK writes for a dense row: one map entry "values" ->
+ * Value{float32_tensor{values (packed)}}. Reads it in place; false for
+ * anything else (then protobuf-c decodes the general case).
+ */
+static bool dense_entry(const uint8_t **p, const uint8_t *end,
+                        struct record_tensor *t)
+{
+    static const uint8_t key[] = {0x0a, 0x06, 'v', 'a', 'l',
+                                  'u',  'e',  's', 0x12};
+    uint64_t elen, vlen, tlen, flen;
+    const uint8_t *q = *p;
+
+    if (!varint(&q, end, &elen) || elen > (uint64_t)(end - q))
+        return false;
+    const uint8_t *eend = q + elen;
+    if ((size_t)(eend - q) < sizeof(key) || memcmp(q, key, sizeof(key)))
+        return false;
+    q += sizeof(key);
+    if (!varint(&q, eend, &vlen) || vlen != (uint64_t)(eend - q))
+        return false;
+    if (q == eend || *q++ != 0x12 || !varint(&q, eend, &tlen) ||
+        tlen != (uint64_t)(eend - q))
+        return false;
+    if (q == eend) { /* an empty tensor */
+        memset(t, 0, sizeof(*t));
+        t->type = RECORD_F32;
+        *p = eend;
+        return true;
+    }
+    if (*q++ != 0x0a || !varint(&q, eend, &flen) ||
+        flen != (uint64_t)(eend - q) || flen % 4)
+        return false;
+    memset(t, 0, sizeof(*t));
+    t->type = RECORD_F32;
+    t->n = (size_t)flen / 4;
+    t->values = q;
+    *p = eend;
+    return true;
+}
+
 int record_decode(struct record_ws *ws, const uint8_t *p, size_t n,
                   struct record_view *out, struct kiln_diag *d)
 {
     Aialgs__Data__Record *r;
+    const uint8_t *q = p, *end = p + n;
+
+    /* Fast path: features then an optional label, both dense float32. */
+    if (q < end && *q == 0x0a) {
+        q++;
+        if (dense_entry(&q, end, &out->features)) {
+            memset(&out->label, 0, sizeof(out->label));
+            if (q == end)
+                return 0;
+            if (*q == 0x12) {
+                q++;
+                if (dense_entry(&q, end, &out->label) && q == end)
+                    return 0;
+            }
+        }
+    }
 
     arena_reset(ws);
     r = aialgs__data__record__unpack(&ws->alloc, n, p);
@@ -168,13 +240,21 @@ int record_decode(struct record_ws *ws, const uint8_t *p, size_t n,
 
 float record_value(const struct record_tensor *t, size_t i)
 {
+    const uint8_t *v = t->values; /* may be unaligned (fast path) */
+    float f;
+    double x;
+    int32_t k;
+
     switch (t->type) {
     case RECORD_F32:
-        return ((const float *)t->values)[i];
+        memcpy(&f, v + 4 * i, 4);
+        return f;
     case RECORD_F64:
-        return (float)((const double *)t->values)[i];
+        memcpy(&x, v + 8 * i, 8);
+        return (float)x;
     case RECORD_I32:
-        return (float)((const int32_t *)t->values)[i];
+        memcpy(&k, v + 4 * i, 4);
+        return (float)k;
     case RECORD_NONE:
         break;
     }

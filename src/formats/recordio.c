@@ -92,7 +92,7 @@ static int fill(struct recordio_reader *r, size_t need, size_t *avail,
 static int part(struct recordio_reader *r, unsigned *flag, const uint8_t **data,
                 size_t *len, struct kiln_diag *d)
 {
-    size_t avail, plen, padded;
+    size_t avail = 0, plen, padded;
     uint32_t magic, word;
     int rc;
 

@@ -1,0 +1,149 @@
+"""make bench-kmeans: kiln's built-in K-Means against scikit-learn and
+faiss on Fashion-MNIST (60,000 x 784, k=10, 2 cores), then k=100 and a
+600,000-row set. kiln is timed as a whole process reading a RecordIO file
+(`kiln algo kmeans train`); the peers are timed inside Python on arrays
+already in memory, which favours them. Quality: test SSD per row (10,000
+test images to their nearest center)."""
+import gzip
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+KILN = os.environ.get("KILN_BIN", os.path.join(os.path.dirname(__file__), "..", "build", "kiln"))
+FM = "/usr/share/datasets/fashion-mnist"
+
+
+def idx(name):
+    with gzip.open(os.path.join(FM, name)) as f:
+        data = f.read()
+    nd = data[3]
+    dims = struct.unpack(">" + "I" * nd, data[4:4 + 4 * nd])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * nd).reshape(dims)
+
+
+def test_ssd(C, T):
+    C = np.asarray(C, np.float32)
+    d = (T * T).sum(1)[:, None] - 2 * T @ C.T + (C * C).sum(1)[None, :]
+    return float(np.maximum(d.min(1), 0).mean())
+
+
+def read_model(path):
+    raw = open(path, "rb").read()
+    k, d = struct.unpack("<qq", raw[36:52])
+    return np.frombuffer(raw, np.float32, count=k * d, offset=64).reshape(k, d)
+
+
+def write_recordio(X, path):
+    # One dense Record per row, exactly as the SDK writes them (no label).
+    with open(path, "wb") as f:
+        n, d = X.shape
+        inner = 3 + (4 * d).bit_length() // 7 + 4 * d
+        for row in X:
+            payload = row.astype("<f4").tobytes()
+            def varint(v):
+                out = b""
+                while True:
+                    b = v & 0x7F
+                    v >>= 7
+                    out += bytes([b | (0x80 if v else 0)])
+                    if not v:
+                        return out
+            t = b"\x0a" + varint(len(payload)) + payload
+            v = b"\x12" + varint(len(t)) + t
+            e = b"\x0a\x06values\x12" + varint(len(v)) + v
+            rec = b"\x0a" + varint(len(e)) + e
+            pad = (-len(rec)) % 4
+            f.write(struct.pack("<II", 0xCED7230A, len(rec)) + rec + b"\0" * pad)
+
+
+def kiln_run(path, k, d, test_path, extra=()):
+    tmp = tempfile.mkdtemp(prefix="kiln-km-")
+    args = [KILN, "algo", "kmeans", "train", "--data", path, "--hp", f"k={k}",
+            "--hp", f"feature_dim={d}", "--model-dir", tmp, "--output-dir", tmp]
+    for e in extra:
+        args += ["--hp", e]
+    t = time.perf_counter()
+    out = subprocess.run(args, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t
+    return wall, read_model(os.path.join(tmp, "model_algo-1")), out.stdout
+
+
+def main():
+    import sklearn
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    try:
+        import faiss
+    except ImportError:
+        faiss = None
+    X = idx("train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255
+    T = idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255
+    work = tempfile.mkdtemp(prefix="kiln-kmbench-")
+    rio = os.path.join(work, "train.pbr")
+    write_recordio(X, rio)
+    rows = []
+
+    def add(name, k, n, secs, iters, C):
+        rows.append((name, k, n, secs, iters, test_ssd(C, T)))
+
+    for k in (10, 100):
+        wall, C, log = kiln_run(rio, k, 784, None)
+        add("kiln (SageMaker defaults)", k, len(X), wall, 1, C)
+        wall, C, log = kiln_run(rio, k, 784, None, ["extra_center_factor=1", "epochs=20",
+                                                   "mini_batch_size=60000",
+                                                   "init_method=kmeans++"])
+        add("kiln (full Lloyd: 20 epochs, K=k)", k, len(X), wall, 20, C)
+        t = time.perf_counter()
+        m = KMeans(n_clusters=k, n_init=1, max_iter=100, algorithm="elkan", random_state=0).fit(X)
+        add("sklearn KMeans elkan", k, len(X), time.perf_counter() - t, m.n_iter_, m.cluster_centers_)
+        t = time.perf_counter()
+        m = KMeans(n_clusters=k, n_init=1, max_iter=100, algorithm="lloyd", random_state=0).fit(X)
+        add("sklearn KMeans lloyd", k, len(X), time.perf_counter() - t, m.n_iter_, m.cluster_centers_)
+        t = time.perf_counter()
+        m = MiniBatchKMeans(n_clusters=k, n_init=1, random_state=0).fit(X)
+        add("sklearn MiniBatchKMeans", k, len(X), time.perf_counter() - t, m.n_iter_, m.cluster_centers_)
+        if faiss:
+            t = time.perf_counter()
+            km = faiss.Kmeans(784, k, niter=20, seed=1)
+            km.train(X)
+            add("faiss Kmeans (256*k sample)", k, len(X), time.perf_counter() - t, 20, km.centroids)
+            t = time.perf_counter()
+            km = faiss.Kmeans(784, k, niter=20, seed=1, max_points_per_centroid=len(X))
+            km.train(X)
+            add("faiss Kmeans (all rows)", k, len(X), time.perf_counter() - t, 20, km.centroids)
+    # Scaling: 600,000 rows (each row repeated 10 times with small noise).
+    rng = np.random.RandomState(0)
+    big = np.clip(np.repeat(X, 10, axis=0) + rng.normal(0, 0.01, (600000, 784)).astype(np.float32), 0, 1)
+    big_rio = os.path.join(work, "big.pbr")
+    write_recordio(big, big_rio)
+    wall, C, _ = kiln_run(big_rio, 10, 784, None)
+    add("kiln (SageMaker defaults)", 10, len(big), wall, 1, C)
+    if faiss:
+        t = time.perf_counter()
+        km = faiss.Kmeans(784, 10, niter=20, seed=1)
+        km.train(big)
+        add("faiss Kmeans (256*k sample)", 10, len(big), time.perf_counter() - t, 20, km.centroids)
+    t = time.perf_counter()
+    m = KMeans(n_clusters=10, n_init=1, max_iter=100, algorithm="elkan", random_state=0).fit(big)
+    add("sklearn KMeans elkan", 10, len(big), time.perf_counter() - t, m.n_iter_, m.cluster_centers_)
+
+    print(f"scikit-learn {sklearn.__version__}, faiss {getattr(faiss, '__version__', 'absent') if faiss else 'absent'}")
+    print(f"{'':36} {'k':>4} {'rows':>7} {'wall s':>8} {'iters':>6} {'s/iter':>8} "
+          f"{'test SSD/row':>12} {'kiln/peer time':>15}")
+    base = {}
+    for name, k, n, secs, iters, ssd in rows:
+        if name.startswith("kiln (SageMaker"):
+            base[(k, n)] = secs
+    for name, k, n, secs, iters, ssd in rows:
+        ratio = "" if name.startswith("kiln") else f"{base[(k, n)] / secs:15.3f}"
+        print(f"{name:36} {k:4d} {n:7d} {secs:8.3f} {iters:6d} {secs / max(iters, 1):8.4f} "
+              f"{ssd:12.3f} {ratio}")
+
+
+if __name__ == "__main__":
+    main()
