@@ -6,6 +6,8 @@
  */
 #include "api/dispatch.h"
 
+#include "api/logs.h"
+#include "api/tags.h"
 #include "api/training.h"
 #include "base/mem.h"
 
@@ -13,9 +15,54 @@
 
 static const struct api_op ops[] = {
     {.service = "sagemaker",
+     .target = "SageMaker.CreateTrainingJob",
+     .fn = training_create,
+     .input = &training_create_input,
+     .body_max = 1024 * KB},
+    {.service = "sagemaker",
+     .target = "SageMaker.DescribeTrainingJob",
+     .fn = training_describe,
+     .input = &training_name_input,
+     .body_max = 64 * KB},
+    {.service = "sagemaker",
      .target = "SageMaker.ListTrainingJobs",
      .fn = training_list,
      .input = &training_list_input,
+     .body_max = 64 * KB},
+    {.service = "sagemaker",
+     .target = "SageMaker.StopTrainingJob",
+     .fn = training_stop,
+     .input = &training_name_input,
+     .body_max = 64 * KB},
+    {.service = "sagemaker",
+     .target = "SageMaker.AddTags",
+     .fn = tags_add,
+     .input = &tags_add_input,
+     .body_max = 64 * KB},
+    {.service = "sagemaker",
+     .target = "SageMaker.ListTags",
+     .fn = tags_list,
+     .input = &tags_list_input,
+     .body_max = 64 * KB},
+    {.service = "sagemaker",
+     .target = "SageMaker.DeleteTags",
+     .fn = tags_delete,
+     .input = &tags_delete_input,
+     .body_max = 64 * KB},
+    {.service = "logs",
+     .target = "Logs_20140328.DescribeLogStreams",
+     .fn = logs_describe_streams,
+     .input = &logs_describe_streams_input,
+     .body_max = 64 * KB},
+    {.service = "logs",
+     .target = "Logs_20140328.GetLogEvents",
+     .fn = logs_get_events,
+     .input = &logs_get_events_input,
+     .body_max = 64 * KB},
+    {.service = "logs",
+     .target = "Logs_20140328.FilterLogEvents",
+     .fn = logs_filter_events,
+     .input = &logs_filter_events_input,
      .body_max = 64 * KB},
 };
 

@@ -21,8 +21,18 @@
 
 struct meta;
 
+/* The job runner, as the control plane sees it (wired by cmd/). */
+struct api_jobs {
+    void *ctx;
+    /* Queues a training job just recorded as InProgress. */
+    int (*start)(void *ctx, const char *account, const char *name);
+    /* Asks a running job to stop (SIGTERM, then SIGKILL after a grace). */
+    int (*stop)(void *ctx, const char *account, const char *name);
+};
+
 /* What a handler knows about its caller and the server. Borrowed. */
 struct api_ctx {
+    const struct api_jobs *jobs;
     struct meta *meta;
     const char *account; /* 12-digit account of the signing key */
     const char *user;    /* user name of the signing key */

@@ -8,10 +8,22 @@
 #include "api/training.h"
 
 #include "api/paging.h"
+#include "base/instances.h"
 #include "base/mem.h"
+#include "base/tm.h"
 #include "meta/meta.h"
 
 #define NAME_PATTERN "[a-zA-Z0-9\\-]+"
+
+#include "api/training_shapes.inc"
+
+const struct vshape training_create_input = {.type = VT_STRUCTURE,
+                                             .members = create_members};
+
+static const struct vmember name_only_members[] = {
+    {"TrainingJobName", &job_name, true}, {NULL, NULL, false}};
+const struct vshape training_name_input = {.type = VT_STRUCTURE,
+                                           .members = name_only_members};
 
 static const char *const training_status_enum[] = {
     "InProgress", "Completed", "Failed", "Stopping", "Stopped", NULL};
@@ -181,5 +193,234 @@ out:
     json_decref(p.items);
     json_decref(p.last);
     json_decref(pos);
+    return rc;
+}
+
+/* ---- CreateTrainingJob / DescribeTrainingJob / StopTrainingJob ------ */
+
+static void lower_into(char *out, size_t size, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < size; i++)
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    out[i] = '\0';
+}
+
+void training_arn(const struct api_ctx *c, const char *name, char *out,
+                  size_t size)
+{
+    char lc[64];
+    lower_into(lc, sizeof(lc), name);
+    snprintf(out, size, "arn:aws:sagemaker:%s:%s:training-job/%s", c->region,
+             c->account, lc);
+}
+
+/* Copies member `key` of `from` into `to` (deep) when present. */
+static void echo(json_t *to, json_t *from, const char *key)
+{
+    json_t *v = json_object_get(from, key);
+    if (v)
+        json_object_set_new(to, key, json_deep_copy(v));
+}
+
+static json_t *transition(const char *status, double start, const char *message)
+{
+    json_t *t = json_object();
+    json_object_set_new(t, "Status", json_string(status));
+    json_object_set_new(t, "StartTime", json_real(start));
+    json_object_set_new(t, "StatusMessage", json_string(message));
+    return t;
+}
+
+int training_create(const struct api_ctx *c, json_t *in, json_t **out,
+                    struct kiln_diag *d)
+{
+    const char *name = str(in, "TrainingJobName");
+    json_t *algo = json_object_get(in, "AlgorithmSpecification");
+    json_t *res = json_object_get(in, "ResourceConfig");
+    json_t *outcfg = json_object_get(in, "OutputDataConfig");
+    json_t *doc = NULL, *v;
+    const char *itype = str(res, "InstanceType");
+    char arn[256], *body = NULL;
+    double now = tm_now();
+    int rc;
+
+    if (!str(algo, "TrainingImage") && !str(algo, "AlgorithmName"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "1 validation error detected: Value null at "
+                        "'algorithmSpecification.trainingImage' failed to "
+                        "satisfy constraint: Member must not be null");
+    if (!itype || !instance_find(itype))
+        return diag_set(d, KILN_EVALIDATION,
+                        "1 validation error detected: Value '%.64s' at "
+                        "'resourceConfig.instanceType' failed to satisfy "
+                        "constraint: Member must satisfy enum value set: "
+                        "[ml.m5.large, ml.m5.xlarge, ml.c5.xlarge, "
+                        "ml.c4.xlarge, ml.p3.2xlarge, ...] (kiln knows the "
+                        "ml.* types of docs/api-coverage.md)",
+                        itype ? itype : "null");
+    {
+        /* Metric regexes must compile; checked here, not at run time. */
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(algo, "MetricDefinitions"), i, m)
+        {
+            const char *re = str(m, "Regex");
+            if (!validate_regex(re))
+                return diag_set(d, KILN_EVALIDATION,
+                                "The metric regex '%.200s' of '%.64s' is not "
+                                "a valid regular expression with a capture "
+                                "group.",
+                                re, str(m, "Name"));
+        }
+    }
+    training_arn(c, name, arn, sizeof(arn));
+    doc = json_object();
+    json_object_set_new(doc, "TrainingJobName", json_string(name));
+    json_object_set_new(doc, "TrainingJobArn", json_string(arn));
+    json_object_set_new(doc, "TrainingJobStatus", json_string("InProgress"));
+    json_object_set_new(doc, "SecondaryStatus", json_string("Starting"));
+    json_object_set_new(doc, "CreationTime", json_real(now));
+    json_object_set_new(doc, "LastModifiedTime", json_real(now));
+    json_object_set_new(doc, "RoleArn", json_string(str(in, "RoleArn")));
+    v = json_deep_copy(algo);
+    if (!json_object_get(v, "MetricDefinitions"))
+        json_object_set_new(v, "MetricDefinitions", json_array());
+    if (!json_object_get(v, "EnableSageMakerMetricsTimeSeries"))
+        json_object_set_new(v, "EnableSageMakerMetricsTimeSeries",
+                            json_false());
+    json_object_set_new(doc, "AlgorithmSpecification", v);
+    v = json_deep_copy(outcfg);
+    if (!json_object_get(v, "KmsKeyId"))
+        json_object_set_new(v, "KmsKeyId", json_string(""));
+    json_object_set_new(doc, "OutputDataConfig", v);
+    v = json_deep_copy(res);
+    if (!json_object_get(v, "InstanceCount"))
+        json_object_set_new(v, "InstanceCount", json_integer(1));
+    if (!json_object_get(v, "VolumeSizeInGB"))
+        json_object_set_new(v, "VolumeSizeInGB", json_integer(30));
+    json_object_set_new(doc, "ResourceConfig", v);
+    v = json_deep_copy(json_object_get(in, "StoppingCondition"));
+    if (!v)
+        v = json_object();
+    if (!json_object_get(v, "MaxRuntimeInSeconds"))
+        json_object_set_new(v, "MaxRuntimeInSeconds", json_integer(86400));
+    json_object_set_new(doc, "StoppingCondition", v);
+    v = json_deep_copy(json_object_get(in, "HyperParameters"));
+    json_object_set_new(doc, "HyperParameters", v ? v : json_object());
+    static const char *const echoed[] = {"InputDataConfig",
+                                         "VpcConfig",
+                                         "CheckpointConfig",
+                                         "Environment",
+                                         "RetryStrategy",
+                                         "DebugHookConfig",
+                                         "DebugRuleConfigurations",
+                                         "TensorBoardOutputConfig",
+                                         "ExperimentConfig",
+                                         "ProfilerConfig",
+                                         "ProfilerRuleConfigurations",
+                                         "RemoteDebugConfig",
+                                         "InfraCheckConfig"};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(echoed); i++)
+        echo(doc, in, echoed[i]);
+    static const char *const flags[] = {"EnableNetworkIsolation",
+                                        "EnableInterContainerTrafficEncryption",
+                                        "EnableManagedSpotTraining"};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(flags); i++) {
+        json_t *f = json_object_get(in, flags[i]);
+        json_object_set_new(doc, flags[i], json_boolean(f && json_is_true(f)));
+    }
+    {
+        struct buf path = BUF_INIT(4096);
+        const char *o = str(outcfg, "S3OutputPath");
+        size_t n = strlen(o);
+        buf_addf(&path, "%.*s/%s/output/model.tar.gz",
+                 (int)(n && o[n - 1] == '/' ? n - 1 : n), o, name);
+        json_t *ma = json_object();
+        json_object_set_new(ma, "S3ModelArtifacts",
+                            json_string(buf_cstr(&path)));
+        json_object_set_new(doc, "ModelArtifacts", ma);
+        buf_release(&path);
+    }
+    json_t *tr = json_array();
+    json_array_append_new(
+        tr, transition("Starting", now, "Starting the training job"));
+    json_object_set_new(doc, "SecondaryStatusTransitions", tr);
+    json_object_set_new(doc, "ProfilingStatus", json_string("Disabled"));
+
+    body = json_dumps(doc, JSON_COMPACT);
+    struct meta_training_row row = {.name = name,
+                                    .arn = arn,
+                                    .status = "InProgress",
+                                    .secondary_status = "Starting",
+                                    .created = now,
+                                    .modified = now};
+    rc = meta_training_insert(c->meta, c->account, &row, body, d);
+    if (rc == KILN_EINUSE) {
+        rc = diag_set(d, KILN_EINUSE,
+                      "Training job names must be unique within an AWS "
+                      "account and region, and a training job with this "
+                      "name already exists (%s)",
+                      arn);
+        goto out;
+    }
+    if (rc)
+        goto out;
+    {
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(in, "Tags"), i, t)
+            meta_tag_set(c->meta, arn, str(t, "Key"), str(t, "Value"));
+    }
+    if (c->jobs && c->jobs->start)
+        c->jobs->start(c->jobs->ctx, c->account, name);
+    *out = json_object();
+    json_object_set_new(*out, "TrainingJobArn", json_string(arn));
+out:
+    mem_free(body);
+    json_decref(doc);
+    return rc;
+}
+
+int training_describe(const struct api_ctx *c, json_t *in, json_t **out,
+                      struct kiln_diag *d)
+{
+    char *body = NULL;
+    json_t *doc;
+
+    if (meta_training_get(c->meta, c->account, str(in, "TrainingJobName"),
+                          &body) != 0)
+        return diag_set(d, KILN_ENOTFOUND, "Requested resource not found.");
+    doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    if (!doc)
+        return diag_set(d, KILN_EINTERNAL, "the job record is unreadable");
+    *out = doc;
+    return 0;
+}
+
+int training_stop(const struct api_ctx *c, json_t *in, json_t **out,
+                  struct kiln_diag *d)
+{
+    const char *name = str(in, "TrainingJobName");
+    char *body = NULL;
+    json_t *doc;
+    int rc = 0;
+
+    if (meta_training_get(c->meta, c->account, name, &body) != 0)
+        return diag_set(d, KILN_ENOTFOUND, "Requested resource not found.");
+    doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    const char *status = str(doc, "TrainingJobStatus");
+    if (!status || strcmp(status, "InProgress") != 0)
+        rc = diag_set(d, KILN_EVALIDATION,
+                      "The request was rejected because the training job is "
+                      "in status %s.",
+                      status ? status : "unknown");
+    else if (c->jobs && c->jobs->stop)
+        c->jobs->stop(c->jobs->ctx, c->account, name);
+    json_decref(doc);
+    if (!rc)
+        *out = json_object();
     return rc;
 }

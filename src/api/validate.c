@@ -67,6 +67,24 @@ bool validate_pattern(const char *pattern, const char *value, size_t len)
     return rc >= 0;
 }
 
+bool validate_regex(const char *regex)
+{
+    int err;
+    PCRE2_SIZE off;
+    uint32_t groups = 0;
+    pcre2_code *code;
+
+    if (!regex)
+        return false;
+    code = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, PCRE2_UTF,
+                         &err, &off, NULL);
+    if (!code)
+        return false;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &groups);
+    pcre2_code_free(code);
+    return groups > 0;
+}
+
 void validate_cleanup(void)
 {
     pthread_mutex_lock(&cache_lock);

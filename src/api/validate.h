@@ -59,6 +59,9 @@ int validate_request(const struct vshape *s, json_t *v, struct kiln_diag *d);
 /* True when the whole of `value` matches `pattern` (compiled and cached). */
 bool validate_pattern(const char *pattern, const char *value, size_t len);
 
+/* True when `regex` compiles (Perl syntax) and has a capture group. */
+bool validate_regex(const char *regex);
+
 /* Frees the compiled-pattern cache (at shutdown). */
 void validate_cleanup(void);
 

@@ -107,6 +107,10 @@
       "InvalidRequest", 400, "ValidationError", 400, "ValidationError")        \
     X(BADDIGESTFMT, "invalid digest", 400, "ValidationException", 400,         \
       "InvalidDigest", 400, "ValidationError", 400, "ValidationError")         \
+    X(NORESOURCE, "resource not found", 400, "ResourceNotFoundException", 404, \
+      "NoSuchKey", 400, "ValidationError", 400, "ValidationError")             \
+    X(BADPARAM, "invalid parameter", 400, "InvalidParameterException", 400,    \
+      "InvalidArgument", 400, "InvalidParameterValue", 400, "ValidationError") \
     X(DIM, "dimension mismatch", 400, "ValidationException", 400,              \
       "InvalidArgument", 400, "ValidationError", 400, "ValidationError")
 

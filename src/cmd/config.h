@@ -25,6 +25,9 @@ struct kiln_config {
     char *log_level;   /* debug | info | warn | error */
     int threads;       /* HTTP worker threads; 0 = 2 per CPU */
     char *config_file; /* file the settings were read from, or NULL */
+    int max_jobs;      /* training jobs run at once */
+    int stop_grace;    /* seconds between SIGTERM and SIGKILL */
+    int keep_job_dirs; /* 1: leave finished jobs' working trees */
     char *input_dir;   /* algorithms: /opt/ml/input (SM_INPUT_DIR) */
     char *model_dir;   /* algorithms: /opt/ml/model (SM_MODEL_DIR) */
     char *output_dir;  /* algorithms: /opt/ml/output (SM_OUTPUT_DIR) */

@@ -292,6 +292,7 @@ static void on_done(struct front *f, struct http_request *r)
     }
 
     struct api_ctx c = {
+        .jobs = f->jobs,
         .meta = f->meta,
         .account = fr->ar.account,
         .user = fr->ar.user,

@@ -14,14 +14,16 @@
 
 #include "http/request.h"
 
+#include "api/dispatch.h"
 #include "s3/s3.h"
 
 struct meta;
 
 struct front {
-    struct meta *meta;  /* borrowed */
-    const char *region; /* borrowed */
-    struct s3_ctx s3;   /* the object store's context */
+    struct meta *meta;           /* borrowed */
+    const char *region;          /* borrowed */
+    struct s3_ctx s3;            /* the object store's context */
+    const struct api_jobs *jobs; /* the training-job runner */
 };
 
 void front_handle(void *app, struct http_request *r, enum http_phase phase);

@@ -23,6 +23,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "cmd/front.h"
+#include "cmd/trainer.h"
 #include "http/server.h"
 #include "meta/meta.h"
 #include "s3/objstore.h"
@@ -144,6 +145,7 @@ int cmd_server(int argc, char **argv)
     struct meta *m = NULL;
     struct http_server *srv = NULL;
     struct objstore *store = NULL;
+    struct trainer *trainer = NULL;
     struct front f = {0};
     int rest[64], nrest = 0, sig = 0, rc, status = 1;
     sigset_t set;
@@ -173,6 +175,16 @@ int cmd_server(int argc, char **argv)
         rc = first_key(&c, m, &d);
     if (!rc)
         rc = objstore_open(c.data_dir, m, &store, &d);
+    if (!rc) {
+        struct trainer_opts to = {.meta = m,
+                                  .store = store,
+                                  .data_dir = c.data_dir,
+                                  .region = c.region,
+                                  .max_jobs = c.max_jobs,
+                                  .stop_grace_seconds = c.stop_grace,
+                                  .keep_dirs = c.keep_job_dirs != 0};
+        rc = trainer_new(&to, &trainer, &d);
+    }
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);
         goto out;
@@ -183,6 +195,7 @@ int cmd_server(int argc, char **argv)
     f.s3.store = store;
     f.s3.region = c.region;
     f.s3.domain = c.s3_domain;
+    f.jobs = trainer_api(trainer);
     struct http_server_opts o = {
         .bind = c.bind,
         .port = (unsigned)c.port,
@@ -207,6 +220,7 @@ int cmd_server(int argc, char **argv)
     status = 0;
 out:
     http_server_stop(srv);
+    trainer_free(trainer);
     objstore_close(store);
     meta_close(m);
     validate_cleanup();

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/tm.h"
 
 struct meta {
     sqlite3 *db;
@@ -83,6 +84,39 @@ static const char *const migrations[] = {
     "  modified REAL NOT NULL,"
     "  PRIMARY KEY (upload, number)) WITHOUT ROWID;"
     "CREATE INDEX parts_blob ON parts(blob);",
+    /* 3: tags, logs, metrics, usage */
+    "CREATE TABLE tags ("
+    "  arn TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (arn, key)) WITHOUT ROWID;"
+    "CREATE TABLE log_events ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  account TEXT NOT NULL,"
+    "  grp TEXT NOT NULL,"
+    "  stream TEXT NOT NULL,"
+    "  ts INTEGER NOT NULL,"
+    "  ingested INTEGER NOT NULL,"
+    "  message TEXT NOT NULL);"
+    "CREATE INDEX log_events_stream ON log_events(account, grp, stream, ts, "
+    "seq);"
+    "CREATE TABLE log_streams ("
+    "  account TEXT NOT NULL,"
+    "  grp TEXT NOT NULL,"
+    "  stream TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  first_ts INTEGER, last_ts INTEGER, last_ingested INTEGER,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (account, grp, stream)) WITHOUT ROWID;"
+    "CREATE TABLE usage ("
+    "  account TEXT NOT NULL,"
+    "  arn TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  instance_type TEXT NOT NULL,"
+    "  instance_count INTEGER NOT NULL,"
+    "  start REAL NOT NULL,"
+    "  end REAL NOT NULL,"
+    "  billable_seconds INTEGER NOT NULL);",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -865,4 +899,244 @@ bool meta_blob_in_use(struct meta *m, const char *id)
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->lock);
     return used;
+}
+
+/* ---- training job documents ---------------------------------------- */
+
+int meta_training_get(struct meta *m, const char *account, const char *name,
+                      char **body)
+{
+    sqlite3_stmt *st;
+    int rc = KILN_ENOTFOUND;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT body FROM training_jobs WHERE account = ? AND "
+              "name_lc = lower(?)",
+              "ss", account, name);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        *body = xstrdup(col(st, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_training_save(struct meta *m, const char *account,
+                       const struct meta_training_row *r, const char *body)
+{
+    int rc = 0;
+
+    begin(m);
+    if (run(prep(m,
+                 "UPDATE training_jobs SET status = ?, secondary_status = ?, "
+                 "modified = ?, ended = ?, body = ? WHERE account = ? AND "
+                 "name_lc = lower(?)",
+                 "ssddsss", r->status, r->secondary_status, r->modified,
+                 r->ended, body, account, r->name)) != SQLITE_DONE)
+        rc = KILN_EIO;
+    else if (sqlite3_changes(m->db) == 0)
+        rc = KILN_ENOTFOUND;
+    return end(m, rc);
+}
+
+int meta_training_each_status(struct meta *m, const char *status,
+                              meta_named_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m, "SELECT account, name FROM training_jobs WHERE status = ?",
+              "s", status);
+    /* Collect first: fn may write to the database. */
+    struct buf list = BUF_INIT(64u << 20);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        buf_add(&list, col(st, 0), strlen(col(st, 0)) + 1);
+        buf_add(&list, col(st, 1), strlen(col(st, 1)) + 1);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    for (size_t at = 0; at < list.len && rc == 0;) {
+        const char *acct = list.data + at;
+        const char *name = acct + strlen(acct) + 1;
+        rc = fn(ctx, acct, name);
+        at = (size_t)(name - list.data) + strlen(name) + 1;
+    }
+    buf_release(&list);
+    return rc;
+}
+
+/* ---- tags ------------------------------------------------------------ */
+
+int meta_tag_set(struct meta *m, const char *arn, const char *key,
+                 const char *value)
+{
+    int rc;
+    pthread_mutex_lock(&m->lock);
+    rc = run(prep(m,
+                  "INSERT OR REPLACE INTO tags (arn, key, value) VALUES "
+                  "(?, ?, ?)",
+                  "sss", arn, key, value)) == SQLITE_DONE
+             ? 0
+             : KILN_EIO;
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_tag_delete(struct meta *m, const char *arn, const char *key)
+{
+    int rc;
+    pthread_mutex_lock(&m->lock);
+    rc = run(prep(m, "DELETE FROM tags WHERE arn = ? AND key = ?", "ss", arn,
+                  key)) == SQLITE_DONE
+             ? 0
+             : KILN_EIO;
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_tag_each(struct meta *m, const char *arn, meta_tag_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+    pthread_mutex_lock(&m->lock);
+    st = prep(m, "SELECT key, value FROM tags WHERE arn = ? ORDER BY key", "s",
+              arn);
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW)
+        rc = fn(ctx, col(st, 0), col(st, 1));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- logs ------------------------------------------------------------ */
+
+int meta_log_append(struct meta *m, const char *account, const char *group,
+                    const char *stream, int64_t ts, const char *message)
+{
+    int64_t now = (int64_t)(tm_now() * 1000);
+    int rc = 0;
+
+    begin(m);
+    if (run(prep(m,
+                 "INSERT INTO log_events (account, grp, stream, ts, ingested, "
+                 "message) VALUES (?,?,?,?,?,?)",
+                 "sssiis", account, group, stream, (long long)ts,
+                 (long long)now, message)) != SQLITE_DONE ||
+        run(prep(m,
+                 "INSERT INTO log_streams (account, grp, stream, created, "
+                 "first_ts, last_ts, last_ingested, bytes) VALUES "
+                 "(?1,?2,?3,?4,?5,?5,?4,?6) ON CONFLICT (account, grp, "
+                 "stream) DO UPDATE SET last_ts = max(coalesce(last_ts, 0), "
+                 "?5), last_ingested = ?4, bytes = bytes + ?6",
+                 "sssiii", account, group, stream, (long long)now,
+                 (long long)ts, (long long)strlen(message))) != SQLITE_DONE)
+        rc = KILN_EIO;
+    return end(m, rc);
+}
+
+int meta_log_streams(struct meta *m, const char *account, const char *group,
+                     const char *prefix, bool by_time, bool descending,
+                     meta_stream_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    struct buf sql = BUF_INIT(1024);
+    int rc = 0;
+
+    buf_addf(&sql,
+             "SELECT stream, created, first_ts, last_ts, last_ingested, bytes "
+             "FROM log_streams WHERE account = ? AND grp = ? AND "
+             "substr(stream, 1, length(?3)) = ?3 ORDER BY %s %s, stream",
+             by_time ? "last_ts" : "stream", descending ? "DESC" : "ASC");
+    pthread_mutex_lock(&m->lock);
+    st = prep(m, buf_cstr(&sql), "sss", account, group, prefix ? prefix : "");
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
+        struct meta_stream s = {
+            .name = col(st, 0),
+            .created = sqlite3_column_int64(st, 1),
+            .first_ts = sqlite3_column_int64(st, 2),
+            .last_ts = sqlite3_column_int64(st, 3),
+            .last_ingested = sqlite3_column_int64(st, 4),
+            .bytes = sqlite3_column_int64(st, 5),
+        };
+        rc = fn(ctx, &s);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    buf_release(&sql);
+    return rc < 0 ? rc : 0;
+}
+
+bool meta_log_group_exists(struct meta *m, const char *account,
+                           const char *group)
+{
+    sqlite3_stmt *st;
+    bool found;
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT 1 FROM log_streams WHERE account = ? AND grp = ? "
+              "LIMIT 1",
+              "ss", account, group);
+    found = st && sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return found;
+}
+
+int meta_log_events(struct meta *m, const struct meta_log_query *q,
+                    meta_event_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    struct buf sql = BUF_INIT(2048);
+    int rc = 0;
+
+    buf_adds(&sql, "SELECT seq, stream, ts, ingested, message FROM "
+                   "log_events WHERE account = ?1 AND grp = ?2 AND "
+                   "substr(stream, 1, length(?3)) = ?3");
+    if (q->exact_stream)
+        buf_adds(&sql, " AND stream = ?3");
+    buf_adds(&sql, " AND ts >= ?4 AND ts < ?5 AND seq > ?6");
+    if (q->pattern && *q->pattern)
+        buf_adds(&sql, " AND instr(message, ?8) > 0");
+    buf_adds(&sql, " ORDER BY ts, seq LIMIT ?7");
+    pthread_mutex_lock(&m->lock);
+    st = prep(m, buf_cstr(&sql), "sssiiiis", q->account, q->group,
+              q->stream ? q->stream : "", (long long)q->start,
+              (long long)q->end, (long long)q->after_seq, (long long)q->limit,
+              q->pattern ? q->pattern : "");
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
+        struct meta_event e = {
+            .seq = sqlite3_column_int64(st, 0),
+            .stream = col(st, 1),
+            .ts = sqlite3_column_int64(st, 2),
+            .ingested = sqlite3_column_int64(st, 3),
+            .message = col(st, 4),
+        };
+        rc = fn(ctx, &e);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    buf_release(&sql);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- usage ----------------------------------------------------------- */
+
+int meta_usage_add(struct meta *m, const struct meta_usage *u)
+{
+    int rc;
+    pthread_mutex_lock(&m->lock);
+    rc = run(prep(m,
+                  "INSERT INTO usage (account, arn, kind, instance_type, "
+                  "instance_count, start, end, billable_seconds) VALUES "
+                  "(?,?,?,?,?,?,?,?)",
+                  "ssssiddi", u->account, u->arn, u->kind, u->instance_type,
+                  (long long)u->instance_count, u->start, u->end,
+                  (long long)u->billable_seconds)) == SQLITE_DONE
+             ? 0
+             : KILN_EIO;
+    pthread_mutex_unlock(&m->lock);
+    return rc;
 }

@@ -99,6 +99,68 @@ int meta_training_insert(struct meta *m, const char *account,
 int meta_training_list(struct meta *m, const struct meta_list_query *q,
                        meta_training_fn fn, void *ctx, struct kiln_diag *d);
 
+/* The full DescribeTrainingJob document of a job (owned: mem_free). */
+int meta_training_get(struct meta *m, const char *account, const char *name,
+                      char **body);
+/* Replaces a job's status columns and document; KILN_ENOTFOUND if gone. */
+int meta_training_save(struct meta *m, const char *account,
+                       const struct meta_training_row *r, const char *body);
+
+typedef int (*meta_named_fn)(void *ctx, const char *account, const char *name);
+/* Calls fn for every job in `status` (fn may write to the store). */
+int meta_training_each_status(struct meta *m, const char *status,
+                              meta_named_fn fn, void *ctx);
+
+/* Tags of any resource, by ARN. */
+typedef int (*meta_tag_fn)(void *ctx, const char *key, const char *value);
+int meta_tag_set(struct meta *m, const char *arn, const char *key,
+                 const char *value);
+int meta_tag_delete(struct meta *m, const char *arn, const char *key);
+int meta_tag_each(struct meta *m, const char *arn, meta_tag_fn fn, void *ctx);
+
+/* CloudWatch Logs: events (times in ms) by account, group and stream. */
+int meta_log_append(struct meta *m, const char *account, const char *group,
+                    const char *stream, int64_t ts, const char *message);
+
+struct meta_stream {
+    const char *name;
+    int64_t created, first_ts, last_ts, last_ingested, bytes;
+};
+typedef int (*meta_stream_fn)(void *ctx, const struct meta_stream *s);
+int meta_log_streams(struct meta *m, const char *account, const char *group,
+                     const char *prefix, bool by_time, bool descending,
+                     meta_stream_fn fn, void *ctx);
+bool meta_log_group_exists(struct meta *m, const char *account,
+                           const char *group);
+
+struct meta_log_query {
+    const char *account, *group;
+    const char *stream; /* a stream name, or a prefix (exact_stream) */
+    bool exact_stream;
+    int64_t start, end; /* [start, end) in ms */
+    int64_t after_seq;  /* events after this position */
+    int64_t limit;
+    const char *pattern; /* substring filter, or NULL */
+};
+struct meta_event {
+    int64_t seq;
+    const char *stream;
+    int64_t ts, ingested;
+    const char *message;
+};
+typedef int (*meta_event_fn)(void *ctx, const struct meta_event *e);
+int meta_log_events(struct meta *m, const struct meta_log_query *q,
+                    meta_event_fn fn, void *ctx);
+
+/* One metered run of instances (a training job, later an endpoint). */
+struct meta_usage {
+    const char *account, *arn, *kind, *instance_type;
+    int instance_count;
+    double start, end;
+    int64_t billable_seconds;
+};
+int meta_usage_add(struct meta *m, const struct meta_usage *u);
+
 /*
  * S3: buckets, objects, multipart uploads and parts. Object data lives in
  * blob files named by id (never by key); these rows are the index. A blob

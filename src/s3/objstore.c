@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/tm.h"
 
 struct objstore {
     char *root; /* <data-dir>/objects */
@@ -320,4 +321,98 @@ void objstore_blob_unlink(struct objstore *s, const char *id)
     if (unlink(buf_cstr(&p)) != 0 && errno != ENOENT)
         log_warn("event=blob_unlink id=%s error=\"%s\"", id, strerror(errno));
     buf_release(&p);
+}
+
+int objstore_put_path(struct objstore *s, const char *bucket, const char *key,
+                      const char *path, const char *content_type,
+                      struct kiln_diag *d)
+{
+    struct objstore_writer w;
+    char chunk[1 << 16], etag[40], hex[33], old[META_BLOB_ID] = "";
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return diag_set(d, KILN_EIO, "cannot read %s: %s", path,
+                        strerror(errno));
+    rc = objstore_writer_open(s, 0, &w, d);
+    while (!rc && (n = read(fd, chunk, sizeof(chunk))) != 0) {
+        if (n < 0) {
+            rc = diag_set(d, KILN_EIO, "cannot read %s: %s", path,
+                          strerror(errno));
+            break;
+        }
+        rc = objstore_writer_write(&w, chunk, (size_t)n, d);
+    }
+    close(fd);
+    if (rc) {
+        objstore_writer_abort(s, &w);
+        return rc;
+    }
+    rc = objstore_writer_commit(s, &w, d);
+    if (rc)
+        return rc;
+    str_hex(w.md5_out, 16, hex);
+    snprintf(etag, sizeof(etag), "\"%s\"", hex);
+    struct meta_object o = {
+        .bucket = bucket,
+        .key = key,
+        .blob = w.id,
+        .size = w.size,
+        .etag = etag,
+        .modified = tm_now(),
+        .content_type = content_type ? content_type : "binary/octet-stream",
+    };
+    rc = meta_object_put(s->meta, &o, old, d);
+    if (rc) {
+        objstore_blob_unlink(s, w.id);
+        return rc;
+    }
+    objstore_blob_unlink(s, old);
+    return 0;
+}
+
+static int blob_of(void *ctx, const struct meta_object *o)
+{
+    str_copy(ctx, o->blob, META_BLOB_ID);
+    return 0;
+}
+
+int objstore_link_object(struct objstore *s, const char *bucket,
+                         const char *key, const char *dest, struct kiln_diag *d)
+{
+    char blob[META_BLOB_ID];
+    struct buf src = BUF_INIT(4096);
+    int rc = 0;
+
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (meta_object_get(s->meta, bucket, key, blob_of, blob) != 0)
+            return diag_set(d, KILN_ENOTFOUND, "s3://%s/%s does not exist",
+                            bucket, key);
+        buf_reset(&src);
+        objstore_blob_path(s, blob, &src);
+        if (link(buf_cstr(&src), dest) == 0)
+            goto out;
+        if (errno != ENOENT)
+            break; /* e.g. EXDEV: fall back to a copy */
+    }
+    {
+        int in = open(buf_cstr(&src), O_RDONLY | O_CLOEXEC);
+        int outfd = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        char chunk[1 << 16];
+        ssize_t n;
+        if (in < 0 || outfd < 0)
+            rc = diag_set(d, KILN_EIO, "cannot copy s3://%s/%s to %s: %s",
+                          bucket, key, dest, strerror(errno));
+        while (!rc && (n = read(in, chunk, sizeof(chunk))) > 0)
+            if (write(outfd, chunk, (size_t)n) != n)
+                rc = diag_set(d, KILN_EIO, "cannot write %s", dest);
+        if (in >= 0)
+            close(in);
+        if (outfd >= 0)
+            close(outfd);
+    }
+out:
+    buf_release(&src);
+    return rc;
 }

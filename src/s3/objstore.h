@@ -68,6 +68,21 @@ int objstore_blob_link(struct objstore *s, const char *id,
 /* Removes a blob file (after its index row is gone); "" is a no-op. */
 void objstore_blob_unlink(struct objstore *s, const char *id);
 
+/*
+ * The rest of kiln's access to objects (training channels, model upload):
+ * objstore_put_path() stores a local file as bucket/key (durable, indexed,
+ * replacing any old version); objstore_link_object() makes `dest` a hard
+ * link to the object's blob (a copy if links are impossible), so a job's
+ * channel costs no copy. Bucket ownership is the caller's business.
+ * KILN_ENOBUCKET, KILN_ENOTFOUND, KILN_EIO.
+ */
+int objstore_put_path(struct objstore *s, const char *bucket, const char *key,
+                      const char *path, const char *content_type,
+                      struct kiln_diag *d);
+int objstore_link_object(struct objstore *s, const char *bucket,
+                         const char *key, const char *dest,
+                         struct kiln_diag *d);
+
 /* Appends the path of blob `id`. */
 void objstore_blob_path(struct objstore *s, const char *id, struct buf *out);
 

@@ -1,0 +1,1084 @@
+/*
+ * trainer.c - one thread per job; the thread owns the job's working tree
+ * (<data-dir>/jobs/<account>/<name>/algo-N/ with the container layout),
+ * its child process and its document until the job ends.
+ *
+ * The document is the single source of truth: every step updates it under
+ * the job and saves it, so DescribeTrainingJob shows the progress. A
+ * stop request only sets a flag; the job thread turns it into SIGTERM and,
+ * after the grace period, SIGKILL.
+ */
+#include "cmd/trainer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/instances.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/tm.h"
+#include "formats/artifact.h"
+#include "jobs/metrics.h"
+#include "jobs/proc.h"
+#include "meta/meta.h"
+
+#define LOG_GROUP    "/aws/sagemaker/TrainingJobs"
+#define MAX_LOG_LINE (256 * 1024)
+#define MODEL_MAX    ((uint64_t)64 << 30)
+
+struct job {
+    struct trainer *t;
+    char account[13];
+    char name[64];
+    pthread_t thread;
+    bool stop_requested;
+    bool done;
+    struct job *next;
+};
+
+struct trainer {
+    struct trainer_opts o;
+    char *jobs_dir;
+    char exe[4096];
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct job *jobs;
+    int running;
+    bool closing;
+    struct api_jobs api;
+};
+
+/* Built-in algorithms: image name -> `kiln algo <name>` plus the metric
+ * definitions the real container's documentation gives. */
+static const struct builtin {
+    const char *name;
+    const char *metrics[5][2];
+} builtins[] = {
+    {"kmeans",
+     {{"train:msd", "#quality_metric: host=\\S+, train msd <loss>=(\\S+)"},
+      {"test:msd", "#quality_metric: host=\\S+, test msd <loss>=(\\S+)"},
+      {"test:ssd", "#quality_metric: host=\\S+, test ssd <loss>=(\\S+)"},
+      {"train:progress", "#progress_metric: host=\\S+, completed (\\S+) %"},
+      {"train:throughput", "#throughput_metric: host=\\S+, train "
+                           "throughput=(\\S+) records/second"}}},
+};
+
+/* The built-in for an image: "kmeans", "kmeans:1" or
+ * "<account>.dkr.ecr.<region>.amazonaws.com/kmeans:1". */
+static const struct builtin *builtin_for(const char *image)
+{
+    const char *slash = image ? strrchr(image, '/') : NULL;
+    const char *name = slash ? slash + 1 : image;
+    size_t n;
+    if (!name)
+        return NULL;
+    n = strcspn(name, ":@");
+    for (size_t i = 0; i < KILN_ARRAY_LEN(builtins); i++)
+        if (strlen(builtins[i].name) == n &&
+            strncmp(builtins[i].name, name, n) == 0)
+            return &builtins[i];
+    return NULL;
+}
+
+/* ---- the job's document ------------------------------------------- */
+
+struct run {
+    struct job *job;
+    struct trainer *t;
+    json_t *doc;
+    struct buf dir;    /* the job's working tree */
+    double start, end; /* TrainingStartTime, TrainingEndTime */
+    int hosts;
+    json_t *metrics; /* name -> {Value, Timestamp} */
+    struct metric_set *defs;
+    char stream[256];
+    struct kiln_diag d;
+};
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static void save(struct run *r)
+{
+    char *body = json_dumps(r->doc, JSON_COMPACT);
+    json_t *end = json_object_get(r->doc, "TrainingEndTime");
+    struct meta_training_row row = {
+        .name = r->job->name,
+        .status = jstr(r->doc, "TrainingJobStatus"),
+        .secondary_status = jstr(r->doc, "SecondaryStatus"),
+        .modified =
+            json_number_value(json_object_get(r->doc, "LastModifiedTime")),
+        .ended = end ? json_number_value(end) : 0,
+    };
+    if (meta_training_save(r->t->o.meta, r->job->account, &row, body) != 0)
+        log_error("event=job_save_failed job=%s", r->job->name);
+    mem_free(body);
+}
+
+/* Closes the last transition and opens `status` with `message`. */
+static void step(struct run *r, const char *status, const char *message)
+{
+    double now = tm_now();
+    json_t *tr = json_object_get(r->doc, "SecondaryStatusTransitions");
+    json_t *last = json_array_get(tr, json_array_size(tr) - 1);
+    if (last && !json_object_get(last, "EndTime"))
+        json_object_set_new(last, "EndTime", json_real(now));
+    json_t *t = json_object();
+    json_object_set_new(t, "Status", json_string(status));
+    json_object_set_new(t, "StartTime", json_real(now));
+    json_object_set_new(t, "StatusMessage", json_string(message));
+    json_array_append_new(tr, t);
+    json_object_set_new(r->doc, "SecondaryStatus", json_string(status));
+    json_object_set_new(r->doc, "LastModifiedTime", json_real(now));
+    save(r);
+    log_info("event=job_status job=%s status=%s", r->job->name, status);
+}
+
+static bool stop_requested(struct run *r)
+{
+    bool s;
+    pthread_mutex_lock(&r->t->lock);
+    s = r->job->stop_requested;
+    pthread_mutex_unlock(&r->t->lock);
+    return s;
+}
+
+static bool closing(struct trainer *t)
+{
+    bool c;
+    pthread_mutex_lock(&t->lock);
+    c = t->closing;
+    pthread_mutex_unlock(&t->lock);
+    return c;
+}
+
+#define SHUTDOWN_REASON                                                        \
+    "InternalServerError: kiln server was shut down while the training job "   \
+    "was running."
+
+/* ---- channels ------------------------------------------------------- */
+
+/* Splits "s3://bucket/key" (or https://host/bucket/key). */
+static int split_uri(const char *uri, char *bucket, size_t bsize,
+                     const char **key)
+{
+    const char *p;
+    if (str_starts(uri, "s3://"))
+        p = uri + 5;
+    else
+        return KILN_EINVAL;
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || n >= bsize)
+        return KILN_EINVAL;
+    memcpy(bucket, p, n);
+    bucket[n] = '\0';
+    *key = slash ? slash + 1 : "";
+    return 0;
+}
+
+static int owned_bucket(struct run *r, const char *bucket)
+{
+    struct meta_bucket b;
+    if (meta_bucket_get(r->t->o.meta, bucket, &b) != 0)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: Data download failed: the bucket "
+                        "'%s' does not exist.",
+                        bucket);
+    if (strcmp(b.account, r->job->account) != 0)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: Data download failed: access to "
+                        "bucket '%s' is denied.",
+                        bucket);
+    return 0;
+}
+
+struct keylist {
+    char **keys; /* full keys */
+    char **rel;  /* file names relative to the channel */
+    size_t n;
+    size_t dirlen; /* S3Prefix: bytes of the prefix's directory part */
+};
+
+static void keys_add(struct keylist *l, const char *key, const char *rel)
+{
+    l->keys = xrealloc(l->keys, (l->n + 1) * sizeof(char *));
+    l->rel = xrealloc(l->rel, (l->n + 1) * sizeof(char *));
+    l->keys[l->n] = xstrdup(key);
+    l->rel[l->n] = xstrdup(rel);
+    l->n++;
+}
+
+static void keys_free(struct keylist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        mem_free(l->keys[i]);
+        mem_free(l->rel[i]);
+    }
+    mem_free(l->keys);
+    mem_free(l->rel);
+    memset(l, 0, sizeof(*l));
+}
+
+static int add_prefixed(void *ctx, const struct meta_object *o)
+{
+    struct keylist *l = ctx;
+    size_t n = strlen(o->key);
+    if (n && o->key[n - 1] == '/')
+        return 0; /* a "folder" marker, not data */
+    keys_add(l, o->key, o->key + l->dirlen);
+    return 0;
+}
+
+static int read_object_text(struct run *r, const char *bucket, const char *key,
+                            struct buf *out)
+{
+    struct buf tmp = BUF_INIT(8192);
+    char chunk[65536];
+    ssize_t n;
+    int fd, rc;
+
+    buf_addf(&tmp, "%s/.manifest", buf_cstr(&r->dir));
+    unlink(buf_cstr(&tmp));
+    rc =
+        objstore_link_object(r->t->o.store, bucket, key, buf_cstr(&tmp), &r->d);
+    if (rc) {
+        buf_release(&tmp);
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: Data download failed: the manifest "
+                        "s3://%s/%s does not exist.",
+                        bucket, key);
+    }
+    fd = open(buf_cstr(&tmp), O_RDONLY | O_CLOEXEC);
+    while (fd >= 0 && (n = read(fd, chunk, sizeof(chunk))) > 0)
+        if (buf_add(out, chunk, (size_t)n) != 0) {
+            rc = diag_set(&r->d, KILN_EINVAL,
+                          "ClientError: the manifest is too large.");
+            break;
+        }
+    if (fd >= 0)
+        close(fd);
+    unlink(buf_cstr(&tmp));
+    buf_release(&tmp);
+    return rc;
+}
+
+/* The objects of one channel, in key order, with their relative names. */
+static int channel_objects(struct run *r, json_t *ch, struct keylist *l,
+                           char *bucket, size_t bsize)
+{
+    json_t *src =
+        json_object_get(json_object_get(ch, "DataSource"), "S3DataSource");
+    const char *type = jstr(src, "S3DataType");
+    const char *uri = jstr(src, "S3Uri");
+    const char *key;
+    int rc;
+
+    if (!src || !uri)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: channel '%s' has no S3DataSource; "
+                        "kiln reads channels from S3.",
+                        jstr(ch, "ChannelName"));
+    if (split_uri(uri, bucket, bsize, &key) != 0)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: '%s' is not an s3:// URI kiln can "
+                        "read.",
+                        uri);
+    rc = owned_bucket(r, bucket);
+    if (rc)
+        return rc;
+    if (strcmp(type, "S3Prefix") == 0) {
+        const char *slash = strrchr(key, '/');
+        l->dirlen = slash ? (size_t)(slash - key) + 1 : 0;
+        meta_object_scan(r->t->o.meta, bucket, NULL, key, add_prefixed, l);
+    } else if (strcmp(type, "ManifestFile") == 0) {
+        struct buf text = BUF_INIT(64u << 20);
+        json_t *m;
+        rc = read_object_text(r, bucket, key, &text);
+        m = rc ? NULL : json_loadb(text.data, text.len, 0, NULL);
+        buf_release(&text);
+        if (rc)
+            return rc;
+        const char *prefix = jstr(json_array_get(m, 0), "prefix");
+        const char *pkey;
+        if (!json_is_array(m) || !prefix ||
+            split_uri(prefix, bucket, bsize, &pkey) != 0) {
+            json_decref(m);
+            return diag_set(&r->d, KILN_EINVAL,
+                            "ClientError: the manifest %s is not a JSON "
+                            "list starting with {\"prefix\": \"s3://...\"}",
+                            uri);
+        }
+        rc = owned_bucket(r, bucket);
+        for (size_t i = 1; !rc && i < json_array_size(m); i++) {
+            const char *suffix = json_string_value(json_array_get(m, i));
+            if (!suffix) {
+                rc = diag_set(&r->d, KILN_EINVAL,
+                              "ClientError: manifest entry %zu is not a "
+                              "string",
+                              i);
+                break;
+            }
+            struct buf full = BUF_INIT(4096);
+            buf_addf(&full, "%s%s", pkey, suffix);
+            keys_add(l, buf_cstr(&full), suffix);
+            buf_release(&full);
+        }
+        json_decref(m);
+        if (rc)
+            return rc;
+    } else {
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: S3DataType %s is not supported by "
+                        "kiln yet.",
+                        type);
+    }
+    if (l->n == 0)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: Data download failed: no objects "
+                        "were found under %s",
+                        uri);
+    return 0;
+}
+
+static bool safe_rel(const char *rel)
+{
+    if (!*rel || *rel == '/')
+        return false;
+    for (const char *p = rel; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    return true;
+}
+
+/* Links the channel's objects into every host's data/<channel>/. */
+static int download(struct run *r)
+{
+    json_t *chans = json_object_get(r->doc, "InputDataConfig");
+    size_t i;
+    json_t *ch;
+    int rc = 0;
+
+    json_array_foreach(chans, i, ch)
+    {
+        struct keylist l = {0};
+        char bucket[64];
+        const char *name = jstr(ch, "ChannelName");
+        json_t *src =
+            json_object_get(json_object_get(ch, "DataSource"), "S3DataSource");
+        const char *dist = jstr(src, "S3DataDistributionType");
+        bool sharded = dist && strcmp(dist, "ShardedByS3Key") == 0;
+
+        rc = channel_objects(r, ch, &l, bucket, sizeof(bucket));
+        for (int h = 1; !rc && h <= r->hosts; h++) {
+            for (size_t j = 0; !rc && j < l.n; j++) {
+                if (sharded && (int)(j % (size_t)r->hosts) != h - 1)
+                    continue;
+                struct buf dest = BUF_INIT(8192);
+                if (!safe_rel(l.rel[j])) {
+                    rc = diag_set(&r->d, KILN_EINVAL,
+                                  "ClientError: the object key '%s' cannot "
+                                  "be a file name",
+                                  l.keys[j]);
+                    buf_release(&dest);
+                    break;
+                }
+                buf_addf(&dest, "%s/algo-%d/input/data/%s/%s",
+                         buf_cstr(&r->dir), h, name, l.rel[j]);
+                for (char *s = dest.data + r->dir.len;
+                     (s = strchr(s + 1, '/'));) {
+                    *s = '\0';
+                    mkdir(dest.data, 0755);
+                    *s = '/';
+                }
+                rc = objstore_link_object(r->t->o.store, bucket, l.keys[j],
+                                          buf_cstr(&dest), &r->d);
+                if (rc)
+                    rc = diag_set(&r->d, KILN_EINVAL,
+                                  "ClientError: Data download failed: %s",
+                                  r->d.msg);
+                buf_release(&dest);
+            }
+        }
+        keys_free(&l);
+        if (rc)
+            break;
+    }
+    return rc;
+}
+
+/* ---- the working tree ----------------------------------------------- */
+
+static int write_json(const char *path, json_t *j, struct kiln_diag *d)
+{
+    if (json_dump_file(j, path, JSON_INDENT(2)) != 0)
+        return diag_set(d, KILN_EIO, "cannot write %s", path);
+    return 0;
+}
+
+static int prepare_tree(struct run *r)
+{
+    json_t *hosts = json_array(), *inputs = json_object();
+    json_t *res = json_object_get(r->doc, "ResourceConfig");
+    const char *itype = jstr(res, "InstanceType");
+    const char *mode = jstr(json_object_get(r->doc, "AlgorithmSpecification"),
+                            "TrainingInputMode");
+    size_t i;
+    json_t *ch;
+    int rc = 0;
+
+    for (int h = 1; h <= r->hosts; h++) {
+        char name[32];
+        snprintf(name, sizeof(name), "algo-%d", h);
+        json_array_append_new(hosts, json_string(name));
+    }
+    json_array_foreach(json_object_get(r->doc, "InputDataConfig"), i, ch)
+    {
+        json_t *src =
+            json_object_get(json_object_get(ch, "DataSource"), "S3DataSource");
+        json_t *e = json_object();
+        const char *m = jstr(ch, "InputMode") ? jstr(ch, "InputMode") : mode;
+        if (strcmp(m, "Pipe") == 0) {
+            rc = diag_set(&r->d, KILN_EINVAL,
+                          "ClientError: Pipe input mode is not supported by "
+                          "kiln yet; use File mode (channel '%s').",
+                          jstr(ch, "ChannelName"));
+            json_decref(e);
+            goto out;
+        }
+        if (jstr(ch, "ContentType"))
+            json_object_set_new(e, "ContentType",
+                                json_string(jstr(ch, "ContentType")));
+        json_object_set_new(e, "TrainingInputMode",
+                            json_string(strcmp(m, "FastFile") ? m : "File"));
+        json_object_set_new(
+            e, "S3DistributionType",
+            json_string(jstr(src, "S3DataDistributionType")
+                            ? jstr(src, "S3DataDistributionType")
+                            : "FullyReplicated"));
+        json_object_set_new(e, "RecordWrapperType",
+                            json_string(jstr(ch, "RecordWrapperType")
+                                            ? jstr(ch, "RecordWrapperType")
+                                            : "None"));
+        if (jstr(ch, "CompressionType"))
+            json_object_set_new(e, "CompressionType",
+                                json_string(jstr(ch, "CompressionType")));
+        json_object_set_new(inputs, jstr(ch, "ChannelName"), e);
+    }
+    for (int h = 1; !rc && h <= r->hosts; h++) {
+        static const char *const subs[] = {
+            "",       "/input",  "/input/config", "/input/data",
+            "/model", "/output", "/output/data"};
+        struct buf p = BUF_INIT(8192);
+        json_t *rcfg = json_object(), *group = json_object();
+        char host[32];
+        snprintf(host, sizeof(host), "algo-%d", h);
+        for (size_t k = 0; k < KILN_ARRAY_LEN(subs); k++) {
+            buf_reset(&p);
+            buf_addf(&p, "%s/%s%s", buf_cstr(&r->dir), host, subs[k]);
+            mkdir(buf_cstr(&p), 0755);
+        }
+        json_t *ich = json_object_get(r->doc, "InputDataConfig");
+        json_array_foreach(ich, i, ch)
+        {
+            buf_reset(&p);
+            buf_addf(&p, "%s/%s/input/data/%s", buf_cstr(&r->dir), host,
+                     jstr(ch, "ChannelName"));
+            mkdir(buf_cstr(&p), 0755);
+        }
+        json_object_set_new(rcfg, "current_host", json_string(host));
+        json_object_set_new(rcfg, "current_instance_type", json_string(itype));
+        json_object_set_new(rcfg, "current_group_name",
+                            json_string("homogeneousCluster"));
+        json_object_set(rcfg, "hosts", hosts);
+        json_object_set_new(group, "instance_group_name",
+                            json_string("homogeneousCluster"));
+        json_object_set_new(group, "instance_type", json_string(itype));
+        json_object_set(group, "hosts", hosts);
+        json_t *groups = json_array();
+        json_array_append_new(groups, group);
+        json_object_set_new(rcfg, "instance_groups", groups);
+        json_object_set_new(rcfg, "network_interface_name",
+                            json_string("eth0"));
+        buf_reset(&p);
+        buf_addf(&p, "%s/%s/input/config/resourceconfig.json",
+                 buf_cstr(&r->dir), host);
+        rc = write_json(buf_cstr(&p), rcfg, &r->d);
+        buf_reset(&p);
+        buf_addf(&p, "%s/%s/input/config/hyperparameters.json",
+                 buf_cstr(&r->dir), host);
+        if (!rc)
+            rc = write_json(buf_cstr(&p),
+                            json_object_get(r->doc, "HyperParameters"), &r->d);
+        buf_reset(&p);
+        buf_addf(&p, "%s/%s/input/config/inputdataconfig.json",
+                 buf_cstr(&r->dir), host);
+        if (!rc)
+            rc = write_json(buf_cstr(&p), inputs, &r->d);
+        json_decref(rcfg);
+        buf_release(&p);
+    }
+out:
+    json_decref(hosts);
+    json_decref(inputs);
+    return rc;
+}
+
+/* ---- the algorithm process ------------------------------------------ */
+
+static void on_metric(void *ctx, const char *name, double value)
+{
+    struct run *r = ctx;
+    json_t *m = json_object();
+    json_object_set_new(m, "MetricName", json_string(name));
+    json_object_set_new(m, "Value", json_real(value));
+    json_object_set_new(m, "Timestamp", json_real(tm_now()));
+    json_object_set_new(r->metrics, name, m);
+}
+
+static void log_line(struct run *r, const char *line, size_t len)
+{
+    char *text = xstrndup(line, len);
+    meta_log_append(r->t->o.meta, r->job->account, LOG_GROUP, r->stream,
+                    (int64_t)(tm_now() * 1000), text);
+    metric_set_match(r->defs, text, strlen(text), on_metric, r);
+    mem_free(text);
+}
+
+/* Streams the child's output into the log until EOF, enforcing stops and
+ * the runtime limit. Sets *why to "Stopped"/"MaxRuntimeExceeded"/NULL. */
+static void pump(struct run *r, struct proc *p, const char **why)
+{
+    struct buf pending = BUF_INIT(MAX_LOG_LINE + 65536);
+    double max_runtime = json_number_value(json_object_get(
+        json_object_get(r->doc, "StoppingCondition"), "MaxRuntimeInSeconds"));
+    double term_at = 0;
+    char chunk[65536];
+
+    for (;;) {
+        struct pollfd pfd = {p->out_fd, POLLIN, 0};
+        int n = poll(&pfd, 1, 100);
+        double now = tm_now();
+        if (!*why && closing(r->t))
+            *why = "Interrupted";
+        if (!*why && stop_requested(r))
+            *why = "Stopped";
+        if (!*why && max_runtime > 0 && now - r->start > max_runtime)
+            *why = "MaxRuntimeExceeded";
+        if (*why && term_at == 0) {
+            proc_signal(p, SIGTERM);
+            term_at = now;
+            if (strcmp(*why, "Stopped") == 0)
+                step(r, "Stopping", "Stopping the training job");
+        }
+        if (term_at > 0 && now - term_at > r->t->o.stop_grace_seconds)
+            proc_signal(p, SIGKILL);
+        if (n <= 0)
+            continue;
+        ssize_t got = read(p->out_fd, chunk, sizeof(chunk));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        buf_add(&pending, chunk, (size_t)got);
+        char *start = pending.data, *nl;
+        while ((nl = memchr(start, '\n',
+                            pending.len - (size_t)(start - pending.data)))) {
+            log_line(r, start, (size_t)(nl - start));
+            start = nl + 1;
+        }
+        size_t rest = pending.len - (size_t)(start - pending.data);
+        if (rest > MAX_LOG_LINE) {
+            log_line(r, start, rest);
+            rest = 0;
+        }
+        memmove(pending.data, start, rest);
+        pending.len = rest;
+    }
+    if (pending.len)
+        log_line(r, pending.data, pending.len);
+    buf_release(&pending);
+}
+
+static int train(struct run *r, const struct builtin *b, int *exit_code,
+                 const char **why)
+{
+    struct buf in = BUF_INIT(8192), model = BUF_INIT(8192),
+               out = BUF_INIT(8192);
+    struct strv {
+        char *items[128];
+        size_t n;
+    } env = {{0}, 0};
+    const struct instance_type *it = instance_find(
+        jstr(json_object_get(r->doc, "ResourceConfig"), "InstanceType"));
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = it ? it->vcpus : 1;
+    struct proc p;
+    int rc;
+
+    if (threads > cores && cores > 0)
+        threads = (int)cores;
+    buf_addf(&in, "SM_INPUT_DIR=%s/algo-1/input", buf_cstr(&r->dir));
+    buf_addf(&model, "SM_MODEL_DIR=%s/algo-1/model", buf_cstr(&r->dir));
+    buf_addf(&out, "SM_OUTPUT_DIR=%s/algo-1/output", buf_cstr(&r->dir));
+    env.items[env.n++] = buf_detach(&in, NULL);
+    env.items[env.n++] = buf_detach(&model, NULL);
+    env.items[env.n++] = buf_detach(&out, NULL);
+    {
+        struct buf e = BUF_INIT(8192);
+        buf_addf(&e, "TRAINING_JOB_NAME=%s", r->job->name);
+        env.items[env.n++] = buf_detach(&e, NULL);
+        buf_addf(&e, "TRAINING_JOB_ARN=%s", jstr(r->doc, "TrainingJobArn"));
+        env.items[env.n++] = buf_detach(&e, NULL);
+        buf_addf(&e, "OPENBLAS_NUM_THREADS=%d", threads);
+        env.items[env.n++] = buf_detach(&e, NULL);
+        buf_addf(&e, "OMP_NUM_THREADS=%d", threads);
+        env.items[env.n++] = buf_detach(&e, NULL);
+        buf_addf(&e, "AWS_REGION=%s", r->t->o.region);
+        env.items[env.n++] = buf_detach(&e, NULL);
+        env.items[env.n++] = xstrdup("PATH=/usr/local/bin:/usr/bin:/bin");
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(r->doc, "Environment"), k, v)
+        {
+            if (env.n + 1 >= KILN_ARRAY_LEN(env.items))
+                break;
+            buf_addf(&e, "%s=%s", k, json_string_value(v));
+            env.items[env.n++] = buf_detach(&e, NULL);
+        }
+        buf_release(&e);
+    }
+    env.items[env.n] = NULL;
+    const char *argv[] = {r->t->exe, "algo", b->name, "train", NULL};
+    proc_init(&p);
+    snprintf(r->stream, sizeof(r->stream), "%s/algo-1-%lld", r->job->name,
+             (long long)time(NULL));
+    rc = proc_start(&p, argv, (const char *const *)env.items, buf_cstr(&r->dir),
+                    &r->d);
+    if (!rc) {
+        pump(r, &p, why);
+        rc = proc_wait(&p, false, exit_code);
+    }
+    proc_release(&p);
+    for (size_t i = 0; i < env.n; i++)
+        mem_free(env.items[i]);
+    return rc;
+}
+
+/* ---- upload ------------------------------------------------------------ */
+
+static int upload_dir(struct run *r, const char *dir, const char *name)
+{
+    json_t *outcfg = json_object_get(r->doc, "OutputDataConfig");
+    const char *uri = jstr(outcfg, "S3OutputPath");
+    char bucket[64];
+    const char *prefix;
+    struct buf tgz = BUF_INIT(8192), key = BUF_INIT(8192);
+    int rc;
+
+    if (split_uri(uri, bucket, sizeof(bucket), &prefix) != 0)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: S3OutputPath '%s' is not an s3:// URI",
+                        uri);
+    rc = owned_bucket(r, bucket);
+    if (rc)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: cannot upload the model: %s",
+                        r->d.msg + strlen("ClientError: "));
+    size_t n = strlen(prefix);
+    while (n && prefix[n - 1] == '/')
+        n--;
+    buf_addf(&key, "%.*s%s%s/output/%s", (int)n, prefix, n ? "/" : "",
+             r->job->name, name);
+    buf_addf(&tgz, "%s/%s", buf_cstr(&r->dir), name);
+    rc = artifact_pack(dir, buf_cstr(&tgz), &r->d);
+    if (!rc)
+        rc = objstore_put_path(r->t->o.store, bucket, buf_cstr(&key),
+                               buf_cstr(&tgz), "application/x-tar", &r->d);
+    unlink(buf_cstr(&tgz));
+    buf_release(&tgz);
+    buf_release(&key);
+    return rc;
+}
+
+/* ---- the job thread ------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int type,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void finish(struct run *r, const char *status, const char *secondary,
+                   const char *message, const char *reason)
+{
+    double now = tm_now();
+    if (r->start == 0)
+        r->start = now;
+    r->end = now;
+    if (reason) {
+        char cut[1025];
+        str_copy(cut, reason, sizeof(cut));
+        json_object_set_new(r->doc, "FailureReason", json_string(cut));
+    }
+    json_object_set_new(r->doc, "TrainingJobStatus", json_string(status));
+    json_object_set_new(r->doc, "TrainingEndTime", json_real(now));
+    int64_t secs = (int64_t)llround(r->end - r->start);
+    if (secs < 1)
+        secs = 1;
+    json_object_set_new(r->doc, "TrainingTimeInSeconds", json_integer(secs));
+    json_object_set_new(r->doc, "BillableTimeInSeconds", json_integer(secs));
+    json_t *list = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->metrics, k, v) json_array_append(list, v);
+    json_object_set_new(r->doc, "FinalMetricDataList", list);
+    step(r, secondary, message);
+    struct meta_usage u = {
+        .account = r->job->account,
+        .arn = jstr(r->doc, "TrainingJobArn"),
+        .kind = "training",
+        .instance_type =
+            jstr(json_object_get(r->doc, "ResourceConfig"), "InstanceType"),
+        .instance_count = r->hosts,
+        .start = r->start,
+        .end = r->end,
+        .billable_seconds = secs * r->hosts,
+    };
+    meta_usage_add(r->t->o.meta, &u);
+    log_info("event=job_end job=%s status=%s seconds=%lld", r->job->name,
+             status, (long long)secs);
+}
+
+static void run_job(struct run *r)
+{
+    json_t *algo = json_object_get(r->doc, "AlgorithmSpecification");
+    const char *image = jstr(algo, "TrainingImage");
+    const struct builtin *b =
+        builtin_for(image ? image : jstr(algo, "AlgorithmName"));
+    const char *why = NULL;
+    int code = 0, rc;
+
+    step(r, "Starting", "Preparing the instances for training");
+    r->start = tm_now();
+    json_object_set_new(r->doc, "TrainingStartTime", json_real(r->start));
+    if (!b) {
+        finish(r, "Failed", "Failed", "Training job failed",
+               "ClientError: The training image is not a kiln built-in "
+               "algorithm (kiln runs 'kmeans'; bring-your-own images are "
+               "not supported yet).");
+        return;
+    }
+    for (size_t i = 0; i < KILN_ARRAY_LEN(b->metrics) && b->metrics[i][0]; i++)
+        metric_set_add(r->defs, b->metrics[i][0], b->metrics[i][1], NULL);
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(algo, "MetricDefinitions"), i, m)
+        metric_set_add(r->defs, jstr(m, "Name"), jstr(m, "Regex"), NULL);
+
+    mkdir(buf_cstr(&r->dir), 0755);
+    step(r, "Downloading", "Downloading input data");
+    rc = prepare_tree(r);
+    if (!rc)
+        rc = download(r);
+    if (rc) {
+        finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
+        return;
+    }
+    if (r->hosts > 1) {
+        finish(r, "Failed", "Failed", "Training job failed",
+               "ClientError: InstanceCount > 1 needs multi-instance "
+               "training on MPI, which this kiln does not have yet; the "
+               "working trees of every host were prepared.");
+        return;
+    }
+    if (stop_requested(r)) {
+        finish(r, "Stopped", "Stopped", "Training job stopped", NULL);
+        return;
+    }
+    step(r, "Training", "Downloading the training image");
+    step(r, "Training",
+         "Training image download completed. Training in "
+         "progress.");
+    rc = train(r, b, &code, &why);
+    if (rc) {
+        finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
+        return;
+    }
+    if (why && strcmp(why, "Interrupted") == 0) {
+        finish(r, "Failed", "Failed", "Training job failed", SHUTDOWN_REASON);
+        return;
+    }
+    if (!why && code != 0) {
+        struct buf fpath = BUF_INIT(8192), text = BUF_INIT(64 * 1024),
+                   reason = BUF_INIT(64 * 1024);
+        char chunk[4096];
+        ssize_t n;
+        buf_addf(&fpath, "%s/algo-1/output/failure", buf_cstr(&r->dir));
+        int fd = open(buf_cstr(&fpath), O_RDONLY | O_CLOEXEC);
+        while (fd >= 0 && (n = read(fd, chunk, sizeof(chunk))) > 0 &&
+               text.len < 2048)
+            buf_add(&text, chunk, (size_t)n);
+        if (fd >= 0)
+            close(fd);
+        if (str_starts(buf_cstr(&text), "ClientError: "))
+            buf_adds(&reason, buf_cstr(&text));
+        else
+            buf_addf(&reason, "AlgorithmError: %s, exit code: %d",
+                     text.len ? buf_cstr(&text)
+                              : "the algorithm exited with an error",
+                     code);
+        finish(r, "Failed", "Failed", "Training job failed", buf_cstr(&reason));
+        buf_release(&fpath);
+        buf_release(&text);
+        buf_release(&reason);
+        return;
+    }
+    /* Completed, stopped or out of time: the model is uploaded all the
+     * same, as SageMaker does. */
+    step(r, "Uploading", "Uploading generated training model");
+    struct buf dir = BUF_INIT(8192);
+    buf_addf(&dir, "%s/algo-1/model", buf_cstr(&r->dir));
+    rc = upload_dir(r, buf_cstr(&dir), "model.tar.gz");
+    buf_reset(&dir);
+    buf_addf(&dir, "%s/algo-1/output/data", buf_cstr(&r->dir));
+    if (!rc)
+        rc = upload_dir(r, buf_cstr(&dir), "output.tar.gz");
+    buf_release(&dir);
+    if (rc)
+        finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
+    else if (!why)
+        finish(r, "Completed", "Completed", "Training job completed", NULL);
+    else if (strcmp(why, "Stopped") == 0)
+        finish(r, "Stopped", "Stopped", "Training job stopped", NULL);
+    else
+        finish(r, "Stopped", "MaxRuntimeExceeded",
+               "Training job stopped: it reached MaxRuntimeInSeconds", NULL);
+}
+
+static void *job_thread(void *arg)
+{
+    struct job *job = arg;
+    struct trainer *t = job->t;
+    struct run r = {.job = job, .t = t, .dir = BUF_INIT(8192)};
+    char *body = NULL;
+
+    /* Wait for a slot. */
+    pthread_mutex_lock(&t->lock);
+    while (t->running >= t->o.max_jobs && !t->closing)
+        pthread_cond_wait(&t->changed, &t->lock);
+    t->running++;
+    pthread_mutex_unlock(&t->lock);
+
+    if (meta_training_get(t->o.meta, job->account, job->name, &body) == 0)
+        r.doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    if (r.doc) {
+        r.hosts = (int)json_integer_value(json_object_get(
+            json_object_get(r.doc, "ResourceConfig"), "InstanceCount"));
+        if (r.hosts < 1)
+            r.hosts = 1;
+        r.metrics = json_object();
+        r.defs = metric_set_new();
+        buf_addf(&r.dir, "%s/%s/%s", t->jobs_dir, job->account, job->name);
+        {
+            struct buf acct = BUF_INIT(8192);
+            buf_addf(&acct, "%s/%s", t->jobs_dir, job->account);
+            mkdir(buf_cstr(&acct), 0755);
+            buf_release(&acct);
+        }
+        if (closing(t))
+            finish(&r, "Failed", "Failed", "Training job failed",
+                   SHUTDOWN_REASON);
+        else
+            run_job(&r);
+        if (!t->o.keep_dirs)
+            remove_tree(buf_cstr(&r.dir));
+        json_decref(r.doc);
+        json_decref(r.metrics);
+        metric_set_free(r.defs);
+    }
+    buf_release(&r.dir);
+    pthread_mutex_lock(&t->lock);
+    t->running--;
+    job->done = true;
+    pthread_cond_broadcast(&t->changed);
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* ---- the api_jobs ops ----------------------------------------------- */
+
+/* Joins and frees finished jobs (lock held). */
+static void reap(struct trainer *t)
+{
+    struct job **pp = &t->jobs;
+    while (*pp) {
+        struct job *j = *pp;
+        if (j->done) {
+            pthread_join(j->thread, NULL);
+            *pp = j->next;
+            mem_free(j);
+        } else {
+            pp = &j->next;
+        }
+    }
+}
+
+static int start_job(void *ctx, const char *account, const char *name)
+{
+    struct trainer *t = ctx;
+    struct job *j = xcalloc(1, sizeof(*j));
+    int rc = 0;
+
+    j->t = t;
+    str_copy(j->account, account, sizeof(j->account));
+    str_copy(j->name, name, sizeof(j->name));
+    pthread_mutex_lock(&t->lock);
+    reap(t);
+    if (t->closing || pthread_create(&j->thread, NULL, job_thread, j) != 0) {
+        rc = KILN_EUNAVAILABLE;
+        mem_free(j);
+    } else {
+        j->next = t->jobs;
+        t->jobs = j;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+static int stop_job(void *ctx, const char *account, const char *name)
+{
+    struct trainer *t = ctx;
+    int rc = KILN_ENOTFOUND;
+    pthread_mutex_lock(&t->lock);
+    for (struct job *j = t->jobs; j; j = j->next)
+        if (!j->done && strcmp(j->account, account) == 0 &&
+            strcasecmp(j->name, name) == 0) {
+            j->stop_requested = true;
+            rc = 0;
+        }
+    pthread_cond_broadcast(&t->changed);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+/* Jobs a previous server left running can never finish: fail them. */
+static int fail_orphan(void *ctx, const char *account, const char *name)
+{
+    struct trainer *t = ctx;
+    char *body = NULL;
+    struct buf dir = BUF_INIT(8192);
+
+    if (meta_training_get(t->o.meta, account, name, &body) == 0) {
+        struct job job = {.t = t};
+        struct run r = {.job = &job, .t = t, .dir = BUF_INIT(8192)};
+        str_copy(job.account, account, sizeof(job.account));
+        str_copy(job.name, name, sizeof(job.name));
+        r.doc = json_loads(body, 0, NULL);
+        r.metrics = json_object();
+        r.hosts = 1;
+        json_t *st = json_object_get(r.doc, "TrainingStartTime");
+        r.start = st ? json_number_value(st) : 0;
+        if (r.doc)
+            finish(&r, "Failed", "Failed", "Training job failed",
+                   "InternalServerError: kiln server stopped while the "
+                   "training job was running; its partial results were "
+                   "discarded.");
+        json_decref(r.doc);
+        json_decref(r.metrics);
+        buf_release(&r.dir);
+        log_warn("event=job_orphaned job=%s", name);
+    }
+    mem_free(body);
+    buf_addf(&dir, "%s/%s/%s", t->jobs_dir, account, name);
+    remove_tree(buf_cstr(&dir));
+    buf_release(&dir);
+    return 0;
+}
+
+int trainer_new(const struct trainer_opts *o, struct trainer **out,
+                struct kiln_diag *d)
+{
+    struct trainer *t = xcalloc(1, sizeof(*t));
+    struct buf p = BUF_INIT(8192);
+    ssize_t n;
+
+    t->o = *o;
+    if (t->o.max_jobs < 1)
+        t->o.max_jobs = 1;
+    buf_addf(&p, "%s/jobs", o->data_dir);
+    t->jobs_dir = buf_detach(&p, NULL);
+    mkdir(t->jobs_dir, 0700);
+    n = readlink("/proc/self/exe", t->exe, sizeof(t->exe) - 1);
+    if (n <= 0) {
+        mem_free(t->jobs_dir);
+        mem_free(t);
+        return diag_set(d, KILN_EIO, "cannot find the kiln executable");
+    }
+    t->exe[n] = '\0';
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->changed, NULL);
+    t->api.ctx = t;
+    t->api.start = start_job;
+    t->api.stop = stop_job;
+    meta_training_each_status(o->meta, "InProgress", fail_orphan, t);
+    meta_training_each_status(o->meta, "Stopping", fail_orphan, t);
+    *out = t;
+    return 0;
+}
+
+const struct api_jobs *trainer_api(struct trainer *t)
+{
+    return &t->api;
+}
+
+void trainer_free(struct trainer *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->closing = true;
+    pthread_cond_broadcast(&t->changed);
+    pthread_mutex_unlock(&t->lock);
+    for (;;) {
+        pthread_mutex_lock(&t->lock);
+        bool all = true;
+        for (struct job *j = t->jobs; j; j = j->next)
+            all &= j->done;
+        reap(t);
+        pthread_mutex_unlock(&t->lock);
+        if (all)
+            break;
+        usleep(20000);
+    }
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->changed);
+    mem_free(t->jobs_dir);
+    mem_free(t);
+}

@@ -1,0 +1,131 @@
+/*
+ * proc.c - fork/exec with an error pipe. Between fork and exec the child
+ * only calls async-signal-safe functions.
+ */
+#include "jobs/proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void proc_init(struct proc *p)
+{
+    p->pid = 0;
+    p->out_fd = -1;
+}
+
+int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
+               const char *cwd, struct kiln_diag *d)
+{
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, child_errno = 0;
+    pid_t pid;
+    ssize_t n;
+
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+        int e = errno;
+        if (out[0] >= 0) {
+            close(out[0]);
+            close(out[1]);
+        }
+        return diag_set(d, KILN_EIO, "cannot create pipes: %s", strerror(e));
+    }
+    pid_t parent = getpid();
+    pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(out[0]);
+        close(out[1]);
+        close(err[0]);
+        close(err[1]);
+        return diag_set(d, KILN_EIO, "cannot fork: %s", strerror(e));
+    }
+    if (pid == 0) {
+        /* Child: async-signal-safe calls only. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        setpgid(0, 0);
+        /* If kiln dies, its jobs die with it (and are failed on restart). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (dup2(out[1], STDOUT_FILENO) < 0 ||
+            dup2(out[1], STDERR_FILENO) < 0 || (cwd && chdir(cwd) != 0)) {
+            int e = errno;
+            if (write(err[1], &e, sizeof(e)) < 0) {
+                /* nothing to do */
+            }
+            _exit(127);
+        }
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0 && nul != STDIN_FILENO) {
+            dup2(nul, STDIN_FILENO);
+            close(nul);
+        }
+        execve(argv[0], (char *const *)(uintptr_t)argv,
+               (char *const *)(uintptr_t)envp);
+        int e = errno;
+        if (write(err[1], &e, sizeof(e)) < 0) {
+            /* nothing to do */
+        }
+        _exit(127);
+    }
+    setpgid(pid, pid); /* also from the parent, to win the race */
+    close(out[1]);
+    close(err[1]);
+    do
+        n = read(err[0], &child_errno, sizeof(child_errno));
+    while (n < 0 && errno == EINTR);
+    close(err[0]);
+    if (n == (ssize_t)sizeof(child_errno)) {
+        int status;
+        waitpid(pid, &status, 0);
+        close(out[0]);
+        return diag_set(d, KILN_EIO, "cannot start %s: %s", argv[0],
+                        strerror(child_errno));
+    }
+    p->pid = pid;
+    p->out_fd = out[0];
+    return 0;
+}
+
+void proc_signal(struct proc *p, int sig)
+{
+    if (p->pid > 0)
+        kill(-p->pid, sig);
+}
+
+int proc_wait(struct proc *p, bool nohang, int *status)
+{
+    int st;
+    pid_t r;
+
+    if (p->pid <= 0)
+        return KILN_EINVAL;
+    do
+        r = waitpid(p->pid, &st, nohang ? WNOHANG : 0);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return KILN_CONTINUE;
+    if (r < 0)
+        return KILN_EIO;
+    p->pid = 0;
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return 0;
+}
+
+void proc_release(struct proc *p)
+{
+    int st;
+    if (p->pid > 0) {
+        proc_signal(p, SIGKILL);
+        proc_wait(p, false, &st);
+    }
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    p->out_fd = -1;
+}

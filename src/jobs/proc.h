@@ -1,0 +1,44 @@
+/*
+ * proc.h - child processes for jobs (STYLE.md K12, after git's
+ * run-command and libuv's uv_spawn).
+ *
+ * Lifecycle: proc_start() forks and execs argv (never through a shell)
+ * with exactly envp, in cwd, as the leader of a new process group, with
+ * stdout and stderr joined into one pipe the parent reads from out_fd.
+ * Every other descriptor is close-on-exec. Failures before exec (chdir,
+ * execve) travel back on a close-on-exec pipe and make proc_start() fail
+ * with the real errno, leaving nothing running. proc_signal() signals the
+ * whole group (so an algorithm's own children stop too); proc_wait()
+ * reaps. A child is killed when the thread that started it dies
+ * (PR_SET_PDEATHSIG), so a crashed server leaves no job running. The caller
+ * owns out_fd and closes it with proc_release().
+ */
+#ifndef KILN_JOBS_PROC_H
+#define KILN_JOBS_PROC_H
+
+#include <sys/types.h>
+
+#include "base/err.h"
+
+struct proc {
+    pid_t pid;  /* > 0 while started and not reaped */
+    int out_fd; /* read end of stdout+stderr, or -1 */
+};
+
+void proc_init(struct proc *p);
+
+/* Starts argv[0] (a path) with envp (NULL-terminated arrays, borrowed). */
+int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
+               const char *cwd, struct kiln_diag *d);
+
+/* Sends sig to the process group. */
+void proc_signal(struct proc *p, int sig);
+
+/* Waits for exit; *status is the exit code, or 128 + signal. With
+ * nohang, returns KILN_CONTINUE while it still runs. */
+int proc_wait(struct proc *p, bool nohang, int *status);
+
+/* Closes out_fd; kills and reaps a still-running child. */
+void proc_release(struct proc *p);
+
+#endif

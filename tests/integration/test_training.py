@@ -1,0 +1,347 @@
+"""[F5] training jobs through the SageMaker API with boto3 and the aws CLI:
+CreateTrainingJob to Completed on Fashion-MNIST, logs and metrics through
+the CloudWatch Logs API, model.tar.gz in the object store, stops, runtime
+limits, failures and bad requests."""
+import io
+import json
+import os
+import re
+import struct
+import subprocess
+import tarfile
+import time
+
+import botocore.exceptions
+import numpy as np
+import pytest
+
+from conftest import ACCOUNT, KILN, aws, client, kiln
+
+FM = "/usr/share/datasets/fashion-mnist"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
+IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
+
+
+@pytest.fixture(scope="module")
+def data(server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train-data")
+    s3 = client(server, "s3")
+    s3.create_bucket(Bucket="train-bucket")
+    # A 5,000-row Fashion-MNIST subset in RecordIO-protobuf, as the
+    # low-level notebook uploads it: one object whose key is the prefix.
+    csv = tmp / "subset.csv"
+    kiln("admin", "convert", "--from", "idx", "--to", "csv",
+         f"{FM}/t10k-images-idx3-ubyte.gz", str(tmp / "all.csv"))
+    with open(tmp / "all.csv") as f, open(csv, "w") as out:
+        for i, line in enumerate(f):
+            if i == 5000:
+                break
+            out.write(line)
+    kiln("admin", "convert", "--from", "csv", "--to", "recordio", str(csv),
+         str(tmp / "data.pbr"))
+    s3.upload_file(str(tmp / "data.pbr"), "train-bucket", "kmeans_lowlevel_example/data")
+    return tmp
+
+
+def job_body(name, **over):
+    body = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "RoleArn": ROLE,
+        "InputDataConfig": [{
+            "ChannelName": "train",
+            "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": "s3://train-bucket/kmeans_lowlevel_example/data",
+                "S3DataDistributionType": "FullyReplicated"}},
+            "CompressionType": "None", "RecordWrapperType": "None"}],
+        "OutputDataConfig": {"S3OutputPath": "s3://train-bucket/kmeans_example/output"},
+        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.c4.xlarge",
+                           "VolumeSizeInGB": 50},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "HyperParameters": {"k": "10", "feature_dim": "784", "mini_batch_size": "500",
+                            "force_dense": "True"},
+    }
+    body.update(over)
+    return body
+
+
+def wait(sm, name):
+    """The botocore waiter; a Failed job ends it with a WaiterError."""
+    try:
+        sm.get_waiter("training_job_completed_or_stopped").wait(
+            TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    except botocore.exceptions.WaiterError as e:
+        assert "Failed" in str(e)
+    return sm.describe_training_job(TrainingJobName=name)
+
+
+def read_model(raw):
+    k, d = struct.unpack("<qq", raw[36:52])
+    return np.frombuffer(raw, np.float32, count=k * d, offset=64).reshape(k, d)
+
+
+@pytest.mark.skipif(not os.path.exists(FM), reason="dataset-fashion-mnist not installed")
+def test_lowlevel_notebook_job(server, data):
+    sm = client(server, "sagemaker")
+    arn = sm.create_training_job(**job_body("kmeans-lowlevel-1"))["TrainingJobArn"]
+    assert arn == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/kmeans-lowlevel-1"
+    d = wait(sm, "kmeans-lowlevel-1")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["SecondaryStatus"] == "Completed"
+    statuses = [t["Status"] for t in d["SecondaryStatusTransitions"]]
+    assert statuses[0] == "Starting" and "Downloading" in statuses
+    assert statuses[-3:] == ["Training", "Uploading", "Completed"]
+    assert all("StatusMessage" in t for t in d["SecondaryStatusTransitions"])
+    assert d["TrainingTimeInSeconds"] >= 1 and d["BillableTimeInSeconds"] >= 1
+    assert d["TrainingEndTime"] >= d["TrainingStartTime"] >= d["CreationTime"]
+    assert d["ResourceConfig"]["InstanceCount"] == 1
+    assert d["OutputDataConfig"]["KmsKeyId"] == ""
+    art = d["ModelArtifacts"]["S3ModelArtifacts"]
+    assert art == "s3://train-bucket/kmeans_example/output/kmeans-lowlevel-1/output/model.tar.gz"
+    metrics = {m["MetricName"]: m["Value"] for m in d["FinalMetricDataList"]}
+    assert metrics["train:msd"] > 0 and metrics["train:progress"] == 100.0
+    # The model archive holds model_algo-1 of shape (10, 784).
+    body = client(server, "s3").get_object(
+        Bucket="train-bucket",
+        Key="kmeans_example/output/kmeans-lowlevel-1/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as t:
+        assert t.getnames() == ["model_algo-1"]
+        assert read_model(t.extractfile("model_algo-1").read()).shape == (10, 784)
+    # Logs, as estimator.fit(logs=True) reads them.
+    logs = client(server, "logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix="kmeans-lowlevel-1/",
+                                        orderBy="LogStreamName", limit=1)
+    assert "nextToken" not in streams
+    [stream] = streams["logStreams"]
+    assert re.fullmatch(r"kmeans-lowlevel-1/algo-1-\d+", stream["logStreamName"])
+    ev = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                             logStreamName=stream["logStreamName"], startFromHead=True)
+    lines = [e["message"] for e in ev["events"]]
+    assert any("#quality_metric: host=algo-1, train msd <loss>=" in l for l in lines)
+    again = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                logStreamName=stream["logStreamName"], startFromHead=True,
+                                nextToken=ev["nextForwardToken"])
+    assert again["events"] == [] and again["nextForwardToken"] == ev["nextForwardToken"]
+    found = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                   logStreamNamePrefix="kmeans-lowlevel-1/",
+                                   filterPattern="quality_metric")
+    assert found["events"] and all("quality_metric" in e["message"] for e in found["events"])
+    # Listing and tags.
+    names = [j["TrainingJobName"] for j in sm.list_training_jobs()["TrainingJobSummaries"]]
+    assert "kmeans-lowlevel-1" in names
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "project", "Value": "kiln"}])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "project", "Value": "kiln"}]
+    sm.delete_tags(ResourceArn=arn, TagKeys=["project"])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == []
+
+
+def test_duplicate_and_missing(server, data):
+    sm = client(server, "sagemaker")
+    sm.create_training_job(**job_body("dup-job"))
+    with pytest.raises(sm.exceptions.ResourceInUse) as e:
+        sm.create_training_job(**job_body("dup-job"))
+    assert "Training job names must be unique within an AWS account and region, and a " \
+           "training job with this name already exists" in str(e.value)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.describe_training_job(TrainingJobName="no-such-job")
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert e.value.response["Error"]["Message"] == "Requested resource not found."
+    wait(sm, "dup-job")
+
+
+@pytest.mark.parametrize("change,member", [
+    ({"RoleArn": "arn:aws:iam::12345:user/not-a-role"}, "roleArn"),
+    ({"TrainingJobName": "bad_name"}, "trainingJobName"),
+    ({"AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "Stream"}},
+     "algorithmSpecification.trainingInputMode"),
+    ({"ResourceConfig": {"InstanceType": "ml.banana.large", "InstanceCount": 1,
+                         "VolumeSizeInGB": 1}}, "resourceConfig.instanceType"),
+])
+def test_bad_requests(server, change, member):
+    sm = client(server, "sagemaker")
+    body = job_body("bad-request-job", **change)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.create_training_job(**body)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert f"at '{member}'" in e.value.response["Error"]["Message"]
+
+
+def test_missing_role_is_rejected(server):
+    # botocore checks required members itself; send the JSON raw.
+    from conftest import send, signed
+    body = job_body("no-role")
+    del body["RoleArn"]
+    req = signed(server, "sagemaker", json.dumps(body).encode(), {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "SageMaker.CreateTrainingJob"})
+    status, _, resp = send(server, *req)
+    err = json.loads(resp)
+    assert status == 400 and err["__type"] == "ValidationException"
+    assert "Value null at 'roleArn' failed to satisfy constraint: Member must not be null" \
+        in err["message"]
+
+
+def test_data_errors_fail_the_job(server, data):
+    sm = client(server, "sagemaker")
+    body = job_body("missing-bucket")
+    body["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "s3://no-such-bucket/x"
+    sm.create_training_job(**body)
+    d = wait(sm, "missing-bucket")
+    assert d["TrainingJobStatus"] == "Failed"
+    assert d["FailureReason"].startswith("ClientError: Data download failed: the bucket "
+                                         "'no-such-bucket' does not exist")
+    sm.create_training_job(**job_body("wrong-dim", HyperParameters={"k": "10",
+                                                                    "feature_dim": "783"}))
+    d = wait(sm, "wrong-dim")
+    assert d["TrainingJobStatus"] == "Failed"
+    assert d["FailureReason"].startswith("ClientError: ")
+    assert "feature_dim is 783" in d["FailureReason"]
+    sm.create_training_job(**job_body("unknown-image", AlgorithmSpecification={
+        "TrainingImage": "123.dkr.ecr.us-east-1.amazonaws.com/my-own:latest",
+        "TrainingInputMode": "File"}))
+    d = wait(sm, "unknown-image")
+    assert d["TrainingJobStatus"] == "Failed" and "not a kiln built-in" in d["FailureReason"]
+
+
+def test_sharded_manifest_prepares_each_host(data, tmp_path):
+    """ManifestFile + ShardedByS3Key over two hosts: each host's tree holds its
+    own shard and its own resourceconfig. Running the hosts together is MPI's
+    job (F8); until then the job fails saying so. A server that keeps job
+    trees lets the test look at them afterwards."""
+    from conftest import AKID, SECRET, Server
+    data_dir = str(tmp_path / "var")
+    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
+         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    server = Server(data_dir, ["--keep-job-dirs", "1"])
+    try:
+        s3 = client(server, "s3")
+        s3.create_bucket(Bucket="train-bucket")
+        prefix = "kmeans_highlevel_example/dataKMeans-2026-11-28-00-00-00-000/"
+        raw = (data / "data.pbr").read_bytes()
+        s3.put_object(Bucket="train-bucket", Key=prefix + "matrix_0.pbr", Body=raw[:3184 * 10])
+        s3.put_object(Bucket="train-bucket", Key=prefix + "matrix_1.pbr",
+                      Body=raw[3184 * 10:3184 * 25])
+        manifest = [{"prefix": f"s3://train-bucket/{prefix}"}, "matrix_0.pbr", "matrix_1.pbr"]
+        s3.put_object(Bucket="train-bucket", Key=prefix + ".amazon.manifest",
+                      Body=json.dumps(manifest).encode())
+        sm = client(server, "sagemaker")
+        body = job_body("sharded-2", Tags=[], ResourceConfig={
+            "InstanceCount": 2, "InstanceType": "ml.c4.xlarge", "VolumeSizeInGB": 30})
+        body["InputDataConfig"][0]["DataSource"]["S3DataSource"].update(
+            S3DataType="ManifestFile", S3Uri=f"s3://train-bucket/{prefix}.amazon.manifest",
+            S3DataDistributionType="ShardedByS3Key")
+        sm.create_training_job(**body)
+        d = wait(sm, "sharded-2")
+        assert d["TrainingJobStatus"] == "Failed" and "MPI" in d["FailureReason"]
+        tree = os.path.join(data_dir, "jobs", ACCOUNT, "sharded-2")
+        for h, shard, rows in ((1, "matrix_0.pbr", 10), (2, "matrix_1.pbr", 15)):
+            host = os.path.join(tree, f"algo-{h}")
+            assert os.listdir(os.path.join(host, "input/data/train")) == [shard]
+            assert os.path.getsize(os.path.join(host, "input/data/train", shard)) == 3184 * rows
+            rc = json.load(open(os.path.join(host, "input/config/resourceconfig.json")))
+            assert rc["current_host"] == f"algo-{h}"
+            assert rc["hosts"] == ["algo-1", "algo-2"]
+            idc = json.load(open(os.path.join(host, "input/config/inputdataconfig.json")))
+            assert idc["train"]["S3DistributionType"] == "ShardedByS3Key"
+            hp = json.load(open(os.path.join(host, "input/config/hyperparameters.json")))
+            assert hp["k"] == "10"
+    finally:
+        assert server.stop() == 0
+
+
+def test_cli_create_wait_describe(server, data, tmp_path):
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps(job_body("cli-job")))
+    aws(server, "sagemaker", "create-training-job", "--cli-input-json", f"file://{spec}")
+    aws(server, "sagemaker", "wait", "training-job-completed-or-stopped",
+        "--training-job-name", "cli-job")
+    d = json.loads(aws(server, "sagemaker", "describe-training-job",
+                       "--training-job-name", "cli-job").stdout)
+    assert d["TrainingJobStatus"] == "Completed"
+    assert d["ModelArtifacts"]["S3ModelArtifacts"].endswith("/cli-job/output/model.tar.gz")
+
+
+def long_job(name, **over):
+    body = job_body(name, HyperParameters={"k": "10", "feature_dim": "784",
+                                           "mini_batch_size": "5000",
+                                           "epochs": "1000000"})
+    body.update(over)
+    return body
+
+
+def wait_for(sm, name, secondary, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        d = sm.describe_training_job(TrainingJobName=name)
+        if d["SecondaryStatus"] == secondary:
+            return d
+        time.sleep(0.05)
+    raise AssertionError(f"{name} never reached {secondary}: {d['SecondaryStatus']}")
+
+
+def algo_processes():
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if "algo kmeans train" in l and "ps -eo" not in l]
+
+
+def test_stop_training_job(server, data):
+    sm = client(server, "sagemaker")
+    sm.create_training_job(**long_job("long-stop"))
+    wait_for(sm, "long-stop", "Training")
+    time.sleep(0.3)
+    t = time.time()
+    sm.stop_training_job(TrainingJobName="long-stop")
+    d = wait(sm, "long-stop")
+    assert time.time() - t < 10
+    assert d["TrainingJobStatus"] == "Stopped" and d["SecondaryStatus"] == "Stopped"
+    assert "Stopping" in [x["Status"] for x in d["SecondaryStatusTransitions"]]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.stop_training_job(TrainingJobName="long-stop")
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert not [p for p in algo_processes() if "long-stop" in p]
+
+
+def test_max_runtime_exceeded(server, data):
+    sm = client(server, "sagemaker")
+    sm.create_training_job(**long_job("long-runtime",
+                                      StoppingCondition={"MaxRuntimeInSeconds": 2}))
+    d = wait(sm, "long-runtime")
+    assert d["TrainingJobStatus"] == "Stopped"
+    assert d["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert d["TrainingTimeInSeconds"] >= 2
+
+
+def test_server_killed_mid_job(data, tmp_path):
+    """kill -9 of the server: after a restart the job is Failed with a reason,
+    no model was published, its tree is gone and no algorithm runs on."""
+    import shutil
+    from conftest import AKID, SECRET, Server
+    data_dir = str(tmp_path / "var")
+    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
+         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    s = Server(data_dir)
+    s3 = client(s, "s3")
+    s3.create_bucket(Bucket="train-bucket")
+    s3.upload_file(str(data / "data.pbr"), "train-bucket", "kmeans_lowlevel_example/data")
+    sm = client(s, "sagemaker")
+    sm.create_training_job(**long_job("killed-job"))
+    wait_for(sm, "killed-job", "Training")
+    s.proc.kill()
+    s.proc.wait()
+    s.log.close()
+    time.sleep(0.5)
+    assert not algo_processes()
+    s = Server(data_dir)
+    try:
+        sm = client(s, "sagemaker")
+        d = sm.describe_training_job(TrainingJobName="killed-job")
+        assert d["TrainingJobStatus"] == "Failed"
+        assert "kiln server stopped while the training job was running" in d["FailureReason"]
+        keys = [o["Key"] for o in client(s, "s3").list_objects_v2(
+            Bucket="train-bucket").get("Contents", [])]
+        assert not [k for k in keys if "killed-job" in k]
+        assert not os.path.exists(os.path.join(data_dir, "jobs", ACCOUNT, "killed-job"))
+    finally:
+        assert s.stop() == 0
