@@ -11,8 +11,11 @@
 #include <jansson.h>
 
 #include "algos/algo.h"
+#include "algos/kmeans/serve.h"
 #include "algos/kmeans/train.h"
+#include "base/log.h"
 #include "cmd/cmd.h"
+#include "http/server.h"
 
 struct algo_entry {
     const char *name;
@@ -22,6 +25,76 @@ struct algo_entry {
 static const struct algo_entry algos[] = {
     {"kmeans", kmeans_train},
 };
+
+/* ---- serve: the SageMaker serving contract over kiln's HTTP server ---- */
+
+static void serve_handle(void *app, struct http_request *r,
+                         enum http_phase phase)
+{
+    const struct kmeans_model *m = app;
+    if (phase == HTTP_PHASE_HEADERS) {
+        r->body_max = 64u << 20;
+        return;
+    }
+    if (strcmp(r->path, "/ping") == 0 && strcmp(r->method, "GET") == 0) {
+        http_respond(r, 200, "text/plain", "", 0);
+        return;
+    }
+    if (strcmp(r->path, "/invocations") != 0 ||
+        strcmp(r->method, "POST") != 0) {
+        static const char msg[] = "not found\n";
+        http_respond(r, 404, "text/plain", msg, sizeof(msg) - 1);
+        return;
+    }
+    if (r->body_overflow) {
+        static const char msg[] = "request body too large\n";
+        http_respond(r, 413, "text/plain", msg, sizeof(msg) - 1);
+        return;
+    }
+    struct buf out = BUF_INIT((size_t)256 << 20);
+    const char *type = "text/plain";
+    int status = 500;
+    kmeans_invoke(m, http_request_header(r, "Content-Type"),
+                  http_request_header(r, "Accept"), r->body.data, r->body.len,
+                  &status, &out, &type);
+    http_respond(r, status, type, out.data, out.len);
+    buf_release(&out);
+}
+
+static int serve(const struct kiln_config *c)
+{
+    struct kmeans_model m;
+    struct kiln_diag d = {0};
+    struct http_server *srv = NULL;
+
+    if (kmeans_model_load(c->model_dir, &m, &d) != 0) {
+        fprintf(stderr, "kiln algo kmeans serve: %s\n", d.msg);
+        return 1;
+    }
+    cmd_signals_setup();
+    log_set_level((enum log_level)log_level_parse(c->log_level));
+    struct http_server_opts o = {.bind = "127.0.0.1",
+                                 .unix_path = c->serve_socket,
+                                 .port = (unsigned)c->serve_port,
+                                 .threads =
+                                     c->threads ? (unsigned)c->threads : 2,
+                                 .handler = serve_handle,
+                                 .app = &m};
+    if (http_server_start(&o, &srv, &d) != 0) {
+        fprintf(stderr, "kiln algo kmeans serve: %s\n", d.msg);
+        kmeans_model_release(&m);
+        cmd_signals_release();
+        return 1;
+    }
+    printf("kiln: kmeans model (%zu x %zu) serving on %s\n", m.k, m.d,
+           c->serve_socket ? c->serve_socket : "127.0.0.1");
+    fflush(stdout);
+    cmd_signals_wait();
+    http_server_stop(srv);
+    kmeans_model_release(&m);
+    cmd_signals_release();
+    return 0;
+}
 
 static int usage(void)
 {
@@ -55,6 +128,11 @@ int cmd_algo(int argc, char **argv)
         for (size_t i = 0; i < KILN_ARRAY_LEN(algos); i++)
             printf("%s\n", algos[i].name);
         status = 0;
+        goto out;
+    }
+    if (nrest == 2 && strcmp(argv[rest[1]], "serve") == 0 &&
+        strcmp(argv[rest[0]], "kmeans") == 0) {
+        status = serve(&c);
         goto out;
     }
     if (nrest < 2 || strcmp(argv[rest[1]], "train") != 0) {

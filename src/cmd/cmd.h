@@ -15,6 +15,12 @@ int cmd_admin(int argc, char **argv);
 int cmd_algo(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
+/* SIGINT/SIGTERM: install handlers, then block until one arrives (returns
+ * its number), then restore the defaults. */
+int cmd_signals_setup(void);
+int cmd_signals_wait(void);
+void cmd_signals_release(void);
+
 /*
  * Shared by server and admin: creates the data directory if needed and
  * opens its metadata store.

@@ -112,6 +112,22 @@ static const struct cfg_option options[] = {
      .offset = OFF(keep_job_dirs),
      .help = "1 keeps each finished training job's working tree "
              "(<data-dir>/jobs/) for debugging; 0 removes it."},
+    {.name = "serve-socket",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "KILN_SERVE_SOCKET",
+     .offset = OFF(serve_socket),
+     .help = "Model servers (`kiln algo NAME serve`): the Unix socket to "
+             "answer GET /ping and POST /invocations on."},
+    {.name = "serve-port",
+     .type = OPT_INT,
+     .def = "8080",
+     .min = 1,
+     .max = 65535,
+     .env = "SAGEMAKER_BIND_TO_PORT",
+     .offset = OFF(serve_port),
+     .help = "Model servers: the loopback port used when no serve-socket "
+             "is given (SageMaker's containers listen on 8080)."},
     {.name = "input-dir",
      .type = OPT_STRING,
      .def = "/opt/ml/input",

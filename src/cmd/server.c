@@ -2,8 +2,7 @@
  * server.c - `kiln server`: configuration, data directory, first key, the
  * front door, and a clean shutdown on SIGINT or SIGTERM.
  *
- * Signals are blocked before any thread starts and collected with
- * sigwait() on the main thread, so no handler runs on a worker and the
+ * SIGINT and SIGTERM only wake the main thread (cmd_signals_wait), so the
  * shutdown path is ordinary code that frees everything (the ASan leak check
  * runs at exit).
  */
@@ -148,7 +147,6 @@ int cmd_server(int argc, char **argv)
     struct trainer *trainer = NULL;
     struct front f = {0};
     int rest[64], nrest = 0, sig = 0, rc, status = 1;
-    sigset_t set;
 
     config_init(&c);
     if (argc > (int)KILN_ARRAY_LEN(rest)) {
@@ -164,11 +162,7 @@ int cmd_server(int argc, char **argv)
     }
     log_set_level((enum log_level)log_level_parse(c.log_level));
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cmd_signals_setup();
 
     rc = cmd_open_data_dir(&c, &m, &d);
     if (!rc)
@@ -214,8 +208,7 @@ int cmd_server(int argc, char **argv)
            http_server_port(srv), c.data_dir);
     fflush(stdout);
 
-    if (sigwait(&set, &sig) != 0)
-        sig = 0;
+    sig = cmd_signals_wait();
     log_info("event=shutdown signal=%d", sig);
     status = 0;
 out:
@@ -225,5 +218,6 @@ out:
     meta_close(m);
     validate_cleanup();
     config_release(&c);
+    cmd_signals_release();
     return status;
 }

@@ -12,10 +12,13 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -186,6 +189,46 @@ int http_server_start(const struct http_server_opts *o,
     const union MHD_DaemonInfo *info;
 
     memset(&ss, 0, sizeof(ss));
+    if (o->unix_path) {
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        int fd;
+        if (strlen(o->unix_path) >= sizeof(un.sun_path)) {
+            mem_free(s);
+            return diag_set(d, KILN_EINVAL, "socket path '%s' is too long",
+                            o->unix_path);
+        }
+        memcpy(un.sun_path, o->unix_path, strlen(o->unix_path) + 1);
+        unlink(o->unix_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0 ||
+            listen(fd, 512) != 0) {
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            mem_free(s);
+            return diag_set(d, KILN_EIO, "cannot listen on %s: %s",
+                            o->unix_path, strerror(e));
+        }
+        s->opts = *o;
+        s->daemon = MHD_start_daemon(
+            MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+            on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+            MHD_OPTION_THREAD_POOL_SIZE,
+            (unsigned)(o->threads ? o->threads : 1),
+            MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+            MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+        if (!s->daemon) {
+            close(fd);
+            mem_free(s);
+            return diag_set(d, KILN_EIO, "cannot serve on %s", o->unix_path);
+        }
+        *out = s;
+        return 0;
+    }
     if (inet_pton(AF_INET, o->bind, &((struct sockaddr_in *)&ss)->sin_addr) ==
         1) {
         struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;

@@ -21,9 +21,10 @@ typedef void (*http_handler_fn)(void *app, struct http_request *r,
                                 enum http_phase phase);
 
 struct http_server_opts {
-    const char *bind; /* IPv4 or IPv6 literal */
-    unsigned port;    /* 0 picks a free port */
-    unsigned threads; /* pool size, >= 1 */
+    const char *bind;      /* IPv4 or IPv6 literal */
+    const char *unix_path; /* if set, a Unix socket to listen on instead */
+    unsigned port;         /* 0 picks a free port */
+    unsigned threads;      /* pool size, >= 1 */
     http_handler_fn handler;
     void *app; /* passed to handler, borrowed */
 };

@@ -117,6 +117,18 @@ static const char *const migrations[] = {
     "  start REAL NOT NULL,"
     "  end REAL NOT NULL,"
     "  billable_seconds INTEGER NOT NULL);",
+    /* 4: hosting resources (models, endpoint configs, endpoints) */
+    "CREATE TABLE resources ("
+    "  account TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  name_lc TEXT NOT NULL,"
+    "  arn TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT '',"
+    "  created REAL NOT NULL,"
+    "  modified REAL NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  PRIMARY KEY (account, type, name_lc)) WITHOUT ROWID;",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -1138,5 +1150,178 @@ int meta_usage_add(struct meta *m, const struct meta_usage *u)
              ? 0
              : KILN_EIO;
     pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* ---- hosting resources ---------------------------------------------- */
+
+int meta_res_insert(struct meta *m, const struct meta_res *r,
+                    struct kiln_diag *d)
+{
+    int rc = 0, s;
+    begin(m);
+    s = run(prep(m,
+                 "INSERT INTO resources (account, type, name, name_lc, arn, "
+                 "status, created, modified, body) VALUES (?,?,?,lower(?),?,"
+                 "?,?,?,?)",
+                 "ssssssdds", r->account, r->type, r->name, r->name, r->arn,
+                 r->status ? r->status : "", r->created, r->modified, r->body));
+    if (s == SQLITE_CONSTRAINT)
+        rc = KILN_EINUSE;
+    else if (s != SQLITE_DONE)
+        rc = sql_error(m, d, "store resource");
+    return end(m, rc);
+}
+
+int meta_res_get(struct meta *m, const char *account, const char *type,
+                 const char *name, char **body)
+{
+    sqlite3_stmt *st;
+    int rc = KILN_ENOTFOUND;
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT body FROM resources WHERE account = ? AND type = ? AND "
+              "name_lc = lower(?)",
+              "sss", account, type, name);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        *body = xstrdup(col(st, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_res_save(struct meta *m, const struct meta_res *r)
+{
+    int rc = 0;
+    begin(m);
+    if (run(prep(m,
+                 "UPDATE resources SET status = ?, modified = ?, body = ? "
+                 "WHERE account = ? AND type = ? AND name_lc = lower(?)",
+                 "sdssss", r->status ? r->status : "", r->modified, r->body,
+                 r->account, r->type, r->name)) != SQLITE_DONE)
+        rc = KILN_EIO;
+    else if (sqlite3_changes(m->db) == 0)
+        rc = KILN_ENOTFOUND;
+    return end(m, rc);
+}
+
+int meta_res_delete(struct meta *m, const char *account, const char *type,
+                    const char *name)
+{
+    int rc = 0;
+    begin(m);
+    if (run(prep(m,
+                 "DELETE FROM resources WHERE account = ? AND type = ? AND "
+                 "name_lc = lower(?)",
+                 "sss", account, type, name)) != SQLITE_DONE)
+        rc = KILN_EIO;
+    else if (sqlite3_changes(m->db) == 0)
+        rc = KILN_ENOTFOUND;
+    return end(m, rc);
+}
+
+int meta_res_list(struct meta *m, const char *type,
+                  const struct meta_list_query *q, meta_res_fn fn, void *ctx,
+                  struct kiln_diag *d)
+{
+    struct buf sql = BUF_INIT(4096);
+    sqlite3_stmt *st = NULL;
+    const char *col_name = sort_column(q->sort_by);
+    const char *dir = q->descending ? "DESC" : "ASC";
+    int rc = 0, i = 1;
+
+    buf_adds(&sql, "SELECT account, type, name, arn, status, created, "
+                   "modified, body FROM resources WHERE account = ? AND "
+                   "type = ?");
+    if (q->name_contains)
+        buf_adds(&sql, " AND instr(name_lc, lower(?)) > 0");
+    if (q->status_equals)
+        buf_adds(&sql, " AND status = ?");
+    if (q->created_after)
+        buf_adds(&sql, " AND created > ?");
+    if (q->created_before)
+        buf_adds(&sql, " AND created < ?");
+    if (q->modified_after)
+        buf_adds(&sql, " AND modified > ?");
+    if (q->modified_before)
+        buf_adds(&sql, " AND modified < ?");
+    if (q->after_set)
+        buf_addf(&sql, " AND (%s, name_lc) %s (?, ?)", col_name,
+                 q->descending ? "<" : ">");
+    buf_addf(&sql, " ORDER BY %s %s, name_lc %s LIMIT ?", col_name, dir, dir);
+    pthread_mutex_lock(&m->lock);
+    if (sqlite3_prepare_v2(m->db, buf_cstr(&sql), -1, &st, NULL) != SQLITE_OK) {
+        rc = sql_error(m, d, "list resources");
+        goto out;
+    }
+    sqlite3_bind_text(st, i++, q->account, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, i++, type, -1, SQLITE_STATIC);
+    if (q->name_contains)
+        sqlite3_bind_text(st, i++, q->name_contains, -1, SQLITE_STATIC);
+    if (q->status_equals)
+        sqlite3_bind_text(st, i++, q->status_equals, -1, SQLITE_STATIC);
+    if (q->created_after)
+        sqlite3_bind_double(st, i++, q->created_after);
+    if (q->created_before)
+        sqlite3_bind_double(st, i++, q->created_before);
+    if (q->modified_after)
+        sqlite3_bind_double(st, i++, q->modified_after);
+    if (q->modified_before)
+        sqlite3_bind_double(st, i++, q->modified_before);
+    if (q->after_set) {
+        if (q->sort_by == META_SORT_CREATION)
+            sqlite3_bind_double(st, i++, q->after_num);
+        else
+            sqlite3_bind_text(st, i++, q->after_text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, i++, q->after_name, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int(st, i++, q->limit + 1);
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        struct meta_res r = {
+            .account = col(st, 0),
+            .type = col(st, 1),
+            .name = col(st, 2),
+            .arn = col(st, 3),
+            .status = col(st, 4),
+            .created = sqlite3_column_double(st, 5),
+            .modified = sqlite3_column_double(st, 6),
+            .body = col(st, 7),
+        };
+        rc = fn(ctx, &r);
+    }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    buf_release(&sql);
+    return rc;
+}
+
+int meta_res_each_status(struct meta *m, const char *type, const char *status,
+                         meta_named_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    struct buf list = BUF_INIT(64u << 20);
+    int rc = 0;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT account, name FROM resources WHERE type = ? AND "
+              "status = ?",
+              "ss", type, status);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        buf_add(&list, col(st, 0), strlen(col(st, 0)) + 1);
+        buf_add(&list, col(st, 1), strlen(col(st, 1)) + 1);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    for (size_t at = 0; at < list.len && rc == 0;) {
+        const char *acct = list.data + at;
+        const char *name = acct + strlen(acct) + 1;
+        rc = fn(ctx, acct, name);
+        at = (size_t)(name - list.data) + strlen(name) + 1;
+    }
+    buf_release(&list);
     return rc;
 }

@@ -162,6 +162,36 @@ struct meta_usage {
 int meta_usage_add(struct meta *m, const struct meta_usage *u);
 
 /*
+ * Hosting resources - "model", "endpoint-config", "endpoint" - each a
+ * JSON document (its Describe* answer) with a status for listing. Names
+ * are unique per account and type, case-insensitively.
+ */
+struct meta_res {
+    const char *account, *type, *name, *arn, *status;
+    double created, modified;
+    const char *body;
+};
+typedef int (*meta_res_fn)(void *ctx, const struct meta_res *r);
+
+/* KILN_EINUSE when the name is taken. */
+int meta_res_insert(struct meta *m, const struct meta_res *r,
+                    struct kiln_diag *d);
+/* The document (owned: mem_free); KILN_ENOTFOUND. */
+int meta_res_get(struct meta *m, const char *account, const char *type,
+                 const char *name, char **body);
+/* Replaces status, modified and body; KILN_ENOTFOUND. */
+int meta_res_save(struct meta *m, const struct meta_res *r);
+int meta_res_delete(struct meta *m, const char *account, const char *type,
+                    const char *name);
+/* One page (q->limit + 1 rows) of a List* call over `type`. */
+int meta_res_list(struct meta *m, const char *type,
+                  const struct meta_list_query *q, meta_res_fn fn, void *ctx,
+                  struct kiln_diag *d);
+/* Calls fn for every resource of `type` in `status`. */
+int meta_res_each_status(struct meta *m, const char *type, const char *status,
+                         meta_named_fn fn, void *ctx);
+
+/*
  * S3: buckets, objects, multipart uploads and parts. Object data lives in
  * blob files named by id (never by key); these rows are the index. A blob
  * id is 32 hex digits. Functions that replace or drop a row hand back the
