@@ -6,6 +6,7 @@
  */
 #include "api/dispatch.h"
 
+#include "api/hosting.h"
 #include "api/logs.h"
 #include "api/tags.h"
 #include "api/training.h"
@@ -49,11 +50,19 @@ static const struct api_op ops[] = {
      .fn = tags_delete,
      .input = &tags_delete_input,
      .body_max = 64 * KB},
-    {.service = "logs",
-     .target = "Logs_20140328.DescribeLogStreams",
-     .fn = logs_describe_streams,
-     .input = &logs_describe_streams_input,
-     .body_max = 64 * KB},
+#define HOSTING_ROW(op, handler)                                               \
+    {.service = "sagemaker",                                                   \
+     .target = "SageMaker." #op,                                               \
+     .fn = handler,                                                            \
+     .input = &handler##_input,                                                \
+     .body_max = 1024 * KB},
+    HOSTING_OPS(HOSTING_ROW)
+#undef HOSTING_ROW
+        {.service = "logs",
+         .target = "Logs_20140328.DescribeLogStreams",
+         .fn = logs_describe_streams,
+         .input = &logs_describe_streams_input,
+         .body_max = 64 * KB},
     {.service = "logs",
      .target = "Logs_20140328.GetLogEvents",
      .fn = logs_get_events,

@@ -28,6 +28,15 @@ struct api_jobs {
     int (*start)(void *ctx, const char *account, const char *name);
     /* Asks a running job to stop (SIGTERM, then SIGKILL after a grace). */
     int (*stop)(void *ctx, const char *account, const char *name);
+    /* Endpoints: bring up (create), move to its new document (update),
+     * take down and forget (delete). The document is already saved. */
+    void *hosting;
+    int (*endpoint_create)(void *hosting, const char *account,
+                           const char *name);
+    int (*endpoint_update)(void *hosting, const char *account,
+                           const char *name);
+    int (*endpoint_delete)(void *hosting, const char *account,
+                           const char *name);
 };
 
 /* What a handler knows about its caller and the server. Borrowed. */

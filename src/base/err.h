@@ -111,6 +111,9 @@
       "NoSuchKey", 400, "ValidationError", 400, "ValidationError")             \
     X(BADPARAM, "invalid parameter", 400, "InvalidParameterException", 400,    \
       "InvalidArgument", 400, "InvalidParameterValue", 400, "ValidationError") \
+    X(MODELERROR, "the model answered with an error", 400,                     \
+      "ValidationException", 400, "InvalidArgument", 400, "ValidationError",   \
+      424, "ModelError")                                                       \
     X(DIM, "dimension mismatch", 400, "ValidationException", 400,              \
       "InvalidArgument", 400, "ValidationError", 400, "ValidationError")
 

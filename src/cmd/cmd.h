@@ -15,6 +15,17 @@ int cmd_admin(int argc, char **argv);
 int cmd_algo(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
+/* The built-in algorithms: the name `kiln algo NAME` runs, and the metric
+ * definitions (name, regex) its documentation gives. */
+struct cmd_builtin {
+    const char *name;
+    const char *metrics[5][2];
+};
+
+/* The built-in an image names: "kmeans", "kmeans:1" or
+ * "<account>.dkr.ecr.<region>.amazonaws.com/kmeans:1"; NULL if none. */
+const struct cmd_builtin *cmd_builtin_for(const char *image);
+
 /* SIGINT/SIGTERM: install handlers, then block until one arrives (returns
  * its number), then restore the defaults. */
 int cmd_signals_setup(void);

@@ -118,20 +118,22 @@ static int from_csv(struct writer *w, const char *in, long label_col,
         return diag_set(d, KILN_EIO, "cannot open %s: %s", in, strerror(errno));
     csv_reader_init_fd(&r, fd);
     rc = csv_next(&r, NULL, 0, NULL, 0, &ncols, d);
-    csv_reader_release(&r);
     if (rc == KILN_CONTINUE)
         rc = diag_set(d, KILN_EINVAL, "%s has no rows", in);
     if (!rc && label_col > 0)
         rc = diag_set(d, KILN_EINVAL,
                       "--label-column must be 0 (the label comes first)");
     if (rc) {
+        csv_reader_release(&r);
         close(fd);
         return rc;
     }
-    lseek(fd, 0, SEEK_SET);
+    /* Parse the first row again now that its width is known (this works
+     * on pipes, which cannot be rewound). */
+    csv_unread(&r);
+    r.line--;
     dim = ncols - (label_col == 0 ? 1 : 0);
     row = xmalloc((dim ? dim : 1) * sizeof(float));
-    csv_reader_init_fd(&r, fd);
     while (
         !(rc = csv_next(&r, row, dim, &label, label_col == 0 ? 1 : 0, NULL, d)))
         if ((rc = put_row(w, row, dim, label_col == 0 ? &label : NULL, d)))

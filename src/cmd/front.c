@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "cmd/hoster.h"
 #include "http/awserr.h"
 #include "meta/meta.h"
 
@@ -259,6 +260,110 @@ static void answer_sts(struct http_request *r, struct front_req *fr,
     buf_release(&out);
 }
 
+/* InvokeEndpoint (api-contract.md §3.1). */
+static void answer_runtime(struct front *f, struct http_request *r,
+                           struct front_req *fr, const struct api_ctx *c)
+{
+    struct kiln_diag d = {0};
+    struct invoke_resp resp = {.body = BUF_INIT(64u << 20)};
+    const char *p = r->path + strlen("/endpoints/");
+    const char *slash = strchr(p, '/');
+    char name[128];
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    int rc;
+
+    str_copy(r->op, "InvokeEndpoint", sizeof(r->op));
+    snprintf(name, sizeof(name), "%.*s", (int)(n > 100 ? 100 : n), p);
+    if (!slash || strcmp(slash, "/invocations") != 0 ||
+        strcmp(r->method, "POST") != 0) {
+        fail(r, fr, KILN_EUNKNOWNOP,
+             "kiln's runtime answers POST /endpoints/NAME/invocations.");
+        return;
+    }
+    if (n == 0 || n > 63 ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789-") != n) {
+        diag_set(&d, KILN_EVALIDATION,
+                 "1 validation error detected: Value '%s' at 'endpointName' "
+                 "failed to satisfy constraint: Member must satisfy regular "
+                 "expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+                 name);
+        fail(r, fr, KILN_EVALIDATION, d.msg);
+        return;
+    }
+    struct invoke_req req = {
+        .content_type = http_request_header(r, "Content-Type"),
+        .accept = http_request_header(r, "Accept"),
+        .custom_attributes =
+            http_request_header(r, "X-Amzn-SageMaker-Custom-Attributes"),
+        .target_variant =
+            http_request_header(r, "X-Amzn-SageMaker-Target-Variant"),
+        .inference_id = http_request_header(r, "X-Amzn-SageMaker-Inference-Id"),
+        .body = r->body.data ? r->body.data : "",
+        .len = r->body.len,
+    };
+    rc = f->hoster ? hoster_invoke(f->hoster, c->account, name, &req, &resp, &d)
+                   : KILN_ENOTFOUND;
+    if (rc == KILN_ENOTFOUND) {
+        diag_set(&d, KILN_ENOTFOUND, "Endpoint %s of account %s not found.",
+                 name, c->account);
+        fail(r, fr, KILN_ENOTFOUND, d.msg);
+    } else if (rc) {
+        fail(r, fr, rc, d.msg);
+    } else if (resp.status >= 200 && resp.status < 300) {
+        http_respond(r, 200,
+                     resp.content_type[0] ? resp.content_type
+                                          : "application/json",
+                     resp.body.data, resp.body.len);
+        awserr_request_id_headers(r, KILN_PROTO_REST);
+        http_response_header(r, "x-Amzn-Invoked-Production-Variant",
+                             resp.variant);
+        if (resp.custom_attributes[0])
+            http_response_header(r, "X-Amzn-SageMaker-Custom-Attributes",
+                                 resp.custom_attributes);
+    } else {
+        /* The container said no: ModelError 424 with its answer. */
+        json_t *e = json_object();
+        struct buf msg = BUF_INIT(1 << 20);
+        char group[200];
+        buf_addf(&msg,
+                 "Received %s error (%d) from %s with message \"%.*s\". See "
+                 "https://%s.console.aws.amazon.com/cloudwatch/home?region="
+                 "%s#logEventViewer:group=/aws/sagemaker/Endpoints/%s in "
+                 "account %s for more information.",
+                 resp.status >= 500 ? "server" : "client", resp.status,
+                 resp.variant,
+                 (int)(resp.body.len > 4096 ? 4096 : resp.body.len),
+                 resp.body.data ? resp.body.data : "", f->region, f->region,
+                 name, c->account);
+        snprintf(group, sizeof(group),
+                 "arn:aws:logs:%s:%s:log-group:/aws/sagemaker/Endpoints/%s",
+                 f->region, c->account, name);
+        json_object_set_new(e, "ErrorCode",
+                            json_string(resp.status >= 500
+                                            ? "SERVER_ERROR_FROM_MODEL"
+                                            : "CLIENT_ERROR_FROM_MODEL"));
+        json_object_set_new(e, "LogStreamArn", json_string(group));
+        json_object_set_new(e, "Message", json_string(buf_cstr(&msg)));
+        json_object_set_new(e, "message", json_string(buf_cstr(&msg)));
+        json_object_set_new(
+            e, "OriginalMessage",
+            json_stringn(resp.body.data ? resp.body.data : "", resp.body.len));
+        json_object_set_new(e, "OriginalStatusCode", json_integer(resp.status));
+        char *text = json_dumps(e, JSON_COMPACT);
+        http_respond(r, kiln_err_status(KILN_EMODELERROR, KILN_PROTO_REST),
+                     "application/json", text, strlen(text));
+        http_response_header(r, "x-amzn-ErrorType",
+                             kiln_err_name(KILN_EMODELERROR, KILN_PROTO_REST));
+        awserr_request_id_headers(r, KILN_PROTO_REST);
+        mem_free(text);
+        json_decref(e);
+        buf_release(&msg);
+    }
+    buf_release(&resp.body);
+}
+
 static void on_done(struct front *f, struct http_request *r)
 {
     struct front_req *fr = r->app_state;
@@ -292,7 +397,7 @@ static void on_done(struct front *f, struct http_request *r)
     }
 
     struct api_ctx c = {
-        .jobs = f->jobs,
+        .jobs = &f->jobs,
         .meta = f->meta,
         .account = fr->ar.account,
         .user = fr->ar.user,
@@ -307,19 +412,9 @@ static void on_done(struct front *f, struct http_request *r)
     case ROUTE_STS:
         answer_sts(r, fr, &c);
         break;
-    case ROUTE_RUNTIME: {
-        /* No endpoint can exist before hosting (issue F6) lands. */
-        char name[128] = "";
-        const char *p = r->path + strlen("/endpoints/");
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        snprintf(name, sizeof(name), "%.*s", (int)(n > 63 ? 63 : n), p);
-        str_copy(r->op, "InvokeEndpoint", sizeof(r->op));
-        diag_set(&d, KILN_ENOTFOUND, "Endpoint %s of account %s not found.",
-                 name, c.account);
-        fail(r, fr, KILN_ENOTFOUND, d.msg);
+    case ROUTE_RUNTIME:
+        answer_runtime(f, r, fr, &c);
         break;
-    }
     case ROUTE_S3:
     case ROUTE_CONSOLE:
         fail(r, fr, KILN_EINTERNAL, "unexpected route");

@@ -18,12 +18,14 @@
 #include "s3/s3.h"
 
 struct meta;
+struct hoster;
 
 struct front {
-    struct meta *meta;           /* borrowed */
-    const char *region;          /* borrowed */
-    struct s3_ctx s3;            /* the object store's context */
-    const struct api_jobs *jobs; /* the training-job runner */
+    struct meta *meta;     /* borrowed */
+    const char *region;    /* borrowed */
+    struct s3_ctx s3;      /* the object store's context */
+    struct api_jobs jobs;  /* training jobs and endpoints */
+    struct hoster *hoster; /* InvokeEndpoint */
 };
 
 void front_handle(void *app, struct http_request *r, enum http_phase phase);

@@ -22,6 +22,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "cmd/front.h"
+#include "cmd/hoster.h"
 #include "cmd/trainer.h"
 #include "http/server.h"
 #include "meta/meta.h"
@@ -145,6 +146,7 @@ int cmd_server(int argc, char **argv)
     struct http_server *srv = NULL;
     struct objstore *store = NULL;
     struct trainer *trainer = NULL;
+    struct hoster *hoster = NULL;
     struct front f = {0};
     int rest[64], nrest = 0, sig = 0, rc, status = 1;
 
@@ -179,6 +181,13 @@ int cmd_server(int argc, char **argv)
                                   .keep_dirs = c.keep_job_dirs != 0};
         rc = trainer_new(&to, &trainer, &d);
     }
+    if (!rc) {
+        struct hoster_opts ho = {.meta = m,
+                                 .store = store,
+                                 .data_dir = c.data_dir,
+                                 .region = c.region};
+        rc = hoster_new(&ho, &hoster, &d);
+    }
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);
         goto out;
@@ -189,7 +198,12 @@ int cmd_server(int argc, char **argv)
     f.s3.store = store;
     f.s3.region = c.region;
     f.s3.domain = c.s3_domain;
-    f.jobs = trainer_api(trainer);
+    f.jobs = *trainer_api(trainer);
+    f.jobs.hosting = hoster;
+    f.jobs.endpoint_create = hoster_endpoint_create;
+    f.jobs.endpoint_update = hoster_endpoint_update;
+    f.jobs.endpoint_delete = hoster_endpoint_delete;
+    f.hoster = hoster;
     struct http_server_opts o = {
         .bind = c.bind,
         .port = (unsigned)c.port,
@@ -214,6 +228,7 @@ int cmd_server(int argc, char **argv)
 out:
     http_server_stop(srv);
     trainer_free(trainer);
+    hoster_free(hoster);
     objstore_close(store);
     meta_close(m);
     validate_cleanup();

@@ -10,6 +10,8 @@
  */
 #include "cmd/trainer.h"
 
+#include "cmd/cmd.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -56,38 +58,6 @@ struct trainer {
     bool closing;
     struct api_jobs api;
 };
-
-/* Built-in algorithms: image name -> `kiln algo <name>` plus the metric
- * definitions the real container's documentation gives. */
-static const struct builtin {
-    const char *name;
-    const char *metrics[5][2];
-} builtins[] = {
-    {"kmeans",
-     {{"train:msd", "#quality_metric: host=\\S+, train msd <loss>=(\\S+)"},
-      {"test:msd", "#quality_metric: host=\\S+, test msd <loss>=(\\S+)"},
-      {"test:ssd", "#quality_metric: host=\\S+, test ssd <loss>=(\\S+)"},
-      {"train:progress", "#progress_metric: host=\\S+, completed (\\S+) %"},
-      {"train:throughput", "#throughput_metric: host=\\S+, train "
-                           "throughput=(\\S+) records/second"}}},
-};
-
-/* The built-in for an image: "kmeans", "kmeans:1" or
- * "<account>.dkr.ecr.<region>.amazonaws.com/kmeans:1". */
-static const struct builtin *builtin_for(const char *image)
-{
-    const char *slash = image ? strrchr(image, '/') : NULL;
-    const char *name = slash ? slash + 1 : image;
-    size_t n;
-    if (!name)
-        return NULL;
-    n = strcspn(name, ":@");
-    for (size_t i = 0; i < KILN_ARRAY_LEN(builtins); i++)
-        if (strlen(builtins[i].name) == n &&
-            strncmp(builtins[i].name, name, n) == 0)
-            return &builtins[i];
-    return NULL;
-}
 
 /* ---- the job's document ------------------------------------------- */
 
@@ -616,7 +586,7 @@ static void pump(struct run *r, struct proc *p, const char **why)
     buf_release(&pending);
 }
 
-static int train(struct run *r, const struct builtin *b, int *exit_code,
+static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
                  const char **why)
 {
     struct buf in = BUF_INIT(8192), model = BUF_INIT(8192),
@@ -779,8 +749,8 @@ static void run_job(struct run *r)
 {
     json_t *algo = json_object_get(r->doc, "AlgorithmSpecification");
     const char *image = jstr(algo, "TrainingImage");
-    const struct builtin *b =
-        builtin_for(image ? image : jstr(algo, "AlgorithmName"));
+    const struct cmd_builtin *b =
+        cmd_builtin_for(image ? image : jstr(algo, "AlgorithmName"));
     const char *why = NULL;
     int code = 0, rc;
 

@@ -123,9 +123,20 @@ void csv_reader_release(struct csv_reader *r)
 }
 
 /* The next line (without its LF or CRLF); KILN_CONTINUE at end. */
+void csv_unread(struct csv_reader *r)
+{
+    r->unread = r->last != NULL;
+}
+
 static int next_line(struct csv_reader *r, const char **line, size_t *len,
                      struct kiln_diag *d)
 {
+    if (r->unread) {
+        r->unread = false;
+        *line = r->last;
+        *len = r->last_len;
+        return 0;
+    }
     if (r->fd < 0) {
         if (r->mem_at >= r->mem_len)
             return KILN_CONTINUE;
@@ -177,6 +188,8 @@ static int next_line(struct csv_reader *r, const char **line, size_t *len,
     r->line++;
     if (*len && (*line)[*len - 1] == '\r')
         (*len)--;
+    r->last = *line;
+    r->last_len = *len;
     return 0;
 too_long:
     return diag_set(d, KILN_ETOOBIG, "CSV line %llu is longer than %zu bytes",

@@ -28,6 +28,9 @@ struct csv_reader {
     uint64_t line; /* line number of the last row returned */
     bool allow_nonfinite;
     size_t max_line;
+    const char *last; /* the last line returned (for csv_unread) */
+    size_t last_len;
+    bool unread;
 };
 
 void csv_reader_init_fd(struct csv_reader *r, int fd);
@@ -45,6 +48,10 @@ void csv_reader_release(struct csv_reader *r);
  */
 int csv_next(struct csv_reader *r, float *row, size_t dim, float *labels,
              size_t label_cols, size_t *ncols, struct kiln_diag *d);
+
+/* Makes the next csv_next() read the row it just read again (to parse a
+ * row whose width was discovered with dim = 0). */
+void csv_unread(struct csv_reader *r);
 
 /*
  * Parses one number from s[0..n) exactly (no trailing bytes). Returns 0

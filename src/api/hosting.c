@@ -1,0 +1,778 @@
+/*
+ * hosting.c - the fourteen hosting operations over meta_res_* documents.
+ *
+ * An endpoint's document carries, besides what DescribeEndpoint shows, a
+ * "KilnDeployment" member: the variants with their models as they were
+ * when the endpoint was created or last updated. The runner reads it;
+ * Describe strips it.
+ */
+#include "api/hosting.h"
+
+#include "api/paging.h"
+#include "base/instances.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/tm.h"
+#include "meta/meta.h"
+
+#define NAME63     "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+#define MODEL_NAME "^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+#define DEPLOYMENT "KilnDeployment"
+
+static const struct vshape model_name = {.type = VT_STRING,
+                                         .flags = V_MIN | V_MAX,
+                                         .min = 1,
+                                         .max = 63,
+                                         .pattern = MODEL_NAME};
+static const struct vshape name63 = {.type = VT_STRING,
+                                     .flags = V_MIN | V_MAX,
+                                     .min = 1,
+                                     .max = 63,
+                                     .pattern = NAME63};
+static const struct vshape image = {
+    .type = VT_STRING, .flags = V_MAX, .max = 255, .pattern = "[\\S]+"};
+static const struct vshape url = {.type = VT_STRING,
+                                  .flags = V_MAX,
+                                  .max = 1024,
+                                  .pattern = "^(https|s3)://([^/]+)/?(.*)$"};
+static const struct vshape role = {
+    .type = VT_STRING,
+    .flags = V_MIN | V_MAX,
+    .min = 20,
+    .max = 2048,
+    .pattern = "^arn:aws[a-z\\-]*:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+$"};
+static const struct vshape env_key = {.type = VT_STRING,
+                                      .flags = V_MAX,
+                                      .max = 1024,
+                                      .pattern = "[a-zA-Z_][a-zA-Z0-9_]*"};
+static const struct vshape env_value = {
+    .type = VT_STRING, .flags = V_MAX, .max = 1024, .pattern = "[\\S\\s]*"};
+static const struct vshape environment = {.type = VT_MAP,
+                                          .flags = V_MAX,
+                                          .max = 100,
+                                          .key = &env_key,
+                                          .item = &env_value};
+static const char *const modes[] = {"SingleModel", "MultiModel", NULL};
+static const struct vshape mode = {.type = VT_STRING, .enums = modes};
+static const struct vmember container_members[] = {
+    {"Image", &image, false},
+    {"ModelDataUrl", &url, false},
+    {"Environment", &environment, false},
+    {"Mode", &mode, false},
+    {NULL, NULL, false}};
+static const struct vshape container = {.type = VT_STRUCTURE,
+                                        .members = container_members};
+static const struct vshape containers = {
+    .type = VT_LIST, .flags = V_MAX, .max = 15, .item = &container};
+static const struct vshape tag_key = {
+    .type = VT_STRING, .flags = V_MIN | V_MAX, .min = 1, .max = 128};
+static const struct vshape tag_value = {
+    .type = VT_STRING, .flags = V_MAX, .max = 256};
+static const struct vmember tag_members[] = {
+    {"Key", &tag_key, true}, {"Value", &tag_value, true}, {NULL, NULL, false}};
+static const struct vshape tag = {.type = VT_STRUCTURE, .members = tag_members};
+static const struct vshape tags = {
+    .type = VT_LIST, .flags = V_MAX, .max = 50, .item = &tag};
+static const struct vmember create_model_members[] = {
+    {"ModelName", &model_name, true},
+    {"PrimaryContainer", &container, false},
+    {"Containers", &containers, false},
+    {"ExecutionRoleArn", &role, false},
+    {"Tags", &tags, false},
+    {NULL, NULL, false}};
+const struct vshape hosting_create_model_input = {
+    .type = VT_STRUCTURE, .members = create_model_members};
+static const struct vmember model_only[] = {{"ModelName", &model_name, true},
+                                            {NULL, NULL, false}};
+const struct vshape hosting_describe_model_input = {.type = VT_STRUCTURE,
+                                                    .members = model_only};
+const struct vshape hosting_delete_model_input = {.type = VT_STRUCTURE,
+                                                  .members = model_only};
+
+static const struct vshape pos_int = {
+    .type = VT_INTEGER, .flags = V_MIN, .min = 1};
+static const struct vshape weight = {
+    .type = VT_DOUBLE, .flags = V_MIN, .min = 0};
+static const struct vshape itype = {
+    .type = VT_STRING, .flags = V_MAX, .max = 64};
+static const struct vmember variant_members[] = {
+    {"VariantName", &name63, true},
+    {"ModelName", &model_name, false},
+    {"InitialInstanceCount", &pos_int, false},
+    {"InstanceType", &itype, false},
+    {"InitialVariantWeight", &weight, false},
+    {NULL, NULL, false}};
+static const struct vshape variant = {.type = VT_STRUCTURE,
+                                      .members = variant_members};
+static const struct vshape variants = {.type = VT_LIST,
+                                       .flags = V_MIN | V_MAX,
+                                       .min = 1,
+                                       .max = 10,
+                                       .item = &variant};
+static const struct vshape pct = {
+    .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 0, .max = 100};
+static const struct vshape boolean = {.type = VT_BOOLEAN};
+static const char *const capture_modes[] = {"Input", "Output", "InputAndOutput",
+                                            NULL};
+static const struct vshape capture_mode = {.type = VT_STRING,
+                                           .enums = capture_modes};
+static const struct vmember capture_option_members[] = {
+    {"CaptureMode", &capture_mode, true}, {NULL, NULL, false}};
+static const struct vshape capture_option = {.type = VT_STRUCTURE,
+                                             .members = capture_option_members};
+static const struct vshape capture_options = {.type = VT_LIST,
+                                              .flags = V_MIN | V_MAX,
+                                              .min = 1,
+                                              .max = 32,
+                                              .item = &capture_option};
+static const struct vshape dest = {.type = VT_STRING,
+                                   .flags = V_MAX,
+                                   .max = 512,
+                                   .pattern = "^(https|s3)://([^/])/?(.*)$"};
+static const struct vmember capture_members[] = {
+    {"EnableCapture", &boolean, false},
+    {"InitialSamplingPercentage", &pct, true},
+    {"DestinationS3Uri", &dest, true},
+    {"CaptureOptions", &capture_options, true},
+    {NULL, NULL, false}};
+static const struct vshape capture = {.type = VT_STRUCTURE,
+                                      .members = capture_members};
+static const struct vmember create_config_members[] = {
+    {"EndpointConfigName", &name63, true},
+    {"ProductionVariants", &variants, true},
+    {"DataCaptureConfig", &capture, false},
+    {"Tags", &tags, false},
+    {NULL, NULL, false}};
+const struct vshape hosting_create_config_input = {
+    .type = VT_STRUCTURE, .members = create_config_members};
+static const struct vmember config_only[] = {
+    {"EndpointConfigName", &name63, true}, {NULL, NULL, false}};
+const struct vshape hosting_describe_config_input = {.type = VT_STRUCTURE,
+                                                     .members = config_only};
+const struct vshape hosting_delete_config_input = {.type = VT_STRUCTURE,
+                                                   .members = config_only};
+
+static const struct vmember create_endpoint_members[] = {
+    {"EndpointName", &name63, true},
+    {"EndpointConfigName", &name63, true},
+    {"Tags", &tags, false},
+    {NULL, NULL, false}};
+const struct vshape hosting_create_endpoint_input = {
+    .type = VT_STRUCTURE, .members = create_endpoint_members};
+const struct vshape hosting_update_endpoint_input = {
+    .type = VT_STRUCTURE, .members = create_endpoint_members};
+static const struct vmember endpoint_only[] = {{"EndpointName", &name63, true},
+                                               {NULL, NULL, false}};
+const struct vshape hosting_describe_endpoint_input = {
+    .type = VT_STRUCTURE, .members = endpoint_only};
+const struct vshape hosting_delete_endpoint_input = {.type = VT_STRUCTURE,
+                                                     .members = endpoint_only};
+static const struct vmember desired_members[] = {
+    {"VariantName", &name63, true},
+    {"DesiredWeight", &weight, false},
+    {"DesiredInstanceCount", &pos_int, false},
+    {NULL, NULL, false}};
+static const struct vshape desired = {.type = VT_STRUCTURE,
+                                      .members = desired_members};
+static const struct vshape desired_list = {.type = VT_LIST,
+                                           .flags = V_MIN | V_MAX,
+                                           .min = 1,
+                                           .max = 10,
+                                           .item = &desired};
+static const struct vmember weights_members[] = {
+    {"EndpointName", &name63, true},
+    {"DesiredWeightsAndCapacities", &desired_list, true},
+    {NULL, NULL, false}};
+const struct vshape hosting_update_weights_input = {.type = VT_STRUCTURE,
+                                                    .members = weights_members};
+
+static const struct vshape next_token = {
+    .type = VT_STRING, .flags = V_MAX, .max = 8192};
+static const struct vshape max_results = {
+    .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 1, .max = 100};
+static const struct vshape ts = {.type = VT_TIMESTAMP};
+static const struct vshape contains = {
+    .type = VT_STRING, .flags = V_MAX, .max = 63, .pattern = "[a-zA-Z0-9-]+"};
+static const char *const sorts[] = {"Name", "CreationTime", "Status", NULL};
+static const struct vshape sort_by = {.type = VT_STRING, .enums = sorts};
+static const char *const orders[] = {"Ascending", "Descending", NULL};
+static const struct vshape sort_order = {.type = VT_STRING, .enums = orders};
+static const char *const statuses[] = {
+    "OutOfService",         "Creating",  "Updating", "SystemUpdating",
+    "RollingBack",          "InService", "Deleting", "Failed",
+    "UpdateRollbackFailed", NULL};
+static const struct vshape status_eq = {.type = VT_STRING, .enums = statuses};
+static const struct vmember list_members[] = {
+    {"NextToken", &next_token, false},
+    {"MaxResults", &max_results, false},
+    {"NameContains", &contains, false},
+    {"CreationTimeAfter", &ts, false},
+    {"CreationTimeBefore", &ts, false},
+    {"LastModifiedTimeAfter", &ts, false},
+    {"LastModifiedTimeBefore", &ts, false},
+    {"StatusEquals", &status_eq, false},
+    {"SortBy", &sort_by, false},
+    {"SortOrder", &sort_order, false},
+    {NULL, NULL, false}};
+const struct vshape hosting_list_models_input = {.type = VT_STRUCTURE,
+                                                 .members = list_members};
+const struct vshape hosting_list_configs_input = {.type = VT_STRUCTURE,
+                                                  .members = list_members};
+const struct vshape hosting_list_endpoints_input = {.type = VT_STRUCTURE,
+                                                    .members = list_members};
+
+/* ---- helpers --------------------------------------------------------- */
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+void hosting_arn(const struct api_ctx *c, const char *type, const char *name,
+                 char *out, size_t size)
+{
+    char lc[64];
+    size_t i = 0;
+    for (; name[i] && i + 1 < sizeof(lc); i++)
+        lc[i] =
+            (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    lc[i] = '\0';
+    snprintf(out, size, "arn:aws:sagemaker:%s:%s:%s/%s", c->region, c->account,
+             type, lc);
+}
+
+static const char *type_words(const char *type)
+{
+    return strcmp(type, "endpoint-config") == 0 ? "endpoint configuration"
+                                                : type;
+}
+
+static int not_found(const struct api_ctx *c, const char *type,
+                     const char *name, struct kiln_diag *d)
+{
+    char arn[256];
+    hosting_arn(c, type, name, arn, sizeof(arn));
+    return diag_set(d, KILN_EVALIDATION, "Could not find %s \"%s\".",
+                    type_words(type), arn);
+}
+
+static int load(const struct api_ctx *c, const char *type, const char *name,
+                json_t **doc, struct kiln_diag *d)
+{
+    char *body = NULL;
+    if (meta_res_get(c->meta, c->account, type, name, &body) != 0)
+        return not_found(c, type, name, d);
+    *doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    return *doc ? 0 : diag_set(d, KILN_EINTERNAL, "unreadable record");
+}
+
+static int insert(const struct api_ctx *c, const char *type, const char *name,
+                  const char *arn, const char *status, json_t *doc, double now,
+                  struct kiln_diag *d)
+{
+    char *body = json_dumps(doc, JSON_COMPACT);
+    struct meta_res r = {.account = c->account,
+                         .type = type,
+                         .name = name,
+                         .arn = arn,
+                         .status = status,
+                         .created = now,
+                         .modified = now,
+                         .body = body};
+    int rc = meta_res_insert(c->meta, &r, d);
+    mem_free(body);
+    if (rc == KILN_EINUSE)
+        rc = diag_set(d, KILN_EVALIDATION,
+                      "Cannot create already existing %s \"%s\".",
+                      type_words(type), arn);
+    return rc;
+}
+
+static int save(const struct api_ctx *c, const char *type, json_t *doc,
+                const char *name_key, const char *status)
+{
+    char *body = json_dumps(doc, JSON_COMPACT);
+    struct meta_res r = {.account = c->account,
+                         .type = type,
+                         .name = str(doc, name_key),
+                         .status = status,
+                         .modified = tm_now(),
+                         .body = body};
+    int rc = meta_res_save(c->meta, &r);
+    mem_free(body);
+    return rc;
+}
+
+static void store_tags(const struct api_ctx *c, const char *arn, json_t *in)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(in, "Tags"), i, t)
+        meta_tag_set(c->meta, arn, str(t, "Key"), str(t, "Value"));
+}
+
+static json_t *arn_reply(const char *key, const char *arn)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, key, json_string(arn));
+    return o;
+}
+
+/* ---- models ---------------------------------------------------------- */
+
+int hosting_create_model(const struct api_ctx *c, json_t *in, json_t **out,
+                         struct kiln_diag *d)
+{
+    const char *name = str(in, "ModelName");
+    json_t *primary = json_object_get(in, "PrimaryContainer");
+    json_t *list = json_object_get(in, "Containers");
+    char arn[256];
+    double now = tm_now();
+    int rc;
+
+    if (!primary && json_array_size(list) > 0)
+        primary = json_array_get(list, 0);
+    if (!primary || !str(primary, "Image"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "1 validation error detected: Value null at "
+                        "'primaryContainer.image' failed to satisfy "
+                        "constraint: Member must not be null");
+    hosting_arn(c, "model", name, arn, sizeof(arn));
+    json_t *doc = json_object();
+    json_object_set_new(doc, "ModelName", json_string(name));
+    json_object_set_new(doc, "ModelArn", json_string(arn));
+    json_object_set_new(doc, "PrimaryContainer", json_deep_copy(primary));
+    if (list)
+        json_object_set_new(doc, "Containers", json_deep_copy(list));
+    if (str(in, "ExecutionRoleArn"))
+        json_object_set_new(doc, "ExecutionRoleArn",
+                            json_string(str(in, "ExecutionRoleArn")));
+    json_object_set_new(doc, "CreationTime", json_real(now));
+    json_object_set_new(doc, "EnableNetworkIsolation",
+                        json_boolean(json_is_true(
+                            json_object_get(in, "EnableNetworkIsolation"))));
+    rc = insert(c, "model", name, arn, "", doc, now, d);
+    json_decref(doc);
+    if (rc)
+        return rc;
+    store_tags(c, arn, in);
+    *out = arn_reply("ModelArn", arn);
+    return 0;
+}
+
+int hosting_describe_model(const struct api_ctx *c, json_t *in, json_t **out,
+                           struct kiln_diag *d)
+{
+    return load(c, "model", str(in, "ModelName"), out, d);
+}
+
+static int delete_res(const struct api_ctx *c, const char *type,
+                      const char *name, json_t **out, struct kiln_diag *d)
+{
+    if (meta_res_delete(c->meta, c->account, type, name) != 0)
+        return not_found(c, type, name, d);
+    *out = json_object();
+    return 0;
+}
+
+int hosting_delete_model(const struct api_ctx *c, json_t *in, json_t **out,
+                         struct kiln_diag *d)
+{
+    return delete_res(c, "model", str(in, "ModelName"), out, d);
+}
+
+/* ---- listing --------------------------------------------------------- */
+
+struct page {
+    json_t *items;
+    int limit, seen;
+    enum meta_sort sort;
+    const char *const *keys; /* name, arn, status keys of the summary */
+    json_t *last;
+};
+
+static int add_summary(void *ctx, const struct meta_res *r)
+{
+    struct page *p = ctx;
+    json_t *doc, *o;
+    char lc[64];
+
+    if (++p->seen > p->limit)
+        return 0;
+    doc = json_loads(r->body, 0, NULL);
+    o = json_object();
+    json_object_set_new(o, p->keys[0], json_string(r->name));
+    json_object_set_new(o, p->keys[1], json_string(r->arn));
+    json_object_set_new(o, "CreationTime", json_real(r->created));
+    if (p->keys[2]) {
+        json_object_set_new(o, "LastModifiedTime", json_real(r->modified));
+        json_object_set_new(o, p->keys[2], json_string(r->status));
+    }
+    json_array_append_new(p->items, o);
+    json_decref(doc);
+    json_decref(p->last);
+    size_t i = 0;
+    for (; r->name[i] && i < 63; i++)
+        lc[i] = (char)(r->name[i] >= 'A' && r->name[i] <= 'Z' ? r->name[i] + 32
+                                                              : r->name[i]);
+    lc[i] = '\0';
+    p->last = json_object();
+    json_object_set_new(p->last, "n", json_string(lc));
+    if (p->sort == META_SORT_CREATION)
+        json_object_set_new(p->last, "v", json_real(r->created));
+    else
+        json_object_set_new(
+            p->last, "v",
+            json_string(p->sort == META_SORT_NAME ? lc : r->status));
+    return 0;
+}
+
+static int list(const struct api_ctx *c, json_t *in, const char *type,
+                const char *result, const char *const *keys, json_t **out,
+                struct kiln_diag *d)
+{
+    struct meta_list_query q = {.account = c->account, .limit = 10};
+    struct page p = {.keys = keys};
+    const char *sort = str(in, "SortBy"), *order = str(in, "SortOrder");
+    const char *token = str(in, "NextToken");
+    json_t *pos = NULL;
+    int rc;
+
+    if (json_object_get(in, "MaxResults"))
+        q.limit = (int)json_integer_value(json_object_get(in, "MaxResults"));
+    q.sort_by = !sort || !strcmp(sort, "CreationTime") ? META_SORT_CREATION
+                : !strcmp(sort, "Name")                ? META_SORT_NAME
+                                                       : META_SORT_STATUS;
+    q.descending = !order || strcmp(order, "Ascending") != 0;
+    q.name_contains = str(in, "NameContains");
+    q.status_equals = str(in, "StatusEquals");
+    q.created_after =
+        json_number_value(json_object_get(in, "CreationTimeAfter"));
+    q.created_before =
+        json_number_value(json_object_get(in, "CreationTimeBefore"));
+    q.modified_after =
+        json_number_value(json_object_get(in, "LastModifiedTimeAfter"));
+    q.modified_before =
+        json_number_value(json_object_get(in, "LastModifiedTimeBefore"));
+    if (token && *token) {
+        rc = paging_token_decode(token, &pos, d);
+        if (rc)
+            return rc;
+        json_t *v = json_object_get(pos, "v");
+        q.after_set = json_is_string(json_object_get(pos, "n")) && v;
+        q.after_name = str(pos, "n");
+        q.after_num = json_number_value(v);
+        q.after_text = json_string_value(v);
+        if (!q.after_set ||
+            (q.sort_by == META_SORT_CREATION) != json_is_number(v)) {
+            json_decref(pos);
+            return diag_set(d, KILN_EVALIDATION, "Invalid pagination token.");
+        }
+    }
+    p.items = json_array();
+    p.limit = q.limit;
+    p.sort = q.sort_by;
+    rc = meta_res_list(c->meta, type, &q, add_summary, &p, d);
+    if (!rc) {
+        *out = json_object();
+        json_object_set(*out, result, p.items);
+        if (p.seen > p.limit && p.last) {
+            char *t = paging_token_encode(p.last);
+            json_object_set_new(*out, "NextToken", json_string(t));
+            mem_free(t);
+        }
+    }
+    json_decref(p.items);
+    json_decref(p.last);
+    json_decref(pos);
+    return rc;
+}
+
+int hosting_list_models(const struct api_ctx *c, json_t *in, json_t **out,
+                        struct kiln_diag *d)
+{
+    static const char *const keys[] = {"ModelName", "ModelArn", NULL};
+    return list(c, in, "model", "Models", keys, out, d);
+}
+
+int hosting_list_configs(const struct api_ctx *c, json_t *in, json_t **out,
+                         struct kiln_diag *d)
+{
+    static const char *const keys[] = {"EndpointConfigName",
+                                       "EndpointConfigArn", NULL};
+    return list(c, in, "endpoint-config", "EndpointConfigs", keys, out, d);
+}
+
+int hosting_list_endpoints(const struct api_ctx *c, json_t *in, json_t **out,
+                           struct kiln_diag *d)
+{
+    static const char *const keys[] = {"EndpointName", "EndpointArn",
+                                       "EndpointStatus"};
+    return list(c, in, "endpoint", "Endpoints", keys, out, d);
+}
+
+/* ---- endpoint configurations --------------------------------------- */
+
+int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
+                          struct kiln_diag *d)
+{
+    const char *name = str(in, "EndpointConfigName");
+    json_t *vs = json_object_get(in, "ProductionVariants");
+    char arn[256];
+    double now = tm_now();
+    size_t i;
+    json_t *v;
+    int rc;
+
+    json_array_foreach(vs, i, v)
+    {
+        const char *model = str(v, "ModelName");
+        const char *it = str(v, "InstanceType");
+        char *body = NULL;
+        if (!model)
+            return diag_set(d, KILN_EVALIDATION,
+                            "1 validation error detected: Value null at "
+                            "'productionVariants.%zu.member.modelName' "
+                            "failed to satisfy constraint: Member must not "
+                            "be null",
+                            i + 1);
+        if (!it || !instance_find(it))
+            return diag_set(d, KILN_EVALIDATION,
+                            "1 validation error detected: Value '%.64s' at "
+                            "'productionVariants.%zu.member.instanceType' "
+                            "failed to satisfy constraint: Member must "
+                            "satisfy enum value set: [ml.t2.medium, "
+                            "ml.m5.large, ml.m5.xlarge, ml.c5.large, ...]",
+                            it ? it : "null", i + 1);
+        if (meta_res_get(c->meta, c->account, "model", model, &body) != 0)
+            return not_found(c, "model", model, d);
+        mem_free(body);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(str(json_array_get(vs, j), "VariantName"),
+                       str(v, "VariantName")) == 0)
+                return diag_set(d, KILN_EVALIDATION,
+                                "The variant name '%s' appears more than "
+                                "once.",
+                                str(v, "VariantName"));
+    }
+    hosting_arn(c, "endpoint-config", name, arn, sizeof(arn));
+    json_t *doc = json_object();
+    json_object_set_new(doc, "EndpointConfigName", json_string(name));
+    json_object_set_new(doc, "EndpointConfigArn", json_string(arn));
+    json_t *copy = json_deep_copy(vs);
+    json_array_foreach(copy, i, v)
+    {
+        if (!json_object_get(v, "InitialVariantWeight"))
+            json_object_set_new(v, "InitialVariantWeight", json_real(1.0));
+        if (!json_object_get(v, "InitialInstanceCount"))
+            json_object_set_new(v, "InitialInstanceCount", json_integer(1));
+    }
+    json_object_set_new(doc, "ProductionVariants", copy);
+    if (json_object_get(in, "DataCaptureConfig"))
+        json_object_set_new(
+            doc, "DataCaptureConfig",
+            json_deep_copy(json_object_get(in, "DataCaptureConfig")));
+    json_object_set_new(doc, "CreationTime", json_real(now));
+    rc = insert(c, "endpoint-config", name, arn, "", doc, now, d);
+    json_decref(doc);
+    if (rc)
+        return rc;
+    store_tags(c, arn, in);
+    *out = arn_reply("EndpointConfigArn", arn);
+    return 0;
+}
+
+int hosting_describe_config(const struct api_ctx *c, json_t *in, json_t **out,
+                            struct kiln_diag *d)
+{
+    return load(c, "endpoint-config", str(in, "EndpointConfigName"), out, d);
+}
+
+int hosting_delete_config(const struct api_ctx *c, json_t *in, json_t **out,
+                          struct kiln_diag *d)
+{
+    return delete_res(c, "endpoint-config", str(in, "EndpointConfigName"), out,
+                      d);
+}
+
+/* ---- endpoints -------------------------------------------------------- */
+
+/* The deployment: the config's variants, each with its model document. */
+static int deployment(const struct api_ctx *c, const char *config, json_t **dep,
+                      json_t **cfg_out, struct kiln_diag *d)
+{
+    json_t *cfg, *vs, *v;
+    size_t i;
+    int rc = load(c, "endpoint-config", config, &cfg, d);
+    if (rc)
+        return rc;
+    vs = json_deep_copy(json_object_get(cfg, "ProductionVariants"));
+    json_array_foreach(vs, i, v)
+    {
+        json_t *model;
+        rc = load(c, "model", str(v, "ModelName"), &model, d);
+        if (rc) {
+            json_decref(vs);
+            json_decref(cfg);
+            return rc;
+        }
+        json_object_set_new(v, "Model", model);
+    }
+    *dep = json_object();
+    json_object_set_new(*dep, "Variants", vs);
+    json_object_set_new(*dep, "EndpointConfigName", json_string(config));
+    if (json_object_get(cfg, "DataCaptureConfig"))
+        json_object_set(*dep, "DataCaptureConfig",
+                        json_object_get(cfg, "DataCaptureConfig"));
+    *cfg_out = cfg;
+    return 0;
+}
+
+int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
+                            struct kiln_diag *d)
+{
+    const char *name = str(in, "EndpointName");
+    const char *config = str(in, "EndpointConfigName");
+    json_t *dep = NULL, *cfg = NULL;
+    char arn[256];
+    double now = tm_now();
+    int rc;
+
+    rc = deployment(c, config, &dep, &cfg, d);
+    if (rc)
+        return rc;
+    hosting_arn(c, "endpoint", name, arn, sizeof(arn));
+    json_t *doc = json_object();
+    json_object_set_new(doc, "EndpointName", json_string(name));
+    json_object_set_new(doc, "EndpointArn", json_string(arn));
+    json_object_set_new(doc, "EndpointConfigName", json_string(config));
+    json_object_set_new(doc, "EndpointStatus", json_string("Creating"));
+    json_object_set_new(doc, "CreationTime", json_real(now));
+    json_object_set_new(doc, "LastModifiedTime", json_real(now));
+    json_object_set_new(doc, DEPLOYMENT, dep);
+    rc = insert(c, "endpoint", name, arn, "Creating", doc, now, d);
+    json_decref(doc);
+    json_decref(cfg);
+    if (rc)
+        return rc;
+    store_tags(c, arn, in);
+    if (c->jobs && c->jobs->endpoint_create)
+        c->jobs->endpoint_create(c->jobs->hosting, c->account, name);
+    *out = arn_reply("EndpointArn", arn);
+    return 0;
+}
+
+int hosting_describe_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
+                              struct kiln_diag *d)
+{
+    int rc = load(c, "endpoint", str(in, "EndpointName"), out, d);
+    if (!rc)
+        json_object_del(*out, DEPLOYMENT);
+    return rc;
+}
+
+int hosting_delete_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
+                            struct kiln_diag *d)
+{
+    const char *name = str(in, "EndpointName");
+    json_t *doc;
+    int rc = load(c, "endpoint", name, &doc, d);
+    if (rc)
+        return rc;
+    json_object_set_new(doc, "EndpointStatus", json_string("Deleting"));
+    save(c, "endpoint", doc, "EndpointName", "Deleting");
+    json_decref(doc);
+    if (c->jobs && c->jobs->endpoint_delete)
+        c->jobs->endpoint_delete(c->jobs->hosting, c->account, name);
+    else
+        meta_res_delete(c->meta, c->account, "endpoint", name);
+    *out = json_object();
+    return 0;
+}
+
+static int updatable(const struct api_ctx *c, json_t *doc, struct kiln_diag *d)
+{
+    const char *st = str(doc, "EndpointStatus");
+    char arn[256];
+    if (st && (strcmp(st, "InService") == 0 || strcmp(st, "Failed") == 0))
+        return 0;
+    hosting_arn(c, "endpoint", str(doc, "EndpointName"), arn, sizeof(arn));
+    return diag_set(d, KILN_EVALIDATION,
+                    "Cannot update in-progress endpoint \"%s\".", arn);
+}
+
+int hosting_update_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
+                            struct kiln_diag *d)
+{
+    const char *name = str(in, "EndpointName");
+    json_t *doc, *dep = NULL, *cfg = NULL;
+    int rc = load(c, "endpoint", name, &doc, d);
+
+    if (!rc)
+        rc = updatable(c, doc, d);
+    if (!rc)
+        rc = deployment(c, str(in, "EndpointConfigName"), &dep, &cfg, d);
+    if (rc) {
+        json_decref(doc);
+        return rc;
+    }
+    json_object_set_new(doc, "PendingDeployment", dep);
+    json_object_set_new(doc, "EndpointStatus", json_string("Updating"));
+    json_object_set_new(doc, "LastModifiedTime", json_real(tm_now()));
+    save(c, "endpoint", doc, "EndpointName", "Updating");
+    *out = arn_reply("EndpointArn", str(doc, "EndpointArn"));
+    json_decref(doc);
+    json_decref(cfg);
+    if (c->jobs && c->jobs->endpoint_update)
+        c->jobs->endpoint_update(c->jobs->hosting, c->account, name);
+    return 0;
+}
+
+int hosting_update_weights(const struct api_ctx *c, json_t *in, json_t **out,
+                           struct kiln_diag *d)
+{
+    const char *name = str(in, "EndpointName");
+    json_t *doc, *dep, *want;
+    size_t i;
+    int rc = load(c, "endpoint", name, &doc, d);
+
+    if (!rc)
+        rc = updatable(c, doc, d);
+    if (rc) {
+        json_decref(doc);
+        return rc;
+    }
+    dep = json_deep_copy(json_object_get(doc, DEPLOYMENT));
+    json_array_foreach(json_object_get(in, "DesiredWeightsAndCapacities"), i,
+                       want)
+    {
+        json_t *vs = json_object_get(dep, "Variants"), *v, *match = NULL;
+        size_t j;
+        json_array_foreach(vs, j, v) if (strcmp(str(v, "VariantName"),
+                                                str(want, "VariantName")) == 0)
+            match = v;
+        if (!match) {
+            json_decref(dep);
+            json_decref(doc);
+            return diag_set(d, KILN_EVALIDATION,
+                            "The variant '%s' is not part of endpoint '%s'.",
+                            str(want, "VariantName"), name);
+        }
+        if (json_object_get(want, "DesiredWeight"))
+            json_object_set(match, "InitialVariantWeight",
+                            json_object_get(want, "DesiredWeight"));
+        if (json_object_get(want, "DesiredInstanceCount"))
+            json_object_set(match, "InitialInstanceCount",
+                            json_object_get(want, "DesiredInstanceCount"));
+    }
+    json_object_set_new(doc, "PendingDeployment", dep);
+    json_object_set_new(doc, "EndpointStatus", json_string("Updating"));
+    json_object_set_new(doc, "LastModifiedTime", json_real(tm_now()));
+    save(c, "endpoint", doc, "EndpointName", "Updating");
+    *out = arn_reply("EndpointArn", str(doc, "EndpointArn"));
+    json_decref(doc);
+    if (c->jobs && c->jobs->endpoint_update)
+        c->jobs->endpoint_update(c->jobs->hosting, c->account, name);
+    return 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * hosting.h - models, endpoint configurations and endpoints of the
+ * SageMaker control plane (api-contract.md §2.5-2.7).
+ *
+ * Each resource is stored as its Describe* document. An endpoint keeps
+ * its own copy of the configuration and models it was deployed with, so
+ * deleting the config (the SDK does, before the endpoint) or the model
+ * does not disturb it. Bringing endpoints up and down is the hosting
+ * runner's work, reached through api_ctx.jobs. "Not found" and "already
+ * exists" are ValidationExceptions with the exact wording the SDK
+ * matches ("Could not find model ...", "Cannot create already existing
+ * endpoint ..."). Handlers follow api_handler_fn.
+ */
+#ifndef KILN_API_HOSTING_H
+#define KILN_API_HOSTING_H
+
+#include "api/dispatch.h"
+
+#define HOSTING_OPS(X)                                                         \
+    X(CreateModel, hosting_create_model)                                       \
+    X(DescribeModel, hosting_describe_model)                                   \
+    X(DeleteModel, hosting_delete_model)                                       \
+    X(ListModels, hosting_list_models)                                         \
+    X(CreateEndpointConfig, hosting_create_config)                             \
+    X(DescribeEndpointConfig, hosting_describe_config)                         \
+    X(DeleteEndpointConfig, hosting_delete_config)                             \
+    X(ListEndpointConfigs, hosting_list_configs)                               \
+    X(CreateEndpoint, hosting_create_endpoint)                                 \
+    X(DescribeEndpoint, hosting_describe_endpoint)                             \
+    X(DeleteEndpoint, hosting_delete_endpoint)                                 \
+    X(ListEndpoints, hosting_list_endpoints)                                   \
+    X(UpdateEndpoint, hosting_update_endpoint)                                 \
+    X(UpdateEndpointWeightsAndCapacities, hosting_update_weights)
+
+#define HOSTING_DECLARE(op, fn)                                                \
+    extern const struct vshape fn##_input;                                     \
+    int fn(const struct api_ctx *c, json_t *in, json_t **out,                  \
+           struct kiln_diag *d);
+HOSTING_OPS(HOSTING_DECLARE)
+#undef HOSTING_DECLARE
+
+/* The ARN of the caller's resource of `type` ("model", "endpoint", ...). */
+void hosting_arn(const struct api_ctx *c, const char *type, const char *name,
+                 char *out, size_t size);
+
+#endif

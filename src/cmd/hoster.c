@@ -1,0 +1,934 @@
+/*
+ * hoster.c - endpoints as fleets of model-server processes.
+ *
+ * A fleet (the variants and instances of one deployment) is reference
+ * counted: an invocation holds a reference while it talks to an instance,
+ * so an update can swap fleets under the lock and stop the old one once
+ * its last request is done. The monitor thread owns restarts and health
+ * checks; lifecycle work (create, update, delete) runs on a thread per
+ * operation so the API answers at once, as SageMaker's does.
+ */
+#include "cmd/hoster.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/tm.h"
+#include "cmd/cmd.h"
+#include "formats/artifact.h"
+#include "jobs/proc.h"
+#include "meta/meta.h"
+
+#define START_TIMEOUT     30.0
+#define INVOKE_TIMEOUT_MS 60000L
+#define MODEL_MAX         ((uint64_t)16 << 30)
+
+struct instance {
+    struct proc proc;
+    char sock[108];
+    int id;
+    bool ready;
+    int restarts;
+    struct buf pending; /* partial output line */
+};
+
+struct variant {
+    char name[64];
+    double weight;
+    int count;
+    char algo[32];
+    char image[256];
+    char model_dir[700];
+    struct instance *inst;
+    unsigned rr;
+};
+
+struct fleet {
+    struct variant *v;
+    size_t nv;
+    int refs;
+    char dir[512];
+};
+
+struct endpoint {
+    char account[13];
+    char name[64];
+    struct fleet *fleet; /* serving, or NULL */
+    bool in_service;
+    bool busy; /* a lifecycle operation runs */
+    struct endpoint *next;
+};
+
+struct op {
+    struct hoster *h;
+    char account[13];
+    char name[64];
+    enum { OP_CREATE, OP_UPDATE, OP_DELETE } kind;
+    pthread_t thread;
+    bool done;
+    struct op *next;
+};
+
+struct hoster {
+    struct hoster_opts o;
+    char exe[4096];
+    char *root;
+    char sockdir[64]; /* /tmp/kiln-XXXXXX: model-server sockets */
+    pthread_mutex_t lock;
+    struct endpoint *eps;
+    struct op *ops;
+    pthread_t monitor;
+    bool closing;
+    unsigned seq;
+    pthread_key_t curl_key;
+};
+
+/* ---- per-thread curl handles, one per instance socket ---------------- */
+
+#define CURL_SLOTS 16
+
+struct curl_cache {
+    struct {
+        char sock[108];
+        CURL *h;
+    } slot[CURL_SLOTS];
+    unsigned next;
+};
+
+static void curl_cache_free(void *p)
+{
+    struct curl_cache *c = p;
+    for (int i = 0; i < CURL_SLOTS; i++)
+        if (c->slot[i].h)
+            curl_easy_cleanup(c->slot[i].h);
+    mem_free(c);
+}
+
+static CURL *handle_for(struct hoster *h, const char *sock)
+{
+    struct curl_cache *c = pthread_getspecific(h->curl_key);
+    if (!c) {
+        c = xcalloc(1, sizeof(*c));
+        pthread_setspecific(h->curl_key, c);
+    }
+    for (int i = 0; i < CURL_SLOTS; i++)
+        if (c->slot[i].h && strcmp(c->slot[i].sock, sock) == 0)
+            return c->slot[i].h;
+    unsigned i = c->next++ % CURL_SLOTS;
+    if (c->slot[i].h)
+        curl_easy_cleanup(c->slot[i].h);
+    c->slot[i].h = curl_easy_init();
+    str_copy(c->slot[i].sock, sock, sizeof(c->slot[i].sock));
+    return c->slot[i].h;
+}
+
+struct sink {
+    struct buf *body;
+    char *ctype;
+    size_t ctype_size;
+    char *attrs;
+    size_t attrs_size;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+    struct sink *s = ctx;
+    return buf_add(s->body, p, size * n) == 0 ? size * n : 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+    struct sink *s = ctx;
+    size_t len = size * n;
+    static const char attrs[] = "X-Amzn-SageMaker-Custom-Attributes:";
+    char *dst = NULL;
+    size_t dsize = 0, skip = 0;
+    if (len > 13 && strncasecmp(p, "Content-Type:", 13) == 0) {
+        dst = s->ctype;
+        dsize = s->ctype_size;
+        skip = 13;
+    } else if (s->attrs && len > sizeof(attrs) - 1 &&
+               strncasecmp(p, attrs, sizeof(attrs) - 1) == 0) {
+        dst = s->attrs;
+        dsize = s->attrs_size;
+        skip = sizeof(attrs) - 1;
+    }
+    if (dst) {
+        const char *v = p + skip;
+        size_t vl = len - skip;
+        while (vl && (*v == ' '))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+            vl--;
+        snprintf(dst, dsize, "%.*s", (int)vl, v);
+    }
+    return len;
+}
+
+/* One HTTP exchange with an instance. Returns 0 with *status, or -1 when
+ * the instance could not be reached. */
+static int call(CURL *c, const char *sock, const char *method, const char *path,
+                const struct invoke_req *req, struct sink *s, long timeout_ms,
+                int *status)
+{
+    struct curl_slist *hdrs = NULL;
+    char url[128], line[1400];
+    long code = 0;
+    CURLcode rc;
+
+    curl_easy_reset(c);
+    snprintf(url, sizeof(url), "http://localhost%s", path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+        snprintf(line, sizeof(line), "Content-Type: %.1024s",
+                 req->content_type ? req->content_type
+                                   : "application/octet-stream");
+        hdrs = curl_slist_append(hdrs, line);
+        if (req->accept) {
+            snprintf(line, sizeof(line), "Accept: %.1024s", req->accept);
+            hdrs = curl_slist_append(hdrs, line);
+        }
+        if (req->custom_attributes) {
+            snprintf(line, sizeof(line),
+                     "X-Amzn-SageMaker-Custom-Attributes: %.1024s",
+                     req->custom_attributes);
+            hdrs = curl_slist_append(hdrs, line);
+        }
+        hdrs = curl_slist_append(hdrs, "Expect:");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
+    rc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
+    if (rc != CURLE_OK)
+        return rc == CURLE_OPERATION_TIMEDOUT ? -2 : -1;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    *status = (int)code;
+    return 0;
+}
+
+static bool ping(struct hoster *h, const char *sock)
+{
+    struct buf body = BUF_INIT(4096);
+    char ctype[64];
+    struct sink s = {&body, ctype, sizeof(ctype), NULL, 0};
+    struct invoke_req none = {0};
+    int status = 0;
+    bool ok = call(handle_for(h, sock), sock, "GET", "/ping", &none, &s, 2000,
+                   &status) == 0 &&
+              status == 200;
+    buf_release(&body);
+    return ok;
+}
+
+/* ---- fleets ----------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int type,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static int start_instance(struct hoster *h, struct variant *v,
+                          struct instance *in, struct kiln_diag *d)
+{
+    char model[720], sock[160], name[80];
+    const char *env[] = {model,
+                         sock,
+                         "KILN_LOG_LEVEL=warn",
+                         "OPENBLAS_NUM_THREADS=1",
+                         "KILN_THREADS=2",
+                         "PATH=/usr/local/bin:/usr/bin:/bin",
+                         NULL};
+    const char *argv[] = {h->exe, "algo", v->algo, "serve", NULL};
+
+    snprintf(model, sizeof(model), "SM_MODEL_DIR=%s", v->model_dir);
+    snprintf(sock, sizeof(sock), "KILN_SERVE_SOCKET=%s", in->sock);
+    snprintf(name, sizeof(name), "%s", v->name);
+    in->ready = false;
+    proc_init(&in->proc);
+    return proc_start(&in->proc, argv, env, NULL, d);
+}
+
+static void stop_fleet(struct fleet *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->nv; i++) {
+        for (int k = 0; k < f->v[i].count; k++) {
+            struct instance *in = &f->v[i].inst[k];
+            proc_signal(&in->proc, SIGTERM);
+        }
+        for (int k = 0; k < f->v[i].count; k++) {
+            struct instance *in = &f->v[i].inst[k];
+            double until = tm_now() + 5;
+            int st;
+            while (in->proc.pid > 0 &&
+                   proc_wait(&in->proc, true, &st) == KILN_CONTINUE &&
+                   tm_now() < until)
+                usleep(10000);
+            proc_release(&in->proc);
+            buf_release(&in->pending);
+            unlink(in->sock);
+        }
+        mem_free(f->v[i].inst);
+    }
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    mem_free(f->v);
+    mem_free(f);
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* Builds and starts the fleet of a deployment; waits until every instance
+ * answers /ping. */
+static int build_fleet(struct hoster *h, const char *account, const char *name,
+                       json_t *dep, struct fleet **out, struct kiln_diag *d)
+{
+    json_t *vs = json_object_get(dep, "Variants"), *v;
+    struct fleet *f = xcalloc(1, sizeof(*f));
+    size_t i;
+    int rc = 0;
+    unsigned gen;
+
+    pthread_mutex_lock(&h->lock);
+    gen = ++h->seq;
+    pthread_mutex_unlock(&h->lock);
+    snprintf(f->dir, sizeof(f->dir), "%s/%s-%s-%u", h->root, account, name,
+             gen);
+    mkdir(f->dir, 0700);
+    f->nv = json_array_size(vs);
+    f->v = xcalloc(f->nv ? f->nv : 1, sizeof(*f->v));
+    json_array_foreach(vs, i, v)
+    {
+        struct variant *var = &f->v[i];
+        json_t *model = json_object_get(v, "Model");
+        json_t *pc = json_object_get(model, "PrimaryContainer");
+        const char *url = jstr(pc, "ModelDataUrl");
+        const struct cmd_builtin *b = cmd_builtin_for(jstr(pc, "Image"));
+        str_copy(var->name, jstr(v, "VariantName"), sizeof(var->name));
+        str_copy(var->image, jstr(pc, "Image") ? jstr(pc, "Image") : "",
+                 sizeof(var->image));
+        var->weight =
+            json_number_value(json_object_get(v, "InitialVariantWeight"));
+        var->count =
+            (int)json_integer_value(json_object_get(v, "InitialInstanceCount"));
+        if (var->count < 1)
+            var->count = 1;
+        if (!b) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "The image of model %s (%s) is not a kiln "
+                          "built-in algorithm; bring-your-own images are "
+                          "not supported yet.",
+                          jstr(model, "ModelName"), var->image);
+            break;
+        }
+        str_copy(var->algo, b->name, sizeof(var->algo));
+        if (!url || !str_starts(url, "s3://")) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "Model %s has no s3:// ModelDataUrl to load.",
+                          jstr(model, "ModelName"));
+            break;
+        }
+        /* Fetch and unpack the model.tar.gz. */
+        char bucket[64], tgz[700];
+        const char *p = url + 5, *slash = strchr(p, '/');
+        struct meta_bucket bk;
+        size_t bl = slash ? (size_t)(slash - p) : strlen(p);
+        if (!slash || bl >= sizeof(bucket)) {
+            rc = diag_set(d, KILN_EINVAL, "Bad ModelDataUrl %s", url);
+            break;
+        }
+        memcpy(bucket, p, bl);
+        bucket[bl] = '\0';
+        if (meta_bucket_get(h->o.meta, bucket, &bk) != 0 ||
+            strcmp(bk.account, account) != 0) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "Could not access model data at %s: the bucket "
+                          "does not exist or belongs to another account.",
+                          url);
+            break;
+        }
+        snprintf(var->model_dir, sizeof(var->model_dir), "%s/%s-model", f->dir,
+                 var->name);
+        snprintf(tgz, sizeof(tgz), "%s/%s-model.tar.gz", f->dir, var->name);
+        mkdir(var->model_dir, 0700);
+        rc = objstore_link_object(h->o.store, bucket, slash + 1, tgz, d);
+        if (rc) {
+            rc = diag_set(d, KILN_EINVAL, "Could not find model data at %s.",
+                          url);
+            break;
+        }
+        rc = artifact_extract(tgz, var->model_dir, MODEL_MAX, d);
+        unlink(tgz);
+        if (rc)
+            break;
+        var->inst = xcalloc((size_t)var->count, sizeof(*var->inst));
+        for (int k = 0; k < var->count && !rc; k++) {
+            struct instance *in = &var->inst[k];
+            in->id = k + 1;
+            buf_init(&in->pending, 256 * 1024);
+            /* Socket paths are short (108 bytes), so they live in a
+             * private directory under /tmp, not in the data dir. */
+            snprintf(in->sock, sizeof(in->sock), "%.40s/%u-%zu-%d.sock",
+                     h->sockdir, gen, i, k + 1);
+            rc = start_instance(h, var, in, d);
+        }
+    }
+    /* Wait for every instance's /ping. */
+    double until = tm_now() + START_TIMEOUT;
+    for (size_t vi = 0; !rc && vi < f->nv; vi++)
+        for (int k = 0; !rc && k < f->v[vi].count; k++) {
+            struct instance *in = &f->v[vi].inst[k];
+            int st;
+            while (!(in->ready = ping(h, in->sock))) {
+                if (proc_wait(&in->proc, true, &st) == 0) {
+                    rc = diag_set(d, KILN_EINVAL,
+                                  "The model server of variant %s exited "
+                                  "with status %d while starting; check the "
+                                  "endpoint's logs.",
+                                  f->v[vi].name, st);
+                    break;
+                }
+                if (tm_now() > until) {
+                    rc = diag_set(d, KILN_EINVAL,
+                                  "The model server of variant %s did not "
+                                  "pass its /ping health check within %.0f "
+                                  "seconds.",
+                                  f->v[vi].name, START_TIMEOUT);
+                    break;
+                }
+                usleep(5000);
+            }
+        }
+    if (rc) {
+        stop_fleet(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+/* ---- the endpoint document ----------------------------------------- */
+
+static json_t *load_doc(struct hoster *h, const char *account, const char *name)
+{
+    char *body = NULL;
+    json_t *doc = NULL;
+    if (meta_res_get(h->o.meta, account, "endpoint", name, &body) == 0)
+        doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    return doc;
+}
+
+static void save_doc(struct hoster *h, const char *account, json_t *doc)
+{
+    char *body = json_dumps(doc, JSON_COMPACT);
+    struct meta_res r = {.account = account,
+                         .type = "endpoint",
+                         .name = jstr(doc, "EndpointName"),
+                         .status = jstr(doc, "EndpointStatus"),
+                         .modified = tm_now(),
+                         .body = body};
+    json_object_set_new(doc, "LastModifiedTime", json_real(r.modified));
+    mem_free(body);
+    body = json_dumps(doc, JSON_COMPACT);
+    r.body = body;
+    meta_res_save(h->o.meta, &r);
+    mem_free(body);
+}
+
+static void describe_variants(json_t *doc, const struct fleet *f)
+{
+    json_t *list = json_array();
+    double now = tm_now();
+    for (size_t i = 0; i < f->nv; i++) {
+        const struct variant *v = &f->v[i];
+        json_t *o = json_object(), *img = json_object(), *imgs = json_array();
+        json_object_set_new(o, "VariantName", json_string(v->name));
+        json_object_set_new(img, "SpecifiedImage", json_string(v->image));
+        json_object_set_new(img, "ResolvedImage", json_string(v->image));
+        json_object_set_new(img, "ResolutionTime", json_real(now));
+        json_array_append_new(imgs, img);
+        json_object_set_new(o, "DeployedImages", imgs);
+        json_object_set_new(o, "CurrentWeight", json_real(v->weight));
+        json_object_set_new(o, "DesiredWeight", json_real(v->weight));
+        json_object_set_new(o, "CurrentInstanceCount", json_integer(v->count));
+        json_object_set_new(o, "DesiredInstanceCount", json_integer(v->count));
+        json_array_append_new(list, o);
+    }
+    json_object_set_new(doc, "ProductionVariants", list);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static struct endpoint *find(struct hoster *h, const char *account,
+                             const char *name)
+{
+    for (struct endpoint *e = h->eps; e; e = e->next)
+        if (strcmp(e->account, account) == 0 && strcasecmp(e->name, name) == 0)
+            return e;
+    return NULL;
+}
+
+/* Waits for the fleet's in-flight requests, then stops it. */
+static void retire(struct hoster *h, struct fleet *f)
+{
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        int refs = f ? f->refs : 0;
+        pthread_mutex_unlock(&h->lock);
+        if (refs == 0)
+            break;
+        usleep(2000);
+    }
+    stop_fleet(f);
+}
+
+static void do_create(struct op *op)
+{
+    struct hoster *h = op->h;
+    struct kiln_diag d = {0};
+    struct fleet *f = NULL;
+    json_t *doc = load_doc(h, op->account, op->name);
+    int rc;
+
+    if (!doc)
+        return;
+    rc = build_fleet(h, op->account, op->name,
+                     json_object_get(doc, "KilnDeployment"), &f, &d);
+    pthread_mutex_lock(&h->lock);
+    struct endpoint *e = find(h, op->account, op->name);
+    if (!e) {
+        e = xcalloc(1, sizeof(*e));
+        str_copy(e->account, op->account, sizeof(e->account));
+        str_copy(e->name, op->name, sizeof(e->name));
+        e->next = h->eps;
+        h->eps = e;
+    }
+    e->fleet = rc ? NULL : f;
+    e->in_service = rc == 0;
+    e->busy = false;
+    pthread_mutex_unlock(&h->lock);
+    if (rc) {
+        json_object_set_new(doc, "EndpointStatus", json_string("Failed"));
+        json_object_set_new(doc, "FailureReason", json_string(d.msg));
+    } else {
+        json_object_set_new(doc, "EndpointStatus", json_string("InService"));
+        json_object_del(doc, "FailureReason");
+        describe_variants(doc, f);
+    }
+    save_doc(h, op->account, doc);
+    log_info("event=endpoint_%s endpoint=%s", rc ? "failed" : "in_service",
+             op->name);
+    json_decref(doc);
+}
+
+static void do_update(struct op *op)
+{
+    struct hoster *h = op->h;
+    struct kiln_diag d = {0};
+    struct fleet *f = NULL, *old = NULL;
+    json_t *doc = load_doc(h, op->account, op->name);
+    int rc;
+
+    if (!doc)
+        return;
+    json_t *pending = json_object_get(doc, "PendingDeployment");
+    rc = build_fleet(h, op->account, op->name, pending, &f, &d);
+    pthread_mutex_lock(&h->lock);
+    struct endpoint *e = find(h, op->account, op->name);
+    if (!rc && e) {
+        old = e->fleet;
+        e->fleet = f;
+        e->in_service = true;
+    }
+    if (e)
+        e->busy = false;
+    pthread_mutex_unlock(&h->lock);
+    if (!rc && !e) {
+        stop_fleet(f);
+        rc = diag_set(&d, KILN_EINVAL, "the endpoint went away");
+    }
+    if (!rc) {
+        json_object_set(doc, "KilnDeployment", pending);
+        json_object_set_new(doc, "EndpointConfigName",
+                            json_string(jstr(pending, "EndpointConfigName")));
+        json_object_del(doc, "FailureReason");
+        describe_variants(doc, f);
+    } else {
+        json_t *r = json_string("");
+        char msg[1100];
+        snprintf(msg, sizeof(msg),
+                 "Failed to update the endpoint; it keeps serving its "
+                 "previous configuration: %s",
+                 d.msg);
+        json_decref(r);
+        json_object_set_new(doc, "FailureReason", json_string(msg));
+    }
+    json_object_del(doc, "PendingDeployment");
+    json_object_set_new(doc, "EndpointStatus", json_string("InService"));
+    save_doc(h, op->account, doc);
+    json_decref(doc);
+    retire(h, old);
+}
+
+static void do_delete(struct op *op)
+{
+    struct hoster *h = op->h;
+    struct fleet *f = NULL;
+
+    pthread_mutex_lock(&h->lock);
+    for (struct endpoint **pp = &h->eps; *pp; pp = &(*pp)->next) {
+        struct endpoint *e = *pp;
+        if (strcmp(e->account, op->account) == 0 &&
+            strcasecmp(e->name, op->name) == 0) {
+            f = e->fleet;
+            *pp = e->next;
+            mem_free(e);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    retire(h, f);
+    meta_res_delete(h->o.meta, op->account, "endpoint", op->name);
+    log_info("event=endpoint_deleted endpoint=%s", op->name);
+}
+
+static void *op_thread(void *arg)
+{
+    struct op *op = arg;
+    if (op->kind == OP_CREATE)
+        do_create(op);
+    else if (op->kind == OP_UPDATE)
+        do_update(op);
+    else
+        do_delete(op);
+    pthread_mutex_lock(&op->h->lock);
+    op->done = true;
+    pthread_mutex_unlock(&op->h->lock);
+    return NULL;
+}
+
+static void reap_ops(struct hoster *h)
+{
+    struct op **pp = &h->ops;
+    while (*pp) {
+        struct op *o = *pp;
+        if (o->done) {
+            pthread_join(o->thread, NULL);
+            *pp = o->next;
+            mem_free(o);
+        } else {
+            pp = &o->next;
+        }
+    }
+}
+
+static int launch(struct hoster *h, const char *account, const char *name,
+                  int kind)
+{
+    struct op *op = xcalloc(1, sizeof(*op));
+    int rc = 0;
+
+    op->h = h;
+    op->kind = kind;
+    str_copy(op->account, account, sizeof(op->account));
+    str_copy(op->name, name, sizeof(op->name));
+    pthread_mutex_lock(&h->lock);
+    reap_ops(h);
+    struct endpoint *e = find(h, account, name);
+    if (e && kind != OP_DELETE)
+        e->busy = true;
+    if (h->closing || pthread_create(&op->thread, NULL, op_thread, op)) {
+        mem_free(op);
+        rc = KILN_EUNAVAILABLE;
+    } else {
+        op->next = h->ops;
+        h->ops = op;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int hoster_endpoint_create(void *h, const char *account, const char *name)
+{
+    return launch(h, account, name, OP_CREATE);
+}
+
+int hoster_endpoint_update(void *h, const char *account, const char *name)
+{
+    return launch(h, account, name, OP_UPDATE);
+}
+
+int hoster_endpoint_delete(void *h, const char *account, const char *name)
+{
+    return launch(h, account, name, OP_DELETE);
+}
+
+/* ---- monitor: logs, health, restarts ----------------------------------- */
+
+static void drain(struct hoster *h, const struct endpoint *e,
+                  const struct variant *v, struct instance *in)
+{
+    char chunk[16384], group[160], stream[160];
+    ssize_t n;
+
+    snprintf(group, sizeof(group), "/aws/sagemaker/Endpoints/%s", e->name);
+    snprintf(stream, sizeof(stream), "%s/i-%d", v->name, in->id);
+    fcntl(in->proc.out_fd, F_SETFL, O_NONBLOCK);
+    while ((n = read(in->proc.out_fd, chunk, sizeof(chunk))) > 0) {
+        buf_add(&in->pending, chunk, (size_t)n);
+        char *start = in->pending.data, *nl;
+        while ((nl = memchr(start, '\n',
+                            in->pending.len -
+                                (size_t)(start - in->pending.data)))) {
+            *nl = '\0';
+            meta_log_append(h->o.meta, e->account, group, stream,
+                            (int64_t)(tm_now() * 1000), start);
+            start = nl + 1;
+        }
+        size_t rest = in->pending.len - (size_t)(start - in->pending.data);
+        memmove(in->pending.data, start, rest);
+        in->pending.len = rest;
+    }
+}
+
+static void *monitor(void *arg)
+{
+    struct hoster *h = arg;
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        if (h->closing) {
+            pthread_mutex_unlock(&h->lock);
+            break;
+        }
+        for (struct endpoint *e = h->eps; e; e = e->next) {
+            struct fleet *f = e->fleet;
+            for (size_t i = 0; f && i < f->nv; i++)
+                for (int k = 0; k < f->v[i].count; k++) {
+                    struct instance *in = &f->v[i].inst[k];
+                    int st;
+                    if (in->proc.out_fd >= 0)
+                        drain(h, e, &f->v[i], in);
+                    if (in->proc.pid > 0 &&
+                        proc_wait(&in->proc, true, &st) == KILN_CONTINUE) {
+                        if (!in->ready)
+                            in->ready = ping(h, in->sock);
+                        continue;
+                    }
+                    /* The instance died: start it again. */
+                    in->ready = false;
+                    proc_release(&in->proc);
+                    in->restarts++;
+                    log_warn("event=instance_restart endpoint=%s variant=%s "
+                             "instance=%d",
+                             e->name, f->v[i].name, in->id);
+                    start_instance(h, &f->v[i], in, NULL);
+                }
+        }
+        pthread_mutex_unlock(&h->lock);
+        usleep(50000);
+    }
+    return NULL;
+}
+
+/* ---- invocation ------------------------------------------------------- */
+
+int hoster_invoke(struct hoster *h, const char *account, const char *name,
+                  const struct invoke_req *req, struct invoke_resp *resp,
+                  struct kiln_diag *d)
+{
+    struct fleet *f;
+    struct variant *v = NULL;
+    char sock[108] = "";
+    int rc = 0;
+
+    pthread_mutex_lock(&h->lock);
+    struct endpoint *e = find(h, account, name);
+    if (!e || !e->fleet) {
+        pthread_mutex_unlock(&h->lock);
+        return e ? diag_set(d, KILN_EUNAVAILABLE,
+                            "Endpoint %s of account %s is not ready to "
+                            "serve.",
+                            name, account)
+                 : KILN_ENOTFOUND;
+    }
+    f = e->fleet;
+    if (req->target_variant) {
+        for (size_t i = 0; i < f->nv; i++)
+            if (strcmp(f->v[i].name, req->target_variant) == 0)
+                v = &f->v[i];
+        if (!v) {
+            pthread_mutex_unlock(&h->lock);
+            return diag_set(d, KILN_EVALIDATION,
+                            "The variant %.64s is not part of endpoint %s.",
+                            req->target_variant, name);
+        }
+    } else {
+        double total = 0, r;
+        for (size_t i = 0; i < f->nv; i++)
+            total += f->v[i].weight;
+        r = ((double)rand_r(&h->seq) / RAND_MAX) * total;
+        for (size_t i = 0; i < f->nv && !v; i++) {
+            r -= f->v[i].weight;
+            if (r <= 0 || i + 1 == f->nv)
+                v = &f->v[i];
+        }
+    }
+    for (int tries = 0; tries < v->count; tries++) {
+        struct instance *in = &v->inst[v->rr++ % (unsigned)v->count];
+        if (in->ready) {
+            str_copy(sock, in->sock, sizeof(sock));
+            break;
+        }
+    }
+    if (sock[0])
+        f->refs++;
+    str_copy(resp->variant, v->name, sizeof(resp->variant));
+    pthread_mutex_unlock(&h->lock);
+    if (!sock[0])
+        return diag_set(d, KILN_EUNAVAILABLE,
+                        "No instance of variant %s of endpoint %s is "
+                        "available.",
+                        v->name, name);
+
+    struct sink s = {&resp->body, resp->content_type,
+                     sizeof(resp->content_type), resp->custom_attributes,
+                     sizeof(resp->custom_attributes)};
+    resp->content_type[0] = resp->custom_attributes[0] = '\0';
+    int r = call(handle_for(h, sock), sock, "POST", "/invocations", req, &s,
+                 INVOKE_TIMEOUT_MS, &resp->status);
+    if (r == -2) {
+        resp->status = 504;
+        buf_reset(&resp->body);
+        buf_adds(&resp->body, "The model did not answer within 60 seconds.");
+    } else if (r < 0) {
+        rc = diag_set(d, KILN_EUNAVAILABLE,
+                      "The model server of variant %s could not be "
+                      "reached.",
+                      v->name);
+    }
+    pthread_mutex_lock(&h->lock);
+    f->refs--;
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+/* ---- set-up and tear-down --------------------------------------------- */
+
+/* An endpoint whose deletion a previous server did not finish. */
+static int forget(void *ctx, const char *account, const char *name)
+{
+    struct hoster *h = ctx;
+    meta_res_delete(h->o.meta, account, "endpoint", name);
+    return 0;
+}
+
+static int resume(void *ctx, const char *account, const char *name)
+{
+    struct hoster *h = ctx;
+    return launch(h, account, name, OP_CREATE);
+}
+
+int hoster_new(const struct hoster_opts *o, struct hoster **out,
+               struct kiln_diag *d)
+{
+    struct hoster *h = xcalloc(1, sizeof(*h));
+    struct buf p = BUF_INIT(8192);
+    ssize_t n;
+
+    h->o = *o;
+    buf_addf(&p, "%s/endpoints", o->data_dir);
+    h->root = buf_detach(&p, NULL);
+    nftw(h->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    mkdir(h->root, 0700);
+    str_copy(h->sockdir, "/tmp/kiln-XXXXXX", sizeof(h->sockdir));
+    if (!mkdtemp(h->sockdir)) {
+        mem_free(h->root);
+        mem_free(h);
+        return diag_set(d, KILN_EIO, "cannot create a socket directory: %s",
+                        strerror(errno));
+    }
+    n = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
+    if (n <= 0) {
+        mem_free(h->root);
+        mem_free(h);
+        return diag_set(d, KILN_EIO, "cannot find the kiln executable");
+    }
+    h->exe[n] = '\0';
+    h->seq = (unsigned)getpid();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_key_create(&h->curl_key, curl_cache_free);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_create(&h->monitor, NULL, monitor, h);
+    static const char *const resumed[] = {"InService", "Creating", "Updating"};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(resumed); i++)
+        meta_res_each_status(o->meta, "endpoint", resumed[i], resume, h);
+    meta_res_each_status(o->meta, "endpoint", "Deleting", forget, h);
+    *out = h;
+    return 0;
+}
+
+void hoster_free(struct hoster *h)
+{
+    if (!h)
+        return;
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        reap_ops(h);
+        bool idle = h->ops == NULL;
+        if (idle)
+            h->closing = true;
+        pthread_mutex_unlock(&h->lock);
+        if (idle)
+            break;
+        usleep(10000);
+    }
+    pthread_join(h->monitor, NULL);
+    while (h->eps) {
+        struct endpoint *e = h->eps;
+        h->eps = e->next;
+        stop_fleet(e->fleet);
+        mem_free(e);
+    }
+    struct curl_cache *c = pthread_getspecific(h->curl_key);
+    if (c) {
+        curl_cache_free(c);
+        pthread_setspecific(h->curl_key, NULL);
+    }
+    pthread_key_delete(h->curl_key);
+    curl_global_cleanup();
+    pthread_mutex_destroy(&h->lock);
+    rmdir(h->sockdir);
+    mem_free(h->root);
+    mem_free(h);
+}

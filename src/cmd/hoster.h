@@ -1,0 +1,65 @@
+/*
+ * hoster.h - serves endpoints: model-server processes per variant
+ * instance, supervision, routing by weight, and the InvokeEndpoint call
+ * path (api-contract.md §3, §7.3).
+ *
+ * Each instance is `kiln algo <name> serve` on its own Unix socket under
+ * <data-dir>/endpoints/, with the model extracted from its model.tar.gz.
+ * Requests go to instances over keep-alive connections (libcurl, one
+ * handle per server thread and instance). A monitor thread drains the
+ * instances' output into the endpoint's log group and restarts any that
+ * die. UpdateEndpoint is blue/green: the new fleet starts and answers
+ * /ping before it takes traffic; if it cannot, the old fleet stays. At
+ * start, endpoints that were in service are brought back. Any thread may
+ * invoke.
+ */
+#ifndef KILN_CMD_HOSTER_H
+#define KILN_CMD_HOSTER_H
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "s3/objstore.h"
+
+struct hoster;
+
+struct hoster_opts {
+    struct meta *meta;      /* borrowed */
+    struct objstore *store; /* borrowed */
+    const char *data_dir;
+    const char *region;
+};
+
+int hoster_new(const struct hoster_opts *o, struct hoster **out,
+               struct kiln_diag *d);
+void hoster_free(struct hoster *h);
+
+int hoster_endpoint_create(void *h, const char *account, const char *name);
+int hoster_endpoint_update(void *h, const char *account, const char *name);
+int hoster_endpoint_delete(void *h, const char *account, const char *name);
+
+struct invoke_req {
+    const char *content_type, *accept, *custom_attributes, *target_variant,
+        *inference_id;
+    const void *body;
+    size_t len;
+};
+
+struct invoke_resp {
+    int status; /* the container's HTTP status */
+    char content_type[256];
+    char variant[64];
+    char custom_attributes[1025];
+    struct buf body; /* caller inits and releases */
+};
+
+/*
+ * Invokes endpoint `name` of `account`. Returns 0 with the container's
+ * answer in *resp (any status), KILN_ENOTFOUND (no such endpoint),
+ * KILN_EVALIDATION (not in service, unknown variant) or KILN_EUNAVAILABLE
+ * (no instance answers), with the message in d.
+ */
+int hoster_invoke(struct hoster *h, const char *account, const char *name,
+                  const struct invoke_req *req, struct invoke_resp *resp,
+                  struct kiln_diag *d);
+
+#endif

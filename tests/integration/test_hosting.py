@@ -1,0 +1,244 @@
+"""[F6] models, endpoint configs, endpoints and InvokeEndpoint through boto3
+and the aws CLI, against a real server running real model servers."""
+import io
+import json
+import os
+import signal
+import struct
+import subprocess
+import tarfile
+import threading
+import time
+
+import botocore.exceptions
+import numpy as np
+import pytest
+
+from conftest import ACCOUNT, KILN, aws, client, kiln
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
+IMAGE = "174872318107.dkr.ecr.us-west-2.amazonaws.com/kmeans:1"
+D = 8
+
+
+def model_tgz(centers):
+    k, d = centers.shape
+    raw = struct.pack("<QQQIii", 0x112, 0, 1, 0xF993FAC9, 0, 2) + struct.pack("<qq", k, d)
+    raw += struct.pack("<iii", 1, 0, 0) + centers.astype("<f4").tobytes() + struct.pack("<Q", 0)
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w:gz") as t:
+        ti = tarfile.TarInfo("model_algo-1")
+        ti.size = len(raw)
+        t.addfile(ti, io.BytesIO(raw))
+    return bio.getvalue()
+
+
+CENTERS_A = np.array([[10.0 * c] * D for c in range(4)], np.float32)
+CENTERS_B = np.array([[-5.0 * c] * D for c in range(3)], np.float32)
+
+
+@pytest.fixture(scope="module")
+def models(server):
+    s3 = client(server, "s3")
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key="a/model.tar.gz", Body=model_tgz(CENTERS_A))
+    s3.put_object(Bucket="models", Key="b/model.tar.gz", Body=model_tgz(CENTERS_B))
+    sm = client(server, "sagemaker")
+    for name, key in (("model-a", "a"), ("model-b", "b")):
+        sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": IMAGE, "ModelDataUrl": f"s3://models/{key}/model.tar.gz"})
+    return sm
+
+
+def deploy(sm, endpoint, variants):
+    sm.create_endpoint_config(EndpointConfigName=endpoint + "-config", ProductionVariants=[
+        {"VariantName": v, "ModelName": m, "InitialInstanceCount": n,
+         "InstanceType": "ml.m5.large", "InitialVariantWeight": w}
+        for v, m, n, w in variants])
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint + "-config")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint,
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def nearest(C, X):
+    d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)
+    return d2.argmin(1), np.sqrt(d2.min(1))
+
+
+def test_deploy_and_invoke_every_format(server, models):
+    sm = models
+    deploy(sm, "ep-formats", [("AllTraffic", "model-a", 1, 1.0)])
+    d = sm.describe_endpoint(EndpointName="ep-formats")
+    assert d["EndpointStatus"] == "InService"
+    assert d["EndpointConfigName"] == "ep-formats-config"
+    [v] = d["ProductionVariants"]
+    assert v["VariantName"] == "AllTraffic" and v["CurrentInstanceCount"] == 1
+    assert v["CurrentWeight"] == 1.0
+    rt = client(server, "sagemaker-runtime")
+    rng = np.random.RandomState(1)
+    X = (rng.rand(100, D) * 35).astype(np.float32)
+    want_c, want_d = nearest(CENTERS_A, X)
+
+    def check(clusters, dists, n):
+        assert list(clusters) == list(want_c[:n])
+        assert np.allclose(dists, want_d[:n], rtol=1e-5, atol=1e-5)
+
+    for n in (1, 100):
+        body = "\n".join(",".join(f"{x:g}" for x in row) for row in X[:n])
+        r = rt.invoke_endpoint(EndpointName="ep-formats", ContentType="text/csv", Body=body)
+        assert r["ContentType"] == "application/json"
+        assert r["InvokedProductionVariant"] == "AllTraffic"
+        p = json.loads(r["Body"].read())["predictions"]
+        check([q["closest_cluster"] for q in p], [q["distance_to_cluster"] for q in p], n)
+    js = json.dumps({"instances": [{"features": row.tolist()} for row in X[:10]]})
+    r = rt.invoke_endpoint(EndpointName="ep-formats", ContentType="application/json",
+                           Accept="application/jsonlines", Body=js)
+    lines = [json.loads(l) for l in r["Body"].read().decode().splitlines()]
+    check([q["closest_cluster"] for q in lines], [q["distance_to_cluster"] for q in lines], 10)
+    jl = "\n".join(json.dumps({"data": {"features": {"values": row.tolist()}}}) for row in X[:5])
+    r = rt.invoke_endpoint(EndpointName="ep-formats", ContentType="application/jsonlines",
+                           Accept="text/csv", Body=jl)
+    rows = [l.split(",") for l in r["Body"].read().decode().splitlines()]
+    check([float(a) for a, b in rows], [float(b) for a, b in rows], 5)
+    # RecordIO in and out, as the SDK's KMeansPredictor talks.
+    rio = subprocess.run([KILN, "admin", "convert", "--from", "csv", "--to", "recordio",
+                          "/dev/stdin", "/dev/stdout"],
+                         input="\n".join(",".join(f"{x:g}" for x in row) for row in X[:7]).encode(),
+                         capture_output=True, check=True).stdout
+    r = rt.invoke_endpoint(EndpointName="ep-formats", ContentType="application/x-recordio-protobuf",
+                           Accept="application/x-recordio-protobuf", Body=rio)
+    out = r["Body"].read()
+    assert r["ContentType"] == "application/x-recordio-protobuf"
+    got = []
+    pos = 0
+    while pos < len(out):
+        magic, length = struct.unpack("<II", out[pos:pos + 8])
+        assert magic == 0xCED7230A
+        rec = out[pos + 8:pos + 8 + length]
+        pos += 8 + length + ((-length) % 4)
+        vals = struct.unpack("<f", rec[rec.index(b"closest_cluster") + 15 + 6:][:4])[0], \
+            struct.unpack("<f", rec[rec.index(b"distance_to_cluster") + 19 + 6:][:4])[0]
+        got.append(vals)
+    check([a for a, b in got], [b for a, b in got], 7)
+
+
+def test_errors(server, models):
+    rt = client(server, "sagemaker-runtime")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        rt.invoke_endpoint(EndpointName="ep-formats", ContentType="text/csv", Body="1,2,3")
+    err = e.value.response
+    assert err["Error"]["Code"] == "ModelError"
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert err["OriginalStatusCode"] == 400
+    assert "line 1 has 3 columns, expected 8" in err["OriginalMessage"]
+    assert "Received client error (400) from AllTraffic" in err["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        rt.invoke_endpoint(EndpointName="ep-formats", ContentType="image/png", Body=b"x")
+    assert e.value.response["OriginalStatusCode"] == 415
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        rt.invoke_endpoint(EndpointName="nope", ContentType="text/csv", Body="1")
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert e.value.response["Error"]["Message"] == f"Endpoint nope of account {ACCOUNT} not found."
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        rt.invoke_endpoint(EndpointName="ep-formats", ContentType="text/csv",
+                           Body=b"1," * (3_600_000))
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    # The server is still up.
+    assert rt.invoke_endpoint(EndpointName="ep-formats", ContentType="text/csv",
+                              Body=",".join(["1"] * D))["ResponseMetadata"]["HTTPStatusCode"] == 200
+    sm = models
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.create_model(ModelName="model-a", ExecutionRoleArn=ROLE,
+                        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"})
+    assert "Cannot create already existing model" in str(e.value)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.describe_model(ModelName="missing-model")
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "Could not find model" in e.value.response["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.create_endpoint(EndpointName="x", EndpointConfigName="missing-config")
+    assert "Could not find endpoint configuration" in str(e.value)
+
+
+def test_weights_target_variant_and_cli(server, models, tmp_path):
+    sm = models
+    deploy(sm, "ep-split", [("A", "model-a", 1, 3.0), ("B", "model-b", 1, 1.0)])
+    rt = client(server, "sagemaker-runtime")
+    row = ",".join(["1"] * D)
+    counts = {"A": 0, "B": 0}
+    for _ in range(4000):
+        r = rt.invoke_endpoint(EndpointName="ep-split", ContentType="text/csv", Body=row)
+        counts[r["InvokedProductionVariant"]] += 1
+    assert abs(counts["A"] / 4000 - 0.75) < 0.05, counts
+    for _ in range(20):
+        r = rt.invoke_endpoint(EndpointName="ep-split", ContentType="text/csv", Body=row,
+                               TargetVariant="B")
+        assert r["InvokedProductionVariant"] == "B"
+    body = tmp_path / "row.csv"
+    body.write_text(row)
+    out = tmp_path / "out.json"
+    aws(server, "sagemaker-runtime", "invoke-endpoint", "--endpoint-name", "ep-split",
+        "--body", f"fileb://{body}", "--content-type", "text/csv", str(out))
+    assert "predictions" in json.loads(out.read_text())
+
+
+def test_update_without_downtime_and_crash_recovery(server, models):
+    sm = models
+    deploy(sm, "ep-live", [("AllTraffic", "model-a", 2, 1.0)])
+    rt = client(server, "sagemaker-runtime", retries=1)
+    row = ",".join(["1"] * D)
+    failures, calls = [], [0]
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            try:
+                rt.invoke_endpoint(EndpointName="ep-live", ContentType="text/csv", Body=row)
+            except Exception as e:  # noqa: BLE001 - counted, not hidden
+                failures.append(repr(e))
+            calls[0] += 1
+
+    t = threading.Thread(target=loop)
+    t.start()
+    try:
+        time.sleep(0.3)
+        # Kill one instance: the other keeps answering while it restarts.
+        out = subprocess.run(["pgrep", "-f", "algo kmeans serve"], capture_output=True,
+                             text=True).stdout.split()
+        os.kill(int(out[0]), signal.SIGKILL)
+        time.sleep(0.5)
+        sm.create_endpoint_config(EndpointConfigName="ep-live-config-2", ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "model-b", "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.large"}])
+        sm.update_endpoint(EndpointName="ep-live", EndpointConfigName="ep-live-config-2")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-live",
+                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        t.join()
+    assert calls[0] > 50
+    assert failures == []
+    d = sm.describe_endpoint(EndpointName="ep-live")
+    assert d["EndpointConfigName"] == "ep-live-config-2"
+    r = rt.invoke_endpoint(EndpointName="ep-live", ContentType="text/csv", Body=row)
+    assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 0.0
+
+
+def test_delete_config_then_endpoint(server, models):
+    sm = models
+    deploy(sm, "ep-delete", [("AllTraffic", "model-a", 1, 1.0)])
+    sm.delete_endpoint_config(EndpointConfigName="ep-delete-config")
+    rt = client(server, "sagemaker-runtime")
+    rt.invoke_endpoint(EndpointName="ep-delete", ContentType="text/csv", Body=",".join(["1"] * D))
+    names = [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
+    assert "ep-delete" in names
+    sm.delete_endpoint(EndpointName="ep-delete")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="ep-delete",
+                                           WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.describe_endpoint(EndpointName="ep-delete")
+    assert "Could not find endpoint" in e.value.response["Error"]["Message"]
+    sm.delete_model(ModelName="model-b")
+    with pytest.raises(botocore.exceptions.ClientError):
+        sm.describe_model(ModelName="model-b")
