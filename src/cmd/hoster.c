@@ -666,6 +666,15 @@ static int launch(struct hoster *h, const char *account, const char *name,
     pthread_mutex_lock(&h->lock);
     reap_ops(h);
     struct endpoint *e = find(h, account, name);
+    if (!e && kind == OP_CREATE) {
+        /* Known at once, so calls get ServiceUnavailable (retried by the
+         * SDKs) rather than "not found" while the fleet starts. */
+        e = xcalloc(1, sizeof(*e));
+        str_copy(e->account, account, sizeof(e->account));
+        str_copy(e->name, name, sizeof(e->name));
+        e->next = h->eps;
+        h->eps = e;
+    }
     if (e && kind != OP_DELETE)
         e->busy = true;
     if (h->closing || pthread_create(&op->thread, NULL, op_thread, op)) {

@@ -242,3 +242,33 @@ def test_delete_config_then_endpoint(server, models):
     sm.delete_model(ModelName="model-b")
     with pytest.raises(botocore.exceptions.ClientError):
         sm.describe_model(ModelName="model-b")
+
+
+def test_endpoints_come_back_after_restart(models, tmp_path):
+    """An endpoint that was InService is InService again, and answers, after
+    kiln server restarts on the same data directory."""
+    from conftest import AKID, SECRET, Server
+    data_dir = str(tmp_path / "var")
+    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
+         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    s = Server(data_dir)
+    try:
+        s3 = client(s, "s3")
+        s3.create_bucket(Bucket="models")
+        s3.put_object(Bucket="models", Key="a/model.tar.gz", Body=model_tgz(CENTERS_A))
+        sm = client(s, "sagemaker")
+        sm.create_model(ModelName="model-a", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"})
+        deploy(sm, "ep-restart", [("AllTraffic", "model-a", 1, 1.0)])
+    finally:
+        assert s.stop() == 0
+    s = Server(data_dir)
+    try:
+        sm = client(s, "sagemaker")
+        assert sm.describe_endpoint(EndpointName="ep-restart")["EndpointStatus"] == "InService"
+        rt = client(s, "sagemaker-runtime", retries=10)
+        r = rt.invoke_endpoint(EndpointName="ep-restart", ContentType="text/csv",
+                               Body=",".join(["10"] * D))
+        assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 1.0
+    finally:
+        assert s.stop() == 0

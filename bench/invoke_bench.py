@@ -1,0 +1,166 @@
+"""make bench-invoke: InvokeEndpoint throughput and latency with wrk, against
+SageMaker's own inference-container design as the anchor (gunicorn with 2
+sync workers + Flask + scikit-learn KMeans.predict), measured the same way
+in the same run: one CSV row of 784 floats and 100-row requests, keep-alive,
+16 connections and 1 connection, 20 s each (BENCH_SECONDS).
+
+kiln's requests carry real SigV4: each is a presigned InvokeEndpoint URL
+(query-string SigV4 over the exact body wrk sends), so the server verifies
+a signature on every call. wrk shares the 2 cores with the servers."""
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import textwrap
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+import boto3  # noqa: E402
+import botocore.auth  # noqa: E402
+import numpy as np  # noqa: E402
+from botocore.awsrequest import AWSRequest  # noqa: E402
+from botocore.credentials import Credentials  # noqa: E402
+from conftest import ACCOUNT, AKID, SECRET, Server, kiln  # noqa: E402
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
+LUA = """
+wrk.method = "POST"
+wrk.body = io.open(os.getenv("BODY"), "rb"):read("*a")
+wrk.headers["Content-Type"] = "text/csv"
+wrk.path = os.getenv("WRK_PATH")
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %f %d %d %d %d\\n",
+    summary.requests / (summary.duration / 1e6), summary.errors.status +
+    summary.errors.connect + summary.errors.read + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+end
+"""
+
+FLASK_APP = """
+import numpy as np
+from flask import Flask, request
+from sklearn.cluster import KMeans
+C = np.load({centers!r})
+model = KMeans(n_clusters=C.shape[0], n_init=1).fit(C)
+model.cluster_centers_ = C.astype(np.float64)
+app = Flask(__name__)
+
+@app.route("/ping")
+def ping():
+    return ""
+
+@app.route("/invocations", methods=["POST"])
+def invocations():
+    X = np.loadtxt(request.data.decode().splitlines(), delimiter=",", ndmin=2)
+    c = model.predict(X)
+    d = np.sqrt(((X - model.cluster_centers_[c]) ** 2).sum(1))
+    return {{"predictions": [{{"closest_cluster": float(a), "distance_to_cluster": float(b)}}
+                             for a, b in zip(c, d)]}}
+"""
+
+
+def wrk(url, path, body, conns, lua):
+    env = dict(os.environ, BODY=body, WRK_PATH=path)
+    out = subprocess.run(["wrk", "-t", "2" if conns > 1 else "1", "-c", str(conns),
+                          "-d", f"{SECONDS}s", "-s", lua, url], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    line = [l for l in out.splitlines() if l.startswith("RESULT")][0].split()
+    return float(line[1]), int(line[2]), int(line[3]) / 1000, int(line[4]) / 1000, \
+        int(line[5]) / 1000
+
+
+def model_tgz(C):
+    k, d = C.shape
+    raw = struct.pack("<QQQIii", 0x112, 0, 1, 0xF993FAC9, 0, 2) + struct.pack("<qq", k, d)
+    raw += struct.pack("<iii", 1, 0, 0) + C.astype("<f4").tobytes() + struct.pack("<Q", 0)
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w:gz") as t:
+        ti = tarfile.TarInfo("model_algo-1")
+        ti.size = len(raw)
+        t.addfile(ti, io.BytesIO(raw))
+    return bio.getvalue()
+
+
+def presign(server, body):
+    url = f"{server.url}/endpoints/bench/invocations"
+    req = AWSRequest(method="POST", url=url, data=body,
+                     headers={"Content-Type": "text/csv"})
+    botocore.auth.SigV4QueryAuth(Credentials(AKID, SECRET), "sagemaker", "us-east-1",
+                                 expires=3600).add_auth(req)
+    return req.url[len(server.url):]
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="kiln-invoke-bench-")
+    rng = np.random.RandomState(0)
+    C = rng.rand(10, 784).astype(np.float32)
+    np.save(os.path.join(work, "centers.npy"), C)
+    rows = rng.rand(100, 784).astype(np.float32)
+    bodies = {}
+    for n in (1, 100):
+        p = os.path.join(work, f"body{n}.csv")
+        with open(p, "w") as f:
+            f.write("\n".join(",".join(f"{x:.6f}" for x in r) for r in rows[:n]))
+        bodies[n] = p
+    lua = os.path.join(work, "post.lua")
+    open(lua, "w").write(LUA)
+
+    data = os.path.join(work, "var")
+    kiln("admin", "keys", "add", "--data-dir", data, "--access-key-id", AKID,
+         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    server = Server(data, ["--log-level", "warn"])
+    results = []
+    try:
+        mk = dict(endpoint_url=server.url, region_name="us-east-1",
+                  aws_access_key_id=AKID, aws_secret_access_key=SECRET)
+        s3, sm = boto3.client("s3", **mk), boto3.client("sagemaker", **mk)
+        s3.create_bucket(Bucket="bench")
+        s3.put_object(Bucket="bench", Key="model.tar.gz", Body=model_tgz(C))
+        sm.create_model(ModelName="bench", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+                        PrimaryContainer={"Image": "kmeans",
+                                          "ModelDataUrl": "s3://bench/model.tar.gz"})
+        sm.create_endpoint_config(EndpointConfigName="bench", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "bench", "InitialInstanceCount": 2,
+            "InstanceType": "ml.m5.large"}])
+        sm.create_endpoint(EndpointName="bench", EndpointConfigName="bench")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="bench",
+                                                  WaiterConfig={"Delay": 1})
+        for n in (1, 100):
+            path = presign(server, open(bodies[n], "rb").read())
+            for conns in (16, 1):
+                results.append(("kiln InvokeEndpoint (SigV4)", n, conns,
+                                *wrk(server.url, path, bodies[n], conns, lua)))
+    finally:
+        server.stop()
+    app = os.path.join(work, "app.py")
+    open(app, "w").write(textwrap.dedent(FLASK_APP.format(
+        centers=os.path.join(work, "centers.npy"))))
+    g = subprocess.Popen(["gunicorn", "-w", "2", "-b", "127.0.0.1:18080", "--chdir", work,
+                          "app:app"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)
+        for n in (1, 100):
+            for conns in (16, 1):
+                results.append(("gunicorn+Flask+sklearn", n, conns,
+                                *wrk("http://127.0.0.1:18080", "/invocations", bodies[n],
+                                     conns, lua)))
+    finally:
+        g.terminate()
+        g.wait()
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"{'':30} {'rows':>4} {'conns':>5} {'req/s':>10} {'errors':>6} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} {'kiln/anchor':>11}")
+    anchor = {(n, c): rps for name, n, c, rps, *_ in results if name.startswith("gunicorn")}
+    for name, n, c, rps, errs, p50, p99, p999 in results:
+        ratio = f"{rps / anchor[(n, c)]:11.1f}" if name.startswith("kiln") else ""
+        print(f"{name:30} {n:4d} {c:5d} {rps:10.0f} {errs:6d} {p50:7.3f} {p99:7.3f} "
+              f"{p999:8.3f} {ratio}")
+
+
+if __name__ == "__main__":
+    main()
