@@ -15,16 +15,13 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from conftest import idx  # noqa: E402
+
 KILN = os.environ.get("KILN_BIN", os.path.join(os.path.dirname(__file__), "..", "build", "kiln"))
 FM = "/usr/share/datasets/fashion-mnist"
 
 
-def idx(name):
-    with gzip.open(os.path.join(FM, name)) as f:
-        data = f.read()
-    nd = data[3]
-    dims = struct.unpack(">" + "I" * nd, data[4:4 + 4 * nd])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 
 def test_ssd(C, T):

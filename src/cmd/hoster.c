@@ -13,7 +13,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
@@ -22,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fsx.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -244,16 +244,6 @@ static bool ping(struct hoster *h, const char *sock)
 
 /* ---- fleets ----------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int type,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static int start_instance(struct hoster *h, struct variant *v,
                           struct instance *in, struct kiln_diag *d)
 {
@@ -298,7 +288,7 @@ static void stop_fleet(struct fleet *f)
         }
         mem_free(f->v[i].inst);
     }
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fsx_remove_tree(f->dir);
     mem_free(f->v);
     mem_free(f);
 }
@@ -878,7 +868,7 @@ int hoster_new(const struct hoster_opts *o, struct hoster **out,
     h->o = *o;
     buf_addf(&p, "%s/endpoints", o->data_dir);
     h->root = buf_detach(&p, NULL);
-    nftw(h->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fsx_remove_tree(h->root);
     mkdir(h->root, 0700);
     str_copy(h->sockdir, "/tmp/kiln-XXXXXX", sizeof(h->sockdir));
     if (!mkdtemp(h->sockdir)) {

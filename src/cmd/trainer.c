@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fsx.h"
 #include "base/instances.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -689,21 +689,6 @@ static int upload_dir(struct run *r, const char *dir, const char *name)
 
 /* ---- the job thread ------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int type,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void remove_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void finish(struct run *r, const char *status, const char *secondary,
                    const char *message, const char *reason)
 {
@@ -888,7 +873,7 @@ static void *job_thread(void *arg)
         else
             run_job(&r);
         if (!t->o.keep_dirs)
-            remove_tree(buf_cstr(&r.dir));
+            fsx_remove_tree(buf_cstr(&r.dir));
         json_decref(r.doc);
         json_decref(r.metrics);
         metric_set_free(r.defs);
@@ -987,7 +972,7 @@ static int fail_orphan(void *ctx, const char *account, const char *name)
     }
     mem_free(body);
     buf_addf(&dir, "%s/%s/%s", t->jobs_dir, account, name);
-    remove_tree(buf_cstr(&dir));
+    fsx_remove_tree(buf_cstr(&dir));
     buf_release(&dir);
     return 0;
 }

@@ -386,40 +386,34 @@ static const char *sort_column(enum meta_sort s)
     return "created";
 }
 
-int meta_training_list(struct meta *m, const struct meta_list_query *q,
-                       meta_training_fn fn, void *ctx, struct kiln_diag *d)
+/* Appends q's filters, keyset position, order and limit to a SELECT that
+ * already has its WHERE clause open. */
+static void list_sql(struct buf *sql, const struct meta_list_query *q)
 {
-    struct buf sql = BUF_INIT(4096);
-    sqlite3_stmt *st = NULL;
     const char *col = sort_column(q->sort_by);
     const char *dir = q->descending ? "DESC" : "ASC";
-    int rc = 0, i = 1;
 
-    buf_adds(&sql, "SELECT name, arn, status, secondary_status, created, "
-                   "modified, ended FROM training_jobs WHERE account = ?");
     if (q->name_contains)
-        buf_adds(&sql, " AND instr(name_lc, lower(?)) > 0");
+        buf_adds(sql, " AND instr(name_lc, lower(?)) > 0");
     if (q->status_equals)
-        buf_adds(&sql, " AND status = ?");
+        buf_adds(sql, " AND status = ?");
     if (q->created_after)
-        buf_adds(&sql, " AND created > ?");
+        buf_adds(sql, " AND created > ?");
     if (q->created_before)
-        buf_adds(&sql, " AND created < ?");
+        buf_adds(sql, " AND created < ?");
     if (q->modified_after)
-        buf_adds(&sql, " AND modified > ?");
+        buf_adds(sql, " AND modified > ?");
     if (q->modified_before)
-        buf_adds(&sql, " AND modified < ?");
+        buf_adds(sql, " AND modified < ?");
     if (q->after_set)
-        buf_addf(&sql, " AND (%s, name_lc) %s (?, ?)", col,
+        buf_addf(sql, " AND (%s, name_lc) %s (?, ?)", col,
                  q->descending ? "<" : ">");
-    buf_addf(&sql, " ORDER BY %s %s, name_lc %s LIMIT ?", col, dir, dir);
+    buf_addf(sql, " ORDER BY %s %s, name_lc %s LIMIT ?", col, dir, dir);
+}
 
-    pthread_mutex_lock(&m->lock);
-    if (sqlite3_prepare_v2(m->db, buf_cstr(&sql), -1, &st, NULL) != SQLITE_OK) {
-        rc = sql_error(m, d, "list training jobs");
-        goto out;
-    }
-    sqlite3_bind_text(st, i++, q->account, -1, SQLITE_STATIC);
+/* Binds what list_sql() added, from parameter i on. */
+static void list_bind(sqlite3_stmt *st, int i, const struct meta_list_query *q)
+{
     if (q->name_contains)
         sqlite3_bind_text(st, i++, q->name_contains, -1, SQLITE_STATIC);
     if (q->status_equals)
@@ -439,7 +433,26 @@ int meta_training_list(struct meta *m, const struct meta_list_query *q,
             sqlite3_bind_text(st, i++, q->after_text, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, i++, q->after_name, -1, SQLITE_STATIC);
     }
-    sqlite3_bind_int(st, i++, q->limit + 1);
+    sqlite3_bind_int(st, i, q->limit + 1);
+}
+
+int meta_training_list(struct meta *m, const struct meta_list_query *q,
+                       meta_training_fn fn, void *ctx, struct kiln_diag *d)
+{
+    struct buf sql = BUF_INIT(4096);
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    buf_adds(&sql, "SELECT name, arn, status, secondary_status, created, "
+                   "modified, ended FROM training_jobs WHERE account = ?");
+    list_sql(&sql, q);
+    pthread_mutex_lock(&m->lock);
+    if (sqlite3_prepare_v2(m->db, buf_cstr(&sql), -1, &st, NULL) != SQLITE_OK) {
+        rc = sql_error(m, d, "list training jobs");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, q->account, -1, SQLITE_STATIC);
+    list_bind(st, 2, q);
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         struct meta_training_row r = {
             .name = (const char *)sqlite3_column_text(st, 0),
@@ -1228,56 +1241,20 @@ int meta_res_list(struct meta *m, const char *type,
 {
     struct buf sql = BUF_INIT(4096);
     sqlite3_stmt *st = NULL;
-    const char *col_name = sort_column(q->sort_by);
-    const char *dir = q->descending ? "DESC" : "ASC";
-    int rc = 0, i = 1;
+    int rc = 0;
 
     buf_adds(&sql, "SELECT account, type, name, arn, status, created, "
                    "modified, body FROM resources WHERE account = ? AND "
                    "type = ?");
-    if (q->name_contains)
-        buf_adds(&sql, " AND instr(name_lc, lower(?)) > 0");
-    if (q->status_equals)
-        buf_adds(&sql, " AND status = ?");
-    if (q->created_after)
-        buf_adds(&sql, " AND created > ?");
-    if (q->created_before)
-        buf_adds(&sql, " AND created < ?");
-    if (q->modified_after)
-        buf_adds(&sql, " AND modified > ?");
-    if (q->modified_before)
-        buf_adds(&sql, " AND modified < ?");
-    if (q->after_set)
-        buf_addf(&sql, " AND (%s, name_lc) %s (?, ?)", col_name,
-                 q->descending ? "<" : ">");
-    buf_addf(&sql, " ORDER BY %s %s, name_lc %s LIMIT ?", col_name, dir, dir);
+    list_sql(&sql, q);
     pthread_mutex_lock(&m->lock);
     if (sqlite3_prepare_v2(m->db, buf_cstr(&sql), -1, &st, NULL) != SQLITE_OK) {
         rc = sql_error(m, d, "list resources");
         goto out;
     }
-    sqlite3_bind_text(st, i++, q->account, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, i++, type, -1, SQLITE_STATIC);
-    if (q->name_contains)
-        sqlite3_bind_text(st, i++, q->name_contains, -1, SQLITE_STATIC);
-    if (q->status_equals)
-        sqlite3_bind_text(st, i++, q->status_equals, -1, SQLITE_STATIC);
-    if (q->created_after)
-        sqlite3_bind_double(st, i++, q->created_after);
-    if (q->created_before)
-        sqlite3_bind_double(st, i++, q->created_before);
-    if (q->modified_after)
-        sqlite3_bind_double(st, i++, q->modified_after);
-    if (q->modified_before)
-        sqlite3_bind_double(st, i++, q->modified_before);
-    if (q->after_set) {
-        if (q->sort_by == META_SORT_CREATION)
-            sqlite3_bind_double(st, i++, q->after_num);
-        else
-            sqlite3_bind_text(st, i++, q->after_text, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, i++, q->after_name, -1, SQLITE_STATIC);
-    }
-    sqlite3_bind_int(st, i++, q->limit + 1);
+    sqlite3_bind_text(st, 1, q->account, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+    list_bind(st, 3, q);
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         struct meta_res r = {
             .account = col(st, 0),

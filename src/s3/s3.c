@@ -2001,6 +2001,21 @@ out:
 
 /* ---- entry points ----------------------------------------------------- */
 
+/* Reads ?partNumber into q; answers the request and returns false if it is
+ * not 1 to 10000. */
+static bool part_number(struct http_request *r, struct s3_req *q)
+{
+    int64_t n;
+    if (parse_i64_str(qget(q, "partNumber"), 1, 10000, &n) != 0) {
+        fail(r, KILN_EINVAL,
+             "Part number must be an integer between 1 and 10000, inclusive",
+             q);
+        return false;
+    }
+    q->part_number = (int)n;
+    return true;
+}
+
 void s3_begin(const struct s3_ctx *s, struct http_request *r,
               const struct auth_result *ar, const char *payload_hash,
               struct s3_req **out)
@@ -2040,15 +2055,8 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     case OP_UPLOAD_PART: {
         struct meta_bucket b;
         struct upload_copy u;
-        int64_t n;
-        if (parse_i64_str(qget(q, "partNumber"), 1, 10000, &n) != 0) {
-            fail(r, KILN_EINVAL,
-                 "Part number must be an integer between 1 and 10000, "
-                 "inclusive",
-                 q);
+        if (!part_number(r, q))
             return;
-        }
-        q->part_number = (int)n;
         rc = own_bucket(q, &b, &d);
         if (!rc)
             rc = find_upload(s, q, &u, &d);
@@ -2060,18 +2068,9 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
             fail_diag(r, &d, q);
         return;
     }
-    case OP_UPLOAD_PART_COPY: {
-        int64_t n;
-        if (parse_i64_str(qget(q, "partNumber"), 1, 10000, &n) != 0) {
-            fail(r, KILN_EINVAL,
-                 "Part number must be an integer between 1 and 10000, "
-                 "inclusive",
-                 q);
-            return;
-        }
-        q->part_number = (int)n;
+    case OP_UPLOAD_PART_COPY:
+        part_number(r, q);
         return;
-    }
     case OP_PUT_OBJECT: {
         struct meta_bucket b;
         const char *inm = http_request_header(r, "If-None-Match");

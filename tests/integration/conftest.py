@@ -144,3 +144,35 @@ def send(server, method, path, headers, body=b""):
     data = r.read()
     conn.close()
     return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+def model_tgz(centers):
+    """A model.tar.gz holding model_algo-1 for a (k, d) array of centers,
+    byte for byte what SageMaker's k-means writes."""
+    import io
+    import struct
+    import tarfile
+    k, d = centers.shape
+    raw = struct.pack("<QQQIii", 0x112, 0, 1, 0xF993FAC9, 0, 2) + struct.pack("<qq", k, d)
+    raw += struct.pack("<iii", 1, 0, 0) + centers.astype("<f4").tobytes() + struct.pack("<Q", 0)
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w:gz") as t:
+        ti = tarfile.TarInfo("model_algo-1")
+        ti.size = len(raw)
+        t.addfile(ti, io.BytesIO(raw))
+    return bio.getvalue()
+
+
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+
+def idx(name):
+    """An IDX file of Debian's dataset-fashion-mnist as a numpy array."""
+    import gzip
+    import struct
+    import numpy as np
+    with gzip.open(os.path.join(FASHION_MNIST, name)) as f:
+        data = f.read()
+    nd = data[3]
+    dims = struct.unpack(">" + "I" * nd, data[4:4 + 4 * nd])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * nd).reshape(dims)

@@ -14,23 +14,13 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, KILN, aws, client, kiln
+from conftest import ACCOUNT, KILN, aws, client, kiln, model_tgz
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "174872318107.dkr.ecr.us-west-2.amazonaws.com/kmeans:1"
 D = 8
 
 
-def model_tgz(centers):
-    k, d = centers.shape
-    raw = struct.pack("<QQQIii", 0x112, 0, 1, 0xF993FAC9, 0, 2) + struct.pack("<qq", k, d)
-    raw += struct.pack("<iii", 1, 0, 0) + centers.astype("<f4").tobytes() + struct.pack("<Q", 0)
-    bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode="w:gz") as t:
-        ti = tarfile.TarInfo("model_algo-1")
-        ti.size = len(raw)
-        t.addfile(ti, io.BytesIO(raw))
-    return bio.getvalue()
 
 
 CENTERS_A = np.array([[10.0 * c] * D for c in range(4)], np.float32)

@@ -11,19 +11,13 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import KILN, kiln
+from conftest import KILN, kiln, idx
 
 FM = "/usr/share/datasets/fashion-mnist"
 pytestmark = pytest.mark.skipif(not os.path.exists(FM),
                                 reason="dataset-fashion-mnist is not installed")
 
 
-def idx(name):
-    with gzip.open(os.path.join(FM, name)) as f:
-        data = f.read()
-    nd = data[3]
-    dims = struct.unpack(">" + "I" * nd, data[4:4 + 4 * nd])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 
 def read_model(path):
