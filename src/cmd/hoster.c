@@ -762,14 +762,26 @@ static void *monitor(void *arg)
 
 /* ---- invocation ------------------------------------------------------- */
 
+/* Picks a ready instance of v round-robin; copies its socket path. */
+static struct instance *pick(struct variant *v, char *sock, size_t size)
+{
+    for (int tries = 0; tries < v->count; tries++) {
+        struct instance *in = &v->inst[v->rr++ % (unsigned)v->count];
+        if (in->ready) {
+            str_copy(sock, in->sock, size);
+            return in;
+        }
+    }
+    return NULL;
+}
+
 int hoster_invoke(struct hoster *h, const char *account, const char *name,
                   const struct invoke_req *req, struct invoke_resp *resp,
                   struct kiln_diag *d)
 {
     struct fleet *f;
     struct variant *v = NULL;
-    char sock[108] = "";
-    int rc = 0;
+    double deadline = tm_now() + 5;
 
     pthread_mutex_lock(&h->lock);
     struct endpoint *e = find(h, account, name);
@@ -803,39 +815,53 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
                 v = &f->v[i];
         }
     }
-    for (int tries = 0; tries < v->count; tries++) {
-        struct instance *in = &v->inst[v->rr++ % (unsigned)v->count];
-        if (in->ready) {
-            str_copy(sock, in->sock, sizeof(sock));
-            break;
-        }
-    }
-    if (sock[0])
-        f->refs++;
+    f->refs++;
     str_copy(resp->variant, v->name, sizeof(resp->variant));
     pthread_mutex_unlock(&h->lock);
-    if (!sock[0])
-        return diag_set(d, KILN_EUNAVAILABLE,
-                        "No instance of variant %s of endpoint %s is "
-                        "available.",
-                        v->name, name);
 
+    /* Try ready instances; one that cannot be reached is marked down (the
+     * monitor restarts it) and the next is tried, for up to 5 s, so a
+     * crashing instance costs no failed call while another answers. */
+    int rc = KILN_EUNAVAILABLE;
     struct sink s = {&resp->body, resp->content_type,
                      sizeof(resp->content_type), resp->custom_attributes,
                      sizeof(resp->custom_attributes)};
-    resp->content_type[0] = resp->custom_attributes[0] = '\0';
-    int r = call(handle_for(h, sock), sock, "POST", "/invocations", req, &s,
-                 INVOKE_TIMEOUT_MS, &resp->status);
-    if (r == -2) {
-        resp->status = 504;
-        buf_reset(&resp->body);
-        buf_adds(&resp->body, "The model did not answer within 60 seconds.");
-    } else if (r < 0) {
-        rc = diag_set(d, KILN_EUNAVAILABLE,
-                      "The model server of variant %s could not be "
-                      "reached.",
-                      v->name);
+    for (;;) {
+        char sock[108] = "";
+        pthread_mutex_lock(&h->lock);
+        struct instance *in = pick(v, sock, sizeof(sock));
+        pthread_mutex_unlock(&h->lock);
+        if (in) {
+            resp->content_type[0] = resp->custom_attributes[0] = '\0';
+            buf_reset(&resp->body);
+            int r = call(handle_for(h, sock), sock, "POST", "/invocations", req,
+                         &s, INVOKE_TIMEOUT_MS, &resp->status);
+            if (r == 0) {
+                rc = 0;
+                break;
+            }
+            if (r == -2) {
+                resp->status = 504;
+                buf_reset(&resp->body);
+                buf_adds(&resp->body,
+                         "The model did not answer within 60 seconds.");
+                rc = 0;
+                break;
+            }
+            pthread_mutex_lock(&h->lock);
+            if (strcmp(in->sock, sock) == 0)
+                in->ready = false;
+            pthread_mutex_unlock(&h->lock);
+            continue;
+        }
+        if (tm_now() > deadline)
+            break;
+        usleep(5000);
     }
+    if (rc)
+        diag_set(d, KILN_EUNAVAILABLE,
+                 "No instance of variant %s of endpoint %s is available.",
+                 v->name, name);
     pthread_mutex_lock(&h->lock);
     f->refs--;
     pthread_mutex_unlock(&h->lock);
