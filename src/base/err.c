@@ -79,3 +79,16 @@ void diag_clear(struct kiln_diag *d)
     d->code = 0;
     d->msg[0] = '\0';
 }
+
+int diag_wrap(struct kiln_diag *d, int code, const char *prefix)
+{
+    char inner[sizeof(d->msg)];
+
+    if (!d)
+        return code;
+    memcpy(inner, d->msg, sizeof(inner));
+    inner[sizeof(inner) - 1] = '\0';
+    snprintf(d->msg, sizeof(d->msg), "%s%s", prefix, inner);
+    d->code = code;
+    return code;
+}

@@ -171,6 +171,10 @@ int diag_set_at(struct kiln_diag *d, int code, const char *file, int line,
 #define diag_set(d, code, ...)                                                 \
     diag_set_at((d), (code), __FILE__, __LINE__, __VA_ARGS__)
 
+/* Puts `prefix` in front of d's message and sets `code` (a wrapping
+ * context for an error from below); returns code. d may be NULL. */
+int diag_wrap(struct kiln_diag *d, int code, const char *prefix);
+
 /* Empties `d`. */
 void diag_clear(struct kiln_diag *d);
 

@@ -146,7 +146,7 @@ int cmd_algo(int argc, char **argv)
         fprintf(stderr, "kiln algo: unknown algorithm '%s'\n", argv[rest[0]]);
         goto out;
     }
-    for (int i = 2; i < nrest; i++) {
+    for (int i = 2; i < nrest; i += 2) {
         const char *f = argv[rest[i]];
         const char *v = i + 1 < nrest ? argv[rest[i + 1]] : NULL;
         if (!v) {
@@ -173,7 +173,6 @@ int cmd_algo(int argc, char **argv)
             status = usage();
             goto out;
         }
-        i++;
     }
     a.input_dir = c.input_dir;
     a.model_dir = c.model_dir;

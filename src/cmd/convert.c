@@ -2,7 +2,8 @@
  * convert.c - `kiln admin convert`: the seed's "convert the dataset to
  * RecordIO-protobuf" step without the Python SDK.
  *
- *   kiln admin convert --from csv|idx|recordio --to recordio|csv
+ *   kiln admin convert --from csv|idx|recordio|libsvm
+ *        --to recordio|csv|libsvm
  *        [--label-column N] [--labels IDX_LABELS] IN OUT
  *
  * Rows stream from the input to the output; only one row is held (IDX
@@ -21,6 +22,7 @@
 #include "formats/csv.h"
 #include "formats/dataset.h"
 #include "formats/idx.h"
+#include "formats/libsvm.h"
 #include "formats/record.h"
 #include "formats/recordio.h"
 
@@ -65,6 +67,8 @@ static int put_row(struct writer *w, const float *x, size_t dim,
     int rc = 0;
     if (w->to == F_RECORDIO) {
         rc = record_write_dense(&w->out, x, dim, label);
+    } else if (w->to == F_LIBSVM) {
+        rc = libsvm_write_row(&w->out, label ? *label : 0, x, dim);
     } else {
         if (label) {
             csv_format_float(&w->out, *label);
@@ -146,6 +150,39 @@ static int from_csv(struct writer *w, const char *in, long label_col,
     return rc;
 }
 
+static int from_libsvm(struct writer *w, const char *in, struct kiln_diag *d)
+{
+    struct buf text = BUF_INIT((size_t)4 << 30);
+    char chunk[1 << 16];
+    struct csr m;
+    ssize_t n;
+    int fd = open(in, O_RDONLY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return diag_set(d, KILN_EIO, "cannot open %s: %s", in, strerror(errno));
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        if (buf_add(&text, chunk, (size_t)n) != 0) {
+            rc = diag_set(d, KILN_ETOOBIG, "%s is too large", in);
+            break;
+        }
+    close(fd);
+    if (!rc)
+        rc = libsvm_parse(buf_cstr(&text), text.len, &m, d);
+    buf_release(&text);
+    if (rc)
+        return rc;
+    float *row = xcalloc(m.cols ? m.cols : 1, sizeof(float));
+    for (size_t i = 0; i < m.rows && !rc; i++) {
+        memset(row, 0, (m.cols ? m.cols : 1) * sizeof(float));
+        for (size_t k = m.row_ptr[i]; k < m.row_ptr[i + 1]; k++)
+            row[m.col[k]] = m.val[k];
+        rc = put_row(w, row, m.cols, &m.label[i], d);
+    }
+    mem_free(row);
+    csr_release(&m);
+    return rc;
+}
+
 static int from_recordio(struct writer *w, const char *in, struct kiln_diag *d)
 {
     struct recordio_reader r;
@@ -224,12 +261,13 @@ int cmd_convert(int argc, char **argv)
     if (!from || !to || !in || !out || fmt_of(from) == F_BAD ||
         fmt_of(to) == F_BAD) {
         fprintf(stderr, "usage: kiln admin convert --from "
-                        "csv|idx|recordio --to recordio|csv [--label-column "
+                        "csv|idx|recordio|libsvm --to recordio|csv|libsvm "
+                        "[--label-column "
                         "0] [--labels IDX_LABELS] IN OUT\n");
         return 2;
     }
     w.to = fmt_of(to);
-    if (w.to != F_RECORDIO && w.to != F_CSV) {
+    if (w.to != F_RECORDIO && w.to != F_CSV && w.to != F_LIBSVM) {
         fprintf(stderr, "kiln convert: writing %s is not supported yet\n", to);
         return 2;
     }
@@ -248,6 +286,9 @@ int cmd_convert(int argc, char **argv)
         break;
     case F_RECORDIO:
         rc = from_recordio(&w, in, &d);
+        break;
+    case F_LIBSVM:
+        rc = from_libsvm(&w, in, &d);
         break;
     default:
         rc = diag_set(&d, KILN_EINVAL, "reading %s is not supported yet", from);

@@ -29,6 +29,7 @@
 #include "base/str.h"
 #include "base/tm.h"
 #include "formats/artifact.h"
+#include "formats/manifest.h"
 #include "jobs/metrics.h"
 #include "jobs/proc.h"
 #include "meta/meta.h"
@@ -274,38 +275,28 @@ static int channel_objects(struct run *r, json_t *ch, struct keylist *l,
         meta_object_scan(r->t->o.meta, bucket, NULL, key, add_prefixed, l);
     } else if (strcmp(type, "ManifestFile") == 0) {
         struct buf text = BUF_INIT(64u << 20);
-        json_t *m;
+        struct manifest man;
+        const char *pkey;
         rc = read_object_text(r, bucket, key, &text);
-        m = rc ? NULL : json_loadb(text.data, text.len, 0, NULL);
+        if (!rc && manifest_parse(buf_cstr(&text), text.len, &man, &r->d))
+            rc = diag_wrap(&r->d, KILN_EINVAL, "ClientError: ");
         buf_release(&text);
         if (rc)
             return rc;
-        const char *prefix = jstr(json_array_get(m, 0), "prefix");
-        const char *pkey;
-        if (!json_is_array(m) || !prefix ||
-            split_uri(prefix, bucket, bsize, &pkey) != 0) {
-            json_decref(m);
-            return diag_set(&r->d, KILN_EINVAL,
-                            "ClientError: the manifest %s is not a JSON "
-                            "list starting with {\"prefix\": \"s3://...\"}",
-                            uri);
-        }
-        rc = owned_bucket(r, bucket);
-        for (size_t i = 1; !rc && i < json_array_size(m); i++) {
-            const char *suffix = json_string_value(json_array_get(m, i));
-            if (!suffix) {
-                rc = diag_set(&r->d, KILN_EINVAL,
-                              "ClientError: manifest entry %zu is not a "
-                              "string",
-                              i);
-                break;
-            }
+        if (split_uri(man.prefix, bucket, bsize, &pkey) != 0)
+            rc = diag_set(&r->d, KILN_EINVAL,
+                          "ClientError: the manifest prefix '%s' is not an "
+                          "s3:// URI",
+                          man.prefix);
+        if (!rc)
+            rc = owned_bucket(r, bucket);
+        for (size_t i = 0; !rc && i < man.n; i++) {
             struct buf full = BUF_INIT(4096);
-            buf_addf(&full, "%s%s", pkey, suffix);
-            keys_add(l, buf_cstr(&full), suffix);
+            buf_addf(&full, "%s%s", pkey, man.entries[i]);
+            keys_add(l, buf_cstr(&full), man.entries[i]);
             buf_release(&full);
         }
-        json_decref(m);
+        manifest_release(&man);
         if (rc)
             return rc;
     } else {
@@ -380,9 +371,8 @@ static int download(struct run *r)
                 rc = objstore_link_object(r->t->o.store, bucket, l.keys[j],
                                           buf_cstr(&dest), &r->d);
                 if (rc)
-                    rc = diag_set(&r->d, KILN_EINVAL,
-                                  "ClientError: Data download failed: %s",
-                                  r->d.msg);
+                    rc = diag_wrap(&r->d, KILN_EINVAL,
+                                   "ClientError: Data download failed: ");
                 buf_release(&dest);
             }
         }
@@ -667,10 +657,15 @@ static int upload_dir(struct run *r, const char *dir, const char *name)
                         "ClientError: S3OutputPath '%s' is not an s3:// URI",
                         uri);
     rc = owned_bucket(r, bucket);
-    if (rc)
-        return diag_set(&r->d, KILN_EINVAL,
-                        "ClientError: cannot upload the model: %s",
-                        r->d.msg + strlen("ClientError: "));
+    if (rc) {
+        /* owned_bucket() says "ClientError: Data download failed: ..." */
+        diag_set(&r->d, KILN_EINVAL,
+                 "ClientError: cannot upload the model: the bucket '%s' of "
+                 "S3OutputPath does not exist or belongs to another "
+                 "account.",
+                 bucket);
+        return KILN_EINVAL;
+    }
     size_t n = strlen(prefix);
     while (n && prefix[n - 1] == '/')
         n--;

@@ -13,6 +13,9 @@
 #include "formats/artifact.h"
 #include "formats/csv.h"
 #include "formats/idx.h"
+#include "formats/jsonrows.h"
+#include "formats/libsvm.h"
+#include "formats/manifest.h"
 #include "formats/ndarray.h"
 #include "formats/record.h"
 #include "formats/recordio.h"
@@ -421,7 +424,112 @@ static void test_idx_fashion_mnist(void)
     ASSERT_EQ(idx_read("/etc/hostname", 0, &x, &d), KILN_EINVAL);
 }
 
+static void test_libsvm_round_trip(void)
+{
+    /* Random sparse rows -> libsvm text -> CSR -> dense: the same rows. */
+    struct rng_state {
+        uint64_t s;
+    } g = {12345};
+    float rows[50][9], labels[50];
+    struct buf text = BUF_INIT(1 << 20);
+    struct csr m;
+    struct kiln_diag d = {0};
+
+    for (int i = 0; i < 50; i++) {
+        labels[i] = (float)(i % 3);
+        for (int j = 0; j < 9; j++) {
+            g.s = g.s * 6364136223846793005ull + 1442695040888963407ull;
+            rows[i][j] = (g.s >> 60) < 5 ? (float)((g.s >> 40) % 1000) / 8 : 0;
+        }
+        rows[i][8] = 1; /* so the width is always 9 */
+        ASSERT_EQ(libsvm_write_row(&text, labels[i], rows[i], 9), 0);
+    }
+    ASSERT_EQ(libsvm_parse(text.data, text.len, &m, &d), 0);
+    ASSERT_EQ(m.rows, 50);
+    ASSERT_EQ(m.cols, 9);
+    for (size_t i = 0; i < 50; i++) {
+        float dense[9] = {0};
+        for (size_t k = m.row_ptr[i]; k < m.row_ptr[i + 1]; k++)
+            dense[m.col[k]] = m.val[k];
+        ASSERT_TRUE(memcmp(dense, rows[i], sizeof(dense)) == 0);
+        ASSERT_TRUE(m.label[i] == labels[i]);
+    }
+    csr_release(&m);
+    buf_release(&text);
+    /* A 0 index means 0-based. */
+    ASSERT_EQ(libsvm_parse("1 0:1 2:3\n", 10, &m, &d), 0);
+    ASSERT_TRUE(m.cols == 3 && m.col[0] == 0 && m.col[1] == 2);
+    csr_release(&m);
+    ASSERT_EQ(libsvm_parse("1 1:1\n2 3:x\n", 12, &m, &d), KILN_EINVAL);
+    ASSERT_CONTAINS(d.msg, "line 2, column 3: '3:x' is not index:value");
+}
+
+static void test_manifests(void)
+{
+    static const char man[] =
+        "[{\"prefix\": \"s3://bkt/data/\"}, \"matrix_0.pbr\", "
+        "\"matrix_1.pbr\"]";
+    static const char aug[] = "{\"source-ref\": \"s3://bkt/a.jpg\", "
+                              "\"class\": 1}\n{\"source-ref\": "
+                              "\"s3://bkt/b.jpg\", \"class\": 0}\n";
+    static const char *const attrs[] = {"source-ref", "class", NULL};
+    struct manifest m;
+    struct kiln_diag d = {0};
+
+    ASSERT_EQ(manifest_parse(man, strlen(man), &m, &d), 0);
+    ASSERT_STR_EQ(m.prefix, "s3://bkt/data/");
+    ASSERT_EQ(m.n, 2);
+    ASSERT_STR_EQ(m.entries[1], "matrix_1.pbr");
+    manifest_release(&m);
+    ASSERT_EQ(manifest_parse("[\"x\"]", 5, &m, &d), KILN_EINVAL);
+    ASSERT_EQ(manifest_parse_augmented(aug, strlen(aug), attrs, &m, &d), 0);
+    ASSERT_EQ(m.n, 2);
+    ASSERT_STR_EQ(m.entries[0], "s3://bkt/a.jpg");
+    manifest_release(&m);
+    static const char *const missing[] = {"source-ref", "label", NULL};
+    ASSERT_EQ(manifest_parse_augmented(aug, strlen(aug), missing, &m, &d),
+              KILN_EINVAL);
+    ASSERT_CONTAINS(d.msg, "line 1 has no attribute 'label'");
+}
+
+static void test_json_payloads(void)
+{
+    static const char *const ok[] = {
+        "{\"instances\": [{\"features\": [1, 2, 3]}]}",
+        "{\"instances\": [{\"data\": {\"features\": {\"values\": [1, 2, "
+        "3]}}}]}",
+        "{\"instances\": [[1, 2, 3]]}",
+        "[[1, 2, 3]]",
+        "[1, 2, 3]",
+        "{\"instances\": [{\"data\": {\"features\": {\"keys\": [0, 1, 2], "
+        "\"shape\": [3], \"values\": [1, 2, 3]}}}]}",
+    };
+    struct buf rows = BUF_INIT(1 << 20);
+    struct kiln_diag d = {0};
+    size_t n;
+    for (size_t i = 0; i < KILN_ARRAY_LEN(ok); i++) {
+        buf_reset(&rows);
+        ASSERT_EQ(jsonrows_parse(ok[i], strlen(ok[i]), false, 3, &rows, &n, &d),
+                  0);
+        ASSERT_EQ(n, 1);
+        const float *r = (const float *)(const void *)rows.data;
+        ASSERT_TRUE(r[0] == 1 && r[1] == 2 && r[2] == 3);
+    }
+    static const char lines[] = "{\"features\": [1, 2, 3]}\n[4, 5, 6]\n";
+    buf_reset(&rows);
+    ASSERT_EQ(jsonrows_parse(lines, strlen(lines), true, 3, &rows, &n, &d), 0);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(jsonrows_parse("[[1, 2]]", 8, false, 3, &rows, &n, &d),
+              KILN_EDIM);
+    ASSERT_CONTAINS(d.msg,
+                    "instance 0 has 2 features, but the model expects 3");
+    buf_release(&rows);
+}
+
 static const struct test tests[] = {
+    {"libsvm round trip and errors", test_libsvm_round_trip},
+    {"manifest files", test_manifests},
+    {"JSON inference payloads", test_json_payloads},
     {"RecordIO-protobuf writes the spec's examples", test_write_examples},
     {"RecordIO-protobuf reads dense, int-label, sparse", test_read_examples},
     {"split records and bad input", test_split_and_bad_records},
