@@ -58,7 +58,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all run test asan deps fuzz format format-check lint tidy cppcheck \
-        clean unit-bins docs bench-s3 bench-kmeans bench-invoke proto
+        clean unit-bins docs bench-s3 bench-kmeans bench-invoke bench-jobs proto
 
 all: $(KILN) unit-bins $(FUZZ_REPLAY)
 
@@ -110,6 +110,9 @@ bench-invoke: deps $(KILN)
 	@command -v wrk >/dev/null && command -v gunicorn >/dev/null || \
 	  apt-get install -y -qq wrk gunicorn python3-flask >/dev/null
 	KILN_BIN=$(CURDIR)/$(KILN) /usr/bin/python3 bench/invoke_bench.py
+
+bench-jobs: deps $(KILN)
+	KILN_BIN=$(CURDIR)/$(KILN) /usr/bin/python3 bench/jobs_bench.py
 
 docs: $(KILN)
 	$(KILN) admin config doc > docs/configuration.options.md

@@ -72,6 +72,7 @@ struct run {
     json_t *metrics; /* name -> {Value, Timestamp} */
     struct metric_set *defs;
     char stream[256];
+    struct feeder *feeders; /* Pipe-mode channels */
     struct kiln_diag d;
 };
 
@@ -299,6 +300,43 @@ static int channel_objects(struct run *r, json_t *ch, struct keylist *l,
         manifest_release(&man);
         if (rc)
             return rc;
+    } else if (strcmp(type, "AugmentedManifestFile") == 0) {
+        /* JSON Lines whose AttributeNames name s3:// objects; each object
+         * lands under its key's last component. */
+        struct buf text = BUF_INIT(64u << 20);
+        struct manifest man;
+        const char *names[17] = {"source-ref", NULL};
+        json_t *attrs = json_object_get(src, "AttributeNames");
+        if (json_array_size(attrs) > 0) {
+            size_t i, k = 0;
+            json_t *a;
+            json_array_foreach(attrs, i, a) if (k < 16) names[k++] =
+                json_string_value(a);
+            names[k] = NULL;
+        }
+        rc = read_object_text(r, bucket, key, &text);
+        if (!rc && manifest_parse_augmented(buf_cstr(&text), text.len, names,
+                                            &man, &r->d))
+            rc = diag_wrap(&r->d, KILN_EINVAL, "ClientError: ");
+        buf_release(&text);
+        if (rc)
+            return rc;
+        for (size_t i = 0; !rc && i < man.n; i++) {
+            const char *okey;
+            if (split_uri(man.entries[i], bucket, bsize, &okey) != 0) {
+                rc = diag_set(&r->d, KILN_EINVAL,
+                              "ClientError: '%s' is not an s3:// URI",
+                              man.entries[i]);
+                break;
+            }
+            rc = owned_bucket(r, bucket);
+            const char *slash = strrchr(okey, '/');
+            if (!rc)
+                keys_add(l, okey, slash ? slash + 1 : okey);
+        }
+        manifest_release(&man);
+        if (rc)
+            return rc;
     } else {
         return diag_set(&r->d, KILN_EINVAL,
                         "ClientError: S3DataType %s is not supported by "
@@ -328,6 +366,106 @@ static bool safe_rel(const char *rel)
     return true;
 }
 
+/* ---- Pipe mode ---------------------------------------------------- */
+
+/*
+ * A Pipe-mode channel is a series of FIFOs <channel>_0, _1, ... that a
+ * feeder thread fills with the channel's objects, concatenated; the next
+ * FIFO appears when the algorithm has read the previous one to its end (or
+ * closed it). The feeder stops when the job's process ends.
+ */
+struct feeder {
+    struct trainer *t;
+    char bucket[64];
+    struct keylist keys; /* this host's objects */
+    char base[1024];     /* ".../input/data/<channel>_" */
+    bool stop;
+    pthread_t thread;
+    bool started;
+    struct feeder *next;
+};
+
+static bool feeder_stopped(struct feeder *f)
+{
+    bool s;
+    pthread_mutex_lock(&f->t->lock);
+    s = f->stop;
+    pthread_mutex_unlock(&f->t->lock);
+    return s;
+}
+
+/* Streams every object into fd; false when the reader went away. */
+static bool feed_epoch(struct feeder *f, int fd)
+{
+    char chunk[1 << 16];
+    for (size_t i = 0; i < f->keys.n; i++) {
+        int in = -1;
+        ssize_t n;
+        if (objstore_open_object(f->t->o.store, f->bucket, f->keys.keys[i], &in,
+                                 NULL) != 0)
+            continue;
+        while ((n = read(in, chunk, sizeof(chunk))) > 0) {
+            const char *p = chunk;
+            while (n > 0) {
+                ssize_t w = write(fd, p, (size_t)n);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0) {
+                    close(in);
+                    return false;
+                }
+                p += w;
+                n -= w;
+            }
+        }
+        close(in);
+    }
+    return true;
+}
+
+static void *feeder_thread(void *arg)
+{
+    struct feeder *f = arg;
+    for (unsigned epoch = 0; !feeder_stopped(f); epoch++) {
+        char path[1100];
+        int fd = -1;
+        snprintf(path, sizeof(path), "%s%u", f->base, epoch);
+        if (mkfifo(path, 0644) != 0 && errno != EEXIST)
+            break;
+        while (!feeder_stopped(f)) {
+            fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+            if (fd >= 0 || errno != ENXIO)
+                break;
+            usleep(2000); /* no reader yet */
+        }
+        if (fd < 0) {
+            unlink(path);
+            break;
+        }
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        feed_epoch(f, fd);
+        close(fd);
+        unlink(path);
+    }
+    return NULL;
+}
+
+static void feeders_stop(struct run *r)
+{
+    pthread_mutex_lock(&r->t->lock);
+    for (struct feeder *f = r->feeders; f; f = f->next)
+        f->stop = true;
+    pthread_mutex_unlock(&r->t->lock);
+    while (r->feeders) {
+        struct feeder *f = r->feeders;
+        r->feeders = f->next;
+        if (f->started)
+            pthread_join(f->thread, NULL);
+        keys_free(&f->keys);
+        mem_free(f);
+    }
+}
+
 /* Links the channel's objects into every host's data/<channel>/. */
 static int download(struct run *r)
 {
@@ -346,7 +484,30 @@ static int download(struct run *r)
         const char *dist = jstr(src, "S3DataDistributionType");
         bool sharded = dist && strcmp(dist, "ShardedByS3Key") == 0;
 
+        const char *mode =
+            jstr(ch, "InputMode")
+                ? jstr(ch, "InputMode")
+                : jstr(json_object_get(r->doc, "AlgorithmSpecification"),
+                       "TrainingInputMode");
         rc = channel_objects(r, ch, &l, bucket, sizeof(bucket));
+        if (!rc && strcmp(mode, "Pipe") == 0) {
+            for (int h = 1; h <= r->hosts; h++) {
+                struct feeder *f = xcalloc(1, sizeof(*f));
+                f->t = r->t;
+                str_copy(f->bucket, bucket, sizeof(f->bucket));
+                for (size_t j = 0; j < l.n; j++)
+                    if (!sharded || (int)(j % (size_t)r->hosts) == h - 1)
+                        keys_add(&f->keys, l.keys[j], l.rel[j]);
+                snprintf(f->base, sizeof(f->base), "%s/algo-%d/input/data/%s_",
+                         buf_cstr(&r->dir), h, name);
+                f->next = r->feeders;
+                r->feeders = f;
+                f->started =
+                    pthread_create(&f->thread, NULL, feeder_thread, f) == 0;
+            }
+            keys_free(&l);
+            continue;
+        }
         for (int h = 1; !rc && h <= r->hosts; h++) {
             for (size_t j = 0; !rc && j < l.n; j++) {
                 if (sharded && (int)(j % (size_t)r->hosts) != h - 1)
@@ -414,14 +575,6 @@ static int prepare_tree(struct run *r)
             json_object_get(json_object_get(ch, "DataSource"), "S3DataSource");
         json_t *e = json_object();
         const char *m = jstr(ch, "InputMode") ? jstr(ch, "InputMode") : mode;
-        if (strcmp(m, "Pipe") == 0) {
-            rc = diag_set(&r->d, KILN_EINVAL,
-                          "ClientError: Pipe input mode is not supported by "
-                          "kiln yet; use File mode (channel '%s').",
-                          jstr(ch, "ChannelName"));
-            json_decref(e);
-            goto out;
-        }
         if (jstr(ch, "ContentType"))
             json_object_set_new(e, "ContentType",
                                 json_string(jstr(ch, "ContentType")));
@@ -494,7 +647,6 @@ static int prepare_tree(struct run *r)
         json_decref(rcfg);
         buf_release(&p);
     }
-out:
     json_decref(hosts);
     json_decref(inputs);
     return rc;
@@ -505,6 +657,8 @@ out:
 static void on_metric(void *ctx, const char *name, double value)
 {
     struct run *r = ctx;
+    meta_metric_add(r->t->o.meta, jstr(r->doc, "TrainingJobArn"), name,
+                    tm_now(), value);
     json_t *m = json_object();
     json_object_set_new(m, "MetricName", json_string(name));
     json_object_set_new(m, "Value", json_real(value));
@@ -627,6 +781,9 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     env.items[env.n] = NULL;
     const char *argv[] = {r->t->exe, "algo", b->name, "train", NULL};
     proc_init(&p);
+    /* The instance type's memory caps the algorithm's address space. */
+    if (it)
+        p.mem_limit = (uint64_t)it->memory_gib << 30;
     snprintf(r->stream, sizeof(r->stream), "%s/algo-1-%lld", r->job->name,
              (long long)time(NULL));
     rc = proc_start(&p, argv, (const char *const *)env.items, buf_cstr(&r->dir),
@@ -757,10 +914,12 @@ static void run_job(struct run *r)
     if (!rc)
         rc = download(r);
     if (rc) {
+        feeders_stop(r);
         finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
         return;
     }
     if (r->hosts > 1) {
+        feeders_stop(r);
         finish(r, "Failed", "Failed", "Training job failed",
                "ClientError: InstanceCount > 1 needs multi-instance "
                "training on MPI, which this kiln does not have yet; the "
@@ -768,6 +927,7 @@ static void run_job(struct run *r)
         return;
     }
     if (stop_requested(r)) {
+        feeders_stop(r);
         finish(r, "Stopped", "Stopped", "Training job stopped", NULL);
         return;
     }
@@ -776,6 +936,7 @@ static void run_job(struct run *r)
          "Training image download completed. Training in "
          "progress.");
     rc = train(r, b, &code, &why);
+    feeders_stop(r);
     if (rc) {
         finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
         return;

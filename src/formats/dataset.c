@@ -27,6 +27,8 @@ struct dataset {
     struct record_ws *ws;
     bool open;
     uint64_t rows;
+    char *pipe_base; /* "<dir>/<channel>_" in Pipe mode, else NULL */
+    unsigned epoch;  /* Pipe mode: the FIFO being read */
 };
 
 static const struct {
@@ -88,6 +90,23 @@ int content_type_parse(const char *s, enum content_type *ct, size_t *label_size,
                     "Supported content types: text/csv, "
                     "application/x-recordio-protobuf",
                     (int)(n > 100 ? 100 : n), s);
+}
+
+int dataset_open_pipe(const char *dir, const char *channel,
+                      enum content_type ct, size_t dim, size_t label_size,
+                      struct dataset **out, struct kiln_diag *d)
+{
+    char path[4096];
+    const char *one = path;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s_0", dir, channel);
+    rc = dataset_open(&one, 1, dir, channel, ct, dim, label_size, out, d);
+    if (!rc) {
+        snprintf(path, sizeof(path), "%s/%s_", dir, channel);
+        (*out)->pipe_base = xstrdup(path);
+    }
+    return rc;
 }
 
 int dataset_open(const char *const *paths, size_t n, const char *root,
@@ -152,6 +171,14 @@ static int open_file(struct dataset *s, struct kiln_diag *d)
 {
     char where[512];
     s->fd = open(s->paths[s->cur], O_RDONLY | O_CLOEXEC);
+    /* In Pipe mode the next FIFO appears when the feeder has finished the
+     * previous one: wait for it (a minute at most). */
+    for (int waited = 0;
+         s->fd < 0 && errno == ENOENT && s->pipe_base && waited < 60000;
+         waited += 5) {
+        usleep(5000);
+        s->fd = open(s->paths[s->cur], O_RDONLY | O_CLOEXEC);
+    }
     if (s->fd < 0)
         return diag_set(d, KILN_EIO, "cannot open %s: %s",
                         shown(s, where, sizeof(where)), strerror(errno));
@@ -246,6 +273,13 @@ int dataset_rewind(struct dataset *s, struct kiln_diag *d)
     close_file(s);
     s->cur = 0;
     s->rows = 0;
+    if (s->pipe_base) {
+        /* The next epoch is the next FIFO. */
+        char path[4096];
+        snprintf(path, sizeof(path), "%s%u", s->pipe_base, ++s->epoch);
+        mem_free(s->paths[0]);
+        s->paths[0] = xstrdup(path);
+    }
     return 0;
 }
 
@@ -264,6 +298,7 @@ void dataset_close(struct dataset *s)
     mem_free(s->paths);
     mem_free(s->root);
     mem_free(s->label);
+    mem_free(s->pipe_base);
     record_ws_free(s->ws);
     mem_free(s);
 }

@@ -43,6 +43,14 @@ int dataset_open(const char *const *paths, size_t n, const char *root,
                  size_t label_size, struct dataset **out, struct kiln_diag *d);
 
 /*
+ * Pipe mode: the channel arrives as FIFOs <dir>/<channel>_0, _1, ...; the
+ * stream reads _0 first and each dataset_rewind() moves to the next.
+ */
+int dataset_open_pipe(const char *dir, const char *channel,
+                      enum content_type ct, size_t dim, size_t label_size,
+                      struct dataset **out, struct kiln_diag *d);
+
+/*
  * Reads up to max_rows rows into X (max_rows x dim) and, when labels is
  * not NULL, their first label (0 if none). *got is 0 at the end.
  */

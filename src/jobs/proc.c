@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,7 +16,16 @@ void proc_init(struct proc *p)
 {
     p->pid = 0;
     p->out_fd = -1;
+    p->mem_limit = 0;
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
 
 int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
                const char *cwd, struct kiln_diag *d)
@@ -61,6 +71,12 @@ int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
             }
             _exit(127);
         }
+#ifndef SANITIZED
+        if (p->mem_limit) {
+            struct rlimit lim = {p->mem_limit, p->mem_limit};
+            setrlimit(RLIMIT_AS, &lim);
+        }
+#endif
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0 && nul != STDIN_FILENO) {
             dup2(nul, STDIN_FILENO);

@@ -21,8 +21,12 @@
 #include "base/err.h"
 
 struct proc {
-    pid_t pid;  /* > 0 while started and not reaped */
-    int out_fd; /* read end of stdout+stderr, or -1 */
+    pid_t pid;          /* > 0 while started and not reaped */
+    int out_fd;         /* read end of stdout+stderr, or -1 */
+    uint64_t mem_limit; /* set before start: address-space cap in bytes
+                           (RLIMIT_AS), 0 for none; not applied in
+                           sanitizer builds, whose shadow memory needs
+                           terabytes of address space */
 };
 
 void proc_init(struct proc *p);

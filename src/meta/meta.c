@@ -129,6 +129,13 @@ static const char *const migrations[] = {
     "  modified REAL NOT NULL,"
     "  body TEXT NOT NULL,"
     "  PRIMARY KEY (account, type, name_lc)) WITHOUT ROWID;",
+    /* 5: metric time series of training jobs */
+    "CREATE TABLE metrics ("
+    "  arn TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  ts REAL NOT NULL,"
+    "  value REAL NOT NULL);"
+    "CREATE INDEX metrics_arn ON metrics(arn, name, ts);",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -1301,4 +1308,37 @@ int meta_res_each_status(struct meta *m, const char *type, const char *status,
     }
     buf_release(&list);
     return rc;
+}
+
+int meta_metric_add(struct meta *m, const char *arn, const char *name,
+                    double ts, double value)
+{
+    int rc;
+    pthread_mutex_lock(&m->lock);
+    rc = run(prep(m,
+                  "INSERT INTO metrics (arn, name, ts, value) VALUES "
+                  "(?, ?, ?, ?)",
+                  "ssdd", arn, name, ts, value)) == SQLITE_DONE
+             ? 0
+             : KILN_EIO;
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_metric_each(struct meta *m, const char *arn, meta_metric_fn fn,
+                     void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT name, ts, value FROM metrics WHERE arn = ? ORDER BY "
+              "name, ts, rowid",
+              "s", arn);
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW)
+        rc = fn(ctx, col(st, 0), sqlite3_column_double(st, 1),
+                sqlite3_column_double(st, 2));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc < 0 ? rc : 0;
 }

@@ -152,6 +152,14 @@ typedef int (*meta_event_fn)(void *ctx, const struct meta_event *e);
 int meta_log_events(struct meta *m, const struct meta_log_query *q,
                     meta_event_fn fn, void *ctx);
 
+/* A job's metric samples, in time order per metric. */
+typedef int (*meta_metric_fn)(void *ctx, const char *name, double ts,
+                              double value);
+int meta_metric_add(struct meta *m, const char *arn, const char *name,
+                    double ts, double value);
+int meta_metric_each(struct meta *m, const char *arn, meta_metric_fn fn,
+                     void *ctx);
+
 /* One metered run of instances (a training job, later an endpoint). */
 struct meta_usage {
     const char *account, *arn, *kind, *instance_type;

@@ -416,3 +416,17 @@ out:
     buf_release(&src);
     return rc;
 }
+
+int objstore_open_object(struct objstore *s, const char *bucket,
+                         const char *key, int *fd, struct kiln_diag *d)
+{
+    char blob[META_BLOB_ID];
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (meta_object_get(s->meta, bucket, key, blob_of, blob) != 0)
+            break;
+        if (objstore_blob_open(s, blob, fd) == 0)
+            return 0;
+    }
+    return diag_set(d, KILN_ENOTFOUND, "s3://%s/%s does not exist", bucket,
+                    key);
+}

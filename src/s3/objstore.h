@@ -83,6 +83,10 @@ int objstore_link_object(struct objstore *s, const char *bucket,
                          const char *key, const char *dest,
                          struct kiln_diag *d);
 
+/* Opens the current version of bucket/key for reading; KILN_ENOTFOUND. */
+int objstore_open_object(struct objstore *s, const char *bucket,
+                         const char *key, int *fd, struct kiln_diag *d);
+
 /* Appends the path of blob `id`. */
 void objstore_blob_path(struct objstore *s, const char *id, struct buf *out);
 

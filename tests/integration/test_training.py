@@ -345,3 +345,84 @@ def test_server_killed_mid_job(data, tmp_path):
         assert not os.path.exists(os.path.join(data_dir, "jobs", ACCOUNT, "killed-job"))
     finally:
         assert s.stop() == 0
+
+
+def test_pipe_mode(server, data):
+    """Pipe mode: the channel arrives as FIFOs train_0, train_1, ... fed from
+    the object store; k-means reads one per pass (3 epochs here) and the
+    test channel through its own FIFO."""
+    sm = client(server, "sagemaker")
+    body = job_body("pipe-job", AlgorithmSpecification={"TrainingImage": IMAGE,
+                                                        "TrainingInputMode": "Pipe"},
+                    HyperParameters={"k": "10", "feature_dim": "784",
+                                     "mini_batch_size": "1000", "epochs": "3"})
+    body["InputDataConfig"].append({
+        "ChannelName": "test", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix",
+            "S3Uri": "s3://train-bucket/kmeans_lowlevel_example/data"}}})
+    sm.create_training_job(**body)
+    d = wait(sm, "pipe-job")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in d["FinalMetricDataList"]}
+    assert metrics["test:msd"] > 0
+    logs = client(server, "logs")
+    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                         logStreamNamePrefix="pipe-job/")["logStreams"]
+    lines = [e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
+        startFromHead=True)["events"]]
+    assert any("processed a total of 15000 examples" in l for l in lines), lines
+    # The metric time series is kept per job: one progress sample per epoch.
+    import sqlite3
+    db = sqlite3.connect(os.path.join(server.data_dir, "kiln.db"))
+    series = [round(v, 1) for (v,) in db.execute(
+        "SELECT value FROM metrics WHERE arn = ? AND name = 'train:progress' "
+        "ORDER BY ts", (d["TrainingJobArn"],))]
+    db.close()
+    assert series == [33.3, 66.7, 100.0]
+
+
+def test_augmented_manifest_channel(server, data):
+    """An AugmentedManifestFile names its objects by attribute; the job reads
+    those objects (here two CSV shards) as its channel."""
+    s3 = client(server, "s3")
+    rows = np.random.RandomState(3).rand(40, 784)
+    for i in (0, 1):
+        s3.put_object(Bucket="train-bucket", Key=f"aug/part-{i}.csv",
+                      Body="\n".join(",".join(f"{x:.4f}" for x in r)
+                                     for r in rows[i * 20:(i + 1) * 20]).encode())
+    lines = [json.dumps({"source-ref": f"s3://train-bucket/aug/part-{i}.csv", "label": i})
+             for i in (0, 1)]
+    s3.put_object(Bucket="train-bucket", Key="aug/manifest.jsonl", Body="\n".join(lines).encode())
+    sm = client(server, "sagemaker")
+    body = job_body("augmented-job", HyperParameters={"k": "2", "feature_dim": "784"})
+    body["InputDataConfig"][0].update(ContentType="text/csv")
+    body["InputDataConfig"][0]["DataSource"]["S3DataSource"].update(
+        S3DataType="AugmentedManifestFile", S3Uri="s3://train-bucket/aug/manifest.jsonl",
+        AttributeNames=["source-ref", "label"])
+    sm.create_training_job(**body)
+    d = wait(sm, "augmented-job")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+
+
+def test_fifty_tiny_jobs_at_once(server, data):
+    """50 jobs submitted together all complete (at most max-jobs run at a
+    time; the rest wait their turn in Starting)."""
+    from concurrent.futures import ThreadPoolExecutor
+    s3 = client(server, "s3")
+    rows = np.random.RandomState(4).rand(30, 4)
+    s3.put_object(Bucket="train-bucket", Key="tiny/data.csv",
+                  Body="\n".join(",".join(f"{x:.4f}" for x in r) for r in rows).encode())
+
+    def submit(i):
+        sm = client(server, "sagemaker")
+        body = job_body(f"tiny-{i}", HyperParameters={"k": "2", "feature_dim": "4"})
+        body["InputDataConfig"][0].update(ContentType="text/csv")
+        body["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = \
+            "s3://train-bucket/tiny/data.csv"
+        sm.create_training_job(**body)
+        return wait(sm, f"tiny-{i}")["TrainingJobStatus"]
+
+    with ThreadPoolExecutor(10) as ex:
+        statuses = list(ex.map(submit, range(50)))
+    assert statuses == ["Completed"] * 50

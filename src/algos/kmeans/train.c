@@ -34,6 +34,7 @@ struct run {
     char **train_paths, **test_paths;
     size_t ntrain, ntest;
     bool has_test;
+    bool train_pipe, test_pipe; /* channels arrive as FIFOs */
     struct kiln_diag d;
 };
 
@@ -53,6 +54,13 @@ static const char *ext_type(const char *path)
 }
 
 /* Reads the channel's ContentType from inputdataconfig.json. */
+static bool channel_pipe(struct run *r, const char *channel)
+{
+    json_t *c = json_object_get(r->inputs, channel);
+    const char *m = json_string_value(json_object_get(c, "TrainingInputMode"));
+    return m && strcmp(m, "Pipe") == 0;
+}
+
 static int channel_type(struct run *r, const char *channel,
                         enum content_type *ct, size_t *label)
 {
@@ -121,6 +129,12 @@ static int configure(struct run *r)
     rc = channel_type(r, "train", &r->train_ct, &r->train_label);
     if (!rc)
         rc = channel_type(r, "test", &r->test_ct, &r->test_label);
+    r->train_pipe = channel_pipe(r, "train");
+    r->test_pipe = channel_pipe(r, "test");
+    if (!rc && r->train_pipe) {
+        r->has_test = json_object_get(r->inputs, "test") != NULL;
+        goto out;
+    }
     if (!rc)
         rc = algo_channel_files(a->input_dir, "train", &r->train_paths,
                                 &r->ntrain, &r->d);
@@ -176,6 +190,22 @@ out:
     return rc;
 }
 
+/* The test channel's stream: its files, or its FIFO in Pipe mode. */
+static int test_dataset(struct run *r, struct dataset **ds)
+{
+    if (r->test_pipe) {
+        struct buf dir = BUF_INIT(4096);
+        buf_addf(&dir, "%s/data", r->a->input_dir);
+        int rc = dataset_open_pipe(buf_cstr(&dir), "test", r->test_ct,
+                                   r->hp.feature_dim, r->test_label, ds, &r->d);
+        buf_release(&dir);
+        return rc;
+    }
+    return dataset_open((const char *const *)r->test_paths, r->ntest,
+                        r->a->data ? NULL : r->a->input_dir, "test", r->test_ct,
+                        r->hp.feature_dim, r->test_label, ds, &r->d);
+}
+
 static int evaluate(struct run *r, const float *centers, float *batch,
                     struct kmeans_ws *ws)
 {
@@ -187,9 +217,7 @@ static int evaluate(struct run *r, const float *centers, float *batch,
     size_t got;
     int rc;
 
-    rc = dataset_open((const char *const *)r->test_paths, r->ntest,
-                      r->a->data ? NULL : r->a->input_dir, "test", r->test_ct,
-                      r->hp.feature_dim, r->test_label, &ds, &r->d);
+    rc = test_dataset(r, &ds);
     linalg_row_sqnorms(&C, ws->cnorm);
     while (!rc) {
         rc = dataset_next(ds, batch, NULL, r->hp.mini_batch_size, &got, &r->d);
@@ -261,9 +289,18 @@ static int train(struct run *r)
         parse_i64_str(json_string_value(seed), INT64_MIN, INT64_MAX, &sv);
     rng_seed(&rng, (uint64_t)sv);
 
-    rc = dataset_open((const char *const *)r->train_paths, r->ntrain,
-                      r->a->data ? NULL : r->a->input_dir, "train", r->train_ct,
-                      hp->feature_dim, r->train_label, &ds, &r->d);
+    if (r->train_pipe) {
+        struct buf dir = BUF_INIT(4096);
+        buf_addf(&dir, "%s/data", r->a->input_dir);
+        rc = dataset_open_pipe(buf_cstr(&dir), "train", r->train_ct,
+                               hp->feature_dim, r->train_label, &ds, &r->d);
+        buf_release(&dir);
+    } else {
+        rc = dataset_open((const char *const *)r->train_paths, r->ntrain,
+                          r->a->data ? NULL : r->a->input_dir, "train",
+                          r->train_ct, hp->feature_dim, r->train_label, &ds,
+                          &r->d);
+    }
     if (rc)
         goto out;
     algo_log("INFO",
