@@ -28,7 +28,7 @@ def job(name, uri, hp, ctype=None):
                 InputDataConfig=[ch], OutputDataConfig={"S3OutputPath": "s3://bench/out"},
                 ResourceConfig={"InstanceType": "ml.c4.xlarge", "InstanceCount": 1,
                                 "VolumeSizeInGB": 1},
-                HyperParameters=hp)
+                StoppingCondition={"MaxRuntimeInSeconds": 600}, HyperParameters=hp)
 
 
 def until_done(sm, name):
@@ -68,10 +68,12 @@ def main():
             assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
             tr = {x["StatusMessage"]: x for x in d["SecondaryStatusTransitions"]}
             st = {x["Status"]: x for x in d["SecondaryStatusTransitions"]}
-            download = st["Downloading"]["EndTime"] - st["Downloading"]["StartTime"]
-            training = st["Uploading"]["StartTime"] - tr[
-                "Downloading the training image"]["StartTime"]
-            upload = st["Completed"]["StartTime"] - st["Uploading"]["StartTime"]
+            def secs(a, b):
+                return (b - a).total_seconds()
+            download = secs(st["Downloading"]["StartTime"], st["Downloading"]["EndTime"])
+            training = secs(tr["Downloading the training image"]["StartTime"],
+                            st["Uploading"]["StartTime"])
+            upload = secs(st["Uploading"]["StartTime"], st["Completed"]["StartTime"])
             runs.append((wall, download, training, upload))
         print("seed job (60,000 x 784 RecordIO, k=10), 3 runs:")
         print(f"{'':10} {'submit->Completed s':>20} {'materialise ms':>15} "
