@@ -58,7 +58,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all run test asan deps fuzz format format-check lint tidy cppcheck \
-        clean unit-bins docs bench-s3 bench-kmeans bench-invoke bench-jobs proto
+        clean unit-bins docs bench-s3 bench-kmeans bench-invoke bench-jobs bench-formats proto
 
 all: $(KILN) unit-bins $(FUZZ_REPLAY)
 
@@ -113,6 +113,16 @@ bench-invoke: deps $(KILN)
 
 bench-jobs: deps $(KILN)
 	KILN_BIN=$(CURDIR)/$(KILN) /usr/bin/python3 bench/jobs_bench.py
+
+$(BUILD)/bench/bench_formats: bench/bench_formats.c $(BUILD)/libkiln.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDLIBS) $(LDFLAGS)
+
+bench-formats: deps $(KILN) $(BUILD)/bench/bench_formats
+	@/usr/bin/python3 -c "import pandas" 2>/dev/null || \
+	  apt-get install -y -qq python3-pandas >/dev/null
+	BENCH_FORMATS_BIN=$(CURDIR)/$(BUILD)/bench/bench_formats KILN_BIN=$(CURDIR)/$(KILN) \
+	  /usr/bin/python3 bench/formats_bench.py
 
 docs: $(KILN)
 	$(KILN) admin config doc > docs/configuration.options.md

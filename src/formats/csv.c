@@ -95,6 +95,50 @@ int csv_parse_float(const char *s, size_t n, bool allow_nonfinite, float *out)
     return 0;
 }
 
+/*
+ * [-]digits[.digits] followed by ',' or the end: parsed, *p left on the
+ * comma or the end. False (and *p untouched) for anything else.
+ */
+static bool scan_plain(const char **pp, const char *end, float *out)
+{
+    const char *p = *pp;
+    uint64_t mant = 0;
+    int digits = 0, exp10 = 0;
+    bool neg = false, any = false;
+
+    if (p < end && *p == '-') {
+        neg = true;
+        p++;
+    }
+    for (; p < end && (unsigned)(*p - '0') < 10; p++) {
+        any = true;
+        if (digits < 19) {
+            mant = mant * 10 + (uint64_t)(*p - '0');
+            digits += mant != 0;
+        } else {
+            exp10++;
+        }
+    }
+    if (p < end && *p == '.') {
+        p++;
+        for (; p < end && (unsigned)(*p - '0') < 10; p++) {
+            any = true;
+            if (digits < 19) {
+                mant = mant * 10 + (uint64_t)(*p - '0');
+                digits += mant != 0;
+                exp10--;
+            }
+        }
+    }
+    if (!any || (p < end && *p != ',') || exp10 < -22 || exp10 > 22)
+        return false;
+    double v = (double)mant;
+    v = exp10 >= 0 ? v * pow10_tab[exp10] : v / pow10_tab[-exp10];
+    *out = (float)(neg ? -v : v);
+    *pp = p;
+    return true;
+}
+
 int csv_format_float(struct buf *out, float v)
 {
     return buf_addf(out, "%.9g", (double)v);
@@ -214,10 +258,25 @@ int csv_next(struct csv_reader *r, float *row, size_t dim, float *labels,
     size_t col = 0, want = label_cols + dim;
     const char *p = line, *end = line + len;
     for (;;) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *stop = comma ? comma : end;
+        const char *comma, *stop;
+        float v;
+        /* Fast path: a plain decimal read in the same pass that finds the
+         * comma; anything else (spaces, exponents, NaN) takes the full
+         * parser below. */
+        if (dim && col < want && scan_plain(&p, end, &v)) {
+            if (col < label_cols)
+                labels[col] = v;
+            else
+                row[col - label_cols] = v;
+            col++;
+            if (p == end)
+                break;
+            p++; /* the comma */
+            continue;
+        }
+        comma = memchr(p, ',', (size_t)(end - p));
+        stop = comma ? comma : end;
         if (dim && col < want) {
-            float v;
             if (csv_parse_float(p, (size_t)(stop - p), r->allow_nonfinite,
                                 &v) != 0)
                 return diag_set(

@@ -304,6 +304,30 @@ static void test_csv(void)
     csv_reader_release(&r);
 }
 
+/* A line of a million columns is refused with a clear error and bounded
+ * memory (the row buffer is the caller's, of the declared width). */
+static void test_csv_million_columns(void)
+{
+    size_t n = 1000000;
+    char *text = xmalloc(2 * n);
+    struct csv_reader r;
+    struct kiln_diag d = {0};
+    float row[784];
+    size_t ncols;
+
+    for (size_t i = 0; i < n; i++) {
+        text[2 * i] = '0';
+        text[2 * i + 1] = ',';
+    }
+    text[2 * n - 1] = '\n';
+    csv_reader_init_mem(&r, text, 2 * n);
+    ASSERT_EQ(csv_next(&r, row, 784, NULL, 0, &ncols, &d), KILN_EDIM);
+    ASSERT_EQ(ncols, n);
+    ASSERT_CONTAINS(d.msg, "line 1 has 1000000 columns, expected 784");
+    csv_reader_release(&r);
+    mem_free(text);
+}
+
 static void test_csv_float_accuracy(void)
 {
     uint64_t s = 88172645463325252ull;
@@ -537,6 +561,7 @@ static const struct test tests[] = {
     {"NDArray model file", test_ndarray},
     {"CSV rows and errors", test_csv},
     {"CSV float parser against strtof", test_csv_float_accuracy},
+    {"CSV with a million columns", test_csv_million_columns},
     {"model.tar.gz and hostile archives",
      test_artifact_round_trip_and_traversal},
     {"IDX on Fashion-MNIST", test_idx_fashion_mnist},
