@@ -57,7 +57,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all run test asan deps fuzz format format-check lint tidy cppcheck \
+.PHONY: all run demo test asan deps fuzz format format-check lint tidy cppcheck \
         clean unit-bins docs bench-s3 bench-kmeans bench-invoke bench-jobs bench-formats proto
 
 all: $(KILN) unit-bins $(FUZZ_REPLAY)
@@ -130,6 +130,11 @@ docs: $(KILN)
 
 run: deps $(KILN)
 	$(KILN) server
+
+# The low-level SageMaker k-means example, end to end, on a server of its own.
+demo: deps $(KILN)
+	KILN_BIN=$(CURDIR)/$(KILN) /usr/bin/python3 examples/kmeans_mnist_lowlevel.py \
+	  --start-server --out $(BUILD)/demo
 
 test: deps all
 	@KILN_BUILD=$(BUILD) scripts/run-tests

@@ -90,6 +90,9 @@ struct hoster {
     struct endpoint *eps;
     struct op *ops;
     pthread_t monitor;
+    pthread_cond_t wake;    /* the monitor: a spawn request is queued */
+    pthread_cond_t spawned; /* a requester: its spawn is done */
+    struct spawn *spawnq;
     bool closing;
     unsigned seq;
     pthread_key_t curl_key;
@@ -265,6 +268,54 @@ static int start_instance(struct hoster *h, struct variant *v,
     return proc_start(&in->proc, argv, env, NULL, d);
 }
 
+/* Model servers are forked by the monitor thread only. A child's
+ * PR_SET_PDEATHSIG fires when the *thread* that forked it exits, and the
+ * operation threads that build fleets are short-lived: a server they
+ * forked would be killed as soon as its endpoint came into service. */
+struct spawn {
+    struct variant *v;
+    struct instance *in;
+    struct kiln_diag *d;
+    int rc;
+    bool done;
+    struct spawn *next;
+};
+
+static int spawn_instance(struct hoster *h, struct variant *v,
+                          struct instance *in, struct kiln_diag *d)
+{
+    struct spawn s = {.v = v, .in = in, .d = d};
+
+    pthread_mutex_lock(&h->lock);
+    if (h->closing) {
+        pthread_mutex_unlock(&h->lock);
+        return diag_set(d, KILN_EUNAVAILABLE, "kiln is shutting down");
+    }
+    s.next = h->spawnq;
+    h->spawnq = &s;
+    pthread_cond_signal(&h->wake);
+    while (!s.done)
+        pthread_cond_wait(&h->spawned, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+    return s.rc;
+}
+
+/* The monitor's half: runs every queued spawn. Called with h->lock held. */
+static void run_spawns(struct hoster *h)
+{
+    if (!h->spawnq)
+        return;
+    while (h->spawnq) {
+        struct spawn *s = h->spawnq;
+        h->spawnq = s->next;
+        s->rc = h->closing
+                    ? diag_set(s->d, KILN_EUNAVAILABLE, "kiln is shutting down")
+                    : start_instance(h, s->v, s->in, s->d);
+        s->done = true;
+    }
+    pthread_cond_broadcast(&h->spawned);
+}
+
 static void stop_fleet(struct fleet *f)
 {
     if (!f)
@@ -390,7 +441,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
              * private directory under /tmp, not in the data dir. */
             snprintf(in->sock, sizeof(in->sock), "%.40s/%u-%zu-%d.sock",
                      h->sockdir, gen, i, k + 1);
-            rc = start_instance(h, var, in, d);
+            rc = spawn_instance(h, var, in, d);
         }
     }
     /* Wait for every instance's /ping. */
@@ -726,6 +777,7 @@ static void *monitor(void *arg)
     struct hoster *h = arg;
     for (;;) {
         pthread_mutex_lock(&h->lock);
+        run_spawns(h);
         if (h->closing) {
             pthread_mutex_unlock(&h->lock);
             break;
@@ -754,8 +806,17 @@ static void *monitor(void *arg)
                     start_instance(h, &f->v[i], in, NULL);
                 }
         }
+        /* Sleep 50 ms, or until a spawn is requested. */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 50 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (!h->spawnq)
+            pthread_cond_timedwait(&h->wake, &h->lock, &until);
         pthread_mutex_unlock(&h->lock);
-        usleep(50000);
     }
     return NULL;
 }
@@ -914,6 +975,12 @@ int hoster_new(const struct hoster_opts *o, struct hoster **out,
     curl_global_init(CURL_GLOBAL_DEFAULT);
     pthread_key_create(&h->curl_key, curl_cache_free);
     pthread_mutex_init(&h->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&h->spawned, NULL);
     pthread_create(&h->monitor, NULL, monitor, h);
     static const char *const resumed[] = {"InService", "Creating", "Updating"};
     for (size_t i = 0; i < KILN_ARRAY_LEN(resumed); i++)
@@ -952,6 +1019,8 @@ void hoster_free(struct hoster *h)
     }
     pthread_key_delete(h->curl_key);
     curl_global_cleanup();
+    pthread_cond_destroy(&h->wake);
+    pthread_cond_destroy(&h->spawned);
     pthread_mutex_destroy(&h->lock);
     rmdir(h->sockdir);
     mem_free(h->root);
