@@ -129,8 +129,29 @@ static const struct vshape dest = {.type = VT_STRING,
                                    .flags = V_MAX,
                                    .max = 512,
                                    .pattern = "^(https|s3)://([^/])/?(.*)$"};
+static const struct vshape content_type = {
+    .type = VT_STRING,
+    .flags = V_MAX,
+    .max = 256,
+    .pattern = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}\\/"
+               "[a-zA-Z0-9](-*[a-zA-Z0-9.])*"};
+static const struct vshape content_types = {.type = VT_LIST,
+                                            .flags = V_MIN | V_MAX,
+                                            .min = 1,
+                                            .max = 10,
+                                            .item = &content_type};
+static const struct vmember capture_header_members[] = {
+    {"CsvContentTypes", &content_types, false},
+    {"JsonContentTypes", &content_types, false},
+    {NULL, NULL, false}};
+static const struct vshape capture_header = {.type = VT_STRUCTURE,
+                                             .members = capture_header_members};
+static const struct vshape kms_key = {
+    .type = VT_STRING, .flags = V_MAX, .max = 2048};
 static const struct vmember capture_members[] = {
     {"EnableCapture", &boolean, false},
+    {"KmsKeyId", &kms_key, false},
+    {"CaptureContentTypeHeader", &capture_header, false},
     {"InitialSamplingPercentage", &pct, true},
     {"DestinationS3Uri", &dest, true},
     {"CaptureOptions", &capture_options, true},

@@ -26,6 +26,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
+#include "cmd/capture.h"
 #include "cmd/cmd.h"
 #include "formats/artifact.h"
 #include "jobs/proc.h"
@@ -53,6 +54,7 @@ struct variant {
     char model_dir[700];
     struct instance *inst;
     unsigned rr;
+    struct capture_buf cap; /* guarded by the hoster's lock */
 };
 
 struct fleet {
@@ -60,6 +62,8 @@ struct fleet {
     size_t nv;
     int refs;
     char dir[512];
+    char account[13], endpoint[64];
+    struct capture_cfg cap;
 };
 
 struct endpoint {
@@ -316,10 +320,92 @@ static void run_spawns(struct hoster *h)
     pthread_cond_broadcast(&h->spawned);
 }
 
-static void stop_fleet(struct fleet *f)
+/* ---- data capture ---------------------------------------------------- */
+
+/* Pending capture records on their way to the object store. */
+struct flush {
+    char account[13], bucket[64], prefix[700], endpoint[64], variant[64];
+    double first;
+    struct buf data;
+    struct flush *next;
+};
+
+/* Takes v's pending records when they are due (or `force`); h->lock held. */
+static void take_capture(struct fleet *f, struct variant *v, bool force,
+                         struct flush **list)
 {
+    struct capture_buf *b = &v->cap;
+    if (b->data.len == 0 ||
+        (!force && tm_now() - b->first < CAPTURE_FLUSH_SECONDS &&
+         b->data.len < CAPTURE_BUFFER_MAX / 4))
+        return;
+    struct flush *fl = xcalloc(1, sizeof(*fl));
+    str_copy(fl->account, f->account, sizeof(fl->account));
+    str_copy(fl->bucket, f->cap.bucket, sizeof(fl->bucket));
+    str_copy(fl->prefix, f->cap.prefix, sizeof(fl->prefix));
+    str_copy(fl->endpoint, f->endpoint, sizeof(fl->endpoint));
+    str_copy(fl->variant, v->name, sizeof(fl->variant));
+    fl->first = b->first;
+    fl->data = b->data;
+    buf_init(&b->data, CAPTURE_BUFFER_MAX);
+    fl->next = *list;
+    *list = fl;
+}
+
+/* Writes and frees the list; h->lock not held. */
+static void write_capture(struct hoster *h, struct flush *list)
+{
+    while (list) {
+        struct flush *fl = list;
+        struct kiln_diag d = {0};
+        list = fl->next;
+        if (capture_write(h->o.store, h->o.meta, fl->account, fl->bucket,
+                          fl->prefix, fl->endpoint, fl->variant, fl->first,
+                          &fl->data, h->root, &d) != 0)
+            log_warn("event=capture_dropped endpoint=%s variant=%s "
+                     "bytes=%zu reason=\"%s\"",
+                     fl->endpoint, fl->variant, fl->data.len, d.msg);
+        buf_release(&fl->data);
+        mem_free(fl);
+    }
+}
+
+/* Records one invocation when it is sampled; never fails the call. */
+static void capture(struct hoster *h, struct fleet *f, struct variant *v,
+                    const struct invoke_req *req,
+                    const struct invoke_resp *resp)
+{
+    struct buf line = BUF_INIT(CAPTURE_BUFFER_MAX);
+    bool take;
+
+    pthread_mutex_lock(&h->lock);
+    take = capture_sample(&f->cap, &v->cap);
+    pthread_mutex_unlock(&h->lock);
+    if (!take)
+        return;
+    int rc = capture_format(&f->cap, req, resp, &line);
+    pthread_mutex_lock(&h->lock);
+    if (v->cap.data.len == 0)
+        v->cap.first = tm_now();
+    if (rc != 0 || buf_add(&v->cap.data, line.data, line.len) != 0)
+        v->cap.dropped++;
+    else
+        v->cap.records++;
+    pthread_mutex_unlock(&h->lock);
+    buf_release(&line);
+}
+
+static void stop_fleet(struct hoster *h, struct fleet *f)
+{
+    struct flush *pending = NULL;
+
     if (!f)
         return;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < f->nv; i++)
+        take_capture(f, &f->v[i], true, &pending);
+    pthread_mutex_unlock(&h->lock);
+    write_capture(h, pending);
     for (size_t i = 0; i < f->nv; i++) {
         for (int k = 0; k < f->v[i].count; k++) {
             struct instance *in = &f->v[i].inst[k];
@@ -338,7 +424,9 @@ static void stop_fleet(struct fleet *f)
             unlink(in->sock);
         }
         mem_free(f->v[i].inst);
+        buf_release(&f->v[i].cap.data);
     }
+    capture_cfg_release(&f->cap);
     fsx_remove_tree(f->dir);
     mem_free(f->v);
     mem_free(f);
@@ -366,6 +454,9 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
     snprintf(f->dir, sizeof(f->dir), "%s/%s-%s-%u", h->root, account, name,
              gen);
     mkdir(f->dir, 0700);
+    str_copy(f->account, account, sizeof(f->account));
+    str_copy(f->endpoint, name, sizeof(f->endpoint));
+    capture_cfg_init(&f->cap, json_object_get(dep, "DataCaptureConfig"));
     f->nv = json_array_size(vs);
     f->v = xcalloc(f->nv ? f->nv : 1, sizeof(*f->v));
     json_array_foreach(vs, i, v)
@@ -376,6 +467,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         const char *url = jstr(pc, "ModelDataUrl");
         const struct cmd_builtin *b = cmd_builtin_for(jstr(pc, "Image"));
         str_copy(var->name, jstr(v, "VariantName"), sizeof(var->name));
+        buf_init(&var->cap.data, CAPTURE_BUFFER_MAX);
         str_copy(var->image, jstr(pc, "Image") ? jstr(pc, "Image") : "",
                  sizeof(var->image));
         var->weight =
@@ -471,7 +563,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             }
         }
     if (rc) {
-        stop_fleet(f);
+        stop_fleet(h, f);
         return rc;
     }
     *out = f;
@@ -529,6 +621,28 @@ static void describe_variants(json_t *doc, const struct fleet *f)
     json_object_set_new(doc, "ProductionVariants", list);
 }
 
+/* DescribeEndpoint's DataCaptureConfig summary of a deployment. */
+static void describe_capture(json_t *doc, json_t *dep)
+{
+    json_t *dcc = json_object_get(dep, "DataCaptureConfig");
+    if (!dcc) {
+        json_object_del(doc, "DataCaptureConfig");
+        return;
+    }
+    json_t *o = json_object(), *e = json_object_get(dcc, "EnableCapture");
+    bool on = !e || json_is_true(e);
+    json_object_set_new(o, "EnableCapture", json_boolean(on));
+    json_object_set_new(o, "CaptureStatus",
+                        json_string(on ? "Started" : "Stopped"));
+    json_object_set(o, "CurrentSamplingPercentage",
+                    json_object_get(dcc, "InitialSamplingPercentage"));
+    json_object_set(o, "DestinationS3Uri",
+                    json_object_get(dcc, "DestinationS3Uri"));
+    if (json_object_get(dcc, "KmsKeyId"))
+        json_object_set(o, "KmsKeyId", json_object_get(dcc, "KmsKeyId"));
+    json_object_set_new(doc, "DataCaptureConfig", o);
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 static struct endpoint *find(struct hoster *h, const char *account,
@@ -551,7 +665,7 @@ static void retire(struct hoster *h, struct fleet *f)
             break;
         usleep(2000);
     }
-    stop_fleet(f);
+    stop_fleet(h, f);
 }
 
 static void do_create(struct op *op)
@@ -586,6 +700,7 @@ static void do_create(struct op *op)
         json_object_set_new(doc, "EndpointStatus", json_string("InService"));
         json_object_del(doc, "FailureReason");
         describe_variants(doc, f);
+        describe_capture(doc, json_object_get(doc, "KilnDeployment"));
     }
     save_doc(h, op->account, doc);
     log_info("event=endpoint_%s endpoint=%s", rc ? "failed" : "in_service",
@@ -616,7 +731,7 @@ static void do_update(struct op *op)
         e->busy = false;
     pthread_mutex_unlock(&h->lock);
     if (!rc && !e) {
-        stop_fleet(f);
+        stop_fleet(h, f);
         rc = diag_set(&d, KILN_EINVAL, "the endpoint went away");
     }
     if (!rc) {
@@ -625,6 +740,7 @@ static void do_update(struct op *op)
                             json_string(jstr(pending, "EndpointConfigName")));
         json_object_del(doc, "FailureReason");
         describe_variants(doc, f);
+        describe_capture(doc, pending);
     } else {
         json_t *r = json_string("");
         char msg[1100];
@@ -776,6 +892,7 @@ static void *monitor(void *arg)
 {
     struct hoster *h = arg;
     for (;;) {
+        struct flush *due = NULL;
         pthread_mutex_lock(&h->lock);
         run_spawns(h);
         if (h->closing) {
@@ -784,7 +901,8 @@ static void *monitor(void *arg)
         }
         for (struct endpoint *e = h->eps; e; e = e->next) {
             struct fleet *f = e->fleet;
-            for (size_t i = 0; f && i < f->nv; i++)
+            for (size_t i = 0; f && i < f->nv; i++) {
+                take_capture(f, &f->v[i], false, &due);
                 for (int k = 0; k < f->v[i].count; k++) {
                     struct instance *in = &f->v[i].inst[k];
                     int st;
@@ -805,6 +923,12 @@ static void *monitor(void *arg)
                              e->name, f->v[i].name, in->id);
                     start_instance(h, &f->v[i], in, NULL);
                 }
+            }
+        }
+        if (due) {
+            pthread_mutex_unlock(&h->lock);
+            write_capture(h, due);
+            pthread_mutex_lock(&h->lock);
         }
         /* Sleep 50 ms, or until a spawn is requested. */
         struct timespec until;
@@ -923,6 +1047,8 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
         diag_set(d, KILN_EUNAVAILABLE,
                  "No instance of variant %s of endpoint %s is available.",
                  v->name, name);
+    else if (f->cap.on && resp->status >= 200 && resp->status < 300)
+        capture(h, f, v, req, resp);
     pthread_mutex_lock(&h->lock);
     f->refs--;
     pthread_mutex_unlock(&h->lock);
@@ -1009,7 +1135,7 @@ void hoster_free(struct hoster *h)
     while (h->eps) {
         struct endpoint *e = h->eps;
         h->eps = e->next;
-        stop_fleet(e->fleet);
+        stop_fleet(h, e->fleet);
         mem_free(e);
     }
     struct curl_cache *c = pthread_getspecific(h->curl_key);

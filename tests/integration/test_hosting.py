@@ -1,5 +1,6 @@
 """[F6] models, endpoint configs, endpoints and InvokeEndpoint through boto3
 and the aws CLI, against a real server running real model servers."""
+import base64
 import io
 import json
 import os
@@ -262,3 +263,111 @@ def test_endpoints_come_back_after_restart(models, tmp_path):
         assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 1.0
     finally:
         assert s.stop() == 0
+
+
+def capture_records(s3, bucket, prefix):
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    records = []
+    for k in keys:
+        body = s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode()
+        records += [json.loads(line) for line in body.splitlines()]
+    return keys, records
+
+
+def wait_capture(s3, bucket, prefix, n, timeout=20):
+    deadline = time.time() + timeout
+    while True:
+        keys, records = capture_records(s3, bucket, prefix)
+        if len(records) >= n or time.time() > deadline:
+            return keys, records
+        time.sleep(0.25)
+
+
+def test_data_capture(server, models):
+    """DataCaptureConfig: SageMaker's capture files with the exact bodies, at
+    100% and 50% sampling; no files when capture is off."""
+    sm, s3 = models, client(server, "s3")
+    rt = client(server, "sagemaker-runtime")
+    s3.create_bucket(Bucket="capture")
+    rows = [f"{i},{i + 1},{i + 2},{i},{i},{i},{i},{i}" for i in range(20)]
+
+    def run(endpoint, pct, enable=True):
+        dcc = {"EnableCapture": enable, "InitialSamplingPercentage": pct,
+               "DestinationS3Uri": f"s3://capture/{endpoint}-data/",
+               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+               "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"],
+                                            "JsonContentTypes": ["application/json"]}}
+        sm.create_endpoint_config(EndpointConfigName=endpoint, DataCaptureConfig=dcc,
+                                  ProductionVariants=[{
+                                      "VariantName": "AllTraffic", "ModelName": "model-a",
+                                      "InitialInstanceCount": 1,
+                                      "InstanceType": "ml.m5.large"}])
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        d = sm.describe_endpoint(EndpointName=endpoint)["DataCaptureConfig"]
+        assert d["EnableCapture"] is enable
+        assert d["CaptureStatus"] == ("Started" if enable else "Stopped")
+        assert d["CurrentSamplingPercentage"] == pct
+        assert d["DestinationS3Uri"] == f"s3://capture/{endpoint}-data/"
+        answers = {}
+        for row in rows:
+            r = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=row,
+                                   InferenceId=f"id-{row}")
+            answers[row] = r["Body"].read().decode()
+        return answers
+
+    answers = run("cap-all", 100)
+    keys, records = wait_capture(s3, "capture", "cap-all-data/", len(rows))
+    assert len(records) == len(rows)
+    hour = time.strftime("%Y/%m/%d/%H", time.gmtime())
+    for k in keys:
+        assert k.startswith("cap-all-data/cap-all/AllTraffic/")
+        assert k.split("/")[3:7] == hour.split("/") and k.endswith(".jsonl")
+    got = {}
+    for rec in records:
+        inp, out = rec["captureData"]["endpointInput"], rec["captureData"]["endpointOutput"]
+        assert inp["mode"] == "INPUT" and inp["encoding"] == "CSV"
+        assert inp["observedContentType"] == "text/csv"
+        assert out["mode"] == "OUTPUT" and out["encoding"] == "JSON"
+        assert out["observedContentType"].startswith("application/json")
+        assert rec["eventMetadata"]["inferenceId"] == "id-" + inp["data"]
+        assert len(rec["eventMetadata"]["eventId"]) == 36
+        assert rec["eventMetadata"]["inferenceTime"].endswith("Z")
+        assert rec["eventVersion"] == "0"
+        got[inp["data"]] = out["data"]
+    assert got == answers
+
+    run("cap-half", 50)
+    _, records = wait_capture(s3, "capture", "cap-half-data/", len(rows) // 2)
+    time.sleep(2.5)  # nothing more arrives after the next flush
+    _, records = capture_records(s3, "capture", "cap-half-data/")
+    assert len(records) == len(rows) // 2
+
+    run("cap-off", 100, enable=False)
+    time.sleep(2.5)
+    assert capture_records(s3, "capture", "cap-off-data/") == ([], [])
+
+    # Bodies in types outside CaptureContentTypeHeader are kept in base64;
+    # a failed invocation (ModelError) is not an inference and is not kept.
+    rio = subprocess.run([KILN, "admin", "convert", "--from", "csv", "--to", "recordio",
+                          "/dev/stdin", "/dev/stdout"], input=rows[3].encode(),
+                         capture_output=True, check=True).stdout
+    r = rt.invoke_endpoint(EndpointName="cap-all", ContentType="application/x-recordio-protobuf",
+                           Accept="application/x-recordio-protobuf", Body=rio)
+    answer = r["Body"].read()
+    with pytest.raises(rt.exceptions.ModelError):
+        rt.invoke_endpoint(EndpointName="cap-all", ContentType="text/csv", Body="1,2,x")
+    _, records = wait_capture(s3, "capture", "cap-all-data/", len(rows) + 1)
+    time.sleep(2.5)
+    _, records = capture_records(s3, "capture", "cap-all-data/")
+    assert len(records) == len(rows) + 1
+    [rec] = [r for r in records if r["captureData"]["endpointInput"]["encoding"] == "BASE64"]
+    assert base64.b64decode(rec["captureData"]["endpointInput"]["data"]) == rio
+    out = rec["captureData"]["endpointOutput"]
+    assert out["encoding"] == "BASE64" and base64.b64decode(out["data"]) == answer
+    for name in ("cap-all", "cap-half", "cap-off"):
+        sm.delete_endpoint(EndpointName=name)
+        sm.delete_endpoint_config(EndpointConfigName=name)
