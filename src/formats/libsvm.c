@@ -17,13 +17,23 @@ void csr_release(struct csr *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* Appends (col, val); grows both arrays together. */
-static void push(struct csr *m, size_t *cap, uint32_t col, float val)
+void csr_reset(struct csr *m)
 {
-    if (m->nnz == *cap) {
-        *cap = *cap ? 2 * *cap : 256;
-        m->col = xrealloc(m->col, *cap * sizeof(uint32_t));
-        m->val = xrealloc(m->val, *cap * sizeof(float));
+    if (!m->row_ptr) {
+        m->row_ptr = xmalloc(sizeof(size_t));
+        m->row_cap = 0;
+    }
+    m->rows = m->cols = m->nnz = 0;
+    m->row_ptr[0] = 0;
+}
+
+/* Appends (col, val); grows both arrays together. */
+void csr_push(struct csr *m, uint32_t col, float val)
+{
+    if (m->nnz == m->val_cap) {
+        m->val_cap = m->val_cap ? 2 * m->val_cap : 256;
+        m->col = xrealloc(m->col, m->val_cap * sizeof(uint32_t));
+        m->val = xrealloc(m->val, m->val_cap * sizeof(float));
     }
     m->col[m->nnz] = col;
     m->val[m->nnz] = val;
@@ -31,27 +41,32 @@ static void push(struct csr *m, size_t *cap, uint32_t col, float val)
 }
 
 /* Starts a row with its label; grows labels and offsets together. */
-static void start_row(struct csr *m, size_t *cap, float label)
+void csr_begin_row(struct csr *m, float label)
 {
-    if (m->rows == *cap) {
-        *cap = *cap ? 2 * *cap : 64;
-        m->label = xrealloc(m->label, *cap * sizeof(float));
-        m->row_ptr = xrealloc(m->row_ptr, (*cap + 1) * sizeof(size_t));
+    if (m->rows == m->row_cap) {
+        m->row_cap = m->row_cap ? 2 * m->row_cap : 64;
+        m->label = xrealloc(m->label, m->row_cap * sizeof(float));
+        m->row_ptr = xrealloc(m->row_ptr, (m->row_cap + 1) * sizeof(size_t));
     }
     m->label[m->rows] = label;
+}
+
+void csr_end_row(struct csr *m)
+{
+    m->rows++;
+    m->row_ptr[m->rows] = m->nnz;
 }
 
 int libsvm_parse(const char *text, size_t len, struct csr *m,
                  struct kiln_diag *d)
 {
     const char *p = text, *end = text + len;
-    size_t row_cap = 0, val_cap = 0, line = 0;
+    size_t line = 0;
     uint64_t min_index = UINT64_MAX, max_index = 0;
     int rc = 0;
 
     memset(m, 0, sizeof(*m));
-    m->row_ptr = xmalloc(sizeof(size_t));
-    m->row_ptr[0] = 0;
+    csr_reset(m);
     while (p < end && !rc) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *stop = nl ? nl : end, *ls = p, *q = p, *tok;
@@ -79,7 +94,7 @@ int libsvm_parse(const char *text, size_t len, struct csr *m,
                           (int)((q - tok) > 40 ? 40 : (q - tok)), tok);
             break;
         }
-        start_row(m, &row_cap, label);
+        csr_begin_row(m, label);
         for (;;) {
             while (q < stop && (*q == ' ' || *q == '\t'))
                 q++;
@@ -103,14 +118,13 @@ int libsvm_parse(const char *text, size_t len, struct csr *m,
                               (int)((q - tok) > 40 ? 40 : (q - tok)), tok);
                 break;
             }
-            push(m, &val_cap, (uint32_t)index, v);
+            csr_push(m, (uint32_t)index, v);
             if (index < min_index)
                 min_index = index;
             if (index > max_index)
                 max_index = index;
         }
-        m->rows++;
-        m->row_ptr[m->rows] = m->nnz;
+        csr_end_row(m);
     }
     if (rc) {
         csr_release(m);

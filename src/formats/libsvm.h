@@ -16,9 +16,17 @@ struct csr {
     size_t *row_ptr; /* rows + 1 offsets into col/val */
     uint32_t *col;   /* 0-based column of each value */
     float *val;
-    float *label; /* one per row */
+    float *label;            /* one per row */
+    size_t row_cap, val_cap; /* allocated rows and values */
 };
 
+/* Building a CSR row by row: csr_reset() empties m keeping its memory,
+ * csr_begin_row() starts a row, csr_push() adds (col, val) to it and
+ * csr_end_row() closes it. */
+void csr_reset(struct csr *m);
+void csr_begin_row(struct csr *m, float label);
+void csr_push(struct csr *m, uint32_t col, float val);
+void csr_end_row(struct csr *m);
 void csr_release(struct csr *m);
 
 /* Parses all of text into m (cols = largest index + 1, after the base is

@@ -261,18 +261,47 @@ float record_value(const struct record_tensor *t, size_t i)
     return 0;
 }
 
-int record_to_dense(const struct record_tensor *t, float *row, size_t dim,
-                    struct kiln_diag *d)
+/* Dense unless it has keys, or is an empty sparse row (shape only). */
+static bool is_dense(const struct record_tensor *t)
+{
+    return t->nkeys == 0 && !(t->n == 0 && t->nshape > 0);
+}
+
+/* Checks that t fits feature_dim `dim`, dense or sparse. */
+static int check_dim(const struct record_tensor *t, size_t dim,
+                     struct kiln_diag *d)
 {
     if (t->type == RECORD_NONE && t->nshape == 0)
         return diag_set(d, KILN_EDIM, "a record has no features");
-    /* Dense unless it has keys, or is an empty sparse row (shape only). */
-    if (t->nkeys == 0 && !(t->n == 0 && t->nshape > 0)) {
+    if (is_dense(t)) {
         if (t->n != dim)
             return diag_set(d, KILN_EDIM,
                             "a record has %zu feature values, but "
                             "feature_dim is %zu",
                             t->n, dim);
+        return 0;
+    }
+    if (t->nshape >= 1 && t->shape[t->nshape - 1] != dim)
+        return diag_set(d, KILN_EDIM,
+                        "a sparse record has shape %llu, but feature_dim is "
+                        "%zu",
+                        (unsigned long long)t->shape[t->nshape - 1], dim);
+    for (size_t i = 0; i < t->n; i++)
+        if (t->keys[i] >= dim)
+            return diag_set(d, KILN_EDIM,
+                            "a sparse record has key %llu, outside "
+                            "feature_dim %zu",
+                            (unsigned long long)t->keys[i], dim);
+    return 0;
+}
+
+int record_to_dense(const struct record_tensor *t, float *row, size_t dim,
+                    struct kiln_diag *d)
+{
+    int rc = check_dim(t, dim, d);
+    if (rc)
+        return rc;
+    if (is_dense(t)) {
         if (t->type == RECORD_F32) {
             memcpy(row, t->values, dim * sizeof(float));
         } else {
@@ -281,19 +310,44 @@ int record_to_dense(const struct record_tensor *t, float *row, size_t dim,
         }
         return 0;
     }
-    if (t->nshape >= 1 && t->shape[t->nshape - 1] != dim)
-        return diag_set(d, KILN_EDIM,
-                        "a sparse record has shape %llu, but feature_dim is "
-                        "%zu",
-                        (unsigned long long)t->shape[t->nshape - 1], dim);
     memset(row, 0, dim * sizeof(float));
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->keys[i] >= dim)
-            return diag_set(d, KILN_EDIM,
-                            "a sparse record has key %llu, outside "
-                            "feature_dim %zu",
-                            (unsigned long long)t->keys[i], dim);
+    for (size_t i = 0; i < t->n; i++)
         row[t->keys[i]] = record_value(t, i);
+    return 0;
+}
+
+int record_read_csr(struct recordio_reader *r, struct record_ws *ws, size_t dim,
+                    size_t max_rows, struct csr *m, struct kiln_diag *d)
+{
+    int rc = 0;
+
+    if (dim > UINT32_MAX)
+        return diag_set(d, KILN_EDIM, "feature_dim %zu is too large", dim);
+    csr_reset(m);
+    m->cols = dim;
+    while (m->rows < max_rows) {
+        const uint8_t *p;
+        size_t n;
+        struct record_view v;
+        rc = recordio_next(r, &p, &n, d);
+        if (rc == KILN_CONTINUE)
+            return 0;
+        if (rc == 0)
+            rc = record_decode(ws, p, n, &v, d);
+        if (rc == 0)
+            rc = check_dim(&v.features, dim, d);
+        if (rc)
+            return rc;
+        const struct record_tensor *t = &v.features;
+        csr_begin_row(m, v.label.n ? record_value(&v.label, 0) : 0.0f);
+        for (size_t i = 0; i < t->n; i++) {
+            float x = record_value(t, i);
+            if (!is_dense(t))
+                csr_push(m, (uint32_t)t->keys[i], x);
+            else if (x != 0.0f)
+                csr_push(m, (uint32_t)i, x);
+        }
+        csr_end_row(m);
     }
     return 0;
 }

@@ -15,6 +15,8 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "formats/libsvm.h"
+#include "formats/recordio.h"
 
 enum record_dtype { RECORD_NONE, RECORD_F32, RECORD_F64, RECORD_I32 };
 
@@ -52,6 +54,15 @@ float record_value(const struct record_tensor *t, size_t i);
  */
 int record_to_dense(const struct record_tensor *t, float *row, size_t dim,
                     struct kiln_diag *d);
+
+/*
+ * Reads up to max_rows records from r into m as a CSR batch of width dim
+ * (sparse rows keep their keys, dense rows their nonzeros; the label is
+ * the first label value, 0 without one). m->rows is 0 at the end of input.
+ * Errors as record_decode() and record_to_dense().
+ */
+int record_read_csr(struct recordio_reader *r, struct record_ws *ws, size_t dim,
+                    size_t max_rows, struct csr *m, struct kiln_diag *d);
 
 /* Appends one framed Record: dense features row[0..dim), optional label. */
 int record_write_dense(struct buf *out, const float *row, size_t dim,

@@ -973,17 +973,17 @@ int meta_training_save(struct meta *m, const char *account,
     return end(m, rc);
 }
 
-int meta_training_each_status(struct meta *m, const char *status,
-                              meta_named_fn fn, void *ctx)
+/*
+ * Runs fn on each (account, name) row of `st`, a statement prepared with
+ * m->lock held. The rows are collected and the lock released first: fn may
+ * write to the database.
+ */
+static int each_named(struct meta *m, sqlite3_stmt *st, meta_named_fn fn,
+                      void *ctx)
 {
-    sqlite3_stmt *st;
+    struct buf list = BUF_INIT(64u << 20);
     int rc = 0;
 
-    pthread_mutex_lock(&m->lock);
-    st = prep(m, "SELECT account, name FROM training_jobs WHERE status = ?",
-              "s", status);
-    /* Collect first: fn may write to the database. */
-    struct buf list = BUF_INIT(64u << 20);
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         buf_add(&list, col(st, 0), strlen(col(st, 0)) + 1);
         buf_add(&list, col(st, 1), strlen(col(st, 1)) + 1);
@@ -998,6 +998,17 @@ int meta_training_each_status(struct meta *m, const char *status,
     }
     buf_release(&list);
     return rc;
+}
+
+int meta_training_each_status(struct meta *m, const char *status,
+                              meta_named_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&m->lock);
+    return each_named(
+        m,
+        prep(m, "SELECT account, name FROM training_jobs WHERE status = ?", "s",
+             status),
+        fn, ctx);
 }
 
 /* ---- tags ------------------------------------------------------------ */
@@ -1285,29 +1296,13 @@ out:
 int meta_res_each_status(struct meta *m, const char *type, const char *status,
                          meta_named_fn fn, void *ctx)
 {
-    sqlite3_stmt *st;
-    struct buf list = BUF_INIT(64u << 20);
-    int rc = 0;
-
     pthread_mutex_lock(&m->lock);
-    st = prep(m,
-              "SELECT account, name FROM resources WHERE type = ? AND "
-              "status = ?",
-              "ss", type, status);
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
-        buf_add(&list, col(st, 0), strlen(col(st, 0)) + 1);
-        buf_add(&list, col(st, 1), strlen(col(st, 1)) + 1);
-    }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
-    for (size_t at = 0; at < list.len && rc == 0;) {
-        const char *acct = list.data + at;
-        const char *name = acct + strlen(acct) + 1;
-        rc = fn(ctx, acct, name);
-        at = (size_t)(name - list.data) + strlen(name) + 1;
-    }
-    buf_release(&list);
-    return rc;
+    return each_named(m,
+                      prep(m,
+                           "SELECT account, name FROM resources WHERE "
+                           "type = ? AND status = ?",
+                           "ss", type, status),
+                      fn, ctx);
 }
 
 int meta_metric_add(struct meta *m, const char *arn, const char *name,

@@ -550,7 +550,73 @@ static void test_json_payloads(void)
     buf_release(&rows);
 }
 
+static void test_recordio_csr_batches(void)
+{
+    /* Sparse and dense records read as CSR batches equal the libsvm CSR of
+     * the same rows: same columns, values and labels, in batches of 16. */
+    uint64_t g = 99;
+    float rows[40][7], labels[40];
+    struct buf rio = BUF_INIT(1 << 20), text = BUF_INIT(1 << 20);
+    struct csr want, got = {0};
+    struct kiln_diag d = {0};
+    struct recordio_reader r;
+    struct record_ws *ws = record_ws_new();
+
+    for (int i = 0; i < 40; i++) {
+        float vals[7];
+        uint64_t keys[7];
+        size_t n = 0;
+        labels[i] = (float)(i % 4);
+        for (int j = 0; j < 7; j++) {
+            g = g * 6364136223846793005ull + 1442695040888963407ull;
+            rows[i][j] = (g >> 61) < 3 ? (float)((g >> 40) % 100) + 0.5f : 0;
+            if (rows[i][j] != 0) {
+                vals[n] = rows[i][j];
+                keys[n++] = (uint64_t)j;
+            }
+        }
+        if (i % 2)
+            ASSERT_EQ(record_write_dense(&rio, rows[i], 7, &labels[i]), 0);
+        else
+            ASSERT_EQ(record_write_sparse(&rio, vals, keys, n, 7, &labels[i]),
+                      0);
+        ASSERT_EQ(libsvm_write_row(&text, labels[i], rows[i], 7), 0);
+    }
+    ASSERT_EQ(libsvm_parse(text.data, text.len, &want, &d), 0);
+    recordio_reader_init_mem(&r, rio.data, rio.len);
+    size_t row = 0, batches = 0;
+    for (;;) {
+        ASSERT_EQ(record_read_csr(&r, ws, 7, 16, &got, &d), 0);
+        if (got.rows == 0)
+            break;
+        batches++;
+        ASSERT_EQ(got.cols, 7);
+        for (size_t i = 0; i < got.rows; i++, row++) {
+            size_t a = got.row_ptr[i], b = want.row_ptr[row];
+            ASSERT_EQ(got.row_ptr[i + 1] - a, want.row_ptr[row + 1] - b);
+            for (size_t k = 0; k < got.row_ptr[i + 1] - a; k++) {
+                ASSERT_EQ(got.col[a + k], want.col[b + k]);
+                ASSERT_TRUE(got.val[a + k] == want.val[b + k]);
+            }
+            ASSERT_TRUE(got.label[i] == want.label[row]);
+        }
+    }
+    ASSERT_EQ(row, 40);
+    ASSERT_EQ(batches, 3);
+    recordio_reader_release(&r);
+    /* A key outside feature_dim is an error, not a write past the row. */
+    recordio_reader_init_mem(&r, rio.data, rio.len);
+    ASSERT_EQ(record_read_csr(&r, ws, 5, 16, &got, &d), KILN_EDIM);
+    recordio_reader_release(&r);
+    csr_release(&got);
+    csr_release(&want);
+    record_ws_free(ws);
+    buf_release(&rio);
+    buf_release(&text);
+}
+
 static const struct test tests[] = {
+    {"RecordIO as CSR batches", test_recordio_csr_batches},
     {"libsvm round trip and errors", test_libsvm_round_trip},
     {"manifest files", test_manifests},
     {"JSON inference payloads", test_json_payloads},
