@@ -131,10 +131,11 @@ docs: $(KILN)
 run: deps $(KILN)
 	$(KILN) server
 
-# The low-level SageMaker k-means example, end to end, on a server of its own.
+# The low-level SageMaker k-means example, end to end: against the server of
+# `make run` when one answers on port 9000, else on a server of its own.
 demo: deps $(KILN)
 	KILN_BIN=$(CURDIR)/$(KILN) /usr/bin/python3 examples/kmeans_mnist_lowlevel.py \
-	  --start-server --out $(BUILD)/demo
+	  --out $(BUILD)/demo
 
 test: deps all
 	@KILN_BUILD=$(BUILD) scripts/run-tests

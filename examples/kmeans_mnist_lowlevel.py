@@ -6,7 +6,8 @@ notebook does it, against a local kiln:
   built-in kmeans image -> CreateModel / EndpointConfig / Endpoint ->
   InvokeEndpoint with text/csv -> clean up.
 
-Run it after `make run`, or let it start a server of its own:
+Run it after `make run`, or let it start a server of its own (it does so
+when nothing answers at --endpoint-url):
   /usr/bin/python3 examples/kmeans_mnist_lowlevel.py            # ./var server
   /usr/bin/python3 examples/kmeans_mnist_lowlevel.py --start-server
 Options: --rows N (training rows, default all 60,000), --out DIR (pictures).
@@ -26,6 +27,7 @@ import zlib
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import numpy as np
 
 FM = "/usr/share/datasets/fashion-mnist"
@@ -120,6 +122,15 @@ def main():
     args = ap.parse_args()
 
     server = None
+    if not args.start_server:
+        import socket
+        import urllib.parse
+        u = urllib.parse.urlparse(args.endpoint_url)
+        try:
+            socket.create_connection((u.hostname, u.port or 80), timeout=2).close()
+        except OSError:
+            print(f"nothing answers at {args.endpoint_url}: starting a server of its own")
+            args.start_server = True
     if args.start_server:
         tmp = tempfile.mkdtemp(prefix="kiln-demo-")
         args.data_dir = os.path.join(tmp, "var")
@@ -167,8 +178,11 @@ def main():
             ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.c4.xlarge",
                             "VolumeSizeInGB": 50},
             StoppingCondition={"MaxRuntimeInSeconds": 3600})
-        sm.get_waiter("training_job_completed_or_stopped").wait(
-            TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
+        try:
+            sm.get_waiter("training_job_completed_or_stopped").wait(
+                TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
+        except botocore.exceptions.WaiterError:
+            pass  # a failed job: its FailureReason is shown below
         d = sm.describe_training_job(TrainingJobName=job)
         if d["TrainingJobStatus"] != "Completed":
             sys.exit(f"training failed: {d.get('FailureReason')}")
@@ -240,7 +254,7 @@ def main():
             server.terminate()
             server.wait()
             shutil.rmtree(os.path.dirname(args.data_dir), ignore_errors=True)
-        stage("done")
+        stage(f"done in {time.time() - T0:.2f} s")
 
 
 if __name__ == "__main__":

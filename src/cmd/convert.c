@@ -4,7 +4,7 @@
  *
  *   kiln admin convert --from csv|idx|recordio|libsvm
  *        --to recordio|csv|libsvm
- *        [--label-column N] [--labels IDX_LABELS] IN OUT
+ *        [--label-column N] [--labels IDX_LABELS] [--rows N] IN OUT
  *
  * Rows stream from the input to the output; only one row is held (IDX
  * files, being small and compressed, are read whole). With
@@ -47,6 +47,7 @@ struct writer {
     int fd;
     struct buf out;
     uint64_t rows;
+    uint64_t max_rows; /* --rows; 0: all */
 };
 
 static int flush(struct writer *w, bool force, struct kiln_diag *d)
@@ -65,6 +66,8 @@ static int put_row(struct writer *w, const float *x, size_t dim,
                    const float *label, struct kiln_diag *d)
 {
     int rc = 0;
+    if (w->max_rows && w->rows >= w->max_rows)
+        return KILN_CONTINUE; /* enough rows: stop reading */
     if (w->to == F_RECORDIO) {
         rc = record_write_dense(&w->out, x, dim, label);
     } else if (w->to == F_LIBSVM) {
@@ -244,7 +247,14 @@ int cmd_convert(int argc, char **argv)
             to = argv[++i];
         else if (!strcmp(a, "--labels") && v)
             labels = argv[++i];
-        else if (!strcmp(a, "--label-column") && v) {
+        else if (!strcmp(a, "--rows") && v) {
+            int64_t n;
+            if (parse_i64_str(argv[++i], 1, INT64_MAX, &n) != 0) {
+                fprintf(stderr, "kiln convert: bad --rows\n");
+                return 2;
+            }
+            w.max_rows = (uint64_t)n;
+        } else if (!strcmp(a, "--label-column") && v) {
             if (parse_i64_str(argv[++i], 0, 1 << 20, &label_col) != 0) {
                 fprintf(stderr, "kiln convert: bad --label-column\n");
                 return 2;
@@ -263,7 +273,7 @@ int cmd_convert(int argc, char **argv)
         fprintf(stderr, "usage: kiln admin convert --from "
                         "csv|idx|recordio|libsvm --to recordio|csv|libsvm "
                         "[--label-column "
-                        "0] [--labels IDX_LABELS] IN OUT\n");
+                        "0] [--labels IDX_LABELS] [--rows N] IN OUT\n");
         return 2;
     }
     w.to = fmt_of(to);
@@ -293,6 +303,8 @@ int cmd_convert(int argc, char **argv)
     default:
         rc = diag_set(&d, KILN_EINVAL, "reading %s is not supported yet", from);
     }
+    if (rc == KILN_CONTINUE)
+        rc = 0;
     if (!rc)
         rc = flush(&w, true, &d);
     close(w.fd);

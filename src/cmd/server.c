@@ -10,8 +10,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -167,6 +169,13 @@ int cmd_server(int argc, char **argv)
     cmd_signals_setup();
 
     rc = cmd_open_data_dir(&c, &m, &d);
+    /* Jobs and model servers run in directories of their own: every path
+     * handed to them must be absolute. */
+    char abs[PATH_MAX];
+    if (!rc && realpath(c.data_dir, abs)) {
+        mem_free(c.data_dir);
+        c.data_dir = xstrdup(abs);
+    }
     if (!rc)
         rc = first_key(&c, m, &d);
     if (!rc)

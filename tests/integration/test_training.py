@@ -426,3 +426,21 @@ def test_fifty_tiny_jobs_at_once(server, data):
     with ThreadPoolExecutor(10) as ex:
         statuses = list(ex.map(submit, range(50)))
     assert statuses == ["Completed"] * 50
+
+
+def test_sdk_high_level_fields(server, data):
+    """What the SDK's KMeans.fit sends besides the low-level notebook's
+    fields: force_dense, DebugHookConfig, ProfilerConfig, Tags: []. They are
+    accepted, the job completes, and Describe echoes the configs."""
+    sm = client(server, "sagemaker")
+    out = "s3://train-bucket/kmeans_example/output"
+    body = job_body("sdk-fields", Tags=[],
+                    HyperParameters={"force_dense": "True", "k": "10", "feature_dim": "784"},
+                    DebugHookConfig={"S3OutputPath": out, "CollectionConfigurations": []},
+                    ProfilerConfig={"S3OutputPath": out, "DisableProfiler": False})
+    sm.create_training_job(**body)
+    d = wait(sm, "sdk-fields")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["DebugHookConfig"]["S3OutputPath"] == out
+    assert d["ProfilerConfig"] == {"S3OutputPath": out, "DisableProfiler": False}
+    assert d["HyperParameters"]["force_dense"] == "True"
