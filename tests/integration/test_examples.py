@@ -103,3 +103,27 @@ def test_examples_against_a_make_run_server(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_notebook(server, tmp_path):
+    """examples/kmeans_mnist.ipynb runs top to bottom in a Jupyter kernel
+    (nbclient, as `jupyter nbconvert --execute` does) and draws its pictures."""
+    import nbclient
+    import nbformat
+    nb = nbformat.read(os.path.join(ROOT, "examples", "kmeans_mnist.ipynb"), as_version=4)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=AKID, AWS_SECRET_ACCESS_KEY=SECRET,
+               KILN_URL=server.url, ROWS="10000", MPLBACKEND="module://matplotlib_inline."
+               "backend_inline")
+    old = dict(os.environ)
+    os.environ.update(env)  # the kernel inherits the environment
+    try:
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
+    text = "".join(o.get("text", "") for o in outputs)
+    result = json.loads([ln for ln in text.splitlines() if ln.startswith("{")][-1])
+    assert result["purity"] > 0.4, text
