@@ -891,8 +891,17 @@ static void drain(struct hoster *h, const struct endpoint *e,
 static void *monitor(void *arg)
 {
     struct hoster *h = arg;
+    /* Instances to health-check this round: pinged without the lock (a
+     * hung model server must not stall invocations), each holding a
+     * reference on its fleet so an update cannot free it meanwhile. */
+    struct {
+        struct fleet *f;
+        struct instance *in;
+        char sock[108];
+    } checks[64];
     for (;;) {
         struct flush *due = NULL;
+        size_t nchecks = 0;
         pthread_mutex_lock(&h->lock);
         run_spawns(h);
         if (h->closing) {
@@ -910,8 +919,14 @@ static void *monitor(void *arg)
                         drain(h, e, &f->v[i], in);
                     if (in->proc.pid > 0 &&
                         proc_wait(&in->proc, true, &st) == KILN_CONTINUE) {
-                        if (!in->ready)
-                            in->ready = ping(h, in->sock);
+                        if (!in->ready && nchecks < KILN_ARRAY_LEN(checks)) {
+                            checks[nchecks].f = f;
+                            checks[nchecks].in = in;
+                            str_copy(checks[nchecks].sock, in->sock,
+                                     sizeof(checks[nchecks].sock));
+                            f->refs++;
+                            nchecks++;
+                        }
                         continue;
                     }
                     /* The instance died: start it again. */
@@ -925,9 +940,19 @@ static void *monitor(void *arg)
                 }
             }
         }
-        if (due) {
+        if (due || nchecks) {
             pthread_mutex_unlock(&h->lock);
             write_capture(h, due);
+            for (size_t i = 0; i < nchecks; i++) {
+                bool ok = ping(h, checks[i].sock);
+                pthread_mutex_lock(&h->lock);
+                struct instance *in = checks[i].in;
+                if (ok && in->proc.pid > 0 &&
+                    strcmp(in->sock, checks[i].sock) == 0)
+                    in->ready = true;
+                checks[i].f->refs--;
+                pthread_mutex_unlock(&h->lock);
+            }
             pthread_mutex_lock(&h->lock);
         }
         /* Sleep 50 ms, or until a spawn is requested. */
