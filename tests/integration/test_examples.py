@@ -71,6 +71,7 @@ def test_awscli_example(server, tmp_path):
     assert ours > 0.4 and ours > theirs - 0.15
     # A clean teardown: every describe is a ValidationException now.
     sm = client(server, "sagemaker")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName=job, WaiterConfig={"Delay": 1})
     for call, kw in ((sm.describe_endpoint, {"EndpointName": job}),
                      (sm.describe_endpoint_config, {"EndpointConfigName": job}),
                      (sm.describe_model, {"ModelName": job})):
@@ -127,3 +128,68 @@ def test_notebook(server, tmp_path):
     text = "".join(o.get("text", "") for o in outputs)
     result = json.loads([ln for ln in text.splitlines() if ln.startswith("{")][-1])
     assert result["purity"] > 0.4, text
+
+
+def test_trained_model_answers_alike_in_every_format(server, tmp_path):
+    """The seed's model (k-means on 10,000 Fashion-MNIST images, trained by
+    kiln) gives the same clusters to the same 50 test images sent as CSV,
+    JSON, JSON Lines and RecordIO-protobuf; teardown leaves nothing."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "lowlevel", os.path.join(ROOT, "examples", "kmeans_mnist_lowlevel.py"))
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    sm, s3 = client(server, "sagemaker"), client(server, "s3")
+    rt = client(server, "sagemaker-runtime")
+    X = idx("train-images-idx3-ubyte.gz").reshape(-1, 784)[:10000].astype(np.float32) / 255
+    y = idx("train-labels-idx1-ubyte.gz")[:10000]
+    T = idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784)[:50].astype(np.float32) / 255
+    s3.create_bucket(Bucket="formats-e2e")
+    s3.put_object(Bucket="formats-e2e", Key="train/data.pbr", Body=ex.to_recordio(X, y))
+    role, name = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole", "formats-e2e"
+    sm.create_training_job(
+        TrainingJobName=name, RoleArn=role,
+        AlgorithmSpecification={"TrainingImage": ex.IMAGE, "TrainingInputMode": "File"},
+        HyperParameters={"k": "10", "feature_dim": "784"},
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://formats-e2e/train/"}}}],
+        OutputDataConfig={"S3OutputPath": "s3://formats-e2e/out"},
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.c5.xlarge",
+                        "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 600})
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    model = sm.describe_training_job(TrainingJobName=name)["ModelArtifacts"]["S3ModelArtifacts"]
+    sm.create_model(ModelName=name, ExecutionRoleArn=role,
+                    PrimaryContainer={"Image": ex.IMAGE, "ModelDataUrl": model})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name,
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+    def ask(content_type, body):
+        r = rt.invoke_endpoint(EndpointName=name, ContentType=content_type, Body=body,
+                               Accept="application/json")
+        return [int(p["closest_cluster"]) for p in json.loads(r["Body"].read())["predictions"]]
+
+    csv = "\n".join(",".join(f"{v:.9g}" for v in row) for row in T)
+    by_csv = ask("text/csv", csv)
+    assert len(by_csv) == 50 and len(set(by_csv)) > 3
+    assert ask("application/json", json.dumps(
+        {"instances": [{"features": row.tolist()} for row in T]})) == by_csv
+    assert ask("application/jsonlines", "\n".join(
+        json.dumps({"features": row.tolist()}) for row in T)) == by_csv
+    assert ask("application/x-recordio-protobuf", ex.to_recordio(T, np.zeros(50))) == by_csv
+
+    sm.delete_endpoint(EndpointName=name)
+    sm.delete_endpoint_config(EndpointConfigName=name)
+    sm.delete_model(ModelName=name)
+    sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 1})
+    for call, kw in ((sm.describe_endpoint, {"EndpointName": name}),
+                     (sm.describe_endpoint_config, {"EndpointConfigName": name}),
+                     (sm.describe_model, {"ModelName": name})):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call(**kw)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
