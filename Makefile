@@ -81,7 +81,8 @@ endif
 $(BUILD)/src/formats/record.pb-c.o: WARN := -w
 
 proto:
-	cd src/formats && protoc-c --c_out=. record.proto
+	cd src/formats && protoc-c --c_out=. record.proto && \
+	  clang-format -i record.pb-c.c record.pb-c.h
 
 $(BUILD)/libkiln.a: $(LIB_OBJ)
 	@rm -f $@
@@ -155,7 +156,7 @@ fuzz: deps $(FUZZ_BIN)
 	      build/fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} || exit 1; \
 	done
 
-FORMAT_FILES = $(shell find src tests -name '*.[ch]' -not -name '*.pb-c.*' -not -path '*/node_modules/*')
+FORMAT_FILES = $(shell find src tests bench -name '*.[ch]' -not -path '*/node_modules/*')
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

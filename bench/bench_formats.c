@@ -26,8 +26,8 @@ int main(int argc, char **argv)
     }
     dim = (size_t)strtoul(argv[3], NULL, 10);
     if (content_type_parse(argv[2], &ct, &label, &d) != 0 ||
-        dataset_open((const char *const *)&argv[1], 1, NULL, "bench", ct,
-                     dim, label, &ds, &d) != 0) {
+        dataset_open((const char *const *)&argv[1], 1, NULL, "bench", ct, dim,
+                     label, &ds, &d) != 0) {
         fprintf(stderr, "bench_formats: %s\n", d.msg);
         return 1;
     }
@@ -40,7 +40,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_formats: %s\n", d.msg);
         return 1;
     }
-    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    double secs =
+        (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     printf("%zu rows %.4f s %.0f rows/s %.1f MB/s\n", rows, secs,
            (double)rows / secs, (double)st.st_size / secs / 1e6);
     dataset_close(ds);

@@ -7,799 +7,660 @@
 #endif
 
 #include "record.pb-c.h"
-void   aialgs__data__float32_tensor__init
-                     (Aialgs__Data__Float32Tensor         *message)
+void aialgs__data__float32_tensor__init(Aialgs__Data__Float32Tensor *message)
 {
-  static const Aialgs__Data__Float32Tensor init_value = AIALGS__DATA__FLOAT32_TENSOR__INIT;
-  *message = init_value;
+    static const Aialgs__Data__Float32Tensor init_value =
+        AIALGS__DATA__FLOAT32_TENSOR__INIT;
+    *message = init_value;
 }
-size_t aialgs__data__float32_tensor__get_packed_size
-                     (const Aialgs__Data__Float32Tensor *message)
+size_t aialgs__data__float32_tensor__get_packed_size(
+    const Aialgs__Data__Float32Tensor *message)
 {
-  assert(message->base.descriptor == &aialgs__data__float32_tensor__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+    assert(message->base.descriptor ==
+           &aialgs__data__float32_tensor__descriptor);
+    return protobuf_c_message_get_packed_size(
+        (const ProtobufCMessage *)(message));
 }
-size_t aialgs__data__float32_tensor__pack
-                     (const Aialgs__Data__Float32Tensor *message,
-                      uint8_t       *out)
+size_t
+aialgs__data__float32_tensor__pack(const Aialgs__Data__Float32Tensor *message,
+                                   uint8_t *out)
 {
-  assert(message->base.descriptor == &aialgs__data__float32_tensor__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+    assert(message->base.descriptor ==
+           &aialgs__data__float32_tensor__descriptor);
+    return protobuf_c_message_pack((const ProtobufCMessage *)message, out);
 }
-size_t aialgs__data__float32_tensor__pack_to_buffer
-                     (const Aialgs__Data__Float32Tensor *message,
-                      ProtobufCBuffer *buffer)
+size_t aialgs__data__float32_tensor__pack_to_buffer(
+    const Aialgs__Data__Float32Tensor *message, ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &aialgs__data__float32_tensor__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+    assert(message->base.descriptor ==
+           &aialgs__data__float32_tensor__descriptor);
+    return protobuf_c_message_pack_to_buffer((const ProtobufCMessage *)message,
+                                             buffer);
 }
 Aialgs__Data__Float32Tensor *
-       aialgs__data__float32_tensor__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
+aialgs__data__float32_tensor__unpack(ProtobufCAllocator *allocator, size_t len,
+                                     const uint8_t *data)
 {
-  return (Aialgs__Data__Float32Tensor *)
-     protobuf_c_message_unpack (&aialgs__data__float32_tensor__descriptor,
-                                allocator, len, data);
+    return (Aialgs__Data__Float32Tensor *)protobuf_c_message_unpack(
+        &aialgs__data__float32_tensor__descriptor, allocator, len, data);
 }
-void   aialgs__data__float32_tensor__free_unpacked
-                     (Aialgs__Data__Float32Tensor *message,
-                      ProtobufCAllocator *allocator)
+void aialgs__data__float32_tensor__free_unpacked(
+    Aialgs__Data__Float32Tensor *message, ProtobufCAllocator *allocator)
 {
-  if(!message)
-    return;
-  assert(message->base.descriptor == &aialgs__data__float32_tensor__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+    if (!message)
+        return;
+    assert(message->base.descriptor ==
+           &aialgs__data__float32_tensor__descriptor);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)message, allocator);
 }
-void   aialgs__data__float64_tensor__init
-                     (Aialgs__Data__Float64Tensor         *message)
+void aialgs__data__float64_tensor__init(Aialgs__Data__Float64Tensor *message)
 {
-  static const Aialgs__Data__Float64Tensor init_value = AIALGS__DATA__FLOAT64_TENSOR__INIT;
-  *message = init_value;
+    static const Aialgs__Data__Float64Tensor init_value =
+        AIALGS__DATA__FLOAT64_TENSOR__INIT;
+    *message = init_value;
 }
-size_t aialgs__data__float64_tensor__get_packed_size
-                     (const Aialgs__Data__Float64Tensor *message)
+size_t aialgs__data__float64_tensor__get_packed_size(
+    const Aialgs__Data__Float64Tensor *message)
 {
-  assert(message->base.descriptor == &aialgs__data__float64_tensor__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+    assert(message->base.descriptor ==
+           &aialgs__data__float64_tensor__descriptor);
+    return protobuf_c_message_get_packed_size(
+        (const ProtobufCMessage *)(message));
 }
-size_t aialgs__data__float64_tensor__pack
-                     (const Aialgs__Data__Float64Tensor *message,
-                      uint8_t       *out)
+size_t
+aialgs__data__float64_tensor__pack(const Aialgs__Data__Float64Tensor *message,
+                                   uint8_t *out)
 {
-  assert(message->base.descriptor == &aialgs__data__float64_tensor__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+    assert(message->base.descriptor ==
+           &aialgs__data__float64_tensor__descriptor);
+    return protobuf_c_message_pack((const ProtobufCMessage *)message, out);
 }
-size_t aialgs__data__float64_tensor__pack_to_buffer
-                     (const Aialgs__Data__Float64Tensor *message,
-                      ProtobufCBuffer *buffer)
+size_t aialgs__data__float64_tensor__pack_to_buffer(
+    const Aialgs__Data__Float64Tensor *message, ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &aialgs__data__float64_tensor__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+    assert(message->base.descriptor ==
+           &aialgs__data__float64_tensor__descriptor);
+    return protobuf_c_message_pack_to_buffer((const ProtobufCMessage *)message,
+                                             buffer);
 }
 Aialgs__Data__Float64Tensor *
-       aialgs__data__float64_tensor__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
+aialgs__data__float64_tensor__unpack(ProtobufCAllocator *allocator, size_t len,
+                                     const uint8_t *data)
 {
-  return (Aialgs__Data__Float64Tensor *)
-     protobuf_c_message_unpack (&aialgs__data__float64_tensor__descriptor,
-                                allocator, len, data);
+    return (Aialgs__Data__Float64Tensor *)protobuf_c_message_unpack(
+        &aialgs__data__float64_tensor__descriptor, allocator, len, data);
 }
-void   aialgs__data__float64_tensor__free_unpacked
-                     (Aialgs__Data__Float64Tensor *message,
-                      ProtobufCAllocator *allocator)
+void aialgs__data__float64_tensor__free_unpacked(
+    Aialgs__Data__Float64Tensor *message, ProtobufCAllocator *allocator)
 {
-  if(!message)
-    return;
-  assert(message->base.descriptor == &aialgs__data__float64_tensor__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+    if (!message)
+        return;
+    assert(message->base.descriptor ==
+           &aialgs__data__float64_tensor__descriptor);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)message, allocator);
 }
-void   aialgs__data__int32_tensor__init
-                     (Aialgs__Data__Int32Tensor         *message)
+void aialgs__data__int32_tensor__init(Aialgs__Data__Int32Tensor *message)
 {
-  static const Aialgs__Data__Int32Tensor init_value = AIALGS__DATA__INT32_TENSOR__INIT;
-  *message = init_value;
+    static const Aialgs__Data__Int32Tensor init_value =
+        AIALGS__DATA__INT32_TENSOR__INIT;
+    *message = init_value;
 }
-size_t aialgs__data__int32_tensor__get_packed_size
-                     (const Aialgs__Data__Int32Tensor *message)
+size_t aialgs__data__int32_tensor__get_packed_size(
+    const Aialgs__Data__Int32Tensor *message)
 {
-  assert(message->base.descriptor == &aialgs__data__int32_tensor__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+    assert(message->base.descriptor == &aialgs__data__int32_tensor__descriptor);
+    return protobuf_c_message_get_packed_size(
+        (const ProtobufCMessage *)(message));
 }
-size_t aialgs__data__int32_tensor__pack
-                     (const Aialgs__Data__Int32Tensor *message,
-                      uint8_t       *out)
+size_t
+aialgs__data__int32_tensor__pack(const Aialgs__Data__Int32Tensor *message,
+                                 uint8_t *out)
 {
-  assert(message->base.descriptor == &aialgs__data__int32_tensor__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+    assert(message->base.descriptor == &aialgs__data__int32_tensor__descriptor);
+    return protobuf_c_message_pack((const ProtobufCMessage *)message, out);
 }
-size_t aialgs__data__int32_tensor__pack_to_buffer
-                     (const Aialgs__Data__Int32Tensor *message,
-                      ProtobufCBuffer *buffer)
+size_t aialgs__data__int32_tensor__pack_to_buffer(
+    const Aialgs__Data__Int32Tensor *message, ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &aialgs__data__int32_tensor__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+    assert(message->base.descriptor == &aialgs__data__int32_tensor__descriptor);
+    return protobuf_c_message_pack_to_buffer((const ProtobufCMessage *)message,
+                                             buffer);
 }
 Aialgs__Data__Int32Tensor *
-       aialgs__data__int32_tensor__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
+aialgs__data__int32_tensor__unpack(ProtobufCAllocator *allocator, size_t len,
+                                   const uint8_t *data)
 {
-  return (Aialgs__Data__Int32Tensor *)
-     protobuf_c_message_unpack (&aialgs__data__int32_tensor__descriptor,
-                                allocator, len, data);
+    return (Aialgs__Data__Int32Tensor *)protobuf_c_message_unpack(
+        &aialgs__data__int32_tensor__descriptor, allocator, len, data);
 }
-void   aialgs__data__int32_tensor__free_unpacked
-                     (Aialgs__Data__Int32Tensor *message,
-                      ProtobufCAllocator *allocator)
+void aialgs__data__int32_tensor__free_unpacked(
+    Aialgs__Data__Int32Tensor *message, ProtobufCAllocator *allocator)
 {
-  if(!message)
-    return;
-  assert(message->base.descriptor == &aialgs__data__int32_tensor__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+    if (!message)
+        return;
+    assert(message->base.descriptor == &aialgs__data__int32_tensor__descriptor);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)message, allocator);
 }
-void   aialgs__data__bytes__init
-                     (Aialgs__Data__Bytes         *message)
+void aialgs__data__bytes__init(Aialgs__Data__Bytes *message)
 {
-  static const Aialgs__Data__Bytes init_value = AIALGS__DATA__BYTES__INIT;
-  *message = init_value;
+    static const Aialgs__Data__Bytes init_value = AIALGS__DATA__BYTES__INIT;
+    *message = init_value;
 }
-size_t aialgs__data__bytes__get_packed_size
-                     (const Aialgs__Data__Bytes *message)
+size_t aialgs__data__bytes__get_packed_size(const Aialgs__Data__Bytes *message)
 {
-  assert(message->base.descriptor == &aialgs__data__bytes__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+    assert(message->base.descriptor == &aialgs__data__bytes__descriptor);
+    return protobuf_c_message_get_packed_size(
+        (const ProtobufCMessage *)(message));
 }
-size_t aialgs__data__bytes__pack
-                     (const Aialgs__Data__Bytes *message,
-                      uint8_t       *out)
+size_t aialgs__data__bytes__pack(const Aialgs__Data__Bytes *message,
+                                 uint8_t *out)
 {
-  assert(message->base.descriptor == &aialgs__data__bytes__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+    assert(message->base.descriptor == &aialgs__data__bytes__descriptor);
+    return protobuf_c_message_pack((const ProtobufCMessage *)message, out);
 }
-size_t aialgs__data__bytes__pack_to_buffer
-                     (const Aialgs__Data__Bytes *message,
-                      ProtobufCBuffer *buffer)
+size_t aialgs__data__bytes__pack_to_buffer(const Aialgs__Data__Bytes *message,
+                                           ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &aialgs__data__bytes__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+    assert(message->base.descriptor == &aialgs__data__bytes__descriptor);
+    return protobuf_c_message_pack_to_buffer((const ProtobufCMessage *)message,
+                                             buffer);
 }
-Aialgs__Data__Bytes *
-       aialgs__data__bytes__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
+Aialgs__Data__Bytes *aialgs__data__bytes__unpack(ProtobufCAllocator *allocator,
+                                                 size_t len,
+                                                 const uint8_t *data)
 {
-  return (Aialgs__Data__Bytes *)
-     protobuf_c_message_unpack (&aialgs__data__bytes__descriptor,
-                                allocator, len, data);
+    return (Aialgs__Data__Bytes *)protobuf_c_message_unpack(
+        &aialgs__data__bytes__descriptor, allocator, len, data);
 }
-void   aialgs__data__bytes__free_unpacked
-                     (Aialgs__Data__Bytes *message,
-                      ProtobufCAllocator *allocator)
+void aialgs__data__bytes__free_unpacked(Aialgs__Data__Bytes *message,
+                                        ProtobufCAllocator *allocator)
 {
-  if(!message)
-    return;
-  assert(message->base.descriptor == &aialgs__data__bytes__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+    if (!message)
+        return;
+    assert(message->base.descriptor == &aialgs__data__bytes__descriptor);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)message, allocator);
 }
-void   aialgs__data__value__init
-                     (Aialgs__Data__Value         *message)
+void aialgs__data__value__init(Aialgs__Data__Value *message)
 {
-  static const Aialgs__Data__Value init_value = AIALGS__DATA__VALUE__INIT;
-  *message = init_value;
+    static const Aialgs__Data__Value init_value = AIALGS__DATA__VALUE__INIT;
+    *message = init_value;
 }
-size_t aialgs__data__value__get_packed_size
-                     (const Aialgs__Data__Value *message)
+size_t aialgs__data__value__get_packed_size(const Aialgs__Data__Value *message)
 {
-  assert(message->base.descriptor == &aialgs__data__value__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+    assert(message->base.descriptor == &aialgs__data__value__descriptor);
+    return protobuf_c_message_get_packed_size(
+        (const ProtobufCMessage *)(message));
 }
-size_t aialgs__data__value__pack
-                     (const Aialgs__Data__Value *message,
-                      uint8_t       *out)
+size_t aialgs__data__value__pack(const Aialgs__Data__Value *message,
+                                 uint8_t *out)
 {
-  assert(message->base.descriptor == &aialgs__data__value__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+    assert(message->base.descriptor == &aialgs__data__value__descriptor);
+    return protobuf_c_message_pack((const ProtobufCMessage *)message, out);
 }
-size_t aialgs__data__value__pack_to_buffer
-                     (const Aialgs__Data__Value *message,
-                      ProtobufCBuffer *buffer)
+size_t aialgs__data__value__pack_to_buffer(const Aialgs__Data__Value *message,
+                                           ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &aialgs__data__value__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+    assert(message->base.descriptor == &aialgs__data__value__descriptor);
+    return protobuf_c_message_pack_to_buffer((const ProtobufCMessage *)message,
+                                             buffer);
 }
-Aialgs__Data__Value *
-       aialgs__data__value__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
+Aialgs__Data__Value *aialgs__data__value__unpack(ProtobufCAllocator *allocator,
+                                                 size_t len,
+                                                 const uint8_t *data)
 {
-  return (Aialgs__Data__Value *)
-     protobuf_c_message_unpack (&aialgs__data__value__descriptor,
-                                allocator, len, data);
+    return (Aialgs__Data__Value *)protobuf_c_message_unpack(
+        &aialgs__data__value__descriptor, allocator, len, data);
 }
-void   aialgs__data__value__free_unpacked
-                     (Aialgs__Data__Value *message,
-                      ProtobufCAllocator *allocator)
+void aialgs__data__value__free_unpacked(Aialgs__Data__Value *message,
+                                        ProtobufCAllocator *allocator)
 {
-  if(!message)
-    return;
-  assert(message->base.descriptor == &aialgs__data__value__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+    if (!message)
+        return;
+    assert(message->base.descriptor == &aialgs__data__value__descriptor);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)message, allocator);
 }
-void   aialgs__data__record__features_entry__init
-                     (Aialgs__Data__Record__FeaturesEntry         *message)
+void aialgs__data__record__features_entry__init(
+    Aialgs__Data__Record__FeaturesEntry *message)
 {
-  static const Aialgs__Data__Record__FeaturesEntry init_value = AIALGS__DATA__RECORD__FEATURES_ENTRY__INIT;
-  *message = init_value;
+    static const Aialgs__Data__Record__FeaturesEntry init_value =
+        AIALGS__DATA__RECORD__FEATURES_ENTRY__INIT;
+    *message = init_value;
 }
-void   aialgs__data__record__label_entry__init
-                     (Aialgs__Data__Record__LabelEntry         *message)
+void aialgs__data__record__label_entry__init(
+    Aialgs__Data__Record__LabelEntry *message)
 {
-  static const Aialgs__Data__Record__LabelEntry init_value = AIALGS__DATA__RECORD__LABEL_ENTRY__INIT;
-  *message = init_value;
+    static const Aialgs__Data__Record__LabelEntry init_value =
+        AIALGS__DATA__RECORD__LABEL_ENTRY__INIT;
+    *message = init_value;
 }
-void   aialgs__data__record__init
-                     (Aialgs__Data__Record         *message)
+void aialgs__data__record__init(Aialgs__Data__Record *message)
 {
-  static const Aialgs__Data__Record init_value = AIALGS__DATA__RECORD__INIT;
-  *message = init_value;
+    static const Aialgs__Data__Record init_value = AIALGS__DATA__RECORD__INIT;
+    *message = init_value;
 }
-size_t aialgs__data__record__get_packed_size
-                     (const Aialgs__Data__Record *message)
+size_t
+aialgs__data__record__get_packed_size(const Aialgs__Data__Record *message)
 {
-  assert(message->base.descriptor == &aialgs__data__record__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+    assert(message->base.descriptor == &aialgs__data__record__descriptor);
+    return protobuf_c_message_get_packed_size(
+        (const ProtobufCMessage *)(message));
 }
-size_t aialgs__data__record__pack
-                     (const Aialgs__Data__Record *message,
-                      uint8_t       *out)
+size_t aialgs__data__record__pack(const Aialgs__Data__Record *message,
+                                  uint8_t *out)
 {
-  assert(message->base.descriptor == &aialgs__data__record__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+    assert(message->base.descriptor == &aialgs__data__record__descriptor);
+    return protobuf_c_message_pack((const ProtobufCMessage *)message, out);
 }
-size_t aialgs__data__record__pack_to_buffer
-                     (const Aialgs__Data__Record *message,
-                      ProtobufCBuffer *buffer)
+size_t aialgs__data__record__pack_to_buffer(const Aialgs__Data__Record *message,
+                                            ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &aialgs__data__record__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+    assert(message->base.descriptor == &aialgs__data__record__descriptor);
+    return protobuf_c_message_pack_to_buffer((const ProtobufCMessage *)message,
+                                             buffer);
 }
 Aialgs__Data__Record *
-       aialgs__data__record__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
+aialgs__data__record__unpack(ProtobufCAllocator *allocator, size_t len,
+                             const uint8_t *data)
 {
-  return (Aialgs__Data__Record *)
-     protobuf_c_message_unpack (&aialgs__data__record__descriptor,
-                                allocator, len, data);
+    return (Aialgs__Data__Record *)protobuf_c_message_unpack(
+        &aialgs__data__record__descriptor, allocator, len, data);
 }
-void   aialgs__data__record__free_unpacked
-                     (Aialgs__Data__Record *message,
-                      ProtobufCAllocator *allocator)
+void aialgs__data__record__free_unpacked(Aialgs__Data__Record *message,
+                                         ProtobufCAllocator *allocator)
 {
-  if(!message)
-    return;
-  assert(message->base.descriptor == &aialgs__data__record__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+    if (!message)
+        return;
+    assert(message->base.descriptor == &aialgs__data__record__descriptor);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)message, allocator);
 }
-static const ProtobufCFieldDescriptor aialgs__data__float32_tensor__field_descriptors[3] =
-{
-  {
-    "values",
-    1,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_FLOAT,
-    offsetof(Aialgs__Data__Float32Tensor, n_values),
-    offsetof(Aialgs__Data__Float32Tensor, values),
-    NULL,
-    NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "keys",
-    2,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_UINT64,
-    offsetof(Aialgs__Data__Float32Tensor, n_keys),
-    offsetof(Aialgs__Data__Float32Tensor, keys),
-    NULL,
-    NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "shape",
-    3,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_UINT64,
-    offsetof(Aialgs__Data__Float32Tensor, n_shape),
-    offsetof(Aialgs__Data__Float32Tensor, shape),
-    NULL,
-    NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
+static const ProtobufCFieldDescriptor
+    aialgs__data__float32_tensor__field_descriptors[3] = {
+        {
+            "values", 1, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_FLOAT,
+            offsetof(Aialgs__Data__Float32Tensor, n_values),
+            offsetof(Aialgs__Data__Float32Tensor, values), NULL, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_PACKED, /* flags */
+            0, NULL, NULL                     /* reserved1,reserved2, etc */
+        },
+        {
+            "keys", 2, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_UINT64,
+            offsetof(Aialgs__Data__Float32Tensor, n_keys),
+            offsetof(Aialgs__Data__Float32Tensor, keys), NULL, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_PACKED, /* flags */
+            0, NULL, NULL                     /* reserved1,reserved2, etc */
+        },
+        {
+            "shape", 3, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_UINT64,
+            offsetof(Aialgs__Data__Float32Tensor, n_shape),
+            offsetof(Aialgs__Data__Float32Tensor, shape), NULL, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_PACKED, /* flags */
+            0, NULL, NULL                     /* reserved1,reserved2, etc */
+        },
 };
 static const unsigned aialgs__data__float32_tensor__field_indices_by_name[] = {
-  1,   /* field[1] = keys */
-  2,   /* field[2] = shape */
-  0,   /* field[0] = values */
+    1, /* field[1] = keys */
+    2, /* field[2] = shape */
+    0, /* field[0] = values */
 };
-static const ProtobufCIntRange aialgs__data__float32_tensor__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 3 }
-};
-const ProtobufCMessageDescriptor aialgs__data__float32_tensor__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "aialgs.data.Float32Tensor",
-  "Float32Tensor",
-  "Aialgs__Data__Float32Tensor",
-  "aialgs.data",
-  sizeof(Aialgs__Data__Float32Tensor),
-  3,
-  aialgs__data__float32_tensor__field_descriptors,
-  aialgs__data__float32_tensor__field_indices_by_name,
-  1,  aialgs__data__float32_tensor__number_ranges,
-  (ProtobufCMessageInit) aialgs__data__float32_tensor__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor aialgs__data__float64_tensor__field_descriptors[3] =
-{
-  {
-    "values",
-    1,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_DOUBLE,
-    offsetof(Aialgs__Data__Float64Tensor, n_values),
-    offsetof(Aialgs__Data__Float64Tensor, values),
-    NULL,
-    NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "keys",
-    2,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_UINT64,
-    offsetof(Aialgs__Data__Float64Tensor, n_keys),
-    offsetof(Aialgs__Data__Float64Tensor, keys),
-    NULL,
-    NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "shape",
+static const ProtobufCIntRange
+    aialgs__data__float32_tensor__number_ranges[1 + 1] = {{1, 0}, {0, 3}};
+const ProtobufCMessageDescriptor aialgs__data__float32_tensor__descriptor = {
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "aialgs.data.Float32Tensor",
+    "Float32Tensor",
+    "Aialgs__Data__Float32Tensor",
+    "aialgs.data",
+    sizeof(Aialgs__Data__Float32Tensor),
     3,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_UINT64,
-    offsetof(Aialgs__Data__Float64Tensor, n_shape),
-    offsetof(Aialgs__Data__Float64Tensor, shape),
+    aialgs__data__float32_tensor__field_descriptors,
+    aialgs__data__float32_tensor__field_indices_by_name,
+    1,
+    aialgs__data__float32_tensor__number_ranges,
+    (ProtobufCMessageInit)aialgs__data__float32_tensor__init,
     NULL,
     NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
+    NULL /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor
+    aialgs__data__float64_tensor__field_descriptors[3] = {
+        {
+            "values", 1, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_DOUBLE,
+            offsetof(Aialgs__Data__Float64Tensor, n_values),
+            offsetof(Aialgs__Data__Float64Tensor, values), NULL, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_PACKED, /* flags */
+            0, NULL, NULL                     /* reserved1,reserved2, etc */
+        },
+        {
+            "keys", 2, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_UINT64,
+            offsetof(Aialgs__Data__Float64Tensor, n_keys),
+            offsetof(Aialgs__Data__Float64Tensor, keys), NULL, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_PACKED, /* flags */
+            0, NULL, NULL                     /* reserved1,reserved2, etc */
+        },
+        {
+            "shape", 3, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_UINT64,
+            offsetof(Aialgs__Data__Float64Tensor, n_shape),
+            offsetof(Aialgs__Data__Float64Tensor, shape), NULL, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_PACKED, /* flags */
+            0, NULL, NULL                     /* reserved1,reserved2, etc */
+        },
 };
 static const unsigned aialgs__data__float64_tensor__field_indices_by_name[] = {
-  1,   /* field[1] = keys */
-  2,   /* field[2] = shape */
-  0,   /* field[0] = values */
+    1, /* field[1] = keys */
+    2, /* field[2] = shape */
+    0, /* field[0] = values */
 };
-static const ProtobufCIntRange aialgs__data__float64_tensor__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 3 }
-};
-const ProtobufCMessageDescriptor aialgs__data__float64_tensor__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "aialgs.data.Float64Tensor",
-  "Float64Tensor",
-  "Aialgs__Data__Float64Tensor",
-  "aialgs.data",
-  sizeof(Aialgs__Data__Float64Tensor),
-  3,
-  aialgs__data__float64_tensor__field_descriptors,
-  aialgs__data__float64_tensor__field_indices_by_name,
-  1,  aialgs__data__float64_tensor__number_ranges,
-  (ProtobufCMessageInit) aialgs__data__float64_tensor__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor aialgs__data__int32_tensor__field_descriptors[3] =
-{
-  {
-    "values",
-    1,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_INT32,
-    offsetof(Aialgs__Data__Int32Tensor, n_values),
-    offsetof(Aialgs__Data__Int32Tensor, values),
-    NULL,
-    NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "keys",
-    2,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_UINT64,
-    offsetof(Aialgs__Data__Int32Tensor, n_keys),
-    offsetof(Aialgs__Data__Int32Tensor, keys),
-    NULL,
-    NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "shape",
+static const ProtobufCIntRange
+    aialgs__data__float64_tensor__number_ranges[1 + 1] = {{1, 0}, {0, 3}};
+const ProtobufCMessageDescriptor aialgs__data__float64_tensor__descriptor = {
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "aialgs.data.Float64Tensor",
+    "Float64Tensor",
+    "Aialgs__Data__Float64Tensor",
+    "aialgs.data",
+    sizeof(Aialgs__Data__Float64Tensor),
     3,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_UINT64,
-    offsetof(Aialgs__Data__Int32Tensor, n_shape),
-    offsetof(Aialgs__Data__Int32Tensor, shape),
+    aialgs__data__float64_tensor__field_descriptors,
+    aialgs__data__float64_tensor__field_indices_by_name,
+    1,
+    aialgs__data__float64_tensor__number_ranges,
+    (ProtobufCMessageInit)aialgs__data__float64_tensor__init,
     NULL,
     NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
+    NULL /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor
+    aialgs__data__int32_tensor__field_descriptors[3] = {
+        {
+            "values", 1, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_INT32,
+            offsetof(Aialgs__Data__Int32Tensor, n_values),
+            offsetof(Aialgs__Data__Int32Tensor, values), NULL, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_PACKED, /* flags */
+            0, NULL, NULL                     /* reserved1,reserved2, etc */
+        },
+        {
+            "keys", 2, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_UINT64,
+            offsetof(Aialgs__Data__Int32Tensor, n_keys),
+            offsetof(Aialgs__Data__Int32Tensor, keys), NULL, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_PACKED, /* flags */
+            0, NULL, NULL                     /* reserved1,reserved2, etc */
+        },
+        {
+            "shape", 3, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_UINT64,
+            offsetof(Aialgs__Data__Int32Tensor, n_shape),
+            offsetof(Aialgs__Data__Int32Tensor, shape), NULL, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_PACKED, /* flags */
+            0, NULL, NULL                     /* reserved1,reserved2, etc */
+        },
 };
 static const unsigned aialgs__data__int32_tensor__field_indices_by_name[] = {
-  1,   /* field[1] = keys */
-  2,   /* field[2] = shape */
-  0,   /* field[0] = values */
+    1, /* field[1] = keys */
+    2, /* field[2] = shape */
+    0, /* field[0] = values */
 };
-static const ProtobufCIntRange aialgs__data__int32_tensor__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 3 }
-};
-const ProtobufCMessageDescriptor aialgs__data__int32_tensor__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "aialgs.data.Int32Tensor",
-  "Int32Tensor",
-  "Aialgs__Data__Int32Tensor",
-  "aialgs.data",
-  sizeof(Aialgs__Data__Int32Tensor),
-  3,
-  aialgs__data__int32_tensor__field_descriptors,
-  aialgs__data__int32_tensor__field_indices_by_name,
-  1,  aialgs__data__int32_tensor__number_ranges,
-  (ProtobufCMessageInit) aialgs__data__int32_tensor__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor aialgs__data__bytes__field_descriptors[2] =
-{
-  {
-    "value",
+static const ProtobufCIntRange
+    aialgs__data__int32_tensor__number_ranges[1 + 1] = {{1, 0}, {0, 3}};
+const ProtobufCMessageDescriptor aialgs__data__int32_tensor__descriptor = {
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "aialgs.data.Int32Tensor",
+    "Int32Tensor",
+    "Aialgs__Data__Int32Tensor",
+    "aialgs.data",
+    sizeof(Aialgs__Data__Int32Tensor),
+    3,
+    aialgs__data__int32_tensor__field_descriptors,
+    aialgs__data__int32_tensor__field_indices_by_name,
     1,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_BYTES,
-    offsetof(Aialgs__Data__Bytes, n_value),
-    offsetof(Aialgs__Data__Bytes, value),
+    aialgs__data__int32_tensor__number_ranges,
+    (ProtobufCMessageInit)aialgs__data__int32_tensor__init,
     NULL,
     NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "content_type",
-    2,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Aialgs__Data__Bytes, content_type),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
+    NULL /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor
+    aialgs__data__bytes__field_descriptors[2] = {
+        {
+            "value", 1, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_BYTES,
+            offsetof(Aialgs__Data__Bytes, n_value),
+            offsetof(Aialgs__Data__Bytes, value), NULL, NULL, 0, /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
+        {
+            "content_type", 2, PROTOBUF_C_LABEL_OPTIONAL,
+            PROTOBUF_C_TYPE_STRING, 0, /* quantifier_offset */
+            offsetof(Aialgs__Data__Bytes, content_type), NULL, NULL,
+            0,            /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
 };
 static const unsigned aialgs__data__bytes__field_indices_by_name[] = {
-  1,   /* field[1] = content_type */
-  0,   /* field[0] = value */
+    1, /* field[1] = content_type */
+    0, /* field[0] = value */
 };
-static const ProtobufCIntRange aialgs__data__bytes__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 2 }
-};
-const ProtobufCMessageDescriptor aialgs__data__bytes__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "aialgs.data.Bytes",
-  "Bytes",
-  "Aialgs__Data__Bytes",
-  "aialgs.data",
-  sizeof(Aialgs__Data__Bytes),
-  2,
-  aialgs__data__bytes__field_descriptors,
-  aialgs__data__bytes__field_indices_by_name,
-  1,  aialgs__data__bytes__number_ranges,
-  (ProtobufCMessageInit) aialgs__data__bytes__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor aialgs__data__value__field_descriptors[4] =
-{
-  {
-    "float32_tensor",
+static const ProtobufCIntRange aialgs__data__bytes__number_ranges[1 + 1] = {
+    {1, 0}, {0, 2}};
+const ProtobufCMessageDescriptor aialgs__data__bytes__descriptor = {
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "aialgs.data.Bytes",
+    "Bytes",
+    "Aialgs__Data__Bytes",
+    "aialgs.data",
+    sizeof(Aialgs__Data__Bytes),
     2,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Aialgs__Data__Value, value_case),
-    offsetof(Aialgs__Data__Value, float32_tensor),
-    &aialgs__data__float32_tensor__descriptor,
+    aialgs__data__bytes__field_descriptors,
+    aialgs__data__bytes__field_indices_by_name,
+    1,
+    aialgs__data__bytes__number_ranges,
+    (ProtobufCMessageInit)aialgs__data__bytes__init,
     NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "float64_tensor",
-    3,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Aialgs__Data__Value, value_case),
-    offsetof(Aialgs__Data__Value, float64_tensor),
-    &aialgs__data__float64_tensor__descriptor,
     NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "int32_tensor",
-    7,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Aialgs__Data__Value, value_case),
-    offsetof(Aialgs__Data__Value, int32_tensor),
-    &aialgs__data__int32_tensor__descriptor,
-    NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "bytes",
-    9,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Aialgs__Data__Value, value_case),
-    offsetof(Aialgs__Data__Value, bytes),
-    &aialgs__data__bytes__descriptor,
-    NULL,
-    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
+    NULL /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor
+    aialgs__data__value__field_descriptors[4] = {
+        {
+            "float32_tensor", 2, PROTOBUF_C_LABEL_OPTIONAL,
+            PROTOBUF_C_TYPE_MESSAGE, offsetof(Aialgs__Data__Value, value_case),
+            offsetof(Aialgs__Data__Value, float32_tensor),
+            &aialgs__data__float32_tensor__descriptor, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_ONEOF, /* flags */
+            0, NULL, NULL                    /* reserved1,reserved2, etc */
+        },
+        {
+            "float64_tensor", 3, PROTOBUF_C_LABEL_OPTIONAL,
+            PROTOBUF_C_TYPE_MESSAGE, offsetof(Aialgs__Data__Value, value_case),
+            offsetof(Aialgs__Data__Value, float64_tensor),
+            &aialgs__data__float64_tensor__descriptor, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_ONEOF, /* flags */
+            0, NULL, NULL                    /* reserved1,reserved2, etc */
+        },
+        {
+            "int32_tensor", 7, PROTOBUF_C_LABEL_OPTIONAL,
+            PROTOBUF_C_TYPE_MESSAGE, offsetof(Aialgs__Data__Value, value_case),
+            offsetof(Aialgs__Data__Value, int32_tensor),
+            &aialgs__data__int32_tensor__descriptor, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_ONEOF, /* flags */
+            0, NULL, NULL                    /* reserved1,reserved2, etc */
+        },
+        {
+            "bytes", 9, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_MESSAGE,
+            offsetof(Aialgs__Data__Value, value_case),
+            offsetof(Aialgs__Data__Value, bytes),
+            &aialgs__data__bytes__descriptor, NULL,
+            0 | PROTOBUF_C_FIELD_FLAG_ONEOF, /* flags */
+            0, NULL, NULL                    /* reserved1,reserved2, etc */
+        },
 };
 static const unsigned aialgs__data__value__field_indices_by_name[] = {
-  3,   /* field[3] = bytes */
-  0,   /* field[0] = float32_tensor */
-  1,   /* field[1] = float64_tensor */
-  2,   /* field[2] = int32_tensor */
+    3, /* field[3] = bytes */
+    0, /* field[0] = float32_tensor */
+    1, /* field[1] = float64_tensor */
+    2, /* field[2] = int32_tensor */
 };
-static const ProtobufCIntRange aialgs__data__value__number_ranges[3 + 1] =
-{
-  { 2, 0 },
-  { 7, 2 },
-  { 9, 3 },
-  { 0, 4 }
-};
-const ProtobufCMessageDescriptor aialgs__data__value__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "aialgs.data.Value",
-  "Value",
-  "Aialgs__Data__Value",
-  "aialgs.data",
-  sizeof(Aialgs__Data__Value),
-  4,
-  aialgs__data__value__field_descriptors,
-  aialgs__data__value__field_indices_by_name,
-  3,  aialgs__data__value__number_ranges,
-  (ProtobufCMessageInit) aialgs__data__value__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor aialgs__data__record__features_entry__field_descriptors[2] =
-{
-  {
-    "key",
-    1,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Aialgs__Data__Record__FeaturesEntry, key),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "value",
-    2,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_MESSAGE,
-    0,   /* quantifier_offset */
-    offsetof(Aialgs__Data__Record__FeaturesEntry, value),
-    &aialgs__data__value__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned aialgs__data__record__features_entry__field_indices_by_name[] = {
-  0,   /* field[0] = key */
-  1,   /* field[1] = value */
-};
-static const ProtobufCIntRange aialgs__data__record__features_entry__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 2 }
-};
-const ProtobufCMessageDescriptor aialgs__data__record__features_entry__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "aialgs.data.Record.FeaturesEntry",
-  "FeaturesEntry",
-  "Aialgs__Data__Record__FeaturesEntry",
-  "aialgs.data",
-  sizeof(Aialgs__Data__Record__FeaturesEntry),
-  2,
-  aialgs__data__record__features_entry__field_descriptors,
-  aialgs__data__record__features_entry__field_indices_by_name,
-  1,  aialgs__data__record__features_entry__number_ranges,
-  (ProtobufCMessageInit) aialgs__data__record__features_entry__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor aialgs__data__record__label_entry__field_descriptors[2] =
-{
-  {
-    "key",
-    1,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Aialgs__Data__Record__LabelEntry, key),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "value",
-    2,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_MESSAGE,
-    0,   /* quantifier_offset */
-    offsetof(Aialgs__Data__Record__LabelEntry, value),
-    &aialgs__data__value__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned aialgs__data__record__label_entry__field_indices_by_name[] = {
-  0,   /* field[0] = key */
-  1,   /* field[1] = value */
-};
-static const ProtobufCIntRange aialgs__data__record__label_entry__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 2 }
-};
-const ProtobufCMessageDescriptor aialgs__data__record__label_entry__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "aialgs.data.Record.LabelEntry",
-  "LabelEntry",
-  "Aialgs__Data__Record__LabelEntry",
-  "aialgs.data",
-  sizeof(Aialgs__Data__Record__LabelEntry),
-  2,
-  aialgs__data__record__label_entry__field_descriptors,
-  aialgs__data__record__label_entry__field_indices_by_name,
-  1,  aialgs__data__record__label_entry__number_ranges,
-  (ProtobufCMessageInit) aialgs__data__record__label_entry__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
-static const ProtobufCFieldDescriptor aialgs__data__record__field_descriptors[5] =
-{
-  {
-    "features",
-    1,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Aialgs__Data__Record, n_features),
-    offsetof(Aialgs__Data__Record, features),
-    &aialgs__data__record__features_entry__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "label",
-    2,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Aialgs__Data__Record, n_label),
-    offsetof(Aialgs__Data__Record, label),
-    &aialgs__data__record__label_entry__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "uid",
-    3,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Aialgs__Data__Record, uid),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "metadata",
+static const ProtobufCIntRange aialgs__data__value__number_ranges[3 + 1] = {
+    {2, 0}, {7, 2}, {9, 3}, {0, 4}};
+const ProtobufCMessageDescriptor aialgs__data__value__descriptor = {
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "aialgs.data.Value",
+    "Value",
+    "Aialgs__Data__Value",
+    "aialgs.data",
+    sizeof(Aialgs__Data__Value),
     4,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Aialgs__Data__Record, metadata),
+    aialgs__data__value__field_descriptors,
+    aialgs__data__value__field_indices_by_name,
+    3,
+    aialgs__data__value__number_ranges,
+    (ProtobufCMessageInit)aialgs__data__value__init,
     NULL,
     NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "configuration",
-    5,
-    PROTOBUF_C_LABEL_OPTIONAL,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Aialgs__Data__Record, configuration),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
+    NULL /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor
+    aialgs__data__record__features_entry__field_descriptors[2] = {
+        {
+            "key", 1, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_STRING,
+            0, /* quantifier_offset */
+            offsetof(Aialgs__Data__Record__FeaturesEntry, key), NULL, NULL,
+            0,            /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
+        {
+            "value", 2, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_MESSAGE,
+            0, /* quantifier_offset */
+            offsetof(Aialgs__Data__Record__FeaturesEntry, value),
+            &aialgs__data__value__descriptor, NULL, 0, /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
+};
+static const unsigned
+    aialgs__data__record__features_entry__field_indices_by_name[] = {
+        0, /* field[0] = key */
+        1, /* field[1] = value */
+};
+static const ProtobufCIntRange
+    aialgs__data__record__features_entry__number_ranges[1 + 1] = {{1, 0},
+                                                                  {0, 2}};
+const ProtobufCMessageDescriptor
+    aialgs__data__record__features_entry__descriptor = {
+        PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+        "aialgs.data.Record.FeaturesEntry",
+        "FeaturesEntry",
+        "Aialgs__Data__Record__FeaturesEntry",
+        "aialgs.data",
+        sizeof(Aialgs__Data__Record__FeaturesEntry),
+        2,
+        aialgs__data__record__features_entry__field_descriptors,
+        aialgs__data__record__features_entry__field_indices_by_name,
+        1,
+        aialgs__data__record__features_entry__number_ranges,
+        (ProtobufCMessageInit)aialgs__data__record__features_entry__init,
+        NULL,
+        NULL,
+        NULL /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor
+    aialgs__data__record__label_entry__field_descriptors[2] = {
+        {
+            "key", 1, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_STRING,
+            0, /* quantifier_offset */
+            offsetof(Aialgs__Data__Record__LabelEntry, key), NULL, NULL,
+            0,            /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
+        {
+            "value", 2, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_MESSAGE,
+            0, /* quantifier_offset */
+            offsetof(Aialgs__Data__Record__LabelEntry, value),
+            &aialgs__data__value__descriptor, NULL, 0, /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
+};
+static const unsigned
+    aialgs__data__record__label_entry__field_indices_by_name[] = {
+        0, /* field[0] = key */
+        1, /* field[1] = value */
+};
+static const ProtobufCIntRange
+    aialgs__data__record__label_entry__number_ranges[1 + 1] = {{1, 0}, {0, 2}};
+const ProtobufCMessageDescriptor aialgs__data__record__label_entry__descriptor =
+    {
+        PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+        "aialgs.data.Record.LabelEntry",
+        "LabelEntry",
+        "Aialgs__Data__Record__LabelEntry",
+        "aialgs.data",
+        sizeof(Aialgs__Data__Record__LabelEntry),
+        2,
+        aialgs__data__record__label_entry__field_descriptors,
+        aialgs__data__record__label_entry__field_indices_by_name,
+        1,
+        aialgs__data__record__label_entry__number_ranges,
+        (ProtobufCMessageInit)aialgs__data__record__label_entry__init,
+        NULL,
+        NULL,
+        NULL /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor
+    aialgs__data__record__field_descriptors[5] = {
+        {
+            "features", 1, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_MESSAGE,
+            offsetof(Aialgs__Data__Record, n_features),
+            offsetof(Aialgs__Data__Record, features),
+            &aialgs__data__record__features_entry__descriptor, NULL,
+            0,            /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
+        {
+            "label", 2, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_MESSAGE,
+            offsetof(Aialgs__Data__Record, n_label),
+            offsetof(Aialgs__Data__Record, label),
+            &aialgs__data__record__label_entry__descriptor, NULL, 0, /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
+        {
+            "uid", 3, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_STRING,
+            0, /* quantifier_offset */
+            offsetof(Aialgs__Data__Record, uid), NULL, NULL, 0, /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
+        {
+            "metadata", 4, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_STRING,
+            0, /* quantifier_offset */
+            offsetof(Aialgs__Data__Record, metadata), NULL, NULL, 0, /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
+        {
+            "configuration", 5, PROTOBUF_C_LABEL_OPTIONAL,
+            PROTOBUF_C_TYPE_STRING, 0, /* quantifier_offset */
+            offsetof(Aialgs__Data__Record, configuration), NULL, NULL,
+            0,            /* flags */
+            0, NULL, NULL /* reserved1,reserved2, etc */
+        },
 };
 static const unsigned aialgs__data__record__field_indices_by_name[] = {
-  4,   /* field[4] = configuration */
-  0,   /* field[0] = features */
-  1,   /* field[1] = label */
-  3,   /* field[3] = metadata */
-  2,   /* field[2] = uid */
+    4, /* field[4] = configuration */
+    0, /* field[0] = features */
+    1, /* field[1] = label */
+    3, /* field[3] = metadata */
+    2, /* field[2] = uid */
 };
-static const ProtobufCIntRange aialgs__data__record__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 5 }
-};
-const ProtobufCMessageDescriptor aialgs__data__record__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "aialgs.data.Record",
-  "Record",
-  "Aialgs__Data__Record",
-  "aialgs.data",
-  sizeof(Aialgs__Data__Record),
-  5,
-  aialgs__data__record__field_descriptors,
-  aialgs__data__record__field_indices_by_name,
-  1,  aialgs__data__record__number_ranges,
-  (ProtobufCMessageInit) aialgs__data__record__init,
-  NULL,NULL,NULL    /* reserved[123] */
+static const ProtobufCIntRange aialgs__data__record__number_ranges[1 + 1] = {
+    {1, 0}, {0, 5}};
+const ProtobufCMessageDescriptor aialgs__data__record__descriptor = {
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "aialgs.data.Record",
+    "Record",
+    "Aialgs__Data__Record",
+    "aialgs.data",
+    sizeof(Aialgs__Data__Record),
+    5,
+    aialgs__data__record__field_descriptors,
+    aialgs__data__record__field_indices_by_name,
+    1,
+    aialgs__data__record__number_ranges,
+    (ProtobufCMessageInit)aialgs__data__record__init,
+    NULL,
+    NULL,
+    NULL /* reserved[123] */
 };
