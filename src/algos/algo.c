@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/mem.h"
 
 void algo_log(const char *level, const char *fmt, ...)
@@ -32,16 +33,8 @@ void algo_log(const char *level, const char *fmt, ...)
     if (w > 0)
         n += (size_t)w;
     va_start(ap, fmt);
-    w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    log_vline(STDOUT_FILENO, line, sizeof(line), n, fmt, ap);
     va_end(ap);
-    if (w > 0)
-        n += (size_t)w;
-    if (n > sizeof(line) - 2)
-        n = sizeof(line) - 2;
-    line[n++] = '\n';
-    if (write(STDOUT_FILENO, line, n) < 0) {
-        /* stdout is gone; nothing else to tell */
-    }
 }
 
 int algo_fail(const struct algo_args *a, bool client_error, const char *msg)

@@ -28,6 +28,20 @@ int log_level_parse(const char *s)
     return -1;
 }
 
+void log_vline(int fd, char *line, size_t size, size_t n, const char *fmt,
+               va_list ap)
+{
+    int w = vsnprintf(line + n, size - n, fmt, ap);
+    if (w > 0)
+        n += (size_t)w;
+    if (n > size - 2)
+        n = size - 2;
+    line[n++] = '\n';
+    if (write(fd, line, n) < 0) {
+        /* Nowhere left to report a failed log write. */
+    }
+}
+
 void log_write(enum log_level level, const char *fmt, ...)
 {
     char line[4096];
@@ -45,16 +59,8 @@ void log_write(enum log_level level, const char *fmt, ...)
     if (w > 0)
         n += (size_t)w;
     va_start(ap, fmt);
-    w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    log_vline(STDERR_FILENO, line, sizeof(line), n, fmt, ap);
     va_end(ap);
-    if (w > 0)
-        n += (size_t)w;
-    if (n > sizeof(line) - 2)
-        n = sizeof(line) - 2;
-    line[n++] = '\n';
-    if (write(STDERR_FILENO, line, n) < 0) {
-        /* Nowhere left to report a failed log write. */
-    }
 }
 
 void kiln_assert_fail(const char *expr, const char *file, int line)

@@ -10,6 +10,8 @@
 #ifndef KILN_LOG_H
 #define KILN_LOG_H
 
+#include <stdarg.h>
+
 #include "base/kiln.h"
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
@@ -23,6 +25,11 @@ void log_set_level(enum log_level level);
 int log_level_parse(const char *s);
 
 void log_write(enum log_level level, const char *fmt, ...) KILN_PRINTF(2, 3);
+
+/* Appends fmt/ap to line[0..n) (size bytes in all), ends it with '\n' and
+ * writes it to fd in one write(2): the tail of every kiln log line. */
+void log_vline(int fd, char *line, size_t size, size_t n, const char *fmt,
+               va_list ap) KILN_PRINTF(5, 0);
 
 #define log_at(lvl, ...)                                                       \
     do {                                                                       \
