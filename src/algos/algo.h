@@ -25,6 +25,7 @@ struct algo_args {
     const char *test; /* optional test file */
     const char *content_type;
     json_t *hyperparameters; /* borrowed string map, standalone only */
+    bool mpi;                /* a rank of a multi-instance job */
 };
 
 /* Writes one log line to stdout. */

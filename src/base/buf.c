@@ -70,27 +70,36 @@ int buf_adds(struct buf *b, const char *s)
     return buf_add(b, s, strlen(s));
 }
 
-int buf_addf(struct buf *b, const char *fmt, ...)
+int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
-    va_list ap;
+    va_list again;
     char small[256];
     int n, rc;
 
-    va_start(ap, fmt);
+    va_copy(again, ap);
     n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return KILN_EINVAL;
-    if ((size_t)n < sizeof(small))
-        return buf_add(b, small, (size_t)n);
+    if (n < 0 || (size_t)n < sizeof(small)) {
+        va_end(again);
+        return n < 0 ? KILN_EINVAL : buf_add(b, small, (size_t)n);
+    }
     rc = grow(b, (size_t)n);
-    if (rc)
-        return rc;
+    if (!rc) {
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+        b->len += (size_t)n;
+    }
+    va_end(again);
+    return rc;
+}
+
+int buf_addf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
     va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    rc = buf_vaddf(b, fmt, ap);
     va_end(ap);
-    b->len += (size_t)n;
-    return 0;
+    return rc;
 }
 
 const char *buf_cstr(const struct buf *b)

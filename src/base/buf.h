@@ -10,6 +10,8 @@
 #ifndef KILN_BUF_H
 #define KILN_BUF_H
 
+#include <stdarg.h>
+
 #include "base/kiln.h"
 
 struct buf {
@@ -33,6 +35,7 @@ int buf_add(struct buf *b, const void *p, size_t n);
 int buf_addc(struct buf *b, char c);
 int buf_adds(struct buf *b, const char *s);
 int buf_addf(struct buf *b, const char *fmt, ...) KILN_PRINTF(2, 3);
+int buf_vaddf(struct buf *b, const char *fmt, va_list ap) KILN_PRINTF(2, 0);
 
 /* The content as a C string; "" when empty. Borrowed until the next change. */
 const char *buf_cstr(const struct buf *b);

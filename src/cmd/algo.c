@@ -178,6 +178,7 @@ int cmd_algo(int argc, char **argv)
     a.model_dir = c.model_dir;
     a.output_dir = c.output_dir;
     a.hyperparameters = hp;
+    a.mpi = c.mpi != 0;
     status = e->train(&a);
 out:
     json_decref(hp);

@@ -148,6 +148,38 @@ static const struct cfg_option options[] = {
      .env = "SM_OUTPUT_DIR",
      .offset = OFF(output_dir),
      .help = "Algorithms: where the failure file and output data go."},
+    {.name = "mpirun",
+     .type = OPT_STRING,
+     .def = "/usr/bin/mpirun",
+     .env = "KILN_MPIRUN",
+     .offset = OFF(mpirun),
+     .help = "Training jobs with InstanceCount > 1 run as the ranks of one "
+             "Open MPI job started with this mpirun."},
+    {.name = "hostfile",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "KILN_HOSTFILE",
+     .offset = OFF(hostfile),
+     .help = "Open MPI hostfile (one line per worker host, `host "
+             "slots=N`): multi-instance jobs run their ranks on those "
+             "hosts. Unset: every instance runs on this machine. See "
+             "docs/distributed.md."},
+    {.name = "mpi-options",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "KILN_MPI_OPTIONS",
+     .offset = OFF(mpi_options),
+     .help = "Extra mpirun options for multi-instance jobs, separated by "
+             "blanks, e.g. `--mca btl_tcp_if_include 10.0.0.0/24`."},
+    {.name = "mpi",
+     .type = OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1,
+     .env = "KILN_MPI",
+     .offset = OFF(mpi),
+     .help = "Algorithms: 1 when the process is one rank of a "
+             "multi-instance job (set by kiln's launcher)."},
     {.name = "config",
      .type = OPT_STRING,
      .def = NULL,

@@ -33,6 +33,10 @@ struct kiln_config {
     char *input_dir;    /* algorithms: /opt/ml/input (SM_INPUT_DIR) */
     char *model_dir;    /* algorithms: /opt/ml/model (SM_MODEL_DIR) */
     char *output_dir;   /* algorithms: /opt/ml/output (SM_OUTPUT_DIR) */
+    int mpi;            /* algorithms: 1 in a rank of an MPI job */
+    char *mpirun;       /* training: the mpirun of multi-instance jobs */
+    char *hostfile;     /* training: Open MPI hostfile of the cluster */
+    char *mpi_options;  /* training: extra mpirun options */
 };
 
 void config_init(struct kiln_config *c);

@@ -187,7 +187,10 @@ int cmd_server(int argc, char **argv)
                                   .region = c.region,
                                   .max_jobs = c.max_jobs,
                                   .stop_grace_seconds = c.stop_grace,
-                                  .keep_dirs = c.keep_job_dirs != 0};
+                                  .keep_dirs = c.keep_job_dirs != 0,
+                                  .mpirun = c.mpirun,
+                                  .hostfile = c.hostfile,
+                                  .mpi_options = c.mpi_options};
         rc = trainer_new(&to, &trainer, &d);
     }
     if (!rc) {

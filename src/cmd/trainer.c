@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "base/tm.h"
 #include "formats/artifact.h"
 #include "formats/manifest.h"
+#include "jobs/launch.h"
 #include "jobs/metrics.h"
 #include "jobs/proc.h"
 #include "meta/meta.h"
@@ -71,7 +73,7 @@ struct run {
     int hosts;
     json_t *metrics; /* name -> {Value, Timestamp} */
     struct metric_set *defs;
-    char stream[256];
+    long long stream_time;  /* log streams: <job>/algo-<n>-<stream_time> */
     struct feeder *feeders; /* Pipe-mode channels */
     struct kiln_diag d;
 };
@@ -496,7 +498,8 @@ static int download(struct run *r)
                 f->t = r->t;
                 str_copy(f->bucket, bucket, sizeof(f->bucket));
                 for (size_t j = 0; j < l.n; j++)
-                    if (!sharded || (int)(j % (size_t)r->hosts) == h - 1)
+                    if (!sharded ||
+                        launch_shard_host(j, l.n, r->hosts) == h - 1)
                         keys_add(&f->keys, l.keys[j], l.rel[j]);
                 snprintf(f->base, sizeof(f->base), "%s/algo-%d/input/data/%s_",
                          buf_cstr(&r->dir), h, name);
@@ -510,7 +513,7 @@ static int download(struct run *r)
         }
         for (int h = 1; !rc && h <= r->hosts; h++) {
             for (size_t j = 0; !rc && j < l.n; j++) {
-                if (sharded && (int)(j % (size_t)r->hosts) != h - 1)
+                if (sharded && launch_shard_host(j, l.n, r->hosts) != h - 1)
                     continue;
                 struct buf dest = BUF_INIT(8192);
                 if (!safe_rel(l.rel[j])) {
@@ -666,10 +669,26 @@ static void on_metric(void *ctx, const char *name, double value)
     json_object_set_new(r->metrics, name, m);
 }
 
+/* Appends a line of the algorithm's output to its host's log stream. With
+ * several hosts, mpirun tags each rank's lines; its own untagged
+ * messages go to algo-1's stream. */
 static void log_line(struct run *r, const char *line, size_t len)
 {
+    char stream[256];
+    int host = 1;
+    if (r->hosts > 1) {
+        size_t skip = 0;
+        int rank = launch_tag_rank(line, len, &skip);
+        if (rank >= 0 && rank < r->hosts) {
+            host = rank + 1;
+            line += skip;
+            len -= skip;
+        }
+    }
+    snprintf(stream, sizeof(stream), "%s/algo-%d-%lld", r->job->name, host,
+             r->stream_time);
     char *text = xstrndup(line, len);
-    meta_log_append(r->t->o.meta, r->job->account, LOG_GROUP, r->stream,
+    meta_log_append(r->t->o.meta, r->job->account, LOG_GROUP, stream,
                     (int64_t)(tm_now() * 1000), text);
     metric_set_match(r->defs, text, strlen(text), on_metric, r);
     mem_free(text);
@@ -730,71 +749,109 @@ static void pump(struct run *r, struct proc *p, const char **why)
     buf_release(&pending);
 }
 
+struct strv {
+    char *items[128];
+    size_t n;
+};
+
+static void strv_addf(struct strv *v, const char *fmt, ...) KILN_PRINTF(2, 3);
+static void strv_addf(struct strv *v, const char *fmt, ...)
+{
+    struct buf e = BUF_INIT(64 * 1024);
+    va_list ap;
+    if (v->n + 1 >= KILN_ARRAY_LEN(v->items))
+        return;
+    va_start(ap, fmt);
+    buf_vaddf(&e, fmt, ap);
+    va_end(ap);
+    v->items[v->n++] = buf_detach(&e, NULL);
+    v->items[v->n] = NULL;
+}
+
+static void strv_release(struct strv *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        mem_free(v->items[i]);
+    v->n = 0;
+}
+
+/* The environment of every host's algorithm process, except its own
+ * SM_*_DIR paths. */
+static void job_env(struct run *r, int threads, struct strv *env)
+{
+    const char *k;
+    json_t *v;
+
+    strv_addf(env, "TRAINING_JOB_NAME=%s", r->job->name);
+    strv_addf(env, "TRAINING_JOB_ARN=%s", jstr(r->doc, "TrainingJobArn"));
+    strv_addf(env, "OPENBLAS_NUM_THREADS=%d", threads);
+    strv_addf(env, "OMP_NUM_THREADS=%d", threads);
+    strv_addf(env, "AWS_REGION=%s", r->t->o.region);
+    strv_addf(env, "PATH=%s", "/usr/local/bin:/usr/bin:/bin");
+    json_object_foreach(json_object_get(r->doc, "Environment"), k, v)
+        strv_addf(env, "%s=%s", k, json_string_value(v));
+}
+
+/* Runs the built-in: directly for one host, as the ranks of one mpirun
+ * for several. */
 static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
                  const char **why)
 {
-    struct buf in = BUF_INIT(8192), model = BUF_INIT(8192),
-               out = BUF_INIT(8192);
-    struct strv {
-        char *items[128];
-        size_t n;
-    } env = {{0}, 0};
+    struct strv env = {{0}, 0}, rank_env = {{0}, 0};
     const struct instance_type *it = instance_find(
         jstr(json_object_get(r->doc, "ResourceConfig"), "InstanceType"));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = it ? it->vcpus : 1;
+    const char *cmd[] = {r->t->exe, "algo", b->name, "train", NULL};
+    char **mpi_argv = NULL;
     struct proc p;
-    int rc;
+    int rc = 0;
 
-    if (threads > cores && cores > 0)
-        threads = (int)cores;
-    buf_addf(&in, "SM_INPUT_DIR=%s/algo-1/input", buf_cstr(&r->dir));
-    buf_addf(&model, "SM_MODEL_DIR=%s/algo-1/model", buf_cstr(&r->dir));
-    buf_addf(&out, "SM_OUTPUT_DIR=%s/algo-1/output", buf_cstr(&r->dir));
-    env.items[env.n++] = buf_detach(&in, NULL);
-    env.items[env.n++] = buf_detach(&model, NULL);
-    env.items[env.n++] = buf_detach(&out, NULL);
-    {
-        struct buf e = BUF_INIT(8192);
-        buf_addf(&e, "TRAINING_JOB_NAME=%s", r->job->name);
-        env.items[env.n++] = buf_detach(&e, NULL);
-        buf_addf(&e, "TRAINING_JOB_ARN=%s", jstr(r->doc, "TrainingJobArn"));
-        env.items[env.n++] = buf_detach(&e, NULL);
-        buf_addf(&e, "OPENBLAS_NUM_THREADS=%d", threads);
-        env.items[env.n++] = buf_detach(&e, NULL);
-        buf_addf(&e, "OMP_NUM_THREADS=%d", threads);
-        env.items[env.n++] = buf_detach(&e, NULL);
-        buf_addf(&e, "AWS_REGION=%s", r->t->o.region);
-        env.items[env.n++] = buf_detach(&e, NULL);
-        env.items[env.n++] = xstrdup("PATH=/usr/local/bin:/usr/bin:/bin");
-        const char *k;
-        json_t *v;
-        json_object_foreach(json_object_get(r->doc, "Environment"), k, v)
-        {
-            if (env.n + 1 >= KILN_ARRAY_LEN(env.items))
-                break;
-            buf_addf(&e, "%s=%s", k, json_string_value(v));
-            env.items[env.n++] = buf_detach(&e, NULL);
-        }
-        buf_release(&e);
+    /* Instances sharing this machine share its cores. */
+    if (!r->t->o.hostfile && cores > 0 && threads > cores / r->hosts)
+        threads = cores / r->hosts > 0 ? (int)(cores / r->hosts) : 1;
+    if (r->hosts == 1) {
+        strv_addf(&env, "SM_INPUT_DIR=%s/algo-1/input", buf_cstr(&r->dir));
+        strv_addf(&env, "SM_MODEL_DIR=%s/algo-1/model", buf_cstr(&r->dir));
+        strv_addf(&env, "SM_OUTPUT_DIR=%s/algo-1/output", buf_cstr(&r->dir));
+        job_env(r, threads, &env);
+    } else {
+        job_env(r, threads, &rank_env);
+        strv_addf(&rank_env, "KILN_MPI=1");
+        struct launch_plan plan = {
+            .mpirun = r->t->o.mpirun,
+            .ranks = r->hosts,
+            .hostfile = r->t->o.hostfile,
+            .mpi_options = r->t->o.mpi_options,
+            .as_root = geteuid() == 0,
+            .job_dir = buf_cstr(&r->dir),
+            .env = (const char *const *)rank_env.items,
+            .cmd = cmd,
+        };
+        rc = launch_argv(&plan, &mpi_argv);
+        if (rc)
+            rc = diag_set(&r->d, rc, "cannot build the mpirun command");
+        /* mpirun itself needs little; the ranks get theirs from -x. */
+        strv_addf(&env, "PATH=%s", "/usr/local/bin:/usr/bin:/bin");
+        strv_addf(&env, "HOME=%s", buf_cstr(&r->dir));
     }
-    env.items[env.n] = NULL;
-    const char *argv[] = {r->t->exe, "algo", b->name, "train", NULL};
     proc_init(&p);
-    /* The instance type's memory caps the algorithm's address space. */
+    /* The instance type's memory caps each algorithm's address space. */
     if (it)
         p.mem_limit = (uint64_t)it->memory_gib << 30;
-    snprintf(r->stream, sizeof(r->stream), "%s/algo-1-%lld", r->job->name,
-             (long long)time(NULL));
-    rc = proc_start(&p, argv, (const char *const *)env.items, buf_cstr(&r->dir),
-                    &r->d);
+    r->stream_time = (long long)time(NULL);
+    if (!rc)
+        rc = proc_start(&p, mpi_argv ? (const char *const *)mpi_argv : cmd,
+                        (const char *const *)env.items, buf_cstr(&r->dir),
+                        &r->d);
     if (!rc) {
         pump(r, &p, why);
         rc = proc_wait(&p, false, exit_code);
     }
     proc_release(&p);
-    for (size_t i = 0; i < env.n; i++)
-        mem_free(env.items[i]);
+    launch_argv_free(mpi_argv);
+    strv_release(&env);
+    strv_release(&rank_env);
     return rc;
 }
 
@@ -918,14 +975,6 @@ static void run_job(struct run *r)
         finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
         return;
     }
-    if (r->hosts > 1) {
-        feeders_stop(r);
-        finish(r, "Failed", "Failed", "Training job failed",
-               "ClientError: InstanceCount > 1 needs multi-instance "
-               "training on MPI, which this kiln does not have yet; the "
-               "working trees of every host were prepared.");
-        return;
-    }
     if (stop_requested(r)) {
         feeders_stop(r);
         finish(r, "Stopped", "Stopped", "Training job stopped", NULL);
@@ -950,8 +999,13 @@ static void run_job(struct run *r)
                    reason = BUF_INIT(64 * 1024);
         char chunk[4096];
         ssize_t n;
-        buf_addf(&fpath, "%s/algo-1/output/failure", buf_cstr(&r->dir));
-        int fd = open(buf_cstr(&fpath), O_RDONLY | O_CLOEXEC);
+        /* The first host that wrote a failure file tells why. */
+        int fd = -1;
+        for (int h = 1; fd < 0 && h <= r->hosts; h++) {
+            buf_reset(&fpath);
+            buf_addf(&fpath, "%s/algo-%d/output/failure", buf_cstr(&r->dir), h);
+            fd = open(buf_cstr(&fpath), O_RDONLY | O_CLOEXEC);
+        }
         while (fd >= 0 && (n = read(fd, chunk, sizeof(chunk))) > 0 &&
                text.len < 2048)
             buf_add(&text, chunk, (size_t)n);

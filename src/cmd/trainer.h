@@ -25,9 +25,12 @@ struct trainer_opts {
     struct objstore *store; /* borrowed */
     const char *data_dir;   /* jobs/ is created under it */
     const char *region;
-    int max_jobs;           /* concurrent jobs, >= 1 */
-    int stop_grace_seconds; /* SIGTERM -> SIGKILL */
-    bool keep_dirs;         /* leave finished jobs' trees in place */
+    int max_jobs;            /* concurrent jobs, >= 1 */
+    int stop_grace_seconds;  /* SIGTERM -> SIGKILL */
+    bool keep_dirs;          /* leave finished jobs' trees in place */
+    const char *mpirun;      /* multi-instance jobs: mpirun's path */
+    const char *hostfile;    /* NULL: ranks on this machine */
+    const char *mpi_options; /* extra mpirun options, or NULL */
 };
 
 /* Also marks jobs a previous run left InProgress as Failed. */

@@ -205,52 +205,6 @@ def test_data_errors_fail_the_job(server, data):
     assert d["TrainingJobStatus"] == "Failed" and "not a kiln built-in" in d["FailureReason"]
 
 
-def test_sharded_manifest_prepares_each_host(data, tmp_path):
-    """ManifestFile + ShardedByS3Key over two hosts: each host's tree holds its
-    own shard and its own resourceconfig. Running the hosts together is MPI's
-    job (F8); until then the job fails saying so. A server that keeps job
-    trees lets the test look at them afterwards."""
-    from conftest import AKID, SECRET, Server
-    data_dir = str(tmp_path / "var")
-    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
-         "--secret-access-key", SECRET, "--account", ACCOUNT)
-    server = Server(data_dir, ["--keep-job-dirs", "1"])
-    try:
-        s3 = client(server, "s3")
-        s3.create_bucket(Bucket="train-bucket")
-        prefix = "kmeans_highlevel_example/dataKMeans-2026-11-28-00-00-00-000/"
-        raw = (data / "data.pbr").read_bytes()
-        s3.put_object(Bucket="train-bucket", Key=prefix + "matrix_0.pbr", Body=raw[:3184 * 10])
-        s3.put_object(Bucket="train-bucket", Key=prefix + "matrix_1.pbr",
-                      Body=raw[3184 * 10:3184 * 25])
-        manifest = [{"prefix": f"s3://train-bucket/{prefix}"}, "matrix_0.pbr", "matrix_1.pbr"]
-        s3.put_object(Bucket="train-bucket", Key=prefix + ".amazon.manifest",
-                      Body=json.dumps(manifest).encode())
-        sm = client(server, "sagemaker")
-        body = job_body("sharded-2", Tags=[], ResourceConfig={
-            "InstanceCount": 2, "InstanceType": "ml.c4.xlarge", "VolumeSizeInGB": 30})
-        body["InputDataConfig"][0]["DataSource"]["S3DataSource"].update(
-            S3DataType="ManifestFile", S3Uri=f"s3://train-bucket/{prefix}.amazon.manifest",
-            S3DataDistributionType="ShardedByS3Key")
-        sm.create_training_job(**body)
-        d = wait(sm, "sharded-2")
-        assert d["TrainingJobStatus"] == "Failed" and "MPI" in d["FailureReason"]
-        tree = os.path.join(data_dir, "jobs", ACCOUNT, "sharded-2")
-        for h, shard, rows in ((1, "matrix_0.pbr", 10), (2, "matrix_1.pbr", 15)):
-            host = os.path.join(tree, f"algo-{h}")
-            assert os.listdir(os.path.join(host, "input/data/train")) == [shard]
-            assert os.path.getsize(os.path.join(host, "input/data/train", shard)) == 3184 * rows
-            rc = json.load(open(os.path.join(host, "input/config/resourceconfig.json")))
-            assert rc["current_host"] == f"algo-{h}"
-            assert rc["hosts"] == ["algo-1", "algo-2"]
-            idc = json.load(open(os.path.join(host, "input/config/inputdataconfig.json")))
-            assert idc["train"]["S3DistributionType"] == "ShardedByS3Key"
-            hp = json.load(open(os.path.join(host, "input/config/hyperparameters.json")))
-            assert hp["k"] == "10"
-    finally:
-        assert server.stop() == 0
-
-
 def test_cli_create_wait_describe(server, data, tmp_path):
     spec = tmp_path / "job.json"
     spec.write_text(json.dumps(job_body("cli-job")))

@@ -14,6 +14,7 @@
 #include "algos/kmeans/kmeans.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <strings.h>
 
 #include "base/mem.h"
@@ -276,11 +277,16 @@ int kmeans_ws_init(struct kmeans_ws *ws, size_t max_rows, size_t K, size_t d)
     ws->dist2 = xmalloc((max_rows ? max_rows : 1) * sizeof(float));
     ws->idx = xmalloc((max_rows ? max_rows : 1) * sizeof(uint32_t));
     ws->cnorm = xmalloc(K * sizeof(float));
-    if (mem_try_alloc(kd * sizeof(double), (void **)&ws->sums)) {
+    /* sums, count and the row total: one block, one collective. */
+    if (kd > SIZE_MAX / sizeof(double) - K - 1 ||
+        mem_try_alloc((kd + K + 1) * sizeof(double), (void **)&ws->stats)) {
         kmeans_ws_release(ws);
         return KILN_ENOMEM;
     }
-    ws->count = xmalloc(K * sizeof(double));
+    ws->nstats = kd + K + 1;
+    ws->sums = ws->stats;
+    ws->count = ws->stats + kd;
+    ws->rows = ws->count + K;
     ws->max_rows = max_rows;
     ws->K = K;
     ws->d = d;
@@ -293,8 +299,7 @@ void kmeans_ws_release(struct kmeans_ws *ws)
     mem_free(ws->dist2);
     mem_free(ws->idx);
     mem_free(ws->cnorm);
-    mem_free(ws->sums);
-    mem_free(ws->count);
+    mem_free(ws->stats);
     memset(ws, 0, sizeof(*ws));
 }
 
@@ -398,8 +403,8 @@ int kmeans_state_seed(struct kmeans_state *s, const struct mat *X,
     return 0;
 }
 
-int kmeans_state_update(struct kmeans_state *s, const struct mat *X,
-                        double decay, struct kmeans_ws *ws)
+int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
+                       struct kmeans_ws *ws)
 {
     size_t n = X->rows, K = s->K, d = s->d;
     struct mat C = centers_of(s);
@@ -407,15 +412,14 @@ int kmeans_state_update(struct kmeans_state *s, const struct mat *X,
 
     if (X->cols != d || n > ws->max_rows || K > ws->K)
         return KILN_EDIM;
-    if (decay != 1.0)
-        for (size_t j = 0; j < K; j++)
-            s->weight[j] *= decay;
+    memset(ws->stats, 0, (K * d + K + 1) * sizeof(double));
+    ws->rows[0] = (double)n;
+    if (n == 0)
+        return 0;
     linalg_row_sqnorms(&C, ws->cnorm);
     rc = linalg_nearest(X, &C, ws->cnorm, ws->dots, ws->idx, ws->dist2);
     if (rc)
         return rc;
-    memset(ws->count, 0, K * sizeof(double));
-    memset(ws->sums, 0, K * d * sizeof(double));
     for (size_t i = 0; i < n; i++) {
         const float *x = X->data + i * X->ld;
         double *sum = ws->sums + (size_t)ws->idx[i] * d;
@@ -423,6 +427,17 @@ int kmeans_state_update(struct kmeans_state *s, const struct mat *X,
         for (size_t t = 0; t < d; t++)
             sum[t] += x[t];
     }
+    return 0;
+}
+
+void kmeans_state_apply(struct kmeans_state *s, double decay,
+                        const struct kmeans_ws *ws)
+{
+    size_t K = s->K, d = s->d;
+
+    if (decay != 1.0)
+        for (size_t j = 0; j < K; j++)
+            s->weight[j] *= decay;
     for (size_t j = 0; j < K; j++) {
         double nj = ws->count[j];
         if (nj == 0)
@@ -434,7 +449,15 @@ int kmeans_state_update(struct kmeans_state *s, const struct mat *X,
         for (size_t t = 0; t < d; t++)
             c[t] = (float)(c[t] + (sum[t] - nj * c[t]) * inv);
     }
-    return 0;
+}
+
+int kmeans_state_update(struct kmeans_state *s, const struct mat *X,
+                        double decay, struct kmeans_ws *ws)
+{
+    int rc = kmeans_batch_stats(s, X, ws);
+    if (!rc)
+        kmeans_state_apply(s, decay, ws);
+    return rc;
 }
 
 int kmeans_state_merge(struct kmeans_state *dst, const struct kmeans_state *src)

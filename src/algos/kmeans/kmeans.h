@@ -68,8 +68,13 @@ struct kmeans_ws {
     float *dist2;  /* max_rows */
     uint32_t *idx; /* max_rows */
     float *cnorm;  /* K */
-    double *sums;  /* K x d */
-    double *count; /* K */
+    /* The batch statistic, one block of nstats = K*d + K + 1 doubles so
+     * that ranks can sum it in one collective: */
+    double *stats;
+    size_t nstats;
+    double *sums;  /* K x d: per center, the sum of its rows */
+    double *count; /* K: per center, its rows */
+    double *rows;  /* 1: rows in the batch */
 };
 
 int kmeans_state_init(struct kmeans_state *s, size_t K, size_t d);
@@ -94,6 +99,19 @@ int kmeans_state_seed(struct kmeans_state *s, const struct mat *X,
  */
 int kmeans_state_update(struct kmeans_state *s, const struct mat *X,
                         double decay, struct kmeans_ws *ws);
+
+/*
+ * The two halves of kmeans_state_update(), for several hosts: the batch
+ * statistic of X against the current centers into ws (sums, counts,
+ * rows), which ranks add up; then the move of every center by the
+ * (summed) statistic, after decaying the weights by `decay`. Applying the
+ * sum of the hosts' statistics to the same state on every host keeps the
+ * hosts' states identical. X may have no rows. Allocate nothing.
+ */
+int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
+                       struct kmeans_ws *ws);
+void kmeans_state_apply(struct kmeans_state *s, double decay,
+                        const struct kmeans_ws *ws);
 
 /* Appends src's weighted centers to dst (union); both stay valid. */
 int kmeans_state_merge(struct kmeans_state *dst,

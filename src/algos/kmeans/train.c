@@ -5,6 +5,16 @@
  * Memory is one mini-batch (mini_batch_size x feature_dim floats), the
  * state (K x feature_dim) and the workspace; the data is streamed from the
  * channel files, never loaded whole.
+ *
+ * On several hosts (ranks of an MPI job, kiln's launcher) every host
+ * streams its own shard. Rank 0 seeds the centers and broadcasts them;
+ * then, round after round, each host computes its mini-batch's statistic
+ * (per-center sums and counts) against the shared centers, the hosts add
+ * the statistics up (one allreduce of K x feature_dim doubles: the cost
+ * of a round does not grow with the data), and every host applies the
+ * sum to its copy of the state, so all copies stay the same. An epoch
+ * ends when no host has rows left. Rank 0 shrinks the state to k centers,
+ * broadcasts them and writes the model; test metrics sum over all hosts.
  */
 #include "algos/kmeans/train.h"
 
@@ -21,6 +31,7 @@
 #include "base/str.h"
 #include "formats/dataset.h"
 #include "formats/ndarray.h"
+#include "ml/comm.h"
 
 #define DEFAULT_SEED 0x6b6d65616e73ull /* "kmeans" */
 
@@ -35,6 +46,7 @@ struct run {
     size_t ntrain, ntest;
     bool has_test;
     bool train_pipe, test_pipe; /* channels arrive as FIFOs */
+    struct comm comm;           /* the hosts of the job */
     struct kiln_diag d;
 };
 
@@ -138,7 +150,8 @@ static int configure(struct run *r)
     if (!rc)
         rc = algo_channel_files(a->input_dir, "train", &r->train_paths,
                                 &r->ntrain, &r->d);
-    if (!rc && r->ntrain == 0)
+    /* With several hosts, a host whose shard is empty still takes part. */
+    if (!rc && r->ntrain == 0 && r->comm.size == 1)
         rc = diag_set(&r->d, KILN_EINVAL,
                       "the 'train' channel has no data files");
     if (!rc && (json_object_get(r->inputs, "test") ||
@@ -149,6 +162,8 @@ static int configure(struct run *r)
                                NULL);
         r->has_test = r->ntest > 0;
     }
+    if (r->comm.size > 1) /* the same answer on every host */
+        r->has_test = json_object_get(r->inputs, "test") != NULL;
 out:
     buf_release(&p);
     return rc;
@@ -212,14 +227,16 @@ static int evaluate(struct run *r, const float *centers, float *batch,
     struct dataset *ds = NULL;
     struct mat C = {r->hp.k, r->hp.feature_dim, r->hp.feature_dim,
                     (float *)(uintptr_t)centers, false};
-    double ssd = 0;
+    double ssd = 0, sum[2];
     uint64_t n = 0;
     size_t got;
-    int rc;
+    int rc = 0;
 
-    rc = test_dataset(r, &ds);
+    /* A host of several may hold no test shard. */
+    if (r->test_pipe || r->ntest > 0 || r->comm.size == 1)
+        rc = test_dataset(r, &ds);
     linalg_row_sqnorms(&C, ws->cnorm);
-    while (!rc) {
+    while (!rc && ds) {
         rc = dataset_next(ds, batch, NULL, r->hp.mini_batch_size, &got, &r->d);
         if (rc || got == 0)
             break;
@@ -233,6 +250,12 @@ static int evaluate(struct run *r, const float *centers, float *batch,
     dataset_close(ds);
     if (rc)
         return rc;
+    sum[0] = ssd;
+    sum[1] = (double)n;
+    if (comm_sum(&r->comm, sum, 2) != 0)
+        return diag_set(&r->d, KILN_EIO, "the hosts lost each other");
+    ssd = sum[0];
+    n = (uint64_t)sum[1];
     if (n == 0)
         return diag_set(&r->d, KILN_EINVAL, "the 'test' channel is empty");
     if (r->hp.eval_msd)
@@ -244,6 +267,39 @@ static int evaluate(struct run *r, const float *centers, float *batch,
     return 0;
 }
 
+/* Seeds the state from the first batch of the training stream and
+ * rewinds it. */
+static int seed_state(struct run *r, struct dataset *ds,
+                      struct kmeans_state *st, struct kmeans_ws *ws,
+                      float *batch, struct rng *rng)
+{
+    const struct kmeans_hp *hp = &r->hp;
+    size_t got = 0;
+    int rc = 0;
+
+    if (ds)
+        rc = dataset_next(ds, batch, NULL, hp->mini_batch_size, &got, &r->d);
+    if (rc)
+        return rc;
+    if (got == 0)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "the 'train' channel holds no records%s",
+                        r->comm.size > 1 ? " on host algo-1" : "");
+    if (got < hp->mini_batch_size)
+        algo_log("WARNING",
+                 "Batch size %zu is bigger than the first batch "
+                 "data. Effective batch size used to initialize "
+                 "is %zu",
+                 hp->mini_batch_size, got);
+    if (got < hp->k)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "k=%zu is larger than the %zu records available to "
+                        "initialise the centers",
+                        hp->k, got);
+    struct mat X = {got, hp->feature_dim, hp->feature_dim, batch, false};
+    return kmeans_state_seed(st, &X, hp->init_method, rng, ws);
+}
+
 static int train(struct run *r)
 {
     struct kmeans_hp *hp = &r->hp;
@@ -252,7 +308,7 @@ static int train(struct run *r)
     struct kmeans_ws ws = {0};
     struct rng rng;
     float *batch = NULL, *centers = NULL;
-    size_t K, got, bytes;
+    size_t K, got, bytes, rounds = 0;
     double t0 = now_s(), msd = 0;
     uint64_t total = 0;
     struct buf conf = BUF_INIT(8192);
@@ -295,7 +351,7 @@ static int train(struct run *r)
         rc = dataset_open_pipe(buf_cstr(&dir), "train", r->train_ct,
                                hp->feature_dim, r->train_label, &ds, &r->d);
         buf_release(&dir);
-    } else {
+    } else if (r->ntrain > 0) {
         rc = dataset_open((const char *const *)r->train_paths, r->ntrain,
                           r->a->data ? NULL : r->a->input_dir, "train",
                           r->train_ct, hp->feature_dim, r->train_label, &ds,
@@ -307,51 +363,44 @@ static int train(struct run *r)
              "Loaded iterator creator %s for content type ('%s', "
              "'1.0')",
              content_type_name(r->train_ct), content_type_name(r->train_ct));
-    /* Initialise from the first batch, then rewind. */
-    rc = dataset_next(ds, batch, NULL, hp->mini_batch_size, &got, &r->d);
-    if (rc)
-        goto out;
-    if (got == 0) {
-        rc = diag_set(&r->d, KILN_EINVAL,
-                      "the 'train' channel holds no "
-                      "records");
+    /* Rank 0 initialises from its first batch, then rewinds. */
+    if (r->comm.rank == 0) {
+        rc = seed_state(r, ds, &st, &ws, batch, &rng);
+        if (rc)
+            goto out;
+    }
+    if (comm_bcast_floats(&r->comm, st.centers, K * hp->feature_dim, 0) != 0) {
+        rc = diag_set(&r->d, KILN_EIO, "the hosts lost each other");
         goto out;
     }
-    if (got < hp->mini_batch_size)
-        algo_log("WARNING",
-                 "Batch size %zu is bigger than the first batch "
-                 "data. Effective batch size used to initialize "
-                 "is %zu",
-                 hp->mini_batch_size, got);
-    if (got < hp->k) {
-        rc = diag_set(&r->d, KILN_EINVAL,
-                      "k=%zu is larger than the %zu records available to "
-                      "initialise the centers",
-                      hp->k, got);
-        goto out;
-    }
-    {
-        struct mat X = {got, hp->feature_dim, hp->feature_dim, batch, false};
-        rc = kmeans_state_seed(&st, &X, hp->init_method, &rng, &ws);
-    }
-    if (rc)
-        goto out;
+    st.seeded = true;
     double t_epochs = now_s();
     for (size_t e = 0; e < hp->epochs && !rc; e++) {
-        dataset_rewind(ds, &r->d);
-        for (;;) {
-            rc =
-                dataset_next(ds, batch, NULL, hp->mini_batch_size, &got, &r->d);
-            if (rc || got == 0)
+        bool more = ds != NULL;
+        if (ds)
+            rc = dataset_rewind(ds, &r->d);
+        while (!rc) {
+            got = 0;
+            if (more)
+                rc = dataset_next(ds, batch, NULL, hp->mini_batch_size, &got,
+                                  &r->d);
+            if (rc)
                 break;
-            double decay =
-                hp->half_life_time_size
-                    ? pow(0.5, (double)got / (double)hp->half_life_time_size)
-                    : 1.0;
+            more = got > 0;
             struct mat X = {got, hp->feature_dim, hp->feature_dim, batch,
                             false};
-            rc = kmeans_state_update(&st, &X, decay, &ws);
+            rc = kmeans_batch_stats(&st, &X, &ws);
+            if (!rc && comm_sum(&r->comm, ws.stats, ws.nstats) != 0)
+                rc = diag_set(&r->d, KILN_EIO, "the hosts lost each other");
+            if (rc || ws.rows[0] == 0)
+                break; /* no host has rows left: the epoch is over */
+            double decay =
+                hp->half_life_time_size
+                    ? pow(0.5, ws.rows[0] / (double)hp->half_life_time_size)
+                    : 1.0;
+            kmeans_state_apply(&st, decay, &ws);
             total += got;
+            rounds++;
         }
         if (!rc)
             algo_log("INFO",
@@ -368,17 +417,30 @@ static int train(struct run *r)
              "#throughput_metric: host=%s, train throughput=%.17g "
              "records/second",
              r->host, (double)total / (secs > 1e-9 ? secs : 1e-9));
-    algo_log("INFO", "shrinking %zu centers into %zu", K, hp->k);
     centers = xmalloc(hp->k * hp->feature_dim * sizeof(float));
-    rc = kmeans_finalize(&st, hp, &rng, centers, &msd, on_trial, NULL);
-    if (rc) {
-        rc = diag_set(&r->d, rc, "no center received any training record");
+    if (r->comm.rank == 0) {
+        algo_log("INFO", "shrinking %zu centers into %zu", K, hp->k);
+        rc = kmeans_finalize(&st, hp, &rng, centers, &msd, on_trial, NULL);
+        if (rc) {
+            rc = diag_set(&r->d, rc, "no center received any training record");
+            goto out;
+        }
+        algo_log("INFO",
+                 "finished shrinking process. Mean Square Distance = %g", msd);
+    }
+    if (comm_bcast_floats(&r->comm, centers, hp->k * hp->feature_dim, 0) ||
+        comm_bcast_doubles(&r->comm, &msd, 1, 0)) {
+        rc = diag_set(&r->d, KILN_EIO, "the hosts lost each other");
         goto out;
     }
-    algo_log("INFO", "finished shrinking process. Mean Square Distance = %g",
-             msd);
     algo_log("INFO", "#quality_metric: host=%s, train msd <loss>=%.17g",
              r->host, msd);
+    if (r->comm.size > 1)
+        algo_log("INFO",
+                 "host %s of %d: %zu rounds, %zu collectives took %.3f s of "
+                 "%.3f s of training, %zu bytes sent per round",
+                 r->host, r->comm.size, rounds, r->comm.calls, r->comm.seconds,
+                 now_s() - t0, ws.nstats * sizeof(double));
     if (r->has_test) {
         rc = evaluate(r, centers, batch, &ws);
         if (rc)
@@ -386,12 +448,14 @@ static int train(struct run *r)
     } else {
         algo_log("INFO", "Test data is not provided.");
     }
-    rc = save_model(r, centers);
-    if (!rc)
-        algo_log("INFO",
-                 "wrote the model (%zu x %zu) to %s/model_algo-1 in "
-                 "%.3f s in total",
-                 hp->k, hp->feature_dim, r->a->model_dir, now_s() - t0);
+    if (r->comm.rank == 0) {
+        rc = save_model(r, centers);
+        if (!rc)
+            algo_log("INFO",
+                     "wrote the model (%zu x %zu) to %s/model_algo-1 in "
+                     "%.3f s in total",
+                     hp->k, hp->feature_dim, r->a->model_dir, now_s() - t0);
+    }
 out:
     dataset_close(ds);
     kmeans_state_release(&st);
@@ -406,14 +470,19 @@ int kmeans_train(const struct algo_args *a)
     struct run r = {.a = a};
     int rc, status = 0;
 
-    rc = configure(&r);
+    rc = comm_init(&r.comm, a->mpi, &r.d);
+    if (!rc)
+        rc = configure(&r);
     if (!rc)
         rc = train(&r);
     if (rc) {
         bool client = rc == KILN_EINVAL || rc == KILN_EDIM ||
                       rc == KILN_ENOTFOUND || rc == KILN_ETOOBIG;
         status = algo_fail(a, client, r.d.msg[0] ? r.d.msg : kiln_strerror(rc));
+        /* The other hosts wait in a collective: end them too. */
+        comm_abort(&r.comm, status);
     }
+    comm_finish(&r.comm);
     json_decref(r.hyper);
     json_decref(r.inputs);
     json_decref(r.resources);

@@ -1,0 +1,91 @@
+/*
+ * comm.c - collectives over Open MPI (see comm.h). Large buffers go in
+ * pieces of at most INT_MAX elements, MPI's count type.
+ */
+#include "ml/comm.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int comm_init(struct comm *c, bool use_mpi, struct kiln_diag *d)
+{
+    *c = (struct comm){.rank = 0, .size = 1};
+    if (!use_mpi)
+        return 0;
+    if (MPI_Init(NULL, NULL) != MPI_SUCCESS)
+        return diag_set(d, KILN_EIO, "cannot join the MPI job");
+    c->mpi = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &c->size);
+    return 0;
+}
+
+static int done(struct comm *c, double t0, size_t bytes, int rc)
+{
+    c->seconds += now_s() - t0;
+    c->calls++;
+    c->bytes += bytes;
+    return rc == MPI_SUCCESS ? 0 : KILN_EIO;
+}
+
+int comm_sum(struct comm *c, double *buf, size_t n)
+{
+    double t0 = now_s();
+    int rc = MPI_SUCCESS;
+
+    if (c->size == 1)
+        return 0;
+    for (size_t off = 0; off < n && rc == MPI_SUCCESS; off += INT_MAX) {
+        size_t part = n - off < INT_MAX ? n - off : INT_MAX;
+        rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)part, MPI_DOUBLE,
+                           MPI_SUM, MPI_COMM_WORLD);
+    }
+    return done(c, t0, n * sizeof(double), rc);
+}
+
+static int bcast(struct comm *c, void *buf, size_t n, size_t elem,
+                 MPI_Datatype type, int root)
+{
+    double t0 = now_s();
+    int rc = MPI_SUCCESS;
+
+    if (c->size == 1)
+        return 0;
+    for (size_t off = 0; off < n && rc == MPI_SUCCESS; off += INT_MAX) {
+        size_t part = n - off < INT_MAX ? n - off : INT_MAX;
+        rc = MPI_Bcast((char *)buf + off * elem, (int)part, type, root,
+                       MPI_COMM_WORLD);
+    }
+    return done(c, t0, c->rank == root ? n * elem : 0, rc);
+}
+
+int comm_bcast_floats(struct comm *c, float *buf, size_t n, int root)
+{
+    return bcast(c, buf, n, sizeof(float), MPI_FLOAT, root);
+}
+
+int comm_bcast_doubles(struct comm *c, double *buf, size_t n, int root)
+{
+    return bcast(c, buf, n, sizeof(double), MPI_DOUBLE, root);
+}
+
+void comm_abort(struct comm *c, int status)
+{
+    if (c->mpi && c->size > 1)
+        MPI_Abort(MPI_COMM_WORLD, status);
+}
+
+void comm_finish(struct comm *c)
+{
+    if (c->mpi)
+        MPI_Finalize();
+    c->mpi = false;
+}

@@ -1,0 +1,204 @@
+"""[F8] multi-instance training: InstanceCount > 1 runs the hosts as the
+ranks of one Open MPI job. The SDK-shaped request (ManifestFile, two
+matrix_N.pbr shards, ShardedByS3Key, two instances) on Fashion-MNIST, a
+failing rank, StopTrainingJob, and three hosts in three network namespaces."""
+import json
+import os
+import re
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ACCOUNT, AKID, SECRET, Server, client, kiln
+from test_training import FM, job_body, read_model, wait
+
+pytestmark = pytest.mark.skipif(not os.path.exists(FM),
+                                reason="dataset-fashion-mnist not installed")
+
+PREFIX = "kmeans_highlevel_example/dataKMeans-2026-11-28-00-00-00-000/"
+ROW = 3164  # one 784-float RecordIO-protobuf record without label, framed
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A server that keeps job trees, with the SDK's record_set() upload:
+    two shards of 5,000 training rows and its manifest, plus 2,000 test rows."""
+    tmp = tmp_path_factory.mktemp("dist")
+    data_dir = str(tmp / "var")
+    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
+         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    kiln("admin", "convert", "--from", "idx", "--to", "recordio", "--rows", "10000",
+         f"{FM}/train-images-idx3-ubyte.gz", str(tmp / "train.pbr"))
+    kiln("admin", "convert", "--from", "idx", "--to", "recordio", "--rows", "2000",
+         f"{FM}/t10k-images-idx3-ubyte.gz", str(tmp / "test.pbr"))
+    server = Server(data_dir, ["--keep-job-dirs", "1"])
+    s3 = client(server, "s3")
+    s3.create_bucket(Bucket="dist")
+    raw = (tmp / "train.pbr").read_bytes()
+    assert len(raw) == ROW * 10000
+    s3.put_object(Bucket="dist", Key=PREFIX + "matrix_0.pbr", Body=raw[:ROW * 5000])
+    s3.put_object(Bucket="dist", Key=PREFIX + "matrix_1.pbr", Body=raw[ROW * 5000:])
+    manifest = [{"prefix": f"s3://dist/{PREFIX}"}, "matrix_0.pbr", "matrix_1.pbr"]
+    s3.put_object(Bucket="dist", Key=PREFIX + ".amazon.manifest",
+                  Body=json.dumps(manifest).encode())
+    s3.put_object(Bucket="dist", Key="test/test.pbr", Body=(tmp / "test.pbr").read_bytes())
+    server.tmp = tmp
+    yield server
+    assert server.stop() == 0
+
+
+def sdk_job(name, instances, distribution="ShardedByS3Key", manifest_key=None, **over):
+    """What KMeans(instance_count=N).fit(record_set(...)) sends."""
+    body = job_body(name, Tags=[], ResourceConfig={
+        "InstanceCount": instances, "InstanceType": "ml.c4.xlarge", "VolumeSizeInGB": 30},
+        OutputDataConfig={"S3OutputPath": "s3://dist/output"},
+        HyperParameters={"k": "10", "feature_dim": "784", "mini_batch_size": "500",
+                         "force_dense": "True", "eval_metrics": '["msd", "ssd"]'})
+    body["InputDataConfig"][0]["DataSource"]["S3DataSource"].update(
+        S3DataType="ManifestFile",
+        S3Uri=f"s3://dist/{manifest_key or PREFIX + '.amazon.manifest'}",
+        S3DataDistributionType=distribution)
+    body["InputDataConfig"].append({
+        "ChannelName": "test",
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://dist/test/",
+                                        "S3DataDistributionType": "FullyReplicated"}}})
+    body.update(over)
+    return body
+
+
+def host_logs(server, job):
+    """{host: [lines]} from the job's log streams, as fit(logs=True) reads them."""
+    logs = client(server, "logs")
+    group = "/aws/sagemaker/TrainingJobs"
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=job + "/",
+                                        orderBy="LogStreamName")["logStreams"]
+    out = {}
+    for s in streams:
+        host = re.fullmatch(re.escape(job) + r"/(algo-\d+)-\d+", s["logStreamName"]).group(1)
+        ev = logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"],
+                                 startFromHead=True)
+        out[host] = [e["message"] for e in ev["events"]]
+    return out
+
+
+def metric(lines, name):
+    pat = re.compile(r"#quality_metric: host=algo-\d+, " + name + r" <loss>=([0-9.eE+-]+)")
+    vals = [float(m.group(1)) for l in lines for m in [pat.search(l)] if m]
+    assert vals, f"no {name} in the log"
+    return vals[-1]
+
+
+def test_sdk_two_instances(cluster):
+    sm = client(cluster, "sagemaker")
+    sm.create_training_job(**sdk_job("sdk-two", 2))
+    sm.create_training_job(**sdk_job("sdk-one", 1, distribution="FullyReplicated"))
+    two, one = wait(sm, "sdk-two"), wait(sm, "sdk-one")
+    assert two["TrainingJobStatus"] == "Completed", two.get("FailureReason")
+    assert one["TrainingJobStatus"] == "Completed", one.get("FailureReason")
+    assert two["ResourceConfig"]["InstanceCount"] == 2
+    # As in SageMaker: wall-clock seconds; the bill multiplies by the count.
+    assert two["BillableTimeInSeconds"] == two["TrainingTimeInSeconds"]
+
+    # Two log streams, one per host, each with its own metrics lines.
+    logs = host_logs(cluster, "sdk-two")
+    assert sorted(logs) == ["algo-1", "algo-2"]
+    for host, lines in logs.items():
+        assert any(f"#progress_metric: host={host}, completed 100.0 % of epochs" in l
+                   for l in lines), lines[-20:]
+        assert any(f"#quality_metric: host={host}, train msd <loss>=" in l for l in lines)
+        # Each host streamed its own shard only: 5,000 of the 10,000 rows.
+        assert any("processed a total of 5000 examples" in l for l in lines), lines[-20:]
+        assert not any(l.startswith("[1,") for l in lines)
+    # Only the first host shrinks the state and writes the model.
+    assert any("shrinking 100 centers into 10" in l for l in logs["algo-1"])
+    assert not any("shrinking" in l for l in logs["algo-2"])
+    assert any("processed a total of 10000 examples" in l for l in host_logs(cluster, "sdk-one")["algo-1"])
+
+    # Each host's tree held exactly its shard.
+    tree = os.path.join(cluster.data_dir, "jobs", ACCOUNT, "sdk-two")
+    for h, shard in ((1, "matrix_0.pbr"), (2, "matrix_1.pbr")):
+        data = os.path.join(tree, f"algo-{h}", "input/data/train")
+        assert os.listdir(data) == [shard]
+        assert os.path.getsize(os.path.join(data, shard)) == ROW * 5000
+        rc = json.load(open(os.path.join(tree, f"algo-{h}", "input/config/resourceconfig.json")))
+        assert rc["current_host"] == f"algo-{h}" and rc["hosts"] == ["algo-1", "algo-2"]
+    assert not os.path.exists(os.path.join(tree, "algo-2", "model", "model_algo-1"))
+
+    # One model of shape (10, 784); its test error per row is within 1% of
+    # the one-instance job's on the same data.
+    import io
+    import tarfile
+    s3 = client(cluster, "s3")
+    for job in ("sdk-two", "sdk-one"):
+        body = s3.get_object(Bucket="dist", Key=f"output/{job}/output/model.tar.gz")["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body)) as t:
+            assert t.getnames() == ["model_algo-1"]
+            assert read_model(t.extractfile("model_algo-1").read()).shape == (10, 784)
+    msd_two = metric(logs["algo-1"], "test msd")
+    msd_one = metric(host_logs(cluster, "sdk-one")["algo-1"], "test msd")
+    print(f"test msd: two instances {msd_two:.3f}, one instance {msd_one:.3f}")
+    assert abs(msd_two - msd_one) / msd_one < 0.01
+    # Every host reports the same train and test metrics of the whole job.
+    assert metric(logs["algo-2"], "train msd") == metric(logs["algo-1"], "train msd")
+    assert metric(logs["algo-2"], "test msd") == msd_two
+    metrics = {m["MetricName"]: m["Value"] for m in two["FinalMetricDataList"]}
+    assert metrics["test:msd"] == pytest.approx(msd_two)
+
+
+def test_failing_rank_fails_the_job(cluster):
+    """The second host's shard is not RecordIO: the job fails with that
+    host's message, and no process of the job is left."""
+    s3 = client(cluster, "s3")
+    prefix = "bad-shard/"
+    raw = (cluster.tmp / "train.pbr").read_bytes()
+    s3.put_object(Bucket="dist", Key=prefix + "matrix_0.pbr", Body=raw[:ROW * 3000])
+    s3.put_object(Bucket="dist", Key=prefix + "matrix_1.pbr", Body=b"this is not recordio\n" * 50)
+    manifest = [{"prefix": f"s3://dist/{prefix}"}, "matrix_0.pbr", "matrix_1.pbr"]
+    s3.put_object(Bucket="dist", Key=prefix + ".amazon.manifest",
+                  Body=json.dumps(manifest).encode())
+    sm = client(cluster, "sagemaker")
+    sm.create_training_job(**sdk_job("bad-rank", 2, manifest_key=prefix + ".amazon.manifest"))
+    d = wait(sm, "bad-rank")
+    assert d["TrainingJobStatus"] == "Failed"
+    assert d["FailureReason"].startswith("ClientError: "), d["FailureReason"]
+    assert "matrix_1.pbr" in d["FailureReason"], d["FailureReason"]
+    assert not job_processes("bad-rank")
+
+
+def job_processes(job):
+    """mpirun, orted and the ranks of `job`: the processes whose command line
+    or environment (TRAINING_JOB_NAME, set for every rank) names it."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if not any(w in cmd for w in ("algo kmeans train", "mpirun", "orted")):
+            continue
+        if job in cmd or f"TRAINING_JOB_NAME={job}".encode() in env:
+            found.append(f"{pid} {cmd}")
+    return found
+
+
+def test_stop_kills_every_rank(cluster):
+    sm = client(cluster, "sagemaker")
+    body = sdk_job("stop-two", 2)
+    body["HyperParameters"]["epochs"] = "1000000"
+    sm.create_training_job(**body)
+    def ranks():
+        return [p for p in job_processes("stop-two") if "mpirun" not in p]
+    deadline = time.time() + 30
+    while time.time() < deadline and len(ranks()) < 2:
+        time.sleep(0.05)
+    assert len(ranks()) == 2
+    time.sleep(0.5)
+    sm.stop_training_job(TrainingJobName="stop-two")
+    d = wait(sm, "stop-two")
+    assert d["TrainingJobStatus"] == "Stopped", d.get("FailureReason")
+    assert not job_processes("stop-two")
