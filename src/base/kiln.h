@@ -45,6 +45,15 @@ KILN_NORETURN void kiln_assert_fail(const char *expr, const char *file,
 #define KILN_DASSERT(x) ((void)0)
 #endif
 
+/* KILN_SANITIZED: an AddressSanitizer build (gcc or clang). */
+#if defined(__SANITIZE_ADDRESS__)
+#define KILN_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KILN_SANITIZED 1
+#endif
+#endif
+
 /* Tests reach static helpers through UNITTEST (curl's trick). */
 #ifdef KILN_UNITTEST
 #define UNITTEST

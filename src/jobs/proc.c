@@ -19,14 +19,6 @@ void proc_init(struct proc *p)
     p->mem_limit = 0;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
 int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
                const char *cwd, struct kiln_diag *d)
 {
@@ -71,7 +63,7 @@ int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
             }
             _exit(127);
         }
-#ifndef SANITIZED
+#ifndef KILN_SANITIZED
         if (p->mem_limit) {
             struct rlimit lim = {p->mem_limit, p->mem_limit};
             setrlimit(RLIMIT_AS, &lim);

@@ -95,7 +95,8 @@ def test_sdk_two_instances(cluster):
     sm.create_training_job(**sdk_job("sdk-two", 2))
     sm.create_training_job(**sdk_job("sdk-one", 1, distribution="FullyReplicated"))
     two, one = wait(sm, "sdk-two"), wait(sm, "sdk-one")
-    assert two["TrainingJobStatus"] == "Completed", two.get("FailureReason")
+    assert two["TrainingJobStatus"] == "Completed", (two.get("FailureReason"),
+                                                     host_logs(cluster, "sdk-two"))
     assert one["TrainingJobStatus"] == "Completed", one.get("FailureReason")
     assert two["ResourceConfig"]["InstanceCount"] == 2
     # As in SageMaker: wall-clock seconds; the bill multiplies by the count.
