@@ -58,7 +58,8 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all run demo test asan deps fuzz format format-check lint tidy cppcheck \
-        clean unit-bins docs bench-s3 bench-kmeans bench-invoke bench-jobs bench-formats proto
+        clean unit-bins docs bench-s3 bench-kmeans bench-invoke bench-jobs bench-formats \
+        bench-distributed proto
 
 all: $(KILN) unit-bins $(FUZZ_REPLAY)
 
@@ -114,6 +115,9 @@ bench-invoke: deps $(KILN)
 
 bench-jobs: deps $(KILN)
 	KILN_BIN=$(CURDIR)/$(KILN) /usr/bin/python3 bench/jobs_bench.py
+
+bench-distributed: deps $(KILN)
+	KILN_BIN=$(CURDIR)/$(KILN) /usr/bin/python3 bench/distributed_bench.py
 
 $(BUILD)/bench/bench_formats: bench/bench_formats.c $(BUILD)/libkiln.a
 	@mkdir -p $(dir $@)

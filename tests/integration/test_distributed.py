@@ -203,3 +203,92 @@ def test_stop_kills_every_rank(cluster):
     d = wait(sm, "stop-two")
     assert d["TrainingJobStatus"] == "Stopped", d.get("FailureReason")
     assert not job_processes("stop-two")
+
+
+HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
+
+
+def ip(*args):
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def namespaces(tmp_path):
+    """Three "machines": network namespaces kiln-<addr> on one bridge, each
+    reachable only at its own address. Yields (addresses, subnet)."""
+    if os.geteuid() != 0:
+        pytest.skip("the three-host test needs root for network namespaces "
+                    "(CI runs as root)")
+    n = 20 + os.getpid() % 200
+    subnet, bridge = f"10.231.{n}", f"kbr{n}"
+    hosts = [f"{subnet}.{11 + i}" for i in range(3)]
+    made = []
+    try:
+        ip("link", "add", bridge, "type", "bridge")
+        made.append(("link", "del", bridge))
+        ip("addr", "add", f"{subnet}.1/24", "dev", bridge)
+        ip("link", "set", bridge, "up")
+        for i, host in enumerate(hosts):
+            ns, veth = f"kiln-{host}", f"kv{n}x{i}"
+            ip("netns", "add", ns)
+            made.append(("netns", "del", ns))
+            ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            ip("link", "set", veth, "master", bridge, "up")
+            ip("-n", ns, "addr", "add", f"{host}/24", "dev", "eth0")
+            ip("-n", ns, "link", "set", "eth0", "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+    except (subprocess.CalledProcessError, FileNotFoundError) as e:
+        for cmd in reversed(made):
+            subprocess.run(["ip", *cmd], capture_output=True)
+        pytest.skip(f"cannot create network namespaces here: {e}")
+    yield hosts, f"{subnet}.0/24"
+    for cmd in reversed(made):
+        subprocess.run(["ip", *cmd], capture_output=True)
+
+
+def test_three_hosts_in_network_namespaces(namespaces, tmp_path):
+    """A cluster hostfile of three hosts, each a network namespace entered by
+    Open MPI's rsh agent: the ranks run on those hosts and, with only the TCP
+    transport over the namespaces' subnet, exchange their state over it."""
+    hosts, subnet = namespaces
+    launches = tmp_path / "launches"
+    agent = tmp_path / "rsh"
+    agent.write_text(f"#!/bin/sh\nKILN_NETNS_LOG={launches} exec {HELPERS}/netns-rsh \"$@\"\n")
+    agent.chmod(0o755)
+    hostfile = tmp_path / "hostfile"
+    hostfile.write_text("".join(f"{h} slots=1\n" for h in hosts))
+    data_dir = str(tmp_path / "var")
+    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
+         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    kiln("admin", "convert", "--from", "idx", "--to", "recordio", "--rows", "3000",
+         f"{FM}/train-images-idx3-ubyte.gz", str(tmp_path / "train.pbr"))
+    options = (f"--mca plm_rsh_agent {agent} --mca btl tcp,self "
+               f"--mca btl_tcp_if_include {subnet} --mca oob_tcp_if_include {subnet}")
+    server = Server(data_dir, ["--hostfile", str(hostfile), "--mpi-options", options])
+    try:
+        s3 = client(server, "s3")
+        s3.create_bucket(Bucket="three")
+        raw = (tmp_path / "train.pbr").read_bytes()
+        for i in range(3):
+            s3.put_object(Bucket="three", Key=f"data/matrix_{i}.pbr",
+                          Body=raw[ROW * 1000 * i:ROW * 1000 * (i + 1)])
+        sm = client(server, "sagemaker")
+        body = job_body("three-hosts", ResourceConfig={
+            "InstanceCount": 3, "InstanceType": "ml.c4.xlarge", "VolumeSizeInGB": 30},
+            OutputDataConfig={"S3OutputPath": "s3://three/output"})
+        body["InputDataConfig"][0]["DataSource"]["S3DataSource"].update(
+            S3Uri="s3://three/data/", S3DataDistributionType="ShardedByS3Key")
+        sm.create_training_job(**body)
+        d = wait(sm, "three-hosts")
+        logs = host_logs(server, "three-hosts")
+        assert d["TrainingJobStatus"] == "Completed", (d.get("FailureReason"), logs)
+        # Open MPI started one daemon on each of the three hosts...
+        assert sorted(launches.read_text().split()) == hosts
+        # ...and each host trained on its own 1,000 rows.
+        assert sorted(logs) == ["algo-1", "algo-2", "algo-3"]
+        for host, lines in logs.items():
+            assert any("processed a total of 1000 examples" in l for l in lines), lines
+            assert any(f"host {host} of 3:" in l for l in lines), lines
+        s3.head_object(Bucket="three", Key="output/three-hosts/output/model.tar.gz")
+    finally:
+        assert server.stop() == 0
