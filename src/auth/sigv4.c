@@ -30,8 +30,7 @@ static bool is_unreserved(unsigned char c)
            c == '~';
 }
 
-/* Appends s[0..n) percent-encoded with upper-case hex. */
-static int url_encode(const char *s, size_t n, bool keep_slash, struct buf *out)
+int sigv4_uri_encode(const char *s, size_t n, bool keep_slash, struct buf *out)
 {
     static const char digits[] = "0123456789ABCDEF";
     int rc = 0;
@@ -395,10 +394,10 @@ int sigv4_canonical_uri(const char *path, bool s3, struct buf *out)
     if (!path || !*path)
         return buf_addc(out, '/');
     if (!s3)
-        return url_encode(path, strlen(path), true, out);
+        return sigv4_uri_encode(path, strlen(path), true, out);
     rc = str_url_decode(path, strlen(path), false, &dec);
     if (!rc)
-        rc = url_encode(dec.data ? dec.data : "", dec.len, true, out);
+        rc = sigv4_uri_encode(dec.data ? dec.data : "", dec.len, true, out);
     buf_release(&dec);
     return rc;
 }
@@ -423,9 +422,9 @@ static int collect_param(void *vctx, const struct buf *name,
 
     if (q->presigned && strcmp(buf_cstr(name), "X-Amz-Signature") == 0)
         return 0;
-    rc = url_encode(buf_cstr(name), name->len, false, &n);
+    rc = sigv4_uri_encode(buf_cstr(name), name->len, false, &n);
     if (!rc)
-        rc = url_encode(buf_cstr(value), value->len, false, &v);
+        rc = sigv4_uri_encode(buf_cstr(value), value->len, false, &v);
     if (rc) {
         buf_release(&n);
         buf_release(&v);
@@ -626,4 +625,61 @@ out:
     buf_release(&creq);
     buf_release(&sts);
     return rc;
+}
+
+int sigv4_presign(const struct sigv4_presign_req *p, struct buf *out,
+                  struct kiln_diag *d)
+{
+    struct sigv4_auth a = {0};
+    struct buf query = BUF_INIT(64 * 1024), creq = BUF_INIT(SIGV4_MAX_CANONICAL_BYTES),
+               sts = BUF_INIT(64 * 1024);
+    const char *host = strstr(p->base, "://");
+    uint8_t key[32];
+    char sig[65];
+    int rc;
+
+    host = host ? host + 3 : p->base;
+    if (!*host || strchr(host, '/') || p->expires < 1 ||
+        p->expires > SIGV4_MAX_EXPIRES_SECONDS)
+        return diag_set(d, KILN_EINVAL, "cannot presign for '%s'", p->base);
+    sigv4_format_amz_date(p->now, a.amz_date);
+    memcpy(a.date, a.amz_date, 8);
+    str_copy(a.akid, p->akid, sizeof(a.akid));
+    str_copy(a.region, p->region, sizeof(a.region));
+    str_copy(a.service, p->service, sizeof(a.service));
+    str_copy(a.signed_headers, "host", sizeof(a.signed_headers));
+    a.expires = p->expires;
+    a.presigned = true;
+    rc = buf_adds(&query, "X-Amz-Algorithm=" ALGORITHM "&X-Amz-Credential=");
+    if (!rc)
+        rc = sigv4_uri_encode(p->akid, strlen(p->akid), false, &query);
+    if (!rc)
+        rc = buf_addf(&query,
+                      "%%2F%s%%2F%s%%2F%s%%2Faws4_request&X-Amz-Date=%s&"
+                      "X-Amz-Expires=%lld&X-Amz-SignedHeaders=host",
+                      a.date, a.region, a.service, a.amz_date,
+                      (long long)p->expires);
+    struct http_header h = {"host", host};
+    struct sigv4_input in = {.method = p->method,
+                             .path = p->path,
+                             .query = buf_cstr(&query),
+                             .s3 = strcmp(p->service, "s3") == 0,
+                             .headers = &h,
+                             .nheaders = 1,
+                             .payload_hash = "UNSIGNED-PAYLOAD"};
+    if (!rc)
+        rc = sigv4_canonical_request(&in, &a, &creq, d);
+    if (!rc)
+        rc = sigv4_string_to_sign(&a, buf_cstr(&creq), creq.len, &sts);
+    if (!rc) {
+        sigv4_signing_key(p->secret, a.date, a.region, a.service, key);
+        sigv4_hmac_hex(key, sts.data, sts.len, sig);
+        OPENSSL_cleanse(key, sizeof(key));
+        rc = buf_addf(out, "%s%s?%s&X-Amz-Signature=%s", p->base, p->path,
+                      buf_cstr(&query), sig);
+    }
+    buf_release(&query);
+    buf_release(&creq);
+    buf_release(&sts);
+    return rc ? diag_set(d, rc, "cannot presign %s", p->path) : 0;
 }

@@ -112,4 +112,28 @@ void sigv4_sha256_hex(const void *data, size_t n, char hex[65]);
 int sigv4_verify(const struct sigv4_input *in, const struct sigv4_auth *a,
                  const char *secret, uint8_t *key_out, struct kiln_diag *d);
 
+/* Appends s[0..n) percent-encoded (RFC 3986 unreserved kept, '/' too
+ * with keep_slash), upper-case hex: S3's key encoding. */
+int sigv4_uri_encode(const char *s, size_t n, bool keep_slash, struct buf *out);
+
+/* What a presigned URL grants. All borrowed. */
+struct sigv4_presign_req {
+    const char *method;  /* "GET", "PUT" */
+    const char *base;    /* "http://host:port", no trailing slash */
+    const char *path;    /* encoded path, "/bucket/key" (sigv4_uri_encode) */
+    const char *akid, *secret;
+    const char *region, *service;
+    int64_t now;     /* signing time, seconds since the epoch */
+    int64_t expires; /* lifetime in seconds, 1..SIGV4_MAX_EXPIRES_SECONDS */
+};
+
+/*
+ * Appends a SigV4 presigned URL (query signing, UNSIGNED-PAYLOAD, `host`
+ * the one signed header) for p to out, the way boto3's
+ * generate_presigned_url makes them. KILN_EINVAL for a bad base or
+ * lifetime.
+ */
+int sigv4_presign(const struct sigv4_presign_req *p, struct buf *out,
+                  struct kiln_diag *d);
+
 #endif

@@ -385,7 +385,63 @@ static void test_canonical_query(void)
     }
 }
 
+/* AWS's own example of a presigned GET (S3 developer guide, "Query
+ * parameters"), then a round trip through the verifier. */
+static void test_presign(void)
+{
+    struct kiln_diag d = {0};
+    struct buf url = BUF_INIT(1 << 16);
+    struct sigv4_presign_req p = {
+        .method = "GET",
+        .base = "https://examplebucket.s3.amazonaws.com",
+        .path = "/test.txt",
+        .akid = "AKIAIOSFODNN7EXAMPLE",
+        .secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        .region = "us-east-1",
+        .service = "s3",
+        .now = 1369353600, /* 2013-05-24T00:00:00Z */
+        .expires = 86400};
+    ASSERT_EQ(sigv4_presign(&p, &url, &d), 0);
+    ASSERT_STR_EQ(
+        buf_cstr(&url),
+        "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-"
+        "HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-"
+        "east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires="
+        "86400&X-Amz-SignedHeaders=host&X-Amz-Signature="
+        "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+
+    /* A key with bytes to encode, verified as the front door would. */
+    struct buf path = BUF_INIT(1 << 16);
+    static const char key[] = "/b/dir/a key+%~.bin";
+    ASSERT_EQ(sigv4_uri_encode(key, strlen(key), true, &path), 0);
+    ASSERT_STR_EQ(buf_cstr(&path), "/b/dir/a%20key%2B%25~.bin");
+    buf_reset(&url);
+    p.base = "http://10.0.0.1:9000";
+    p.path = buf_cstr(&path);
+    p.method = "PUT";
+    ASSERT_EQ(sigv4_presign(&p, &url, &d), 0);
+    const char *q = strchr(buf_cstr(&url), '?') + 1;
+    struct sigv4_auth a;
+    ASSERT_EQ(sigv4_parse_presigned(q, &a, &d), 0);
+    struct http_header h = {"Host", "10.0.0.1:9000"};
+    struct sigv4_input in = {.method = "PUT",
+                             .path = buf_cstr(&path),
+                             .query = q,
+                             .s3 = true,
+                             .headers = &h,
+                             .nheaders = 1,
+                             .payload_hash = "UNSIGNED-PAYLOAD"};
+    ASSERT_EQ(sigv4_verify(&in, &a, p.secret, NULL, &d), 0);
+    in.method = "GET"; /* a PUT URL does not grant a GET */
+    ASSERT_EQ(sigv4_verify(&in, &a, p.secret, NULL, &d), KILN_EBADSIG);
+    p.expires = 0;
+    ASSERT_EQ(sigv4_presign(&p, &url, &d), KILN_EINVAL);
+    buf_release(&url);
+    buf_release(&path);
+}
+
 static const struct test tests[] = {
+    {"presigned URLs", test_presign},
     {"signing key", test_signing_key},
     {"published vectors", test_vectors},
     {"wrong secret fails every vector", test_wrong_secret_fails},
