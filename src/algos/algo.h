@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "base/err.h"
+#include "ml/comm.h"
 
 struct algo_args {
     const char *input_dir;  /* /opt/ml/input or an override */
@@ -25,7 +26,7 @@ struct algo_args {
     const char *test; /* optional test file */
     const char *content_type;
     json_t *hyperparameters; /* borrowed string map, standalone only */
-    bool mpi;                /* a rank of a multi-instance job */
+    struct comm *comm;       /* the job's hosts (NULL: one host) */
 };
 
 /* Writes one log line to stdout. */

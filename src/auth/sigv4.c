@@ -631,7 +631,8 @@ int sigv4_presign(const struct sigv4_presign_req *p, struct buf *out,
                   struct kiln_diag *d)
 {
     struct sigv4_auth a = {0};
-    struct buf query = BUF_INIT(64 * 1024), creq = BUF_INIT(SIGV4_MAX_CANONICAL_BYTES),
+    struct buf query = BUF_INIT(64 * 1024),
+               creq = BUF_INIT(SIGV4_MAX_CANONICAL_BYTES),
                sts = BUF_INIT(64 * 1024);
     const char *host = strstr(p->base, "://");
     uint8_t key[32];

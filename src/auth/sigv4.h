@@ -118,9 +118,9 @@ int sigv4_uri_encode(const char *s, size_t n, bool keep_slash, struct buf *out);
 
 /* What a presigned URL grants. All borrowed. */
 struct sigv4_presign_req {
-    const char *method;  /* "GET", "PUT" */
-    const char *base;    /* "http://host:port", no trailing slash */
-    const char *path;    /* encoded path, "/bucket/key" (sigv4_uri_encode) */
+    const char *method; /* "GET", "PUT" */
+    const char *base;   /* "http://host:port", no trailing slash */
+    const char *path;   /* encoded path, "/bucket/key" (sigv4_uri_encode) */
     const char *akid, *secret;
     const char *region, *service;
     int64_t now;     /* signing time, seconds since the epoch */

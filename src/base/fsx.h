@@ -11,4 +11,12 @@
  * symbolic links. Missing paths are not an error. */
 void fsx_remove_tree(const char *dir);
 
+/* A relative path that stays below its directory: not empty, not
+ * absolute, no ".." component. */
+bool fsx_safe_relpath(const char *rel);
+
+/* Creates the missing parent directories of path (mode 0755), from the
+ * first '/' at or after path[from]. */
+void fsx_make_parents(char *path, size_t from);
+
 #endif

@@ -16,6 +16,8 @@
 #include "base/log.h"
 #include "cmd/cmd.h"
 #include "http/server.h"
+#include "jobs/hostspec.h"
+#include "ml/comm.h"
 
 struct algo_entry {
     const char *name;
@@ -94,6 +96,49 @@ static int serve(const struct kiln_config *c)
     kmeans_model_release(&m);
     cmd_signals_release();
     return 0;
+}
+
+/*
+ * One host of a training job: joins the job's other hosts (MPI) when
+ * there are several, builds its own tree when the server sent a host spec
+ * (a cluster machine without the server's files), trains, reports. A
+ * failing host ends the others: they would wait for it forever.
+ */
+static int train_host(const struct algo_entry *e, const struct kiln_config *c,
+                      struct algo_args *a)
+{
+    struct comm comm;
+    struct hostspec_tree tree = {0};
+    struct kiln_diag d = {0};
+    int status = 0;
+
+    if (comm_init(&comm, c->mpi != 0, &d) != 0) {
+        fprintf(stderr, "kiln algo: %s\n", d.msg);
+        return 1;
+    }
+    a->comm = &comm;
+    if (c->host_spec) {
+        int rc = hostspec_fetch(c->host_spec, "/tmp", &tree, &d);
+        if (tree.root[0]) {
+            a->input_dir = tree.input;
+            a->model_dir = tree.model;
+            a->output_dir = tree.output;
+        }
+        if (rc)
+            status = algo_fail(a, false, d.msg);
+    }
+    if (!status)
+        status = e->train(a);
+    if (c->host_spec && hostspec_report(&tree, status != 0, &d) != 0 &&
+        status == 0) {
+        status = algo_fail(a, false, d.msg);
+        hostspec_report(&tree, true, &d);
+    }
+    if (status)
+        comm_abort(&comm, status);
+    comm_finish(&comm);
+    hostspec_release(&tree);
+    return status;
 }
 
 static int usage(void)
@@ -178,8 +223,7 @@ int cmd_algo(int argc, char **argv)
     a.model_dir = c.model_dir;
     a.output_dir = c.output_dir;
     a.hyperparameters = hp;
-    a.mpi = c.mpi != 0;
-    status = e->train(&a);
+    status = train_host(e, &c, &a);
 out:
     json_decref(hp);
     config_release(&c);

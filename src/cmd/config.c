@@ -171,6 +171,23 @@ static const struct cfg_option options[] = {
      .offset = OFF(mpi_options),
      .help = "Extra mpirun options for multi-instance jobs, separated by "
              "blanks, e.g. `--mca btl_tcp_if_include 10.0.0.0/24`."},
+    {.name = "cluster-url",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "KILN_CLUSTER_URL",
+     .offset = OFF(cluster_url),
+     .help = "With a hostfile: the URL at which the worker hosts reach this "
+             "server (e.g. http://10.0.0.1:9000). Set, each host fetches "
+             "its configuration and shard with presigned URLs and sends its "
+             "model back, so workers need no shared file system; unset, "
+             "workers must see the data directory at the same path."},
+    {.name = "host-spec",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "KILN_HOST_SPEC",
+     .offset = OFF(host_spec),
+     .help = "Algorithms: presigned URL of this host's spec on a cluster "
+             "machine (set by kiln's launcher)."},
     {.name = "mpi",
      .type = OPT_INT,
      .def = "0",

@@ -34,6 +34,8 @@ struct kiln_config {
     char *model_dir;    /* algorithms: /opt/ml/model (SM_MODEL_DIR) */
     char *output_dir;   /* algorithms: /opt/ml/output (SM_OUTPUT_DIR) */
     int mpi;            /* algorithms: 1 in a rank of an MPI job */
+    char *host_spec;    /* algorithms: URL of a cluster host's spec */
+    char *cluster_url;  /* training: the server's URL seen from workers */
     char *mpirun;       /* training: the mpirun of multi-instance jobs */
     char *hostfile;     /* training: Open MPI hostfile of the cluster */
     char *mpi_options;  /* training: extra mpirun options */

@@ -190,7 +190,8 @@ int cmd_server(int argc, char **argv)
                                   .keep_dirs = c.keep_job_dirs != 0,
                                   .mpirun = c.mpirun,
                                   .hostfile = c.hostfile,
-                                  .mpi_options = c.mpi_options};
+                                  .mpi_options = c.mpi_options,
+                                  .cluster_url = c.cluster_url};
         rc = trainer_new(&to, &trainer, &d);
     }
     if (!rc) {

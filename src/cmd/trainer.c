@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/sigv4.h"
 #include "base/fsx.h"
 #include "base/instances.h"
 #include "base/log.h"
@@ -31,6 +32,7 @@
 #include "base/tm.h"
 #include "formats/artifact.h"
 #include "formats/manifest.h"
+#include "jobs/hostspec.h"
 #include "jobs/launch.h"
 #include "jobs/metrics.h"
 #include "jobs/proc.h"
@@ -73,7 +75,13 @@ struct run {
     int hosts;
     json_t *metrics; /* name -> {Value, Timestamp} */
     struct metric_set *defs;
-    long long stream_time;  /* log streams: <job>/algo-<n>-<stream_time> */
+    long long stream_time; /* log streams: <job>/algo-<n>-<stream_time> */
+    /* Cluster hosts without the server's files (cluster_url set): */
+    bool fetch;             /* hosts fetch their trees by presigned URLs */
+    struct meta_key key;    /* the account's key that signs them */
+    json_t *specs;          /* one host spec per host */
+    char stage_bucket[64];  /* where the specs and results are staged: */
+    struct buf stage;       /* <output prefix>/<job>/ */
     struct feeder *feeders; /* Pipe-mode channels */
     struct kiln_diag d;
 };
@@ -353,19 +361,31 @@ static int channel_objects(struct run *r, json_t *ch, struct keylist *l,
     return 0;
 }
 
-static bool safe_rel(const char *rel)
+/* The job's place under S3OutputPath: its bucket, and "<prefix>/<job>/"
+ * appended to out. */
+static int output_prefix(struct run *r, char *bucket, size_t bsize,
+                         struct buf *out)
 {
-    if (!*rel || *rel == '/')
-        return false;
-    for (const char *p = rel; *p;) {
-        size_t n = strcspn(p, "/");
-        if (n == 2 && p[0] == '.' && p[1] == '.')
-            return false;
-        p += n;
-        while (*p == '/')
-            p++;
-    }
-    return true;
+    json_t *outcfg = json_object_get(r->doc, "OutputDataConfig");
+    const char *uri = jstr(outcfg, "S3OutputPath");
+    const char *prefix;
+
+    if (split_uri(uri, bucket, bsize, &prefix) != 0)
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: S3OutputPath '%s' is not an s3:// URI",
+                        uri);
+    if (owned_bucket(r, bucket) != 0)
+        /* owned_bucket() says "ClientError: Data download failed: ..." */
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: cannot upload the model: the bucket "
+                        "'%s' of S3OutputPath does not exist or belongs to "
+                        "another account.",
+                        bucket);
+    size_t n = strlen(prefix);
+    while (n && prefix[n - 1] == '/')
+        n--;
+    buf_addf(out, "%.*s%s%s/", (int)n, prefix, n ? "/" : "", r->job->name);
+    return 0;
 }
 
 /* ---- Pipe mode ---------------------------------------------------- */
@@ -468,6 +488,232 @@ static void feeders_stop(struct run *r)
     }
 }
 
+struct strv {
+    char *items[128];
+    size_t n;
+};
+
+static void strv_addf(struct strv *v, const char *fmt, ...) KILN_PRINTF(2, 3);
+static void strv_addf(struct strv *v, const char *fmt, ...)
+{
+    struct buf e = BUF_INIT(64 * 1024);
+    va_list ap;
+    if (v->n + 1 >= KILN_ARRAY_LEN(v->items))
+        return;
+    va_start(ap, fmt);
+    buf_vaddf(&e, fmt, ap);
+    va_end(ap);
+    v->items[v->n++] = buf_detach(&e, NULL);
+    v->items[v->n] = NULL;
+}
+
+static void strv_release(struct strv *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        mem_free(v->items[i]);
+    v->n = 0;
+}
+
+static int write_json(const char *path, json_t *j, struct kiln_diag *d)
+{
+    if (json_dump_file(j, path, JSON_INDENT(2)) != 0)
+        return diag_set(d, KILN_EIO, "cannot write %s", path);
+    return 0;
+}
+
+/* ---- cluster hosts that fetch their own trees ------------------------ */
+
+static int pick_key(void *ctx, const struct meta_key *k)
+{
+    struct run *r = ctx;
+    if (strcmp(k->account, r->job->account) != 0)
+        return 0;
+    r->key = *k;
+    return 1;
+}
+
+/* Lifetime of the hosts' URLs: the job's whole run, at most 7 days. */
+static int64_t url_lifetime(struct run *r)
+{
+    double max = json_number_value(json_object_get(
+        json_object_get(r->doc, "StoppingCondition"), "MaxRuntimeInSeconds"));
+    int64_t s = (int64_t)max + 3600;
+    return s < 3600 || s > SIGV4_MAX_EXPIRES_SECONDS ? SIGV4_MAX_EXPIRES_SECONDS
+                                                     : s;
+}
+
+/* A presigned URL of bucket/key on the server as the hosts see it. */
+static int presign(struct run *r, const char *method, const char *bucket,
+                   const char *key, struct buf *url)
+{
+    struct buf path = BUF_INIT(64 * 1024);
+    buf_addf(&path, "/%s/", bucket);
+    sigv4_uri_encode(key, strlen(key), true, &path);
+    struct sigv4_presign_req p = {.method = method,
+                                  .base = r->t->o.cluster_url,
+                                  .path = buf_cstr(&path),
+                                  .akid = r->key.akid,
+                                  .secret = r->key.secret,
+                                  .region = r->t->o.region,
+                                  .service = "s3",
+                                  .now = (int64_t)time(NULL),
+                                  .expires = url_lifetime(r)};
+    int rc = sigv4_presign(&p, url, &r->d);
+    buf_release(&path);
+    return rc;
+}
+
+/* Adds object bucket/key as <channel>/<rel> of host h's spec. */
+static int spec_add(struct run *r, int h, const char *channel, const char *rel,
+                    const char *bucket, const char *key)
+{
+    struct buf url = BUF_INIT(64 * 1024);
+    json_t *spec = json_array_get(r->specs, (size_t)h - 1);
+    json_t *chans = json_object_get(spec, "channels");
+    int rc;
+
+    if (!json_object_get(chans, channel))
+        json_object_set_new(chans, channel, json_array());
+    rc = presign(r, "GET", bucket, key, &url);
+    if (!rc) {
+        json_t *o = json_object();
+        json_object_set_new(o, "path", json_string(rel));
+        json_object_set_new(o, "url", json_string(buf_cstr(&url)));
+        json_array_append_new(json_object_get(chans, channel), o);
+    }
+    buf_release(&url);
+    return rc;
+}
+
+/* Starts fetch mode: the signing key, the staging place, empty specs. */
+static int fetch_begin(struct run *r)
+{
+    r->specs = json_array();
+    for (int h = 1; h <= r->hosts; h++) {
+        json_t *spec = json_object();
+        json_object_set_new(spec, "channels", json_object());
+        json_array_append_new(r->specs, spec);
+    }
+    meta_key_each(r->t->o.meta, pick_key, r);
+    if (!r->key.akid[0])
+        return diag_set(&r->d, KILN_EINVAL,
+                        "ClientError: the account has no access key to sign "
+                        "the cluster hosts' downloads with.");
+    return output_prefix(r, r->stage_bucket, sizeof(r->stage_bucket),
+                         &r->stage);
+}
+
+/* Stages every host's spec and puts the URL of each in rank_env. */
+static int fetch_publish(struct run *r, struct strv *rank_env)
+{
+    static const char *const files[] = {"resourceconfig", "hyperparameters",
+                                        "inputdataconfig"};
+    static const struct {
+        const char *member, *name;
+        bool first_only;
+    } sends[] = {{"failure_url", "failure", false},
+                 {"model_url", "model.tar.gz", true},
+                 {"output_url", "output.tar.gz", true}};
+    struct buf p = BUF_INIT(64 * 1024), key = BUF_INIT(64 * 1024),
+               url = BUF_INIT(64 * 1024);
+    int rc = 0;
+
+    for (int h = 1; !rc && h <= r->hosts; h++) {
+        json_t *spec = json_array_get(r->specs, (size_t)h - 1);
+        for (size_t i = 0; i < KILN_ARRAY_LEN(files); i++) {
+            buf_reset(&p);
+            buf_addf(&p, "%s/algo-%d/input/config/%s.json", buf_cstr(&r->dir),
+                     h, files[i]);
+            json_object_set_new(spec, files[i],
+                                json_load_file(buf_cstr(&p), 0, NULL));
+        }
+        for (size_t i = 0; !rc && i < KILN_ARRAY_LEN(sends); i++) {
+            if (sends[i].first_only && h > 1)
+                continue;
+            buf_reset(&key);
+            buf_reset(&url);
+            hostspec_staging_key(buf_cstr(&r->stage), h, sends[i].name, &key);
+            rc = presign(r, "PUT", r->stage_bucket, buf_cstr(&key), &url);
+            json_object_set_new(spec, sends[i].member,
+                                json_string(buf_cstr(&url)));
+        }
+        buf_reset(&p);
+        buf_addf(&p, "%s/algo-%d/spec.json", buf_cstr(&r->dir), h);
+        buf_reset(&key);
+        hostspec_staging_key(buf_cstr(&r->stage), h, "spec.json", &key);
+        if (!rc)
+            rc = write_json(buf_cstr(&p), spec, &r->d);
+        if (!rc)
+            rc = objstore_put_path(r->t->o.store, r->stage_bucket,
+                                   buf_cstr(&key), buf_cstr(&p),
+                                   "application/json", &r->d);
+        buf_reset(&url);
+        if (!rc)
+            rc = presign(r, "GET", r->stage_bucket, buf_cstr(&key), &url);
+        if (!rc)
+            strv_addf(rank_env, "KILN_HOST_SPEC=%s", buf_cstr(&url));
+    }
+    buf_release(&p);
+    buf_release(&key);
+    buf_release(&url);
+    return rc;
+}
+
+/* Brings what the hosts sent back into the job's tree, as if they had
+ * written it there: failure files, then the first host's model and
+ * output data. */
+static void fetch_collect(struct run *r)
+{
+    static const char *const tgz[][2] = {{"model.tar.gz", "model"},
+                                         {"output.tar.gz", "output/data"}};
+    struct buf key = BUF_INIT(64 * 1024), dest = BUF_INIT(64 * 1024);
+    struct kiln_diag d = {0};
+
+    for (int h = 1; h <= r->hosts; h++) {
+        buf_reset(&key);
+        buf_reset(&dest);
+        hostspec_staging_key(buf_cstr(&r->stage), h, "failure", &key);
+        buf_addf(&dest, "%s/algo-%d/output/failure", buf_cstr(&r->dir), h);
+        objstore_link_object(r->t->o.store, r->stage_bucket, buf_cstr(&key),
+                             buf_cstr(&dest), &d);
+    }
+    for (size_t i = 0; i < KILN_ARRAY_LEN(tgz); i++) {
+        buf_reset(&key);
+        buf_reset(&dest);
+        hostspec_staging_key(buf_cstr(&r->stage), 1, tgz[i][0], &key);
+        buf_addf(&dest, "%s/%s", buf_cstr(&r->dir), tgz[i][0]);
+        if (objstore_link_object(r->t->o.store, r->stage_bucket, buf_cstr(&key),
+                                 buf_cstr(&dest), &d) != 0)
+            continue;
+        struct buf into = BUF_INIT(8192);
+        buf_addf(&into, "%s/algo-1/%s", buf_cstr(&r->dir), tgz[i][1]);
+        if (artifact_extract(buf_cstr(&dest), buf_cstr(&into), MODEL_MAX, &d) !=
+            0)
+            log_warn("event=host_result_unreadable job=%s file=%s",
+                     r->job->name, tgz[i][0]);
+        unlink(buf_cstr(&dest));
+        buf_release(&into);
+    }
+    buf_release(&key);
+    buf_release(&dest);
+}
+
+/* Removes everything staged for the hosts. */
+static void fetch_cleanup(struct run *r)
+{
+    static const char *const names[] = {"spec.json", "failure", "model.tar.gz",
+                                        "output.tar.gz"};
+    struct buf key = BUF_INIT(64 * 1024);
+    for (int h = 1; r->stage_bucket[0] && h <= r->hosts; h++)
+        for (size_t i = 0; i < KILN_ARRAY_LEN(names); i++) {
+            buf_reset(&key);
+            hostspec_staging_key(buf_cstr(&r->stage), h, names[i], &key);
+            objstore_delete_object(r->t->o.store, r->stage_bucket,
+                                   buf_cstr(&key));
+        }
+    buf_release(&key);
+}
+
 /* Links the channel's objects into every host's data/<channel>/. */
 static int download(struct run *r)
 {
@@ -492,6 +738,11 @@ static int download(struct run *r)
                 : jstr(json_object_get(r->doc, "AlgorithmSpecification"),
                        "TrainingInputMode");
         rc = channel_objects(r, ch, &l, bucket, sizeof(bucket));
+        if (!rc && r->fetch && strcmp(mode, "Pipe") == 0)
+            rc = diag_set(&r->d, KILN_EINVAL,
+                          "ClientError: Pipe input mode needs the hosts to "
+                          "share kiln's file system; with cluster-url set, "
+                          "use File mode.");
         if (!rc && strcmp(mode, "Pipe") == 0) {
             for (int h = 1; h <= r->hosts; h++) {
                 struct feeder *f = xcalloc(1, sizeof(*f));
@@ -516,7 +767,7 @@ static int download(struct run *r)
                 if (sharded && launch_shard_host(j, l.n, r->hosts) != h - 1)
                     continue;
                 struct buf dest = BUF_INIT(8192);
-                if (!safe_rel(l.rel[j])) {
+                if (!fsx_safe_relpath(l.rel[j])) {
                     rc = diag_set(&r->d, KILN_EINVAL,
                                   "ClientError: the object key '%s' cannot "
                                   "be a file name",
@@ -524,14 +775,14 @@ static int download(struct run *r)
                     buf_release(&dest);
                     break;
                 }
+                if (r->fetch) {
+                    rc = spec_add(r, h, name, l.rel[j], bucket, l.keys[j]);
+                    buf_release(&dest);
+                    continue;
+                }
                 buf_addf(&dest, "%s/algo-%d/input/data/%s/%s",
                          buf_cstr(&r->dir), h, name, l.rel[j]);
-                for (char *s = dest.data + r->dir.len;
-                     (s = strchr(s + 1, '/'));) {
-                    *s = '\0';
-                    mkdir(dest.data, 0755);
-                    *s = '/';
-                }
+                fsx_make_parents(dest.data, r->dir.len);
                 rc = objstore_link_object(r->t->o.store, bucket, l.keys[j],
                                           buf_cstr(&dest), &r->d);
                 if (rc)
@@ -548,13 +799,6 @@ static int download(struct run *r)
 }
 
 /* ---- the working tree ----------------------------------------------- */
-
-static int write_json(const char *path, json_t *j, struct kiln_diag *d)
-{
-    if (json_dump_file(j, path, JSON_INDENT(2)) != 0)
-        return diag_set(d, KILN_EIO, "cannot write %s", path);
-    return 0;
-}
 
 static int prepare_tree(struct run *r)
 {
@@ -749,32 +993,6 @@ static void pump(struct run *r, struct proc *p, const char **why)
     buf_release(&pending);
 }
 
-struct strv {
-    char *items[128];
-    size_t n;
-};
-
-static void strv_addf(struct strv *v, const char *fmt, ...) KILN_PRINTF(2, 3);
-static void strv_addf(struct strv *v, const char *fmt, ...)
-{
-    struct buf e = BUF_INIT(64 * 1024);
-    va_list ap;
-    if (v->n + 1 >= KILN_ARRAY_LEN(v->items))
-        return;
-    va_start(ap, fmt);
-    buf_vaddf(&e, fmt, ap);
-    va_end(ap);
-    v->items[v->n++] = buf_detach(&e, NULL);
-    v->items[v->n] = NULL;
-}
-
-static void strv_release(struct strv *v)
-{
-    for (size_t i = 0; i < v->n; i++)
-        mem_free(v->items[i]);
-    v->n = 0;
-}
-
 /* The environment of every host's algorithm process, except its own
  * SM_*_DIR paths. */
 static void job_env(struct run *r, int threads, struct strv *env)
@@ -797,7 +1015,7 @@ static void job_env(struct run *r, int threads, struct strv *env)
 static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
                  const char **why)
 {
-    struct strv env = {{0}, 0}, rank_env = {{0}, 0};
+    struct strv env = {{0}, 0}, rank_env = {{0}, 0}, spec_env = {{0}, 0};
     const struct instance_type *it = instance_find(
         jstr(json_object_get(r->doc, "ResourceConfig"), "InstanceType"));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -818,6 +1036,8 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     } else {
         job_env(r, threads, &rank_env);
         strv_addf(&rank_env, "KILN_MPI=1");
+        if (r->fetch)
+            rc = fetch_publish(r, &spec_env);
 #ifdef KILN_SANITIZED
         /* Whole stacks, so that Open MPI's own leaks at exit match the
          * suppressions in main.c (its components are unloaded by then). */
@@ -831,11 +1051,13 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
             .as_root = geteuid() == 0,
             .job_dir = buf_cstr(&r->dir),
             .env = (const char *const *)rank_env.items,
+            .rank_env = r->fetch ? (const char *const *)spec_env.items : NULL,
+            .remote_trees = r->fetch,
             .cmd = cmd,
         };
-        rc = launch_argv(&plan, &mpi_argv);
-        if (rc)
-            rc = diag_set(&r->d, rc, "cannot build the mpirun command");
+        if (!rc && launch_argv(&plan, &mpi_argv) != 0)
+            rc =
+                diag_set(&r->d, KILN_EINVAL, "cannot build the mpirun command");
         /* mpirun itself needs little; the ranks get theirs from -x. */
         strv_addf(&env, "PATH=%s", "/usr/local/bin:/usr/bin:/bin");
         strv_addf(&env, "HOME=%s", buf_cstr(&r->dir));
@@ -857,6 +1079,9 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     launch_argv_free(mpi_argv);
     strv_release(&env);
     strv_release(&rank_env);
+    strv_release(&spec_env);
+    if (r->fetch)
+        fetch_collect(r);
     return rc;
 }
 
@@ -864,32 +1089,16 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
 
 static int upload_dir(struct run *r, const char *dir, const char *name)
 {
-    json_t *outcfg = json_object_get(r->doc, "OutputDataConfig");
-    const char *uri = jstr(outcfg, "S3OutputPath");
     char bucket[64];
-    const char *prefix;
     struct buf tgz = BUF_INIT(8192), key = BUF_INIT(8192);
     int rc;
 
-    if (split_uri(uri, bucket, sizeof(bucket), &prefix) != 0)
-        return diag_set(&r->d, KILN_EINVAL,
-                        "ClientError: S3OutputPath '%s' is not an s3:// URI",
-                        uri);
-    rc = owned_bucket(r, bucket);
+    rc = output_prefix(r, bucket, sizeof(bucket), &key);
     if (rc) {
-        /* owned_bucket() says "ClientError: Data download failed: ..." */
-        diag_set(&r->d, KILN_EINVAL,
-                 "ClientError: cannot upload the model: the bucket '%s' of "
-                 "S3OutputPath does not exist or belongs to another "
-                 "account.",
-                 bucket);
-        return KILN_EINVAL;
+        buf_release(&key);
+        return rc;
     }
-    size_t n = strlen(prefix);
-    while (n && prefix[n - 1] == '/')
-        n--;
-    buf_addf(&key, "%.*s%s%s/output/%s", (int)n, prefix, n ? "/" : "",
-             r->job->name, name);
+    buf_addf(&key, "output/%s", name);
     buf_addf(&tgz, "%s/%s", buf_cstr(&r->dir), name);
     rc = artifact_pack(dir, buf_cstr(&tgz), &r->d);
     if (!rc)
@@ -973,6 +1182,9 @@ static void run_job(struct run *r)
     mkdir(buf_cstr(&r->dir), 0755);
     step(r, "Downloading", "Downloading input data");
     rc = prepare_tree(r);
+    r->fetch = r->hosts > 1 && r->t->o.hostfile && r->t->o.cluster_url;
+    if (!rc && r->fetch)
+        rc = fetch_begin(r);
     if (!rc)
         rc = download(r);
     if (rc) {
@@ -1055,7 +1267,10 @@ static void *job_thread(void *arg)
 {
     struct job *job = arg;
     struct trainer *t = job->t;
-    struct run r = {.job = job, .t = t, .dir = BUF_INIT(8192)};
+    struct run r = {.job = job,
+                    .t = t,
+                    .dir = BUF_INIT(8192),
+                    .stage = BUF_INIT(64 * 1024)};
     char *body = NULL;
 
     /* Wait for a slot. */
@@ -1087,6 +1302,9 @@ static void *job_thread(void *arg)
                    SHUTDOWN_REASON);
         else
             run_job(&r);
+        if (r.fetch)
+            fetch_cleanup(&r);
+        json_decref(r.specs);
         if (!t->o.keep_dirs)
             fsx_remove_tree(buf_cstr(&r.dir));
         json_decref(r.doc);
@@ -1094,6 +1312,7 @@ static void *job_thread(void *arg)
         metric_set_free(r.defs);
     }
     buf_release(&r.dir);
+    buf_release(&r.stage);
     pthread_mutex_lock(&t->lock);
     t->running--;
     job->done = true;

@@ -31,6 +31,8 @@ struct trainer_opts {
     const char *mpirun;      /* multi-instance jobs: mpirun's path */
     const char *hostfile;    /* NULL: ranks on this machine */
     const char *mpi_options; /* extra mpirun options, or NULL */
+    const char *cluster_url; /* with hostfile: hosts fetch their trees
+                                from this URL of the server, or NULL */
 };
 
 /* Also marks jobs a previous run left InProgress as Failed. */

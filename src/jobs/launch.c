@@ -84,13 +84,21 @@ int launch_argv(const struct launch_plan *plan, char ***argv)
         add(&b, "-np");
         add(&b, "1");
         add(&b, "-wdir");
-        addf_path(&b, "", plan->job_dir, r + 1, "");
-        add(&b, "-x");
-        addf_path(&b, "SM_INPUT_DIR=", plan->job_dir, r + 1, "/input");
-        add(&b, "-x");
-        addf_path(&b, "SM_MODEL_DIR=", plan->job_dir, r + 1, "/model");
-        add(&b, "-x");
-        addf_path(&b, "SM_OUTPUT_DIR=", plan->job_dir, r + 1, "/output");
+        if (plan->remote_trees) {
+            add(&b, "/tmp");
+        } else {
+            addf_path(&b, "", plan->job_dir, r + 1, "");
+            add(&b, "-x");
+            addf_path(&b, "SM_INPUT_DIR=", plan->job_dir, r + 1, "/input");
+            add(&b, "-x");
+            addf_path(&b, "SM_MODEL_DIR=", plan->job_dir, r + 1, "/model");
+            add(&b, "-x");
+            addf_path(&b, "SM_OUTPUT_DIR=", plan->job_dir, r + 1, "/output");
+        }
+        if (plan->rank_env) {
+            add(&b, "-x");
+            add(&b, plan->rank_env[r]);
+        }
         for (size_t i = 0; plan->env && plan->env[i]; i++) {
             add(&b, "-x");
             add(&b, plan->env[i]);

@@ -7,7 +7,9 @@
  * A job of N instances runs as N ranks in MPMD form: one application
  * context per rank, each with its own working directory and its own
  * SM_INPUT_DIR / SM_MODEL_DIR / SM_OUTPUT_DIR under <job>/algo-<rank+1>,
- * so rank r sees exactly the /opt/ml tree of host algo-(r+1).
+ * so rank r sees exactly the /opt/ml tree of host algo-(r+1). With
+ * remote_trees (cluster hosts without the server's file system) each rank
+ * builds that tree itself from what its own rank_env names.
  */
 #ifndef KILN_JOBS_LAUNCH_H
 #define KILN_JOBS_LAUNCH_H
@@ -18,17 +20,21 @@
 #include "base/err.h"
 
 struct launch_plan {
-    const char *mpirun;      /* path of mpirun */
-    int ranks;               /* instances, >= 1 */
-    const char *hostfile;    /* NULL: every rank on this machine
-                                (--oversubscribe); else Open MPI's
-                                hostfile of the cluster */
-    const char *mpi_options; /* extra mpirun options separated by blanks,
-                                or NULL */
-    bool as_root;            /* add --allow-run-as-root */
-    const char *job_dir;     /* rank r works in <job_dir>/algo-<r+1> */
-    const char *const *env;  /* NAME=VALUE for every rank, NULL-ended */
-    const char *const *cmd;  /* each rank's program and arguments */
+    const char *mpirun;          /* path of mpirun */
+    int ranks;                   /* instances, >= 1 */
+    const char *hostfile;        /* NULL: every rank on this machine
+                                    (--oversubscribe); else Open MPI's
+                                    hostfile of the cluster */
+    const char *mpi_options;     /* extra mpirun options separated by blanks,
+                                    or NULL */
+    bool as_root;                /* add --allow-run-as-root */
+    const char *job_dir;         /* rank r works in <job_dir>/algo-<r+1> */
+    const char *const *env;      /* NAME=VALUE for every rank, NULL-ended */
+    const char *const *rank_env; /* NULL, or one NAME=VALUE per rank */
+    bool remote_trees;           /* ranks build their own trees from
+                                    rank_env's KILN_HOST_SPEC: they start in
+                                    /tmp, without SM_*_DIR */
+    const char *const *cmd;      /* each rank's program and arguments */
 };
 
 /*

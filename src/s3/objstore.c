@@ -430,3 +430,13 @@ int objstore_open_object(struct objstore *s, const char *bucket,
     return diag_set(d, KILN_ENOTFOUND, "s3://%s/%s does not exist", bucket,
                     key);
 }
+
+int objstore_delete_object(struct objstore *s, const char *bucket,
+                           const char *key)
+{
+    char old[META_BLOB_ID] = "";
+    int rc = meta_object_delete(s->meta, bucket, key, old);
+    if (rc == 0)
+        objstore_blob_unlink(s, old);
+    return rc;
+}

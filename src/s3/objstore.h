@@ -87,6 +87,11 @@ int objstore_link_object(struct objstore *s, const char *bucket,
 int objstore_open_object(struct objstore *s, const char *bucket,
                          const char *key, int *fd, struct kiln_diag *d);
 
+/* Removes bucket/key and its blob if present (0 either way), or KILN_EIO
+ * (nothing removed). */
+int objstore_delete_object(struct objstore *s, const char *bucket,
+                           const char *key);
+
 /* Appends the path of blob `id`. */
 void objstore_blob_path(struct objstore *s, const char *id, struct buf *out);
 

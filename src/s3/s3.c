@@ -1341,17 +1341,15 @@ static void delete_object(const struct s3_ctx *s, struct http_request *r,
 {
     struct kiln_diag d = {0};
     struct meta_bucket b;
-    char old[META_BLOB_ID] = "";
 
     if (own_bucket(q, &b, &d) != 0) {
         fail_diag(r, &d, q);
         return;
     }
-    if (meta_object_delete(s->meta, q->bucket, q->key, old) != 0) {
+    if (objstore_delete_object(s->store, q->bucket, q->key) != 0) {
         fail(r, KILN_EIO, "We encountered an internal error.", q);
         return;
     }
-    objstore_blob_unlink(s->store, old);
     respond_empty(r, 204);
 }
 
@@ -1373,12 +1371,10 @@ static void delete_objects(const struct s3_ctx *s, struct http_request *r,
     }
     buf_adds(&x, XML_HEAD "<DeleteResult xmlns=\"" XML_NS "\">");
     for (size_t i = 0; i < del.nkeys; i++) {
-        char old[META_BLOB_ID] = "";
         int rc = strlen(del.keys[i]) > MAX_KEY_BYTES
                      ? KILN_EKEYTOOLONG
-                     : meta_object_delete(s->meta, q->bucket, del.keys[i], old);
+                     : objstore_delete_object(s->store, q->bucket, del.keys[i]);
         if (rc == 0) {
-            objstore_blob_unlink(s->store, old);
             if (!del.quiet) {
                 buf_adds(&x, "<Deleted>");
                 xml_elem(&x, "Key", del.keys[i], false);

@@ -43,9 +43,9 @@ def kiln(*args, check=True):
 class Server:
     """One kiln server process; stop() checks it exits cleanly."""
 
-    def __init__(self, data_dir, extra_args=()):
+    def __init__(self, data_dir, extra_args=(), port=None):
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(os.path.dirname(data_dir), f"server-{self.port}.log")
         self.log = open(self.log_path, "w")

@@ -212,6 +212,9 @@ def ip(*args):
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
 
+_nets = 0
+
+
 @pytest.fixture
 def namespaces(tmp_path):
     """Three "machines": network namespaces kiln-<addr> on one bridge, each
@@ -219,7 +222,9 @@ def namespaces(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("the three-host test needs root for network namespaces "
                     "(CI runs as root)")
-    n = 20 + os.getpid() % 200
+    global _nets
+    _nets += 1
+    n = 20 + (os.getpid() + 7 * _nets) % 200
     subnet, bridge = f"10.231.{n}", f"kbr{n}"
     hosts = [f"{subnet}.{11 + i}" for i in range(3)]
     made = []
@@ -246,10 +251,14 @@ def namespaces(tmp_path):
         subprocess.run(["ip", *cmd], capture_output=True)
 
 
-def test_three_hosts_in_network_namespaces(namespaces, tmp_path):
+@pytest.mark.parametrize("files", ["shared", "fetched"])
+def test_three_hosts_in_network_namespaces(namespaces, tmp_path, files):
     """A cluster hostfile of three hosts, each a network namespace entered by
     Open MPI's rsh agent: the ranks run on those hosts and, with only the TCP
-    transport over the namespaces' subnet, exchange their state over it."""
+    transport over the namespaces' subnet, exchange their state over it.
+    `shared`: the hosts see kiln's data directory. `fetched`: with
+    cluster-url, each host builds its own tree from presigned URLs to the
+    server's address on the bridge and sends the model back the same way."""
     hosts, subnet = namespaces
     launches = tmp_path / "launches"
     agent = tmp_path / "rsh"
@@ -264,7 +273,14 @@ def test_three_hosts_in_network_namespaces(namespaces, tmp_path):
          f"{FM}/train-images-idx3-ubyte.gz", str(tmp_path / "train.pbr"))
     options = (f"--mca plm_rsh_agent {agent} --mca btl tcp,self "
                f"--mca btl_tcp_if_include {subnet} --mca oob_tcp_if_include {subnet}")
-    server = Server(data_dir, ["--hostfile", str(hostfile), "--mpi-options", options])
+    args = ["--hostfile", str(hostfile), "--mpi-options", options, "--keep-job-dirs", "1"]
+    port = None
+    if files == "fetched":
+        from conftest import free_port
+        port = free_port()
+        bridge = subnet.rsplit(".", 1)[0] + ".1"
+        args += ["--bind", "0.0.0.0", "--cluster-url", f"http://{bridge}:{port}"]
+    server = Server(data_dir, args, port=port)
     try:
         s3 = client(server, "s3")
         s3.create_bucket(Bucket="three")
@@ -290,5 +306,30 @@ def test_three_hosts_in_network_namespaces(namespaces, tmp_path):
             assert any("processed a total of 1000 examples" in l for l in lines), lines
             assert any(f"host {host} of 3:" in l for l in lines), lines
         s3.head_object(Bucket="three", Key="output/three-hosts/output/model.tar.gz")
+        tree = os.path.join(data_dir, "jobs", ACCOUNT, "three-hosts")
+        linked = [os.listdir(os.path.join(tree, f"algo-{h}", "input/data/train"))
+                  for h in (1, 2, 3)]
+        left = s3.list_objects_v2(Bucket="three", Prefix="output/three-hosts/")
+        keys = sorted(o["Key"] for o in left.get("Contents", []))
+        if files == "shared":
+            assert linked == [["matrix_0.pbr"], ["matrix_1.pbr"], ["matrix_2.pbr"]]
+        else:
+            # Nothing was placed in the server's tree for the hosts; what
+            # was staged for them is gone; the model came back through S3.
+            assert linked == [[], [], []]
+            # A host's failure message comes back the same way.
+            for i in range(3):
+                s3.put_object(Bucket="three", Key=f"bad/matrix_{i}.pbr",
+                              Body=raw[:ROW * 100] if i != 2 else b"not recordio\n" * 9)
+            body["TrainingJobName"] = "three-bad"
+            body["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "s3://three/bad/"
+            sm.create_training_job(**body)
+            bad = wait(sm, "three-bad")
+            assert bad["TrainingJobStatus"] == "Failed"
+            assert bad["FailureReason"].startswith("ClientError: "), bad["FailureReason"]
+            assert "matrix_2.pbr" in bad["FailureReason"], bad["FailureReason"]
+            assert not s3.list_objects_v2(Bucket="three", Prefix="output/three-bad/kiln-hosts/").get("Contents")
+        assert keys == ["output/three-hosts/output/model.tar.gz",
+                        "output/three-hosts/output/output.tar.gz"], keys
     finally:
         assert server.stop() == 0

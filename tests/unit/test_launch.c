@@ -91,6 +91,25 @@ static void test_custom_options(void)
               "tcp,self --mca plm_rsh_agent /x/rsh " RANK(1) " : " RANK(2));
 }
 
+static void test_remote_trees(void)
+{
+    static const char *const specs[] = {"KILN_HOST_SPEC=http://s/1?a=b",
+                                        "KILN_HOST_SPEC=http://s/2?a=b"};
+    struct launch_plan p = {.mpirun = "mpirun",
+                            .ranks = 2,
+                            .hostfile = "h",
+                            .job_dir = "/j",
+                            .env = env,
+                            .rank_env = specs,
+                            .remote_trees = true,
+                            .cmd = cmd};
+    check(&p, "mpirun --tag-output --bind-to none --hostfile h "
+              "-np 1 -wdir /tmp -x KILN_HOST_SPEC=http://s/1?a=b -x KILN_MPI=1 "
+              "-x OMP_NUM_THREADS=2 /usr/bin/kiln algo kmeans train : "
+              "-np 1 -wdir /tmp -x KILN_HOST_SPEC=http://s/2?a=b -x KILN_MPI=1 "
+              "-x OMP_NUM_THREADS=2 /usr/bin/kiln algo kmeans train");
+}
+
 static void test_empty_plan(void)
 {
     char **argv = (char **)1;
@@ -177,6 +196,7 @@ static const struct test tests[] = {
     {"mpirun argv: four ranks oversubscribed", test_four_ranks_oversubscribed},
     {"mpirun argv: hostfile", test_hostfile},
     {"mpirun argv: custom MPI options", test_custom_options},
+    {"mpirun argv: hosts that fetch their own trees", test_remote_trees},
     {"mpirun argv: empty plan rejected", test_empty_plan},
     {"ShardedByS3Key: 1..5 hosts over 1..12 objects", test_shards},
     {"--tag-output tags", test_tags},

@@ -46,7 +46,7 @@ struct run {
     size_t ntrain, ntest;
     bool has_test;
     bool train_pipe, test_pipe; /* channels arrive as FIFOs */
-    struct comm comm;           /* the hosts of the job */
+    struct comm *comm;          /* the hosts of the job */
     struct kiln_diag d;
 };
 
@@ -151,7 +151,7 @@ static int configure(struct run *r)
         rc = algo_channel_files(a->input_dir, "train", &r->train_paths,
                                 &r->ntrain, &r->d);
     /* With several hosts, a host whose shard is empty still takes part. */
-    if (!rc && r->ntrain == 0 && r->comm.size == 1)
+    if (!rc && r->ntrain == 0 && r->comm->size == 1)
         rc = diag_set(&r->d, KILN_EINVAL,
                       "the 'train' channel has no data files");
     if (!rc && (json_object_get(r->inputs, "test") ||
@@ -162,7 +162,7 @@ static int configure(struct run *r)
                                NULL);
         r->has_test = r->ntest > 0;
     }
-    if (r->comm.size > 1) /* the same answer on every host */
+    if (r->comm->size > 1) /* the same answer on every host */
         r->has_test = json_object_get(r->inputs, "test") != NULL;
 out:
     buf_release(&p);
@@ -233,7 +233,7 @@ static int evaluate(struct run *r, const float *centers, float *batch,
     int rc = 0;
 
     /* A host of several may hold no test shard. */
-    if (r->test_pipe || r->ntest > 0 || r->comm.size == 1)
+    if (r->test_pipe || r->ntest > 0 || r->comm->size == 1)
         rc = test_dataset(r, &ds);
     linalg_row_sqnorms(&C, ws->cnorm);
     while (!rc && ds) {
@@ -252,7 +252,7 @@ static int evaluate(struct run *r, const float *centers, float *batch,
         return rc;
     sum[0] = ssd;
     sum[1] = (double)n;
-    if (comm_sum(&r->comm, sum, 2) != 0)
+    if (comm_sum(r->comm, sum, 2) != 0)
         return diag_set(&r->d, KILN_EIO, "the hosts lost each other");
     ssd = sum[0];
     n = (uint64_t)sum[1];
@@ -284,7 +284,7 @@ static int seed_state(struct run *r, struct dataset *ds,
     if (got == 0)
         return diag_set(&r->d, KILN_EINVAL,
                         "the 'train' channel holds no records%s",
-                        r->comm.size > 1 ? " on host algo-1" : "");
+                        r->comm->size > 1 ? " on host algo-1" : "");
     if (got < hp->mini_batch_size)
         algo_log("WARNING",
                  "Batch size %zu is bigger than the first batch "
@@ -364,12 +364,12 @@ static int train(struct run *r)
              "'1.0')",
              content_type_name(r->train_ct), content_type_name(r->train_ct));
     /* Rank 0 initialises from its first batch, then rewinds. */
-    if (r->comm.rank == 0) {
+    if (r->comm->rank == 0) {
         rc = seed_state(r, ds, &st, &ws, batch, &rng);
         if (rc)
             goto out;
     }
-    if (comm_bcast_floats(&r->comm, st.centers, K * hp->feature_dim, 0) != 0) {
+    if (comm_bcast_floats(r->comm, st.centers, K * hp->feature_dim, 0) != 0) {
         rc = diag_set(&r->d, KILN_EIO, "the hosts lost each other");
         goto out;
     }
@@ -390,7 +390,7 @@ static int train(struct run *r)
             struct mat X = {got, hp->feature_dim, hp->feature_dim, batch,
                             false};
             rc = kmeans_batch_stats(&st, &X, &ws);
-            if (!rc && comm_sum(&r->comm, ws.stats, ws.nstats) != 0)
+            if (!rc && comm_sum(r->comm, ws.stats, ws.nstats) != 0)
                 rc = diag_set(&r->d, KILN_EIO, "the hosts lost each other");
             if (rc || ws.rows[0] == 0)
                 break; /* no host has rows left: the epoch is over */
@@ -418,7 +418,7 @@ static int train(struct run *r)
              "records/second",
              r->host, (double)total / (secs > 1e-9 ? secs : 1e-9));
     centers = xmalloc(hp->k * hp->feature_dim * sizeof(float));
-    if (r->comm.rank == 0) {
+    if (r->comm->rank == 0) {
         algo_log("INFO", "shrinking %zu centers into %zu", K, hp->k);
         rc = kmeans_finalize(&st, hp, &rng, centers, &msd, on_trial, NULL);
         if (rc) {
@@ -428,19 +428,19 @@ static int train(struct run *r)
         algo_log("INFO",
                  "finished shrinking process. Mean Square Distance = %g", msd);
     }
-    if (comm_bcast_floats(&r->comm, centers, hp->k * hp->feature_dim, 0) ||
-        comm_bcast_doubles(&r->comm, &msd, 1, 0)) {
+    if (comm_bcast_floats(r->comm, centers, hp->k * hp->feature_dim, 0) ||
+        comm_bcast_doubles(r->comm, &msd, 1, 0)) {
         rc = diag_set(&r->d, KILN_EIO, "the hosts lost each other");
         goto out;
     }
     algo_log("INFO", "#quality_metric: host=%s, train msd <loss>=%.17g",
              r->host, msd);
-    if (r->comm.size > 1)
+    if (r->comm->size > 1)
         algo_log("INFO",
                  "host %s of %d: %zu rounds, %zu collectives took %.3f s of "
                  "%.3f s of training, %zu bytes sent per round",
-                 r->host, r->comm.size, rounds, r->comm.calls, r->comm.seconds,
-                 now_s() - t0, ws.nstats * sizeof(double));
+                 r->host, r->comm->size, rounds, r->comm->calls,
+                 r->comm->seconds, now_s() - t0, ws.nstats * sizeof(double));
     if (r->has_test) {
         rc = evaluate(r, centers, batch, &ws);
         if (rc)
@@ -448,7 +448,7 @@ static int train(struct run *r)
     } else {
         algo_log("INFO", "Test data is not provided.");
     }
-    if (r->comm.rank == 0) {
+    if (r->comm->rank == 0) {
         rc = save_model(r, centers);
         if (!rc)
             algo_log("INFO",
@@ -468,21 +468,19 @@ out:
 int kmeans_train(const struct algo_args *a)
 {
     struct run r = {.a = a};
+    struct comm one;
     int rc, status = 0;
 
-    rc = comm_init(&r.comm, a->mpi, &r.d);
-    if (!rc)
-        rc = configure(&r);
+    comm_init(&one, false, NULL);
+    r.comm = a->comm ? a->comm : &one;
+    rc = configure(&r);
     if (!rc)
         rc = train(&r);
     if (rc) {
         bool client = rc == KILN_EINVAL || rc == KILN_EDIM ||
                       rc == KILN_ENOTFOUND || rc == KILN_ETOOBIG;
         status = algo_fail(a, client, r.d.msg[0] ? r.d.msg : kiln_strerror(rc));
-        /* The other hosts wait in a collective: end them too. */
-        comm_abort(&r.comm, status);
     }
-    comm_finish(&r.comm);
     json_decref(r.hyper);
     json_decref(r.inputs);
     json_decref(r.resources);
