@@ -144,6 +144,8 @@ def test_sdk_two_instances(cluster):
     # Every host reports the same train and test metrics of the whole job.
     assert metric(logs["algo-2"], "train msd") == metric(logs["algo-1"], "train msd")
     assert metric(logs["algo-2"], "test msd") == msd_two
+    # The test channel is replicated: every host scored the same 2,000 rows.
+    assert metric(logs["algo-1"], "test ssd") == pytest.approx(msd_two * 2000, rel=1e-9)
     metrics = {m["MetricName"]: m["Value"] for m in two["FinalMetricDataList"]}
     assert metrics["test:msd"] == pytest.approx(msd_two)
 
@@ -294,6 +296,11 @@ def test_three_hosts_in_network_namespaces(namespaces, tmp_path, files):
             OutputDataConfig={"S3OutputPath": "s3://three/output"})
         body["InputDataConfig"][0]["DataSource"]["S3DataSource"].update(
             S3Uri="s3://three/data/", S3DataDistributionType="ShardedByS3Key")
+        # The same rows as a sharded test channel: the hosts add up their SSD.
+        body["InputDataConfig"].append({"ChannelName": "test", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://three/data/",
+            "S3DataDistributionType": "ShardedByS3Key"}}})
+        body["HyperParameters"]["eval_metrics"] = '["msd", "ssd"]'
         sm.create_training_job(**body)
         d = wait(sm, "three-hosts")
         logs = host_logs(server, "three-hosts")
@@ -305,6 +312,8 @@ def test_three_hosts_in_network_namespaces(namespaces, tmp_path, files):
         for host, lines in logs.items():
             assert any("processed a total of 1000 examples" in l for l in lines), lines
             assert any(f"host {host} of 3:" in l for l in lines), lines
+            assert metric(lines, "test ssd") == pytest.approx(metric(lines, "test msd") * 3000,
+                                                              rel=1e-9)
         s3.head_object(Bucket="three", Key="output/three-hosts/output/model.tar.gz")
         tree = os.path.join(data_dir, "jobs", ACCOUNT, "three-hosts")
         linked = [os.listdir(os.path.join(tree, f"algo-{h}", "input/data/train"))
@@ -323,6 +332,7 @@ def test_three_hosts_in_network_namespaces(namespaces, tmp_path, files):
                               Body=raw[:ROW * 100] if i != 2 else b"not recordio\n" * 9)
             body["TrainingJobName"] = "three-bad"
             body["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "s3://three/bad/"
+            del body["InputDataConfig"][1]
             sm.create_training_job(**body)
             bad = wait(sm, "three-bad")
             assert bad["TrainingJobStatus"] == "Failed"
