@@ -41,8 +41,8 @@ ifneq ($(SANITIZE),)
 SAN := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
 
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -Isrc $(PKG_CFLAGS) -MMD -MP
-LDFLAGS += $(SAN)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp $(OPT) $(WARN) $(SAN) -Isrc $(PKG_CFLAGS) -MMD -MP
+LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC  := $(filter-out src/cmd/main.c,$(shell find src -name '*.c' | sort))
@@ -146,7 +146,7 @@ test: deps all
 	@KILN_BUILD=$(BUILD) scripts/run-tests
 
 # libFuzzer builds: clang only, separate tree.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Isrc $(PKG_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -fopenmp -O1 -g -Isrc $(PKG_CFLAGS) \
                -fsanitize=fuzzer,address,undefined
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)

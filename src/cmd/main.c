@@ -39,15 +39,18 @@ static int cmd_help(int argc, char **argv)
 }
 
 #ifdef KILN_SANITIZED
-/* LeakSanitizer's hook: what Open MPI and OpenBLAS keep until exit in the
- * ranks of a multi-instance job is theirs, not kiln's. */
+/* LeakSanitizer's hook: what Open MPI, OpenBLAS and the OpenMP runtimes
+ * keep until exit (the ranks of a multi-instance job look without their
+ * thread-local roots) is theirs, not kiln's. */
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void)
 {
     return "leak:libmpi.so\n"
            "leak:libopen-pal.so\n"
            "leak:libopen-rte.so\n"
-           "leak:libopenblas\n";
+           "leak:libopenblas\n"
+           "leak:libgomp.so\n"
+           "leak:libomp.so\n";
 }
 #endif
 

@@ -1002,7 +1002,9 @@ static void job_env(struct run *r, int threads, struct strv *env)
 
     strv_addf(env, "TRAINING_JOB_NAME=%s", r->job->name);
     strv_addf(env, "TRAINING_JOB_ARN=%s", jstr(r->doc, "TrainingJobArn"));
-    strv_addf(env, "OPENBLAS_NUM_THREADS=%d", threads);
+    /* The built-ins run their own threads (OpenMP), one sgemm on each:
+     * BLAS threads of their own would only spin beside them. */
+    strv_addf(env, "OPENBLAS_NUM_THREADS=%d", 1);
     strv_addf(env, "OMP_NUM_THREADS=%d", threads);
     strv_addf(env, "AWS_REGION=%s", r->t->o.region);
     strv_addf(env, "PATH=%s", "/usr/local/bin:/usr/bin:/bin");

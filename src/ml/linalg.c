@@ -31,6 +31,11 @@ static bool fits_int(size_t v)
     return v <= (size_t)INT_MAX;
 }
 
+void linalg_blas_threads(int n)
+{
+    openblas_set_num_threads(n);
+}
+
 int linalg_nearest(const struct mat *X, const struct mat *C, const float *cnorm,
                    float *ws, uint32_t *idx, float *dist2)
 {
@@ -59,7 +64,8 @@ int linalg_nearest(const struct mat *X, const struct mat *C, const float *cnorm,
                 }
             }
             idx[i] = bj;
-            dist2[i] = best;
+            if (dist2)
+                dist2[i] = best;
         }
         return 0;
     }
@@ -71,7 +77,7 @@ int linalg_nearest(const struct mat *X, const struct mat *C, const float *cnorm,
         const float *x = X->data + i * X->ld;
         const float *dot = ws + i * k;
         float xn = 0;
-        for (size_t t = 0; t < d; t++)
+        for (size_t t = 0; dist2 && t < d; t++)
             xn += x[t] * x[t];
         float best = INFINITY;
         uint32_t bj = 0;
@@ -84,7 +90,8 @@ int linalg_nearest(const struct mat *X, const struct mat *C, const float *cnorm,
         }
         idx[i] = bj;
         best += xn;
-        dist2[i] = best > 0 ? best : 0;
+        if (dist2)
+            dist2[i] = best > 0 ? best : 0;
     }
     return 0;
 }

@@ -19,6 +19,13 @@ struct mat {
 /* A view of rows [r0, r0+n) of m (never owns). */
 struct mat mat_view_rows(const struct mat *m, size_t r0, size_t n);
 
+/*
+ * Threads BLAS may use inside one call. Code that runs its own threads
+ * (OpenMP) sets 1, so each thread's sgemm runs on that thread alone and
+ * no BLAS thread spins between calls. Process-wide.
+ */
+void linalg_blas_threads(int n);
+
 /* out[i] = sum_j m[i][j]^2 (float accumulation in double). */
 void linalg_row_sqnorms(const struct mat *m, float *out);
 
@@ -26,8 +33,10 @@ void linalg_row_sqnorms(const struct mat *m, float *out);
  * For each row i of X, the index of the nearest row of C (squared
  * Euclidean, ties to the lowest index) and that squared distance (>= 0).
  * ws must hold X.rows * C.rows floats; cnorm holds C's squared row norms
- * (linalg_row_sqnorms). Uses sgemm (||x||^2 - 2 x.c + ||c||^2) when the
- * work is large, a direct loop otherwise. KILN_EDIM on size mismatch.
+ * (linalg_row_sqnorms). dist2 may be NULL when only the index is wanted
+ * (that skips the rows' norms). Uses sgemm (||x||^2 - 2 x.c + ||c||^2)
+ * when the work is large, a direct loop otherwise. KILN_EDIM on size
+ * mismatch.
  */
 int linalg_nearest(const struct mat *X, const struct mat *C, const float *cnorm,
                    float *ws, uint32_t *idx, float *dist2);

@@ -5,6 +5,7 @@
  * validation message, and the model file read back.
  */
 #include <math.h>
+#include <omp.h>
 
 #include "algos/kmeans/kmeans.h"
 #include "formats/ndarray.h"
@@ -328,7 +329,47 @@ static void test_predict_and_model_file(void)
     buf_release(&b);
 }
 
+/* The model does not depend on how many threads train it: the batch
+ * statistic sums each center's rows in row order, and the local Lloyd
+ * attempts draw their seeds in order and are compared in order. */
+static void test_threads_same_model(void)
+{
+    static const char *const kv[] = {"k",
+                                     "5",
+                                     "feature_dim",
+                                     "16",
+                                     "mini_batch_size",
+                                     "2500",
+                                     "local_lloyd_num_trials",
+                                     "7",
+                                     NULL};
+    struct kmeans_hp hp;
+    struct kiln_diag d = {0};
+    struct rng rng;
+    json_t *m = hp_map(kv);
+    double msd1, msd3;
+    /* Several blocks of rows per batch. */
+
+    ASSERT_EQ(kmeans_hp_parse(m, &hp, &d), 0);
+    json_decref(m);
+    rng_seed(&rng, 3);
+    float *X = blobs(5, 1000, 16, &rng);
+    int was = omp_get_max_threads();
+    linalg_blas_threads(1); /* as kmeans_train runs */
+    omp_set_num_threads(1);
+    float *C1 = fit(&hp, X, 5000, 9, &msd1);
+    omp_set_num_threads(3);
+    float *C3 = fit(&hp, X, 5000, 9, &msd3);
+    omp_set_num_threads(was);
+    ASSERT_TRUE(msd1 == msd3);
+    ASSERT_TRUE(memcmp(C1, C3, 5 * 16 * sizeof(float)) == 0);
+    mem_free(X);
+    mem_free(C1);
+    mem_free(C3);
+}
+
 static const struct test tests[] = {
+    {"one thread or three, the same model", test_threads_same_model},
     {"well-separated blobs are recovered", test_blobs_exact},
     {"same seed, same model", test_seed_determinism},
     {"merged states keep the sufficient statistics", test_merge_statistics},

@@ -14,6 +14,7 @@
 #include "algos/kmeans/kmeans.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <strings.h>
 
@@ -403,12 +404,15 @@ int kmeans_state_seed(struct kmeans_state *s, const struct mat *X,
     return 0;
 }
 
+/* Rows per sgemm when assigning a batch (see kmeans_batch_stats). */
+#define ASSIGN_ROWS 1024
+
 int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
                        struct kmeans_ws *ws)
 {
     size_t n = X->rows, K = s->K, d = s->d;
     struct mat C = centers_of(s);
-    int rc;
+    int failed = 0;
 
     if (X->cols != d || n > ws->max_rows || K > ws->K)
         return KILN_EDIM;
@@ -417,17 +421,37 @@ int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
     if (n == 0)
         return 0;
     linalg_row_sqnorms(&C, ws->cnorm);
-    rc = linalg_nearest(X, &C, ws->cnorm, ws->dots, ws->idx, ws->dist2);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        const float *x = X->data + i * X->ld;
-        double *sum = ws->sums + (size_t)ws->idx[i] * d;
-        ws->count[ws->idx[i]] += 1;
-        for (size_t t = 0; t < d; t++)
-            sum[t] += x[t];
+    /*
+     * The rows are assigned in blocks of ASSIGN_ROWS, each block one
+     * sgemm on whichever thread takes it; then each thread sums the rows
+     * of its share of the centers, in row order. Neither step depends on
+     * the thread count, so neither does the model.
+     */
+#pragma omp parallel reduction(| : failed)
+    {
+        size_t t = (size_t)omp_get_thread_num(),
+               T = (size_t)omp_get_num_threads();
+#pragma omp for schedule(dynamic)
+        for (size_t lo = 0; lo < n; lo += ASSIGN_ROWS) {
+            size_t m = n - lo < ASSIGN_ROWS ? n - lo : ASSIGN_ROWS;
+            struct mat part = mat_view_rows(X, lo, m);
+            if (linalg_nearest(&part, &C, ws->cnorm, ws->dots + lo * K,
+                               ws->idx + lo, NULL) != 0)
+                failed = 1;
+        }
+        uint32_t j0 = (uint32_t)(K * t / T), j1 = (uint32_t)(K * (t + 1) / T);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t j = ws->idx[i];
+            if (j < j0 || j >= j1)
+                continue;
+            const float *x = X->data + i * X->ld;
+            double *sum = ws->sums + (size_t)j * d;
+            ws->count[j] += 1;
+            for (size_t u = 0; u < d; u++)
+                sum[u] += x[u];
+        }
     }
-    return 0;
+    return failed ? KILN_EDIM : 0;
 }
 
 void kmeans_state_apply(struct kmeans_state *s, double decay,
@@ -479,16 +503,105 @@ int kmeans_state_merge(struct kmeans_state *dst, const struct kmeans_state *src)
 
 /* ---- finalisation: local weighted Lloyd ---------------------------- */
 
+/* One local Lloyd attempt's workspace. */
+struct trial {
+    float *cur;    /* k x d: the attempt's centers */
+    double *best;  /* n: kmeans++ distances */
+    double *sums;  /* k x d */
+    double *cnt;   /* k */
+    uint32_t *idx; /* n */
+    float *dist;   /* n */
+    float *cn;     /* k */
+    float *dots;   /* n x k */
+};
+
+static void trial_init(struct trial *t, size_t n, size_t k, size_t d)
+{
+    t->cur = xmalloc(k * d * sizeof(float));
+    t->best = xmalloc(n * sizeof(double));
+    t->sums = xmalloc(k * d * sizeof(double));
+    t->cnt = xmalloc(k * sizeof(double));
+    t->idx = xmalloc(n * sizeof(uint32_t));
+    t->dist = xmalloc(n * sizeof(float));
+    t->cn = xmalloc(k * sizeof(float));
+    t->dots = xmalloc(n * k * sizeof(float));
+}
+
+static void trial_release(struct trial *t)
+{
+    mem_free(t->cur);
+    mem_free(t->best);
+    mem_free(t->sums);
+    mem_free(t->cnt);
+    mem_free(t->idx);
+    mem_free(t->dist);
+    mem_free(t->cn);
+    mem_free(t->dots);
+}
+
+/* The weighted mean squared distance of the points to t->cur. */
+static double trial_loss(const struct mat *PM, const double *w, double wsum,
+                         size_t k, struct trial *t)
+{
+    struct mat CM = {k, PM->cols, PM->cols, t->cur, false};
+    double l = 0;
+    linalg_row_sqnorms(&CM, t->cn);
+    linalg_nearest(PM, &CM, t->cn, t->dots, t->idx, t->dist);
+    for (size_t i = 0; i < PM->rows; i++)
+        l += w[i] * t->dist[i];
+    return l / wsum;
+}
+
+/* One weighted Lloyd run from a seeding drawn with seed; leaves its
+ * centers in t->cur and returns their loss. */
+static double lloyd_trial(const struct mat *PM, const double *w, double wsum,
+                          const struct kmeans_hp *hp, uint64_t seed,
+                          struct trial *t)
+{
+    size_t n = PM->rows, d = PM->cols, k = hp->k;
+    const float *P = PM->data;
+    double prev = INFINITY, l;
+    struct rng rng;
+
+    rng_seed(&rng, seed);
+    if (hp->local_init_method == KMEANS_PLUSPLUS) {
+        plusplus(PM, w, k, &rng, t->cur, t->best);
+    } else {
+        for (size_t c = 0; c < k; c++) {
+            size_t pick = c + rng_below(&rng, n - c);
+            memcpy(t->cur + c * d, P + pick * d, d * sizeof(float));
+        }
+    }
+    for (size_t it = 0; it < hp->local_lloyd_max_iter; it++) {
+        l = trial_loss(PM, w, wsum, k, t);
+        memset(t->sums, 0, k * d * sizeof(double));
+        memset(t->cnt, 0, k * sizeof(double));
+        for (size_t i = 0; i < n; i++) {
+            double *sm = t->sums + (size_t)t->idx[i] * d;
+            t->cnt[t->idx[i]] += w[i];
+            for (size_t q = 0; q < d; q++)
+                sm[q] += w[i] * P[i * d + q];
+        }
+        for (size_t c = 0; c < k; c++)
+            if (t->cnt[c] > 0)
+                for (size_t q = 0; q < d; q++)
+                    t->cur[c * d + q] = (float)(t->sums[c * d + q] / t->cnt[c]);
+        if (prev < INFINITY &&
+            (prev <= 0 || (prev - l) / prev < hp->local_lloyd_tol))
+            break;
+        prev = l;
+    }
+    /* The loss of the centers as finally moved. */
+    return trial_loss(PM, w, wsum, k, t);
+}
+
 int kmeans_finalize(const struct kmeans_state *s, const struct kmeans_hp *hp,
                     struct rng *rng, float *out, double *msd,
                     kmeans_trial_fn on_trial, void *ctx)
 {
-    size_t k = hp->k, d = s->d, n = 0;
-    float *P = NULL, *cur = NULL;
-    double *w = NULL, *best = NULL, *sums = NULL, *cnt = NULL, wsum = 0;
-    uint32_t *idx = NULL;
-    float *dist = NULL, *cn = NULL, *dots = NULL;
-    double best_l = INFINITY;
+    size_t k = hp->k, d = s->d, n = 0, trials = hp->local_lloyd_num_trials;
+    float *P = NULL;
+    double *w = NULL, wsum = 0;
 
     /* The weighted points: centers that absorbed something. */
     P = xmalloc((s->K ? s->K : 1) * d * sizeof(float));
@@ -513,75 +626,45 @@ int kmeans_finalize(const struct kmeans_state *s, const struct kmeans_hp *hp,
         mem_free(w);
         return 0;
     }
+    /*
+     * The attempts are independent: each gets a seed drawn here in order
+     * and runs on whichever thread is free; the best is chosen in attempt
+     * order, so the result does not depend on the thread count.
+     */
     struct mat PM = {n, d, d, P, false};
-    cur = xmalloc(k * d * sizeof(float));
-    best = xmalloc(n * sizeof(double));
-    sums = xmalloc(k * d * sizeof(double));
-    cnt = xmalloc(k * sizeof(double));
-    idx = xmalloc(n * sizeof(uint32_t));
-    dist = xmalloc(n * sizeof(float));
-    cn = xmalloc(k * sizeof(float));
-    dots = xmalloc(n * k * sizeof(float));
-    for (size_t t = 0; t < hp->local_lloyd_num_trials; t++) {
-        double prev = INFINITY, l = INFINITY;
-        if (hp->local_init_method == KMEANS_PLUSPLUS) {
-            plusplus(&PM, w, k, rng, cur, best);
-        } else {
-            for (size_t c = 0; c < k; c++) {
-                size_t pick = c + rng_below(rng, n - c);
-                memcpy(cur + c * d, P + pick * d, d * sizeof(float));
-            }
+    uint64_t *seeds = xmalloc(trials * sizeof(uint64_t));
+    double *loss = xmalloc(trials * sizeof(double));
+    int threads = omp_get_max_threads();
+    struct trial *ws = xcalloc((size_t)threads, sizeof(*ws));
+    float *found = xmalloc(trials * k * d * sizeof(float));
+    for (size_t t = 0; t < trials; t++)
+        seeds[t] = rng_next(rng);
+#pragma omp parallel num_threads(threads)
+    {
+        struct trial *tw = &ws[omp_get_thread_num()];
+        trial_init(tw, n, k, d);
+#pragma omp for schedule(dynamic, 1)
+        for (size_t t = 0; t < trials; t++) {
+            loss[t] = lloyd_trial(&PM, w, wsum, hp, seeds[t], tw);
+            memcpy(found + t * k * d, tw->cur, k * d * sizeof(float));
         }
-        struct mat CM = {k, d, d, cur, false};
-        for (size_t it = 0; it < hp->local_lloyd_max_iter; it++) {
-            linalg_row_sqnorms(&CM, cn);
-            linalg_nearest(&PM, &CM, cn, dots, idx, dist);
-            l = 0;
-            for (size_t i = 0; i < n; i++)
-                l += w[i] * dist[i];
-            l /= wsum;
-            memset(sums, 0, k * d * sizeof(double));
-            memset(cnt, 0, k * sizeof(double));
-            for (size_t i = 0; i < n; i++) {
-                double *sm = sums + (size_t)idx[i] * d;
-                cnt[idx[i]] += w[i];
-                for (size_t q = 0; q < d; q++)
-                    sm[q] += w[i] * P[i * d + q];
-            }
-            for (size_t c = 0; c < k; c++)
-                if (cnt[c] > 0)
-                    for (size_t q = 0; q < d; q++)
-                        cur[c * d + q] = (float)(sums[c * d + q] / cnt[c]);
-            if (prev < INFINITY &&
-                (prev <= 0 || (prev - l) / prev < hp->local_lloyd_tol))
-                break;
-            prev = l;
-        }
-        /* The loss of the centers as finally moved. */
-        linalg_row_sqnorms(&CM, cn);
-        linalg_nearest(&PM, &CM, cn, dots, idx, dist);
-        l = 0;
-        for (size_t i = 0; i < n; i++)
-            l += w[i] * dist[i];
-        l /= wsum;
-        if (on_trial)
-            on_trial(ctx, t, l);
-        if (l < best_l) {
-            best_l = l;
-            memcpy(out, cur, k * d * sizeof(float));
-        }
+        trial_release(tw);
     }
-    *msd = best_l;
+    size_t best = 0;
+    for (size_t t = 0; t < trials; t++) {
+        if (on_trial)
+            on_trial(ctx, t, loss[t]);
+        if (loss[t] < loss[best])
+            best = t;
+    }
+    memcpy(out, found + best * k * d, k * d * sizeof(float));
+    *msd = loss[best];
+    mem_free(found);
+    mem_free(ws);
+    mem_free(seeds);
+    mem_free(loss);
     mem_free(P);
     mem_free(w);
-    mem_free(cur);
-    mem_free(best);
-    mem_free(sums);
-    mem_free(cnt);
-    mem_free(idx);
-    mem_free(dist);
-    mem_free(cn);
-    mem_free(dots);
     return 0;
 }
 

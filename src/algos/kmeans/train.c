@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <omp.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -248,7 +249,21 @@ static int evaluate(struct run *r, const float *centers, float *batch,
             break;
         struct mat X = {got, r->hp.feature_dim, r->hp.feature_dim, batch,
                         false};
-        rc = linalg_nearest(&X, &C, ws->cnorm, ws->dots, ws->idx, ws->dist2);
+        size_t K = r->hp.k;
+        int failed = 0;
+        /* Each thread scores its share of the rows. */
+#pragma omp parallel reduction(| : failed)
+        {
+            size_t t = (size_t)omp_get_thread_num(),
+                   T = (size_t)omp_get_num_threads();
+            size_t lo = got * t / T, hi = got * (t + 1) / T;
+            struct mat part = mat_view_rows(&X, lo, hi - lo);
+            if (hi > lo &&
+                linalg_nearest(&part, &C, ws->cnorm, ws->dots + lo * K,
+                               ws->idx + lo, ws->dist2 + lo) != 0)
+                failed = 1;
+        }
+        rc = failed ? KILN_EDIM : 0;
         for (size_t i = 0; !rc && i < got; i++)
             ssd += ws->dist2[i];
         n += got;
@@ -325,6 +340,9 @@ static int train(struct run *r)
     rc = kmeans_hp_parse(r->hyper, hp, &r->d);
     if (rc)
         return rc;
+    /* The batch steps thread themselves (OpenMP, OMP_NUM_THREADS); each
+     * thread's sgemm stays on its thread. */
+    linalg_blas_threads(1);
     kmeans_hp_json(hp, &conf);
     algo_log("INFO", "Final configuration: %s", buf_cstr(&conf));
     buf_release(&conf);
