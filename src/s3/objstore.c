@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -129,8 +130,71 @@ void objstore_close(struct objstore *s)
     mem_free(s);
 }
 
+#define WRITE_BUF        ((size_t)1 << 20)
+#define WRITEBACK_WINDOW ((uint64_t)8 << 20)
+
+#define NBLOCKS KILN_ARRAY_LEN(((struct objstore_writer *)0)->blocks)
+
+/* The digest thread of a large object: blocks in, in order. */
+struct objstore_pipe {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    size_t len[NBLOCKS]; /* > 0: block queued or being digested */
+    unsigned next;       /* the next block to digest */
+    bool closing;
+    struct objstore_writer *w;
+};
+
+static void digest(struct objstore_writer *w, const void *data, size_t len);
+
+static void *pipe_thread(void *arg)
+{
+    struct objstore_pipe *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->len[p->next] == 0 && !p->closing)
+            pthread_cond_wait(&p->changed, &p->lock);
+        if (p->len[p->next] == 0)
+            break; /* closing, and nothing left */
+        unsigned b = p->next;
+        size_t n = p->len[b];
+        pthread_mutex_unlock(&p->lock);
+        digest(p->w, p->w->blocks[b], n);
+        pthread_mutex_lock(&p->lock);
+        p->len[b] = 0;
+        p->next = (b + 1) % NBLOCKS;
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Waits for every queued block to be digested and ends the thread. */
+static void pipe_close(struct objstore_writer *w)
+{
+    struct objstore_pipe *p = w->pipe;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->closing = true;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->changed);
+    mem_free(p);
+    w->pipe = NULL;
+}
+
 static void writer_free_digests(struct objstore_writer *w)
 {
+    pipe_close(w);
+    for (size_t i = 0; i < NBLOCKS; i++) {
+        mem_free(w->blocks[i]);
+        w->blocks[i] = NULL;
+    }
+    w->npend = 0;
     EVP_MD_CTX_free(w->md5);
     EVP_MD_CTX_free(w->sha256);
     EVP_MD_CTX_free(w->sha1);
@@ -161,6 +225,7 @@ int objstore_writer_open(struct objstore *s, unsigned digests,
     }
     buf_release(&p);
     w->digests = digests;
+    w->blocks[0] = xmalloc(WRITE_BUF);
     w->md5 = digest_new(EVP_md5());
     if (digests & OBJSTORE_SHA256)
         w->sha256 = digest_new(EVP_sha256());
@@ -191,13 +256,46 @@ static void digest(struct objstore_writer *w, const void *data, size_t len)
         w->crc32c = crc32c_update(w->crc32c, data, len);
 }
 
-int objstore_writer_write(struct objstore_writer *w, const void *data,
-                          size_t len, struct kiln_diag *d)
+/* Hands the written block to the digest thread (started for the first
+ * full block) or digests it here; then makes the next block current. */
+static void block_digest(struct objstore_writer *w, bool full)
 {
-    const char *p = data;
-    size_t left = len;
+    struct objstore_pipe *p = w->pipe;
 
-    digest(w, data, len);
+    if (!p && full) {
+        p = xcalloc(1, sizeof(*p));
+        p->w = w;
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->changed, NULL);
+        if (pthread_create(&p->thread, NULL, pipe_thread, p) != 0) {
+            pthread_mutex_destroy(&p->lock);
+            pthread_cond_destroy(&p->changed);
+            mem_free(p);
+            p = NULL;
+        }
+        w->pipe = p;
+    }
+    if (!p) {
+        digest(w, w->blocks[w->cur], w->npend);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->len[w->cur] = w->npend;
+    pthread_cond_broadcast(&p->changed);
+    w->cur = (w->cur + 1) % (unsigned)NBLOCKS;
+    while (p->len[w->cur] != 0)
+        pthread_cond_wait(&p->changed, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    if (!w->blocks[w->cur])
+        w->blocks[w->cur] = xmalloc(WRITE_BUF);
+}
+
+/* Writes the current block to the file and has it digested. */
+static int flush_pending(struct objstore_writer *w, struct kiln_diag *d)
+{
+    const uint8_t *p = w->blocks[w->cur];
+    size_t left = w->npend;
+
     while (left) {
         ssize_t n = write(w->fd, p, left);
         if (n < 0 && errno == EINTR)
@@ -207,8 +305,46 @@ int objstore_writer_write(struct objstore_writer *w, const void *data,
                             strerror(errno));
         p += n;
         left -= (size_t)n;
+        w->filed += (uint64_t)n;
     }
+    if (w->npend)
+        block_digest(w, w->npend == WRITE_BUF);
+    w->npend = 0;
+    /*
+     * Writeback as the object arrives: start writing each finished
+     * window to disk and wait for the one before it, so the fsync at
+     * commit finds little left and a large PUT costs about the longer of
+     * receiving and writing, not their sum. Best effort: fsync decides.
+     */
+    while (w->filed - w->queued >= WRITEBACK_WINDOW) {
+        sync_file_range(w->fd, (off_t)w->queued, (off_t)WRITEBACK_WINDOW,
+                        SYNC_FILE_RANGE_WRITE);
+        if (w->queued >= WRITEBACK_WINDOW)
+            sync_file_range(w->fd, (off_t)(w->queued - WRITEBACK_WINDOW),
+                            (off_t)WRITEBACK_WINDOW,
+                            SYNC_FILE_RANGE_WAIT_BEFORE |
+                                SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER);
+        w->queued += WRITEBACK_WINDOW;
+    }
+    return 0;
+}
+
+int objstore_writer_write(struct objstore_writer *w, const void *data,
+                          size_t len, struct kiln_diag *d)
+{
+    const uint8_t *p = data;
+
     w->size += len;
+    while (len) {
+        size_t n = WRITE_BUF - w->npend < len ? WRITE_BUF - w->npend : len;
+        memcpy(w->blocks[w->cur] + w->npend, p, n);
+        w->npend += n;
+        p += n;
+        len -= n;
+        if (w->npend == WRITE_BUF && flush_pending(w, d) != 0)
+            return KILN_EIO;
+    }
     return 0;
 }
 
@@ -245,8 +381,9 @@ int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
 {
     struct buf from = BUF_INIT(4096), to = BUF_INIT(4096);
     unsigned int n;
-    int rc = 0;
+    int rc = flush_pending(w, d);
 
+    pipe_close(w); /* every block digested */
     EVP_DigestFinal_ex(w->md5, w->md5_out, &n);
     if (w->sha256)
         EVP_DigestFinal_ex(w->sha256, w->sha256_out, &n);
@@ -255,7 +392,10 @@ int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
     writer_free_digests(w);
     tmp_path(s, w->id, &from);
     objstore_blob_path(s, w->id, &to);
-    if (fsync(w->fd) != 0 || close(w->fd) != 0) {
+    if (rc) {
+        close(w->fd);
+        w->fd = -1;
+    } else if (fsync(w->fd) != 0 || close(w->fd) != 0) {
         w->fd = -1;
         rc = diag_set(d, KILN_EIO, "cannot flush object data: %s",
                       strerror(errno));

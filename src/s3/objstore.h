@@ -34,6 +34,16 @@ struct objstore_writer {
     char id[META_BLOB_ID];
     int fd;
     uint64_t size;
+    /* Bytes not yet written go to blocks of a megabyte (small writes
+     * cost far more per byte); a full block is written, then digested,
+     * by a thread of the writer's own once the object outgrows one block
+     * (struct objstore_pipe), so hashing and receiving overlap. */
+    uint8_t *blocks[4];
+    unsigned cur; /* the block being filled */
+    size_t npend; /* bytes in it */
+    struct objstore_pipe *pipe;
+    uint64_t filed;  /* bytes written to the file */
+    uint64_t queued; /* bytes handed to writeback (see flush_pending) */
     unsigned digests;
     EVP_MD_CTX *md5, *sha256, *sha1;
     uint32_t crc32, crc32c;

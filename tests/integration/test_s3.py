@@ -262,6 +262,26 @@ def test_boto3_upload_download_file(s3, bucket, tmp_path):
     assert dst.read_bytes() == src.read_bytes()
 
 
+def test_large_put_digests(s3, bucket):
+    """Past the first megabyte, a PUT is hashed on a thread of its own while
+    it arrives, a block at a time: the digests of a 10 MiB + 7 body (ten
+    blocks, round the ring of four more than twice) are still exact."""
+    body = os.urandom((10 << 20) + 7)
+    md5 = hashlib.md5(body)
+    sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    r = s3.put_object(Bucket=bucket, Key="large/digests", Body=body,
+                      ContentMD5=base64.b64encode(md5.digest()).decode(),
+                      ChecksumSHA256=sha)
+    assert r["ETag"] == f'"{md5.hexdigest()}"'
+    assert r["ChecksumSHA256"] == sha
+    got = s3.get_object(Bucket=bucket, Key="large/digests", ChecksumMode="ENABLED")
+    assert got["ChecksumSHA256"] == sha and got["Body"].read() == body
+    bad = base64.b64encode(hashlib.md5(body[:-1]).digest()).decode()
+    assert code_of(s3.put_object, Bucket=bucket, Key="large/bad", Body=body,
+                   ContentMD5=bad) == "BadDigest"
+    assert code_of(s3.head_object, Bucket=bucket, Key="large/bad") == "404"
+
+
 def test_bad_digests_store_nothing(server, s3, bucket):
     md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
     assert code_of(s3.put_object, Bucket=bucket, Key="bad-md5", Body=b"data",
