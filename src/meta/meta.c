@@ -24,6 +24,8 @@ struct meta {
     sqlite3 *db;
     pthread_mutex_t lock;
     int version;
+    sqlite3_stmt *key_get; /* every signed request looks its key up: the
+                              statement is prepared once and reused */
 };
 
 /* Schema versions: index i moves the database from version i to i+1. */
@@ -219,6 +221,7 @@ void meta_close(struct meta *m)
 {
     if (!m)
         return;
+    sqlite3_finalize(m->key_get);
     sqlite3_close(m->db);
     pthread_mutex_destroy(&m->lock);
     mem_free(m);
@@ -245,24 +248,26 @@ static void key_from_row(sqlite3_stmt *st, struct meta_key *k)
 
 int meta_key_get(struct meta *m, const char *akid, struct meta_key *out)
 {
-    sqlite3_stmt *st = NULL;
     int rc = KILN_ENOTFOUND;
 
     pthread_mutex_lock(&m->lock);
-    if (sqlite3_prepare_v2(m->db,
+    if (!m->key_get &&
+        sqlite3_prepare_v3(m->db,
                            "SELECT akid, secret, account, user_name, created "
                            "FROM access_keys WHERE akid = ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = KILN_EIO;
-        goto out;
+                           -1, SQLITE_PREPARE_PERSISTENT, &m->key_get,
+                           NULL) != SQLITE_OK) {
+        m->key_get = NULL;
+        pthread_mutex_unlock(&m->lock);
+        return KILN_EIO;
     }
-    sqlite3_bind_text(st, 1, akid, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        key_from_row(st, out);
+    sqlite3_bind_text(m->key_get, 1, akid, -1, SQLITE_STATIC);
+    if (sqlite3_step(m->key_get) == SQLITE_ROW) {
+        key_from_row(m->key_get, out);
         rc = 0;
     }
-out:
-    sqlite3_finalize(st);
+    sqlite3_reset(m->key_get);
+    sqlite3_clear_bindings(m->key_get);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
