@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from conftest import idx  # noqa: E402
+from recordio import write_recordio  # noqa: E402
 
 KILN = os.environ.get("KILN_BIN", os.path.join(os.path.dirname(__file__), "..", "build", "kiln"))
 FM = "/usr/share/datasets/fashion-mnist"
@@ -34,29 +35,6 @@ def read_model(path):
     raw = open(path, "rb").read()
     k, d = struct.unpack("<qq", raw[36:52])
     return np.frombuffer(raw, np.float32, count=k * d, offset=64).reshape(k, d)
-
-
-def write_recordio(X, path):
-    # One dense Record per row, exactly as the SDK writes them (no label).
-    with open(path, "wb") as f:
-        n, d = X.shape
-        inner = 3 + (4 * d).bit_length() // 7 + 4 * d
-        for row in X:
-            payload = row.astype("<f4").tobytes()
-            def varint(v):
-                out = b""
-                while True:
-                    b = v & 0x7F
-                    v >>= 7
-                    out += bytes([b | (0x80 if v else 0)])
-                    if not v:
-                        return out
-            t = b"\x0a" + varint(len(payload)) + payload
-            v = b"\x12" + varint(len(t)) + t
-            e = b"\x0a\x06values\x12" + varint(len(v)) + v
-            rec = b"\x0a" + varint(len(e)) + e
-            pad = (-len(rec)) % 4
-            f.write(struct.pack("<II", 0xCED7230A, len(rec)) + rec + b"\0" * pad)
 
 
 def kiln_run(path, k, d, test_path, extra=()):
