@@ -20,6 +20,13 @@ double tm_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double tm_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int64_t tm_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;

@@ -15,6 +15,9 @@
 /* Seconds since the epoch, with fraction. */
 double tm_now(void);
 
+/* Seconds on a clock that never jumps (CLOCK_MONOTONIC): for durations. */
+double tm_monotonic(void);
+
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 int64_t tm_days_from_civil(int64_t y, unsigned m, unsigned d);
 

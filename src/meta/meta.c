@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <string.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -25,8 +26,18 @@ struct meta {
     pthread_mutex_t lock;
     int version;
     sqlite3_stmt *key_get; /* every signed request looks its key up: the
-                              statement is prepared once and reused */
+                              statement is prepared once and reused, */
+    struct key_slot {      /* and what it found is kept KEY_TTL seconds */
+        struct meta_key k;
+        double at; /* tm_monotonic() when read; 0 = empty */
+    } keys[32];
+    unsigned next_key;
 };
+
+/* How long a key read from the database is trusted without reading it
+ * again: a key another process (`kiln admin keys remove`) removes stops
+ * working within this time, like an AWS key deactivation. */
+#define KEY_TTL 1.0
 
 /* Schema versions: index i moves the database from version i to i+1. */
 static const char *const migrations[] = {
@@ -222,6 +233,7 @@ void meta_close(struct meta *m)
     if (!m)
         return;
     sqlite3_finalize(m->key_get);
+    explicit_bzero(m->keys, sizeof(m->keys));
     sqlite3_close(m->db);
     pthread_mutex_destroy(&m->lock);
     mem_free(m);
@@ -249,8 +261,18 @@ static void key_from_row(sqlite3_stmt *st, struct meta_key *k)
 int meta_key_get(struct meta *m, const char *akid, struct meta_key *out)
 {
     int rc = KILN_ENOTFOUND;
+    double now = tm_monotonic();
 
     pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < KILN_ARRAY_LEN(m->keys); i++) {
+        struct key_slot *k = &m->keys[i];
+        if (k->at > 0 && now - k->at < KEY_TTL &&
+            strcmp(k->k.akid, akid) == 0) {
+            *out = k->k;
+            pthread_mutex_unlock(&m->lock);
+            return 0;
+        }
+    }
     if (!m->key_get &&
         sqlite3_prepare_v3(m->db,
                            "SELECT akid, secret, account, user_name, created "
@@ -264,6 +286,9 @@ int meta_key_get(struct meta *m, const char *akid, struct meta_key *out)
     sqlite3_bind_text(m->key_get, 1, akid, -1, SQLITE_STATIC);
     if (sqlite3_step(m->key_get) == SQLITE_ROW) {
         key_from_row(m->key_get, out);
+        struct key_slot *k = &m->keys[m->next_key++ % KILN_ARRAY_LEN(m->keys)];
+        k->k = *out;
+        k->at = now;
         rc = 0;
     }
     sqlite3_reset(m->key_get);
@@ -308,6 +333,7 @@ int meta_key_remove(struct meta *m, const char *akid)
     int rc = KILN_EIO;
 
     pthread_mutex_lock(&m->lock);
+    explicit_bzero(m->keys, sizeof(m->keys));
     if (sqlite3_prepare_v2(m->db, "DELETE FROM access_keys WHERE akid = ?", -1,
                            &st, NULL) != SQLITE_OK)
         goto out;

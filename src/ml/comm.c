@@ -6,14 +6,8 @@
 
 #include <limits.h>
 #include <mpi.h>
-#include <time.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "base/tm.h"
 
 int comm_init(struct comm *c, bool use_mpi, struct kiln_diag *d)
 {
@@ -30,7 +24,7 @@ int comm_init(struct comm *c, bool use_mpi, struct kiln_diag *d)
 
 static int done(struct comm *c, double t0, size_t bytes, int rc)
 {
-    c->seconds += now_s() - t0;
+    c->seconds += tm_monotonic() - t0;
     c->calls++;
     c->bytes += bytes;
     return rc == MPI_SUCCESS ? 0 : KILN_EIO;
@@ -38,7 +32,7 @@ static int done(struct comm *c, double t0, size_t bytes, int rc)
 
 int comm_sum(struct comm *c, double *buf, size_t n)
 {
-    double t0 = now_s();
+    double t0 = tm_monotonic();
     int rc = MPI_SUCCESS;
 
     if (c->size == 1)
@@ -54,7 +48,7 @@ int comm_sum(struct comm *c, double *buf, size_t n)
 static int bcast(struct comm *c, void *buf, size_t n, size_t elem,
                  MPI_Datatype type, int root)
 {
-    double t0 = now_s();
+    double t0 = tm_monotonic();
     int rc = MPI_SUCCESS;
 
     if (c->size == 1)

@@ -35,19 +35,21 @@ def cluster(tmp_path_factory):
     kiln("admin", "convert", "--from", "idx", "--to", "recordio", "--rows", "2000",
          f"{FM}/t10k-images-idx3-ubyte.gz", str(tmp / "test.pbr"))
     server = Server(data_dir, ["--keep-job-dirs", "1"])
-    s3 = client(server, "s3")
-    s3.create_bucket(Bucket="dist")
-    raw = (tmp / "train.pbr").read_bytes()
-    assert len(raw) == ROW * 10000
-    s3.put_object(Bucket="dist", Key=PREFIX + "matrix_0.pbr", Body=raw[:ROW * 5000])
-    s3.put_object(Bucket="dist", Key=PREFIX + "matrix_1.pbr", Body=raw[ROW * 5000:])
-    manifest = [{"prefix": f"s3://dist/{PREFIX}"}, "matrix_0.pbr", "matrix_1.pbr"]
-    s3.put_object(Bucket="dist", Key=PREFIX + ".amazon.manifest",
-                  Body=json.dumps(manifest).encode())
-    s3.put_object(Bucket="dist", Key="test/test.pbr", Body=(tmp / "test.pbr").read_bytes())
-    server.tmp = tmp
-    yield server
-    assert server.stop() == 0
+    try:
+        s3 = client(server, "s3")
+        s3.create_bucket(Bucket="dist")
+        raw = (tmp / "train.pbr").read_bytes()
+        assert len(raw) == ROW * 10000
+        s3.put_object(Bucket="dist", Key=PREFIX + "matrix_0.pbr", Body=raw[:ROW * 5000])
+        s3.put_object(Bucket="dist", Key=PREFIX + "matrix_1.pbr", Body=raw[ROW * 5000:])
+        manifest = [{"prefix": f"s3://dist/{PREFIX}"}, "matrix_0.pbr", "matrix_1.pbr"]
+        s3.put_object(Bucket="dist", Key=PREFIX + ".amazon.manifest",
+                      Body=json.dumps(manifest).encode())
+        s3.put_object(Bucket="dist", Key="test/test.pbr", Body=(tmp / "test.pbr").read_bytes())
+        server.tmp = tmp
+        yield server
+    finally:
+        assert server.stop() == 0
 
 
 def sdk_job(name, instances, distribution="ShardedByS3Key", manifest_key=None, **over):

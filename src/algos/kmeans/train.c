@@ -30,6 +30,7 @@
 #include "algos/kmeans/kmeans.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/tm.h"
 #include "formats/dataset.h"
 #include "formats/ndarray.h"
 #include "ml/comm.h"
@@ -51,13 +52,6 @@ struct run {
     struct comm *comm;          /* the hosts of the job */
     struct kiln_diag d;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *ext_type(const char *path)
 {
@@ -332,7 +326,7 @@ static int train(struct run *r)
     struct rng rng;
     float *batch = NULL, *centers = NULL;
     size_t K, got, bytes, rounds = 0;
-    double t0 = now_s(), msd = 0;
+    double t0 = tm_monotonic(), msd = 0;
     uint64_t total = 0;
     struct buf conf = BUF_INIT(8192);
     int rc;
@@ -400,7 +394,7 @@ static int train(struct run *r)
         goto out;
     }
     st.seeded = true;
-    double t_epochs = now_s();
+    double t_epochs = tm_monotonic();
     for (size_t e = 0; e < hp->epochs && !rc; e++) {
         bool more = ds != NULL;
         if (ds)
@@ -436,7 +430,7 @@ static int train(struct run *r)
     }
     if (rc)
         goto out;
-    double secs = now_s() - t_epochs;
+    double secs = tm_monotonic() - t_epochs;
     algo_log("INFO", "processed a total of %llu examples",
              (unsigned long long)total);
     algo_log("INFO",
@@ -466,7 +460,8 @@ static int train(struct run *r)
                  "host %s of %d: %zu rounds, %zu collectives took %.3f s of "
                  "%.3f s of training, %zu bytes sent per round",
                  r->host, r->comm->size, rounds, r->comm->calls,
-                 r->comm->seconds, now_s() - t0, ws.nstats * sizeof(double));
+                 r->comm->seconds, tm_monotonic() - t0,
+                 ws.nstats * sizeof(double));
     if (r->has_test) {
         rc = evaluate(r, centers, batch, &ws);
         if (rc)
@@ -480,7 +475,8 @@ static int train(struct run *r)
             algo_log("INFO",
                      "wrote the model (%zu x %zu) to %s/model_algo-1 in "
                      "%.3f s in total",
-                     hp->k, hp->feature_dim, r->a->model_dir, now_s() - t0);
+                     hp->k, hp->feature_dim, r->a->model_dir,
+                     tm_monotonic() - t0);
     }
 out:
     dataset_close(ds);
