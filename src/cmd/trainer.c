@@ -1006,6 +1006,9 @@ static void job_env(struct run *r, int threads, struct strv *env)
      * BLAS threads of their own would only spin beside them. */
     strv_addf(env, "OPENBLAS_NUM_THREADS=%d", 1);
     strv_addf(env, "OMP_NUM_THREADS=%d", threads);
+    /* Idle OpenMP threads sleep rather than spin: jobs share the cores
+     * with each other and with the server. */
+    strv_addf(env, "OMP_WAIT_POLICY=%s", "PASSIVE");
     strv_addf(env, "AWS_REGION=%s", r->t->o.region);
     strv_addf(env, "PATH=%s", "/usr/local/bin:/usr/bin:/bin");
     json_object_foreach(json_object_get(r->doc, "Environment"), k, v)
