@@ -22,53 +22,44 @@ int comm_init(struct comm *c, bool use_mpi, struct kiln_diag *d)
     return 0;
 }
 
-static int done(struct comm *c, double t0, size_t bytes, int rc)
+enum op { OP_SUM, OP_BCAST };
+
+/* One collective over buf[0..n) in pieces of at most INT_MAX elements,
+ * timed and counted. */
+static int collective(struct comm *c, enum op op, void *buf, size_t n,
+                      size_t elem, MPI_Datatype type, int root)
 {
+    double t0 = tm_monotonic();
+    int rc = MPI_SUCCESS;
+
+    if (c->size == 1)
+        return 0;
+    for (size_t off = 0; off < n && rc == MPI_SUCCESS; off += INT_MAX) {
+        size_t part = n - off < INT_MAX ? n - off : INT_MAX;
+        char *p = (char *)buf + off * elem;
+        rc = op == OP_SUM ? MPI_Allreduce(MPI_IN_PLACE, p, (int)part, type,
+                                          MPI_SUM, MPI_COMM_WORLD)
+                          : MPI_Bcast(p, (int)part, type, root, MPI_COMM_WORLD);
+    }
     c->seconds += tm_monotonic() - t0;
     c->calls++;
-    c->bytes += bytes;
+    c->bytes += op == OP_SUM || c->rank == root ? n * elem : 0;
     return rc == MPI_SUCCESS ? 0 : KILN_EIO;
 }
 
 int comm_sum(struct comm *c, double *buf, size_t n)
 {
-    double t0 = tm_monotonic();
-    int rc = MPI_SUCCESS;
-
-    if (c->size == 1)
-        return 0;
-    for (size_t off = 0; off < n && rc == MPI_SUCCESS; off += INT_MAX) {
-        size_t part = n - off < INT_MAX ? n - off : INT_MAX;
-        rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)part, MPI_DOUBLE,
-                           MPI_SUM, MPI_COMM_WORLD);
-    }
-    return done(c, t0, n * sizeof(double), rc);
-}
-
-static int bcast(struct comm *c, void *buf, size_t n, size_t elem,
-                 MPI_Datatype type, int root)
-{
-    double t0 = tm_monotonic();
-    int rc = MPI_SUCCESS;
-
-    if (c->size == 1)
-        return 0;
-    for (size_t off = 0; off < n && rc == MPI_SUCCESS; off += INT_MAX) {
-        size_t part = n - off < INT_MAX ? n - off : INT_MAX;
-        rc = MPI_Bcast((char *)buf + off * elem, (int)part, type, root,
-                       MPI_COMM_WORLD);
-    }
-    return done(c, t0, c->rank == root ? n * elem : 0, rc);
+    return collective(c, OP_SUM, buf, n, sizeof(double), MPI_DOUBLE, 0);
 }
 
 int comm_bcast_floats(struct comm *c, float *buf, size_t n, int root)
 {
-    return bcast(c, buf, n, sizeof(float), MPI_FLOAT, root);
+    return collective(c, OP_BCAST, buf, n, sizeof(float), MPI_FLOAT, root);
 }
 
 int comm_bcast_doubles(struct comm *c, double *buf, size_t n, int root)
 {
-    return bcast(c, buf, n, sizeof(double), MPI_DOUBLE, root);
+    return collective(c, OP_BCAST, buf, n, sizeof(double), MPI_DOUBLE, root);
 }
 
 void comm_abort(struct comm *c, int status)
