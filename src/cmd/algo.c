@@ -136,7 +136,8 @@ static int train_host(const struct algo_entry *e, const struct kiln_config *c,
     }
     if (status)
         comm_abort(&comm, status);
-    comm_finish(&comm);
+    if (comm_finish(&comm) != 0 && status == 0)
+        status = 1; /* a sanitizer build found a leak */
     hostspec_release(&tree);
     return status;
 }

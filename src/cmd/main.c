@@ -39,7 +39,8 @@ static int cmd_help(int argc, char **argv)
 }
 
 #ifdef KILN_SANITIZED
-/* LeakSanitizer's hook: what Open MPI, OpenBLAS and the OpenMP runtimes
+/* LeakSanitizer's hook: what Open MPI (and its PMIx, libevent and hwloc),
+ * OpenBLAS and the OpenMP runtimes
  * keep until exit (the ranks of a multi-instance job look without their
  * thread-local roots) is theirs, not kiln's. */
 const char *__lsan_default_suppressions(void);
@@ -48,6 +49,9 @@ const char *__lsan_default_suppressions(void)
     return "leak:libmpi.so\n"
            "leak:libopen-pal.so\n"
            "leak:libopen-rte.so\n"
+           "leak:libpmix.so\n"
+           "leak:libevent\n"
+           "leak:libhwloc.so\n"
            "leak:libopenblas\n"
            "leak:libgomp.so\n"
            "leak:libomp.so\n";

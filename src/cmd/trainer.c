@@ -1045,10 +1045,13 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
             rc = fetch_publish(r, &spec_env);
 #ifdef KILN_SANITIZED
         /* Whole stacks, so that Open MPI's own leaks at exit match the
-         * suppressions in main.c (its components are unloaded by then);
-         * no scan of thread-local storage, which makes gcc 12's LSan
-         * crash in ranks started by Open MPI's remote daemons. */
-        strv_addf(&rank_env, "LSAN_OPTIONS=fast_unwind_on_malloc=0:use_tls=0");
+         * suppressions in main.c; no scan of thread-local storage, which
+         * makes gcc 12's LSan crash in ranks started by Open MPI's remote
+         * daemons; leaks looked for before MPI_Finalize (comm_finish),
+         * not at exit, where Open MPI's unloaded components leave
+         * allocations no suppression can name. */
+        strv_addf(&rank_env, "LSAN_OPTIONS=fast_unwind_on_malloc=0:use_tls=0:"
+                             "leak_check_at_exit=0");
 #endif
         struct launch_plan plan = {
             .mpirun = r->t->o.mpirun,

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -279,6 +280,9 @@ int hostspec_report(struct hostspec_tree *t, bool failed, struct kiln_diag *d)
             rc = put_dir(t, buf_cstr(&p), "output_url", d);
     }
     buf_release(&p);
+    /* The host's transfers are over: free what OpenSSL keeps for this
+     * thread (its error queue), which libcurl made it allocate. */
+    OPENSSL_thread_stop();
     return rc;
 }
 

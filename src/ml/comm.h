@@ -40,7 +40,9 @@ int comm_bcast_doubles(struct comm *c, double *buf, size_t n, int root);
  * outside MPI. */
 void comm_abort(struct comm *c, int status);
 
-/* Leaves the MPI job (after the last collective). */
-void comm_finish(struct comm *c);
+/* Leaves the MPI job (after the last collective). In sanitizer builds
+ * first checks the rank for leaks: KILN_EINTERNAL when it found some
+ * (the report is on stderr). */
+int comm_finish(struct comm *c);
 
 #endif
