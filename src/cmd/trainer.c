@@ -1315,6 +1315,7 @@ static void *job_thread(void *arg)
         if (r.fetch)
             fetch_cleanup(&r);
         json_decref(r.specs);
+        explicit_bzero(&r.key, sizeof(r.key)); /* the signing secret */
         if (!t->o.keep_dirs)
             fsx_remove_tree(buf_cstr(&r.dir));
         json_decref(r.doc);

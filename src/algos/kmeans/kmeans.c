@@ -404,15 +404,32 @@ int kmeans_state_seed(struct kmeans_state *s, const struct mat *X,
     return 0;
 }
 
-/* Rows per sgemm when assigning a batch (see kmeans_batch_stats). */
+/* Rows per sgemm when assigning a batch (see kmeans_assign). */
 #define ASSIGN_ROWS 1024
+
+int kmeans_assign(const struct mat *X, const struct mat *C, const float *cnorm,
+                  float *dots, uint32_t *idx, float *dist2)
+{
+    size_t n = X->rows, K = C->rows;
+    int failed = 0;
+
+#pragma omp parallel for schedule(dynamic) reduction(| : failed)
+    for (size_t lo = 0; lo < n; lo += ASSIGN_ROWS) {
+        size_t m = n - lo < ASSIGN_ROWS ? n - lo : ASSIGN_ROWS;
+        struct mat part = mat_view_rows(X, lo, m);
+        if (linalg_nearest(&part, C, cnorm, dots + lo * K, idx + lo,
+                           dist2 ? dist2 + lo : NULL) != 0)
+            failed = 1;
+    }
+    return failed ? KILN_EDIM : 0;
+}
 
 int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
                        struct kmeans_ws *ws)
 {
     size_t n = X->rows, K = s->K, d = s->d;
     struct mat C = centers_of(s);
-    int failed = 0;
+    int rc;
 
     if (X->cols != d || n > ws->max_rows || K > ws->K)
         return KILN_EDIM;
@@ -421,24 +438,15 @@ int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
     if (n == 0)
         return 0;
     linalg_row_sqnorms(&C, ws->cnorm);
-    /*
-     * The rows are assigned in blocks of ASSIGN_ROWS, each block one
-     * sgemm on whichever thread takes it; then each thread sums the rows
-     * of its share of the centers, in row order. Neither step depends on
-     * the thread count, so neither does the model.
-     */
-#pragma omp parallel reduction(| : failed)
+    rc = kmeans_assign(X, &C, ws->cnorm, ws->dots, ws->idx, NULL);
+    if (rc)
+        return rc;
+        /* Each thread sums the rows of its share of the centers, in row
+         * order: the sums do not depend on the thread count. */
+#pragma omp parallel
     {
         size_t t = (size_t)omp_get_thread_num(),
                T = (size_t)omp_get_num_threads();
-#pragma omp for schedule(dynamic)
-        for (size_t lo = 0; lo < n; lo += ASSIGN_ROWS) {
-            size_t m = n - lo < ASSIGN_ROWS ? n - lo : ASSIGN_ROWS;
-            struct mat part = mat_view_rows(X, lo, m);
-            if (linalg_nearest(&part, &C, ws->cnorm, ws->dots + lo * K,
-                               ws->idx + lo, NULL) != 0)
-                failed = 1;
-        }
         uint32_t j0 = (uint32_t)(K * t / T), j1 = (uint32_t)(K * (t + 1) / T);
         for (size_t i = 0; i < n; i++) {
             uint32_t j = ws->idx[i];
@@ -451,7 +459,7 @@ int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
                 sum[u] += x[u];
         }
     }
-    return failed ? KILN_EDIM : 0;
+    return 0;
 }
 
 void kmeans_state_apply(struct kmeans_state *s, double decay,

@@ -101,6 +101,15 @@ int kmeans_state_update(struct kmeans_state *s, const struct mat *X,
                         double decay, struct kmeans_ws *ws);
 
 /*
+ * Nearest row of C for every row of X, on OpenMP threads: blocks of
+ * rows, one single-threaded sgemm each (linalg_nearest; dist2 may be
+ * NULL). A row's result depends on its block only, not on the thread
+ * count. dots holds X.rows x C.rows floats.
+ */
+int kmeans_assign(const struct mat *X, const struct mat *C, const float *cnorm,
+                  float *dots, uint32_t *idx, float *dist2);
+
+/*
  * The two halves of kmeans_state_update(), for several hosts: the batch
  * statistic of X against the current centers into ws (sums, counts,
  * rows), which ranks add up; then the move of every center by the

@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <omp.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -243,21 +242,7 @@ static int evaluate(struct run *r, const float *centers, float *batch,
             break;
         struct mat X = {got, r->hp.feature_dim, r->hp.feature_dim, batch,
                         false};
-        size_t K = r->hp.k;
-        int failed = 0;
-        /* Each thread scores its share of the rows. */
-#pragma omp parallel reduction(| : failed)
-        {
-            size_t t = (size_t)omp_get_thread_num(),
-                   T = (size_t)omp_get_num_threads();
-            size_t lo = got * t / T, hi = got * (t + 1) / T;
-            struct mat part = mat_view_rows(&X, lo, hi - lo);
-            if (hi > lo &&
-                linalg_nearest(&part, &C, ws->cnorm, ws->dots + lo * K,
-                               ws->idx + lo, ws->dist2 + lo) != 0)
-                failed = 1;
-        }
-        rc = failed ? KILN_EDIM : 0;
+        rc = kmeans_assign(&X, &C, ws->cnorm, ws->dots, ws->idx, ws->dist2);
         for (size_t i = 0; !rc && i < got; i++)
             ssd += ws->dist2[i];
         n += got;
