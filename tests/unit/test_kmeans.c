@@ -6,7 +6,10 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
+#include <unistd.h>
 
+#include "algos/feed.h"
 #include "algos/kmeans/kmeans.h"
 #include "formats/ndarray.h"
 #include "formats/record.h"
@@ -368,7 +371,126 @@ static void test_threads_same_model(void)
     mem_free(C3);
 }
 
+/* The AVX-512 kernel (where the CPU has it) against the portable path
+ * (sgemm or the direct loop) on shapes with every kind of remainder: rows
+ * not a multiple of 6, centers not of 4, d not of 16, a leading
+ * dimension wider than d. Same nearest center (up to float ties) and
+ * distances within float rounding; the fused sums match the rows added
+ * one by one. */
+static void test_simd_kernel_matches(void)
+{
+    static const size_t shapes[][3] = {
+        {1, 1, 1},  {1, 10, 784},   {7, 5, 17},    {13, 9, 33},
+        {6, 4, 16}, {100, 10, 784}, {61, 100, 45}, {1024, 3, 5}};
+    struct rng rng;
+    rng_seed(&rng, 17);
+    bool had = linalg_simd(-1);
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        size_t n = shapes[s][0], k = shapes[s][1], d = shapes[s][2];
+        size_t ld = d + 3;
+        float *X = xcalloc(n * ld, sizeof(float));
+        float *C = xmalloc(k * d * sizeof(float));
+        for (size_t i = 0; i < n * ld; i++)
+            X[i] = (float)rng_uniform(&rng);
+        for (size_t i = 0; i < k * d; i++)
+            C[i] = (float)rng_uniform(&rng);
+        struct mat XM = {n, d, ld, X, false}, CM = {k, d, d, C, false};
+        float *cn = xmalloc(k * sizeof(float)), *ws = xmalloc(n * k * 4);
+        float *d1 = xmalloc(n * 4), *d2 = xmalloc(n * 4);
+        uint32_t *i1 = xmalloc(n * 4), *i2 = xmalloc(n * 4);
+        double *s1 = xcalloc(k * d, sizeof(double));
+        double *s2 = xcalloc(k * d, sizeof(double));
+        linalg_row_sqnorms(&CM, cn);
+        linalg_simd(1);
+        ASSERT_EQ(linalg_nearest(&XM, &CM, cn, ws, i1, d1), 0);
+        ASSERT_EQ(linalg_nearest_sum(&XM, &CM, cn, ws, i1, s1), 0);
+        linalg_simd(0);
+        ASSERT_EQ(linalg_nearest(&XM, &CM, cn, ws, i2, d2), 0);
+        for (size_t i = 0; i < n; i++) {
+            double tol = 1e-4 * (1 + d2[i]);
+            if (i1[i] != i2[i]) { /* only a near tie may differ */
+                float a = linalg_sqdist(X + i * ld, C + i1[i] * d, d);
+                float b = linalg_sqdist(X + i * ld, C + i2[i] * d, d);
+                ASSERT_TRUE(fabs(a - b) <= tol);
+            }
+            ASSERT_TRUE(fabs(d1[i] - d2[i]) <= tol);
+            ASSERT_TRUE(fabs(d1[i] - linalg_sqdist(X + i * ld, C + i1[i] * d,
+                                                   d)) <= tol);
+            linalg_axpy(d, 1.0, X + i * ld, s2 + (size_t)i1[i] * d);
+        }
+        ASSERT_TRUE(memcmp(s1, s2, k * d * sizeof(double)) == 0);
+        mem_free(X);
+        mem_free(C);
+        mem_free(cn);
+        mem_free(ws);
+        mem_free(d1);
+        mem_free(d2);
+        mem_free(i1);
+        mem_free(i2);
+        mem_free(s1);
+        mem_free(s2);
+    }
+    linalg_simd(had ? 1 : 0);
+}
+
+/* Reads every epoch of a 1,000-row CSV file through a feed and checks
+ * each row arrives once per epoch, in order, whether the epochs replay
+ * from memory (budget: all), fall back to the files part way (budget:
+ * two batches) or stream (no keeping). */
+static void test_feed_epochs(void)
+{
+    char path[] = "/tmp/kiln-feed-XXXXXX";
+    int fd = mkstemp(path);
+    struct buf csv = BUF_INIT(1 << 20);
+    const size_t rows = 1000, dim = 3, batch = 64;
+    struct kiln_diag d = {0};
+
+    ASSERT_TRUE(fd >= 0);
+    for (size_t i = 0; i < rows; i++)
+        buf_addf(&csv, "%zu,%zu,%zu\n", i, i + 1, 2 * i);
+    ASSERT_EQ(write(fd, csv.data, csv.len), (ssize_t)csv.len);
+    close(fd);
+    const size_t budgets[] = {SIZE_MAX, 2 * batch * dim * sizeof(float), 0};
+    for (int b = 0; b < 3; b++) {
+        const char *paths[] = {path};
+        struct dataset *ds = NULL;
+        ASSERT_EQ(
+            dataset_open(paths, 1, NULL, "train", CT_CSV, dim, 0, &ds, &d), 0);
+        struct feed *f = feed_new(ds, batch, dim, b < 2, budgets[b]);
+        const float *X;
+        size_t got, seen;
+        ASSERT_EQ(feed_first(f, &X, &got, &d), 0);
+        ASSERT_TRUE(got == batch && X[0] == 0 && X[3] == 1);
+        for (size_t e = 0; e < 3; e++) {
+            ASSERT_EQ(feed_epoch(f, e, &d), 0);
+            seen = 0;
+            for (;;) {
+                ASSERT_EQ(feed_next(f, &X, &got, &d), 0);
+                if (got == 0)
+                    break;
+                for (size_t i = 0; i < got; i++) {
+                    size_t r = seen + i;
+                    ASSERT_TRUE(X[i * dim] == (float)r &&
+                                X[i * dim + 1] == (float)(r + 1) &&
+                                X[i * dim + 2] == (float)(2 * r));
+                }
+                seen += got;
+            }
+            ASSERT_EQ(seen, rows);
+            ASSERT_TRUE(feed_replaying(f) == (b == 0 && e > 0));
+        }
+        feed_free(f);
+        dataset_close(ds);
+    }
+    unlink(path);
+    buf_release(&csv);
+}
+
 static const struct test tests[] = {
+    {"the AVX-512 kernel agrees with the portable path",
+     test_simd_kernel_matches},
+    {"a feed reads each epoch whole: replayed, fallen back, streamed",
+     test_feed_epochs},
     {"one thread or three, the same model", test_threads_same_model},
     {"well-separated blobs are recovered", test_blobs_exact},
     {"same seed, same model", test_seed_determinism},

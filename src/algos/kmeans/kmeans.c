@@ -284,6 +284,12 @@ int kmeans_ws_init(struct kmeans_ws *ws, size_t max_rows, size_t K, size_t d)
         kmeans_ws_release(ws);
         return KILN_ENOMEM;
     }
+    ws->nparts = omp_get_max_threads();
+    if (mem_try_alloc((size_t)ws->nparts * (kd + K) * sizeof(double),
+                      (void **)&ws->part)) {
+        kmeans_ws_release(ws);
+        return KILN_ENOMEM;
+    }
     ws->nstats = kd + K + 1;
     ws->sums = ws->stats;
     ws->count = ws->stats + kd;
@@ -301,6 +307,7 @@ void kmeans_ws_release(struct kmeans_ws *ws)
     mem_free(ws->idx);
     mem_free(ws->cnorm);
     mem_free(ws->stats);
+    mem_free(ws->part);
     memset(ws, 0, sizeof(*ws));
 }
 
@@ -336,17 +343,16 @@ static void plusplus(const struct mat *P, const double *w, size_t k,
     for (size_t c = 1; c <= k; c++) {
         const float *prev = out + (c - 1) * d;
         double sum = 0;
+        /* The distances on threads (big seeding batches), the sum in row
+         * order. */
+#pragma omp parallel for schedule(static) if (n * d > 1000000)
         for (size_t i = 0; i < n; i++) {
-            const float *x = P->data + i * P->ld;
-            double s = 0;
-            for (size_t t = 0; t < d; t++) {
-                double diff = (double)x[t] - prev[t];
-                s += diff * diff;
-            }
+            double s = linalg_sqdist(P->data + i * P->ld, prev, d);
             if (s < best[i])
                 best[i] = s;
-            sum += best[i] * (w ? w[i] : 1);
         }
+        for (size_t i = 0; i < n; i++)
+            sum += best[i] * (w ? w[i] : 1);
         if (c == k)
             break;
         size_t pick = rng_below(rng, n);
@@ -424,42 +430,59 @@ int kmeans_assign(const struct mat *X, const struct mat *C, const float *cnorm,
     return failed ? KILN_EDIM : 0;
 }
 
+/* Rows per block of the batch statistic (see kmeans_batch_stats). */
+#define STAT_ROWS 1024
+
 int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
                        struct kmeans_ws *ws)
 {
-    size_t n = X->rows, K = s->K, d = s->d;
+    size_t n = X->rows, K = s->K, d = s->d, kd = K * d;
+    size_t blocks = (n + STAT_ROWS - 1) / STAT_ROWS;
     struct mat C = centers_of(s);
-    int rc;
+    int failed = 0;
 
     if (X->cols != d || n > ws->max_rows || K > ws->K)
         return KILN_EDIM;
-    memset(ws->stats, 0, (K * d + K + 1) * sizeof(double));
+    memset(ws->stats, 0, (kd + K + 1) * sizeof(double));
     ws->rows[0] = (double)n;
     if (n == 0)
         return 0;
     linalg_row_sqnorms(&C, ws->cnorm);
-    rc = kmeans_assign(X, &C, ws->cnorm, ws->dots, ws->idx, NULL);
-    if (rc)
-        return rc;
-        /* Each thread sums the rows of its share of the centers, in row
-         * order: the sums do not depend on the thread count. */
-#pragma omp parallel
+    /*
+     * One pass: each block of rows is assigned and summed into a thread's
+     * partial (each row added while it is in cache), and the partials
+     * join the statistic in block order. The blocks are fixed, so the
+     * sums do not depend on the thread count.
+     */
+#pragma omp parallel num_threads(ws->nparts) reduction(| : failed)
     {
-        size_t t = (size_t)omp_get_thread_num(),
-               T = (size_t)omp_get_num_threads();
-        uint32_t j0 = (uint32_t)(K * t / T), j1 = (uint32_t)(K * (t + 1) / T);
-        for (size_t i = 0; i < n; i++) {
-            uint32_t j = ws->idx[i];
-            if (j < j0 || j >= j1)
-                continue;
-            const float *x = X->data + i * X->ld;
-            double *sum = ws->sums + (size_t)j * d;
-            ws->count[j] += 1;
-            for (size_t u = 0; u < d; u++)
-                sum[u] += x[u];
+        double *psum = ws->part + (size_t)omp_get_thread_num() * (kd + K);
+        double *pcount = psum + kd;
+        memset(psum, 0, (kd + K) * sizeof(double));
+#pragma omp for ordered schedule(dynamic, 1)
+        for (size_t b = 0; b < blocks; b++) {
+            size_t lo = b * STAT_ROWS;
+            size_t m = n - lo < STAT_ROWS ? n - lo : STAT_ROWS;
+            struct mat part = mat_view_rows(X, lo, m);
+            if (linalg_nearest_sum(&part, &C, ws->cnorm, ws->dots + lo * K,
+                                   ws->idx + lo, psum) != 0)
+                failed = 1;
+            for (size_t i = 0; i < m; i++)
+                pcount[ws->idx[lo + i]] += 1;
+#pragma omp ordered
+            for (size_t j = 0; j < K; j++) {
+                if (pcount[j] == 0)
+                    continue;
+                double *from = psum + j * d, *to = ws->sums + j * d;
+                for (size_t u = 0; u < d; u++)
+                    to[u] += from[u];
+                memset(from, 0, d * sizeof(double));
+                ws->count[j] += pcount[j];
+                pcount[j] = 0;
+            }
         }
     }
-    return 0;
+    return failed ? KILN_EDIM : 0;
 }
 
 void kmeans_state_apply(struct kmeans_state *s, double decay,
@@ -585,10 +608,8 @@ static double lloyd_trial(const struct mat *PM, const double *w, double wsum,
         memset(t->sums, 0, k * d * sizeof(double));
         memset(t->cnt, 0, k * sizeof(double));
         for (size_t i = 0; i < n; i++) {
-            double *sm = t->sums + (size_t)t->idx[i] * d;
             t->cnt[t->idx[i]] += w[i];
-            for (size_t q = 0; q < d; q++)
-                sm[q] += w[i] * P[i * d + q];
+            linalg_axpy(d, w[i], P + i * d, t->sums + (size_t)t->idx[i] * d);
         }
         for (size_t c = 0; c < k; c++)
             if (t->cnt[c] > 0)

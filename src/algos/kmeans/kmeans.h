@@ -75,6 +75,10 @@ struct kmeans_ws {
     double *sums;  /* K x d: per center, the sum of its rows */
     double *count; /* K: per center, its rows */
     double *rows;  /* 1: rows in the batch */
+    /* Per OpenMP thread, one block's sums (K x d) and counts (K) before
+     * they join stats in block order. */
+    double *part;
+    int nparts;
 };
 
 int kmeans_state_init(struct kmeans_state *s, size_t K, size_t d);

@@ -4,7 +4,11 @@
  *
  * Memory is one mini-batch (mini_batch_size x feature_dim floats), the
  * state (K x feature_dim) and the workspace; the data is streamed from the
- * channel files, never loaded whole.
+ * channel files, the next batch parsed on a thread of its own while the
+ * current one is computed (algos/feed.c). Only with several epochs over
+ * files does epoch 0 keep its batches (up to a quarter of the machine's
+ * memory), so that the later epochs replay them instead of parsing the
+ * files again.
  *
  * On several hosts (ranks of an MPI job, kiln's launcher) every host
  * streams its own shard. Rank 0 seeds the centers and broadcasts them;
@@ -26,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "algos/feed.h"
 #include "algos/kmeans/kmeans.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -269,18 +274,17 @@ static int evaluate(struct run *r, const float *centers, float *batch,
     return 0;
 }
 
-/* Seeds the state from the first batch of the training stream and
- * rewinds it. */
-static int seed_state(struct run *r, struct dataset *ds,
-                      struct kmeans_state *st, struct kmeans_ws *ws,
-                      float *batch, struct rng *rng)
+/* Seeds the state from the first batch of the training stream, which
+ * stays pending as epoch 0's first batch. */
+static int seed_state(struct run *r, struct feed *f, struct kmeans_state *st,
+                      struct kmeans_ws *ws, struct rng *rng)
 {
     const struct kmeans_hp *hp = &r->hp;
+    const float *batch;
     size_t got = 0;
-    int rc = 0;
+    int rc;
 
-    if (ds)
-        rc = dataset_next(ds, batch, NULL, hp->mini_batch_size, &got, &r->d);
+    rc = feed_first(f, &batch, &got, &r->d);
     if (rc)
         return rc;
     if (got == 0)
@@ -298,7 +302,8 @@ static int seed_state(struct run *r, struct dataset *ds,
                         "k=%zu is larger than the %zu records available to "
                         "initialise the centers",
                         hp->k, got);
-    struct mat X = {got, hp->feature_dim, hp->feature_dim, batch, false};
+    struct mat X = {got, hp->feature_dim, hp->feature_dim,
+                    (float *)(uintptr_t)batch, false};
     return kmeans_state_seed(st, &X, hp->init_method, rng, ws);
 }
 
@@ -306,6 +311,7 @@ static int train(struct run *r)
 {
     struct kmeans_hp *hp = &r->hp;
     struct dataset *ds = NULL;
+    struct feed *feed = NULL;
     struct kmeans_state st = {0};
     struct kmeans_ws ws = {0};
     struct rng rng;
@@ -368,9 +374,12 @@ static int train(struct run *r)
              "Loaded iterator creator %s for content type ('%s', "
              "'1.0')",
              content_type_name(r->train_ct), content_type_name(r->train_ct));
-    /* Rank 0 initialises from its first batch, then rewinds. */
+    /* Several epochs over files replay epoch 0's batches from memory. */
+    feed = feed_new(ds, hp->mini_batch_size, hp->feature_dim,
+                    hp->epochs > 1 && !r->train_pipe, feed_default_budget());
+    /* Rank 0 initialises from its first batch. */
     if (r->comm->rank == 0) {
-        rc = seed_state(r, ds, &st, &ws, batch, &rng);
+        rc = seed_state(r, feed, &st, &ws, &rng);
         if (rc)
             goto out;
     }
@@ -381,19 +390,21 @@ static int train(struct run *r)
     st.seeded = true;
     double t_epochs = tm_monotonic();
     for (size_t e = 0; e < hp->epochs && !rc; e++) {
-        bool more = ds != NULL;
-        if (ds)
-            rc = dataset_rewind(ds, &r->d);
+        bool more = true;
+        uint64_t rows = 0;
+        double te = tm_monotonic();
+        rc = feed_epoch(feed, e, &r->d);
         while (!rc) {
+            const float *rowp = NULL;
             got = 0;
             if (more)
-                rc = dataset_next(ds, batch, NULL, hp->mini_batch_size, &got,
-                                  &r->d);
+                rc = feed_next(feed, &rowp, &got, &r->d);
             if (rc)
                 break;
             more = got > 0;
-            struct mat X = {got, hp->feature_dim, hp->feature_dim, batch,
-                            false};
+            rows += got;
+            struct mat X = {got, hp->feature_dim, hp->feature_dim,
+                            (float *)(uintptr_t)rowp, false};
             rc = kmeans_batch_stats(&st, &X, &ws);
             if (!rc && comm_sum(r->comm, ws.stats, ws.nstats) != 0)
                 rc = diag_set(&r->d, KILN_EIO, "the hosts lost each other");
@@ -407,12 +418,18 @@ static int train(struct run *r)
             total += got;
             rounds++;
         }
-        if (!rc)
+        if (!rc) {
+            algo_log("INFO", "epoch %zu: %llu records in %.6f s%s", e,
+                     (unsigned long long)rows, tm_monotonic() - te,
+                     feed_replaying(feed) ? " (from memory)" : "");
             algo_log("INFO",
                      "#progress_metric: host=%s, completed %.1f %% "
                      "of epochs",
                      r->host, 100.0 * (double)(e + 1) / (double)hp->epochs);
+        }
     }
+    feed_free(feed);
+    feed = NULL;
     if (rc)
         goto out;
     double secs = tm_monotonic() - t_epochs;
@@ -464,6 +481,7 @@ static int train(struct run *r)
                      tm_monotonic() - t0);
     }
 out:
+    feed_free(feed);
     dataset_close(ds);
     kmeans_state_release(&st);
     kmeans_ws_release(&ws);
