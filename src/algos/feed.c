@@ -160,25 +160,31 @@ static void stop_keeping(struct feed *f, float *held)
     }
 }
 
+/* Appends buffer p (rows: its batch so far) to the kept batches. */
+static void keep(struct feed *f, float *p, size_t rows)
+{
+    if (f->nkept == f->cap) {
+        f->cap = f->cap ? 2 * f->cap : 16;
+        f->kept = xrealloc(f->kept, f->cap * sizeof(*f->kept));
+        f->kept_rows = xrealloc(f->kept_rows, f->cap * sizeof(size_t));
+    }
+    f->kept[f->nkept] = p;
+    f->kept_rows[f->nkept++] = rows;
+    f->bytes += batch_bytes(f);
+}
+
 /* Where the next batch goes: a kept buffer of its own in epoch 0 while
  * keeping, else the streaming buffer the caller does not hold. held: the
  * kept batch the caller is being given, if any. */
 static int next_dst(struct feed *f, float *held, float **dst,
                     struct kiln_diag *d)
 {
-    void *p;
+    void *p = NULL;
 
     if (f->keeping) {
         if (f->bytes + batch_bytes(f) <= f->budget &&
             mem_try_alloc(batch_bytes(f), &p) == 0) {
-            if (f->nkept == f->cap) {
-                f->cap = f->cap ? 2 * f->cap : 16;
-                f->kept = xrealloc(f->kept, f->cap * sizeof(*f->kept));
-                f->kept_rows = xrealloc(f->kept_rows, f->cap * sizeof(size_t));
-            }
-            f->kept[f->nkept] = p;
-            f->kept_rows[f->nkept++] = 0;
-            f->bytes += batch_bytes(f);
+            keep(f, p, 0);
             *dst = p;
             return 0;
         }
@@ -228,7 +234,7 @@ static int take(struct feed *f, float **X, size_t *got, struct kiln_diag *d)
 static int arrived(struct feed *f, float *X, size_t got, struct kiln_diag *d)
 {
     bool kept = f->keeping && f->nkept > 0 && f->kept[f->nkept - 1] == X;
-    float *dst;
+    float *dst = NULL;
     int rc;
 
     if (kept && got == 0) { /* the end: not a batch */
@@ -251,7 +257,7 @@ static int arrived(struct feed *f, float *X, size_t got, struct kiln_diag *d)
 int feed_first(struct feed *f, const float **X, size_t *got,
                struct kiln_diag *d)
 {
-    float *dst;
+    float *dst = NULL;
     int rc;
 
     *got = 0;
@@ -285,7 +291,7 @@ int feed_epoch(struct feed *f, size_t e, struct kiln_diag *d)
 
 int feed_next(struct feed *f, const float **X, size_t *got, struct kiln_diag *d)
 {
-    float *dst;
+    float *dst = NULL;
     bool inflight;
     int rc;
 
@@ -304,14 +310,11 @@ int feed_next(struct feed *f, const float **X, size_t *got, struct kiln_diag *d)
         size_t n = f->pending;
         f->pending = 0;
         dst = f->buf[0];
-        if (f->keeping) { /* it becomes the first kept batch */
-            rc = next_dst(f, NULL, &dst, d);
-            if (rc)
-                return rc;
-            if (f->keeping)
-                memcpy(dst, f->buf[0], n * f->dim * sizeof(float));
-            else
-                dst = f->buf[0];
+        if (f->keeping && f->bytes + batch_bytes(f) <= f->budget) {
+            keep(f, dst, n); /* the buffer becomes the first kept batch */
+            f->buf[0] = NULL;
+        } else if (f->keeping) {
+            stop_keeping(f, NULL);
         }
         *X = dst;
         *got = n;
