@@ -60,6 +60,21 @@ int buf_add(struct buf *b, const void *p, size_t n)
     return 0;
 }
 
+int buf_reserve(struct buf *b, size_t n)
+{
+    return grow(b, n);
+}
+
+int buf_addzeros(struct buf *b, size_t n)
+{
+    int rc = grow(b, n);
+    if (rc)
+        return rc;
+    memset(b->data + b->len, 0, n + 1);
+    b->len += n;
+    return 0;
+}
+
 int buf_addc(struct buf *b, char c)
 {
     return buf_add(b, &c, 1);

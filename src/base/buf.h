@@ -33,6 +33,11 @@ void buf_reset(struct buf *b);
 
 int buf_add(struct buf *b, const void *p, size_t n);
 int buf_addc(struct buf *b, char c);
+/* Makes room for n more bytes without appending (KILN_ETOOBIG past the
+ * limit): a body of known length then grows in place. */
+int buf_reserve(struct buf *b, size_t n);
+/* Appends n zero bytes (KILN_ETOOBIG past the limit, like buf_add). */
+int buf_addzeros(struct buf *b, size_t n);
 int buf_adds(struct buf *b, const char *s);
 int buf_addf(struct buf *b, const char *fmt, ...) KILN_PRINTF(2, 3);
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap) KILN_PRINTF(2, 0);

@@ -38,11 +38,8 @@ static int row_from(json_t *inst, size_t dim, size_t index, struct buf *rows,
     if (buf_add(rows, NULL, 0) || rows->len + dim * sizeof(float) > rows->max)
         return diag_set(d, KILN_ETOOBIG, "too many rows");
     size_t at = rows->len;
-    for (size_t k = 0; k < dim; k++) {
-        float z = 0;
-        if (buf_add(rows, &z, sizeof(z)))
-            return diag_set(d, KILN_ETOOBIG, "too many rows");
-    }
+    if (buf_addzeros(rows, dim * sizeof(float)))
+        return diag_set(d, KILN_ETOOBIG, "too many rows");
     row = (float *)(void *)(rows->data + at);
     if (keys) {
         if (!json_is_array(keys) ||

@@ -114,6 +114,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         }
         s->opts.handler(s->opts.app, r, HTTP_PHASE_HEADERS);
         r->body.max = r->body_max;
+        /* A body of announced length is received into one allocation. */
+        if (r->has_length && !r->body_sink && r->content_length > 0 &&
+            r->content_length <= r->body.max)
+            buf_reserve(&r->body, (size_t)r->content_length);
         if (r->responded)
             return queue(c, r);
         return MHD_YES;

@@ -143,12 +143,10 @@ static int csv_rows(const char *body, size_t len, size_t dim, struct buf *rows,
     csv_reader_init_mem(&r, body, len);
     for (;;) {
         size_t at = rows->len, ncols;
-        float z = 0;
-        for (size_t i = 0; i < dim; i++)
-            if (buf_add(rows, &z, sizeof(z))) {
-                csv_reader_release(&r);
-                return diag_set(d, KILN_ETOOBIG, "too many rows");
-            }
+        if (buf_addzeros(rows, dim * sizeof(float))) {
+            csv_reader_release(&r);
+            return diag_set(d, KILN_ETOOBIG, "too many rows");
+        }
         rc = csv_next(&r, (float *)(void *)(rows->data + at), dim, NULL, 0,
                       &ncols, d);
         if (rc) {
@@ -185,10 +183,8 @@ static int recordio_rows(const void *body, size_t len, size_t dim,
     recordio_reader_init_mem(&r, body, len);
     while (!(rc = recordio_next(&r, &p, &plen, d))) {
         size_t at = rows->len;
-        float z = 0;
-        for (size_t i = 0; i < dim && !rc; i++)
-            if (buf_add(rows, &z, sizeof(z)))
-                rc = diag_set(d, KILN_ETOOBIG, "too many rows");
+        if (buf_addzeros(rows, dim * sizeof(float)))
+            rc = diag_set(d, KILN_ETOOBIG, "too many rows");
         if (!rc)
             rc = record_decode(ws, p, plen, &v, d);
         if (!rc)
