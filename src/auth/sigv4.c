@@ -2,8 +2,9 @@
  * sigv4.c - builds the canonical request exactly as api-contract.md §6.1
  * describes and compares signatures.
  *
- * The work per request is a few small string passes plus five HMACs and two
- * SHA-256s over short inputs, so nothing is cached yet. Every intermediate
+ * The work per request is a few small string passes, two SHA-256s and one
+ * HMAC: the signing key (four more HMACs) is cached per thread. Every
+ * intermediate
  * string lives in a capped struct buf, so hostile input can make
  * verification fail but never grow memory without bound.
  */
@@ -568,8 +569,52 @@ static void hmac(const uint8_t *key, size_t klen, const char *msg, size_t n,
          &len);
 }
 
+/*
+ * The last signing key each thread derived, with what it was derived
+ * from: a client signs every request of a day with the same key, so the
+ * four HMACs of the derivation run once per thread and day instead of
+ * once per request (AWS's SDKs cache it the same way).
+ */
+struct key_cache {
+    char secret[128], date[16], region[64], service[32];
+    uint8_t key[32];
+    bool valid;
+};
+static _Thread_local struct key_cache key_cache;
+
+static bool cache_fits(const char *s, size_t cap)
+{
+    return strlen(s) < cap;
+}
+
 void sigv4_signing_key(const char *secret, const char *date, const char *region,
                        const char *service, uint8_t key[32])
+{
+    struct key_cache *c = &key_cache;
+    bool cacheable = cache_fits(secret, sizeof(c->secret)) &&
+                     cache_fits(date, sizeof(c->date)) &&
+                     cache_fits(region, sizeof(c->region)) &&
+                     cache_fits(service, sizeof(c->service));
+    if (cacheable && c->valid && strcmp(c->date, date) == 0 &&
+        strcmp(c->region, region) == 0 && strcmp(c->service, service) == 0 &&
+        strlen(c->secret) == strlen(secret) &&
+        str_equal_ct(c->secret, secret, strlen(secret))) {
+        memcpy(key, c->key, 32);
+        return;
+    }
+    sigv4_derive_key(secret, date, region, service, key);
+    if (cacheable) {
+        memcpy(c->secret, secret, strlen(secret) + 1);
+        memcpy(c->date, date, strlen(date) + 1);
+        memcpy(c->region, region, strlen(region) + 1);
+        memcpy(c->service, service, strlen(service) + 1);
+        memcpy(c->key, key, 32);
+        c->valid = true;
+    }
+}
+
+void sigv4_derive_key(const char *secret, const char *date, const char *region,
+                      const char *service, uint8_t key[32])
 {
     struct buf k = BUF_INIT(4096);
     uint8_t a[32], b[32];

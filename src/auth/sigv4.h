@@ -93,7 +93,11 @@ int sigv4_canonical_request(const struct sigv4_input *in,
 int sigv4_string_to_sign(const struct sigv4_auth *a, const char *creq,
                          size_t creq_len, struct buf *out);
 
-/* kSigning = HMAC chain over "AWS4"+secret, date, region, service. */
+/* kSigning = HMAC chain over "AWS4"+secret, date, region, service:
+ * sigv4_derive_key() computes it, sigv4_signing_key() returns the calling
+ * thread's cached copy when the inputs are those of its last call. */
+void sigv4_derive_key(const char *secret, const char *date, const char *region,
+                      const char *service, uint8_t key[32]);
 void sigv4_signing_key(const char *secret, const char *date, const char *region,
                        const char *service, uint8_t key[32]);
 

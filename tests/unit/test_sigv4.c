@@ -440,7 +440,31 @@ static void test_presign(void)
     buf_release(&path);
 }
 
+
+/* The per-thread signing-key cache answers only for the inputs it was
+ * derived from: a changed secret, date, region or service derives anew. */
+static void test_signing_key_cache(void)
+{
+    static const char *const in[][4] = {
+        {"secret-a", "20260101", "us-east-1", "sagemaker"},
+        {"secret-a", "20260101", "us-east-1", "sagemaker"},
+        {"secret-b", "20260101", "us-east-1", "sagemaker"},
+        {"secret-b", "20260102", "us-east-1", "sagemaker"},
+        {"secret-b", "20260102", "eu-west-1", "sagemaker"},
+        {"secret-b", "20260102", "eu-west-1", "s3"},
+        {"secret-bb", "20260102", "eu-west-1", "s3"},
+        {"secret-a", "20260101", "us-east-1", "sagemaker"},
+    };
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        uint8_t got[32], want[32];
+        sigv4_signing_key(in[i][0], in[i][1], in[i][2], in[i][3], got);
+        sigv4_derive_key(in[i][0], in[i][1], in[i][2], in[i][3], want);
+        ASSERT_TRUE(memcmp(got, want, 32) == 0);
+    }
+}
+
 static const struct test tests[] = {
+    {"the signing-key cache follows its inputs", test_signing_key_cache},
     {"presigned URLs", test_presign},
     {"signing key", test_signing_key},
     {"published vectors", test_vectors},
