@@ -3,6 +3,8 @@
  */
 #include "base/mem.h"
 
+#include <sys/mman.h>
+
 #include <stdatomic.h>
 
 #include "base/err.h"
@@ -64,6 +66,9 @@ void mem_fail_after(long n)
     atomic_store(&fail_countdown, n);
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_FROM ((size_t)8 << 20)
+
 int mem_try_alloc(size_t n, void **out)
 {
     void *p;
@@ -73,6 +78,16 @@ int mem_try_alloc(size_t n, void **out)
     if (atomic_load(&fail_countdown) > 0 &&
         atomic_fetch_sub(&fail_countdown, 1) == 1)
         return KILN_ENOMEM;
+    if (n >= HUGE_FROM) {
+        /* Big buffers (mini-batches, kept epochs) on 2 MiB pages where the
+         * kernel allows: one fault instead of 512, and fewer TLB misses
+         * when a kernel streams through them. */
+        if (posix_memalign(&p, HUGE_PAGE, n) != 0)
+            return KILN_ENOMEM;
+        madvise(p, n & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+        *out = p;
+        return 0;
+    }
     p = malloc(n ? n : 1);
     if (!p)
         return KILN_ENOMEM;
