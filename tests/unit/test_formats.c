@@ -12,6 +12,7 @@
 
 #include "formats/artifact.h"
 #include "formats/csv.h"
+#include "ml/rng.h"
 #include "formats/idx.h"
 #include "formats/jsonrows.h"
 #include "formats/libsvm.h"
@@ -615,7 +616,56 @@ static void test_recordio_csr_batches(void)
     buf_release(&text);
 }
 
+
+/* The fast path for plain decimals (eight digits at a time) gives exactly
+ * the full parser's float, for every length of integer and fraction part
+ * (leading zeros, 19 digits and past, at a buffer's end or not). */
+static void test_csv_fast_path_exact(void)
+{
+    struct rng rng;
+    struct buf line = BUF_INIT(1 << 20);
+    enum { COLS = 64 };
+    float row[COLS];
+    rng_seed(&rng, 99);
+    for (int round = 0; round < 400; round++) {
+        char field[COLS][64];
+        buf_reset(&line);
+        for (int c = 0; c < COLS; c++) {
+            char *f = field[c];
+            size_t n = 0, ilen = rng_below(&rng, 24), flen = rng_below(&rng, 24);
+            if (rng_below(&rng, 4) == 0)
+                f[n++] = '-';
+            for (size_t i = 0; i < ilen; i++) /* zeros often */
+                f[n++] = (char)('0' + (rng_below(&rng, 3) ? rng_below(&rng, 10) : 0));
+            if (ilen == 0)
+                f[n++] = '0';
+            if (flen || rng_below(&rng, 2)) {
+                f[n++] = '.';
+                for (size_t i = 0; i < flen; i++)
+                    f[n++] = (char)('0' + (rng_below(&rng, 3) ? rng_below(&rng, 10) : 0));
+                if (flen == 0)
+                    f[n++] = '5';
+            }
+            f[n] = '\0';
+            buf_addf(&line, "%s%s", c ? "," : "", f);
+        }
+        struct csv_reader r;
+        struct kiln_diag d = {0};
+        size_t ncols;
+        csv_reader_init_mem(&r, line.data, line.len);
+        ASSERT_EQ(csv_next(&r, row, COLS, NULL, 0, &ncols, &d), 0);
+        csv_reader_release(&r);
+        for (int c = 0; c < COLS; c++) {
+            float want;
+            ASSERT_EQ(csv_parse_float(field[c], strlen(field[c]), false, &want), 0);
+            ASSERT_TRUE(memcmp(&want, &row[c], sizeof(float)) == 0);
+        }
+    }
+    buf_release(&line);
+}
+
 static const struct test tests[] = {
+    {"CSV fast path equals the full parser", test_csv_fast_path_exact},
     {"RecordIO as CSR batches", test_recordio_csr_batches},
     {"libsvm round trip and errors", test_libsvm_round_trip},
     {"manifest files", test_manifests},

@@ -440,7 +440,6 @@ static void test_presign(void)
     buf_release(&path);
 }
 
-
 /* The per-thread signing-key cache answers only for the inputs it was
  * derived from: a changed secret, date, region or service derives anew. */
 static void test_signing_key_cache(void)
