@@ -12,7 +12,6 @@
 
 #include "formats/artifact.h"
 #include "formats/csv.h"
-#include "ml/rng.h"
 #include "formats/idx.h"
 #include "formats/jsonrows.h"
 #include "formats/libsvm.h"
@@ -21,6 +20,7 @@
 #include "formats/record.h"
 #include "formats/recordio.h"
 #include "harness.h"
+#include "ml/rng.h"
 
 static const uint8_t example56[] = {
     0x0a, 0x23, 0xd7, 0xce, 0x30, 0x00, 0x00, 0x00, 0x0a, 0x1a, 0x0a, 0x06,
@@ -616,7 +616,6 @@ static void test_recordio_csr_batches(void)
     buf_release(&text);
 }
 
-
 /* The fast path for plain decimals (eight digits at a time) gives exactly
  * the full parser's float, for every length of integer and fraction part
  * (leading zeros, 19 digits and past, at a buffer's end or not). */
@@ -632,17 +631,21 @@ static void test_csv_fast_path_exact(void)
         buf_reset(&line);
         for (int c = 0; c < COLS; c++) {
             char *f = field[c];
-            size_t n = 0, ilen = rng_below(&rng, 24), flen = rng_below(&rng, 24);
+            size_t n = 0, ilen = rng_below(&rng, 24),
+                   flen = rng_below(&rng, 24);
             if (rng_below(&rng, 4) == 0)
                 f[n++] = '-';
             for (size_t i = 0; i < ilen; i++) /* zeros often */
-                f[n++] = (char)('0' + (rng_below(&rng, 3) ? rng_below(&rng, 10) : 0));
+                f[n++] = (char)('0' +
+                                (rng_below(&rng, 3) ? rng_below(&rng, 10) : 0));
             if (ilen == 0)
                 f[n++] = '0';
             if (flen || rng_below(&rng, 2)) {
                 f[n++] = '.';
                 for (size_t i = 0; i < flen; i++)
-                    f[n++] = (char)('0' + (rng_below(&rng, 3) ? rng_below(&rng, 10) : 0));
+                    f[n++] =
+                        (char)('0' +
+                               (rng_below(&rng, 3) ? rng_below(&rng, 10) : 0));
                 if (flen == 0)
                     f[n++] = '5';
             }
@@ -657,7 +660,8 @@ static void test_csv_fast_path_exact(void)
         csv_reader_release(&r);
         for (int c = 0; c < COLS; c++) {
             float want;
-            ASSERT_EQ(csv_parse_float(field[c], strlen(field[c]), false, &want), 0);
+            ASSERT_EQ(csv_parse_float(field[c], strlen(field[c]), false, &want),
+                      0);
             ASSERT_TRUE(memcmp(&want, &row[c], sizeof(float)) == 0);
         }
     }
