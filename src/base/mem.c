@@ -25,6 +25,12 @@ void *xmalloc(size_t n)
     return p ? p : oom(n);
 }
 
+void *xmemalign(size_t align, size_t n)
+{
+    void *p = NULL;
+    return posix_memalign(&p, align, n ? n : 1) == 0 ? p : oom(n);
+}
+
 void *xcalloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);

@@ -19,6 +19,9 @@
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
+/* n bytes at an address that is a multiple of align (a power of two,
+ * a multiple of sizeof(void *)), e.g. for direct I/O. */
+void *xmemalign(size_t align, size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);

@@ -132,59 +132,119 @@ void objstore_close(struct objstore *s)
 
 #define WRITE_BUF        ((size_t)1 << 20)
 #define WRITEBACK_WINDOW ((uint64_t)8 << 20)
+#define DIRECT_ALIGN     ((size_t)4096)
 
 #define NBLOCKS KILN_ARRAY_LEN(((struct objstore_writer *)0)->blocks)
 
-/* The digest thread of a large object: blocks in, in order. */
+/* What a handed-off block still needs. */
+enum { STAGE_DIGEST = 1, STAGE_WRITE = 2 };
+
+/*
+ * The threads of a large object's writer: blocks go in, in order, to the
+ * digest thread and, when the file takes direct I/O, to a write thread
+ * (the receiving thread then never copies into the page cache: the disk
+ * reads the block itself). A block is reused once both are done with it.
+ */
 struct objstore_pipe {
-    pthread_t thread;
+    pthread_t digester, writer;
+    bool has_writer;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    size_t len[NBLOCKS]; /* > 0: block queued or being digested */
-    unsigned next;       /* the next block to digest */
+    size_t len[NBLOCKS];    /* the block's bytes */
+    uint64_t off[NBLOCKS];  /* where it goes in the file */
+    unsigned todo[NBLOCKS]; /* STAGE_* bits still to do */
+    unsigned dnext, wnext;  /* the next block of each thread */
+    int werr;               /* the write thread's errno, or 0 */
     bool closing;
     struct objstore_writer *w;
 };
 
 static void digest(struct objstore_writer *w, const void *data, size_t len);
 
-static void *pipe_thread(void *arg)
+/* Direct writes of whole blocks; the last, partial block of an object
+ * is written through the page cache (direct I/O needs aligned sizes). */
+static int write_block(int fd, const uint8_t *p, size_t len, uint64_t off)
 {
-    struct objstore_pipe *p = arg;
+    if (len % DIRECT_ALIGN) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
+            return errno;
+    }
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* One stage's thread: takes its blocks in order until closing. */
+static void stage_loop(struct objstore_pipe *p, unsigned stage)
+{
+    unsigned *next = stage == STAGE_DIGEST ? &p->dnext : &p->wnext;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->len[p->next] == 0 && !p->closing)
+        while (!(p->todo[*next] & stage) && !p->closing)
             pthread_cond_wait(&p->changed, &p->lock);
-        if (p->len[p->next] == 0)
+        if (!(p->todo[*next] & stage))
             break; /* closing, and nothing left */
-        unsigned b = p->next;
+        unsigned b = *next;
         size_t n = p->len[b];
+        uint64_t off = p->off[b];
         pthread_mutex_unlock(&p->lock);
-        digest(p->w, p->w->blocks[b], n);
+        int err = 0;
+        if (stage == STAGE_DIGEST)
+            digest(p->w, p->w->blocks[b], n);
+        else
+            err = write_block(p->w->fd, p->w->blocks[b], n, off);
         pthread_mutex_lock(&p->lock);
-        p->len[b] = 0;
-        p->next = (b + 1) % NBLOCKS;
+        if (err && !p->werr)
+            p->werr = err;
+        p->todo[b] &= ~stage;
+        *next = (b + 1) % NBLOCKS;
         pthread_cond_broadcast(&p->changed);
     }
     pthread_mutex_unlock(&p->lock);
+}
+
+static void *digest_thread(void *arg)
+{
+    stage_loop(arg, STAGE_DIGEST);
     return NULL;
 }
 
-/* Waits for every queued block to be digested and ends the thread. */
-static void pipe_close(struct objstore_writer *w)
+static void *write_thread(void *arg)
+{
+    stage_loop(arg, STAGE_WRITE);
+    return NULL;
+}
+
+/* Waits for every handed-off block to be digested and written, and ends
+ * the threads. Returns the write thread's errno, or 0. */
+static int pipe_close(struct objstore_writer *w)
 {
     struct objstore_pipe *p = w->pipe;
+    int err;
     if (!p)
-        return;
+        return 0;
     pthread_mutex_lock(&p->lock);
     p->closing = true;
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
-    pthread_join(p->thread, NULL);
+    pthread_join(p->digester, NULL);
+    if (p->has_writer)
+        pthread_join(p->writer, NULL);
+    err = p->werr;
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->changed);
     mem_free(p);
     w->pipe = NULL;
+    return err;
 }
 
 static void writer_free_digests(struct objstore_writer *w)
@@ -208,6 +268,12 @@ static EVP_MD_CTX *digest_new(const EVP_MD *md)
     return c;
 }
 
+/* A block aligned for direct I/O. */
+static uint8_t *block_alloc(void)
+{
+    return xmemalign(DIRECT_ALIGN, WRITE_BUF);
+}
+
 int objstore_writer_open(struct objstore *s, unsigned digests,
                          struct objstore_writer *w, struct kiln_diag *d)
 {
@@ -225,7 +291,7 @@ int objstore_writer_open(struct objstore *s, unsigned digests,
     }
     buf_release(&p);
     w->digests = digests;
-    w->blocks[0] = xmalloc(WRITE_BUF);
+    w->blocks[0] = block_alloc();
     w->md5 = digest_new(EVP_md5());
     if (digests & OBJSTORE_SHA256)
         w->sha256 = digest_new(EVP_sha256());
@@ -256,46 +322,86 @@ static void digest(struct objstore_writer *w, const void *data, size_t len)
         w->crc32c = crc32c_update(w->crc32c, data, len);
 }
 
-/* Hands the written block to the digest thread (started for the first
- * full block) or digests it here; then makes the next block current. */
-static void block_digest(struct objstore_writer *w, bool full)
+/* The pipe, started at the first full block: the digest thread, and the
+ * write thread when the file takes direct I/O (else NULL: digest here). */
+static struct objstore_pipe *pipe_start(struct objstore_writer *w)
+{
+    struct objstore_pipe *p = xcalloc(1, sizeof(*p));
+    int fl;
+
+    p->w = w;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->changed, NULL);
+    if (pthread_create(&p->digester, NULL, digest_thread, p) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->changed);
+        mem_free(p);
+        return NULL;
+    }
+    /* Direct I/O from here on where the file system has it (not tmpfs);
+     * nothing has been written yet, so every offset stays aligned. */
+    fl = fcntl(w->fd, F_GETFL);
+    if (w->filed == 0 && fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0) {
+        if (pthread_create(&p->writer, NULL, write_thread, p) == 0) {
+            p->has_writer = true;
+            w->direct = true;
+        } else {
+            fcntl(w->fd, F_SETFL, fl);
+        }
+    }
+    return p;
+}
+
+/* Hands the current block to the pipe (started for the first full
+ * block) or digests it here; then makes the next free block current.
+ * Returns the write thread's errno, or 0. */
+static int block_hand_off(struct objstore_writer *w, bool full)
 {
     struct objstore_pipe *p = w->pipe;
+    int err;
 
-    if (!p && full) {
-        p = xcalloc(1, sizeof(*p));
-        p->w = w;
-        pthread_mutex_init(&p->lock, NULL);
-        pthread_cond_init(&p->changed, NULL);
-        if (pthread_create(&p->thread, NULL, pipe_thread, p) != 0) {
-            pthread_mutex_destroy(&p->lock);
-            pthread_cond_destroy(&p->changed);
-            mem_free(p);
-            p = NULL;
-        }
-        w->pipe = p;
-    }
+    if (!p && full)
+        p = w->pipe = pipe_start(w);
     if (!p) {
         digest(w, w->blocks[w->cur], w->npend);
-        return;
+        return 0;
     }
     pthread_mutex_lock(&p->lock);
     p->len[w->cur] = w->npend;
+    p->off[w->cur] = w->filed;
+    p->todo[w->cur] = STAGE_DIGEST | (w->direct ? STAGE_WRITE : 0);
     pthread_cond_broadcast(&p->changed);
     w->cur = (w->cur + 1) % (unsigned)NBLOCKS;
-    while (p->len[w->cur] != 0)
+    while (p->todo[w->cur] != 0)
         pthread_cond_wait(&p->changed, &p->lock);
+    err = p->werr;
     pthread_mutex_unlock(&p->lock);
     if (!w->blocks[w->cur])
-        w->blocks[w->cur] = xmalloc(WRITE_BUF);
+        w->blocks[w->cur] = block_alloc();
+    return err;
 }
 
-/* Writes the current block to the file and has it digested. */
+/* Writes the current block to the file (or has the write thread write
+ * it) and has it digested. */
 static int flush_pending(struct objstore_writer *w, struct kiln_diag *d)
 {
     const uint8_t *p = w->blocks[w->cur];
     size_t left = w->npend;
+    int err;
 
+    if (!w->pipe && w->npend == WRITE_BUF)
+        w->pipe = pipe_start(w);
+    if (w->direct) {
+        if (!w->npend)
+            return 0;
+        size_t n = w->npend;
+        err = block_hand_off(w, n == WRITE_BUF);
+        w->filed += n;
+        w->npend = 0;
+        return err ? diag_set(d, KILN_EIO, "cannot write object data: %s",
+                              strerror(err))
+                   : 0;
+    }
     while (left) {
         ssize_t n = write(w->fd, p, left);
         if (n < 0 && errno == EINTR)
@@ -308,7 +414,7 @@ static int flush_pending(struct objstore_writer *w, struct kiln_diag *d)
         w->filed += (uint64_t)n;
     }
     if (w->npend)
-        block_digest(w, w->npend == WRITE_BUF);
+        block_hand_off(w, w->npend == WRITE_BUF);
     w->npend = 0;
     /*
      * Writeback as the object arrives: start writing each finished
@@ -381,9 +487,12 @@ int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
 {
     struct buf from = BUF_INIT(4096), to = BUF_INIT(4096);
     unsigned int n;
-    int rc = flush_pending(w, d);
+    int rc = flush_pending(w, d), err;
 
-    pipe_close(w); /* every block digested */
+    err = pipe_close(w); /* every block digested and written */
+    if (err && !rc)
+        rc = diag_set(d, KILN_EIO, "cannot write object data: %s",
+                      strerror(err));
     EVP_DigestFinal_ex(w->md5, w->md5_out, &n);
     if (w->sha256)
         EVP_DigestFinal_ex(w->sha256, w->sha256_out, &n);

@@ -35,14 +35,16 @@ struct objstore_writer {
     int fd;
     uint64_t size;
     /* Bytes not yet written go to blocks of a megabyte (small writes
-     * cost far more per byte); a full block is written, then digested,
-     * by a thread of the writer's own once the object outgrows one block
-     * (struct objstore_pipe), so hashing and receiving overlap. */
+     * cost far more per byte). Once the object outgrows one block, a
+     * thread of the writer's own digests the full blocks and, where the
+     * file system takes direct I/O, another writes them straight to disk
+     * (struct objstore_pipe): hashing, writing and receiving overlap. */
     uint8_t *blocks[4];
     unsigned cur; /* the block being filled */
     size_t npend; /* bytes in it */
     struct objstore_pipe *pipe;
-    uint64_t filed;  /* bytes written to the file */
+    bool direct;     /* blocks go to the file with direct I/O */
+    uint64_t filed;  /* bytes written (or handed to be written) */
     uint64_t queued; /* bytes handed to writeback (see flush_pending) */
     unsigned digests;
     EVP_MD_CTX *md5, *sha256, *sha1;
