@@ -135,3 +135,23 @@ def test_standalone_csv_and_content_type(tmp_path):
                           "--output-dir", str(tmp_path / "o")], capture_output=True, text=True)
     assert bad.returncode != 0
     assert "application/x-parquet is not supported" in (tmp_path / "o/failure").read_text()
+
+
+def test_later_epochs_replay_from_memory(tmp_path):
+    """With several epochs over a file, epoch 0 keeps its mini-batches and
+    the later epochs replay them: each epoch still sees every row."""
+    rows = np.vstack([np.random.RandomState(1).normal(c * 10, 0.1, size=(300, 4))
+                      for c in range(3)])
+    data = tmp_path / "data.csv"
+    np.savetxt(data, rows, fmt="%.5f", delimiter=",")
+    out = subprocess.run([KILN, "algo", "kmeans", "train", "--data", str(data),
+                          "--hp", "k=3", "--hp", "feature_dim=4", "--hp", "epochs=3",
+                          "--hp", "mini_batch_size=100", "--model-dir", str(tmp_path / "m")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+    assert "kept the training data in memory (9 batches" in out.stdout
+    epochs = re.findall(r"epoch (\d+): (\d+) records in [0-9.]+ s( \(from memory\))?",
+                        out.stdout)
+    assert [(e, n, bool(m)) for e, n, m in epochs] == [
+        ("0", "900", False), ("1", "900", True), ("2", "900", True)]
+    assert re.search(r"processed a total of 2700 examples", out.stdout)
