@@ -85,7 +85,8 @@ static const struct cfg_option options[] = {
      .max = 1024,
      .env = "KILN_THREADS",
      .offset = OFF(threads),
-     .help = "HTTP worker threads; 0 means eight per CPU."},
+     .help = "HTTP worker threads; 0 means a thread per connection for the "
+             "server and two for a model server."},
     {.name = "max-jobs",
      .type = OPT_INT,
      .def = "2",

@@ -134,18 +134,6 @@ static int first_key(const struct kiln_config *c, struct meta *m,
     return rc;
 }
 
-/*
- * An invocation holds its pool thread while the model server answers, so
- * the pool is sized for requests in flight rather than for the cores:
- * eight per CPU (two per CPU left InvokeEndpoint a quarter slower at 16
- * connections, the cores idle between hops).
- */
-static unsigned default_threads(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)(8 * n) : 16;
-}
-
 int cmd_server(int argc, char **argv)
 {
     struct kiln_config c;
@@ -226,7 +214,7 @@ int cmd_server(int argc, char **argv)
     struct http_server_opts o = {
         .bind = c.bind,
         .port = (unsigned)c.port,
-        .threads = c.threads ? (unsigned)c.threads : default_threads(),
+        .threads = (unsigned)c.threads, /* 0: a thread per connection */
         .handler = front_handle,
         .app = &f,
     };

@@ -264,14 +264,25 @@ int http_server_start(const struct http_server_opts *o,
     }
     (void)slen;
     s->opts = *o;
+    /*
+     * threads == 0: a thread per connection. Handlers block (an
+     * invocation waits for its model server, a PUT for the disk), and in
+     * a pool every connection that shares a thread with a blocked one
+     * waits too; a thread of its own never does.
+     */
+    unsigned flags =
+        MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+        (o->threads ? MHD_USE_EPOLL_INTERNAL_THREAD
+                    : MHD_USE_THREAD_PER_CONNECTION |
+                          MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL);
+    struct MHD_OptionItem pool[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL},
+        {MHD_OPTION_END, 0, NULL}};
     s->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
-            (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(o->threads ? o->threads : 1), MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_ARRAY, o->threads ? pool : pool + 1,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, TCP_POOL_BYTES,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
