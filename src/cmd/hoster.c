@@ -99,46 +99,87 @@ struct hoster {
     struct spawn *spawnq;
     bool closing;
     unsigned seq;
-    pthread_key_t curl_key;
+    struct handles *handles; /* kept-alive connections to instances */
 };
 
-/* ---- per-thread curl handles, one per instance socket ---------------- */
+/* ---- curl handles: kept-alive connections to instances ---------------- */
 
-#define CURL_SLOTS 16
+/*
+ * Idle handles, each holding its connection to one instance's socket,
+ * shared by every thread: a request takes one for its instance (or makes
+ * one), and puts it back when done. Front-door threads come and go with
+ * client connections, so a per-thread cache would reconnect to the
+ * instance for every client that does not keep its connection alive.
+ */
+#define IDLE_HANDLES 256
 
-struct curl_cache {
+struct handles {
+    pthread_mutex_t lock;
+    int n;
     struct {
         char sock[108];
         CURL *h;
-    } slot[CURL_SLOTS];
-    unsigned next;
+    } idle[IDLE_HANDLES]; /* oldest first */
 };
 
-static void curl_cache_free(void *p)
+static CURL *handle_get(struct hoster *h, const char *sock)
 {
-    struct curl_cache *c = p;
-    for (int i = 0; i < CURL_SLOTS; i++)
-        if (c->slot[i].h)
-            curl_easy_cleanup(c->slot[i].h);
-    mem_free(c);
+    struct handles *p = h->handles;
+    CURL *c = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    for (int i = p->n - 1; i >= 0; i--)
+        if (strcmp(p->idle[i].sock, sock) == 0) {
+            c = p->idle[i].h;
+            memmove(&p->idle[i], &p->idle[i + 1],
+                    (size_t)(p->n - i - 1) * sizeof(p->idle[0]));
+            p->n--;
+            break;
+        }
+    pthread_mutex_unlock(&p->lock);
+    return c ? c : curl_easy_init();
 }
 
-static CURL *handle_for(struct hoster *h, const char *sock)
+static void handle_put(struct hoster *h, const char *sock, CURL *c)
 {
-    struct curl_cache *c = pthread_getspecific(h->curl_key);
-    if (!c) {
-        c = xcalloc(1, sizeof(*c));
-        pthread_setspecific(h->curl_key, c);
+    struct handles *p = h->handles;
+    CURL *evict = NULL;
+
+    if (!c)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (p->n == IDLE_HANDLES) { /* the least recently used goes */
+        evict = p->idle[0].h;
+        memmove(&p->idle[0], &p->idle[1],
+                (size_t)(p->n - 1) * sizeof(p->idle[0]));
+        p->n--;
     }
-    for (int i = 0; i < CURL_SLOTS; i++)
-        if (c->slot[i].h && strcmp(c->slot[i].sock, sock) == 0)
-            return c->slot[i].h;
-    unsigned i = c->next++ % CURL_SLOTS;
-    if (c->slot[i].h)
-        curl_easy_cleanup(c->slot[i].h);
-    c->slot[i].h = curl_easy_init();
-    str_copy(c->slot[i].sock, sock, sizeof(c->slot[i].sock));
-    return c->slot[i].h;
+    str_copy(p->idle[p->n].sock, sock, sizeof(p->idle[p->n].sock));
+    p->idle[p->n++].h = c;
+    pthread_mutex_unlock(&p->lock);
+    if (evict)
+        curl_easy_cleanup(evict);
+}
+
+/* Closes the idle connections to sock (its instance has stopped); NULL:
+ * all of them. */
+static void handles_forget(struct hoster *h, const char *sock)
+{
+    struct handles *p = h->handles;
+    CURL *gone[IDLE_HANDLES];
+    int ngone = 0, keep = 0;
+
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->n; i++) {
+        if (!sock || strcmp(p->idle[i].sock, sock) == 0)
+            gone[ngone++] = p->idle[i].h;
+        else
+            p->idle[keep++] = p->idle[i];
+    }
+    p->n = keep;
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < ngone; i++)
+        curl_easy_cleanup(gone[i]);
 }
 
 struct sink {
@@ -242,9 +283,11 @@ static bool ping(struct hoster *h, const char *sock)
     struct sink s = {&body, ctype, sizeof(ctype), NULL, 0};
     struct invoke_req none = {0};
     int status = 0;
-    bool ok = call(handle_for(h, sock), sock, "GET", "/ping", &none, &s, 2000,
-                   &status) == 0 &&
+    CURL *c = handle_get(h, sock);
+    bool ok = c &&
+              call(c, sock, "GET", "/ping", &none, &s, 2000, &status) == 0 &&
               status == 200;
+    handle_put(h, sock, c);
     buf_release(&body);
     return ok;
 }
@@ -421,6 +464,7 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
                 usleep(10000);
             proc_release(&in->proc);
             buf_release(&in->pending);
+            handles_forget(h, in->sock);
             unlink(in->sock);
         }
         mem_free(f->v[i].inst);
@@ -1044,8 +1088,11 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
         if (in) {
             resp->content_type[0] = resp->custom_attributes[0] = '\0';
             buf_reset(&resp->body);
-            int r = call(handle_for(h, sock), sock, "POST", "/invocations", req,
-                         &s, INVOKE_TIMEOUT_MS, &resp->status);
+            CURL *c = handle_get(h, sock);
+            int r = c ? call(c, sock, "POST", "/invocations", req, &s,
+                             INVOKE_TIMEOUT_MS, &resp->status)
+                      : -1;
+            handle_put(h, sock, c);
             if (r == 0) {
                 rc = 0;
                 break;
@@ -1124,7 +1171,8 @@ int hoster_new(const struct hoster_opts *o, struct hoster **out,
     h->exe[n] = '\0';
     h->seq = (unsigned)getpid();
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    pthread_key_create(&h->curl_key, curl_cache_free);
+    h->handles = xcalloc(1, sizeof(*h->handles));
+    pthread_mutex_init(&h->handles->lock, NULL);
     pthread_mutex_init(&h->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1163,12 +1211,9 @@ void hoster_free(struct hoster *h)
         stop_fleet(h, e->fleet);
         mem_free(e);
     }
-    struct curl_cache *c = pthread_getspecific(h->curl_key);
-    if (c) {
-        curl_cache_free(c);
-        pthread_setspecific(h->curl_key, NULL);
-    }
-    pthread_key_delete(h->curl_key);
+    handles_forget(h, NULL);
+    pthread_mutex_destroy(&h->handles->lock);
+    mem_free(h->handles);
     curl_global_cleanup();
     pthread_cond_destroy(&h->wake);
     pthread_cond_destroy(&h->spawned);
