@@ -117,15 +117,29 @@ def test_bad_hyperparameter_and_channel(ml):
     assert "channel 'validation' is not supported" in (ml / "output/failure").read_text()
 
 
-def test_standalone_csv_and_content_type(tmp_path):
-    rows = np.vstack([np.random.RandomState(0).normal(c * 10, 0.1, size=(50, 4))
+def blobs_csv(tmp_path, seed, per):
+    """Three blobs of `per` 4-d rows around 0, 10 and 20, as a CSV file."""
+    rows = np.vstack([np.random.RandomState(seed).normal(c * 10, 0.1, size=(per, 4))
                       for c in range(3)])
     data = tmp_path / "data.csv"
     np.savetxt(data, rows, fmt="%.5f", delimiter=",")
-    out = subprocess.run([KILN, "algo", "kmeans", "train", "--data", str(data),
-                          "--hp", "k=3", "--hp", "feature_dim=4", "--hp", "init_method=kmeans++",
-                          "--model-dir", str(tmp_path / "m")], capture_output=True, text=True)
+    return data
+
+
+def train_standalone(tmp_path, data, *hps):
+    """`kiln algo kmeans train` on a local file with k=3, feature_dim=4."""
+    args = [KILN, "algo", "kmeans", "train", "--data", str(data), "--hp", "k=3",
+            "--hp", "feature_dim=4", "--model-dir", str(tmp_path / "m")]
+    for hp in hps:
+        args += ["--hp", hp]
+    out = subprocess.run(args, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
+    return out
+
+
+def test_standalone_csv_and_content_type(tmp_path):
+    data = blobs_csv(tmp_path, 0, 50)
+    train_standalone(tmp_path, data, "init_method=kmeans++")
     C = read_model(tmp_path / "m/model_algo-1")
     found = sorted(np.round(C[:, 0] / 10).astype(int))
     assert found == [0, 1, 2]
@@ -140,15 +154,8 @@ def test_standalone_csv_and_content_type(tmp_path):
 def test_later_epochs_replay_from_memory(tmp_path):
     """With several epochs over a file, epoch 0 keeps its mini-batches and
     the later epochs replay them: each epoch still sees every row."""
-    rows = np.vstack([np.random.RandomState(1).normal(c * 10, 0.1, size=(300, 4))
-                      for c in range(3)])
-    data = tmp_path / "data.csv"
-    np.savetxt(data, rows, fmt="%.5f", delimiter=",")
-    out = subprocess.run([KILN, "algo", "kmeans", "train", "--data", str(data),
-                          "--hp", "k=3", "--hp", "feature_dim=4", "--hp", "epochs=3",
-                          "--hp", "mini_batch_size=100", "--model-dir", str(tmp_path / "m")],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout
+    out = train_standalone(tmp_path, blobs_csv(tmp_path, 1, 300), "epochs=3",
+                           "mini_batch_size=100")
     assert "kept the training data in memory (9 batches" in out.stdout
     epochs = re.findall(r"epoch (\d+): (\d+) records in [0-9.]+ s( \(from memory\))?",
                         out.stdout)
