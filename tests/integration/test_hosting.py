@@ -216,6 +216,62 @@ def test_update_without_downtime_and_crash_recovery(server, models):
     assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 0.0
 
 
+def instance_sockets(server):
+    """The Unix sockets of the server's model servers, from their
+    environment (KILN_SERVE_SOCKET)."""
+    socks = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid != server.proc.pid:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        socks += [e.split(b"=", 1)[1].decode() for e in env
+                  if e.startswith(b"KILN_SERVE_SOCKET=")]
+    return socks
+
+
+def instance_connections(server):
+    """The inodes of the accepted connections of the model servers."""
+    socks = instance_sockets(server)
+    assert socks
+    ss = subprocess.run(["ss", "-x", "-n"], capture_output=True, text=True).stdout
+    found = set()
+    for line in ss.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[1] == "ESTAB" and f[4] in socks:
+            found.add(f[5])
+    return found
+
+
+def test_instance_connections_are_reused(server, models):
+    """Every invocation below comes on a new client connection (a new boto3
+    client each, so a new front-door thread), yet the connection to the
+    model server opened by the first one still serves the last: the
+    connections to instances are kept alive in one shared pool."""
+    deploy(models, "reuse", [("AllTraffic", "model-a", 1, 1.0)])
+
+    def invoke():
+        rt = client(server, "sagemaker-runtime")
+        r = rt.invoke_endpoint(EndpointName="reuse", ContentType="text/csv",
+                               Body=",".join(["1"] * D))
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+        rt.close()
+
+    invoke()
+    first = instance_connections(server)
+    for _ in range(30):
+        invoke()
+    last = instance_connections(server)
+    assert first and first & last, (first, last)
+    assert len(last) <= 4, last
+    models.delete_endpoint(EndpointName="reuse")
+
+
 def test_delete_config_then_endpoint(server, models):
     sm = models
     deploy(sm, "ep-delete", [("AllTraffic", "model-a", 1, 1.0)])
