@@ -4,9 +4,8 @@
  *
  * The work per request is a few small string passes, two SHA-256s and one
  * HMAC: the signing key (four more HMACs) is cached per thread. Every
- * intermediate
- * string lives in a capped struct buf, so hostile input can make
- * verification fail but never grow memory without bound.
+ * intermediate string lives in a capped struct buf, so hostile input can
+ * make verification fail but never grow memory without bound.
  */
 #include "auth/sigv4.h"
 

@@ -138,7 +138,18 @@ static AVX512 float sqnorm_avx512(const float *x, size_t d)
     return _mm512_reduce_add_ps(a);
 }
 
-static AVX512 void axpy_avx512(size_t d, double a, const float *x, double *y);
+static AVX512 void axpy_avx512(size_t d, double a, const float *x, double *y)
+{
+    __m512d av = _mm512_set1_pd(a);
+    size_t t = 0;
+    for (; t + 8 <= d; t += 8) {
+        __m512d xv = _mm512_cvtps_pd(_mm256_loadu_ps(x + t));
+        _mm512_storeu_pd(y + t,
+                         _mm512_fmadd_pd(av, xv, _mm512_loadu_pd(y + t)));
+    }
+    for (; t < d; t++)
+        y[t] = fma(a, (double)x[t], y[t]);
+}
 
 static AVX512 void nearest_avx512(const struct mat *X, const struct mat *C,
                                   const float *cnorm, uint32_t *idx,
@@ -183,19 +194,6 @@ static AVX512 void nearest_avx512(const struct mat *X, const struct mat *C,
             }
         }
     }
-}
-
-static AVX512 void axpy_avx512(size_t d, double a, const float *x, double *y)
-{
-    __m512d av = _mm512_set1_pd(a);
-    size_t t = 0;
-    for (; t + 8 <= d; t += 8) {
-        __m512d xv = _mm512_cvtps_pd(_mm256_loadu_ps(x + t));
-        _mm512_storeu_pd(y + t,
-                         _mm512_fmadd_pd(av, xv, _mm512_loadu_pd(y + t)));
-    }
-    for (; t < d; t++)
-        y[t] = fma(a, (double)x[t], y[t]);
 }
 
 static AVX512 double sqdist_avx512(const float *x, const float *y, size_t d)
@@ -281,47 +279,6 @@ void linalg_axpy(size_t d, double a, const float *x, double *y)
         y[t] = fma(a, (double)x[t], y[t]);
 }
 
-static int nearest(const struct mat *X, const struct mat *C, const float *cnorm,
-                   float *ws, uint32_t *idx, float *dist2, double *sums);
-static int nearest_portable(const struct mat *X, const struct mat *C,
-                            const float *cnorm, float *ws, uint32_t *idx,
-                            float *dist2);
-
-int linalg_nearest(const struct mat *X, const struct mat *C, const float *cnorm,
-                   float *ws, uint32_t *idx, float *dist2)
-{
-    return nearest(X, C, cnorm, ws, idx, dist2, NULL);
-}
-
-int linalg_nearest_sum(const struct mat *X, const struct mat *C,
-                       const float *cnorm, float *ws, uint32_t *idx,
-                       double *sums)
-{
-    return nearest(X, C, cnorm, ws, idx, NULL, sums);
-}
-
-static int nearest(const struct mat *X, const struct mat *C, const float *cnorm,
-                   float *ws, uint32_t *idx, float *dist2, double *sums)
-{
-    size_t n = X->rows, k = C->rows, d = X->cols;
-
-    if (C->cols != d || k == 0)
-        return KILN_EDIM;
-    if (!fits_int(n) || !fits_int(k) || !fits_int(d) || !fits_int(X->ld) ||
-        !fits_int(C->ld))
-        return KILN_EDIM;
-#ifdef HAVE_AVX512_KERNEL
-    if (simd_on()) {
-        nearest_avx512(X, C, cnorm, idx, dist2, sums);
-        return 0;
-    }
-#endif
-    int rc = nearest_portable(X, C, cnorm, ws, idx, dist2);
-    for (size_t i = 0; !rc && sums && i < n; i++)
-        linalg_axpy(d, 1.0, X->data + i * X->ld, sums + (size_t)idx[i] * d);
-    return rc;
-}
-
 /* sgemm for large work, a direct loop for small. */
 static int nearest_portable(const struct mat *X, const struct mat *C,
                             const float *cnorm, float *ws, uint32_t *idx,
@@ -377,4 +334,39 @@ static int nearest_portable(const struct mat *X, const struct mat *C,
             dist2[i] = best > 0 ? best : 0;
     }
     return 0;
+}
+
+static int nearest(const struct mat *X, const struct mat *C, const float *cnorm,
+                   float *ws, uint32_t *idx, float *dist2, double *sums)
+{
+    size_t n = X->rows, k = C->rows, d = X->cols;
+
+    if (C->cols != d || k == 0)
+        return KILN_EDIM;
+    if (!fits_int(n) || !fits_int(k) || !fits_int(d) || !fits_int(X->ld) ||
+        !fits_int(C->ld))
+        return KILN_EDIM;
+#ifdef HAVE_AVX512_KERNEL
+    if (simd_on()) {
+        nearest_avx512(X, C, cnorm, idx, dist2, sums);
+        return 0;
+    }
+#endif
+    int rc = nearest_portable(X, C, cnorm, ws, idx, dist2);
+    for (size_t i = 0; !rc && sums && i < n; i++)
+        linalg_axpy(d, 1.0, X->data + i * X->ld, sums + (size_t)idx[i] * d);
+    return rc;
+}
+
+int linalg_nearest(const struct mat *X, const struct mat *C, const float *cnorm,
+                   float *ws, uint32_t *idx, float *dist2)
+{
+    return nearest(X, C, cnorm, ws, idx, dist2, NULL);
+}
+
+int linalg_nearest_sum(const struct mat *X, const struct mat *C,
+                       const float *cnorm, float *ws, uint32_t *idx,
+                       double *sums)
+{
+    return nearest(X, C, cnorm, ws, idx, NULL, sums);
 }

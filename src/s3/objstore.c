@@ -352,16 +352,14 @@ static struct objstore_pipe *pipe_start(struct objstore_writer *w)
     return p;
 }
 
-/* Hands the current block to the pipe (started for the first full
- * block) or digests it here; then makes the next free block current.
- * Returns the write thread's errno, or 0. */
-static int block_hand_off(struct objstore_writer *w, bool full)
+/* Hands the current block to the pipe (flush_pending starts it at the
+ * first full block) or, without one, digests it here; then makes the next
+ * free block current. Returns the write thread's errno, or 0. */
+static int block_hand_off(struct objstore_writer *w)
 {
     struct objstore_pipe *p = w->pipe;
     int err;
 
-    if (!p && full)
-        p = w->pipe = pipe_start(w);
     if (!p) {
         digest(w, w->blocks[w->cur], w->npend);
         return 0;
@@ -395,7 +393,7 @@ static int flush_pending(struct objstore_writer *w, struct kiln_diag *d)
         if (!w->npend)
             return 0;
         size_t n = w->npend;
-        err = block_hand_off(w, n == WRITE_BUF);
+        err = block_hand_off(w);
         w->filed += n;
         w->npend = 0;
         return err ? diag_set(d, KILN_EIO, "cannot write object data: %s",
@@ -414,7 +412,7 @@ static int flush_pending(struct objstore_writer *w, struct kiln_diag *d)
         w->filed += (uint64_t)n;
     }
     if (w->npend)
-        block_hand_off(w, w->npend == WRITE_BUF);
+        block_hand_off(w);
     w->npend = 0;
     /*
      * Writeback as the object arrives: start writing each finished

@@ -410,7 +410,8 @@ int kmeans_state_seed(struct kmeans_state *s, const struct mat *X,
     return 0;
 }
 
-/* Rows per sgemm when assigning a batch (see kmeans_assign). */
+/* Rows per block when assigning a batch (kmeans_assign) and when summing
+ * it (kmeans_batch_stats): the unit of work of one thread. */
 #define ASSIGN_ROWS 1024
 
 int kmeans_assign(const struct mat *X, const struct mat *C, const float *cnorm,
@@ -430,14 +431,11 @@ int kmeans_assign(const struct mat *X, const struct mat *C, const float *cnorm,
     return failed ? KILN_EDIM : 0;
 }
 
-/* Rows per block of the batch statistic (see kmeans_batch_stats). */
-#define STAT_ROWS 1024
-
 int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
                        struct kmeans_ws *ws)
 {
     size_t n = X->rows, K = s->K, d = s->d, kd = K * d;
-    size_t blocks = (n + STAT_ROWS - 1) / STAT_ROWS;
+    size_t blocks = (n + ASSIGN_ROWS - 1) / ASSIGN_ROWS;
     struct mat C = centers_of(s);
     int failed = 0;
 
@@ -461,8 +459,8 @@ int kmeans_batch_stats(const struct kmeans_state *s, const struct mat *X,
         memset(psum, 0, (kd + K) * sizeof(double));
 #pragma omp for ordered schedule(dynamic, 1)
         for (size_t b = 0; b < blocks; b++) {
-            size_t lo = b * STAT_ROWS;
-            size_t m = n - lo < STAT_ROWS ? n - lo : STAT_ROWS;
+            size_t lo = b * ASSIGN_ROWS;
+            size_t m = n - lo < ASSIGN_ROWS ? n - lo : ASSIGN_ROWS;
             struct mat part = mat_view_rows(X, lo, m);
             if (linalg_nearest_sum(&part, &C, ws->cnorm, ws->dots + lo * K,
                                    ws->idx + lo, psum) != 0)
