@@ -37,16 +37,40 @@ static char *own(struct http_request *r, const char *s, size_t n)
     return o->text;
 }
 
+/*
+ * Request ids need to be unique, not secret: each thread draws them from
+ * its own splitmix64 stream, seeded once from getrandom(), so a request
+ * costs no system call for its id.
+ */
+static uint64_t id_next(void)
+{
+    static _Thread_local uint64_t state;
+    static _Thread_local bool seeded;
+    uint64_t z;
+
+    if (!seeded) {
+        if (getrandom(&state, sizeof(state), 0) != (ssize_t)sizeof(state)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            state = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+            state ^= (uint64_t)(uintptr_t)&seeded; /* this thread's */
+        }
+        seeded = true;
+    }
+    z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 static void make_id(char out[37])
 {
     uint8_t b[16];
     char hex[33];
+    uint64_t a = id_next(), c = id_next();
 
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        memcpy(b, &ts, sizeof(ts) < sizeof(b) ? sizeof(ts) : sizeof(b));
-    }
+    memcpy(b, &a, 8);
+    memcpy(b + 8, &c, 8);
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
     str_hex(b, sizeof(b), hex);

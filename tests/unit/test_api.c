@@ -1,13 +1,15 @@
 /*
  * test_api.c - the JSON 1.1 path: operation table, request decoding, the
  * shape validator's AWS wording, and ListTrainingJobs' filters, sort orders
- * and NextToken paging over a real metadata store.
+ * and NextToken paging over a real metadata store; request ids.
  */
+#include <pthread.h>
 #include <unistd.h>
 
 #include "api/dispatch.h"
 #include "api/training.h"
 #include "harness.h"
+#include "http/request.h"
 #include "meta/meta.h"
 
 static struct meta *open_temp(char *path, size_t size)
@@ -237,12 +239,59 @@ static void test_list_paging(void)
     close_temp(m, path);
 }
 
+#define IDS_PER_THREAD 20000
+
+static void *make_ids(void *arg)
+{
+    char(*ids)[37] = arg;
+    for (int i = 0; i < IDS_PER_THREAD; i++) {
+        struct http_request *r = http_request_new("GET", "/");
+        memcpy(ids[i], r->id, sizeof(ids[i]));
+        http_request_free(r);
+    }
+    return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, 37);
+}
+
+/* Ids are drawn per thread without a system call: still UUID version 4
+ * in form, and none repeats, within a thread or across two. */
+static void test_request_ids(void)
+{
+    char(*ids)[37] = xcalloc(2 * IDS_PER_THREAD, 37);
+    pthread_t t;
+
+    ASSERT_EQ(pthread_create(&t, NULL, make_ids, ids + IDS_PER_THREAD), 0);
+    make_ids(ids);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 2 * IDS_PER_THREAD; i++) {
+        const char *id = ids[i];
+        ASSERT_EQ(strlen(id), (size_t)36);
+        for (int k = 0; k < 36; k++) {
+            if (k == 8 || k == 13 || k == 18 || k == 23)
+                ASSERT_EQ(id[k], '-');
+            else
+                ASSERT_TRUE(strchr("0123456789abcdef", id[k]) != NULL);
+        }
+        ASSERT_EQ(id[14], '4');
+        ASSERT_TRUE(strchr("89ab", id[19]) != NULL);
+    }
+    qsort(ids, 2 * IDS_PER_THREAD, 37, cmp_id);
+    for (int i = 1; i < 2 * IDS_PER_THREAD; i++)
+        ASSERT_TRUE(memcmp(ids[i - 1], ids[i], 37) != 0);
+    free(ids);
+}
+
 static const struct test tests[] = {
     {"operation table", test_op_table},
     {"request decoding errors", test_decode_errors},
     {"validation messages", test_validation_messages},
     {"required and nested members", test_required_and_nested},
     {"ListTrainingJobs filters, sorting, paging", test_list_paging},
+    {"request ids", test_request_ids},
 };
 
 HARNESS_MAIN(tests)
