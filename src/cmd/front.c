@@ -188,6 +188,8 @@ static void on_headers(struct front *f, struct http_request *r)
         fail(r, fr, KILN_ETOOBIG, d.msg);
         return;
     }
+    if (fr->route != ROUTE_S3)
+        http_request_hash_body(r);
     if (fr->route == ROUTE_S3) {
         const char *ph = http_request_header(r, "x-amz-content-sha256");
         if (fr->ar.a.presigned && !ph)
@@ -382,7 +384,7 @@ static void on_done(struct front *f, struct http_request *r)
         fail(r, fr, KILN_ETOOBIG, d.msg);
         return;
     }
-    sigv4_sha256_hex(buf_cstr(&r->body), r->body.len, hash);
+    http_request_body_sha256(r, hash);
     claimed = http_request_header(r, "x-amz-content-sha256");
     if (claimed && is_hex64(claimed) && strcmp(claimed, hash) != 0) {
         fail(r, fr, KILN_EPAYLOADHASH,

@@ -7,6 +7,7 @@
  */
 #include "http/request.h"
 
+#include <openssl/evp.h>
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
@@ -24,6 +25,8 @@ struct owned {
 struct http_request_priv {
     struct http_request pub;
     struct owned *strings;
+    EVP_MD_CTX *body_md; /* hashing the body as it arrives */
+    size_t hashed;       /* body bytes in body_md so far */
 };
 
 static char *own(struct http_request *r, const char *s, size_t n)
@@ -108,6 +111,7 @@ void http_request_free(struct http_request *r)
         return;
     if (r->app_state_free)
         r->app_state_free(r->app_state);
+    EVP_MD_CTX_free(p->body_md);
     buf_release(&r->body);
     buf_release(&r->resp_body);
     if (r->resp_fd >= 0)
@@ -117,6 +121,46 @@ void http_request_free(struct http_request *r)
         mem_free(o);
     }
     mem_free(p);
+}
+
+void http_request_hash_body(struct http_request *r)
+{
+    struct http_request_priv *p = (struct http_request_priv *)r;
+
+    if (p->body_md)
+        return;
+    p->body_md = EVP_MD_CTX_new();
+    if (p->body_md && !EVP_DigestInit_ex(p->body_md, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(p->body_md);
+        p->body_md = NULL;
+    }
+    p->hashed = 0;
+}
+
+void http_request_body_added(struct http_request *r)
+{
+    struct http_request_priv *p = (struct http_request_priv *)r;
+
+    if (p->body_md && r->body.len > p->hashed) {
+        EVP_DigestUpdate(p->body_md, r->body.data + p->hashed,
+                         r->body.len - p->hashed);
+        p->hashed = r->body.len;
+    }
+}
+
+void http_request_body_sha256(struct http_request *r, char hex[65])
+{
+    struct http_request_priv *p = (struct http_request_priv *)r;
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    http_request_body_added(r);
+    if (!p->body_md || !EVP_DigestFinal_ex(p->body_md, md, &n) || n != 32)
+        EVP_Digest(r->body.len ? r->body.data : "", r->body.len, md, &n,
+                   EVP_sha256(), NULL);
+    EVP_MD_CTX_free(p->body_md);
+    p->body_md = NULL; /* a second call hashes the whole body again */
+    str_hex(md, 32, hex);
 }
 
 int http_request_add_header(struct http_request *r, const char *name,

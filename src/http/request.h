@@ -96,6 +96,18 @@ void http_respond_fd(struct http_request *r, int status, int fd, uint64_t off,
 void http_response_header(struct http_request *r, const char *name,
                           const char *value);
 
+/*
+ * The body's SHA-256 (SigV4's payload hash) as lower-case hex. After
+ * http_request_hash_body() at HTTP_PHASE_HEADERS, the body is hashed while
+ * it arrives, on the receiving thread as the client still sends, and
+ * http_request_body_sha256() only finishes; without it, the whole body is
+ * hashed then. The server calls http_request_body_added() after it appends
+ * to `body`.
+ */
+void http_request_hash_body(struct http_request *r);
+void http_request_body_added(struct http_request *r);
+void http_request_body_sha256(struct http_request *r, char hex[65]);
+
 /* Frees a request and everything it owns. Used by the front door. */
 void http_request_free(struct http_request *r);
 

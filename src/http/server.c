@@ -138,9 +138,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (r->body_sink) {
             if (r->sink_error == 0)
                 r->sink_error = r->body_sink(r, upload_data, *upload_data_size);
-        } else if (!r->body_overflow &&
-                   buf_add(&r->body, upload_data, *upload_data_size) != 0) {
-            r->body_overflow = true;
+        } else if (!r->body_overflow) {
+            if (buf_add(&r->body, upload_data, *upload_data_size) != 0)
+                r->body_overflow = true;
+            else
+                http_request_body_added(r);
         }
         *upload_data_size = 0;
         return MHD_YES;

@@ -1,13 +1,15 @@
 /*
  * test_api.c - the JSON 1.1 path: operation table, request decoding, the
  * shape validator's AWS wording, and ListTrainingJobs' filters, sort orders
- * and NextToken paging over a real metadata store; request ids.
+ * and NextToken paging over a real metadata store; request ids and
+ * the body hash taken as the body arrives.
  */
 #include <pthread.h>
 #include <unistd.h>
 
 #include "api/dispatch.h"
 #include "api/training.h"
+#include "auth/sigv4.h"
 #include "harness.h"
 #include "http/request.h"
 #include "meta/meta.h"
@@ -285,6 +287,46 @@ static void test_request_ids(void)
     free(ids);
 }
 
+/* The body hashed as it arrives, in uneven pieces, equals the hash of the
+ * whole body; so does hashing it all at the end, and a second call. */
+static void test_body_hash_streamed(void)
+{
+    static const char empty[] =
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    char want[65], got[65], again[65];
+    struct buf whole = BUF_INIT(1 << 20);
+    struct http_request *r = http_request_new("POST", "/x");
+    struct http_request *plain = http_request_new("POST", "/x");
+    size_t at = 0, step = 1;
+
+    for (int i = 0; i < 300000; i++)
+        ASSERT_EQ(buf_addc(&whole, (char)('a' + (i * 7) % 26)), 0);
+    sigv4_sha256_hex(whole.data, whole.len, want);
+    http_request_hash_body(r);
+    while (at < whole.len) {
+        size_t n = whole.len - at < step ? whole.len - at : step;
+        ASSERT_EQ(buf_add(&r->body, whole.data + at, n), 0);
+        http_request_body_added(r);
+        at += n;
+        step = step * 3 + 1;
+    }
+    http_request_body_sha256(r, got);
+    ASSERT_STR_EQ(got, want);
+    http_request_body_sha256(r, again);
+    ASSERT_STR_EQ(again, want);
+    ASSERT_EQ(buf_add(&plain->body, whole.data, whole.len), 0);
+    http_request_body_sha256(plain, got);
+    ASSERT_STR_EQ(got, want);
+    http_request_free(r);
+    http_request_free(plain);
+    r = http_request_new("POST", "/x");
+    http_request_hash_body(r);
+    http_request_body_sha256(r, got);
+    ASSERT_STR_EQ(got, empty);
+    http_request_free(r);
+    buf_release(&whole);
+}
+
 static const struct test tests[] = {
     {"operation table", test_op_table},
     {"request decoding errors", test_decode_errors},
@@ -292,6 +334,7 @@ static const struct test tests[] = {
     {"required and nested members", test_required_and_nested},
     {"ListTrainingJobs filters, sorting, paging", test_list_paging},
     {"request ids", test_request_ids},
+    {"body hashed as it arrives", test_body_hash_streamed},
 };
 
 HARNESS_MAIN(tests)
