@@ -7,18 +7,23 @@ in the same run: one CSV row of 784 floats and 100-row requests, keep-alive,
 kiln's requests carry real SigV4: before each wrk run the exact request
 wrk sends (body included) is signed, and the server verifies that signature
 on every call; each run is far shorter than the 15-minute window. wrk
-shares the 2 cores with the servers."""
+shares the 2 cores with the servers.
+
+One more row, for reference and not a peer: a single `kiln algo kmeans
+serve` driven by wrk directly on a loopback port (no front door, no SigV4,
+one HTTP exchange instead of two). Every InvokeEndpoint passes through
+such a model server, so its rate bounds what the whole path can reach on
+this machine."""
 import io
-import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tarfile
 import tempfile
 import textwrap
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 import boto3  # noqa: E402
@@ -26,7 +31,7 @@ import botocore.auth  # noqa: E402
 import numpy as np  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
-from conftest import ACCOUNT, AKID, SECRET, Server, kiln, model_tgz  # noqa: E402
+from conftest import ACCOUNT, AKID, KILN, SECRET, Server, kiln, model_tgz  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 LUA = r"""
@@ -82,6 +87,17 @@ def wrk(url, path, body, conns, lua, headers=None):
         int(line[5]) / 1000
 
 
+def wait_ping(url, seconds=10):
+    end = time.time() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            if time.time() > end:
+                raise
+        time.sleep(0.05)
 
 
 def signed_headers(server, body):
@@ -136,6 +152,22 @@ def main():
                                      bodies[n], conns, lua, h)))
     finally:
         server.stop()
+    model = os.path.join(work, "model")
+    with tarfile.open(fileobj=io.BytesIO(model_tgz(C))) as t:
+        t.extractall(model)
+    env = dict(os.environ, SM_MODEL_DIR=model, SAGEMAKER_BIND_TO_PORT="18081",
+               KILN_THREADS="2", KILN_LOG_LEVEL="warn", OPENBLAS_NUM_THREADS="1")
+    ms = subprocess.Popen([KILN, "algo", "kmeans", "serve"], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ping("http://127.0.0.1:18081/ping")
+        for n in (1, 100):
+            results.append(("model server alone (no auth)", n, 16,
+                            *wrk("http://127.0.0.1:18081", "/invocations", bodies[n], 16,
+                                 lua)))
+    finally:
+        ms.terminate()
+        ms.wait()
     app = os.path.join(work, "app.py")
     open(app, "w").write(textwrap.dedent(FLASK_APP.format(
         centers=os.path.join(work, "centers.npy"))))
@@ -156,7 +188,7 @@ def main():
           f"{'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} {'kiln/anchor':>11}")
     anchor = {(n, c): rps for name, n, c, rps, *_ in results if name.startswith("gunicorn")}
     for name, n, c, rps, errs, p50, p99, p999 in results:
-        ratio = f"{rps / anchor[(n, c)]:11.1f}" if name.startswith("kiln") else ""
+        ratio = f"{rps / anchor[(n, c)]:11.1f}" if not name.startswith("gunicorn") else ""
         print(f"{name:30} {n:4d} {c:5d} {rps:10.0f} {errs:6d} {p50:7.3f} {p99:7.3f} "
               f"{p999:8.3f} {ratio}")
 
