@@ -5,10 +5,17 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "base/mem.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_SSE41_FIELDS 1
+#define SSE41             __attribute__((target("sse4.1")))
+#endif
 
 #define WINDOW (1u << 20)
 
@@ -139,6 +146,74 @@ static bool scan_plain(const char **pp, const char *end, float *out)
     return true;
 }
 
+#ifdef HAVE_SSE41_FIELDS
+/*
+ * SSE4.1 fields. A field of up to 16 bytes, [-]digits[.digits] with at
+ * least one digit, is read from one 16-byte load: a byte shuffle chosen by
+ * the field's length and the dot's place drops the dot and moves the
+ * digits to the right end, and three multiply-adds make two 8-digit
+ * halves. At most 16 digits, so the mantissa and the power of ten are the
+ * byte loop's, and so is the float.
+ */
+static uint8_t field_shuffle[17][17][16]; /* [length][dot or length] */
+static uint16_t field_digits[17][17];     /* where the digits must be */
+
+static void fields_init(void)
+{
+    for (int len = 1; len <= 16; len++) {
+        for (int dot = 0; dot <= len; dot++) {
+            uint8_t *m = field_shuffle[len][dot];
+            int nd = dot == len ? len : len - 1, j = 16 - nd;
+            uint16_t want = 0;
+            memset(m, 0x80, 16); /* pshufb: 0x80 gives a zero byte */
+            for (int i = 0; i < len; i++) {
+                if (i == dot)
+                    continue;
+                m[j++] = (uint8_t)i;
+                want = (uint16_t)(want | (1u << i));
+            }
+            /* "." alone has no digit: nothing can match. */
+            field_digits[len][dot] = nd ? want : 0xffff;
+        }
+    }
+}
+
+/* The field is the first len bytes at p, and 17 bytes are readable. */
+static inline __attribute__((always_inline)) SSE41 bool
+field16(const char *p, size_t len, float *out)
+{
+    bool neg = *p == '-';
+    p += neg;
+    len -= neg;
+    if (len == 0 || len > 16)
+        return false;
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i t = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+    unsigned in = (1u << len) - 1;
+    unsigned dots =
+        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) & in;
+    unsigned dot = dots ? (unsigned)__builtin_ctz(dots) : (unsigned)len;
+    if (((unsigned)_mm_movemask_epi8(digit) & in) != field_digits[len][dot])
+        return false;
+    __m128i d = _mm_shuffle_epi8(
+        t, _mm_loadu_si128(
+               (const __m128i *)(const void *)field_shuffle[len][dot]));
+    d = _mm_maddubs_epi16(d, _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1,
+                                           10, 1, 10, 1, 10, 1));
+    d = _mm_madd_epi16(d, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
+    d = _mm_packus_epi32(d, d);
+    d = _mm_madd_epi16(d,
+                       _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
+    uint64_t mant = (uint64_t)(uint32_t)_mm_cvtsi128_si32(d) * 100000000u +
+                    (uint32_t)_mm_extract_epi32(d, 1);
+    int frac = dot == len ? 0 : (int)(len - dot - 1);
+    double v = (double)mant / pow10_tab[frac];
+    *out = (float)(neg ? -v : v);
+    return true;
+}
+#endif
+
 int csv_format_float(struct buf *out, float v)
 {
     return buf_addf(out, "%.9g", (double)v);
@@ -240,6 +315,174 @@ too_long:
                     (unsigned long long)r->line + 1, r->max_line);
 }
 
+/* Where a line's fields go; `bad` is set to the first one that is not a
+ * number (and `bad_end` to its end), parsing stops there. */
+struct fields {
+    float *row, *labels;
+    size_t dim, label_cols;
+    bool nonfinite;
+    const char *bad, *bad_end;
+};
+
+static void field_store(struct fields *f, size_t col, float v)
+{
+    if (col < f->label_cols)
+        f->labels[col] = v;
+    else
+        f->row[col - f->label_cols] = v;
+}
+
+/* The field [p, stop) by scan_plain(), else by the full parser. */
+static bool field_slow(struct fields *f, const char *p, const char *stop,
+                       float *v)
+{
+    const char *at = p;
+    if (scan_plain(&at, stop, v) && at == stop)
+        return true;
+    return csv_parse_float(p, (size_t)(stop - p), f->nonfinite, v) == 0;
+}
+
+/* The fields of [line, end), parsed while col < label_cols + dim; returns
+ * how many there are (up to the bad one). Byte by byte. */
+static size_t fields_plain(struct fields *f, const char *line, const char *end)
+{
+    size_t col = 0, want = f->label_cols + f->dim;
+    const char *p = line;
+    for (;;) {
+        const char *comma, *stop;
+        float v;
+        /* Fast path: a plain decimal read in the same pass that finds the
+         * comma; anything else (spaces, exponents, NaN) takes the full
+         * parser below. */
+        if (f->dim && col < want && scan_plain(&p, end, &v)) {
+            field_store(f, col++, v);
+            if (p == end)
+                break;
+            p++; /* the comma */
+            continue;
+        }
+        comma = memchr(p, ',', (size_t)(end - p));
+        stop = comma ? comma : end;
+        if (f->dim && col < want) {
+            if (csv_parse_float(p, (size_t)(stop - p), f->nonfinite, &v) != 0) {
+                f->bad = p;
+                f->bad_end = stop;
+                return col;
+            }
+            field_store(f, col, v);
+        }
+        col++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return col;
+}
+
+#ifdef HAVE_SSE41_FIELDS
+static inline __attribute__((always_inline)) SSE41 bool
+field_sse41(struct fields *f, const char *p, const char *stop, const char *end,
+            float *v)
+{
+    size_t len = (size_t)(stop - p);
+    char pad[32];
+    const char *q = p;
+
+    if (end - p < 17) { /* near the line's end: from a padded copy */
+        if (len > 17)
+            return field_slow(f, p, stop, v);
+        memset(pad, 0, sizeof(pad));
+        memcpy(pad, p, len);
+        q = pad;
+    }
+    return field16(q, len, v) || field_slow(f, p, stop, v);
+}
+
+/*
+ * fields_plain() with the commas found 64 bytes at a time and each field
+ * read by field16(): where the next field starts never waits on the one
+ * before it being parsed.
+ */
+static SSE41 size_t fields_sse41(struct fields *f, const char *line,
+                                 const char *end)
+{
+    size_t col = 0, want = f->label_cols + f->dim;
+    const char *p = line, *block;
+    float v;
+
+    for (block = line; block < end; block += 64) {
+        uint64_t commas = 0;
+        if (end - block >= 64) {
+            for (int i = 0; i < 4; i++) {
+                __m128i x = _mm_loadu_si128(
+                    (const __m128i *)(const void *)(block + 16 * i));
+                commas |= (uint64_t)(uint16_t)_mm_movemask_epi8(
+                              _mm_cmpeq_epi8(x, _mm_set1_epi8(',')))
+                          << (16 * i);
+            }
+        } else {
+            for (int i = 0; block + i < end; i++)
+                commas |= (uint64_t)(block[i] == ',') << i;
+        }
+        while (commas) {
+            const char *comma = block + __builtin_ctzll(commas);
+            commas &= commas - 1;
+            if (col < want) {
+                if (!field_sse41(f, p, comma, end, &v)) {
+                    f->bad = p;
+                    f->bad_end = comma;
+                    return col;
+                }
+                field_store(f, col, v);
+            }
+            col++;
+            p = comma + 1;
+        }
+    }
+    if (col < want) {
+        if (!field_sse41(f, p, end, end, &v)) {
+            f->bad = p;
+            f->bad_end = end;
+            return col;
+        }
+        field_store(f, col, v);
+    }
+    return col + 1;
+}
+
+/* -1: not yet looked; 0: no; 1: yes. Set once, read with atomics. */
+static int sse41_state = -1;
+static pthread_once_t fields_once = PTHREAD_ONCE_INIT;
+
+static bool sse41_on(void)
+{
+    int s = __atomic_load_n(&sse41_state, __ATOMIC_RELAXED);
+    if (s < 0) {
+        __builtin_cpu_init();
+        s = __builtin_cpu_supports("sse4.1") ? 1 : 0;
+        pthread_once(&fields_once, fields_init);
+        __atomic_store_n(&sse41_state, s, __ATOMIC_RELAXED);
+    }
+    return s == 1;
+}
+#endif
+
+bool csv_simd(int on)
+{
+#ifdef HAVE_SSE41_FIELDS
+    bool was = sse41_on();
+    if (on == 0)
+        __atomic_store_n(&sse41_state, 0, __ATOMIC_RELAXED);
+    else if (on > 0)
+        __atomic_store_n(&sse41_state, __builtin_cpu_supports("sse4.1") ? 1 : 0,
+                         __ATOMIC_RELAXED);
+    return was;
+#else
+    (void)on;
+    return false;
+#endif
+}
+
 int csv_next(struct csv_reader *r, float *row, size_t dim, float *labels,
              size_t label_cols, size_t *ncols, struct kiln_diag *d)
 {
@@ -255,46 +498,21 @@ int csv_next(struct csv_reader *r, float *row, size_t dim, float *labels,
             len--;
     } while (len == 0);
 
-    size_t col = 0, want = label_cols + dim;
-    const char *p = line, *end = line + len;
-    for (;;) {
-        const char *comma, *stop;
-        float v;
-        /* Fast path: a plain decimal read in the same pass that finds the
-         * comma; anything else (spaces, exponents, NaN) takes the full
-         * parser below. */
-        if (dim && col < want && scan_plain(&p, end, &v)) {
-            if (col < label_cols)
-                labels[col] = v;
-            else
-                row[col - label_cols] = v;
-            col++;
-            if (p == end)
-                break;
-            p++; /* the comma */
-            continue;
-        }
-        comma = memchr(p, ',', (size_t)(end - p));
-        stop = comma ? comma : end;
-        if (dim && col < want) {
-            if (csv_parse_float(p, (size_t)(stop - p), r->allow_nonfinite,
-                                &v) != 0)
-                return diag_set(
-                    d, KILN_EINVAL,
-                    "line %llu, column %zu: '%.*s' is not a "
-                    "number",
-                    (unsigned long long)r->line, col + 1,
-                    (int)((size_t)(stop - p) > 40 ? 40 : (size_t)(stop - p)),
-                    p);
-            if (col < label_cols)
-                labels[col] = v;
-            else
-                row[col - label_cols] = v;
-        }
-        col++;
-        if (!comma)
-            break;
-        p = comma + 1;
+    struct fields f = {row,  labels, dim, label_cols, r->allow_nonfinite,
+                       NULL, NULL};
+    size_t col, want = label_cols + dim;
+#ifdef HAVE_SSE41_FIELDS
+    if (dim && sse41_on())
+        col = fields_sse41(&f, line, line + len);
+    else
+#endif
+        col = fields_plain(&f, line, line + len);
+    if (f.bad) {
+        size_t n = (size_t)(f.bad_end - f.bad);
+        return diag_set(d, KILN_EINVAL,
+                        "line %llu, column %zu: '%.*s' is not a number",
+                        (unsigned long long)r->line, col + 1,
+                        (int)(n > 40 ? 40 : n), f.bad);
     }
     if (ncols)
         *ncols = col;

@@ -59,6 +59,14 @@ void csv_unread(struct csv_reader *r);
  */
 int csv_parse_float(const char *s, size_t n, bool allow_nonfinite, float *out);
 
+/*
+ * Rows are split and read 16 bytes at a time with SSE4.1 where the CPU
+ * has it; the floats and the errors are the same either way. csv_simd(0)
+ * turns that off, csv_simd(1) back on where available, csv_simd(-1) only
+ * asks; each returns whether it was on. For tests and benchmarks.
+ */
+bool csv_simd(int on);
+
 /* Appends a float the shortest way that reads back exactly ("%.9g"). */
 int csv_format_float(struct buf *out, float v);
 

@@ -616,42 +616,50 @@ static void test_recordio_csr_batches(void)
     buf_release(&text);
 }
 
-/* The fast path for plain decimals (eight digits at a time) gives exactly
- * the full parser's float, for every length of integer and fraction part
- * (leading zeros, 19 digits and past, at a buffer's end or not). */
+/* One line of random plain decimals: every length of integer and
+ * fraction part (none, leading zeros, 16 digits and past, 19 and past),
+ * with and without a sign, dot first or last, at a line's end or not. */
+static void random_line(struct rng *rng, struct buf *line, size_t cols,
+                        char (*field)[64])
+{
+    buf_reset(line);
+    for (size_t c = 0; c < cols; c++) {
+        char *f = field[c];
+        size_t n = 0, ilen = rng_below(rng, 24), flen = rng_below(rng, 24);
+        if (rng_below(rng, 4) == 0)
+            f[n++] = '-';
+        for (size_t i = 0; i < ilen; i++) /* zeros often */
+            f[n++] = (char)('0' + (rng_below(rng, 3) ? rng_below(rng, 10) : 0));
+        if (ilen == 0 && rng_below(rng, 2))
+            f[n++] = '0';
+        bool digits = n && f[n - 1] != '-';
+        if (flen || !digits || rng_below(rng, 2)) {
+            f[n++] = '.';
+            for (size_t i = 0; i < flen; i++)
+                f[n++] =
+                    (char)('0' + (rng_below(rng, 3) ? rng_below(rng, 10) : 0));
+            if (flen == 0 && !digits)
+                f[n++] = '5';
+        }
+        f[n] = '\0';
+        buf_addf(line, "%s%s", c ? "," : "", f);
+    }
+}
+
+/* The fast paths for plain decimals (the byte loop, and SSE4.1 16 bytes
+ * at a time where the CPU has it) give exactly the full parser's float. */
 static void test_csv_fast_path_exact(void)
 {
     struct rng rng;
     struct buf line = BUF_INIT(1 << 20);
     enum { COLS = 64 };
     float row[COLS];
+    char field[COLS][64];
+    bool was = csv_simd(-1);
     rng_seed(&rng, 99);
-    for (int round = 0; round < 400; round++) {
-        char field[COLS][64];
-        buf_reset(&line);
-        for (int c = 0; c < COLS; c++) {
-            char *f = field[c];
-            size_t n = 0, ilen = rng_below(&rng, 24),
-                   flen = rng_below(&rng, 24);
-            if (rng_below(&rng, 4) == 0)
-                f[n++] = '-';
-            for (size_t i = 0; i < ilen; i++) /* zeros often */
-                f[n++] = (char)('0' +
-                                (rng_below(&rng, 3) ? rng_below(&rng, 10) : 0));
-            if (ilen == 0)
-                f[n++] = '0';
-            if (flen || rng_below(&rng, 2)) {
-                f[n++] = '.';
-                for (size_t i = 0; i < flen; i++)
-                    f[n++] =
-                        (char)('0' +
-                               (rng_below(&rng, 3) ? rng_below(&rng, 10) : 0));
-                if (flen == 0)
-                    f[n++] = '5';
-            }
-            f[n] = '\0';
-            buf_addf(&line, "%s%s", c ? "," : "", f);
-        }
+    for (int round = 0; round < 800; round++) {
+        random_line(&rng, &line, COLS, field);
+        csv_simd(round & 1);
         struct csv_reader r;
         struct kiln_diag d = {0};
         size_t ncols;
@@ -665,11 +673,80 @@ static void test_csv_fast_path_exact(void)
             ASSERT_TRUE(memcmp(&want, &row[c], sizeof(float)) == 0);
         }
     }
+    csv_simd(was);
     buf_release(&line);
+}
+
+/* Fields the fast paths must leave to the full parser, or refuse, with
+ * the same result and the same message whichever path runs; in the
+ * middle of a long line and at its end. */
+static void test_csv_paths_agree(void)
+{
+    static const char *const fields[] = {".",
+                                         "-",
+                                         "-.",
+                                         "..5",
+                                         "1..2",
+                                         "1.2.3",
+                                         "--1",
+                                         "1-",
+                                         "+1",
+                                         " 1.5",
+                                         "1.5 ",
+                                         "1e3",
+                                         "1E-2",
+                                         "0x10",
+                                         "nan",
+                                         "inf",
+                                         "1,",
+                                         "",
+                                         "5.",
+                                         ".5",
+                                         "-.5",
+                                         "-5.",
+                                         "-0",
+                                         "-0.0",
+                                         "00012.5000",
+                                         "1234567890123456",
+                                         "12345678901234567",
+                                         "0.00000000000000000001",
+                                         "99999999999999999999999"};
+    bool was = csv_simd(-1);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        for (int at_end = 0; at_end < 2; at_end++) {
+            char text[256], msg[2][1024];
+            float out[2][6];
+            int rc[2];
+            if (at_end)
+                snprintf(text, sizeof(text), "1,2,3,4,5,%s", fields[i]);
+            else
+                snprintf(text, sizeof(text),
+                         "%s,0.25,0.125,1.5,2.5,11111111111111111111111111111"
+                         "11111111111111111111111111111111111111111111111111",
+                         fields[i]);
+            for (int simd = 0; simd < 2; simd++) {
+                struct csv_reader r;
+                struct kiln_diag d = {0};
+                size_t ncols = 0;
+                csv_simd(simd);
+                memset(out[simd], 0, sizeof(out[simd]));
+                csv_reader_init_mem(&r, text, strlen(text));
+                rc[simd] = csv_next(&r, out[simd], 6, NULL, 0, &ncols, &d);
+                snprintf(msg[simd], sizeof(msg[simd]), "%s", d.msg);
+                csv_reader_release(&r);
+            }
+            ASSERT_EQ(rc[0], rc[1]);
+            ASSERT_STR_EQ(msg[0], msg[1]);
+            ASSERT_TRUE(memcmp(out[0], out[1], sizeof(out[0])) == 0);
+        }
+    }
+    csv_simd(was);
 }
 
 static const struct test tests[] = {
     {"CSV fast path equals the full parser", test_csv_fast_path_exact},
+    {"CSV fast paths and the full parser agree on odd fields",
+     test_csv_paths_agree},
     {"RecordIO as CSR batches", test_recordio_csr_batches},
     {"libsvm round trip and errors", test_libsvm_round_trip},
     {"manifest files", test_manifests},
