@@ -292,7 +292,8 @@ int objstore_writer_open(struct objstore *s, unsigned digests,
     buf_release(&p);
     w->digests = digests;
     w->blocks[0] = block_alloc();
-    w->md5 = digest_new(EVP_md5());
+    if (!(digests & OBJSTORE_NO_MD5))
+        w->md5 = digest_new(EVP_md5());
     if (digests & OBJSTORE_SHA256)
         w->sha256 = digest_new(EVP_sha256());
     if (digests & OBJSTORE_SHA1)
@@ -303,7 +304,8 @@ int objstore_writer_open(struct objstore *s, unsigned digests,
 
 static void digest(struct objstore_writer *w, const void *data, size_t len)
 {
-    EVP_DigestUpdate(w->md5, data, len);
+    if (w->md5)
+        EVP_DigestUpdate(w->md5, data, len);
     if (w->sha256)
         EVP_DigestUpdate(w->sha256, data, len);
     if (w->sha1)
@@ -491,7 +493,8 @@ int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
     if (err && !rc)
         rc = diag_set(d, KILN_EIO, "cannot write object data: %s",
                       strerror(err));
-    EVP_DigestFinal_ex(w->md5, w->md5_out, &n);
+    if (w->md5)
+        EVP_DigestFinal_ex(w->md5, w->md5_out, &n);
     if (w->sha256)
         EVP_DigestFinal_ex(w->sha256, w->sha256_out, &n);
     if (w->sha1)

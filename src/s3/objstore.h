@@ -22,12 +22,14 @@
 
 struct objstore;
 
-/* Digests a writer computes besides MD5 (always). */
+/* Digests a writer computes besides MD5 (always, unless told not to:
+ * a multipart object's ETag comes from its parts' MD5s). */
 enum objstore_digest {
     OBJSTORE_SHA256 = 1 << 0,
     OBJSTORE_SHA1 = 1 << 1,
     OBJSTORE_CRC32 = 1 << 2,
     OBJSTORE_CRC32C = 1 << 3,
+    OBJSTORE_NO_MD5 = 1 << 4,
 };
 
 struct objstore_writer {

@@ -1696,7 +1696,7 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
         }
     }
     if (!rc)
-        rc = objstore_writer_open(s->store, 0, &w, &d);
+        rc = objstore_writer_open(s->store, OBJSTORE_NO_MD5, &w, &d);
     if (rc)
         goto out;
     wopen = true;
