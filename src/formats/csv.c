@@ -380,6 +380,8 @@ static size_t fields_plain(struct fields *f, const char *line, const char *end)
 }
 
 #ifdef HAVE_SSE41_FIELDS
+/* The field [p, stop) of a line that ends at `end`: by field16() where it
+ * can, from a zero-padded copy near the line's end. */
 static inline __attribute__((always_inline)) SSE41 bool
 field_sse41(struct fields *f, const char *p, const char *stop, const char *end,
             float *v)
@@ -450,18 +452,19 @@ static SSE41 size_t fields_sse41(struct fields *f, const char *line,
     return col + 1;
 }
 
-/* -1: not yet looked; 0: no; 1: yes. Set once, read with atomics. */
+/* -1: not yet looked; 0: no; 1: yes. Set once the tables are built
+ * (release), read before they are used (acquire). */
 static int sse41_state = -1;
 static pthread_once_t fields_once = PTHREAD_ONCE_INIT;
 
 static bool sse41_on(void)
 {
-    int s = __atomic_load_n(&sse41_state, __ATOMIC_RELAXED);
+    int s = __atomic_load_n(&sse41_state, __ATOMIC_ACQUIRE);
     if (s < 0) {
         __builtin_cpu_init();
         s = __builtin_cpu_supports("sse4.1") ? 1 : 0;
         pthread_once(&fields_once, fields_init);
-        __atomic_store_n(&sse41_state, s, __ATOMIC_RELAXED);
+        __atomic_store_n(&sse41_state, s, __ATOMIC_RELEASE);
     }
     return s == 1;
 }
@@ -472,10 +475,10 @@ bool csv_simd(int on)
 #ifdef HAVE_SSE41_FIELDS
     bool was = sse41_on();
     if (on == 0)
-        __atomic_store_n(&sse41_state, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&sse41_state, 0, __ATOMIC_RELEASE);
     else if (on > 0)
         __atomic_store_n(&sse41_state, __builtin_cpu_supports("sse4.1") ? 1 : 0,
-                         __ATOMIC_RELAXED);
+                         __ATOMIC_RELEASE);
     return was;
 #else
     (void)on;
