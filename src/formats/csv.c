@@ -400,6 +400,22 @@ field_sse41(struct fields *f, const char *p, const char *stop, const char *end,
     return field16(q, len, v) || field_slow(f, p, stop, v);
 }
 
+/* Field `col`, [p, stop), parsed and stored; false, with f->bad set, when
+ * it is not a number. */
+static inline __attribute__((always_inline)) SSE41 bool
+field_take(struct fields *f, size_t col, const char *p, const char *stop,
+           const char *end)
+{
+    float v;
+    if (!field_sse41(f, p, stop, end, &v)) {
+        f->bad = p;
+        f->bad_end = stop;
+        return false;
+    }
+    field_store(f, col, v);
+    return true;
+}
+
 /*
  * fields_plain() with the commas found 64 bytes at a time and each field
  * read by field16(): where the next field starts never waits on the one
@@ -410,7 +426,6 @@ static SSE41 size_t fields_sse41(struct fields *f, const char *line,
 {
     size_t col = 0, want = f->label_cols + f->dim;
     const char *p = line, *block;
-    float v;
 
     for (block = line; block < end; block += 64) {
         uint64_t commas = 0;
@@ -429,26 +444,14 @@ static SSE41 size_t fields_sse41(struct fields *f, const char *line,
         while (commas) {
             const char *comma = block + __builtin_ctzll(commas);
             commas &= commas - 1;
-            if (col < want) {
-                if (!field_sse41(f, p, comma, end, &v)) {
-                    f->bad = p;
-                    f->bad_end = comma;
-                    return col;
-                }
-                field_store(f, col, v);
-            }
+            if (col < want && !field_take(f, col, p, comma, end))
+                return col;
             col++;
             p = comma + 1;
         }
     }
-    if (col < want) {
-        if (!field_sse41(f, p, end, end, &v)) {
-            f->bad = p;
-            f->bad_end = end;
-            return col;
-        }
-        field_store(f, col, v);
-    }
+    if (col < want && !field_take(f, col, p, end, end))
+        return col;
     return col + 1;
 }
 
