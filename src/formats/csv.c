@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "base/cpu.h"
 #include "base/mem.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -455,34 +456,22 @@ static SSE41 size_t fields_sse41(struct fields *f, const char *line,
     return col + 1;
 }
 
-/* -1: not yet looked; 0: no; 1: yes. Set once the tables are built
- * (release), read before they are used (acquire). */
-static int sse41_state = -1;
 static pthread_once_t fields_once = PTHREAD_ONCE_INIT;
 
-static bool sse41_on(void)
+static bool sse41_probe(void)
 {
-    int s = __atomic_load_n(&sse41_state, __ATOMIC_ACQUIRE);
-    if (s < 0) {
-        __builtin_cpu_init();
-        s = __builtin_cpu_supports("sse4.1") ? 1 : 0;
-        pthread_once(&fields_once, fields_init);
-        __atomic_store_n(&sse41_state, s, __ATOMIC_RELEASE);
-    }
-    return s == 1;
+    __builtin_cpu_init();
+    pthread_once(&fields_once, fields_init);
+    return __builtin_cpu_supports("sse4.1");
 }
+
+static struct cpu_switch sse41 = CPU_SWITCH_INIT(sse41_probe);
 #endif
 
 bool csv_simd(int on)
 {
 #ifdef HAVE_SSE41_FIELDS
-    bool was = sse41_on();
-    if (on == 0)
-        __atomic_store_n(&sse41_state, 0, __ATOMIC_RELEASE);
-    else if (on > 0)
-        __atomic_store_n(&sse41_state, __builtin_cpu_supports("sse4.1") ? 1 : 0,
-                         __ATOMIC_RELEASE);
-    return was;
+    return cpu_switch_set(&sse41, on);
 #else
     (void)on;
     return false;
@@ -508,7 +497,7 @@ int csv_next(struct csv_reader *r, float *row, size_t dim, float *labels,
                        NULL, NULL};
     size_t col, want = label_cols + dim;
 #ifdef HAVE_SSE41_FIELDS
-    if (dim && sse41_on())
+    if (dim && cpu_switch_on(&sse41))
         col = fields_sse41(&f, line, line + len);
     else
 #endif

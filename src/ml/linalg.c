@@ -18,6 +18,8 @@
 #include <limits.h>
 #include <math.h>
 
+#include "base/cpu.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define HAVE_AVX512_KERNEL 1
@@ -216,31 +218,20 @@ static AVX512 double sqdist_avx512(const float *x, const float *y, size_t d)
     return s;
 }
 
-/* -1: not yet looked; 0: no; 1: yes. Set once, read with atomics. */
-static int simd_state = -1;
-
-static bool simd_on(void)
+static bool avx512_probe(void)
 {
-    int s = __atomic_load_n(&simd_state, __ATOMIC_RELAXED);
-    if (s < 0) {
-        __builtin_cpu_init();
-        s = __builtin_cpu_supports("avx512f") &&
-            __builtin_cpu_supports("avx512dq") &&
-            __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
-        __atomic_store_n(&simd_state, s, __ATOMIC_RELAXED);
-    }
-    return s == 1;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
 }
+
+static struct cpu_switch avx512 = CPU_SWITCH_INIT(avx512_probe);
 
 bool linalg_simd(int on)
 {
-    bool was = simd_on();
-    if (on == 0)
-        __atomic_store_n(&simd_state, 0, __ATOMIC_RELAXED);
-    else if (on > 0)
-        __atomic_store_n(&simd_state, -1, __ATOMIC_RELAXED);
-    return was;
+    return cpu_switch_set(&avx512, on);
 }
 
 #else
@@ -257,7 +248,7 @@ double linalg_sqdist(const float *x, const float *y, size_t d)
 {
     double s = 0;
 #ifdef HAVE_AVX512_KERNEL
-    if (simd_on())
+    if (cpu_switch_on(&avx512))
         return sqdist_avx512(x, y, d);
 #endif
     for (size_t t = 0; t < d; t++) {
@@ -270,7 +261,7 @@ double linalg_sqdist(const float *x, const float *y, size_t d)
 void linalg_axpy(size_t d, double a, const float *x, double *y)
 {
 #ifdef HAVE_AVX512_KERNEL
-    if (simd_on()) {
+    if (cpu_switch_on(&avx512)) {
         axpy_avx512(d, a, x, y);
         return;
     }
@@ -347,7 +338,7 @@ static int nearest(const struct mat *X, const struct mat *C, const float *cnorm,
         !fits_int(C->ld))
         return KILN_EDIM;
 #ifdef HAVE_AVX512_KERNEL
-    if (simd_on()) {
+    if (cpu_switch_on(&avx512)) {
         nearest_avx512(X, C, cnorm, idx, dist2, sums);
         return 0;
     }
