@@ -149,6 +149,8 @@ static const char *const migrations[] = {
     "  ts REAL NOT NULL,"
     "  value REAL NOT NULL);"
     "CREATE INDEX metrics_arn ON metrics(arn, name, ts);",
+    /* 6: where in its blob a part starts (parts placed in one file) */
+    "ALTER TABLE parts ADD COLUMN pos INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -880,13 +882,23 @@ int meta_part_put(struct meta *m, const char *id, const struct meta_part *p,
     else if (col(st, 1))
         str_copy(old_blob, col(st, 1), META_BLOB_ID);
     sqlite3_finalize(st);
-    if (!rc &&
-        run(prep(m,
-                 "INSERT OR REPLACE INTO parts (upload, number, blob, "
-                 "size, etag, modified) VALUES (?,?,?,?,?,?)",
-                 "sisisd", id, (long long)p->number, p->blob,
-                 (long long)p->size, p->etag, p->modified)) != SQLITE_DONE)
+    if (!rc && run(prep(m,
+                        "INSERT OR REPLACE INTO parts (upload, number, blob, "
+                        "size, etag, modified, pos) VALUES (?,?,?,?,?,?,?)",
+                        "sisisdi", id, (long long)p->number, p->blob,
+                        (long long)p->size, p->etag, p->modified,
+                        (long long)p->offset)) != SQLITE_DONE)
         rc = sql_error(m, d, "store part");
+    /* The old part's blob goes back only if no other part is in it. */
+    if (!rc && old_blob[0]) {
+        st = prep(m, "SELECT EXISTS (SELECT 1 FROM parts WHERE blob = ?)", "s",
+                  old_blob);
+        if (!st || sqlite3_step(st) != SQLITE_ROW)
+            rc = sql_error(m, d, "store part");
+        else if (sqlite3_column_int(st, 0))
+            old_blob[0] = '\0';
+        sqlite3_finalize(st);
+    }
     return end(m, rc);
 }
 
@@ -897,8 +909,8 @@ int meta_part_each(struct meta *m, const char *id, meta_part_fn fn, void *ctx)
 
     pthread_mutex_lock(&m->lock);
     st = prep(m,
-              "SELECT number, blob, size, etag, modified FROM parts WHERE "
-              "upload = ? ORDER BY number",
+              "SELECT number, blob, size, etag, modified, pos FROM parts "
+              "WHERE upload = ? ORDER BY number",
               "s", id);
     while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
         struct meta_part p = {
@@ -907,6 +919,7 @@ int meta_part_each(struct meta *m, const char *id, meta_part_fn fn, void *ctx)
             .size = (uint64_t)sqlite3_column_int64(st, 2),
             .etag = col(st, 3),
             .modified = sqlite3_column_double(st, 4),
+            .offset = (uint64_t)sqlite3_column_int64(st, 5),
         };
         rc = fn(ctx, &p);
     }

@@ -275,6 +275,7 @@ typedef int (*meta_upload_fn)(void *ctx, const struct meta_upload *u);
 struct meta_part {
     int number;
     const char *blob;
+    uint64_t offset; /* where the part starts in its blob */
     uint64_t size;
     const char *etag; /* quoted */
     double modified;
@@ -290,7 +291,11 @@ int meta_upload_get(struct meta *m, const char *id, meta_upload_fn fn,
 /* Uploads of a bucket in key, then initiation order. */
 int meta_upload_each(struct meta *m, const char *bucket, meta_upload_fn fn,
                      void *ctx);
-/* Records part `p` of upload `id`; KILN_ENOUPLOAD when it is gone. */
+/*
+ * Records part `p` of upload `id`; KILN_ENOUPLOAD when it is gone. The
+ * replaced part's blob comes back in old_blob only when no other part
+ * row is in it (parts may share one file, see objstore_part_open).
+ */
 int meta_part_put(struct meta *m, const char *id, const struct meta_part *p,
                   char old_blob[META_BLOB_ID], struct kiln_diag *d);
 /* Parts of an upload in number order. */

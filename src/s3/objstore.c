@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -23,6 +24,24 @@
 struct objstore {
     char *root; /* <data-dir>/objects */
     struct meta *meta;
+    pthread_mutex_t lock; /* guards asms and everything in them */
+    pthread_cond_t settled;
+    struct objstore_asm *asms;
+};
+
+#define MAX_PARTS     10000
+#define MAX_ASM_BYTES ((uint64_t)5 << 40) /* S3's largest object */
+
+/* A multipart upload's assembly file and who writes where in it. */
+struct objstore_asm {
+    struct objstore_asm *next;
+    char upload[64];
+    char blob[META_BLOB_ID];
+    uint64_t stride;   /* 0 until a part of OBJSTORE_MIN_STRIDE bytes */
+    unsigned inflight; /* writers holding a claim */
+    unsigned closing;  /* completions under way: no new claims */
+    bool ended;        /* off the list; freed by the last writer */
+    uint8_t taken[MAX_PARTS / 8 + 1]; /* claimed or stored ranges */
 };
 
 static void make_id(char id[META_BLOB_ID])
@@ -100,6 +119,8 @@ int objstore_open(const char *data_dir, struct meta *m, struct objstore **out,
     buf_addf(&p, "%s/objects", data_dir);
     s->root = buf_detach(&p, NULL);
     s->meta = m;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->settled, NULL);
     buf_addf(&p, "%s/tmp", s->root);
     if ((mkdir(s->root, 0700) != 0 && errno != EEXIST) ||
         (mkdir(buf_cstr(&p), 0700) != 0 && errno != EEXIST))
@@ -126,6 +147,13 @@ void objstore_close(struct objstore *s)
 {
     if (!s)
         return;
+    while (s->asms) {
+        struct objstore_asm *a = s->asms;
+        s->asms = a->next;
+        mem_free(a);
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->settled);
     mem_free(s->root);
     mem_free(s);
 }
@@ -160,6 +188,8 @@ struct objstore_pipe {
 };
 
 static void digest(struct objstore_writer *w, const void *data, size_t len);
+static void asm_release(struct objstore *s, struct objstore_writer *w,
+                        bool kept);
 
 /* Direct writes of whole blocks; the last, partial block of an object
  * is written through the page cache (direct I/O needs aligned sizes). */
@@ -274,22 +304,10 @@ static uint8_t *block_alloc(void)
     return xmemalign(DIRECT_ALIGN, WRITE_BUF);
 }
 
-int objstore_writer_open(struct objstore *s, unsigned digests,
-                         struct objstore_writer *w, struct kiln_diag *d)
+/* The writer's state once its file is open on fd. */
+static void writer_init(struct objstore_writer *w, int fd, unsigned digests)
 {
-    struct buf p = BUF_INIT(4096);
-
-    memset(w, 0, sizeof(*w));
-    make_id(w->id);
-    tmp_path(s, w->id, &p);
-    w->fd = open(buf_cstr(&p), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (w->fd < 0) {
-        int rc = diag_set(d, KILN_EIO, "cannot create '%s': %s", buf_cstr(&p),
-                          strerror(errno));
-        buf_release(&p);
-        return rc;
-    }
-    buf_release(&p);
+    w->fd = fd;
     w->digests = digests;
     w->blocks[0] = block_alloc();
     if (!(digests & OBJSTORE_NO_MD5))
@@ -299,6 +317,27 @@ int objstore_writer_open(struct objstore *s, unsigned digests,
     if (digests & OBJSTORE_SHA1)
         w->sha1 = digest_new(EVP_sha1());
     w->crc32 = (uint32_t)crc32(0L, Z_NULL, 0);
+}
+
+int objstore_writer_open(struct objstore *s, unsigned digests,
+                         struct objstore_writer *w, struct kiln_diag *d)
+{
+    struct buf p = BUF_INIT(4096);
+    int fd;
+
+    memset(w, 0, sizeof(*w));
+    make_id(w->id);
+    tmp_path(s, w->id, &p);
+    fd = open(buf_cstr(&p), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = diag_set(d, KILN_EIO, "cannot create '%s': %s", buf_cstr(&p),
+                          strerror(errno));
+        buf_release(&p);
+        w->fd = -1;
+        return rc;
+    }
+    buf_release(&p);
+    writer_init(w, fd, digests);
     return 0;
 }
 
@@ -343,7 +382,8 @@ static struct objstore_pipe *pipe_start(struct objstore_writer *w)
     /* Direct I/O from here on where the file system has it (not tmpfs);
      * nothing has been written yet, so every offset stays aligned. */
     fl = fcntl(w->fd, F_GETFL);
-    if (w->filed == 0 && fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0) {
+    if (w->filed == 0 && w->base % DIRECT_ALIGN == 0 && fl >= 0 &&
+        fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0) {
         if (pthread_create(&p->writer, NULL, write_thread, p) == 0) {
             p->has_writer = true;
             w->direct = true;
@@ -368,7 +408,7 @@ static int block_hand_off(struct objstore_writer *w)
     }
     pthread_mutex_lock(&p->lock);
     p->len[w->cur] = w->npend;
-    p->off[w->cur] = w->filed;
+    p->off[w->cur] = w->base + w->filed;
     p->todo[w->cur] = STAGE_DIGEST | (w->direct ? STAGE_WRITE : 0);
     pthread_cond_broadcast(&p->changed);
     w->cur = (w->cur + 1) % (unsigned)NBLOCKS;
@@ -403,7 +443,7 @@ static int flush_pending(struct objstore_writer *w, struct kiln_diag *d)
                    : 0;
     }
     while (left) {
-        ssize_t n = write(w->fd, p, left);
+        ssize_t n = pwrite(w->fd, p, left, (off_t)(w->base + w->filed));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -423,14 +463,14 @@ static int flush_pending(struct objstore_writer *w, struct kiln_diag *d)
      * receiving and writing, not their sum. Best effort: fsync decides.
      */
     while (w->filed - w->queued >= WRITEBACK_WINDOW) {
-        sync_file_range(w->fd, (off_t)w->queued, (off_t)WRITEBACK_WINDOW,
-                        SYNC_FILE_RANGE_WRITE);
+        sync_file_range(w->fd, (off_t)(w->base + w->queued),
+                        (off_t)WRITEBACK_WINDOW, SYNC_FILE_RANGE_WRITE);
         if (w->queued >= WRITEBACK_WINDOW)
-            sync_file_range(w->fd, (off_t)(w->queued - WRITEBACK_WINDOW),
-                            (off_t)WRITEBACK_WINDOW,
-                            SYNC_FILE_RANGE_WAIT_BEFORE |
-                                SYNC_FILE_RANGE_WRITE |
-                                SYNC_FILE_RANGE_WAIT_AFTER);
+            sync_file_range(
+                w->fd, (off_t)(w->base + w->queued - WRITEBACK_WINDOW),
+                (off_t)WRITEBACK_WINDOW,
+                SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                    SYNC_FILE_RANGE_WAIT_AFTER);
         w->queued += WRITEBACK_WINDOW;
     }
     return 0;
@@ -441,6 +481,9 @@ int objstore_writer_write(struct objstore_writer *w, const void *data,
 {
     const uint8_t *p = data;
 
+    if (w->limit && len > w->limit - w->size)
+        return diag_set(d, KILN_EINCOMPLETE,
+                        "The part is longer than its declared length.");
     w->size += len;
     while (len) {
         size_t n = WRITE_BUF - w->npend < len ? WRITE_BUF - w->npend : len;
@@ -504,6 +547,17 @@ int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
     if (w->sha1)
         EVP_DigestFinal_ex(w->sha1, w->sha1_out, &n);
     writer_free_digests(w);
+    if (w->as) {
+        /* In place: durable where it is; the claim stays until settled. */
+        if (!rc && fsync(w->fd) != 0)
+            rc = diag_set(d, KILN_EIO, "cannot flush object data: %s",
+                          strerror(errno));
+        close(w->fd);
+        w->fd = -1;
+        if (rc)
+            asm_release(s, w, false);
+        return rc;
+    }
     tmp_path(s, w->id, &from);
     objstore_blob_path(s, w->id, &to);
     if (rc) {
@@ -531,13 +585,222 @@ void objstore_writer_abort(struct objstore *s, struct objstore_writer *w)
     struct buf p = BUF_INIT(4096);
 
     writer_free_digests(w);
-    if (w->fd >= 0) {
+    if (w->as) {
+        if (w->fd >= 0)
+            close(w->fd);
+        w->fd = -1;
+        asm_release(s, w, false);
+    } else if (w->fd >= 0) {
         close(w->fd);
         w->fd = -1;
         tmp_path(s, w->id, &p);
         unlink(buf_cstr(&p));
     }
     buf_release(&p);
+}
+
+/* ---- multipart assembly ------------------------------------------------ */
+
+/* The upload's assembly, or NULL. Lock held. */
+static struct objstore_asm *asm_find(struct objstore *s, const char *upload)
+{
+    struct objstore_asm *a = s->asms;
+    while (a && strcmp(a->upload, upload) != 0)
+        a = a->next;
+    return a;
+}
+
+static bool asm_taken(const struct objstore_asm *a, int n)
+{
+    return a->taken[n / 8] >> (n % 8) & 1;
+}
+
+static void asm_take(struct objstore_asm *a, int n, bool on)
+{
+    if (on)
+        a->taken[n / 8] |= (uint8_t)(1u << (n % 8));
+    else
+        a->taken[n / 8] &= (uint8_t) ~(1u << (n % 8));
+}
+
+/* Ends w's claim: its range holds a stored part (kept) or is free again. */
+static void asm_release(struct objstore *s, struct objstore_writer *w,
+                        bool kept)
+{
+    struct objstore_asm *a = w->as;
+    bool last;
+
+    pthread_mutex_lock(&s->lock);
+    if (!kept)
+        asm_take(a, w->part, false);
+    a->inflight--;
+    last = a->ended && a->inflight == 0;
+    pthread_cond_broadcast(&s->settled);
+    pthread_mutex_unlock(&s->lock);
+    if (last)
+        mem_free(a);
+    w->as = NULL;
+}
+
+int objstore_part_open(struct objstore *s, const char *upload, int number,
+                       uint64_t size, unsigned digests,
+                       struct objstore_writer *w, struct kiln_diag *d)
+{
+    struct objstore_asm *a;
+    struct buf p = BUF_INIT(4096);
+    int fd;
+
+    if (number < 1 || number > MAX_PARTS || size == 0 ||
+        strlen(upload) >= sizeof(a->upload))
+        return objstore_writer_open(s, digests, w, d);
+    pthread_mutex_lock(&s->lock);
+    a = asm_find(s, upload);
+    if (!a) {
+        a = xcalloc(1, sizeof(*a));
+        str_copy(a->upload, upload, sizeof(a->upload));
+        make_id(a->blob);
+        a->next = s->asms;
+        s->asms = a;
+    }
+    if (!a->stride && size >= OBJSTORE_MIN_STRIDE)
+        a->stride = size;
+    if (a->closing || !a->stride || size > a->stride || asm_taken(a, number) ||
+        (uint64_t)(number - 1) * a->stride + size > MAX_ASM_BYTES) {
+        pthread_mutex_unlock(&s->lock);
+        return objstore_writer_open(s, digests, w, d);
+    }
+    /* Opened under the lock, so an abort cannot unlink the file between
+     * the claim and the open. A crash before any part row refers to it
+     * leaves an orphan the sweep removes. */
+    objstore_blob_path(s, a->blob, &p);
+    fd = open(buf_cstr(&p), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = diag_set(d, KILN_EIO, "cannot create '%s': %s", buf_cstr(&p),
+                          strerror(errno));
+        pthread_mutex_unlock(&s->lock);
+        buf_release(&p);
+        return rc;
+    }
+    buf_release(&p);
+    asm_take(a, number, true);
+    a->inflight++;
+    memset(w, 0, sizeof(*w));
+    str_copy(w->id, a->blob, sizeof(w->id));
+    w->as = a;
+    w->part = number;
+    w->base = (uint64_t)(number - 1) * a->stride;
+    w->limit = size;
+    pthread_mutex_unlock(&s->lock);
+    writer_init(w, fd, digests);
+    return 0;
+}
+
+/* True while `id` is the assembly of an upload not yet ended. */
+static bool asm_live(struct objstore *s, const char *id)
+{
+    bool live = false;
+    pthread_mutex_lock(&s->lock);
+    for (struct objstore_asm *a = s->asms; a && !live; a = a->next)
+        live = strcmp(a->blob, id) == 0;
+    pthread_mutex_unlock(&s->lock);
+    return live;
+}
+
+void objstore_writer_settle(struct objstore *s, struct objstore_writer *w,
+                            bool kept, const char *replaced)
+{
+    if (w->as)
+        asm_release(s, w, kept);
+    else if (!kept)
+        objstore_blob_unlink(s, w->id);
+    if (kept && replaced && *replaced && !asm_live(s, replaced))
+        objstore_blob_unlink(s, replaced);
+}
+
+/* How long a completion waits for parts still arriving. It must not wait
+ * for ever: with a thread pool, the part's connection may be served by
+ * the very thread that waits. */
+#define CLOSE_WAIT_SECONDS 2
+
+bool objstore_upload_close(struct objstore *s, const char *upload)
+{
+    struct objstore_asm *a;
+    struct timespec until;
+    bool idle = true;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CLOSE_WAIT_SECONDS;
+    pthread_mutex_lock(&s->lock);
+    a = asm_find(s, upload);
+    if (a) {
+        a->closing++;
+        while (a->inflight &&
+               pthread_cond_timedwait(&s->settled, &s->lock, &until) == 0)
+            ;
+        idle = a->inflight == 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return idle;
+}
+
+void objstore_upload_reopen(struct objstore *s, const char *upload)
+{
+    struct objstore_asm *a;
+
+    pthread_mutex_lock(&s->lock);
+    a = asm_find(s, upload);
+    if (a && a->closing)
+        a->closing--;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void objstore_upload_end(struct objstore *s, const char *upload,
+                         const char *kept)
+{
+    struct objstore_asm **pp, *a = NULL;
+    char blob[META_BLOB_ID] = "";
+    bool now = false;
+
+    pthread_mutex_lock(&s->lock);
+    for (pp = &s->asms; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->upload, upload) == 0) {
+            a = *pp;
+            *pp = a->next;
+            a->ended = true;
+            now = a->inflight == 0;
+            str_copy(blob, a->blob, sizeof(blob));
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (blob[0] && !(kept && strcmp(blob, kept) == 0))
+        objstore_blob_unlink(s, blob);
+    if (now)
+        mem_free(a);
+}
+
+int objstore_blob_seal(struct objstore *s, const char *id, uint64_t size,
+                       struct kiln_diag *d)
+{
+    struct buf p = BUF_INIT(4096);
+    struct stat st;
+    int fd, rc = 0;
+
+    objstore_blob_path(s, id, &p);
+    fd = open(buf_cstr(&p), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0)
+        rc = diag_set(d, KILN_EIO, "cannot open blob %s: %s", id,
+                      strerror(errno));
+    else if ((uint64_t)st.st_size < size)
+        rc = diag_set(d, KILN_EIO, "blob %s is shorter than its parts", id);
+    else if (((uint64_t)st.st_size > size && ftruncate(fd, (off_t)size) != 0) ||
+             fsync(fd) != 0)
+        rc = diag_set(d, KILN_EIO, "cannot seal blob %s: %s", id,
+                      strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    buf_release(&p);
+    return rc;
 }
 
 int objstore_blob_open(struct objstore *s, const char *id, int *fd)

@@ -10,6 +10,11 @@
  * are never modified: a copy is a hard link, an overwrite a new blob.
  * Readers open the blob file; an unlinked blob stays readable through an
  * open descriptor. Any thread; a writer has one owner.
+ *
+ * The one file written in place is a multipart upload's assembly: its
+ * parts go straight to their final places in it, so that completing the
+ * upload turns the file into the object without copying (see
+ * objstore_part_open). It is immutable from then on, like any blob.
  */
 #ifndef KILN_S3_OBJSTORE_H
 #define KILN_S3_OBJSTORE_H
@@ -21,6 +26,7 @@
 #include "meta/meta.h"
 
 struct objstore;
+struct objstore_asm;
 
 /* Digests a writer computes besides MD5 (always, unless told not to:
  * a multipart object's ETag comes from its parts' MD5s). */
@@ -53,7 +59,16 @@ struct objstore_writer {
     uint32_t crc32, crc32c;
     /* Results, valid after objstore_writer_commit(). */
     uint8_t md5_out[16], sha256_out[32], sha1_out[20];
+    /* A part written in place in its upload's assembly file: at base,
+     * at most limit bytes, range `part` claimed in `as`. */
+    struct objstore_asm *as;
+    int part;
+    uint64_t base, limit;
 };
+
+/* The smallest part whose size sets an assembly's part size (S3's
+ * minimum for every part but the last). */
+#define OBJSTORE_MIN_STRIDE ((uint64_t)5 << 20)
 
 int objstore_open(const char *data_dir, struct meta *m, struct objstore **out,
                   struct kiln_diag *d);
@@ -73,6 +88,46 @@ int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
                            struct kiln_diag *d);
 /* Drops an unfinished blob; safe after a failed commit or twice. */
 void objstore_writer_abort(struct objstore *s, struct objstore_writer *w);
+/*
+ * After a successful commit, once the index row is stored (kept) or not:
+ * kept removes `replaced` (the blob the row replaced, "" or NULL for none)
+ * unless an upload still assembles parts in it; not kept drops what was
+ * written (a part's range in its assembly is free again).
+ */
+void objstore_writer_settle(struct objstore *s, struct objstore_writer *w,
+                            bool kept, const char *replaced);
+
+/*
+ * Parts of multipart uploads. Part n of `upload`, of the declared `size`,
+ * goes in place into the upload's assembly file at (n-1) x stride, the
+ * stride being the size of the first part of at least OBJSTORE_MIN_STRIDE
+ * bytes, so that parts 1..n completed in order already are the object.
+ * A part that does not fit (size unknown or over the stride, its range
+ * taken by an earlier upload of the same number, the upload completing)
+ * gets a blob of its own, as objstore_writer_open gives. Either way,
+ * objstore_writer_settle follows a successful commit.
+ */
+int objstore_part_open(struct objstore *s, const char *upload, int number,
+                       uint64_t size, unsigned digests,
+                       struct objstore_writer *w, struct kiln_diag *d);
+/*
+ * Completing: objstore_upload_close stops placing parts of `upload` (a
+ * late part gets a blob of its own) and waits, a few seconds at most, for
+ * those in flight. True when none is left: then the part rows read next
+ * are final and no writer is in a file about to become an object; false:
+ * the parts must be copied. objstore_upload_reopen
+ * undoes it when the completion fails; objstore_upload_end forgets the
+ * upload once completed or aborted and removes its assembly unless it is
+ * `kept` (it became the object).
+ */
+bool objstore_upload_close(struct objstore *s, const char *upload);
+void objstore_upload_reopen(struct objstore *s, const char *upload);
+void objstore_upload_end(struct objstore *s, const char *upload,
+                         const char *kept);
+/* Cuts blob `id` to `size` bytes (what lies beyond is no part's) and makes
+ * it durable; KILN_EIO if it is shorter. */
+int objstore_blob_seal(struct objstore *s, const char *id, uint64_t size,
+                       struct kiln_diag *d);
 
 /* Opens blob `id` for reading (O_CLOEXEC); KILN_ENOTFOUND if missing. */
 int objstore_blob_open(struct objstore *s, const char *id, int *fd);

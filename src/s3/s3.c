@@ -575,7 +575,16 @@ static int start_upload(const struct s3_ctx *s, struct http_request *r,
                         "size");
     if (strlen(ph) == 64)
         digests |= OBJSTORE_SHA256;
-    rc = objstore_writer_open(s->store, digests, &q->w, d);
+    if (q->op == OP_UPLOAD_PART) {
+        /* The declared length, so the part can go in place; 0: unknown. */
+        uint64_t known = dlen                              ? size
+                         : !q->chunked_on && r->has_length ? size
+                                                           : 0;
+        rc = objstore_part_open(s->store, qget(q, "uploadId"), q->part_number,
+                                known, digests, &q->w, d);
+    } else {
+        rc = objstore_writer_open(s->store, digests, &q->w, d);
+    }
     if (rc)
         return rc;
     q->writer_open = true;
@@ -734,6 +743,7 @@ static void finish_upload(const struct s3_ctx *s, struct http_request *r,
     if (q->op == OP_UPLOAD_PART) {
         struct meta_part p = {.number = q->part_number,
                               .blob = q->w.id,
+                              .offset = q->w.base,
                               .size = q->w.size,
                               .etag = etag,
                               .modified = tm_now()};
@@ -757,7 +767,7 @@ static void finish_upload(const struct s3_ctx *s, struct http_request *r,
     }
     if (rc)
         goto fail;
-    objstore_blob_unlink(s->store, old);
+    objstore_writer_settle(s->store, &q->w, true, old);
     respond_empty(r, 200);
     http_response_header(r, "ETag", etag);
     if (q->ck.alg) {
@@ -770,7 +780,9 @@ static void finish_upload(const struct s3_ctx *s, struct http_request *r,
     return;
 fail:
     if (committed)
-        objstore_blob_unlink(s->store, q->w.id);
+        objstore_writer_settle(s->store, &q->w, false, NULL);
+    if (rc == KILN_ENOUPLOAD) /* aborted meanwhile: its assembly too */
+        objstore_upload_end(s->store, qget(q, "uploadId"), NULL);
     mem_free(headers);
     mem_free(sums);
     fail_diag(r, &d, q);
@@ -1642,12 +1654,58 @@ static void parts_release(struct parts *ps)
     memset(ps, 0, sizeof(*ps));
 }
 
+/* Part n, or NULL; the parts are in number order. */
 static const struct meta_part *part_find(const struct parts *ps, int n)
 {
+    size_t lo = 0, hi = ps->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ps->items[mid].number < n)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ps->n && ps->items[lo].number == n ? &ps->items[lo] : NULL;
+}
+
+/*
+ * The blob that the chosen parts already form in place, or NULL: they are
+ * parts 1..n, all in one blob, each at (i-1) x the first's size, all but
+ * the last of that size, and no other part row is in that blob (so what
+ * lies past the last part is no part's, and sealing may cut it off).
+ */
+static const char *assembled(const struct parts *ps,
+                             const struct s3xml_complete *cx)
+{
+    const struct meta_part *first = part_find(ps, 1);
+    uint64_t stride = first ? first->size : 0;
+
+    if (!first || !cx->nparts)
+        return NULL;
+    for (size_t i = 0; i < cx->nparts; i++) {
+        const struct meta_part *p = part_find(ps, cx->parts[i].number);
+        if (cx->parts[i].number != (int)i + 1 || !p ||
+            strcmp(p->blob, first->blob) != 0 || p->offset != i * stride ||
+            p->size > stride || (i + 1 < cx->nparts && p->size != stride))
+            return NULL;
+    }
     for (size_t i = 0; i < ps->n; i++)
-        if (ps->items[i].number == n)
-            return &ps->items[i];
-    return NULL;
+        if (ps->items[i].number > (int)cx->nparts &&
+            strcmp(ps->items[i].blob, first->blob) == 0)
+            return NULL;
+    return first->blob;
+}
+
+/* Ends upload `id` whose parts were ps: unlinks their blobs, but `kept`
+ * (now the object's), and its assembly if no part was in it. Parts may
+ * share a blob; unlinking one twice is harmless. */
+static void parts_end(const struct s3_ctx *s, const char *id,
+                      const struct parts *ps, const char *kept)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (!kept || strcmp(ps->items[i].blob, kept) != 0)
+            objstore_blob_unlink(s->store, ps->items[i].blob);
+    objstore_upload_end(s->store, id, kept);
 }
 
 static void complete_upload(const struct s3_ctx *s, struct http_request *r,
@@ -1659,9 +1717,11 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     struct s3xml_complete cx = {0};
     struct parts ps = {0};
     struct objstore_writer w;
-    bool wopen = false;
+    bool wopen = false, closed = false, idle = false;
     EVP_MD_CTX *md = NULL;
-    char etag[80], old[META_BLOB_ID] = "";
+    const char *id = qget(q, "uploadId"), *inplace = NULL;
+    char etag[80], old[META_BLOB_ID] = "", blob[META_BLOB_ID];
+    uint64_t size = 0;
     struct buf x = BUF_INIT(16384);
     json_t *h = NULL;
     int rc;
@@ -1671,9 +1731,12 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
         rc = find_upload(s, q, &u, &d);
     if (!rc)
         rc = s3xml_parse_complete(buf_cstr(&r->body), r->body.len, &cx, &d);
-    if (!rc)
-        rc = meta_part_each(s->meta, u.account[0] ? qget(q, "uploadId") : "",
-                            collect_part, &ps);
+    if (!rc) {
+        /* No part lands in place from here on. */
+        idle = objstore_upload_close(s->store, id);
+        closed = true;
+        rc = meta_part_each(s->meta, id, collect_part, &ps);
+    }
     for (size_t i = 1; !rc && i < cx.nparts; i++)
         if (cx.parts[i].number <= cx.parts[i - 1].number)
             rc = diag_set(&d, KILN_EPARTORDER,
@@ -1695,24 +1758,36 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
                           "allowed size");
         }
     }
-    if (!rc)
-        rc = objstore_writer_open(s->store, OBJSTORE_NO_MD5, &w, &d);
     if (rc)
         goto out;
-    wopen = true;
     md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(md, EVP_md5(), NULL);
-    for (size_t i = 0; !rc && i < cx.nparts; i++) {
+    for (size_t i = 0; i < cx.nparts; i++) {
         const struct meta_part *p = part_find(&ps, cx.parts[i].number);
         uint8_t raw[16];
         hex_decode16(p->etag + 1, raw); /* our own ETag: '"' + 32 hex */
         EVP_DigestUpdate(md, raw, 16);
-        rc = objstore_writer_append_blob(s->store, &w, p->blob, 0, p->size, &d);
+        size += p->size;
     }
-    if (rc)
-        goto out;
-    rc = objstore_writer_commit(s->store, &w, &d);
-    wopen = false;
+    inplace = idle ? assembled(&ps, &cx) : NULL;
+    if (inplace) {
+        /* The parts are the object already: nothing to copy. */
+        rc = objstore_blob_seal(s->store, inplace, size, &d);
+        str_copy(blob, inplace, sizeof(blob));
+    } else {
+        rc = objstore_writer_open(s->store, OBJSTORE_NO_MD5, &w, &d);
+        wopen = rc == 0;
+        for (size_t i = 0; !rc && i < cx.nparts; i++) {
+            const struct meta_part *p = part_find(&ps, cx.parts[i].number);
+            rc = objstore_writer_append_blob(s->store, &w, p->blob, p->offset,
+                                             p->size, &d);
+        }
+        if (!rc) {
+            rc = objstore_writer_commit(s->store, &w, &d);
+            wopen = false;
+        }
+        str_copy(blob, w.id, sizeof(blob));
+    }
     if (rc)
         goto out;
     {
@@ -1731,8 +1806,8 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     struct meta_object o = {
         .bucket = q->bucket,
         .key = q->key,
-        .blob = w.id,
-        .size = w.size,
+        .blob = blob,
+        .size = size,
         .etag = etag,
         .modified = tm_now(),
         .content_type = ctype,
@@ -1740,16 +1815,17 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
         .checksums = "{}",
         .parts = (int)cx.nparts,
     };
-    rc = meta_upload_complete(s->meta, qget(q, "uploadId"), &o, old, &d);
+    rc = meta_upload_complete(s->meta, id, &o, old, &d);
     mem_free(ctype);
     mem_free(headers);
     if (rc) {
-        objstore_blob_unlink(s->store, w.id);
+        if (!inplace)
+            objstore_blob_unlink(s->store, blob);
         goto out;
     }
+    closed = false;
     objstore_blob_unlink(s->store, old);
-    for (size_t i = 0; i < ps.n; i++)
-        objstore_blob_unlink(s->store, ps.items[i].blob);
+    parts_end(s, id, &ps, inplace);
     buf_adds(&x,
              XML_HEAD "<CompleteMultipartUploadResult xmlns=\"" XML_NS "\">");
     {
@@ -1768,6 +1844,8 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
 out:
     if (wopen)
         objstore_writer_abort(s->store, &w);
+    if (closed)
+        objstore_upload_reopen(s->store, id);
     if (rc)
         fail_diag(r, &d, q);
     EVP_MD_CTX_free(md);
@@ -1798,8 +1876,7 @@ static void abort_upload(const struct s3_ctx *s, struct http_request *r,
     if (rc) {
         fail_diag(r, &d, q);
     } else {
-        for (size_t i = 0; i < ps.n; i++)
-            objstore_blob_unlink(s->store, ps.items[i].blob);
+        parts_end(s, qget(q, "uploadId"), &ps, NULL);
         respond_empty(r, 204);
     }
     parts_release(&ps);
@@ -1952,7 +2029,8 @@ static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
                           "bytes to copy");
     }
     if (!rc)
-        rc = objstore_writer_open(s->store, 0, &w, &d);
+        rc = objstore_part_open(s->store, qget(q, "uploadId"), q->part_number,
+                                len, 0, &w, &d);
     if (!rc) {
         wopen = true;
         rc = objstore_writer_append_blob(s->store, &w, c.blob, off, len, &d);
@@ -1966,15 +2044,16 @@ static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
     hex_to_etag(w.md5_out, etag);
     struct meta_part p = {.number = q->part_number,
                           .blob = w.id,
+                          .offset = w.base,
                           .size = w.size,
                           .etag = etag,
                           .modified = tm_now()};
     rc = meta_part_put(s->meta, qget(q, "uploadId"), &p, old, &d);
-    if (rc) {
-        objstore_blob_unlink(s->store, w.id);
+    objstore_writer_settle(s->store, &w, rc == 0, old);
+    if (rc == KILN_ENOUPLOAD)
+        objstore_upload_end(s->store, qget(q, "uploadId"), NULL);
+    if (rc)
         goto out;
-    }
-    objstore_blob_unlink(s->store, old);
     tm_format_iso(p.modified, t);
     buf_adds(&x, XML_HEAD "<CopyPartResult xmlns=\"" XML_NS "\">");
     buf_addf(&x, "<LastModified>%s</LastModified>", t);

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import subprocess
 import tempfile
 import urllib.request
@@ -228,6 +229,123 @@ def test_upload_part_copy(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="copied")["Body"].read() == b"01234567890123456789"
 
 
+def blob_files(server):
+    """Blob id -> (inode, size) of every stored blob file."""
+    root = os.path.join(server.data_dir, "objects")
+    out = {}
+    for sub in os.listdir(root):
+        if sub != "tmp":
+            for f in os.listdir(os.path.join(root, sub)):
+                st = os.stat(os.path.join(root, sub, f))
+                out[f] = (st.st_ino, st.st_size)
+    return out
+
+
+def new_blobs(server, before):
+    return {k: v for k, v in blob_files(server).items() if k not in before}
+
+
+def multipart_etag(bodies):
+    md5s = b"".join(hashlib.md5(b).digest() for b in bodies)
+    return f'"{hashlib.md5(md5s).hexdigest()}-{len(bodies)}"'
+
+
+def complete(s3, bucket, key, uid, etags, numbers):
+    return s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={
+            "Parts": [{"PartNumber": n, "ETag": etags[n]} for n in numbers]})
+
+
+def test_multipart_parts_land_in_place(server, s3, bucket):
+    """Parts of one size go straight to their places in one file, in
+    whatever order they come; completing them in order makes that very
+    file the object: nothing is copied."""
+    rnd = random.Random(3)
+    bodies = [rnd.randbytes(6 << 20), rnd.randbytes(6 << 20), rnd.randbytes(1 << 20)]
+    before = blob_files(server)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="inplace")["UploadId"]
+    etags = {n: s3.upload_part(Bucket=bucket, Key="inplace", UploadId=uid,
+                               PartNumber=n, Body=bodies[n - 1])["ETag"]
+             for n in (2, 3, 1)}
+    placed = new_blobs(server, before)
+    assert [size for _, size in placed.values()] == [13 << 20]
+    r = complete(s3, bucket, "inplace", uid, etags, [1, 2, 3])
+    assert r["ETag"] == multipart_etag(bodies)
+    assert s3.get_object(Bucket=bucket, Key="inplace")["Body"].read() == b"".join(bodies)
+    assert new_blobs(server, before) == placed  # the same file: same inode
+
+
+MIB5 = 5 << 20
+
+
+# (part number, size) in upload order (a later upload of a number replaces
+# the earlier), the numbers completed, and whether the parts already form
+# the object where they lie.
+ODD_LAYOUTS = {
+    "reuploaded": ([(1, MIB5), (2, MIB5), (1, MIB5), (3, 100)], [1, 2, 3], False),
+    "skipped": ([(1, MIB5), (3, MIB5), (4, 9)], [1, 3, 4], False),
+    "subset": ([(1, MIB5), (2, MIB5), (3, 7)], [1, 2], False),
+    "last_larger": ([(1, MIB5), (2, MIB5 + 4096)], [1, 2], False),
+    "unaligned": ([(2, MIB5 + 1), (1, MIB5 + 1), (3, 10)], [1, 2, 3], True),
+    "small_first": ([(3, 10), (1, MIB5), (2, MIB5)], [1, 2, 3], False),
+    "shorter_middle": ([(1, MIB5 + 8), (2, MIB5), (3, 5)], [1, 2, 3], False),
+    "one_part": ([(1, 12345)], [1], True),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(ODD_LAYOUTS))
+def test_multipart_odd_layouts(server, s3, bucket, layout):
+    """Parts that do not make a file of equal strides (re-uploads, gaps,
+    subsets, sizes off the stride) still complete byte-exact, and leave
+    nothing behind but the object's own blob."""
+    uploads, chosen, in_place = ODD_LAYOUTS[layout]
+    rnd = random.Random(layout)
+    before = blob_files(server)
+    key = f"odd/{layout}"
+    uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    bodies, etags = {}, {}
+    for n, size in uploads:
+        bodies[n] = rnd.randbytes(size)
+        etags[n] = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid,
+                                  PartNumber=n, Body=bodies[n])["ETag"]
+    want = [bodies[n] for n in chosen]
+    placed = new_blobs(server, before)
+    assert complete(s3, bucket, key, uid, etags, chosen)["ETag"] == multipart_etag(want)
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"".join(want)
+    left = new_blobs(server, before)
+    assert [size for _, size in left.values()] == [sum(map(len, want))]
+    (blob, (inode, _)), = left.items()
+    assert (placed.get(blob, (None,))[0] == inode) == in_place
+
+
+def test_multipart_copy_parts_in_place_and_abort(server, s3, bucket):
+    """UploadPartCopy parts land in place too; an aborted upload leaves no
+    file behind."""
+    src = os.urandom(11 << 20)
+    s3.put_object(Bucket=bucket, Key="copy-src", Body=src)
+    before = blob_files(server)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="copy-dst")["UploadId"]
+    etags = {}
+    for n, lo, hi in [(2, MIB5, 2 * MIB5), (1, 0, MIB5), (3, 2 * MIB5, len(src))]:
+        etags[n] = s3.upload_part_copy(
+            Bucket=bucket, Key="copy-dst", UploadId=uid, PartNumber=n,
+            CopySource={"Bucket": bucket, "Key": "copy-src"},
+            CopySourceRange=f"bytes={lo}-{hi - 1}")["CopyPartResult"]["ETag"]
+    placed = new_blobs(server, before)
+    assert [size for _, size in placed.values()] == [len(src)]
+    complete(s3, bucket, "copy-dst", uid, etags, [1, 2, 3])
+    assert s3.get_object(Bucket=bucket, Key="copy-dst")["Body"].read() == src
+    assert new_blobs(server, before) == placed
+    before = blob_files(server)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="aborted")["UploadId"]
+    for n in (1, 2):
+        s3.upload_part(Bucket=bucket, Key="aborted", UploadId=uid, PartNumber=n,
+                       Body=os.urandom(MIB5))
+    assert len(new_blobs(server, before)) == 1
+    s3.abort_multipart_upload(Bucket=bucket, Key="aborted", UploadId=uid)
+    assert new_blobs(server, before) == {}
+
+
 def test_cli_cp_sync_ls_rm_large_multipart(server, tmp_path):
     aws(server, "s3", "mb", "s3://cli-bucket")
     big = tmp_path / "big.bin"
@@ -417,6 +535,32 @@ def test_unsigned_trailer_upload(server, s3, bucket):
     status, _, resp = send(server, req[0], req[1], req[2], body)
     assert status == 400 and b"IncompleteBody" in resp
     assert code_of(s3.head_object, Bucket=bucket, Key="truncated") == "404"
+
+
+def test_part_longer_than_declared_spills_nothing(server, s3, bucket):
+    """A part lands in place at its declared length: an aws-chunked part
+    that decodes to more bytes than x-amz-decoded-content-length says is
+    refused before it reaches the next part's range."""
+    rnd = random.Random(11)
+    bodies = [rnd.randbytes(MIB5), rnd.randbytes(MIB5), rnd.randbytes(1000)]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="spill")["UploadId"]
+    etags = {n: s3.upload_part(Bucket=bucket, Key="spill", UploadId=uid,
+                               PartNumber=n, Body=bodies[n - 1])["ETag"]
+             for n in (1, 3)}
+    longer = bodies[1] + b"X" * ((2 << 20) + 500)  # past the 1 MiB write blocks
+    body = f"{len(longer):x}\r\n".encode() + longer + b"\r\n0\r\n\r\n"
+    req = signed(server, "s3", b"", {
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(MIB5),
+        "Content-Length": str(len(body))}, method="PUT",
+        path=f"/{bucket}/spill?partNumber=2&uploadId={uid}")
+    status, _, resp = send(server, req[0], req[1], req[2], body)
+    assert status == 400 and b"IncompleteBody" in resp
+    etags[2] = s3.upload_part(Bucket=bucket, Key="spill", UploadId=uid,
+                              PartNumber=2, Body=bodies[1])["ETag"]
+    complete(s3, bucket, "spill", uid, etags, [1, 2, 3])
+    assert s3.get_object(Bucket=bucket, Key="spill")["Body"].read() == b"".join(bodies)
 
 
 def test_presigned_v4_get_and_put(server, bucket):
