@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import urllib.request
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import botocore.exceptions
 import pytest
@@ -316,6 +317,27 @@ def test_multipart_odd_layouts(server, s3, bucket, layout):
     assert [size for _, size in left.values()] == [sum(map(len, want))]
     (blob, (inode, _)), = left.items()
     assert (placed.get(blob, (None,))[0] == inode) == in_place
+
+
+def test_multipart_same_part_raced(server, s3, bucket):
+    """Eight clients upload part 1 at once, with different bodies: one of
+    them is the part (whichever ListParts shows), byte for byte."""
+    rnd = random.Random(5)
+    bodies = [rnd.randbytes(MIB5) for _ in range(8)]
+    by_etag = {f'"{hashlib.md5(b).hexdigest()}"': b for b in bodies}
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="raced")["UploadId"]
+    def put(b):
+        return s3.upload_part(Bucket=bucket, Key="raced", UploadId=uid,
+                              PartNumber=1, Body=b)["ETag"]
+    with ThreadPoolExecutor(8) as ex:
+        got = list(ex.map(put, bodies))
+    assert sorted(got) == sorted(by_etag)
+    tail = rnd.randbytes(777)
+    e2 = s3.upload_part(Bucket=bucket, Key="raced", UploadId=uid,
+                        PartNumber=2, Body=tail)["ETag"]
+    e1 = s3.list_parts(Bucket=bucket, Key="raced", UploadId=uid)["Parts"][0]["ETag"]
+    complete(s3, bucket, "raced", uid, {1: e1, 2: e2}, [1, 2])
+    assert s3.get_object(Bucket=bucket, Key="raced")["Body"].read() == by_etag[e1] + tail
 
 
 def test_multipart_copy_parts_in_place_and_abort(server, s3, bucket):
