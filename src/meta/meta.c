@@ -851,7 +851,7 @@ int meta_upload_each(struct meta *m, const char *bucket, meta_upload_fn fn,
     pthread_mutex_lock(&m->lock);
     st = prep(m,
               "SELECT " UPLOAD_COLS " FROM uploads WHERE bucket = ? "
-              "ORDER BY key, initiated",
+              "ORDER BY key, id",
               "s", bucket);
     while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW)
         rc = upload_row(st, fn, ctx);

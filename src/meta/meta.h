@@ -288,7 +288,8 @@ int meta_upload_create(struct meta *m, const struct meta_upload *u,
 /* KILN_ENOUPLOAD when absent (or of another bucket/key). */
 int meta_upload_get(struct meta *m, const char *id, meta_upload_fn fn,
                     void *ctx);
-/* Uploads of a bucket in key, then initiation order. */
+/* Uploads of a bucket in key, then id order, until fn returns non-zero
+ * (a positive return stops without error). */
 int meta_upload_each(struct meta *m, const char *bucket, meta_upload_fn fn,
                      void *ctx);
 /*

@@ -82,6 +82,13 @@ static const char *const op_names[] = {
     [OP_UNSUPPORTED] = "-",
 };
 
+void s3_op_each(void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(op_names); i++)
+        if (i != OP_UNSUPPORTED)
+            fn(ctx, op_names[i]);
+}
+
 struct qparam {
     char *name;
     char *value;
@@ -1589,7 +1596,12 @@ static void create_upload(const struct s3_ctx *s, struct http_request *r,
         fail_diag(r, &d, q);
         return;
     }
-    KILN_ASSERT(getentropy(raw, sizeof(raw)) == 0);
+    /* The time first, so ids sort in initiation order (ListMultipartUploads
+     * pages by id within a key), then 128 random bits. */
+    uint64_t us = (uint64_t)(tm_now() * 1e6);
+    for (int i = 0; i < 8; i++)
+        raw[i] = (uint8_t)(us >> (56 - 8 * i));
+    KILN_ASSERT(getentropy(raw + 8, sizeof(raw) - 8) == 0);
     str_hex(raw, sizeof(raw), id);
     headers = headers_json(r);
     h = json_loads(headers, 0, NULL);
@@ -1956,23 +1968,88 @@ out:
     buf_release(&x);
 }
 
-static int upload_xml(void *ctx, const struct meta_upload *u)
+/* ListMultipartUploads: uploads in key order, and for one key in upload
+ * id order (ids begin with the time, so that is initiation order). */
+struct upload_listing {
+    const char *prefix;
+    const char *delimiter;
+    const char *key_marker;  /* NULL: from the start */
+    const char *id_marker;   /* NULL: after every upload of key_marker */
+    const char *skip_prefix; /* a common prefix already returned */
+    size_t max;
+    bool url;
+    struct buf uploads;  /* <Upload> */
+    struct buf prefixes; /* <CommonPrefixes> */
+    size_t count;
+    bool truncated;
+    char *last_key, *last_id; /* what NextKeyMarker/NextUploadIdMarker say */
+    char *last_prefix;
+};
+
+static void upload_listing_last(struct upload_listing *l, const char *key,
+                                const char *id)
 {
-    struct buf *x = ctx;
+    mem_free(l->last_key);
+    mem_free(l->last_id);
+    l->last_key = xstrdup(key);
+    l->last_id = xstrdup(id);
+}
+
+static int upload_entry(void *ctx, const struct meta_upload *u)
+{
+    struct upload_listing *l = ctx;
     char t[TM_ISO_LEN];
+
+    if (!str_starts(u->key, l->prefix))
+        return 0;
+    if (l->key_marker) {
+        int c = strcmp(u->key, l->key_marker);
+        if (c < 0 ||
+            (c == 0 && (!l->id_marker || strcmp(u->id, l->id_marker) <= 0)))
+            return 0;
+    }
+    if (l->skip_prefix && str_starts(u->key, l->skip_prefix))
+        return 0;
+    if (l->delimiter && *l->delimiter) {
+        const char *hit = strstr(u->key + strlen(l->prefix), l->delimiter);
+        if (hit) {
+            size_t n = (size_t)(hit - u->key) + strlen(l->delimiter);
+            if (l->last_prefix && strlen(l->last_prefix) == n &&
+                memcmp(l->last_prefix, u->key, n) == 0)
+                return 0;
+            if (l->count == l->max) {
+                l->truncated = true;
+                return 1;
+            }
+            mem_free(l->last_prefix);
+            l->last_prefix = xstrndup(u->key, n);
+            buf_adds(&l->prefixes, "<CommonPrefixes>");
+            xml_elem(&l->prefixes, "Prefix", l->last_prefix, l->url);
+            buf_adds(&l->prefixes, "</CommonPrefixes>");
+            l->count++;
+            upload_listing_last(l, l->last_prefix, "");
+            return 0;
+        }
+    }
+    if (l->count == l->max) {
+        l->truncated = true;
+        return 1;
+    }
     tm_format_iso(u->initiated, t);
-    buf_adds(x, "<Upload>");
-    xml_elem(x, "Key", u->key, false);
-    xml_elem(x, "UploadId", u->id, false);
-    buf_addf(x,
+    buf_adds(&l->uploads, "<Upload>");
+    xml_elem(&l->uploads, "Key", u->key, l->url);
+    xml_elem(&l->uploads, "UploadId", u->id, false);
+    buf_addf(&l->uploads,
              "<Initiator><ID>%s</ID><DisplayName>%s</DisplayName>"
              "</Initiator>",
              u->account, u->account);
-    owner_xml(x, u->account);
-    buf_addf(x,
+    owner_xml(&l->uploads, u->account);
+    buf_addf(&l->uploads,
              "<StorageClass>STANDARD</StorageClass><Initiated>%s"
              "</Initiated></Upload>",
              t);
+    l->count++;
+    upload_listing_last(l, u->key, u->id);
     return 0;
 }
 
@@ -1981,21 +2058,66 @@ static void list_uploads(const struct s3_ctx *s, struct http_request *r,
 {
     struct kiln_diag d = {0};
     struct meta_bucket b;
+    struct upload_listing l = {0};
+    const char *mu = qget(q, "max-uploads"), *enc = qget(q, "encoding-type");
+    const char *km = qget(q, "key-marker"), *um = qget(q, "upload-id-marker");
     struct buf x = BUF_INIT(64u << 20);
+    int64_t max = 1000;
 
     if (own_bucket(q, &b, &d) != 0) {
         fail_diag(r, &d, q);
         return;
     }
+    if (mu && parse_i64_str(mu, 0, INT32_MAX, &max) != 0) {
+        fail(r, KILN_EINVAL,
+             "Provided max-uploads not an integer or within integer range", q);
+        return;
+    }
+    if (enc && strcmp(enc, "url") != 0) {
+        fail(r, KILN_EINVAL, "Invalid Encoding Method specified in Request", q);
+        return;
+    }
+    l.prefix = qget(q, "prefix") ? qget(q, "prefix") : "";
+    l.delimiter = qget(q, "delimiter");
+    l.key_marker = km && *km ? km : NULL;
+    l.id_marker = l.key_marker && um && *um ? um : NULL;
+    l.max = max > 1000 ? 1000 : (size_t)max;
+    l.url = enc != NULL;
+    /* Continuing after a common prefix skips everything under it. */
+    if (l.key_marker && !l.id_marker && l.delimiter && *l.delimiter &&
+        str_starts(km, l.prefix) && strlen(km) >= strlen(l.delimiter) &&
+        strcmp(km + strlen(km) - strlen(l.delimiter), l.delimiter) == 0)
+        l.skip_prefix = km;
+    buf_init(&l.uploads, 64u << 20);
+    buf_init(&l.prefixes, 64u << 20);
+    if (l.max > 0)
+        meta_upload_each(s->meta, q->bucket, upload_entry, &l);
+
     buf_adds(&x, XML_HEAD "<ListMultipartUploadsResult xmlns=\"" XML_NS "\">");
     xml_elem(&x, "Bucket", q->bucket, false);
-    buf_adds(&x, "<KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>"
-                 "<MaxUploads>1000</MaxUploads><IsTruncated>false"
-                 "</IsTruncated>");
-    meta_upload_each(s->meta, q->bucket, upload_xml, &x);
+    xml_elem(&x, "KeyMarker", km ? km : "", l.url);
+    xml_elem(&x, "UploadIdMarker", um ? um : "", false);
+    if (l.truncated) {
+        xml_elem(&x, "NextKeyMarker", l.last_key, l.url);
+        xml_elem(&x, "NextUploadIdMarker", l.last_id, false);
+    }
+    xml_elem(&x, "Prefix", l.prefix, l.url);
+    if (l.delimiter)
+        xml_elem(&x, "Delimiter", l.delimiter, l.url);
+    buf_addf(&x, "<MaxUploads>%lld</MaxUploads><IsTruncated>%s</IsTruncated>",
+             (long long)max, l.truncated ? "true" : "false");
+    if (l.url)
+        buf_adds(&x, "<EncodingType>url</EncodingType>");
+    buf_add(&x, l.uploads.data ? l.uploads.data : "", l.uploads.len);
+    buf_add(&x, l.prefixes.data ? l.prefixes.data : "", l.prefixes.len);
     buf_adds(&x, "</ListMultipartUploadsResult>");
     respond_xml(r, 200, &x);
     buf_release(&x);
+    buf_release(&l.uploads);
+    buf_release(&l.prefixes);
+    mem_free(l.last_key);
+    mem_free(l.last_id);
+    mem_free(l.last_prefix);
 }
 
 static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,

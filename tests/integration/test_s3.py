@@ -219,6 +219,43 @@ def test_multipart_etag_and_errors(s3, bucket):
     assert code_of(s3.list_parts, Bucket=bucket, Key="small", UploadId=uid) == "NoSuchUpload"
 
 
+def test_list_multipart_uploads_prefix_delimiter_pages(server, s3):
+    """ListMultipartUploads filters by prefix, rolls keys up by delimiter
+    and pages with key and upload-id markers, uploads of one key in the
+    order they were started."""
+    s3.create_bucket(Bucket="uploads")
+    keys = ["a/1", "a/2", "b", "c", "c", "d/x/y", "e f"]
+    ids = [s3.create_multipart_upload(Bucket="uploads", Key=k)["UploadId"] for k in keys]
+    def listed(pages):
+        up, pre = [], []
+        for p in pages:
+            up += [(u["Key"], u["UploadId"]) for u in p.get("Uploads", [])]
+            pre += [c["Prefix"] for c in p.get("CommonPrefixes", [])]
+        return up, pre
+    everything = list(zip(keys, ids))
+    r = s3.list_multipart_uploads(Bucket="uploads")
+    assert listed([r]) == (everything, []) and not r["IsTruncated"]
+    assert listed([s3.list_multipart_uploads(Bucket="uploads", Prefix="c")]) == (
+        everything[3:5], [])
+    r = s3.list_multipart_uploads(Bucket="uploads", Delimiter="/")
+    assert listed([r]) == ([everything[i] for i in (2, 3, 4, 6)], ["a/", "d/"])
+    pag = s3.get_paginator("list_multipart_uploads")
+    pages = list(pag.paginate(Bucket="uploads", PaginationConfig={"PageSize": 2}))
+    assert len(pages) == 4 and listed(pages) == (everything, [])
+    pages = list(pag.paginate(Bucket="uploads", Delimiter="/",
+                              PaginationConfig={"PageSize": 1}))
+    assert listed(pages) == ([everything[i] for i in (2, 3, 4, 6)], ["a/", "d/"])
+    r = s3.list_multipart_uploads(Bucket="uploads", MaxUploads=3)
+    assert r["IsTruncated"] and (r["NextKeyMarker"], r["NextUploadIdMarker"]) == everything[2]
+    r = s3.list_multipart_uploads(Bucket="uploads", KeyMarker="c", UploadIdMarker=ids[3])
+    assert listed([r]) == (everything[4:], [])
+    r = s3.list_multipart_uploads(Bucket="uploads", KeyMarker="c")
+    assert listed([r]) == (everything[5:], [])
+    for k, i in everything:
+        s3.abort_multipart_upload(Bucket="uploads", Key=k, UploadId=i)
+    s3.delete_bucket(Bucket="uploads")
+
+
 def test_upload_part_copy(s3, bucket):
     s3.put_object(Bucket=bucket, Key="whole", Body=b"0123456789" * 1000)
     uid = s3.create_multipart_upload(Bucket=bucket, Key="copied")["UploadId"]
