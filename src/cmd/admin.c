@@ -19,6 +19,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "meta/meta.h"
+#include "s3/s3.h"
 
 struct keys_opts {
     const char *akid, *secret, *account, *user;
@@ -162,6 +163,11 @@ static void op_row(void *ctx, const struct api_op *op)
              dot ? dot + 1 : op->target, op->body_max / 1024);
 }
 
+static void s3_row(void *ctx, const char *name)
+{
+    buf_addf(ctx, "- %s\n", name);
+}
+
 /* docs/api-coverage.md, generated from the dispatch tables. */
 static int api_doc(void)
 {
@@ -178,15 +184,17 @@ static int api_doc(void)
              "| signing service | operation | request body limit |\n"
              "| --- | --- | --- |\n");
     api_op_each(op_row, &out);
-    buf_adds(&out, "\n## STS (Query)\n\n- GetCallerIdentity\n\n"
-                   "## SageMaker Runtime (REST-JSON)\n\n"
-                   "- InvokeEndpoint: routed and authenticated; no endpoint "
-                   "can exist yet, so every call answers `ValidationError` "
-                   "(endpoint not found).\n\n"
-                   "## S3 (REST-XML)\n\n"
-                   "- Authenticated (SigV4 header and presigned); every "
-                   "operation answers `NotImplemented` until the object "
-                   "store lands.\n");
+    buf_adds(&out,
+             "\n## STS (Query)\n\n- GetCallerIdentity\n\n"
+             "## SageMaker Runtime (REST-JSON)\n\n"
+             "- InvokeEndpoint: routed by variant weight, or to "
+             "`TargetVariant`, to the endpoint's model servers; 6 MB "
+             "request limit.\n\n"
+             "## S3 (REST-XML)\n\n"
+             "Path-style and virtual-hosted-style addressing; SigV4 in the "
+             "header, presigned SigV4 and SigV2 query strings; `aws-chunked` "
+             "bodies, signed or with an unsigned trailer.\n\n");
+    s3_op_each(s3_row, &out);
     fwrite(out.data, 1, out.len, stdout);
     buf_release(&out);
     return 0;

@@ -49,4 +49,8 @@ void s3_req_free(struct s3_req *q);
 /* S3's bucket-naming rules (3-63 chars, lower-case, not IP-shaped). */
 bool s3_bucket_name_valid(const char *name);
 
+/* Calls fn with the name of every S3 operation kiln serves (for
+ * docs/api-coverage.md). */
+void s3_op_each(void (*fn)(void *ctx, const char *name), void *ctx);
+
 #endif
