@@ -1,0 +1,217 @@
+/*
+ * test_objstore.c - where multipart parts land (objstore_part_open), and
+ * the waits and hand-offs between part writers and a completion.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/str.h"
+#include "harness.h"
+#include "s3/objstore.h"
+
+#define MIB5 OBJSTORE_MIN_STRIDE
+
+struct fixture {
+    char dir[64];
+    struct meta *m;
+    struct objstore *s;
+};
+
+static int fixture_open(struct fixture *f)
+{
+    struct kiln_diag d = {0};
+    char db[128];
+
+    log_set_level(LOG_WARN);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/kiln-objstore-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(db, sizeof(db), "%s/kiln.db", f->dir);
+    if (meta_open(db, &f->m, &d) != 0)
+        return -1;
+    return objstore_open(f->dir, f->m, &f->s, &d);
+}
+
+static void fixture_close(struct fixture *f)
+{
+    char cmd[128];
+    objstore_close(f->s);
+    meta_close(f->m);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", f->dir);
+}
+
+/* The size of blob `id`'s file, or -1 when there is none. */
+static long long blob_size(struct fixture *f, const char *id)
+{
+    struct buf p = BUF_INIT(256);
+    struct stat st;
+    long long n;
+
+    objstore_blob_path(f->s, id, &p);
+    n = stat(buf_cstr(&p), &st) == 0 ? (long long)st.st_size : -1;
+    buf_release(&p);
+    return n;
+}
+
+/* Opens part n of `upload` declaring `size`, writes `size` bytes of c. */
+static int put_part(struct fixture *f, const char *upload, int n, uint64_t size,
+                    char c, struct objstore_writer *w)
+{
+    struct kiln_diag d = {0};
+    char *b = xmalloc(size ? size : 1);
+    int rc;
+
+    memset(b, c, size);
+    rc = objstore_part_open(f->s, upload, n, size, 0, w, &d);
+    if (!rc)
+        rc = objstore_writer_write(w, b, size, &d);
+    mem_free(b);
+    return rc;
+}
+
+static void test_parts_land_at_their_strides(void)
+{
+    struct fixture f;
+    struct objstore_writer w1, w2, w3, again;
+    struct kiln_diag d = {0};
+
+    ASSERT_EQ(fixture_open(&f), 0);
+    /* Part 2 comes first and sets the stride; 1 and the short 3 follow. */
+    ASSERT_EQ(put_part(&f, "u", 2, MIB5, 'b', &w2), 0);
+    ASSERT_EQ(put_part(&f, "u", 1, MIB5, 'a', &w1), 0);
+    ASSERT_EQ(put_part(&f, "u", 3, 10, 'c', &w3), 0);
+    ASSERT_TRUE(w1.as && w2.as && w3.as);
+    ASSERT_STR_EQ(w1.id, w2.id);
+    ASSERT_STR_EQ(w1.id, w3.id);
+    ASSERT_EQ(w2.base, MIB5);
+    ASSERT_EQ(w3.base, 2 * MIB5);
+    /* Part 1's range is taken while its writer is in flight. */
+    ASSERT_EQ(put_part(&f, "u", 1, MIB5, 'x', &again), 0);
+    ASSERT_TRUE(again.as == NULL && strcmp(again.id, w1.id) != 0);
+    objstore_writer_abort(f.s, &again);
+    ASSERT_EQ(objstore_writer_commit(f.s, &w1, &d), 0);
+    ASSERT_EQ(objstore_writer_commit(f.s, &w2, &d), 0);
+    ASSERT_EQ(objstore_writer_commit(f.s, &w3, &d), 0);
+    objstore_writer_settle(f.s, &w1, true, NULL);
+    objstore_writer_settle(f.s, &w2, true, NULL);
+    objstore_writer_settle(f.s, &w3, false, NULL); /* its row failed */
+    ASSERT_EQ(blob_size(&f, w1.id), 2 * MIB5 + 10);
+    /* A settled, kept part keeps its range; a dropped one frees it. */
+    ASSERT_EQ(put_part(&f, "u", 1, MIB5, 'y', &again), 0);
+    ASSERT_TRUE(again.as == NULL);
+    objstore_writer_abort(f.s, &again);
+    ASSERT_EQ(put_part(&f, "u", 3, 7, 'z', &again), 0);
+    ASSERT_TRUE(again.as != NULL && again.base == 2 * MIB5);
+    objstore_writer_abort(f.s, &again);
+    /* Sealing cuts off what lies past the object; never lengthens it. */
+    ASSERT_EQ(objstore_blob_seal(f.s, w1.id, 2 * MIB5, &d), 0);
+    ASSERT_EQ(blob_size(&f, w1.id), 2 * MIB5);
+    ASSERT_EQ(objstore_blob_seal(f.s, w1.id, 2 * MIB5 + 1, &d), KILN_EIO);
+    objstore_upload_end(f.s, "u", w1.id);
+    ASSERT_EQ(blob_size(&f, w1.id), 2 * MIB5); /* kept: it is the object */
+    fixture_close(&f);
+}
+
+static void test_parts_that_do_not_fit_get_their_own_blob(void)
+{
+    struct fixture f;
+    struct objstore_writer w;
+    struct kiln_diag d = {0};
+    char assembly[META_BLOB_ID];
+
+    ASSERT_EQ(fixture_open(&f), 0);
+    /* Small and of unknown size: no stride yet, so a blob of its own. */
+    ASSERT_EQ(put_part(&f, "v", 3, 10, 'a', &w), 0);
+    ASSERT_TRUE(w.as == NULL);
+    objstore_writer_abort(f.s, &w);
+    ASSERT_EQ(objstore_part_open(f.s, "v", 1, 0, 0, &w, &d), 0);
+    ASSERT_TRUE(w.as == NULL);
+    objstore_writer_abort(f.s, &w);
+    ASSERT_EQ(put_part(&f, "v", 1, MIB5 + 4096, 'a', &w), 0);
+    ASSERT_TRUE(w.as != NULL);
+    str_copy(assembly, w.id, sizeof(assembly));
+    objstore_writer_abort(f.s, &w);
+    /* Longer than the stride, or past S3's largest object. */
+    ASSERT_EQ(objstore_part_open(f.s, "v", 2, MIB5 + 4097, 0, &w, &d), 0);
+    ASSERT_TRUE(w.as == NULL);
+    objstore_writer_abort(f.s, &w);
+    ASSERT_EQ(objstore_part_open(f.s, "huge", 1, 1ull << 30, 0, &w, &d), 0);
+    ASSERT_TRUE(w.as != NULL);
+    objstore_writer_abort(f.s, &w);
+    ASSERT_EQ(objstore_part_open(f.s, "huge", 5121, 1ull << 30, 0, &w, &d), 0);
+    ASSERT_TRUE(w.as == NULL); /* it would end past 5 TiB */
+    objstore_writer_abort(f.s, &w);
+    objstore_upload_end(f.s, "huge", NULL);
+    /* A part never writes past its declared length. */
+    ASSERT_EQ(put_part(&f, "v", 2, 100, 'b', &w), 0);
+    ASSERT_TRUE(w.as != NULL);
+    ASSERT_EQ(objstore_writer_write(&w, "!", 1, &d), KILN_EINCOMPLETE);
+    objstore_writer_abort(f.s, &w);
+    /* Completing: no new claims until reopened. */
+    ASSERT_TRUE(objstore_upload_close(f.s, "v"));
+    ASSERT_EQ(put_part(&f, "v", 2, 100, 'b', &w), 0);
+    ASSERT_TRUE(w.as == NULL);
+    objstore_writer_abort(f.s, &w);
+    objstore_upload_reopen(f.s, "v");
+    ASSERT_EQ(put_part(&f, "v", 2, 100, 'b', &w), 0);
+    ASSERT_TRUE(w.as != NULL);
+    objstore_writer_abort(f.s, &w);
+    objstore_upload_end(f.s, "v", NULL);
+    ASSERT_EQ(blob_size(&f, assembly), -1);
+    fixture_close(&f);
+}
+
+struct late {
+    struct fixture *f;
+    struct objstore_writer *w;
+};
+
+static void *settle_later(void *arg)
+{
+    struct late *l = arg;
+    struct kiln_diag d = {0};
+    usleep(100 * 1000);
+    if (objstore_writer_commit(l->f->s, l->w, &d) == 0)
+        objstore_writer_settle(l->f->s, l->w, true, NULL);
+    return NULL;
+}
+
+static void test_close_waits_for_parts_in_flight(void)
+{
+    struct fixture f;
+    struct objstore_writer w;
+    struct late l = {&f, &w};
+    pthread_t t;
+
+    ASSERT_EQ(fixture_open(&f), 0);
+    ASSERT_EQ(put_part(&f, "w", 1, MIB5, 'a', &w), 0);
+    ASSERT_EQ(pthread_create(&t, NULL, settle_later, &l), 0);
+    ASSERT_TRUE(objstore_upload_close(f.s, "w")); /* waited: none left */
+    pthread_join(t, NULL);
+    objstore_upload_reopen(f.s, "w");
+    /* A part that never settles: the wait gives up and says so. */
+    ASSERT_EQ(put_part(&f, "w", 2, MIB5, 'b', &w), 0);
+    ASSERT_TRUE(!objstore_upload_close(f.s, "w"));
+    /* Ending the upload while it is in flight: the writer finishes on its
+     * own and frees what is left (ASan checks). */
+    objstore_upload_end(f.s, "w", NULL);
+    ASSERT_EQ(blob_size(&f, w.id), -1);
+    objstore_writer_abort(f.s, &w);
+    fixture_close(&f);
+}
+
+static const struct test tests[] = {
+    {"parts_land_at_their_strides", test_parts_land_at_their_strides},
+    {"parts_that_do_not_fit_get_their_own_blob",
+     test_parts_that_do_not_fit_get_their_own_blob},
+    {"close_waits_for_parts_in_flight", test_close_waits_for_parts_in_flight},
+};
+
+HARNESS_MAIN(tests)
