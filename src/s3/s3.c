@@ -1154,59 +1154,123 @@ static void bucket_op(const struct s3_ctx *s, struct http_request *r,
 
 /* ---- listings --------------------------------------------------------- */
 
-struct listing {
+/*
+ * What ListObjects and ListMultipartUploads share: keys under `prefix`,
+ * rolled up at `delimiter` into <CommonPrefixes>, at most `max` entries.
+ */
+struct rollup {
     const char *prefix;
     const char *delimiter;
+    const char *skip_prefix; /* a common prefix already returned */
     size_t max;
     bool url;
+    size_t count; /* entries so far, prefixes included */
+    bool truncated;
+    char *last_prefix; /* the current common prefix */
+};
+
+/* Continuing after `after` (a marker): if it is a common prefix, every key
+ * under it was returned with it. */
+static void rollup_start(struct rollup *ro, const char *after)
+{
+    const char *dl = ro->delimiter;
+    if (after && dl && *dl && str_starts(after, ro->prefix) &&
+        strlen(after) >= strlen(dl) &&
+        strcmp(after + strlen(after) - strlen(dl), dl) == 0)
+        ro->skip_prefix = after;
+}
+
+/*
+ * Reads prefix, delimiter, encoding-type and the page size `max_name`
+ * (max-keys, max-uploads: as given in *max, at most 1000 in ro) from the
+ * query; answers the request and returns false when one is invalid.
+ */
+static bool rollup_query(struct http_request *r, const struct s3_req *q,
+                         const char *max_name, struct rollup *ro, int64_t *max)
+{
+    const char *mv = qget(q, max_name), *enc = qget(q, "encoding-type");
+
+    *max = 1000;
+    if (mv && parse_i64_str(mv, 0, INT32_MAX, max) != 0) {
+        char msg[96];
+        snprintf(msg, sizeof(msg),
+                 "Provided %s not an integer or within integer range",
+                 max_name);
+        fail(r, KILN_EINVAL, msg, q);
+        return false;
+    }
+    if (enc && strcmp(enc, "url") != 0) {
+        fail(r, KILN_EINVAL, "Invalid Encoding Method specified in Request", q);
+        return false;
+    }
+    ro->prefix = qget(q, "prefix") ? qget(q, "prefix") : "";
+    ro->delimiter = qget(q, "delimiter");
+    ro->max = *max > 1000 ? 1000 : (size_t)*max;
+    ro->url = enc != NULL;
+    return true;
+}
+
+enum { ROLL_ITEM, ROLL_SKIP, ROLL_PREFIX, ROLL_FULL };
+
+/*
+ * Places `key`: ROLL_ITEM (list it; counted), ROLL_PREFIX (rolled up into
+ * a new common prefix, added to `prefixes` and now in last_prefix),
+ * ROLL_SKIP (under a common prefix already returned) or ROLL_FULL (the
+ * page is full: truncated).
+ */
+static int rollup_key(struct rollup *ro, const char *key, struct buf *prefixes)
+{
+    const char *dl = ro->delimiter;
+    const char *hit = dl && *dl ? strstr(key + strlen(ro->prefix), dl) : NULL;
+    size_t n = hit ? (size_t)(hit - key) + strlen(dl) : 0;
+
+    if (ro->skip_prefix && str_starts(key, ro->skip_prefix))
+        return ROLL_SKIP;
+    if (hit && ro->last_prefix && strlen(ro->last_prefix) == n &&
+        memcmp(ro->last_prefix, key, n) == 0)
+        return ROLL_SKIP;
+    if (ro->count == ro->max) {
+        ro->truncated = true;
+        return ROLL_FULL;
+    }
+    ro->count++;
+    if (!hit)
+        return ROLL_ITEM;
+    mem_free(ro->last_prefix);
+    ro->last_prefix = xstrndup(key, n);
+    buf_adds(prefixes, "<CommonPrefixes>");
+    xml_elem(prefixes, "Prefix", ro->last_prefix, ro->url);
+    buf_adds(prefixes, "</CommonPrefixes>");
+    return ROLL_PREFIX;
+}
+
+struct listing {
+    struct rollup ro;
     bool v2;
     bool fetch_owner;
     const char *account;
-    const char *skip_prefix; /* a common prefix already returned */
-    struct buf contents;     /* <Contents> and <CommonPrefixes> */
-    size_t count;
-    bool truncated;
-    char *last;        /* last entry returned (key or prefix) */
-    char *last_prefix; /* the current common prefix */
+    struct buf contents; /* <Contents> and <CommonPrefixes> */
+    char *last;          /* last entry returned (key or prefix) */
 };
 
 static int list_entry(void *ctx, const struct meta_object *o)
 {
     struct listing *l = ctx;
-    const char *rest = o->key + strlen(l->prefix);
 
-    if (l->skip_prefix && str_starts(o->key, l->skip_prefix))
+    switch (rollup_key(&l->ro, o->key, &l->contents)) {
+    case ROLL_SKIP:
         return 0;
-    if (l->delimiter && *l->delimiter) {
-        const char *hit = strstr(rest, l->delimiter);
-        if (hit) {
-            size_t n = (size_t)(hit - o->key) + strlen(l->delimiter);
-            if (l->last_prefix && strlen(l->last_prefix) == n &&
-                memcmp(l->last_prefix, o->key, n) == 0)
-                return 0;
-            if (l->count == l->max) {
-                l->truncated = true;
-                return 1;
-            }
-            mem_free(l->last_prefix);
-            l->last_prefix = xstrndup(o->key, n);
-            buf_adds(&l->contents, "<CommonPrefixes>");
-            xml_elem(&l->contents, "Prefix", l->last_prefix, l->url);
-            buf_adds(&l->contents, "</CommonPrefixes>");
-            l->count++;
-            mem_free(l->last);
-            l->last = xstrdup(l->last_prefix);
-            return 0;
-        }
-    }
-    if (l->count == l->max) {
-        l->truncated = true;
+    case ROLL_FULL:
         return 1;
+    case ROLL_PREFIX:
+        mem_free(l->last);
+        l->last = xstrdup(l->ro.last_prefix);
+        return 0;
     }
     char t[TM_ISO_LEN];
     tm_format_iso(o->modified, t);
     buf_adds(&l->contents, "<Contents>");
-    xml_elem(&l->contents, "Key", o->key, l->url);
+    xml_elem(&l->contents, "Key", o->key, l->ro.url);
     buf_addf(&l->contents, "<LastModified>%s</LastModified>", t);
     xml_elem(&l->contents, "ETag", o->etag, false);
     buf_addf(&l->contents,
@@ -1215,7 +1279,6 @@ static int list_entry(void *ctx, const struct meta_object *o)
     if (!l->v2 || l->fetch_owner)
         owner_xml(&l->contents, l->account);
     buf_adds(&l->contents, "</Contents>");
-    l->count++;
     mem_free(l->last);
     l->last = xstrdup(o->key);
     return 0;
@@ -1259,30 +1322,15 @@ static void list_objects(const struct s3_ctx *s, struct http_request *r,
     struct meta_bucket b;
     struct listing l = {0};
     struct buf x = BUF_INIT(256u << 20);
-    const char *mk = qget(q, "max-keys");
-    const char *enc = qget(q, "encoding-type");
     char *after = NULL;
-    int64_t max = 1000;
+    int64_t max;
 
     if (own_bucket(q, &b, &d) != 0) {
         fail_diag(r, &d, q);
         return;
     }
-    if (mk && (parse_i64_str(mk, 0, INT32_MAX, &max) != 0)) {
-        fail(r, KILN_EINVAL,
-             "Provided max-keys not an integer or within "
-             "integer range",
-             q);
+    if (!rollup_query(r, q, "max-keys", &l.ro, &max))
         return;
-    }
-    if (enc && strcmp(enc, "url") != 0) {
-        fail(r, KILN_EINVAL, "Invalid Encoding Method specified in Request", q);
-        return;
-    }
-    l.prefix = qget(q, "prefix") ? qget(q, "prefix") : "";
-    l.delimiter = qget(q, "delimiter");
-    l.max = max > 1000 ? 1000 : (size_t)max;
-    l.url = enc != NULL;
     l.v2 = q->op == OP_LIST_V2;
     l.fetch_owner =
         qget(q, "fetch-owner") && strcmp(qget(q, "fetch-owner"), "true") == 0;
@@ -1304,44 +1352,39 @@ static void list_objects(const struct s3_ctx *s, struct http_request *r,
     } else if (qget(q, "marker")) {
         after = xstrdup(qget(q, "marker"));
     }
-    /* Continuing after a common prefix skips everything under it. */
-    if (after && l.delimiter && *l.delimiter && str_starts(after, l.prefix) &&
-        strlen(after) >= strlen(l.delimiter) &&
-        strcmp(after + strlen(after) - strlen(l.delimiter), l.delimiter) == 0)
-        l.skip_prefix = after;
-    if (l.max > 0)
-        meta_object_scan(s->meta, q->bucket, after, l.prefix, list_entry, &l);
-    else
-        l.truncated = false;
+    rollup_start(&l.ro, after);
+    if (l.ro.max > 0)
+        meta_object_scan(s->meta, q->bucket, after, l.ro.prefix, list_entry,
+                         &l);
 
     buf_adds(&x, XML_HEAD "<ListBucketResult xmlns=\"" XML_NS "\">");
     xml_elem(&x, "Name", q->bucket, false);
-    xml_elem(&x, "Prefix", l.prefix, l.url);
+    xml_elem(&x, "Prefix", l.ro.prefix, l.ro.url);
     if (l.v2) {
-        buf_addf(&x, "<KeyCount>%zu</KeyCount>", l.count);
+        buf_addf(&x, "<KeyCount>%zu</KeyCount>", l.ro.count);
         if (qget(q, "continuation-token"))
             xml_elem(&x, "ContinuationToken", qget(q, "continuation-token"),
                      false);
         if (qget(q, "start-after"))
-            xml_elem(&x, "StartAfter", qget(q, "start-after"), l.url);
-        if (l.truncated && l.last) {
+            xml_elem(&x, "StartAfter", qget(q, "start-after"), l.ro.url);
+        if (l.ro.truncated && l.last) {
             char *t = token_encode(l.last);
             xml_elem(&x, "NextContinuationToken", t, false);
             mem_free(t);
         }
     } else {
         xml_elem(&x, "Marker", qget(q, "marker") ? qget(q, "marker") : "",
-                 l.url);
-        if (l.truncated && l.last)
-            xml_elem(&x, "NextMarker", l.last, l.url);
+                 l.ro.url);
+        if (l.ro.truncated && l.last)
+            xml_elem(&x, "NextMarker", l.last, l.ro.url);
     }
     buf_addf(&x, "<MaxKeys>%lld</MaxKeys>", (long long)max);
-    if (l.delimiter)
-        xml_elem(&x, "Delimiter", l.delimiter, l.url);
-    if (l.url)
+    if (l.ro.delimiter)
+        xml_elem(&x, "Delimiter", l.ro.delimiter, l.ro.url);
+    if (l.ro.url)
         buf_adds(&x, "<EncodingType>url</EncodingType>");
     buf_addf(&x, "<IsTruncated>%s</IsTruncated>",
-             l.truncated ? "true" : "false");
+             l.ro.truncated ? "true" : "false");
     buf_add(&x, l.contents.data ? l.contents.data : "", l.contents.len);
     buf_adds(&x, "</ListBucketResult>");
     respond_xml(r, 200, &x);
@@ -1349,7 +1392,7 @@ out:
     buf_release(&x);
     buf_release(&l.contents);
     mem_free(l.last);
-    mem_free(l.last_prefix);
+    mem_free(l.ro.last_prefix);
     mem_free(after);
 }
 
@@ -1971,19 +2014,12 @@ out:
 /* ListMultipartUploads: uploads in key order, and for one key in upload
  * id order (ids begin with the time, so that is initiation order). */
 struct upload_listing {
-    const char *prefix;
-    const char *delimiter;
-    const char *key_marker;  /* NULL: from the start */
-    const char *id_marker;   /* NULL: after every upload of key_marker */
-    const char *skip_prefix; /* a common prefix already returned */
-    size_t max;
-    bool url;
-    struct buf uploads;  /* <Upload> */
-    struct buf prefixes; /* <CommonPrefixes> */
-    size_t count;
-    bool truncated;
+    struct rollup ro;
+    const char *key_marker;   /* NULL: from the start */
+    const char *id_marker;    /* NULL: after every upload of key_marker */
+    struct buf uploads;       /* <Upload> */
+    struct buf prefixes;      /* <CommonPrefixes> */
     char *last_key, *last_id; /* what NextKeyMarker/NextUploadIdMarker say */
-    char *last_prefix;
 };
 
 static void upload_listing_last(struct upload_listing *l, const char *key,
@@ -2000,7 +2036,7 @@ static int upload_entry(void *ctx, const struct meta_upload *u)
     struct upload_listing *l = ctx;
     char t[TM_ISO_LEN];
 
-    if (!str_starts(u->key, l->prefix))
+    if (!str_starts(u->key, l->ro.prefix))
         return 0;
     if (l->key_marker) {
         int c = strcmp(u->key, l->key_marker);
@@ -2008,36 +2044,18 @@ static int upload_entry(void *ctx, const struct meta_upload *u)
             (c == 0 && (!l->id_marker || strcmp(u->id, l->id_marker) <= 0)))
             return 0;
     }
-    if (l->skip_prefix && str_starts(u->key, l->skip_prefix))
+    switch (rollup_key(&l->ro, u->key, &l->prefixes)) {
+    case ROLL_SKIP:
         return 0;
-    if (l->delimiter && *l->delimiter) {
-        const char *hit = strstr(u->key + strlen(l->prefix), l->delimiter);
-        if (hit) {
-            size_t n = (size_t)(hit - u->key) + strlen(l->delimiter);
-            if (l->last_prefix && strlen(l->last_prefix) == n &&
-                memcmp(l->last_prefix, u->key, n) == 0)
-                return 0;
-            if (l->count == l->max) {
-                l->truncated = true;
-                return 1;
-            }
-            mem_free(l->last_prefix);
-            l->last_prefix = xstrndup(u->key, n);
-            buf_adds(&l->prefixes, "<CommonPrefixes>");
-            xml_elem(&l->prefixes, "Prefix", l->last_prefix, l->url);
-            buf_adds(&l->prefixes, "</CommonPrefixes>");
-            l->count++;
-            upload_listing_last(l, l->last_prefix, "");
-            return 0;
-        }
-    }
-    if (l->count == l->max) {
-        l->truncated = true;
+    case ROLL_FULL:
         return 1;
+    case ROLL_PREFIX:
+        upload_listing_last(l, l->ro.last_prefix, "");
+        return 0;
     }
     tm_format_iso(u->initiated, t);
     buf_adds(&l->uploads, "<Upload>");
-    xml_elem(&l->uploads, "Key", u->key, l->url);
+    xml_elem(&l->uploads, "Key", u->key, l->ro.url);
     xml_elem(&l->uploads, "UploadId", u->id, false);
     buf_addf(&l->uploads,
              "<Initiator><ID>%s</ID><DisplayName>%s</DisplayName>"
@@ -2048,7 +2066,6 @@ static int upload_entry(void *ctx, const struct meta_upload *u)
              "<StorageClass>STANDARD</StorageClass><Initiated>%s"
              "</Initiated></Upload>",
              t);
-    l->count++;
     upload_listing_last(l, u->key, u->id);
     return 0;
 }
@@ -2059,54 +2076,39 @@ static void list_uploads(const struct s3_ctx *s, struct http_request *r,
     struct kiln_diag d = {0};
     struct meta_bucket b;
     struct upload_listing l = {0};
-    const char *mu = qget(q, "max-uploads"), *enc = qget(q, "encoding-type");
     const char *km = qget(q, "key-marker"), *um = qget(q, "upload-id-marker");
     struct buf x = BUF_INIT(64u << 20);
-    int64_t max = 1000;
+    int64_t max;
 
     if (own_bucket(q, &b, &d) != 0) {
         fail_diag(r, &d, q);
         return;
     }
-    if (mu && parse_i64_str(mu, 0, INT32_MAX, &max) != 0) {
-        fail(r, KILN_EINVAL,
-             "Provided max-uploads not an integer or within integer range", q);
+    if (!rollup_query(r, q, "max-uploads", &l.ro, &max))
         return;
-    }
-    if (enc && strcmp(enc, "url") != 0) {
-        fail(r, KILN_EINVAL, "Invalid Encoding Method specified in Request", q);
-        return;
-    }
-    l.prefix = qget(q, "prefix") ? qget(q, "prefix") : "";
-    l.delimiter = qget(q, "delimiter");
     l.key_marker = km && *km ? km : NULL;
     l.id_marker = l.key_marker && um && *um ? um : NULL;
-    l.max = max > 1000 ? 1000 : (size_t)max;
-    l.url = enc != NULL;
-    /* Continuing after a common prefix skips everything under it. */
-    if (l.key_marker && !l.id_marker && l.delimiter && *l.delimiter &&
-        str_starts(km, l.prefix) && strlen(km) >= strlen(l.delimiter) &&
-        strcmp(km + strlen(km) - strlen(l.delimiter), l.delimiter) == 0)
-        l.skip_prefix = km;
+    if (!l.id_marker)
+        rollup_start(&l.ro, l.key_marker);
     buf_init(&l.uploads, 64u << 20);
     buf_init(&l.prefixes, 64u << 20);
-    if (l.max > 0)
+    if (l.ro.max > 0)
         meta_upload_each(s->meta, q->bucket, upload_entry, &l);
 
     buf_adds(&x, XML_HEAD "<ListMultipartUploadsResult xmlns=\"" XML_NS "\">");
     xml_elem(&x, "Bucket", q->bucket, false);
-    xml_elem(&x, "KeyMarker", km ? km : "", l.url);
+    xml_elem(&x, "KeyMarker", km ? km : "", l.ro.url);
     xml_elem(&x, "UploadIdMarker", um ? um : "", false);
-    if (l.truncated) {
-        xml_elem(&x, "NextKeyMarker", l.last_key, l.url);
+    if (l.ro.truncated) {
+        xml_elem(&x, "NextKeyMarker", l.last_key, l.ro.url);
         xml_elem(&x, "NextUploadIdMarker", l.last_id, false);
     }
-    xml_elem(&x, "Prefix", l.prefix, l.url);
-    if (l.delimiter)
-        xml_elem(&x, "Delimiter", l.delimiter, l.url);
+    xml_elem(&x, "Prefix", l.ro.prefix, l.ro.url);
+    if (l.ro.delimiter)
+        xml_elem(&x, "Delimiter", l.ro.delimiter, l.ro.url);
     buf_addf(&x, "<MaxUploads>%lld</MaxUploads><IsTruncated>%s</IsTruncated>",
-             (long long)max, l.truncated ? "true" : "false");
-    if (l.url)
+             (long long)max, l.ro.truncated ? "true" : "false");
+    if (l.ro.url)
         buf_adds(&x, "<EncodingType>url</EncodingType>");
     buf_add(&x, l.uploads.data ? l.uploads.data : "", l.uploads.len);
     buf_add(&x, l.prefixes.data ? l.prefixes.data : "", l.prefixes.len);
@@ -2117,7 +2119,7 @@ static void list_uploads(const struct s3_ctx *s, struct http_request *r,
     buf_release(&l.prefixes);
     mem_free(l.last_key);
     mem_free(l.last_id);
-    mem_free(l.last_prefix);
+    mem_free(l.ro.last_prefix);
 }
 
 static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,

@@ -704,14 +704,20 @@ bucket_location = us-east-1
     s3cmd("rb", "s3://s3cmd-bucket")
 
 
-def test_js_sdk_v3_stream_put(server):
+def run_js(server, script, bucket):
+    """Runs tests/js/<script> (the AWS SDK for JavaScript v3) against the
+    server; returns the JSON it prints."""
     js = os.path.join(os.path.dirname(__file__), "..", "js")
     env = dict(os.environ, KILN_URL=server.url, AWS_ACCESS_KEY_ID=AKID,
-               AWS_SECRET_ACCESS_KEY=SECRET, BUCKET="js-bucket")
-    out = subprocess.run(["node", "s3_stream.mjs"], cwd=js, env=env,
+               AWS_SECRET_ACCESS_KEY=SECRET, BUCKET=bucket)
+    out = subprocess.run(["node", script], cwd=js, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    res = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def test_js_sdk_v3_stream_put(server):
+    res = run_js(server, "s3_stream.mjs", "js-bucket")
     assert res == {"same": True, "size": 3 * 1024 * 1024 + 17,
                    "keys": ["buffer.txt", "stream/obj.bin"], "text": "hello from js"}
     log = server.stderr()
@@ -721,13 +727,7 @@ def test_js_sdk_v3_stream_put(server):
 def test_js_sdk_v3_multipart_upload(server):
     """@aws-sdk/lib-storage's Upload: a 20 MiB stream in five parts, four
     in flight at once, read back whole and across a part boundary."""
-    js = os.path.join(os.path.dirname(__file__), "..", "js")
-    env = dict(os.environ, KILN_URL=server.url, AWS_ACCESS_KEY_ID=AKID,
-               AWS_SECRET_ACCESS_KEY=SECRET, BUCKET="js-upload")
-    out = subprocess.run(["node", "s3_upload.mjs"], cwd=js, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    res = json.loads(out.stdout)
+    res = run_js(server, "s3_upload.mjs", "js-upload")
     assert res["same"] and res["mid"] and res["size"] == 4 * MIB5 + 12345
     assert res["etag"].endswith('-5"') and res["type"] == "application/x-test"
 

@@ -4,18 +4,11 @@
 import { Readable } from "node:stream";
 import { createHash, randomBytes } from "node:crypto";
 import {
-  S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand,
+  CreateBucketCommand, PutObjectCommand, GetObjectCommand,
   ListObjectsV2Command, DeleteObjectCommand,
 } from "@aws-sdk/client-s3";
+import { s3, bucket } from "./client.mjs";
 
-const s3 = new S3Client({
-  endpoint: process.env.KILN_URL, region: "us-east-1", forcePathStyle: true,
-  credentials: {
-    accessKeyId: process.env.AWS_ACCESS_KEY_ID,
-    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
-  },
-});
-const bucket = process.env.BUCKET;
 const data = randomBytes(3 * 1024 * 1024 + 17);
 const sha = (b) => createHash("sha256").update(b).digest("hex");
 

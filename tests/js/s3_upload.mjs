@@ -6,18 +6,11 @@
 import { Readable } from "node:stream";
 import { createHash, randomBytes } from "node:crypto";
 import {
-  S3Client, CreateBucketCommand, GetObjectCommand, HeadObjectCommand,
+  CreateBucketCommand, GetObjectCommand, HeadObjectCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { s3, bucket } from "./client.mjs";
 
-const s3 = new S3Client({
-  endpoint: process.env.KILN_URL, region: "us-east-1", forcePathStyle: true,
-  credentials: {
-    accessKeyId: process.env.AWS_ACCESS_KEY_ID,
-    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
-  },
-});
-const bucket = process.env.BUCKET;
 const partSize = 5 * 1024 * 1024;
 const data = randomBytes(4 * partSize + 12345);
 const sha = (b) => createHash("sha256").update(b).digest("hex");
