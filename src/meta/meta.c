@@ -151,6 +151,8 @@ static const char *const migrations[] = {
     "CREATE INDEX metrics_arn ON metrics(arn, name, ts);",
     /* 6: where in its blob a part starts (parts placed in one file) */
     "ALTER TABLE parts ADD COLUMN pos INTEGER NOT NULL DEFAULT 0;",
+    /* 7: a part's checksum in its upload's algorithm (base64, or '') */
+    "ALTER TABLE parts ADD COLUMN checksum TEXT NOT NULL DEFAULT '';",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -882,12 +884,14 @@ int meta_part_put(struct meta *m, const char *id, const struct meta_part *p,
     else if (col(st, 1))
         str_copy(old_blob, col(st, 1), META_BLOB_ID);
     sqlite3_finalize(st);
-    if (!rc && run(prep(m,
-                        "INSERT OR REPLACE INTO parts (upload, number, blob, "
-                        "size, etag, modified, pos) VALUES (?,?,?,?,?,?,?)",
-                        "sisisdi", id, (long long)p->number, p->blob,
-                        (long long)p->size, p->etag, p->modified,
-                        (long long)p->offset)) != SQLITE_DONE)
+    if (!rc &&
+        run(prep(m,
+                 "INSERT OR REPLACE INTO parts (upload, number, blob, "
+                 "size, etag, modified, pos, checksum) VALUES "
+                 "(?,?,?,?,?,?,?,?)",
+                 "sisisdis", id, (long long)p->number, p->blob,
+                 (long long)p->size, p->etag, p->modified, (long long)p->offset,
+                 p->checksum ? p->checksum : "")) != SQLITE_DONE)
         rc = sql_error(m, d, "store part");
     /* The old part's blob goes back only if no other part is in it. */
     if (!rc && old_blob[0]) {
@@ -909,8 +913,8 @@ int meta_part_each(struct meta *m, const char *id, meta_part_fn fn, void *ctx)
 
     pthread_mutex_lock(&m->lock);
     st = prep(m,
-              "SELECT number, blob, size, etag, modified, pos FROM parts "
-              "WHERE upload = ? ORDER BY number",
+              "SELECT number, blob, size, etag, modified, pos, checksum "
+              "FROM parts WHERE upload = ? ORDER BY number",
               "s", id);
     while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
         struct meta_part p = {
@@ -920,6 +924,7 @@ int meta_part_each(struct meta *m, const char *id, meta_part_fn fn, void *ctx)
             .etag = col(st, 3),
             .modified = sqlite3_column_double(st, 4),
             .offset = (uint64_t)sqlite3_column_int64(st, 5),
+            .checksum = col(st, 6),
         };
         rc = fn(ctx, &p);
     }

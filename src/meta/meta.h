@@ -277,7 +277,8 @@ struct meta_part {
     const char *blob;
     uint64_t offset; /* where the part starts in its blob */
     uint64_t size;
-    const char *etag; /* quoted */
+    const char *etag;     /* quoted */
+    const char *checksum; /* base64, in the upload's algorithm; "" none */
     double modified;
 };
 

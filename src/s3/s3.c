@@ -11,14 +11,17 @@
  */
 #include "s3/s3.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "auth/chunked.h"
+#include "base/crc32c.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -119,6 +122,7 @@ struct s3_req {
     char payload_hash[80];
     struct checksum ck;
     int part_number;
+    int part_alg;          /* the upload's checksum_algs entry, or -1 */
     struct kiln_diag diag; /* detail for a sink error */
 };
 
@@ -519,12 +523,55 @@ static const struct {
     const char *alg;
     const char *header;
     unsigned digest;
+    const char *xml; /* the element in CompleteMultipartUpload, ListParts */
 } checksum_algs[] = {
-    {"crc32", "x-amz-checksum-crc32", OBJSTORE_CRC32},
-    {"crc32c", "x-amz-checksum-crc32c", OBJSTORE_CRC32C},
-    {"sha1", "x-amz-checksum-sha1", OBJSTORE_SHA1},
-    {"sha256", "x-amz-checksum-sha256", OBJSTORE_SHA256},
+    {"crc32", "x-amz-checksum-crc32", OBJSTORE_CRC32, "ChecksumCRC32"},
+    {"crc32c", "x-amz-checksum-crc32c", OBJSTORE_CRC32C, "ChecksumCRC32C"},
+    {"sha1", "x-amz-checksum-sha1", OBJSTORE_SHA1, "ChecksumSHA1"},
+    {"sha256", "x-amz-checksum-sha256", OBJSTORE_SHA256, "ChecksumSHA256"},
 };
+
+/* The checksum_algs entry named `name` in any case ("CRC32"), or -1. */
+static int checksum_alg(const char *name)
+{
+    for (size_t i = 0; name && i < KILN_ARRAY_LEN(checksum_algs); i++)
+        if (strcasecmp(name, checksum_algs[i].alg) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The checksum algorithm a multipart upload was created with (kept in its
+ * headers JSON), or -1. */
+static int upload_alg(const char *headers)
+{
+    json_t *h = json_loads(headers ? headers : "{}", 0, NULL);
+    int alg = checksum_alg(
+        json_string_value(json_object_get(h, "checksum-algorithm")));
+    json_decref(h);
+    return alg;
+}
+
+/* A digest as S3 writes it: base64 of its bytes, a CRC big-endian. */
+static void checksum_b64(int alg, uint32_t crc, const uint8_t *raw,
+                         char out[64])
+{
+    uint8_t be[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16),
+                     (uint8_t)(crc >> 8), (uint8_t)crc};
+    if (checksum_algs[alg].digest & (OBJSTORE_CRC32 | OBJSTORE_CRC32C))
+        b64_encode(be, 4, out);
+    else
+        b64_encode(raw, checksum_algs[alg].digest & OBJSTORE_SHA1 ? 20 : 32,
+                   out);
+}
+
+/* The checksum `alg` of what a committed writer stored. */
+static void writer_checksum(const struct objstore_writer *w, int alg,
+                            char out[64])
+{
+    unsigned dg = checksum_algs[alg].digest;
+    checksum_b64(alg, dg & OBJSTORE_CRC32 ? w->crc32 : w->crc32c,
+                 dg & OBJSTORE_SHA1 ? w->sha1_out : w->sha256_out, out);
+}
 
 /* Which checksum to verify: a header with a value, or a named trailer. */
 static unsigned pick_checksum(struct s3_req *q, struct http_request *r)
@@ -582,6 +629,8 @@ static int start_upload(const struct s3_ctx *s, struct http_request *r,
                         "size");
     if (strlen(ph) == 64)
         digests |= OBJSTORE_SHA256;
+    if (q->part_alg >= 0)
+        digests |= checksum_algs[q->part_alg].digest;
     if (q->op == OP_UPLOAD_PART) {
         /* The declared length, so the part can go in place; 0: unknown. */
         uint64_t known = dlen                              ? size
@@ -664,26 +713,8 @@ static int verify_upload(struct s3_req *q, struct http_request *r,
         str_copy(q->ck.expected, trailer, sizeof(q->ck.expected));
     }
     if (q->ck.alg) {
-        uint8_t raw[32];
-        size_t n = 0;
         char got[64];
-        if (strcmp(q->ck.alg, "crc32") == 0 ||
-            strcmp(q->ck.alg, "crc32c") == 0) {
-            uint32_t v =
-                strcmp(q->ck.alg, "crc32") == 0 ? q->w.crc32 : q->w.crc32c;
-            raw[0] = (uint8_t)(v >> 24);
-            raw[1] = (uint8_t)(v >> 16);
-            raw[2] = (uint8_t)(v >> 8);
-            raw[3] = (uint8_t)v;
-            n = 4;
-        } else if (strcmp(q->ck.alg, "sha1") == 0) {
-            memcpy(raw, q->w.sha1_out, 20);
-            n = 20;
-        } else {
-            memcpy(raw, q->w.sha256_out, 32);
-            n = 32;
-        }
-        b64_encode(raw, n, got);
+        writer_checksum(&q->w, checksum_alg(q->ck.alg), got);
         if (strcmp(got, q->ck.expected) != 0)
             return diag_set(d, KILN_EBADDIGEST,
                             "The %s you specified did not match the "
@@ -708,7 +739,7 @@ static void finish_upload(const struct s3_ctx *s, struct http_request *r,
                           struct s3_req *q)
 {
     struct kiln_diag d = {0};
-    char etag[40], old[META_BLOB_ID] = "";
+    char etag[40], old[META_BLOB_ID] = "", part_sum[64] = "";
     char *headers = NULL, *sums = NULL;
     bool committed = false;
     int rc;
@@ -747,12 +778,15 @@ static void finish_upload(const struct s3_ctx *s, struct http_request *r,
     if (rc)
         goto fail;
     hex_to_etag(q->w.md5_out, etag);
+    if (q->part_alg >= 0)
+        writer_checksum(&q->w, q->part_alg, part_sum);
     if (q->op == OP_UPLOAD_PART) {
         struct meta_part p = {.number = q->part_number,
                               .blob = q->w.id,
                               .offset = q->w.base,
                               .size = q->w.size,
                               .etag = etag,
+                              .checksum = part_sum,
                               .modified = tm_now()};
         rc = meta_part_put(s->meta, qget(q, "uploadId"), &p, old, &d);
     } else {
@@ -782,6 +816,8 @@ static void finish_upload(const struct s3_ctx *s, struct http_request *r,
         snprintf(name, sizeof(name), "x-amz-checksum-%s", q->ck.alg);
         http_response_header(r, name, q->ck.expected);
     }
+    if (part_sum[0] && checksum_alg(q->ck.alg) != q->part_alg)
+        http_response_header(r, checksum_algs[q->part_alg].header, part_sum);
     mem_free(headers);
     mem_free(sums);
     return;
@@ -1023,8 +1059,7 @@ static void get_object(const struct s3_ctx *s, struct http_request *r,
     }
     http_response_header(r, "Content-Type", ctype);
     const char *mode = http_request_header(r, "x-amz-checksum-mode");
-    if (mode && strcasecmp(mode, "ENABLED") == 0 && status == 200 &&
-        c.parts == 0) {
+    if (mode && strcasecmp(mode, "ENABLED") == 0 && status == 200) {
         json_t *sums = json_loads(c.checksums, 0, NULL);
         const char *k;
         json_t *v;
@@ -1033,6 +1068,8 @@ static void get_object(const struct s3_ctx *s, struct http_request *r,
             char name[64];
             snprintf(name, sizeof(name), "x-amz-checksum-%s", k);
             http_response_header(r, name, json_string_value(v));
+            http_response_header(r, "x-amz-checksum-type",
+                                 c.parts ? "COMPOSITE" : "FULL_OBJECT");
         }
         json_decref(sums);
     }
@@ -1651,6 +1688,15 @@ static void create_upload(const struct s3_ctx *s, struct http_request *r,
     const char *ct = http_request_header(r, "Content-Type");
     json_object_set_new(h, "content-type",
                         json_string(ct ? ct : "binary/octet-stream"));
+    /* Parts checksummed with this algorithm make the object's checksum,
+     * a checksum of theirs (COMPOSITE; a FULL_OBJECT one is not kept). */
+    int alg = checksum_alg(http_request_header(r, "x-amz-checksum-algorithm"));
+    const char *type = http_request_header(r, "x-amz-checksum-type");
+    if (type && strcasecmp(type, "COMPOSITE") != 0)
+        alg = -1;
+    if (alg >= 0)
+        json_object_set_new(h, "checksum-algorithm",
+                            json_string(checksum_algs[alg].alg));
     mem_free(headers);
     headers = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(h);
@@ -1670,6 +1716,15 @@ static void create_upload(const struct s3_ctx *s, struct http_request *r,
         xml_elem(&x, "UploadId", id, false);
         buf_adds(&x, "</InitiateMultipartUploadResult>");
         respond_xml(r, 200, &x);
+        if (alg >= 0) {
+            char upper[8];
+            size_t i = 0;
+            for (; checksum_algs[alg].alg[i]; i++)
+                upper[i] = (char)toupper(checksum_algs[alg].alg[i]);
+            upper[i] = '\0';
+            http_response_header(r, "x-amz-checksum-algorithm", upper);
+            http_response_header(r, "x-amz-checksum-type", "COMPOSITE");
+        }
     }
     mem_free(headers);
     buf_release(&x);
@@ -1679,6 +1734,7 @@ struct parts {
     struct meta_part *items;
     char **blobs;
     char **etags;
+    char **sums;
     size_t n;
 };
 
@@ -1688,11 +1744,14 @@ static int collect_part(void *ctx, const struct meta_part *p)
     ps->items = xrealloc(ps->items, (ps->n + 1) * sizeof(*ps->items));
     ps->blobs = xrealloc(ps->blobs, (ps->n + 1) * sizeof(*ps->blobs));
     ps->etags = xrealloc(ps->etags, (ps->n + 1) * sizeof(*ps->etags));
+    ps->sums = xrealloc(ps->sums, (ps->n + 1) * sizeof(*ps->sums));
     ps->items[ps->n] = *p;
     ps->blobs[ps->n] = xstrdup(p->blob);
     ps->etags[ps->n] = xstrdup(p->etag);
+    ps->sums[ps->n] = xstrdup(p->checksum ? p->checksum : "");
     ps->items[ps->n].blob = ps->blobs[ps->n];
     ps->items[ps->n].etag = ps->etags[ps->n];
+    ps->items[ps->n].checksum = ps->sums[ps->n];
     ps->n++;
     return 0;
 }
@@ -1702,10 +1761,12 @@ static void parts_release(struct parts *ps)
     for (size_t i = 0; i < ps->n; i++) {
         mem_free(ps->blobs[i]);
         mem_free(ps->etags[i]);
+        mem_free(ps->sums[i]);
     }
     mem_free(ps->items);
     mem_free(ps->blobs);
     mem_free(ps->etags);
+    mem_free(ps->sums);
     memset(ps, 0, sizeof(*ps));
 }
 
@@ -1751,6 +1812,50 @@ static const char *assembled(const struct parts *ps,
     return first->blob;
 }
 
+/*
+ * S3's composite checksum of the chosen parts: `alg` over their decoded
+ * checksums one after the other, in base64, then "-<parts>". "" when a
+ * part has none (it was stored before kiln kept them).
+ */
+static void composite_checksum(int alg, const struct parts *ps,
+                               const struct s3xml_complete *cx, char out[80])
+{
+    unsigned dg = checksum_algs[alg].digest;
+    EVP_MD_CTX *md = NULL;
+    uint32_t crc = 0;
+    uint8_t digest[32] = {0};
+    unsigned int len;
+    char b64[64];
+
+    out[0] = '\0';
+    if (dg & (OBJSTORE_SHA1 | OBJSTORE_SHA256)) {
+        md = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(md, dg & OBJSTORE_SHA1 ? EVP_sha1() : EVP_sha256(),
+                          NULL);
+    }
+    for (size_t i = 0; i < cx->nparts; i++) {
+        const struct meta_part *p = part_find(ps, cx->parts[i].number);
+        uint8_t raw[32];
+        int n = b64_decode(p->checksum, raw, sizeof(raw));
+        if (n <= 0) {
+            EVP_MD_CTX_free(md);
+            return;
+        }
+        if (dg & OBJSTORE_CRC32)
+            crc = (uint32_t)crc32(crc, raw, (uInt)n);
+        else if (dg & OBJSTORE_CRC32C)
+            crc = crc32c_update(crc, raw, (size_t)n);
+        else
+            EVP_DigestUpdate(md, raw, (size_t)n);
+    }
+    if (md) {
+        EVP_DigestFinal_ex(md, digest, &len);
+        EVP_MD_CTX_free(md);
+    }
+    checksum_b64(alg, crc, digest, b64);
+    snprintf(out, 80, "%s-%zu", b64, cx->nparts);
+}
+
 /* Ends upload `id` whose parts were ps: unlinks their blobs, but `kept`
  * (now the object's), and its assembly if no part was in it. Parts may
  * share a blob; unlinking one twice is harmless. */
@@ -1776,6 +1881,8 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     EVP_MD_CTX *md = NULL;
     const char *id = qget(q, "uploadId"), *inplace = NULL;
     char etag[80], old[META_BLOB_ID] = "", blob[META_BLOB_ID];
+    char composite[80] = "";
+    int alg = -1;
     uint64_t size = 0;
     struct buf x = BUF_INIT(16384);
     json_t *h = NULL;
@@ -1784,8 +1891,10 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     rc = own_bucket(q, &b, &d);
     if (!rc)
         rc = find_upload(s, q, &u, &d);
-    if (!rc)
+    if (!rc) {
+        alg = upload_alg(u.headers);
         rc = s3xml_parse_complete(buf_cstr(&r->body), r->body.len, &cx, &d);
+    }
     if (!rc) {
         /* No part lands in place from here on. */
         idle = objstore_upload_close(s->store, id);
@@ -1807,6 +1916,14 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
                           "found. The part may not have been uploaded, or "
                           "the specified entity tag may not match the "
                           "part's entity tag.");
+        } else if (alg >= 0 && cx.parts[i].checksum_alg[0] &&
+                   (strcmp(cx.parts[i].checksum_alg, checksum_algs[alg].alg) !=
+                        0 ||
+                    strcmp(cx.parts[i].checksum, p->checksum) != 0)) {
+            rc = diag_set(&d, KILN_EBADPART,
+                          "The %s you specified for part %d does not match "
+                          "the part's checksum.",
+                          checksum_algs[alg].xml, cx.parts[i].number);
         } else if (i + 1 < cx.nparts && p->size < MIN_PART) {
             rc = diag_set(&d, KILN_ETOOSMALL,
                           "Your proposed upload is smaller than the minimum "
@@ -1824,6 +1941,8 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
         EVP_DigestUpdate(md, raw, 16);
         size += p->size;
     }
+    if (alg >= 0)
+        composite_checksum(alg, &ps, &cx, composite);
     inplace = idle ? assembled(&ps, &cx) : NULL;
     if (inplace) {
         /* The parts are the object already: nothing to copy. */
@@ -1857,7 +1976,13 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     const char *ct = json_string_value(json_object_get(h, "content-type"));
     char *ctype = xstrdup(ct ? ct : "binary/octet-stream");
     json_object_del(h, "content-type");
+    json_object_del(h, "checksum-algorithm");
     char *headers = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *sj = json_object();
+    if (composite[0])
+        json_object_set_new(sj, checksum_algs[alg].alg, json_string(composite));
+    char *sums = json_dumps(sj, JSON_COMPACT);
+    json_decref(sj);
     struct meta_object o = {
         .bucket = q->bucket,
         .key = q->key,
@@ -1867,12 +1992,13 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
         .modified = tm_now(),
         .content_type = ctype,
         .headers = headers,
-        .checksums = "{}",
+        .checksums = sums,
         .parts = (int)cx.nparts,
     };
     rc = meta_upload_complete(s->meta, id, &o, old, &d);
     mem_free(ctype);
     mem_free(headers);
+    mem_free(sums);
     if (rc) {
         if (!inplace)
             objstore_blob_unlink(s->store, blob);
@@ -1894,6 +2020,10 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     xml_elem(&x, "Bucket", q->bucket, false);
     xml_elem(&x, "Key", q->key, false);
     xml_elem(&x, "ETag", etag, false);
+    if (composite[0]) {
+        xml_elem(&x, checksum_algs[alg].xml, composite, false);
+        buf_adds(&x, "<ChecksumType>COMPOSITE</ChecksumType>");
+    }
     buf_adds(&x, "</CompleteMultipartUploadResult>");
     respond_xml(r, 200, &x);
 out:
@@ -1948,7 +2078,7 @@ static void list_parts(const struct s3_ctx *s, struct http_request *r,
     struct buf x = BUF_INIT(16u << 20);
     int64_t max = 1000, marker = 0;
     size_t shown = 0;
-    int last = 0;
+    int last = 0, alg;
     int rc = own_bucket(q, &b, &d);
 
     if (!rc)
@@ -1965,6 +2095,7 @@ static void list_parts(const struct s3_ctx *s, struct http_request *r,
         fail_diag(r, &d, q);
         goto out;
     }
+    alg = upload_alg(u.headers);
     buf_adds(&x, XML_HEAD "<ListPartsResult xmlns=\"" XML_NS "\">");
     xml_elem(&x, "Bucket", q->bucket, false);
     xml_elem(&x, "Key", q->key, false);
@@ -1988,6 +2119,8 @@ static void list_parts(const struct s3_ctx *s, struct http_request *r,
                  "</LastModified>",
                  p->number, t);
         xml_elem(&items, "ETag", p->etag, false);
+        if (alg >= 0 && p->checksum[0])
+            xml_elem(&items, checksum_algs[alg].xml, p->checksum, false);
         buf_addf(&items, "<Size>%llu</Size></Part>",
                  (unsigned long long)p->size);
         last = p->number;
@@ -2132,10 +2265,10 @@ static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
     struct objstore_writer w;
     bool wopen = false;
     char *sb = NULL, *sk = NULL, etag[40], old[META_BLOB_ID] = "",
-         t[TM_ISO_LEN];
+         t[TM_ISO_LEN], sum[64] = "";
     uint64_t off = 0, len = 0;
     struct buf x = BUF_INIT(4096);
-    int fd = -1, rc;
+    int fd = -1, rc, alg = -1;
 
     rc = own_bucket(q, &b, &d);
     if (!rc)
@@ -2152,9 +2285,12 @@ static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
                           "the zero-based offsets of the first and last "
                           "bytes to copy");
     }
-    if (!rc)
+    if (!rc) {
+        alg = upload_alg(u.headers);
         rc = objstore_part_open(s->store, qget(q, "uploadId"), q->part_number,
-                                len, 0, &w, &d);
+                                len, alg >= 0 ? checksum_algs[alg].digest : 0,
+                                &w, &d);
+    }
     if (!rc) {
         wopen = true;
         rc = objstore_writer_append_blob(s->store, &w, c.blob, off, len, &d);
@@ -2166,11 +2302,14 @@ static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
     if (rc)
         goto out;
     hex_to_etag(w.md5_out, etag);
+    if (alg >= 0)
+        writer_checksum(&w, alg, sum);
     struct meta_part p = {.number = q->part_number,
                           .blob = w.id,
                           .offset = w.base,
                           .size = w.size,
                           .etag = etag,
+                          .checksum = sum,
                           .modified = tm_now()};
     rc = meta_part_put(s->meta, qget(q, "uploadId"), &p, old, &d);
     objstore_writer_settle(s->store, &w, rc == 0, old);
@@ -2182,6 +2321,8 @@ static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
     buf_adds(&x, XML_HEAD "<CopyPartResult xmlns=\"" XML_NS "\">");
     buf_addf(&x, "<LastModified>%s</LastModified>", t);
     xml_elem(&x, "ETag", etag, false);
+    if (sum[0])
+        xml_elem(&x, checksum_algs[alg].xml, sum, false);
     buf_adds(&x, "</CopyPartResult>");
     respond_xml(r, 200, &x);
 out:
@@ -2226,6 +2367,7 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     *out = q;
     q->s = s;
     q->w.fd = -1;
+    q->part_alg = -1;
     str_copy(q->account, ar->account, sizeof(q->account));
     str_copy(q->payload_hash, payload_hash, sizeof(q->payload_hash));
     parse_query(q, r->query);
@@ -2260,6 +2402,7 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
         if (!rc)
             rc = find_upload(s, q, &u, &d);
         if (!rc) {
+            q->part_alg = upload_alg(u.headers);
             upload_release(&u);
             rc = start_upload(s, r, q, ar, &d);
         }

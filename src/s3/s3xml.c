@@ -133,6 +133,20 @@ int s3xml_parse_complete(const char *body, size_t len,
                          (int)(n2 < sizeof(p.etag) ? n2 : sizeof(p.etag) - 1),
                          e);
                 mem_free(t);
+            } else {
+                static const char *const algs[] = {"crc32", "crc32c", "sha1",
+                                                   "sha256"};
+                static const char *const names[] = {
+                    "ChecksumCRC32", "ChecksumCRC32C", "ChecksumSHA1",
+                    "ChecksumSHA256"};
+                for (size_t i = 0; i < KILN_ARRAY_LEN(names); i++) {
+                    if (!named(c, names[i]))
+                        continue;
+                    t = text_of(c);
+                    str_copy(p.checksum_alg, algs[i], sizeof(p.checksum_alg));
+                    str_copy(p.checksum, t, sizeof(p.checksum));
+                    mem_free(t);
+                }
             }
         }
         if (p.number < 0 || x.nparts == S3XML_MAX_PARTS) {

@@ -23,7 +23,9 @@ struct s3xml_delete {
 
 struct s3xml_part {
     int number;
-    char etag[80]; /* without quotes */
+    char etag[80];        /* without quotes */
+    char checksum_alg[8]; /* "crc32", "crc32c", "sha1", "sha256" or "" */
+    char checksum[80];    /* its Checksum<ALG> element, base64 */
 };
 
 struct s3xml_complete {

@@ -33,6 +33,7 @@ const mid = Buffer.from(await ranged.Body.transformToByteArray());
 const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "big/upload.bin" }));
 console.log(JSON.stringify({
   same: sha(back) === sha(data), size: back.length, etag: done.ETag,
+  checksum: done.ChecksumCRC32 ?? null,
   mid: mid.equals(data.subarray(partSize - 10, partSize + 10)),
   type: head.ContentType,
 }));
