@@ -28,3 +28,53 @@ uint32_t crc32c_update(uint32_t crc, const void *data, size_t len)
         crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
+
+/* GF(2) matrix times vector: the 32x32 matrix `m` (one column a word). */
+static uint32_t gf2_times(const uint32_t *m, uint32_t v)
+{
+    uint32_t sum = 0;
+    for (; v; v >>= 1, m++)
+        if (v & 1)
+            sum ^= *m;
+    return sum;
+}
+
+static void gf2_square(uint32_t *sq, const uint32_t *m)
+{
+    for (int n = 0; n < 32; n++)
+        sq[n] = gf2_times(m, m[n]);
+}
+
+/*
+ * Appending len_b zero bytes to A multiplies its CRC register by a fixed
+ * matrix; square that operator for each bit of len_b (zlib's method),
+ * then add B's CRC. The ~ of update() cancels out: what is combined are
+ * the finished CRCs.
+ */
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+    uint32_t even[32], odd[32], row = 1;
+
+    if (len_b == 0)
+        return crc_a;
+    odd[0] = 0x82F63B78u; /* one zero bit */
+    for (int n = 1; n < 32; n++) {
+        odd[n] = row;
+        row <<= 1;
+    }
+    gf2_square(even, odd); /* two zero bits */
+    gf2_square(odd, even); /* four */
+    do {
+        gf2_square(even, odd); /* one zero byte, then 2, 4, ... */
+        if (len_b & 1)
+            crc_a = gf2_times(even, crc_a);
+        len_b >>= 1;
+        if (!len_b)
+            break;
+        gf2_square(odd, even);
+        if (len_b & 1)
+            crc_a = gf2_times(odd, crc_a);
+        len_b >>= 1;
+    } while (len_b);
+    return crc_a ^ crc_b;
+}

@@ -11,4 +11,9 @@
 /* Continues a CRC-32C over data; start with crc = 0. */
 uint32_t crc32c_update(uint32_t crc, const void *data, size_t len);
 
+/* The CRC-32C of A then B from crc_a, crc_b and B's length (as zlib's
+ * crc32_combine does for CRC-32): S3's full-object checksum of a
+ * multipart upload from its parts' checksums. */
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
 #endif

@@ -541,12 +541,15 @@ static int checksum_alg(const char *name)
 }
 
 /* The checksum algorithm a multipart upload was created with (kept in its
- * headers JSON), or -1. */
-static int upload_alg(const char *headers)
+ * headers JSON), or -1; *full when its type is FULL_OBJECT (else
+ * COMPOSITE). */
+static int upload_alg(const char *headers, bool *full)
 {
     json_t *h = json_loads(headers ? headers : "{}", 0, NULL);
     int alg = checksum_alg(
         json_string_value(json_object_get(h, "checksum-algorithm")));
+    if (full)
+        *full = json_object_get(h, "checksum-type") != NULL;
     json_decref(h);
     return alg;
 }
@@ -1069,7 +1072,9 @@ static void get_object(const struct s3_ctx *s, struct http_request *r,
             snprintf(name, sizeof(name), "x-amz-checksum-%s", k);
             http_response_header(r, name, json_string_value(v));
             http_response_header(r, "x-amz-checksum-type",
-                                 c.parts ? "COMPOSITE" : "FULL_OBJECT");
+                                 strchr(json_string_value(v), '-')
+                                     ? "COMPOSITE"
+                                     : "FULL_OBJECT");
         }
         json_decref(sums);
     }
@@ -1688,16 +1693,31 @@ static void create_upload(const struct s3_ctx *s, struct http_request *r,
     const char *ct = http_request_header(r, "Content-Type");
     json_object_set_new(h, "content-type",
                         json_string(ct ? ct : "binary/octet-stream"));
-    /* Parts checksummed with this algorithm make the object's checksum,
-     * a checksum of theirs (COMPOSITE; a FULL_OBJECT one is not kept). */
+    /* Parts checksummed with this algorithm make the object's checksum: a
+     * checksum of theirs (COMPOSITE) or, for the CRCs, the checksum of
+     * the whole object combined from theirs (FULL_OBJECT). */
     int alg = checksum_alg(http_request_header(r, "x-amz-checksum-algorithm"));
     const char *type = http_request_header(r, "x-amz-checksum-type");
-    if (type && strcasecmp(type, "COMPOSITE") != 0)
-        alg = -1;
+    bool full = type && strcasecmp(type, "FULL_OBJECT") == 0;
     if (alg >= 0)
         json_object_set_new(h, "checksum-algorithm",
                             json_string(checksum_algs[alg].alg));
+    if (alg >= 0 && full)
+        json_object_set_new(h, "checksum-type", json_string("FULL_OBJECT"));
     mem_free(headers);
+    /* An algorithm kiln does not compute (CRC64NVME) is let through,
+     * without an object checksum, as a PUT with its header is. */
+    if ((type && !full && strcasecmp(type, "COMPOSITE") != 0) ||
+        (full && alg >= 0 &&
+         !(checksum_algs[alg].digest & (OBJSTORE_CRC32 | OBJSTORE_CRC32C)))) {
+        json_decref(h);
+        fail(r, KILN_EBADREQUEST,
+             "The checksum type is not supported with this checksum "
+             "algorithm.",
+             q);
+        buf_release(&x);
+        return;
+    }
     headers = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(h);
     struct meta_upload u = {.id = id,
@@ -1723,7 +1743,8 @@ static void create_upload(const struct s3_ctx *s, struct http_request *r,
                 upper[i] = (char)toupper(checksum_algs[alg].alg[i]);
             upper[i] = '\0';
             http_response_header(r, "x-amz-checksum-algorithm", upper);
-            http_response_header(r, "x-amz-checksum-type", "COMPOSITE");
+            http_response_header(r, "x-amz-checksum-type",
+                                 full ? "FULL_OBJECT" : "COMPOSITE");
         }
     }
     mem_free(headers);
@@ -1813,12 +1834,14 @@ static const char *assembled(const struct parts *ps,
 }
 
 /*
- * S3's composite checksum of the chosen parts: `alg` over their decoded
- * checksums one after the other, in base64, then "-<parts>". "" when a
- * part has none (it was stored before kiln kept them).
+ * The object checksum S3 gives a multipart upload from its chosen parts'
+ * checksums. COMPOSITE: `alg` over the decoded part checksums one after
+ * the other, in base64, then "-<parts>". FULL_OBJECT (`full`, CRCs only):
+ * the CRC of the whole object, combined from the parts' CRCs and sizes.
+ * "" when a part has none (it was stored before kiln kept them).
  */
-static void composite_checksum(int alg, const struct parts *ps,
-                               const struct s3xml_complete *cx, char out[80])
+static void object_checksum(int alg, bool full, const struct parts *ps,
+                            const struct s3xml_complete *cx, char out[80])
 {
     unsigned dg = checksum_algs[alg].digest;
     EVP_MD_CTX *md = NULL;
@@ -1841,7 +1864,13 @@ static void composite_checksum(int alg, const struct parts *ps,
             EVP_MD_CTX_free(md);
             return;
         }
-        if (dg & OBJSTORE_CRC32)
+        if (full) {
+            uint32_t part = (uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
+                            (uint32_t)raw[2] << 8 | raw[3];
+            crc = dg & OBJSTORE_CRC32
+                      ? (uint32_t)crc32_combine(crc, part, (z_off_t)p->size)
+                      : crc32c_combine(crc, part, p->size);
+        } else if (dg & OBJSTORE_CRC32)
             crc = (uint32_t)crc32(crc, raw, (uInt)n);
         else if (dg & OBJSTORE_CRC32C)
             crc = crc32c_update(crc, raw, (size_t)n);
@@ -1853,7 +1882,10 @@ static void composite_checksum(int alg, const struct parts *ps,
         EVP_MD_CTX_free(md);
     }
     checksum_b64(alg, crc, digest, b64);
-    snprintf(out, 80, "%s-%zu", b64, cx->nparts);
+    if (full)
+        snprintf(out, 80, "%s", b64);
+    else
+        snprintf(out, 80, "%s-%zu", b64, cx->nparts);
 }
 
 /* Ends upload `id` whose parts were ps: unlinks their blobs, but `kept`
@@ -1881,8 +1913,9 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     EVP_MD_CTX *md = NULL;
     const char *id = qget(q, "uploadId"), *inplace = NULL;
     char etag[80], old[META_BLOB_ID] = "", blob[META_BLOB_ID];
-    char composite[80] = "";
+    char object_sum[80] = "";
     int alg = -1;
+    bool full = false;
     uint64_t size = 0;
     struct buf x = BUF_INIT(16384);
     json_t *h = NULL;
@@ -1892,7 +1925,7 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     if (!rc)
         rc = find_upload(s, q, &u, &d);
     if (!rc) {
-        alg = upload_alg(u.headers);
+        alg = upload_alg(u.headers, &full);
         rc = s3xml_parse_complete(buf_cstr(&r->body), r->body.len, &cx, &d);
     }
     if (!rc) {
@@ -1942,7 +1975,18 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
         size += p->size;
     }
     if (alg >= 0)
-        composite_checksum(alg, &ps, &cx, composite);
+        object_checksum(alg, full, &ps, &cx, object_sum);
+    /* A full-object checksum the client sent must be what the parts make. */
+    const char *claimed =
+        alg >= 0 && full ? http_request_header(r, checksum_algs[alg].header)
+                         : NULL;
+    if (claimed && strcmp(claimed, object_sum) != 0) {
+        rc = diag_set(&d, KILN_EBADDIGEST,
+                      "The %s you specified did not match the calculated "
+                      "checksum.",
+                      checksum_algs[alg].alg);
+        goto out;
+    }
     inplace = idle ? assembled(&ps, &cx) : NULL;
     if (inplace) {
         /* The parts are the object already: nothing to copy. */
@@ -1979,8 +2023,9 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     json_object_del(h, "checksum-algorithm");
     char *headers = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *sj = json_object();
-    if (composite[0])
-        json_object_set_new(sj, checksum_algs[alg].alg, json_string(composite));
+    if (object_sum[0])
+        json_object_set_new(sj, checksum_algs[alg].alg,
+                            json_string(object_sum));
     char *sums = json_dumps(sj, JSON_COMPACT);
     json_decref(sj);
     struct meta_object o = {
@@ -2020,9 +2065,10 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     xml_elem(&x, "Bucket", q->bucket, false);
     xml_elem(&x, "Key", q->key, false);
     xml_elem(&x, "ETag", etag, false);
-    if (composite[0]) {
-        xml_elem(&x, checksum_algs[alg].xml, composite, false);
-        buf_adds(&x, "<ChecksumType>COMPOSITE</ChecksumType>");
+    if (object_sum[0]) {
+        xml_elem(&x, checksum_algs[alg].xml, object_sum, false);
+        buf_addf(&x, "<ChecksumType>%s</ChecksumType>",
+                 full ? "FULL_OBJECT" : "COMPOSITE");
     }
     buf_adds(&x, "</CompleteMultipartUploadResult>");
     respond_xml(r, 200, &x);
@@ -2095,7 +2141,7 @@ static void list_parts(const struct s3_ctx *s, struct http_request *r,
         fail_diag(r, &d, q);
         goto out;
     }
-    alg = upload_alg(u.headers);
+    alg = upload_alg(u.headers, NULL);
     buf_adds(&x, XML_HEAD "<ListPartsResult xmlns=\"" XML_NS "\">");
     xml_elem(&x, "Bucket", q->bucket, false);
     xml_elem(&x, "Key", q->key, false);
@@ -2286,7 +2332,7 @@ static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
                           "bytes to copy");
     }
     if (!rc) {
-        alg = upload_alg(u.headers);
+        alg = upload_alg(u.headers, NULL);
         rc = objstore_part_open(s->store, qget(q, "uploadId"), q->part_number,
                                 len, alg >= 0 ? checksum_algs[alg].digest : 0,
                                 &w, &d);
@@ -2402,7 +2448,7 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
         if (!rc)
             rc = find_upload(s, q, &u, &d);
         if (!rc) {
-            q->part_alg = upload_alg(u.headers);
+            q->part_alg = upload_alg(u.headers, NULL);
             upload_release(&u);
             rc = start_upload(s, r, q, ar, &d);
         }

@@ -438,6 +438,47 @@ def test_multipart_composite_checksums(s3, bucket, alg):
     assert field not in got and got["Body"].read() == bodies[0][:10]
 
 
+def create_upload_raw(server, bucket, key, headers):
+    """CreateMultipartUpload with headers this botocore cannot send
+    (x-amz-checksum-type); returns (status, upload id or error body)."""
+    headers = dict(headers, **{"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
+    req = signed(server, "s3", b"", headers, method="POST", path=f"/{bucket}/{key}?uploads")
+    status, _, body = send(server, *req)
+    if status != 200:
+        return status, body
+    return status, body.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
+
+
+def test_multipart_full_object_crc(server, s3, bucket):
+    """x-amz-checksum-type FULL_OBJECT: the object's CRC32 is the CRC of
+    all its bytes, combined from the parts' CRCs; a full-object CRC the
+    client sends at completion must match it. SHA-256 has no full-object
+    form."""
+    rnd = random.Random(17)
+    bodies = [rnd.randbytes(MIB5), rnd.randbytes(MIB5), rnd.randbytes(4321)]
+    status, uid = create_upload_raw(server, bucket, "full/crc32", {
+        "x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-type": "FULL_OBJECT"})
+    assert status == 200, uid
+    parts = [s3.upload_part(Bucket=bucket, Key="full/crc32", UploadId=uid,
+                            PartNumber=n + 1, Body=b)
+             for n, b in enumerate(bodies)]
+    done = {"Parts": [{"PartNumber": n + 1, "ETag": p["ETag"],
+                       "ChecksumCRC32": p["ChecksumCRC32"]} for n, p in enumerate(parts)]}
+    whole = b64(zlib.crc32(b"".join(bodies)).to_bytes(4, "big"))
+    assert code_of(s3.complete_multipart_upload, Bucket=bucket, Key="full/crc32",
+                   UploadId=uid, MultipartUpload=done,
+                   ChecksumCRC32=b64(zlib.crc32(b"other").to_bytes(4, "big"))) == "BadDigest"
+    r = s3.complete_multipart_upload(Bucket=bucket, Key="full/crc32", UploadId=uid,
+                                     MultipartUpload=done, ChecksumCRC32=whole)
+    assert r["ChecksumCRC32"] == whole
+    head = s3.head_object(Bucket=bucket, Key="full/crc32", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == whole
+    assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-type"] == "FULL_OBJECT"
+    status, body = create_upload_raw(server, bucket, "full/sha", {
+        "x-amz-checksum-algorithm": "SHA256", "x-amz-checksum-type": "FULL_OBJECT"})
+    assert status == 400 and b"InvalidRequest" in body
+
+
 def test_multipart_copy_parts_in_place_and_abort(server, s3, bucket):
     """UploadPartCopy parts land in place too; an aborted upload leaves no
     file behind."""

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/crc32c.h"
 #include "base/log.h"
 #include "base/str.h"
 #include "harness.h"
@@ -207,7 +208,33 @@ static void test_close_waits_for_parts_in_flight(void)
     fixture_close(&f);
 }
 
+/* A multipart object's full-object CRC-32C comes from its parts' CRCs. */
+static void test_crc32c_combine(void)
+{
+    static uint8_t data[(1 << 20) + 77];
+    uint64_t x = 88172645463325252ull;
+
+    ASSERT_EQ(crc32c_update(0, "123456789", 9), 0xE3069283u);
+    for (size_t i = 0; i < sizeof(data); i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data[i] = (uint8_t)x;
+    }
+    uint32_t whole = crc32c_update(0, data, sizeof(data));
+    static const size_t cuts[] = {
+        0,           1, 2, 3, 4, 5, 8, 1000, 65536, 1 << 20, sizeof(data) - 1,
+        sizeof(data)};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(cuts); i++) {
+        size_t a = cuts[i], b = sizeof(data) - a;
+        uint32_t ca = crc32c_update(0, data, a);
+        uint32_t cb = crc32c_update(0, data + a, b);
+        ASSERT_EQ(crc32c_combine(ca, cb, b), whole);
+    }
+}
+
 static const struct test tests[] = {
+    {"crc32c_combine", test_crc32c_combine},
     {"parts_land_at_their_strides", test_parts_land_at_their_strides},
     {"parts_that_do_not_fit_get_their_own_blob",
      test_parts_that_do_not_fit_get_their_own_blob},
