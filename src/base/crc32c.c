@@ -5,6 +5,9 @@
 #include "base/crc32c.h"
 
 #include <pthread.h>
+#include <string.h>
+
+#include "base/cpu.h"
 
 static uint32_t table[256];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
@@ -19,14 +22,60 @@ static void build(void)
     }
 }
 
-uint32_t crc32c_update(uint32_t crc, const void *data, size_t len)
+static uint32_t update_table(uint32_t crc, const uint8_t *p, size_t len)
 {
-    const uint8_t *p = data;
     pthread_once(&table_once, build);
     crc = ~crc;
     while (len--)
         crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
+}
+
+#if defined(__x86_64__)
+/* SSE4.2's crc32 instruction is CRC-32C: 8 bytes an instruction, about
+ * twenty times the table's speed. */
+__attribute__((target("sse4.2"))) static uint32_t
+update_sse42(uint32_t crc, const uint8_t *p, size_t len)
+{
+    uint64_t c = ~crc;
+    for (; len && ((uintptr_t)p & 7); len--)
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    for (; len; len--)
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    return ~(uint32_t)c;
+}
+
+static bool sse42_probe(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2");
+}
+
+static struct cpu_switch sse42 = CPU_SWITCH_INIT(sse42_probe);
+#endif
+
+uint32_t crc32c_update(uint32_t crc, const void *data, size_t len)
+{
+#if defined(__x86_64__)
+    if (cpu_switch_on(&sse42))
+        return update_sse42(crc, data, len);
+#endif
+    return update_table(crc, data, len);
+}
+
+bool crc32c_simd(int on)
+{
+#if defined(__x86_64__)
+    return cpu_switch_set(&sse42, on);
+#else
+    (void)on;
+    return false;
+#endif
 }
 
 /* GF(2) matrix times vector: the 32x32 matrix `m` (one column a word). */
