@@ -193,7 +193,11 @@ static int api_doc(void)
              "## S3 (REST-XML)\n\n"
              "Path-style and virtual-hosted-style addressing; SigV4 in the "
              "header, presigned SigV4 and SigV2 query strings; `aws-chunked` "
-             "bodies, signed or with an unsigned trailer.\n\n");
+             "bodies, signed or with an unsigned trailer; `Content-MD5` and "
+             "`x-amz-checksum-crc32`, `-crc32c`, `-sha1`, `-sha256` "
+             "verified and returned; multipart uploads created with a "
+             "checksum algorithm get S3's COMPOSITE object checksum, or "
+             "FULL_OBJECT for the CRCs.\n\n");
     s3_op_each(s3_row, &out);
     fwrite(out.data, 1, out.len, stdout);
     buf_release(&out);
