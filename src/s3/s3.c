@@ -2021,6 +2021,7 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
     char *ctype = xstrdup(ct ? ct : "binary/octet-stream");
     json_object_del(h, "content-type");
     json_object_del(h, "checksum-algorithm");
+    json_object_del(h, "checksum-type");
     char *headers = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *sj = json_object();
     if (object_sum[0])
