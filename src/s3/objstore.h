@@ -79,7 +79,7 @@ int objstore_writer_open(struct objstore *s, unsigned digests,
                          struct objstore_writer *w, struct kiln_diag *d);
 int objstore_writer_write(struct objstore_writer *w, const void *data,
                           size_t len, struct kiln_diag *d);
-/* Appends bytes [off, off+len) of blob `id` (copy_file_range). */
+/* Appends bytes [off, off+len) of blob `id`, read and digested. */
 int objstore_writer_append_blob(struct objstore *s, struct objstore_writer *w,
                                 const char *id, uint64_t off, uint64_t len,
                                 struct kiln_diag *d);

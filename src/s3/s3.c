@@ -11,7 +11,6 @@
  */
 #include "s3/s3.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -523,12 +522,15 @@ static const struct {
     const char *alg;
     const char *header;
     unsigned digest;
-    const char *xml; /* the element in CompleteMultipartUpload, ListParts */
+    const char *xml;  /* the element in CompleteMultipartUpload, ListParts */
+    const char *name; /* as x-amz-checksum-algorithm says it */
 } checksum_algs[] = {
-    {"crc32", "x-amz-checksum-crc32", OBJSTORE_CRC32, "ChecksumCRC32"},
-    {"crc32c", "x-amz-checksum-crc32c", OBJSTORE_CRC32C, "ChecksumCRC32C"},
-    {"sha1", "x-amz-checksum-sha1", OBJSTORE_SHA1, "ChecksumSHA1"},
-    {"sha256", "x-amz-checksum-sha256", OBJSTORE_SHA256, "ChecksumSHA256"},
+    {"crc32", "x-amz-checksum-crc32", OBJSTORE_CRC32, "ChecksumCRC32", "CRC32"},
+    {"crc32c", "x-amz-checksum-crc32c", OBJSTORE_CRC32C, "ChecksumCRC32C",
+     "CRC32C"},
+    {"sha1", "x-amz-checksum-sha1", OBJSTORE_SHA1, "ChecksumSHA1", "SHA1"},
+    {"sha256", "x-amz-checksum-sha256", OBJSTORE_SHA256, "ChecksumSHA256",
+     "SHA256"},
 };
 
 /* The checksum_algs entry named `name` in any case ("CRC32"), or -1. */
@@ -1737,12 +1739,8 @@ static void create_upload(const struct s3_ctx *s, struct http_request *r,
         buf_adds(&x, "</InitiateMultipartUploadResult>");
         respond_xml(r, 200, &x);
         if (alg >= 0) {
-            char upper[8];
-            size_t i = 0;
-            for (; checksum_algs[alg].alg[i]; i++)
-                upper[i] = (char)toupper(checksum_algs[alg].alg[i]);
-            upper[i] = '\0';
-            http_response_header(r, "x-amz-checksum-algorithm", upper);
+            http_response_header(r, "x-amz-checksum-algorithm",
+                                 checksum_algs[alg].name);
             http_response_header(r, "x-amz-checksum-type",
                                  full ? "FULL_OBJECT" : "COMPOSITE");
         }
