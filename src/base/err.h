@@ -115,7 +115,11 @@
       "ValidationException", 400, "InvalidArgument", 400, "ValidationError",   \
       424, "ModelError")                                                       \
     X(DIM, "dimension mismatch", 400, "ValidationException", 400,              \
-      "InvalidArgument", 400, "ValidationError", 400, "ValidationError")
+      "InvalidArgument", 400, "ValidationError", 400, "ValidationError")       \
+    X(BADTAG, "invalid tag", 400, "ValidationException", 400, "InvalidTag",    \
+      400, "ValidationError", 400, "ValidationError")                          \
+    X(TAGLIMIT, "too many tags", 400, "ValidationException", 400,              \
+      "BadRequest", 400, "ValidationError", 400, "ValidationError")
 
 /* Positions in the table; 0 is "no error". */
 enum kiln_err_index {

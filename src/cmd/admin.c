@@ -197,7 +197,13 @@ static int api_doc(void)
              "`x-amz-checksum-crc32`, `-crc32c`, `-sha1`, `-sha256` "
              "verified and returned; multipart uploads created with a "
              "checksum algorithm get S3's COMPOSITE object checksum, or "
-             "FULL_OBJECT for the CRCs.\n\n");
+             "FULL_OBJECT for the CRCs; object tags (S3's 10 per object) "
+             "set with `x-amz-tagging` on PutObject, CopyObject and "
+             "CreateMultipartUpload, carried or replaced by CopyObject's "
+             "`x-amz-tagging-directive`, counted in GetObject's "
+             "`x-amz-tagging-count`. Other bucket and object sub-resources "
+             "(`?acl`, `?versioning`, bucket `?tagging`, ...) answer "
+             "`NotImplemented`.\n\n");
     s3_op_each(s3_row, &out);
     fwrite(out.data, 1, out.len, stdout);
     buf_release(&out);

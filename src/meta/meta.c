@@ -757,6 +757,22 @@ int meta_object_put(struct meta *m, const struct meta_object *o,
     return end(m, insert_object(m, o, old_blob, d));
 }
 
+int meta_object_set_headers(struct meta *m, const char *bucket, const char *key,
+                            const char *blob, const char *headers)
+{
+    int rc = 0;
+
+    begin(m);
+    if (run(prep(m,
+                 "UPDATE objects SET headers = ? WHERE bucket = ? AND key = ? "
+                 "AND blob = ?",
+                 "ssss", headers, bucket, key, blob)) != SQLITE_DONE)
+        rc = KILN_EIO;
+    else if (sqlite3_changes(m->db) == 0)
+        rc = KILN_ENOTFOUND;
+    return end(m, rc);
+}
+
 int meta_object_delete(struct meta *m, const char *bucket, const char *key,
                        char old_blob[META_BLOB_ID])
 {

@@ -250,6 +250,10 @@ int meta_object_get(struct meta *m, const char *bucket, const char *key,
 /* Inserts or replaces; KILN_ENOBUCKET if the bucket is gone. */
 int meta_object_put(struct meta *m, const struct meta_object *o,
                     char old_blob[META_BLOB_ID], struct kiln_diag *d);
+/* Replaces the stored headers of the object whose data is blob;
+ * KILN_ENOTFOUND when the key is gone or now holds other data. */
+int meta_object_set_headers(struct meta *m, const char *bucket, const char *key,
+                            const char *blob, const char *headers);
 /* Removes the row if present (0 either way). */
 int meta_object_delete(struct meta *m, const char *bucket, const char *key,
                        char old_blob[META_BLOB_ID]);

@@ -35,6 +35,7 @@
 #define MIN_PART      (5u << 20)
 #define XML_BODY_MAX  (4u << 20)
 #define MAX_QPARAMS   64
+#define MAX_TAGS      10 /* per object */
 
 enum op {
     OP_LIST_BUCKETS,
@@ -57,6 +58,9 @@ enum op {
     OP_ABORT_UPLOAD,
     OP_CREATE_UPLOAD,
     OP_COMPLETE_UPLOAD,
+    OP_PUT_TAGGING,
+    OP_GET_TAGGING,
+    OP_DELETE_TAGGING,
     OP_UNSUPPORTED,
 };
 
@@ -81,6 +85,9 @@ static const char *const op_names[] = {
     [OP_ABORT_UPLOAD] = "AbortMultipartUpload",
     [OP_CREATE_UPLOAD] = "CreateMultipartUpload",
     [OP_COMPLETE_UPLOAD] = "CompleteMultipartUpload",
+    [OP_PUT_TAGGING] = "PutObjectTagging",
+    [OP_GET_TAGGING] = "GetObjectTagging",
+    [OP_DELETE_TAGGING] = "DeleteObjectTagging",
     [OP_UNSUPPORTED] = "-",
 };
 
@@ -122,6 +129,7 @@ struct s3_req {
     struct checksum ck;
     int part_number;
     int part_alg;          /* the upload's checksum_algs entry, or -1 */
+    json_t *tags;          /* x-amz-tagging, checked: {"key": "value"} */
     struct kiln_diag diag; /* detail for a sink error */
 };
 
@@ -346,16 +354,19 @@ static enum op route(const struct s3_req *q, const char *method,
     if (strcmp(method, "PUT") == 0) {
         if (qhas(q, "partNumber") && qhas(q, "uploadId"))
             return copy ? OP_UPLOAD_PART_COPY : OP_UPLOAD_PART;
-        if (qhas(q, "tagging") || qhas(q, "acl") || qhas(q, "retention") ||
-            qhas(q, "legal-hold"))
+        if (qhas(q, "tagging"))
+            return OP_PUT_TAGGING;
+        if (qhas(q, "acl") || qhas(q, "retention") || qhas(q, "legal-hold"))
             return OP_UNSUPPORTED;
         return copy ? OP_COPY_OBJECT : OP_PUT_OBJECT;
     }
     if (strcmp(method, "GET") == 0) {
         if (qhas(q, "uploadId"))
             return OP_LIST_PARTS;
-        if (qhas(q, "tagging") || qhas(q, "acl") || qhas(q, "attributes") ||
-            qhas(q, "torrent") || qhas(q, "retention") || qhas(q, "legal-hold"))
+        if (qhas(q, "tagging"))
+            return OP_GET_TAGGING;
+        if (qhas(q, "acl") || qhas(q, "attributes") || qhas(q, "torrent") ||
+            qhas(q, "retention") || qhas(q, "legal-hold"))
             return OP_UNSUPPORTED;
         return OP_GET_OBJECT;
     }
@@ -363,7 +374,7 @@ static enum op route(const struct s3_req *q, const char *method,
         return OP_HEAD_OBJECT;
     if (strcmp(method, "DELETE") == 0)
         return qhas(q, "uploadId")  ? OP_ABORT_UPLOAD
-               : qhas(q, "tagging") ? OP_UNSUPPORTED
+               : qhas(q, "tagging") ? OP_DELETE_TAGGING
                                     : OP_DELETE_OBJECT;
     if (strcmp(method, "POST") == 0) {
         if (qhas(q, "uploads"))
@@ -444,8 +455,9 @@ static bool stored_header(const char *name)
     return false;
 }
 
-/* JSON text of the response headers to store for this request. */
-static char *headers_json(struct http_request *r)
+/* JSON text of the response headers to store for this request, with
+ * the tags of its x-amz-tagging header. */
+static char *headers_json(struct http_request *r, const struct s3_req *q)
 {
     json_t *o = json_object();
     char *text;
@@ -484,12 +496,17 @@ static char *headers_json(struct http_request *r)
                                 json_string(buf_cstr(&kept)));
         buf_release(&kept);
     }
+    if (q->tags && json_object_size(q->tags))
+        json_object_set(o, "tagging", q->tags);
     text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return text;
 }
 
-static void add_stored_headers(struct http_request *r, const char *json)
+/* The stored headers as response headers; a GET also says how many tags
+ * the object has. */
+static void add_stored_headers(struct http_request *r, const char *json,
+                               bool tag_count)
 {
     json_t *o = json_loads(json ? json : "{}", 0, NULL);
     const char *k;
@@ -499,7 +516,117 @@ static void add_stored_headers(struct http_request *r, const char *json)
         if (json_is_string(v))
             http_response_header(r, k, json_string_value(v));
     }
+    size_t ntags = json_object_size(json_object_get(o, "tagging"));
+    if (tag_count && ntags) {
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", ntags);
+        http_response_header(r, "x-amz-tagging-count", n);
+    }
     json_decref(o);
+}
+
+/* ---- object tags ------------------------------------------------------ */
+
+/* Unicode characters in a UTF-8 string: its bytes that start one. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* Adds one tag to set, checked as S3 checks a tag. */
+static int tag_add(json_t *set, const char *key, const char *value,
+                   struct kiln_diag *d)
+{
+    size_t kn = utf8_chars(key);
+    if (kn == 0 || kn > 128)
+        return diag_set(d, KILN_EBADTAG,
+                        "The TagKey you have provided is invalid");
+    if (utf8_chars(value) > 256)
+        return diag_set(d, KILN_EBADTAG,
+                        "The TagValue you have provided is invalid");
+    if (str_starts(key, "aws:"))
+        return diag_set(d, KILN_EBADTAG,
+                        "Your TagKey cannot be prefixed with aws:");
+    if (json_object_get(set, key))
+        return diag_set(d, KILN_EBADTAG,
+                        "Cannot provide multiple Tags with the same key");
+    json_t *v = json_string(value); /* NULL unless UTF-8 */
+    if (!v)
+        return diag_set(d, KILN_EBADTAG,
+                        "The TagValue you have provided is invalid");
+    if (json_object_set_new(set, key, v) != 0)
+        return diag_set(d, KILN_EBADTAG,
+                        "The TagKey you have provided is invalid");
+    return 0;
+}
+
+static int tags_counted(json_t *set, struct kiln_diag *d)
+{
+    if (json_object_size(set) > MAX_TAGS)
+        return diag_set(d, KILN_ETAGLIMIT,
+                        "Object tags cannot be greater than %d", MAX_TAGS);
+    return 0;
+}
+
+/* The tags of an x-amz-tagging header: "k1=v1&k2=v2", URL-encoded. */
+static int tags_from_header(const char *h, json_t **out, struct kiln_diag *d)
+{
+    json_t *set = json_object();
+    struct buf k = BUF_INIT(8192), v = BUF_INIT(8192);
+    int rc = 0;
+
+    for (const char *p = h; *p && rc == 0;) {
+        size_t n = strcspn(p, "&");
+        const char *eq = memchr(p, '=', n);
+        size_t kn = eq ? (size_t)(eq - p) : n;
+        buf_reset(&k);
+        buf_reset(&v);
+        if (n &&
+            (str_url_decode(p, kn, true, &k) != 0 ||
+             (eq && str_url_decode(eq + 1, n - kn - 1, true, &v) != 0) ||
+             strlen(buf_cstr(&k)) != k.len || strlen(buf_cstr(&v)) != v.len ||
+             json_object_get(set, buf_cstr(&k))))
+            rc = diag_set(d, KILN_EINVAL,
+                          "The header 'x-amz-tagging' shall be encoded as "
+                          "UTF-8 then URLEncoded URL query parameters without "
+                          "tag name duplicates.");
+        else if (n)
+            rc = tag_add(set, buf_cstr(&k), buf_cstr(&v), d);
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    buf_release(&k);
+    buf_release(&v);
+    if (!rc)
+        rc = tags_counted(set, d);
+    if (rc) {
+        json_decref(set);
+        return rc;
+    }
+    *out = set;
+    return 0;
+}
+
+/* The stored-headers JSON with its tag set replaced (NULL or empty:
+ * none). Owned by the caller. */
+static char *headers_with_tags(const char *headers, json_t *tags)
+{
+    json_t *o = json_loads(headers ? headers : "{}", 0, NULL);
+    char *text;
+
+    if (!o)
+        o = json_object();
+    if (tags && json_object_size(tags))
+        json_object_set(o, "tagging", tags);
+    else
+        json_object_del(o, "tagging");
+    text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return text;
 }
 
 /* ---- streaming uploads ---------------------------------------------- */
@@ -684,6 +811,25 @@ static void hex_to_etag(const uint8_t md5[16], char out[40])
     snprintf(out, 40, "\"%s\"", hex);
 }
 
+/* Checks a Content-MD5 header (NULL: none sent) against the MD5 of what
+ * arrived. */
+static int md5_check(const char *header, const uint8_t got[16],
+                     struct kiln_diag *d)
+{
+    uint8_t want[16];
+
+    if (!header)
+        return 0;
+    if (b64_decode(header, want, sizeof(want)) != 16)
+        return diag_set(d, KILN_EBADDIGESTFMT,
+                        "The Content-MD5 you specified was invalid.");
+    if (memcmp(want, got, 16) != 0)
+        return diag_set(d, KILN_EBADDIGEST,
+                        "The Content-MD5 you specified did not match what "
+                        "we received.");
+    return 0;
+}
+
 /* Checks every digest the client sent against what arrived. */
 static int verify_upload(struct s3_req *q, struct http_request *r,
                          struct kiln_diag *d)
@@ -699,16 +845,9 @@ static int verify_upload(struct s3_req *q, struct http_request *r,
                             "The provided 'x-amz-content-sha256' header does "
                             "not match what was computed.");
     }
-    if (md5h) {
-        uint8_t want[16];
-        if (b64_decode(md5h, want, sizeof(want)) != 16)
-            return diag_set(d, KILN_EBADDIGESTFMT,
-                            "The Content-MD5 you specified was invalid.");
-        if (memcmp(want, q->w.md5_out, 16) != 0)
-            return diag_set(d, KILN_EBADDIGEST,
-                            "The Content-MD5 you specified did not match "
-                            "what we received.");
-    }
+    int rc = md5_check(md5h, q->w.md5_out, d);
+    if (rc)
+        return rc;
     if (q->ck.alg && q->ck.from_trailer) {
         char name[64];
         snprintf(name, sizeof(name), "x-amz-checksum-%s", q->ck.alg);
@@ -796,7 +935,7 @@ static void finish_upload(const struct s3_ctx *s, struct http_request *r,
         rc = meta_part_put(s->meta, qget(q, "uploadId"), &p, old, &d);
     } else {
         const char *ct = http_request_header(r, "Content-Type");
-        headers = headers_json(r);
+        headers = headers_json(r, q);
         sums = checksums_json(q);
         struct meta_object o = {
             .bucket = q->bucket,
@@ -1041,7 +1180,7 @@ static void get_object(const struct s3_ctx *s, struct http_request *r,
     http_response_header(r, "ETag", c.etag);
     http_response_header(r, "Last-Modified", lm);
     http_response_header(r, "Accept-Ranges", "bytes");
-    add_stored_headers(r, c.headers);
+    add_stored_headers(r, c.headers, !head);
     static const struct {
         const char *param, *header;
     } overrides[] = {
@@ -1085,7 +1224,6 @@ static void get_object(const struct s3_ctx *s, struct http_request *r,
         snprintf(n, sizeof(n), "%d", c.parts);
         http_response_header(r, "x-amz-mp-parts-count", n);
     }
-    (void)head;
 out:
     object_copy_release(&c);
 }
@@ -1499,6 +1637,86 @@ static void delete_objects(const struct s3_ctx *s, struct http_request *r,
     s3xml_delete_free(&del);
 }
 
+/* ---- tagging ---------------------------------------------------------- */
+
+static void get_tagging(const struct s3_ctx *s, struct http_request *r,
+                        struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct object_copy c = {0};
+    struct buf x = BUF_INIT(64 * 1024);
+    const char *k;
+    json_t *v;
+
+    if (own_bucket(q, &b, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    if (meta_object_get(s->meta, q->bucket, q->key, copy_object_row, &c)) {
+        fail(r, KILN_ENOTFOUND, "The specified key does not exist.", q);
+        return;
+    }
+    json_t *h = json_loads(c.headers ? c.headers : "{}", 0, NULL);
+    buf_adds(&x, XML_HEAD "<Tagging xmlns=\"" XML_NS "\"><TagSet>");
+    json_object_foreach(json_object_get(h, "tagging"), k, v)
+    {
+        buf_adds(&x, "<Tag>");
+        xml_elem(&x, "Key", k, false);
+        xml_elem(&x, "Value", json_string_value(v), false);
+        buf_adds(&x, "</Tag>");
+    }
+    buf_adds(&x, "</TagSet></Tagging>");
+    respond_xml(r, 200, &x);
+    json_decref(h);
+    buf_release(&x);
+    object_copy_release(&c);
+}
+
+/* PutObjectTagging (a <Tagging> body) and DeleteObjectTagging (none):
+ * the object keeps its data and metadata and gets the new tag set. */
+static void set_tagging(const struct s3_ctx *s, struct http_request *r,
+                        struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct s3xml_tagging t = {0};
+    json_t *set = json_object();
+    int rc = own_bucket(q, &b, &d);
+
+    if (!rc && q->op == OP_PUT_TAGGING) {
+        rc = s3xml_parse_tagging(buf_cstr(&r->body), r->body.len, &t, &d);
+        for (size_t i = 0; !rc && i < t.ntags; i++)
+            rc = tag_add(set, t.tags[i].key, t.tags[i].value, &d);
+        if (!rc)
+            rc = tags_counted(set, &d);
+    }
+    /* A PUT that replaces the object meanwhile wins: the update applies
+     * to the data it was read with, or is tried again on the new one. */
+    for (int attempt = 0; !rc; attempt++) {
+        struct object_copy c = {0};
+        if (meta_object_get(s->meta, q->bucket, q->key, copy_object_row, &c)) {
+            rc = diag_set(&d, KILN_ENOTFOUND,
+                          "The specified key does not exist.");
+            break;
+        }
+        char *headers = headers_with_tags(c.headers, set);
+        rc = meta_object_set_headers(s->meta, q->bucket, q->key, c.blob,
+                                     headers);
+        mem_free(headers);
+        object_copy_release(&c);
+        if (rc != KILN_ENOTFOUND || attempt == 2)
+            break;
+        rc = 0;
+    }
+    if (rc)
+        fail_diag(r, &d, q);
+    else
+        respond_empty(r, q->op == OP_PUT_TAGGING ? 200 : 204);
+    s3xml_tagging_free(&t);
+    json_decref(set);
+}
+
 /* ---- copies ----------------------------------------------------------- */
 
 /* Parses x-amz-copy-source into bucket and key (owned by the caller). */
@@ -1558,10 +1776,15 @@ static void copy_object(const struct s3_ctx *s, struct http_request *r,
     char blob[META_BLOB_ID], old[META_BLOB_ID] = "", t[TM_ISO_LEN];
     const char *dir = http_request_header(r, "x-amz-metadata-directive");
     bool replace = dir && strcasecmp(dir, "REPLACE") == 0;
+    const char *tdir = http_request_header(r, "x-amz-tagging-directive");
+    bool retag = tdir && strcasecmp(tdir, "REPLACE") == 0;
     struct buf x = BUF_INIT(4096);
+    json_t *source = NULL;
     int fd = -1, rc;
 
     rc = own_bucket(q, &b, &d);
+    if (!rc && tdir && !retag && strcasecmp(tdir, "COPY") != 0)
+        rc = diag_set(&d, KILN_EINVAL, "Unknown tagging directive.");
     if (!rc)
         rc = open_source(s, r, q, &c, &fd, &sb, &sk, &d);
     if (!rc && strcmp(sb, q->bucket) == 0 && strcmp(sk, q->key) == 0 &&
@@ -1585,8 +1808,14 @@ static void copy_object(const struct s3_ctx *s, struct http_request *r,
         rc = objstore_blob_link(s->store, c.blob, blob, &d);
     if (rc)
         goto out;
-    if (replace)
-        headers = headers_json(r);
+    /* Metadata and tags each come from the request or the source, as
+     * their directives say. */
+    source = json_loads(c.headers ? c.headers : "{}", 0, NULL);
+    char *own = replace ? headers_json(r, q) : NULL;
+    headers =
+        headers_with_tags(replace ? own : c.headers,
+                          retag ? q->tags : json_object_get(source, "tagging"));
+    mem_free(own);
     const char *ct = http_request_header(r, "Content-Type");
     struct meta_object o = {
         .bucket = q->bucket,
@@ -1596,7 +1825,7 @@ static void copy_object(const struct s3_ctx *s, struct http_request *r,
         .etag = c.etag,
         .modified = tm_now(),
         .content_type = replace && ct ? ct : c.content_type,
-        .headers = replace ? headers : c.headers,
+        .headers = headers,
         .checksums = c.checksums,
         .parts = c.parts,
     };
@@ -1621,6 +1850,7 @@ out:
     mem_free(sb);
     mem_free(sk);
     mem_free(headers);
+    json_decref(source);
     buf_release(&x);
 }
 
@@ -1690,7 +1920,7 @@ static void create_upload(const struct s3_ctx *s, struct http_request *r,
         raw[i] = (uint8_t)(us >> (56 - 8 * i));
     KILN_ASSERT(getentropy(raw + 8, sizeof(raw) - 8) == 0);
     str_hex(raw, sizeof(raw), id);
-    headers = headers_json(r);
+    headers = headers_json(r, q);
     h = json_loads(headers, 0, NULL);
     const char *ct = http_request_header(r, "Content-Type");
     json_object_set_new(h, "content-type",
@@ -2424,6 +2654,14 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     q->op = route(q, r->method, r);
     str_copy(r->op, op_names[q->op], sizeof(r->op));
     r->body_max = 0;
+    const char *tagging = http_request_header(r, "x-amz-tagging");
+    if (tagging &&
+        (q->op == OP_PUT_OBJECT || q->op == OP_COPY_OBJECT ||
+         q->op == OP_CREATE_UPLOAD) &&
+        tags_from_header(tagging, &q->tags, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
     switch (q->op) {
     case OP_UNSUPPORTED:
         fail(r, KILN_EUNKNOWNOP,
@@ -2434,6 +2672,7 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     case OP_CREATE_BUCKET:
     case OP_DELETE_OBJECTS:
     case OP_COMPLETE_UPLOAD:
+    case OP_PUT_TAGGING:
         r->body_max = XML_BODY_MAX;
         if (r->has_length && r->content_length > XML_BODY_MAX)
             fail(r, KILN_ETOOBIG, "Your request body is too large.", q);
@@ -2487,9 +2726,22 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
 
 void s3_finish(const struct s3_ctx *s, struct http_request *r, struct s3_req *q)
 {
+    struct kiln_diag d = {0};
+
     if (r->body_overflow) {
         fail(r, KILN_ETOOBIG, "Your request body is too large.", q);
         return;
+    }
+    /* An XML body, read whole, is checked here; uploads are checked as
+     * they are written. */
+    if (r->body_max == XML_BODY_MAX) {
+        uint8_t md5[16];
+        EVP_Digest(r->body.len ? r->body.data : "", r->body.len, md5, NULL,
+                   EVP_md5(), NULL);
+        if (md5_check(http_request_header(r, "Content-MD5"), md5, &d) != 0) {
+            fail_diag(r, &d, q);
+            return;
+        }
     }
     switch (q->op) {
     case OP_PUT_OBJECT:
@@ -2542,6 +2794,13 @@ void s3_finish(const struct s3_ctx *s, struct http_request *r, struct s3_req *q)
     case OP_COMPLETE_UPLOAD:
         complete_upload(s, r, q);
         break;
+    case OP_GET_TAGGING:
+        get_tagging(s, r, q);
+        break;
+    case OP_PUT_TAGGING:
+    case OP_DELETE_TAGGING:
+        set_tagging(s, r, q);
+        break;
     case OP_UNSUPPORTED:
         fail(r, KILN_EUNKNOWNOP, "Not implemented.", q);
         break;
@@ -2560,6 +2819,7 @@ void s3_req_free(struct s3_req *q)
         mem_free(q->q[i].name);
         mem_free(q->q[i].value);
     }
+    json_decref(q->tags);
     mem_free(q->bucket);
     mem_free(q->key);
     mem_free(q);

@@ -173,6 +173,60 @@ void s3xml_complete_free(struct s3xml_complete *x)
     x->nparts = 0;
 }
 
+int s3xml_parse_tagging(const char *body, size_t len, struct s3xml_tagging *out,
+                        struct kiln_diag *d)
+{
+    xmlDoc *doc = parse(body, len, "Tagging");
+    struct s3xml_tagging x = {0};
+    bool has_set = false;
+
+    if (!doc)
+        return malformed(d);
+    for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next) {
+        if (!named(n, "TagSet"))
+            continue;
+        has_set = true;
+        for (xmlNode *t = n->children; t; t = t->next) {
+            if (!named(t, "Tag"))
+                continue;
+            struct s3xml_tag tag = {0};
+            for (xmlNode *c = t->children; c; c = c->next) {
+                if (named(c, "Key") && !tag.key)
+                    tag.key = text_of(c);
+                else if (named(c, "Value") && !tag.value)
+                    tag.value = text_of(c);
+            }
+            if (!tag.key || !tag.value || x.ntags == S3XML_MAX_TAGS) {
+                mem_free(tag.key);
+                mem_free(tag.value);
+                has_set = false;
+                goto out;
+            }
+            x.tags = xrealloc(x.tags, (x.ntags + 1) * sizeof(*x.tags));
+            x.tags[x.ntags++] = tag;
+        }
+    }
+out:
+    xmlFreeDoc(doc);
+    if (!has_set) {
+        s3xml_tagging_free(&x);
+        return malformed(d);
+    }
+    *out = x;
+    return 0;
+}
+
+void s3xml_tagging_free(struct s3xml_tagging *x)
+{
+    for (size_t i = 0; i < x->ntags; i++) {
+        mem_free(x->tags[i].key);
+        mem_free(x->tags[i].value);
+    }
+    mem_free(x->tags);
+    x->tags = NULL;
+    x->ntags = 0;
+}
+
 int s3xml_parse_location(const char *body, size_t len, char *out, size_t size,
                          struct kiln_diag *d)
 {

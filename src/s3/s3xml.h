@@ -1,9 +1,9 @@
 /*
  * s3xml.h - the S3 request bodies kiln parses, with libxml2 (never by
- * hand): DeleteObjects' <Delete> and CompleteMultipartUpload's
- * <CompleteMultipartUpload>. Namespaces are ignored, as S3 does. Network
- * access and entity expansion are off. Results are owned by the caller and
- * freed with the matching _free. Any thread.
+ * hand): DeleteObjects' <Delete>, CompleteMultipartUpload's
+ * <CompleteMultipartUpload> and PutObjectTagging's <Tagging>. Namespaces are
+ * ignored, as S3 does. Network access and entity expansion are off. Results are
+ * owned by the caller and freed with the matching _free. Any thread.
  *
  * Errors: KILN_ESERIAL (MalformedXML) with a message in the diag.
  */
@@ -14,6 +14,7 @@
 
 #define S3XML_MAX_KEYS  1000  /* DeleteObjects limit */
 #define S3XML_MAX_PARTS 10000 /* multipart limit */
+#define S3XML_MAX_TAGS  1000  /* far past S3's 10, which s3.c enforces */
 
 struct s3xml_delete {
     char **keys;
@@ -40,6 +41,22 @@ void s3xml_delete_free(struct s3xml_delete *x);
 int s3xml_parse_complete(const char *body, size_t len,
                          struct s3xml_complete *out, struct kiln_diag *d);
 void s3xml_complete_free(struct s3xml_complete *x);
+
+struct s3xml_tag {
+    char *key;
+    char *value;
+};
+
+struct s3xml_tagging {
+    struct s3xml_tag *tags;
+    size_t ntags;
+};
+
+/* <Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging>; every
+ * Tag needs both. The tags are returned as sent, unchecked. */
+int s3xml_parse_tagging(const char *body, size_t len, struct s3xml_tagging *out,
+                        struct kiln_diag *d);
+void s3xml_tagging_free(struct s3xml_tagging *x);
 
 /* The LocationConstraint of a CreateBucketConfiguration ("" if none). */
 int s3xml_parse_location(const char *body, size_t len, char *out, size_t size,

@@ -1,6 +1,6 @@
 /*
  * fuzz_s3xml.c - the S3 XML request bodies: DeleteObjects,
- * CompleteMultipartUpload and CreateBucketConfiguration.
+ * CompleteMultipartUpload, PutObjectTagging and CreateBucketConfiguration.
  */
 #include "fuzz.h"
 #include "s3/s3xml.h"
@@ -10,12 +10,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct kiln_diag d = {0};
     struct s3xml_delete del;
     struct s3xml_complete c;
+    struct s3xml_tagging t;
     char loc[64];
 
     if (s3xml_parse_delete((const char *)data, size, &del, &d) == 0)
         s3xml_delete_free(&del);
     if (s3xml_parse_complete((const char *)data, size, &c, &d) == 0)
         s3xml_complete_free(&c);
+    if (s3xml_parse_tagging((const char *)data, size, &t, &d) == 0)
+        s3xml_tagging_free(&t);
     s3xml_parse_location((const char *)data, size, loc, sizeof(loc), &d);
     return 0;
 }

@@ -179,6 +179,80 @@ def test_copy_object(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"copy me"
 
 
+def tags_of(s3, bucket, key):
+    return {t["Key"]: t["Value"]
+            for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+
+
+def test_object_tagging(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="tagged", Body=b"t", Metadata={"m": "1"},
+                  Tagging="project=digits&stage=a%20b%26c")
+    assert tags_of(s3, bucket, "tagged") == {"project": "digits", "stage": "a b&c"}
+    assert s3.get_object(Bucket=bucket, Key="tagged")["TagCount"] == 2
+    s3.put_object_tagging(Bucket=bucket, Key="tagged", Tagging={"TagSet": [
+        {"Key": "caf\u00e9", "Value": ""}, {"Key": "k" * 128, "Value": "v" * 256}]})
+    assert tags_of(s3, bucket, "tagged") == {"caf\u00e9": "", "k" * 128: "v" * 256}
+    g = s3.get_object(Bucket=bucket, Key="tagged")
+    assert g["Body"].read() == b"t" and g["Metadata"] == {"m": "1"}
+    s3.delete_object_tagging(Bucket=bucket, Key="tagged")
+    assert tags_of(s3, bucket, "tagged") == {}
+    assert "TagCount" not in s3.get_object(Bucket=bucket, Key="tagged")
+
+    def bad(tags):
+        return code_of(s3.put_object_tagging, Bucket=bucket, Key="tagged",
+                       Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags]})
+    assert bad([("aws:x", "1")]) == "InvalidTag"
+    assert bad([("k" * 129, "1")]) == "InvalidTag"
+    assert bad([("k", "v" * 257)]) == "InvalidTag"
+    assert bad([("same", "1"), ("same", "2")]) == "InvalidTag"
+    assert bad([(f"k{i}", "v") for i in range(11)]) == "BadRequest"
+    assert code_of(s3.put_object, Bucket=bucket, Key="tagged2", Body=b"x",
+                   Tagging="a=1&a=2") == "InvalidArgument"
+    assert code_of(s3.get_object, Bucket=bucket, Key="tagged2") == "NoSuchKey"
+    assert code_of(s3.get_object_tagging, Bucket=bucket, Key="absent") == "NoSuchKey"
+    assert code_of(s3.put_object_tagging, Bucket=bucket, Key="absent",
+                   Tagging={"TagSet": []}) == "NoSuchKey"
+    req = signed(server, "s3", b"<Tagging><Tag>", {
+        "x-amz-content-sha256": hashlib.sha256(b"<Tagging><Tag>").hexdigest()},
+        method="PUT", path=f"/{bucket}/tagged?tagging=")
+    status, _, body = send(server, *req)
+    assert status == 400 and b"<Code>MalformedXML</Code>" in body, body
+    xml = (b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag>"
+           b"</TagSet></Tagging>")
+    for md5, code in [(hashlib.md5(b"other").digest(), b"BadDigest"),
+                      (b"short", b"InvalidDigest")]:
+        req = signed(server, "s3", xml, {
+            "x-amz-content-sha256": hashlib.sha256(xml).hexdigest(),
+            "Content-MD5": base64.b64encode(md5).decode()},
+            method="PUT", path=f"/{bucket}/tagged?tagging=")
+        status, _, body = send(server, *req)
+        assert status == 400 and b"<Code>%s</Code>" % code in body, body
+    assert tags_of(s3, bucket, "tagged") == {}
+
+
+def test_copy_and_multipart_carry_tags(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="tag-src", Body=b"src", Tagging="a=1")
+    s3.copy_object(Bucket=bucket, Key="tag-copy", CopySource=f"{bucket}/tag-src")
+    assert tags_of(s3, bucket, "tag-copy") == {"a": "1"}
+    s3.copy_object(Bucket=bucket, Key="tag-copy", CopySource=f"{bucket}/tag-src",
+                   TaggingDirective="REPLACE", Tagging="b=2")
+    assert tags_of(s3, bucket, "tag-copy") == {"b": "2"}
+    # The metadata directive does not touch the tags, nor the tags it.
+    s3.copy_object(Bucket=bucket, Key="tag-copy", CopySource=f"{bucket}/tag-src",
+                   MetadataDirective="REPLACE", Metadata={"x": "y"})
+    assert tags_of(s3, bucket, "tag-copy") == {"a": "1"}
+    assert s3.head_object(Bucket=bucket, Key="tag-copy")["Metadata"] == {"x": "y"}
+    assert code_of(s3.copy_object, Bucket=bucket, Key="tag-copy",
+                   CopySource=f"{bucket}/tag-src",
+                   TaggingDirective="BOGUS") == "InvalidArgument"
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="tag-mp",
+                                     Tagging="team=ml")["UploadId"]
+    e = s3.upload_part(Bucket=bucket, Key="tag-mp", UploadId=uid, PartNumber=1,
+                       Body=b"p")["ETag"]
+    complete(s3, bucket, "tag-mp", uid, {1: e}, [1])
+    assert tags_of(s3, bucket, "tag-mp") == {"team": "ml"}
+
+
 def test_multipart_etag_and_errors(s3, bucket):
     up = s3.create_multipart_upload(Bucket=bucket, Key="mp", ContentType="text/y")
     uid = up["UploadId"]
@@ -532,6 +606,26 @@ def test_cli_cp_sync_ls_rm_large_multipart(server, tmp_path):
     assert (back / "sub dir" / "caf\u00e9 & co.txt").read_text() == "sub dir/caf\u00e9 & co.txt"
     aws(server, "s3", "rm", "--recursive", "s3://cli-bucket/")
     aws(server, "s3", "rb", "s3://cli-bucket")
+
+
+def test_cli_copies_large_objects_between_keys(server, s3, tmp_path):
+    """`aws s3 cp` and `mv` from S3 to S3 copy an object of 8 MB or more
+    in parts, asking GetObjectTagging for the tags to carry over."""
+    aws(server, "s3", "mb", "s3://cli-copies")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(9 << 20))
+    aws(server, "s3", "cp", str(big), "s3://cli-copies/a/big.bin")
+    s3.put_object_tagging(Bucket="cli-copies", Key="a/big.bin",
+                          Tagging={"TagSet": [{"Key": "stage", "Value": "raw"}]})
+    aws(server, "s3", "cp", "s3://cli-copies/a/big.bin", "s3://cli-copies/b/big.bin")
+    aws(server, "s3", "mv", "s3://cli-copies/b/big.bin", "s3://cli-copies/c/big.bin")
+    aws(server, "s3", "sync", "s3://cli-copies/a", "s3://cli-copies/d")
+    for key in ["c/big.bin", "d/big.bin"]:
+        g = s3.get_object(Bucket="cli-copies", Key=key)
+        assert g["Body"].read() == big.read_bytes()
+        assert tags_of(s3, "cli-copies", key) == {"stage": "raw"}
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="cli-copies")["Contents"]]
+    assert keys == ["a/big.bin", "c/big.bin", "d/big.bin"]
 
 
 def test_boto3_upload_download_file(s3, bucket, tmp_path):
