@@ -1,6 +1,7 @@
 /*
  * tags.c - tags live in one table keyed by ARN; the ARN is checked to name
- * an existing resource of the caller's account first.
+ * an existing resource of the caller's account first: a training job, a
+ * model, an endpoint config or an endpoint.
  */
 #include "api/tags.h"
 
@@ -69,14 +70,21 @@ static int resource(const struct api_ctx *c, const char *a, struct kiln_diag *d)
                         "account.",
                         a);
     const char *type = p + 13, *slash = strchr(type, '/');
-    if (slash && (size_t)(slash - type) == 12 &&
-        strncmp(type, "training-job", 12) == 0) {
-        char *body = NULL;
-        int rc = meta_training_get(c->meta, c->account, slash + 1, &body);
-        mem_free(body);
-        if (rc == 0)
-            return 0;
-    }
+    size_t tlen = slash ? (size_t)(slash - type) : 0;
+    char *body = NULL;
+    int rc = KILN_ENOTFOUND;
+    if (tlen == 12 && strncmp(type, "training-job", 12) == 0)
+        rc = meta_training_get(c->meta, c->account, slash + 1, &body);
+    /* Models, endpoint configs and endpoints: the ARN's lower-case name
+     * finds them, as their names are unique regardless of case. */
+    static const char *const hosted[] = {"model", "endpoint-config",
+                                         "endpoint"};
+    for (size_t i = 0; slash && i < KILN_ARRAY_LEN(hosted); i++)
+        if (tlen == strlen(hosted[i]) && strncmp(type, hosted[i], tlen) == 0)
+            rc = meta_res_get(c->meta, c->account, hosted[i], slash + 1, &body);
+    mem_free(body);
+    if (rc == 0)
+        return 0;
     return diag_set(d, KILN_EVALIDATION, "Could not find resource %.256s.", a);
 }
 

@@ -1308,7 +1308,12 @@ int meta_res_delete(struct meta *m, const char *account, const char *type,
 {
     int rc = 0;
     begin(m);
+    /* Its tags go with it, so a new resource of that name starts bare. */
     if (run(prep(m,
+                 "DELETE FROM tags WHERE arn IN (SELECT arn FROM resources "
+                 "WHERE account = ? AND type = ? AND name_lc = lower(?))",
+                 "sss", account, type, name)) != SQLITE_DONE ||
+        run(prep(m,
                  "DELETE FROM resources WHERE account = ? AND type = ? AND "
                  "name_lc = lower(?)",
                  "sss", account, type, name)) != SQLITE_DONE)

@@ -189,6 +189,7 @@ int meta_res_get(struct meta *m, const char *account, const char *type,
                  const char *name, char **body);
 /* Replaces status, modified and body; KILN_ENOTFOUND. */
 int meta_res_save(struct meta *m, const struct meta_res *r);
+/* Removes the resource and its tags; KILN_ENOTFOUND. */
 int meta_res_delete(struct meta *m, const char *account, const char *type,
                     const char *name);
 /* One page (q->limit + 1 rows) of a List* call over `type`. */

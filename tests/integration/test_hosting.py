@@ -292,6 +292,48 @@ def test_delete_config_then_endpoint(server, models):
         sm.describe_model(ModelName="model-b")
 
 
+def test_tags_on_models_configs_endpoints(server, models):
+    sm = models
+
+    def tags(arn):
+        return {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+
+    def create_model(**kw):
+        sm.create_model(ModelName="Tagged-Model", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"}, **kw)
+        return sm.describe_model(ModelName="Tagged-Model")["ModelArn"]
+    arn = create_model(Tags=[{"Key": "team", "Value": "ml"}])
+    assert arn.endswith(":model/tagged-model")  # SageMaker's ARNs are lower case
+    assert tags(arn) == {"team": "ml"}
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "stage", "Value": "dev"}])
+    sm.delete_tags(ResourceArn=arn, TagKeys=["team"])
+    assert tags(arn) == {"stage": "dev"}
+    sm.create_endpoint_config(EndpointConfigName="Tagged-Config", ProductionVariants=[
+        {"VariantName": "v", "ModelName": "Tagged-Model", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}], Tags=[{"Key": "c", "Value": "1"}])
+    carn = sm.describe_endpoint_config(EndpointConfigName="Tagged-Config")["EndpointConfigArn"]
+    assert tags(carn) == {"c": "1"}
+    sm.create_endpoint(EndpointName="Tagged-Ep", EndpointConfigName="Tagged-Config",
+                       Tags=[{"Key": "e", "Value": "2"}])
+    earn = sm.describe_endpoint(EndpointName="Tagged-Ep")["EndpointArn"]
+    assert tags(earn) == {"e": "2"}
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="Tagged-Ep",
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    sm.add_tags(ResourceArn=earn, Tags=[{"Key": "e", "Value": "3"}])
+    assert tags(earn) == {"e": "3"}
+    sm.delete_endpoint(EndpointName="Tagged-Ep")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="Tagged-Ep",
+                                           WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.list_tags(ResourceArn=earn)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    # A resource made again under a deleted one's name has none of its tags.
+    sm.delete_endpoint_config(EndpointConfigName="Tagged-Config")
+    sm.delete_model(ModelName="Tagged-Model")
+    assert tags(create_model()) == {}
+    sm.delete_model(ModelName="Tagged-Model")
+
+
 def test_endpoints_come_back_after_restart(models, tmp_path):
     """An endpoint that was InService is InService again, and answers, after
     kiln server restarts on the same data directory."""
