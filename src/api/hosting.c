@@ -786,6 +786,18 @@ int hosting_update_weights(const struct api_ctx *c, json_t *in, json_t **out,
         if (json_object_get(want, "DesiredInstanceCount"))
             json_object_set(match, "InitialInstanceCount",
                             json_object_get(want, "DesiredInstanceCount"));
+        /* DescribeEndpoint shows what is wanted while it is Updating. */
+        json_array_foreach(json_object_get(doc, "ProductionVariants"), j, v)
+        {
+            if (strcmp(str(v, "VariantName"), str(want, "VariantName")) != 0)
+                continue;
+            static const char *const wanted[] = {"DesiredWeight",
+                                                 "DesiredInstanceCount"};
+            for (size_t k = 0; k < KILN_ARRAY_LEN(wanted); k++)
+                if (json_object_get(want, wanted[k]))
+                    json_object_set(v, wanted[k],
+                                    json_object_get(want, wanted[k]));
+        }
     }
     json_object_set_new(doc, "PendingDeployment", dep);
     json_object_set_new(doc, "EndpointStatus", json_string("Updating"));

@@ -1062,11 +1062,12 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
         double total = 0, r;
         for (size_t i = 0; i < f->nv; i++)
             total += f->v[i].weight;
-        r = ((double)rand_r(&h->seq) / RAND_MAX) * total;
+        /* r in [0, total): a variant of weight 0 is never picked. */
+        r = ((double)rand_r(&h->seq) / ((double)RAND_MAX + 1)) * total;
         for (size_t i = 0; i < f->nv && !v; i++) {
-            r -= f->v[i].weight;
-            if (r <= 0 || i + 1 == f->nv)
+            if (r < f->v[i].weight || i + 1 == f->nv)
                 v = &f->v[i];
+            r -= f->v[i].weight;
         }
     }
     f->refs++;

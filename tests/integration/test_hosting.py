@@ -171,6 +171,27 @@ def test_weights_target_variant_and_cli(server, models, tmp_path):
     aws(server, "sagemaker-runtime", "invoke-endpoint", "--endpoint-name", "ep-split",
         "--body", f"fileb://{body}", "--content-type", "text/csv", str(out))
     assert "predictions" in json.loads(out.read_text())
+    # Weights and capacities change in place: A gets no traffic, B two
+    # instances. DescribeEndpoint shows the desired values at once.
+    sm.update_endpoint_weights_and_capacities(EndpointName="ep-split", DesiredWeightsAndCapacities=[
+        {"VariantName": "A", "DesiredWeight": 0},
+        {"VariantName": "B", "DesiredInstanceCount": 2}])
+    pv = {v["VariantName"]: v for v in
+          sm.describe_endpoint(EndpointName="ep-split")["ProductionVariants"]}
+    assert pv["A"]["DesiredWeight"] == 0 and pv["B"]["DesiredInstanceCount"] == 2
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-split",
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    pv = {v["VariantName"]: v for v in
+          sm.describe_endpoint(EndpointName="ep-split")["ProductionVariants"]}
+    assert (pv["A"]["CurrentWeight"], pv["A"]["CurrentInstanceCount"]) == (0, 1)
+    assert (pv["B"]["CurrentWeight"], pv["B"]["CurrentInstanceCount"]) == (1, 2)
+    for _ in range(200):
+        r = rt.invoke_endpoint(EndpointName="ep-split", ContentType="text/csv", Body=row)
+        assert r["InvokedProductionVariant"] == "B"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.update_endpoint_weights_and_capacities(EndpointName="ep-split", DesiredWeightsAndCapacities=[
+            {"VariantName": "C", "DesiredWeight": 1}])
+    assert e.value.response["Error"]["Code"] == "ValidationException"
 
 
 def test_update_without_downtime_and_crash_recovery(server, models):
