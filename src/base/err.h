@@ -119,7 +119,9 @@
     X(BADTAG, "invalid tag", 400, "ValidationException", 400, "InvalidTag",    \
       400, "ValidationError", 400, "ValidationError")                          \
     X(TAGLIMIT, "too many tags", 400, "ValidationException", 400,              \
-      "BadRequest", 400, "ValidationError", 400, "ValidationError")
+      "BadRequest", 400, "ValidationError", 400, "ValidationError")            \
+    X(PARTNUMBER, "invalid part number", 400, "ValidationException", 416,      \
+      "InvalidPartNumber", 400, "ValidationError", 400, "ValidationError")
 
 /* Positions in the table; 0 is "no error". */
 enum kiln_err_index {

@@ -201,7 +201,8 @@ static int api_doc(void)
              "set with `x-amz-tagging` on PutObject, CopyObject and "
              "CreateMultipartUpload, carried or replaced by CopyObject's "
              "`x-amz-tagging-directive`, counted in GetObject's "
-             "`x-amz-tagging-count`. Other bucket and object sub-resources "
+             "`x-amz-tagging-count`; GetObject and HeadObject by "
+             "`partNumber`. Other bucket and object sub-resources "
              "(`?acl`, `?versioning`, bucket `?tagging`, ...) answer "
              "`NotImplemented`.\n\n");
     s3_op_each(s3_row, &out);

@@ -153,6 +153,9 @@ static const char *const migrations[] = {
     "ALTER TABLE parts ADD COLUMN pos INTEGER NOT NULL DEFAULT 0;",
     /* 7: a part's checksum in its upload's algorithm (base64, or '') */
     "ALTER TABLE parts ADD COLUMN checksum TEXT NOT NULL DEFAULT '';",
+    /* 8: a multipart object's parts, "number:size,..." in object order,
+     * for GetObject's partNumber ('' for objects completed before it) */
+    "ALTER TABLE objects ADD COLUMN part_sizes TEXT NOT NULL DEFAULT '';",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -676,7 +679,7 @@ int meta_bucket_each(struct meta *m, const char *account, meta_bucket_fn fn,
 
 #define OBJECT_COLS                                                            \
     "bucket, key, blob, size, etag, modified, content_type, headers, "         \
-    "checksums, parts"
+    "checksums, parts, part_sizes"
 
 static int object_row(sqlite3_stmt *st, meta_object_fn fn, void *ctx)
 {
@@ -691,6 +694,7 @@ static int object_row(sqlite3_stmt *st, meta_object_fn fn, void *ctx)
         .headers = col(st, 7),
         .checksums = col(st, 8),
         .parts = sqlite3_column_int(st, 9),
+        .part_sizes = col(st, 10),
     };
     return fn(ctx, &o);
 }
@@ -740,12 +744,12 @@ static int insert_object(struct meta *m, const struct meta_object *o,
     old_object_blob(m, o->bucket, o->key, old_blob);
     if (run(prep(m,
                  "INSERT OR REPLACE INTO objects (" OBJECT_COLS
-                 ") VALUES (?,?,?,?,?,?,?,?,?,?)",
-                 "sssisdsssi", o->bucket, o->key, o->blob, (long long)o->size,
+                 ") VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                 "sssisdsssis", o->bucket, o->key, o->blob, (long long)o->size,
                  o->etag, o->modified, o->content_type,
                  o->headers ? o->headers : "{}",
-                 o->checksums ? o->checksums : "{}", (long long)o->parts)) !=
-        SQLITE_DONE)
+                 o->checksums ? o->checksums : "{}", (long long)o->parts,
+                 o->part_sizes ? o->part_sizes : "")) != SQLITE_DONE)
         return sql_error(m, d, "store object");
     return 0;
 }

@@ -238,9 +238,10 @@ struct meta_object {
     const char *etag; /* quoted, as S3 returns it */
     double modified;  /* seconds since the epoch */
     const char *content_type;
-    const char *headers;   /* JSON object of stored response headers */
-    const char *checksums; /* JSON object {"crc32": "...", ...} */
-    int parts;             /* 0, or the part count of a multipart */
+    const char *headers;    /* JSON object of stored response headers */
+    const char *checksums;  /* JSON object {"crc32": "...", ...} */
+    int parts;              /* 0, or the part count of a multipart */
+    const char *part_sizes; /* "number:size,..." of those parts, or "" */
 };
 
 typedef int (*meta_object_fn)(void *ctx, const struct meta_object *o);

@@ -986,6 +986,7 @@ struct object_copy {
     char *headers;
     char *checksums;
     int parts;
+    char *part_sizes;
 };
 
 static int copy_object_row(void *ctx, const struct meta_object *o)
@@ -999,6 +1000,7 @@ static int copy_object_row(void *ctx, const struct meta_object *o)
     c->headers = xstrdup(o->headers);
     c->checksums = xstrdup(o->checksums);
     c->parts = o->parts;
+    c->part_sizes = xstrdup(o->part_sizes ? o->part_sizes : "");
     return 0;
 }
 
@@ -1007,6 +1009,7 @@ static void object_copy_release(struct object_copy *c)
     mem_free(c->content_type);
     mem_free(c->headers);
     mem_free(c->checksums);
+    mem_free(c->part_sizes);
     memset(c, 0, sizeof(*c));
 }
 
@@ -1118,6 +1121,40 @@ static int parse_range(const char *h, uint64_t size, uint64_t *off,
     return 0;
 }
 
+/* The bytes of part n of an object, for GetObject's partNumber: the
+ * whole of a single-part object is its part 1. */
+static int part_range(const struct object_copy *c, int n, uint64_t *off,
+                      uint64_t *len, struct kiln_diag *d)
+{
+    if (c->parts == 0 && n == 1) {
+        *off = 0;
+        *len = c->size;
+        return 0;
+    }
+    if (c->parts && !c->part_sizes[0])
+        return diag_set(d, KILN_EUNKNOWNOP,
+                        "This object was completed by a kiln that did not "
+                        "keep its part sizes; read it by Range instead.");
+    uint64_t at = 0;
+    for (const char *p = c->part_sizes; c->parts && *p;) {
+        const char *end = p + strcspn(p, ",");
+        uint64_t num, size;
+        if (parse_u64(&p, end, 10000, &num) != 0 || *p++ != ':' ||
+            parse_u64(&p, end, UINT64_MAX, &size) != 0)
+            break;
+        if (num == (uint64_t)n) {
+            *off = at;
+            *len = size;
+            return 0;
+        }
+        at += size;
+        if (*p == ',')
+            p++;
+    }
+    return diag_set(d, KILN_EPARTNUMBER,
+                    "The requested partnumber is not satisfiable");
+}
+
 static void get_object(const struct s3_ctx *s, struct http_request *r,
                        struct s3_req *q, bool head)
 {
@@ -1154,7 +1191,28 @@ static void get_object(const struct s3_ctx *s, struct http_request *r,
              q);
         goto out;
     }
-    rc = parse_range(http_request_header(r, "Range"), c.size, &off, &len);
+    const char *pn = qget(q, "partNumber");
+    if (pn) {
+        int64_t n;
+        if (parse_i64_str(pn, 1, 10000, &n) != 0)
+            rc = diag_set(&d, KILN_EINVAL,
+                          "Part number must be an integer between 1 and "
+                          "10000, inclusive");
+        else if (http_request_header(r, "Range"))
+            rc = diag_set(&d, KILN_EBADREQUEST,
+                          "Cannot specify both Range header and partNumber "
+                          "query parameter");
+        else
+            rc = part_range(&c, (int)n, &off, &len, &d);
+        if (rc) {
+            close(fd);
+            fail_diag(r, &d, q);
+            goto out;
+        }
+        rc = len ? 0 : 1; /* an empty part is a 200 with no body */
+    } else {
+        rc = parse_range(http_request_header(r, "Range"), c.size, &off, &len);
+    }
     if (rc < 0) {
         char extra[160];
         close(fd);
@@ -1828,6 +1886,7 @@ static void copy_object(const struct s3_ctx *s, struct http_request *r,
         .headers = headers,
         .checksums = c.checksums,
         .parts = c.parts,
+        .part_sizes = c.part_sizes,
     };
     rc = meta_object_put(s->meta, &o, old, &d);
     if (rc) {
@@ -2257,6 +2316,10 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
                             json_string(object_sum));
     char *sums = json_dumps(sj, JSON_COMPACT);
     json_decref(sj);
+    struct buf sizes = BUF_INIT(16 * S3XML_MAX_PARTS);
+    for (size_t i = 0; i < cx.nparts; i++)
+        buf_addf(&sizes, "%s%d:%llu", i ? "," : "", cx.parts[i].number,
+                 (unsigned long long)part_find(&ps, cx.parts[i].number)->size);
     struct meta_object o = {
         .bucket = q->bucket,
         .key = q->key,
@@ -2268,8 +2331,10 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
         .headers = headers,
         .checksums = sums,
         .parts = (int)cx.nparts,
+        .part_sizes = buf_cstr(&sizes),
     };
     rc = meta_upload_complete(s->meta, id, &o, old, &d);
+    buf_release(&sizes);
     mem_free(ctype);
     mem_free(headers);
     mem_free(sums);

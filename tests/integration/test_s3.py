@@ -368,6 +368,33 @@ def complete(s3, bucket, key, uid, etags, numbers):
             "Parts": [{"PartNumber": n, "ETag": etags[n]} for n in numbers]})
 
 
+def test_get_and_head_by_part_number(s3, bucket):
+    bodies = {1: os.urandom(5 << 20), 3: os.urandom(5 << 20), 4: b"tail"}
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="by-part")["UploadId"]
+    etags = {n: s3.upload_part(Bucket=bucket, Key="by-part", UploadId=uid, PartNumber=n,
+                               Body=b)["ETag"] for n, b in bodies.items()}
+    complete(s3, bucket, "by-part", uid, etags, [1, 3, 4])
+    total, off = sum(map(len, bodies.values())), 0
+    for n, b in bodies.items():
+        g = s3.get_object(Bucket=bucket, Key="by-part", PartNumber=n)
+        assert g["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert g["Body"].read() == b and g["PartsCount"] == 3
+        assert g["ContentRange"] == f"bytes {off}-{off + len(b) - 1}/{total}"
+        h = s3.head_object(Bucket=bucket, Key="by-part", PartNumber=n)
+        assert h["ContentLength"] == len(b) and h["PartsCount"] == 3
+        off += len(b)
+    assert code_of(s3.get_object, Bucket=bucket, Key="by-part", PartNumber=2) == "InvalidPartNumber"
+    assert code_of(s3.get_object, Bucket=bucket, Key="by-part", PartNumber=1,
+                   Range="bytes=0-1") == "InvalidRequest"
+    # A copy keeps the parts; a single-part object is its own part 1.
+    s3.copy_object(Bucket=bucket, Key="by-part-copy", CopySource=f"{bucket}/by-part")
+    assert s3.get_object(Bucket=bucket, Key="by-part-copy", PartNumber=4)["Body"].read() == b"tail"
+    s3.put_object(Bucket=bucket, Key="one-part", Body=b"whole")
+    g = s3.get_object(Bucket=bucket, Key="one-part", PartNumber=1)
+    assert g["Body"].read() == b"whole" and g["ContentRange"] == "bytes 0-4/5"
+    assert code_of(s3.get_object, Bucket=bucket, Key="one-part", PartNumber=2) == "InvalidPartNumber"
+
+
 def test_multipart_parts_land_in_place(server, s3, bucket):
     """Parts of one size go straight to their places in one file, in
     whatever order they come; completing them in order makes that very
