@@ -111,6 +111,20 @@ def test_deploy_and_invoke_every_format(server, models):
             struct.unpack("<f", rec[rec.index(b"distance_to_cluster") + 19 + 6:][:4])[0]
         got.append(vals)
     check([a for a, b in got], [b for a, b in got], 7)
+    # Accept is negotiated: the listed type with the highest q kiln answers.
+    row = ",".join(f"{x:g}" for x in X[0])
+    for accept, want in [("text/csv, application/json;q=0.5", "text/csv"),
+                         ("application/json;q=0.1, application/jsonlines", "application/jsonlines"),
+                         ("image/png, */*;q=0.1", "application/json"),
+                         ("text/*", "text/csv")]:
+        r = rt.invoke_endpoint(EndpointName="ep-formats", ContentType="text/csv",
+                               Accept=accept, Body=row)
+        assert r["ContentType"] == want, accept
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        rt.invoke_endpoint(EndpointName="ep-formats", ContentType="text/csv",
+                           Accept="text/csv;q=0, image/png", Body=row)
+    assert e.value.response["Error"]["Code"] == "ModelError"
+    assert e.value.response["OriginalStatusCode"] == 406
 
 
 def test_errors(server, models):

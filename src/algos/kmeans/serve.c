@@ -200,10 +200,74 @@ static int recordio_rows(const void *body, size_t len, size_t dim,
     return rc;
 }
 
-static void format(const char *accept, size_t n, const uint32_t *cluster,
+/* Response formats, in the order of fmt_types. */
+enum fmt { FMT_JSON, FMT_JSONLINES, FMT_RECORDIO, FMT_CSV };
+static const char *const fmt_types[] = {
+    "application/json", "application/jsonlines",
+    "application/x-recordio-protobuf", "text/csv"};
+
+/* The format a media range of an Accept header names, or -1. */
+static int fmt_of(const char *range, size_t n)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(fmt_types); i++)
+        if (n == strlen(fmt_types[i]) &&
+            strncasecmp(range, fmt_types[i], n) == 0)
+            return (int)i;
+    if ((n == 3 && memcmp(range, "*/*", 3) == 0) ||
+        (n == 13 && strncasecmp(range, "application/*", 13) == 0))
+        return FMT_JSON;
+    if (n == 6 && strncasecmp(range, "text/*", 6) == 0)
+        return FMT_CSV;
+    return -1;
+}
+
+/*
+ * The response format for an Accept header: of the media ranges it lists,
+ * the one with the highest q that kiln can answer, the first among equals;
+ * JSON when there is no header; -1 when it accepts none of them.
+ */
+static int negotiate(const char *accept)
+{
+    int best = -1;
+    double best_q = 0;
+
+    if (!accept || !*accept)
+        return FMT_JSON;
+    for (const char *p = accept; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *semi = memchr(p, ';', n), *t = p;
+        size_t tn = semi ? (size_t)(semi - p) : n;
+        double q = 1;
+        while (tn && *t == ' ')
+            t++, tn--;
+        while (tn && t[tn - 1] == ' ')
+            tn--;
+        for (size_t i = semi ? (size_t)(semi - p) : n; i < n; i++) {
+            /* a ";q=..." parameter */
+            size_t j = i + 1;
+            if (p[i] != ';')
+                continue;
+            while (j < n && p[j] == ' ')
+                j++;
+            if (j + 1 < n && (p[j] | 0x20) == 'q' && p[j + 1] == '=')
+                q = strtod(p + j + 2, NULL);
+        }
+        int f = fmt_of(t, tn);
+        if (f >= 0 && q > best_q) {
+            best = f;
+            best_q = q;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return best;
+}
+
+static void format(int fmt, size_t n, const uint32_t *cluster,
                    const float *dist, struct buf *out, const char **type)
 {
-    if (type_is(accept, "application/x-recordio-protobuf")) {
+    if (fmt == FMT_RECORDIO) {
         static const char *const names[2] = {"closest_cluster",
                                              "distance_to_cluster"};
         for (size_t i = 0; i < n; i++) {
@@ -211,14 +275,14 @@ static void format(const char *accept, size_t n, const uint32_t *cluster,
             record_write_labels(out, names, v, 2);
         }
         *type = "application/x-recordio-protobuf";
-    } else if (type_is(accept, "application/jsonlines")) {
+    } else if (fmt == FMT_JSONLINES) {
         for (size_t i = 0; i < n; i++)
             buf_addf(out,
                      "{\"closest_cluster\": %.1f, \"distance_to_cluster\": "
                      "%.9g}\n",
                      (double)cluster[i], (double)dist[i]);
         *type = "application/jsonlines";
-    } else if (type_is(accept, "text/csv")) {
+    } else if (fmt == FMT_CSV) {
         for (size_t i = 0; i < n; i++)
             buf_addf(out, "%.1f,%.9g\n", (double)cluster[i], (double)dist[i]);
         *type = "text/csv";
@@ -234,19 +298,6 @@ static void format(const char *accept, size_t n, const uint32_t *cluster,
     }
 }
 
-static bool accept_ok(const char *accept)
-{
-    static const char *const ok[] = {
-        "application/json", "application/jsonlines",
-        "application/x-recordio-protobuf", "text/csv", "*/*"};
-    if (!accept || !*accept)
-        return true;
-    for (size_t i = 0; i < KILN_ARRAY_LEN(ok); i++)
-        if (type_is(accept, ok[i]))
-            return true;
-    return false;
-}
-
 void kmeans_invoke(const struct kmeans_model *m, const char *content_type,
                    const char *accept, const void *body, size_t len,
                    int *status, struct buf *out, const char **out_type)
@@ -257,7 +308,8 @@ void kmeans_invoke(const struct kmeans_model *m, const char *content_type,
     int rc;
 
     *out_type = "text/plain";
-    if (!accept_ok(accept)) {
+    int fmt = negotiate(accept);
+    if (fmt < 0) {
         *status = 406;
         buf_addf(out,
                  "Accept type %.100s is not supported. Supported: "
@@ -297,6 +349,6 @@ void kmeans_invoke(const struct kmeans_model *m, const char *content_type,
     struct mat C = {m->k, m->d, m->d, m->centers, false};
     struct mat X = {n, m->d, m->d, (float *)(void *)s->rows.data, false};
     kmeans_predict(&C, m->cnorm, &X, &s->ws, s->cluster, s->dist);
-    format(accept, n, s->cluster, s->dist, out, out_type);
+    format(fmt, n, s->cluster, s->dist, out, out_type);
     *status = 200;
 }

@@ -5,8 +5,9 @@
  * sparse; float32, float64 or int32); per row the closest cluster and the
  * Euclidean distance to it, answered by Accept as application/json (the
  * default), application/jsonlines, application/x-recordio-protobuf or
- * text/csv. Bad rows are 400 with a message, unknown content types 415,
- * unknown Accept 406, as the real container answers.
+ * text/csv: of the media ranges Accept lists (wildcards too), the one with
+ * the highest q, the first among equals. Bad rows are 400 with a message,
+ * unknown content types 415, unknown Accept 406, as the real container answers.
  *
  * The HTTP part (GET /ping, POST /invocations on the socket the host
  * gives) lives in cmd/algo.c; this module is bytes in, bytes out. A loaded
