@@ -117,6 +117,7 @@ struct s3_req {
     struct qparam q[MAX_QPARAMS];
     size_t nq;
     char account[13];
+    char expected_owner[64]; /* x-amz-expected-bucket-owner, or "" */
     const struct s3_ctx *s;
 
     /* Streaming upload state. */
@@ -292,7 +293,8 @@ static int own_bucket(const struct s3_req *q, struct meta_bucket *b,
     if (rc)
         return diag_set(d, KILN_ENOBUCKET,
                         "The specified bucket does not exist");
-    if (strcmp(b->account, q->account) != 0)
+    if (strcmp(b->account, q->account) != 0 ||
+        (q->expected_owner[0] && strcmp(b->account, q->expected_owner) != 0))
         return diag_set(d, KILN_EACCESS, "Access Denied");
     return 0;
 }
@@ -1366,12 +1368,6 @@ static void bucket_op(const struct s3_ctx *s, struct http_request *r,
         return;
     }
     if (q->op == OP_HEAD_BUCKET) {
-        const char *owner =
-            http_request_header(r, "x-amz-expected-bucket-owner");
-        if (owner && strcmp(owner, b.account) != 0) {
-            fail(r, KILN_EACCESS, "Access Denied", q);
-            return;
-        }
         respond_empty(r, 200);
         http_response_header(r, "x-amz-bucket-region", b.region);
     } else if (q->op == OP_BUCKET_LOCATION) {
@@ -1817,7 +1813,10 @@ static int open_source(const struct s3_ctx *s, struct http_request *r,
     if (meta_bucket_get(s->meta, *sb, &b) != 0)
         return diag_set(d, KILN_ENOBUCKET,
                         "The specified bucket does not exist");
-    if (strcmp(b.account, q->account) != 0)
+    const char *owner =
+        http_request_header(r, "x-amz-source-expected-bucket-owner");
+    if (strcmp(b.account, q->account) != 0 ||
+        (owner && strcmp(b.account, owner) != 0))
         return diag_set(d, KILN_EACCESS, "Access Denied");
     if (open_object(s, *sb, *sk, c, fd) != 0)
         return diag_set(d, KILN_ENOTFOUND, "The specified key does not exist.");
@@ -2709,6 +2708,9 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     q->w.fd = -1;
     q->part_alg = -1;
     str_copy(q->account, ar->account, sizeof(q->account));
+    const char *owner = http_request_header(r, "x-amz-expected-bucket-owner");
+    if (owner)
+        str_copy(q->expected_owner, owner, sizeof(q->expected_owner));
     str_copy(q->payload_hash, payload_hash, sizeof(q->payload_hash));
     parse_query(q, r->query);
     rc = split_path(q, r->path, http_request_header(r, "Host"), s->domain, &d);

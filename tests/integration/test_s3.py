@@ -742,6 +742,21 @@ def test_other_account_is_denied(server, s3, bucket):
     assert bucket not in [b["Name"] for b in other.list_buckets()["Buckets"]]
 
 
+def test_expected_bucket_owner(s3, bucket):
+    """The SageMaker SDK checks its default bucket this way."""
+    other = "999988887777"
+    s3.list_objects_v2(Bucket=bucket, ExpectedBucketOwner=ACCOUNT)
+    assert code_of(s3.list_objects_v2, Bucket=bucket, ExpectedBucketOwner=other) == "AccessDenied"
+    assert code_of(s3.put_object, Bucket=bucket, Key="owned", Body=b"x",
+                   ExpectedBucketOwner=other) == "AccessDenied"
+    assert code_of(s3.head_object, Bucket=bucket, Key="owned") == "404"
+    s3.put_object(Bucket=bucket, Key="owned", Body=b"x", ExpectedBucketOwner=ACCOUNT)
+    assert code_of(s3.copy_object, Bucket=bucket, Key="owned-copy",
+                   CopySource=f"{bucket}/owned", ExpectedSourceBucketOwner=other) == "AccessDenied"
+    s3.copy_object(Bucket=bucket, Key="owned-copy", CopySource=f"{bucket}/owned",
+                   ExpectedSourceBucketOwner=ACCOUNT, ExpectedBucketOwner=ACCOUNT)
+
+
 def chunk_sig(key, amz_date, scope, prev, data):
     sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, prev,
                      hashlib.sha256(b"").hexdigest(), hashlib.sha256(data).hexdigest()])
