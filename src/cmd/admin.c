@@ -202,9 +202,12 @@ static int api_doc(void)
              "CreateMultipartUpload, carried or replaced by CopyObject's "
              "`x-amz-tagging-directive`, counted in GetObject's "
              "`x-amz-tagging-count`; GetObject and HeadObject by "
-             "`partNumber`. Other bucket and object sub-resources "
-             "(`?acl`, `?versioning`, bucket `?tagging`, ...) answer "
-             "`NotImplemented`.\n\n");
+             "`partNumber`. Buckets are unversioned, as in S3 before "
+             "versioning is turned on: GetBucketVersioning has no Status, "
+             "ListObjectVersions lists each key's one version, `null`, "
+             "and `versionId=null` names it. Other bucket and object "
+             "sub-resources (`?acl`, PutBucketVersioning, bucket "
+             "`?tagging`, ...) answer `NotImplemented`.\n\n");
     s3_op_each(s3_row, &out);
     fwrite(out.data, 1, out.len, stdout);
     buf_release(&out);

@@ -45,6 +45,8 @@ enum op {
     OP_BUCKET_LOCATION,
     OP_LIST_V1,
     OP_LIST_V2,
+    OP_LIST_VERSIONS,
+    OP_GET_VERSIONING,
     OP_LIST_UPLOADS,
     OP_DELETE_OBJECTS,
     OP_PUT_OBJECT,
@@ -72,6 +74,8 @@ static const char *const op_names[] = {
     [OP_BUCKET_LOCATION] = "GetBucketLocation",
     [OP_LIST_V1] = "ListObjects",
     [OP_LIST_V2] = "ListObjectsV2",
+    [OP_LIST_VERSIONS] = "ListObjectVersions",
+    [OP_GET_VERSIONING] = "GetBucketVersioning",
     [OP_LIST_UPLOADS] = "ListMultipartUploads",
     [OP_DELETE_OBJECTS] = "DeleteObjects",
     [OP_PUT_OBJECT] = "PutObject",
@@ -324,6 +328,12 @@ static enum op route(const struct s3_req *q, const char *method,
                 return OP_BUCKET_LOCATION;
             if (qhas(q, "uploads"))
                 return OP_LIST_UPLOADS;
+            /* Buckets are never versioned: each key has one version,
+             * "null", as in a bucket that never had versioning on. */
+            if (qhas(q, "versions"))
+                return OP_LIST_VERSIONS;
+            if (qhas(q, "versioning"))
+                return OP_GET_VERSIONING;
             static const char *const unsupported[] = {"acl",
                                                       "policy",
                                                       "cors",
@@ -331,8 +341,6 @@ static enum op route(const struct s3_req *q, const char *method,
                                                       "tagging",
                                                       "website",
                                                       "logging",
-                                                      "versioning",
-                                                      "versions",
                                                       "encryption",
                                                       "notification",
                                                       "replication",
@@ -1370,6 +1378,11 @@ static void bucket_op(const struct s3_ctx *s, struct http_request *r,
     if (q->op == OP_HEAD_BUCKET) {
         respond_empty(r, 200);
         http_response_header(r, "x-amz-bucket-region", b.region);
+    } else if (q->op == OP_GET_VERSIONING) {
+        /* No Status: versioning has never been enabled. */
+        buf_adds(&x,
+                 XML_HEAD "<VersioningConfiguration xmlns=\"" XML_NS "\"/>");
+        respond_xml(r, 200, &x);
     } else if (q->op == OP_BUCKET_LOCATION) {
         buf_adds(&x, XML_HEAD "<LocationConstraint xmlns=\"" XML_NS "\">");
         if (strcmp(b.region, "us-east-1") != 0)
@@ -1483,6 +1496,7 @@ static int rollup_key(struct rollup *ro, const char *key, struct buf *prefixes)
 struct listing {
     struct rollup ro;
     bool v2;
+    bool versions; /* ListObjectVersions */
     bool fetch_owner;
     const char *account;
     struct buf contents; /* <Contents> and <CommonPrefixes> */
@@ -1505,8 +1519,11 @@ static int list_entry(void *ctx, const struct meta_object *o)
     }
     char t[TM_ISO_LEN];
     tm_format_iso(o->modified, t);
-    buf_adds(&l->contents, "<Contents>");
+    buf_adds(&l->contents, l->versions ? "<Version>" : "<Contents>");
     xml_elem(&l->contents, "Key", o->key, l->ro.url);
+    if (l->versions)
+        buf_adds(&l->contents,
+                 "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
     buf_addf(&l->contents, "<LastModified>%s</LastModified>", t);
     xml_elem(&l->contents, "ETag", o->etag, false);
     buf_addf(&l->contents,
@@ -1514,7 +1531,7 @@ static int list_entry(void *ctx, const struct meta_object *o)
              (unsigned long long)o->size);
     if (!l->v2 || l->fetch_owner)
         owner_xml(&l->contents, l->account);
-    buf_adds(&l->contents, "</Contents>");
+    buf_adds(&l->contents, l->versions ? "</Version>" : "</Contents>");
     mem_free(l->last);
     l->last = xstrdup(o->key);
     return 0;
@@ -1568,6 +1585,7 @@ static void list_objects(const struct s3_ctx *s, struct http_request *r,
     if (!rollup_query(r, q, "max-keys", &l.ro, &max))
         return;
     l.v2 = q->op == OP_LIST_V2;
+    l.versions = q->op == OP_LIST_VERSIONS;
     l.fetch_owner =
         qget(q, "fetch-owner") && strcmp(qget(q, "fetch-owner"), "true") == 0;
     l.account = b.account;
@@ -1585,18 +1603,30 @@ static void list_objects(const struct s3_ctx *s, struct http_request *r,
         } else if (qget(q, "start-after")) {
             after = xstrdup(qget(q, "start-after"));
         }
-    } else if (qget(q, "marker")) {
-        after = xstrdup(qget(q, "marker"));
+    } else if (qget(q, l.versions ? "key-marker" : "marker")) {
+        after = xstrdup(qget(q, l.versions ? "key-marker" : "marker"));
     }
     rollup_start(&l.ro, after);
     if (l.ro.max > 0)
         meta_object_scan(s->meta, q->bucket, after, l.ro.prefix, list_entry,
                          &l);
 
-    buf_adds(&x, XML_HEAD "<ListBucketResult xmlns=\"" XML_NS "\">");
+    const char *root = l.versions ? "ListVersionsResult" : "ListBucketResult";
+    buf_addf(&x, XML_HEAD "<%s xmlns=\"" XML_NS "\">", root);
     xml_elem(&x, "Name", q->bucket, false);
     xml_elem(&x, "Prefix", l.ro.prefix, l.ro.url);
-    if (l.v2) {
+    if (l.versions) {
+        const char *km = qget(q, "key-marker");
+        xml_elem(&x, "KeyMarker", km ? km : "", l.ro.url);
+        xml_elem(&x, "VersionIdMarker",
+                 qget(q, "version-id-marker") ? qget(q, "version-id-marker")
+                                              : "",
+                 false);
+        if (l.ro.truncated && l.last) {
+            xml_elem(&x, "NextKeyMarker", l.last, l.ro.url);
+            buf_adds(&x, "<NextVersionIdMarker>null</NextVersionIdMarker>");
+        }
+    } else if (l.v2) {
         buf_addf(&x, "<KeyCount>%zu</KeyCount>", l.ro.count);
         if (qget(q, "continuation-token"))
             xml_elem(&x, "ContinuationToken", qget(q, "continuation-token"),
@@ -1622,7 +1652,7 @@ static void list_objects(const struct s3_ctx *s, struct http_request *r,
     buf_addf(&x, "<IsTruncated>%s</IsTruncated>",
              l.ro.truncated ? "true" : "false");
     buf_add(&x, l.contents.data ? l.contents.data : "", l.contents.len);
-    buf_adds(&x, "</ListBucketResult>");
+    buf_addf(&x, "</%s>", root);
     respond_xml(r, 200, &x);
 out:
     buf_release(&x);
@@ -2721,6 +2751,13 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     q->op = route(q, r->method, r);
     str_copy(r->op, op_names[q->op], sizeof(r->op));
     r->body_max = 0;
+    /* The only version of an object is "null" (see route()). */
+    const char *version = qget(q, "versionId");
+    if (version && strcmp(version, "null") != 0 && q->key &&
+        q->op != OP_UNSUPPORTED) {
+        fail(r, KILN_EINVAL, "Invalid version id specified", q);
+        return;
+    }
     const char *tagging = http_request_header(r, "x-amz-tagging");
     if (tagging &&
         (q->op == OP_PUT_OBJECT || q->op == OP_COPY_OBJECT ||
@@ -2824,10 +2861,12 @@ void s3_finish(const struct s3_ctx *s, struct http_request *r, struct s3_req *q)
     case OP_HEAD_BUCKET:
     case OP_DELETE_BUCKET:
     case OP_BUCKET_LOCATION:
+    case OP_GET_VERSIONING:
         bucket_op(s, r, q);
         break;
     case OP_LIST_V1:
     case OP_LIST_V2:
+    case OP_LIST_VERSIONS:
         list_objects(s, r, q);
         break;
     case OP_LIST_UPLOADS:

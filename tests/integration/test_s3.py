@@ -139,6 +139,41 @@ def test_listing_delimiter_and_pages(s3, bucket):
     assert [o["Key"] for o in r["Contents"]] == ["c", "d/x/y"]
 
 
+def test_unversioned_buckets_list_one_null_version(server, s3):
+    """Buckets never have versioning on: each key is its one version,
+    "null". boto3's idiom for emptying a bucket works on them."""
+    import boto3
+    s3.create_bucket(Bucket="versions")
+    keys = [f"v/{i:03d}" for i in range(25)] + ["w/x", "w/y", "top"]
+    for k in keys:
+        s3.put_object(Bucket="versions", Key=k, Body=k.encode())
+    assert "Status" not in s3.get_bucket_versioning(Bucket="versions")
+    assert code_of(s3.put_bucket_versioning, Bucket="versions",
+                   VersioningConfiguration={"Status": "Enabled"}) == "NotImplemented"
+    pages = list(s3.get_paginator("list_object_versions").paginate(
+        Bucket="versions", Delimiter="/", PaginationConfig={"PageSize": 4}))
+    versions = [v for p in pages for v in p.get("Versions", [])]
+    prefixes = [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])]
+    assert len(pages) == 1 and [v["Key"] for v in versions] == ["top"]
+    assert prefixes == ["v/", "w/"]
+    pages = list(s3.get_paginator("list_object_versions").paginate(
+        Bucket="versions", Prefix="v/", PaginationConfig={"PageSize": 10}))
+    assert len(pages) == 3 and pages[0]["NextVersionIdMarker"] == "null"
+    versions = [v for p in pages for v in p["Versions"]]
+    assert [v["Key"] for v in versions] == keys[:25]
+    assert all(v["VersionId"] == "null" and v["IsLatest"] for v in versions)
+    assert versions[0]["ETag"] == '"%s"' % hashlib.md5(b"v/000").hexdigest()
+    assert s3.get_object(Bucket="versions", Key="top",
+                         VersionId="null")["Body"].read() == b"top"
+    assert code_of(s3.get_object, Bucket="versions", Key="top",
+                   VersionId="3HL4kqtJlcpXroDTDmjVBH40Nrjfkd") == "InvalidArgument"
+    resource = boto3.resource("s3", endpoint_url=server.url, region_name=REGION,
+                              aws_access_key_id=AKID, aws_secret_access_key=SECRET)
+    resource.Bucket("versions").object_versions.all().delete()
+    assert "Contents" not in s3.list_objects_v2(Bucket="versions")
+    s3.delete_bucket(Bucket="versions")
+
+
 def test_paginator_2500_keys(server, s3):
     s3.create_bucket(Bucket="many")
     from concurrent.futures import ThreadPoolExecutor
