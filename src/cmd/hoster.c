@@ -450,6 +450,10 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
     pthread_mutex_unlock(&h->lock);
     write_capture(h, pending);
     for (size_t i = 0; i < f->nv; i++) {
+        /* A fleet whose building failed may have variants without
+         * instances. */
+        if (!f->v[i].inst)
+            f->v[i].count = 0;
         for (int k = 0; k < f->v[i].count; k++) {
             struct instance *in = &f->v[i].inst[k];
             proc_signal(&in->proc, SIGTERM);
@@ -786,13 +790,11 @@ static void do_update(struct op *op)
         describe_variants(doc, f);
         describe_capture(doc, pending);
     } else {
-        json_t *r = json_string("");
         char msg[1100];
         snprintf(msg, sizeof(msg),
                  "Failed to update the endpoint; it keeps serving its "
                  "previous configuration: %s",
                  d.msg);
-        json_decref(r);
         json_object_set_new(doc, "FailureReason", json_string(msg));
     }
     json_object_del(doc, "PendingDeployment");

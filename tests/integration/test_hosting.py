@@ -251,6 +251,44 @@ def test_update_without_downtime_and_crash_recovery(server, models):
     assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 0.0
 
 
+def test_failed_update_rolls_back(server, models):
+    sm = models
+    deploy(sm, "ep-rollback", [("AllTraffic", "model-a", 1, 1.0)])
+    client(server, "s3").put_object(Bucket="models", Key="broken/model.tar.gz",
+                                    Body=b"not a tarball")
+    sm.create_model(ModelName="model-broken", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": "s3://models/broken/model.tar.gz"})
+    sm.create_endpoint_config(EndpointConfigName="ep-rollback-broken", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "model-broken", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}])
+    sm.update_endpoint(EndpointName="ep-rollback", EndpointConfigName="ep-rollback-broken")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-rollback",
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    d = sm.describe_endpoint(EndpointName="ep-rollback")
+    assert d["EndpointConfigName"] == "ep-rollback-config"
+    assert "previous configuration" in d["FailureReason"]
+    rt = client(server, "sagemaker-runtime")
+    r = rt.invoke_endpoint(EndpointName="ep-rollback", ContentType="text/csv",
+                           Body=",".join(["10"] * D))
+    assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 1.0
+    # A good update afterwards clears the failure.
+    sm.update_endpoint(EndpointName="ep-rollback", EndpointConfigName="ep-rollback-config")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-rollback",
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert "FailureReason" not in sm.describe_endpoint(EndpointName="ep-rollback")
+    sm.delete_endpoint(EndpointName="ep-rollback")
+    # Created on the broken model, an endpoint fails, and says why.
+    sm.create_endpoint(EndpointName="ep-broken", EndpointConfigName="ep-rollback-broken")
+    with pytest.raises(botocore.exceptions.WaiterError):
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-broken",
+                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    d = sm.describe_endpoint(EndpointName="ep-broken")
+    assert d["EndpointStatus"] == "Failed" and "model" in d["FailureReason"], d
+    sm.delete_endpoint(EndpointName="ep-broken")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="ep-broken",
+                                           WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+
 def instance_sockets(server):
     """The Unix sockets of the server's model servers, from their
     environment (KILN_SERVE_SOCKET)."""
