@@ -2624,6 +2624,31 @@ static void list_uploads(const struct s3_ctx *s, struct http_request *r,
     mem_free(l.ro.last_prefix);
 }
 
+/* x-amz-copy-source-range: exactly "bytes=first-last", inside the
+ * source; unlike a GET's Range, nothing is clamped. */
+static int copy_range(const char *h, uint64_t size, uint64_t *off,
+                      uint64_t *len, struct kiln_diag *d)
+{
+    const char *p = h + 6, *end = h + strlen(h);
+    uint64_t a, b;
+
+    if (!str_starts(h, "bytes=") || parse_u64(&p, end, UINT64_MAX, &a) != 0 ||
+        *p++ != '-' || parse_u64(&p, end, UINT64_MAX, &b) != 0 || *p || b < a)
+        return diag_set(d, KILN_EINVAL,
+                        "The x-amz-copy-source-range value must be of the "
+                        "form bytes=first-last where first and last are the "
+                        "zero-based offsets of the first and last bytes to "
+                        "copy");
+    if (b >= size)
+        return diag_set(d, KILN_EINVAL,
+                        "Range specified is not valid for source object of "
+                        "size: %llu",
+                        (unsigned long long)size);
+    *off = a;
+    *len = b - a + 1;
+    return 0;
+}
+
 static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
                              struct s3_req *q)
 {
@@ -2647,12 +2672,8 @@ static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
     if (!rc) {
         len = c.size;
         const char *range = http_request_header(r, "x-amz-copy-source-range");
-        if (range && parse_range(range, c.size, &off, &len) != 0)
-            rc = diag_set(&d, KILN_EINVAL,
-                          "The x-amz-copy-source-range value must be of the "
-                          "form bytes=first-last where first and last are "
-                          "the zero-based offsets of the first and last "
-                          "bytes to copy");
+        if (range)
+            rc = copy_range(range, c.size, &off, &len, &d);
     }
     if (!rc) {
         alg = upload_alg(u.headers, NULL);

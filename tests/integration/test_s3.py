@@ -371,6 +371,11 @@ def test_upload_part_copy(s3, bucket):
     p = s3.upload_part_copy(Bucket=bucket, Key="copied", UploadId=uid, PartNumber=1,
                             CopySource={"Bucket": bucket, "Key": "whole"},
                             CopySourceRange="bytes=10-29")
+    # Ranges are exact, as S3 wants them: none past the end, none open.
+    for bad in ["bytes=9990-10000", "bytes=5-", "bytes=-5", "bytes=7-3", "0-9"]:
+        assert code_of(s3.upload_part_copy, Bucket=bucket, Key="copied", UploadId=uid,
+                       PartNumber=2, CopySource={"Bucket": bucket, "Key": "whole"},
+                       CopySourceRange=bad) == "InvalidArgument", bad
     s3.complete_multipart_upload(Bucket=bucket, Key="copied", UploadId=uid, MultipartUpload={
         "Parts": [{"PartNumber": 1, "ETag": p["CopyPartResult"]["ETag"]}]})
     assert s3.get_object(Bucket=bucket, Key="copied")["Body"].read() == b"01234567890123456789"
