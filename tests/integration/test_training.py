@@ -198,6 +198,8 @@ def test_data_errors_fail_the_job(server, data):
     assert d["TrainingJobStatus"] == "Failed"
     assert d["FailureReason"].startswith("ClientError: ")
     assert "feature_dim is 783" in d["FailureReason"]
+    # The file is named by its path in the channel.
+    assert ": train/data, record " in d["FailureReason"], d["FailureReason"]
     sm.create_training_job(**job_body("unknown-image", AlgorithmSpecification={
         "TrainingImage": "123.dkr.ecr.us-east-1.amazonaws.com/my-own:latest",
         "TrainingInputMode": "File"}))

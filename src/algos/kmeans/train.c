@@ -210,6 +210,22 @@ out:
     return rc;
 }
 
+/* A channel's files as one stream; messages name a file by its path in
+ * the channel ("train/part-0.csv"). */
+static int open_files(struct run *r, char **paths, size_t n,
+                      const char *channel, enum content_type ct,
+                      size_t label_size, struct dataset **ds)
+{
+    struct buf root = BUF_INIT(4096);
+    if (!r->a->data)
+        buf_addf(&root, "%s/data/%s", r->a->input_dir, channel);
+    int rc = dataset_open((const char *const *)paths, n,
+                          r->a->data ? NULL : buf_cstr(&root), channel, ct,
+                          r->hp.feature_dim, label_size, ds, &r->d);
+    buf_release(&root);
+    return rc;
+}
+
 /* The test channel's stream: its files, or its FIFO in Pipe mode. */
 static int test_dataset(struct run *r, struct dataset **ds)
 {
@@ -221,9 +237,8 @@ static int test_dataset(struct run *r, struct dataset **ds)
         buf_release(&dir);
         return rc;
     }
-    return dataset_open((const char *const *)r->test_paths, r->ntest,
-                        r->a->data ? NULL : r->a->input_dir, "test", r->test_ct,
-                        r->hp.feature_dim, r->test_label, ds, &r->d);
+    return open_files(r, r->test_paths, r->ntest, "test", r->test_ct,
+                      r->test_label, ds);
 }
 
 static int evaluate(struct run *r, const float *centers, float *batch,
@@ -363,10 +378,8 @@ static int train(struct run *r)
                                hp->feature_dim, r->train_label, &ds, &r->d);
         buf_release(&dir);
     } else if (r->ntrain > 0) {
-        rc = dataset_open((const char *const *)r->train_paths, r->ntrain,
-                          r->a->data ? NULL : r->a->input_dir, "train",
-                          r->train_ct, hp->feature_dim, r->train_label, &ds,
-                          &r->d);
+        rc = open_files(r, r->train_paths, r->ntrain, "train", r->train_ct,
+                        r->train_label, &ds);
     }
     if (rc)
         goto out;
