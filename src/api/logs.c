@@ -224,22 +224,44 @@ int logs_get_events(const struct api_ctx *c, json_t *in, json_t **out,
     q.start = num(in, "startTime", 0);
     q.end = num(in, "endTime", INT64_MAX);
     q.limit = num(in, "limit", 10000);
+    /* Without a token, startFromHead false (the default) means the
+     * latest events; a backward token, the page before it. Either page is
+     * returned oldest first. */
     if (t && t[0] == 'b') {
-        /* Backward pages are not kept: everything before is one page. */
-        rc = token_of(t, 'b', &q.after_seq, d);
-        q.after_seq = 0;
+        rc = token_of(t, 'b', &q.before_seq, d);
+        q.newest = true;
+        if (rc == 0 && q.before_seq == 0)
+            q.limit = 0; /* the beginning was reached */
     } else {
         rc = token_of(t, 'f', &q.after_seq, d);
+        q.newest = !t && !json_is_true(json_object_get(in, "startFromHead"));
     }
     if (rc < 0)
         return rc;
     p.list = json_array();
     meta_log_events(c->meta, &q, add_event, &p);
+    if (q.newest) {
+        size_t n = json_array_size(p.list);
+        json_t *in_order = json_array();
+        for (size_t i = n; i-- > 0;)
+            json_array_append(in_order, json_array_get(p.list, i));
+        json_decref(p.list);
+        p.list = in_order;
+        int64_t first = p.last;
+        p.last = p.first;
+        p.first = first;
+    }
     *out = json_object();
     json_object_set_new(*out, "events", p.list);
-    snprintf(tok, sizeof(tok), "f/%" PRId64, p.last ? p.last : q.after_seq);
+    snprintf(tok, sizeof(tok), "f/%" PRId64,
+             p.last         ? p.last
+             : q.before_seq ? q.before_seq - 1
+                            : q.after_seq);
     json_object_set_new(*out, "nextForwardToken", json_string(tok));
-    snprintf(tok, sizeof(tok), "b/%" PRId64, p.first ? p.first : q.after_seq);
+    snprintf(tok, sizeof(tok), "b/%" PRId64,
+             p.first        ? p.first
+             : q.before_seq ? q.before_seq
+                            : q.after_seq + 1);
     json_object_set_new(*out, "nextBackwardToken", json_string(tok));
     return 0;
 }

@@ -1210,14 +1210,17 @@ int meta_log_events(struct meta *m, const struct meta_log_query *q,
     if (q->exact_stream)
         buf_adds(&sql, " AND stream = ?3");
     buf_adds(&sql, " AND ts >= ?4 AND ts < ?5 AND seq > ?6");
+    if (q->before_seq)
+        buf_adds(&sql, " AND seq < ?9");
     if (q->pattern && *q->pattern)
         buf_adds(&sql, " AND instr(message, ?8) > 0");
-    buf_adds(&sql, " ORDER BY ts, seq LIMIT ?7");
+    buf_adds(&sql, q->newest ? " ORDER BY ts DESC, seq DESC LIMIT ?7"
+                             : " ORDER BY ts, seq LIMIT ?7");
     pthread_mutex_lock(&m->lock);
-    st = prep(m, buf_cstr(&sql), "sssiiiis", q->account, q->group,
+    st = prep(m, buf_cstr(&sql), "sssiiiisi", q->account, q->group,
               q->stream ? q->stream : "", (long long)q->start,
               (long long)q->end, (long long)q->after_seq, (long long)q->limit,
-              q->pattern ? q->pattern : "");
+              q->pattern ? q->pattern : "", (long long)q->before_seq);
     while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
         struct meta_event e = {
             .seq = sqlite3_column_int64(st, 0),

@@ -139,6 +139,8 @@ struct meta_log_query {
     bool exact_stream;
     int64_t start, end; /* [start, end) in ms */
     int64_t after_seq;  /* events after this position */
+    int64_t before_seq; /* and before this one (0: no bound) */
+    bool newest;        /* the last `limit` events, newest first */
     int64_t limit;
     const char *pattern; /* substring filter, or NULL */
 };

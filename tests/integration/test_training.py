@@ -124,6 +124,19 @@ def test_lowlevel_notebook_job(server, data):
                                 logStreamName=stream["logStreamName"], startFromHead=True,
                                 nextToken=ev["nextForwardToken"])
     assert again["events"] == [] and again["nextForwardToken"] == ev["nextForwardToken"]
+    # Without startFromHead, the latest events come first; backward tokens
+    # page towards the start, each page oldest first.
+    pages, token = [], None
+    while True:
+        kw = {"nextToken": token} if token else {}
+        page = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                   logStreamName=stream["logStreamName"], limit=3, **kw)
+        if not page["events"]:
+            assert page["nextBackwardToken"] == token
+            break
+        pages.insert(0, [e["message"] for e in page["events"]])
+        token = page["nextBackwardToken"]
+    assert [l for p in pages for l in p] == lines and len(pages[-1]) == 3
     found = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
                                    logStreamNamePrefix="kmeans-lowlevel-1/",
                                    filterPattern="quality_metric")
