@@ -1526,9 +1526,16 @@ static int list_entry(void *ctx, const struct meta_object *o)
                  "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
     buf_addf(&l->contents, "<LastModified>%s</LastModified>", t);
     xml_elem(&l->contents, "ETag", o->etag, false);
-    buf_addf(&l->contents,
-             "<Size>%llu</Size><StorageClass>STANDARD</StorageClass>",
-             (unsigned long long)o->size);
+    buf_addf(&l->contents, "<Size>%llu</Size>", (unsigned long long)o->size);
+    /* The class the object was stored with (x-amz-storage-class). */
+    const char *sc = "STANDARD";
+    json_t *h = o->headers && strstr(o->headers, "x-amz-storage-class")
+                    ? json_loads(o->headers, 0, NULL)
+                    : NULL;
+    if (json_string_value(json_object_get(h, "x-amz-storage-class")))
+        sc = json_string_value(json_object_get(h, "x-amz-storage-class"));
+    xml_elem(&l->contents, "StorageClass", sc, false);
+    json_decref(h);
     if (!l->v2 || l->fetch_owner)
         owner_xml(&l->contents, l->account);
     buf_adds(&l->contents, l->versions ? "</Version>" : "</Contents>");

@@ -74,6 +74,15 @@ def test_invalid_bucket_names(server, name):
     assert status == 400 and b"<Code>InvalidBucketName</Code>" in body, body
 
 
+def test_storage_class_is_kept_and_listed(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="cold/ia", Body=b"x", StorageClass="STANDARD_IA")
+    s3.put_object(Bucket=bucket, Key="cold/std", Body=b"x")
+    assert s3.head_object(Bucket=bucket, Key="cold/ia")["StorageClass"] == "STANDARD_IA"
+    listed = {o["Key"]: o["StorageClass"]
+              for o in s3.list_objects_v2(Bucket=bucket, Prefix="cold/")["Contents"]}
+    assert listed == {"cold/ia": "STANDARD_IA", "cold/std": "STANDARD"}
+
+
 def test_put_get_metadata_and_odd_keys(s3, bucket):
     for key in ODD_KEYS:
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode(),
