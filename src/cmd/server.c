@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -218,6 +219,13 @@ int cmd_server(int argc, char **argv)
         .handler = front_handle,
         .app = &f,
     };
+    /* As many open files as the hard limit allows: each client connection
+     * is one (see http/server.c). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     rc = http_server_start(&o, &srv, &d);
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -34,6 +35,21 @@
  */
 #define TCP_POOL_BYTES  ((size_t)128 * 1024)
 #define UNIX_POOL_BYTES ((size_t)32 * 1024)
+
+/*
+ * How many clients may be connected at once. libmicrohttpd's default is
+ * FD_SETSIZE (about a thousand), past which it resets new connections;
+ * every boto3 client keeps up to ten. Half the descriptors the process may
+ * open go to connections, the rest to the files and sockets they use.
+ */
+static unsigned connection_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 100000;
+    rlim_t half = rl.rlim_cur / 2;
+    return half > 100000 ? 100000 : half < 64 ? 64 : (unsigned)half;
+}
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -286,6 +302,7 @@ int http_server_start(const struct http_server_opts *o,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, TCP_POOL_BYTES,
+        MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!s->daemon) {

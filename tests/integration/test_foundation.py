@@ -196,6 +196,24 @@ def test_expect_100_continue(server):
     assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
 
 
+def test_more_than_a_thousand_clients(server):
+    """libmicrohttpd alone would reset connections past FD_SETSIZE."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"the hard limit on open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    idle = []
+    try:
+        for _ in range(1200):
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+        assert client(server, "sts").get_caller_identity()["Account"] == ACCOUNT
+    finally:
+        for s in idle:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_runtime_route(server):
     rt = client(server, "sagemaker-runtime")
     with pytest.raises(botocore.exceptions.ClientError) as e:
