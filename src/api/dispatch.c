@@ -59,10 +59,15 @@ static const struct api_op ops[] = {
     HOSTING_OPS(HOSTING_ROW)
 #undef HOSTING_ROW
         {.service = "logs",
-         .target = "Logs_20140328.DescribeLogStreams",
-         .fn = logs_describe_streams,
-         .input = &logs_describe_streams_input,
+         .target = "Logs_20140328.DescribeLogGroups",
+         .fn = logs_describe_groups,
+         .input = &logs_describe_groups_input,
          .body_max = 64 * KB},
+    {.service = "logs",
+     .target = "Logs_20140328.DescribeLogStreams",
+     .fn = logs_describe_streams,
+     .input = &logs_describe_streams_input,
+     .body_max = 64 * KB},
     {.service = "logs",
      .target = "Logs_20140328.GetLogEvents",
      .fn = logs_get_events,

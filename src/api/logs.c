@@ -47,6 +47,11 @@ static const struct vmember describe_members[] = {
     {"nextToken", &token, false},
     {"limit", &limit50, false},
     {NULL, NULL, false}};
+static const struct vmember groups_members[] = {
+    {"logGroupNamePrefix", &group, false},
+    {"nextToken", &token, false},
+    {"limit", &limit50, false},
+    {NULL, NULL, false}};
 static const struct vmember get_members[] = {
     {"logGroupName", &group, false},  {"logGroupIdentifier", &group, false},
     {"logStreamName", &stream, true}, {"startTime", &ts, false},
@@ -68,6 +73,8 @@ static const struct vmember filter_members[] = {
     {NULL, NULL, false}};
 const struct vshape logs_describe_streams_input = {.type = VT_STRUCTURE,
                                                    .members = describe_members};
+const struct vshape logs_describe_groups_input = {.type = VT_STRUCTURE,
+                                                  .members = groups_members};
 const struct vshape logs_get_events_input = {.type = VT_STRUCTURE,
                                              .members = get_members};
 const struct vshape logs_filter_events_input = {.type = VT_STRUCTURE,
@@ -177,6 +184,60 @@ int logs_describe_streams(const struct api_ctx *c, json_t *in, json_t **out,
     if (p.seen > p.skip + (int64_t)json_array_size(p.list)) {
         char t[32];
         snprintf(t, sizeof(t), "s/%" PRId64,
+                 p.skip + (int64_t)json_array_size(p.list));
+        json_object_set_new(*out, "nextToken", json_string(t));
+    }
+    return 0;
+}
+
+struct group_page {
+    json_t *list;
+    const char *region, *account;
+    int64_t skip, limit, seen;
+};
+
+static int add_group(void *ctx, const char *name, int64_t created,
+                     int64_t bytes)
+{
+    struct group_page *p = ctx;
+    char arn[1024];
+    if (p->seen++ < p->skip)
+        return 0;
+    if ((int64_t)json_array_size(p->list) == p->limit)
+        return 1;
+    json_t *o = json_object();
+    json_object_set_new(o, "logGroupName", json_string(name));
+    json_object_set_new(o, "creationTime", json_integer(created));
+    json_object_set_new(o, "metricFilterCount", json_integer(0));
+    snprintf(arn, sizeof(arn), "arn:aws:logs:%s:%s:log-group:%s", p->region,
+             p->account, name);
+    json_object_set_new(o, "logGroupArn", json_string(arn));
+    json_object_set_new(o, "arn", json_sprintf("%s:*", arn));
+    json_object_set_new(o, "storedBytes", json_integer(bytes));
+    json_object_set_new(o, "logGroupClass", json_string("STANDARD"));
+    json_array_append_new(p->list, o);
+    return 0;
+}
+
+/* The groups kiln's jobs and endpoints have written to: a group exists
+ * once it has a stream. */
+int logs_describe_groups(const struct api_ctx *c, json_t *in, json_t **out,
+                         struct kiln_diag *d)
+{
+    struct group_page p = {.region = c->region, .account = c->account};
+    int rc = token_of(str(in, "nextToken"), 'g', &p.skip, d);
+
+    if (rc < 0)
+        return rc;
+    p.limit = num(in, "limit", 50);
+    p.list = json_array();
+    meta_log_groups(c->meta, c->account, str(in, "logGroupNamePrefix"),
+                    add_group, &p);
+    *out = json_object();
+    json_object_set_new(*out, "logGroups", p.list);
+    if (p.seen > p.skip + (int64_t)json_array_size(p.list)) {
+        char t[32];
+        snprintf(t, sizeof(t), "g/%" PRId64,
                  p.skip + (int64_t)json_array_size(p.list));
         json_object_set_new(*out, "nextToken", json_string(t));
     }

@@ -1181,6 +1181,26 @@ int meta_log_streams(struct meta *m, const char *account, const char *group,
     return rc < 0 ? rc : 0;
 }
 
+int meta_log_groups(struct meta *m, const char *account, const char *prefix,
+                    meta_group_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT grp, MIN(created), SUM(bytes) FROM log_streams WHERE "
+              "account = ?1 AND substr(grp, 1, length(?2)) = ?2 GROUP BY grp "
+              "ORDER BY grp",
+              "ss", account, prefix ? prefix : "");
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW)
+        rc = fn(ctx, col(st, 0), sqlite3_column_int64(st, 1),
+                sqlite3_column_int64(st, 2));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc < 0 ? rc : 0;
+}
+
 bool meta_log_group_exists(struct meta *m, const char *account,
                            const char *group)
 {

@@ -132,6 +132,12 @@ int meta_log_streams(struct meta *m, const char *account, const char *group,
                      meta_stream_fn fn, void *ctx);
 bool meta_log_group_exists(struct meta *m, const char *account,
                            const char *group);
+/* The account's log groups whose names start with prefix, by name: each
+ * with its first stream's creation time and the bytes of all its events. */
+typedef int (*meta_group_fn)(void *ctx, const char *name, int64_t created,
+                             int64_t bytes);
+int meta_log_groups(struct meta *m, const char *account, const char *prefix,
+                    meta_group_fn fn, void *ctx);
 
 struct meta_log_query {
     const char *account, *group;

@@ -110,6 +110,11 @@ def test_lowlevel_notebook_job(server, data):
         assert read_model(t.extractfile("model_algo-1").read()).shape == (10, 784)
     # Logs, as estimator.fit(logs=True) reads them.
     logs = client(server, "logs")
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/sagemaker/")["logGroups"]
+    [g] = [g for g in groups if g["logGroupName"] == "/aws/sagemaker/TrainingJobs"]
+    assert g["storedBytes"] > 0
+    assert g["arn"] == f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs:*"
+    assert logs.describe_log_groups(logGroupNamePrefix="/nothing")["logGroups"] == []
     streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
                                         logStreamNamePrefix="kmeans-lowlevel-1/",
                                         orderBy="LogStreamName", limit=1)
