@@ -302,6 +302,7 @@ static void answer_runtime(struct front *f, struct http_request *r,
         .target_variant =
             http_request_header(r, "X-Amzn-SageMaker-Target-Variant"),
         .inference_id = http_request_header(r, "X-Amzn-SageMaker-Inference-Id"),
+        .target_model = http_request_header(r, "X-Amzn-SageMaker-Target-Model"),
         .body = r->body.data ? r->body.data : "",
         .len = r->body.len,
     };

@@ -1050,6 +1050,13 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
                  : KILN_ENOTFOUND;
     }
     f = e->fleet;
+    if (req->target_model) {
+        pthread_mutex_unlock(&h->lock);
+        return diag_set(d, KILN_EVALIDATION,
+                        "Endpoint %s is not a multi-model endpoint and does "
+                        "not support target model header.",
+                        name);
+    }
     if (req->target_variant) {
         for (size_t i = 0; i < f->nv; i++)
             if (strcmp(f->v[i].name, req->target_variant) == 0)

@@ -40,6 +40,7 @@ int hoster_endpoint_delete(void *h, const char *account, const char *name);
 struct invoke_req {
     const char *content_type, *accept, *custom_attributes, *target_variant,
         *inference_id;
+    const char *target_model; /* multi-model endpoints only: refused */
     const void *body;
     size_t len;
 };

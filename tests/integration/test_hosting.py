@@ -206,6 +206,12 @@ def test_weights_target_variant_and_cli(server, models, tmp_path):
         sm.update_endpoint_weights_and_capacities(EndpointName="ep-split", DesiredWeightsAndCapacities=[
             {"VariantName": "C", "DesiredWeight": 1}])
     assert e.value.response["Error"]["Code"] == "ValidationException"
+    # A target model is for multi-model endpoints, which kiln's are not.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        rt.invoke_endpoint(EndpointName="ep-split", ContentType="text/csv", Body=row,
+                           TargetModel="a.tar.gz")
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert "not a multi-model endpoint" in e.value.response["Error"]["Message"]
 
 
 def test_update_without_downtime_and_crash_recovery(server, models):
