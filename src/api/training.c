@@ -274,6 +274,22 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
                                 re, str(m, "Name"));
         }
     }
+    {
+        /* Each channel is a directory named after it: two of one name
+         * would be one directory. */
+        size_t i, j;
+        json_t *a, *b;
+        json_t *chans = json_object_get(in, "InputDataConfig");
+        json_array_foreach(chans, i, a) json_array_foreach(chans, j, b)
+        {
+            if (j < i && str(a, "ChannelName") && str(b, "ChannelName") &&
+                strcmp(str(a, "ChannelName"), str(b, "ChannelName")) == 0)
+                return diag_set(d, KILN_EVALIDATION,
+                                "Channel names must be unique; '%.64s' "
+                                "appears more than once in InputDataConfig.",
+                                str(a, "ChannelName"));
+        }
+    }
     training_arn(c, name, arn, sizeof(arn));
     doc = json_object();
     json_object_set_new(doc, "TrainingJobName", json_string(name));

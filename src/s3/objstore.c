@@ -908,6 +908,12 @@ int objstore_link_object(struct objstore *s, const char *bucket,
                             bucket, key);
         buf_reset(&src);
         objstore_blob_path(s, blob, &src);
+        /* Whatever dest was is replaced, never written through: it may
+         * itself be a link to this very blob (a second channel of the same
+         * name), and truncating it would empty the stored object. */
+        if (unlink(dest) != 0 && errno != ENOENT)
+            return diag_set(d, KILN_EIO, "cannot replace %s: %s", dest,
+                            strerror(errno));
         if (link(buf_cstr(&src), dest) == 0)
             goto out;
         if (errno != ENOENT)
@@ -915,7 +921,7 @@ int objstore_link_object(struct objstore *s, const char *bucket,
     }
     {
         int in = open(buf_cstr(&src), O_RDONLY | O_CLOEXEC);
-        int outfd = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int outfd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         char chunk[1 << 16];
         ssize_t n;
         if (in < 0 || outfd < 0)

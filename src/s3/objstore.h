@@ -142,7 +142,8 @@ void objstore_blob_unlink(struct objstore *s, const char *id);
  * objstore_put_path() stores a local file as bucket/key (durable, indexed,
  * replacing any old version); objstore_link_object() makes `dest` a hard
  * link to the object's blob (a copy if links are impossible), so a job's
- * channel costs no copy. Bucket ownership is the caller's business.
+ * channel costs no copy; a file already at `dest` is replaced, not
+ * written. Bucket ownership is the caller's business.
  * KILN_ENOBUCKET, KILN_ENOTFOUND, KILN_EIO.
  */
 int objstore_put_path(struct objstore *s, const char *bucket, const char *key,

@@ -186,6 +186,20 @@ def test_bad_requests(server, change, member):
     assert f"at '{member}'" in e.value.response["Error"]["Message"]
 
 
+def test_duplicate_channel_names_are_rejected(server, data):
+    """Two channels of one name would share a directory; before this was
+    refused, linking the second over the first emptied the stored object."""
+    sm, s3 = client(server, "sagemaker"), client(server, "s3")
+    body = job_body("dup-channels")
+    body["InputDataConfig"] = body["InputDataConfig"] * 2
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.create_training_job(**body)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "Channel names must be unique" in e.value.response["Error"]["Message"]
+    got = s3.get_object(Bucket="train-bucket", Key="kmeans_lowlevel_example/data")
+    assert got["ContentLength"] == os.path.getsize(data / "data.pbr")
+
+
 def test_missing_role_is_rejected(server):
     # botocore checks required members itself; send the JSON raw.
     from conftest import send, signed

@@ -260,7 +260,39 @@ static void test_crc32c_paths_agree(void)
     crc32c_simd(was);
 }
 
+/* Linking an object where a link to it already is (two channels of one
+ * name) replaces the link; the old code copied onto it, truncating the
+ * stored blob to nothing. */
+static void test_link_over_a_link_keeps_the_blob(void)
+{
+    struct fixture f;
+    struct kiln_diag d = {0};
+    struct meta_bucket b = {
+        .name = "chan", .account = "111122223333", .region = "us-east-1"};
+    char src[128], dest[128];
+    FILE *fp;
+
+    ASSERT_EQ(fixture_open(&f), 0);
+    ASSERT_EQ(meta_bucket_create(f.m, &b, &d), 0);
+    snprintf(src, sizeof(src), "%s/src.csv", f.dir);
+    snprintf(dest, sizeof(dest), "%s/train.csv", f.dir);
+    fp = fopen(src, "w");
+    ASSERT_TRUE(fp != NULL);
+    fputs("1,2,3\n4,5,6\n", fp);
+    fclose(fp);
+    ASSERT_EQ(objstore_put_path(f.s, "chan", "d/data.csv", src, "text/csv", &d),
+              0);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(objstore_link_object(f.s, "chan", "d/data.csv", dest, &d), 0);
+    struct stat st;
+    ASSERT_EQ(stat(dest, &st), 0);
+    ASSERT_EQ(st.st_size, 12);
+    ASSERT_EQ(st.st_nlink, 2); /* the blob and this one link */
+    fixture_close(&f);
+}
+
 static const struct test tests[] = {
+    {"link_over_a_link_keeps_the_blob", test_link_over_a_link_keeps_the_blob},
     {"crc32c_paths_agree", test_crc32c_paths_agree},
     {"crc32c_combine", test_crc32c_combine},
     {"parts_land_at_their_strides", test_parts_land_at_their_strides},
