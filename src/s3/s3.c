@@ -1032,8 +1032,20 @@ static int open_object(const struct s3_ctx *s, const char *bucket,
         int rc = meta_object_get(s->meta, bucket, key, copy_object_row, c);
         if (rc)
             return rc;
-        if (objstore_blob_open(s->store, c->blob, fd) == 0)
-            return 0;
+        if (objstore_blob_open(s->store, c->blob, fd) == 0) {
+            /* A blob shorter than its row says is damage: answer an
+             * error rather than promise bytes that are not there. */
+            struct stat st;
+            if (fstat(*fd, &st) == 0 && (uint64_t)st.st_size >= c->size)
+                return 0;
+            log_error("event=blob_short bucket=%s key=\"%.200s\" blob=%s "
+                      "size=%llu",
+                      bucket, key, c->blob, (unsigned long long)c->size);
+            close(*fd);
+            *fd = -1;
+            object_copy_release(c);
+            return KILN_EIO;
+        }
         object_copy_release(c);
     }
     return KILN_EIO;
@@ -1182,7 +1194,11 @@ static void get_object(const struct s3_ctx *s, struct http_request *r,
     }
     rc = open_object(s, q->bucket, q->key, &c, &fd);
     if (rc) {
-        fail(r, KILN_ENOTFOUND, "The specified key does not exist.", q);
+        fail(r, rc == KILN_ENOTFOUND ? rc : KILN_EIO,
+             rc == KILN_ENOTFOUND ? "The specified key does not exist."
+                                  : "We encountered an internal error. "
+                                    "Please try again.",
+             q);
         return;
     }
     len = c.size;

@@ -406,6 +406,17 @@ def new_blobs(server, before):
     return {k: v for k, v in blob_files(server).items() if k not in before}
 
 
+def test_damaged_blob_is_an_error_not_a_hang(server, s3, bucket):
+    before = blob_files(server)
+    s3.put_object(Bucket=bucket, Key="damaged", Body=b"x" * 5000)
+    [blob] = new_blobs(server, before)
+    os.truncate(os.path.join(server.data_dir, "objects", blob[:2], blob), 100)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="damaged")
+    assert e.value.response["Error"]["Code"] == "InternalError"
+    s3.delete_object(Bucket=bucket, Key="damaged")
+
+
 def multipart_etag(bodies):
     md5s = b"".join(hashlib.md5(b).digest() for b in bodies)
     return f'"{hashlib.md5(md5s).hexdigest()}-{len(bodies)}"'
