@@ -1379,6 +1379,15 @@ static void create_bucket(const struct s3_ctx *s, struct http_request *r,
     buf_release(&where);
 }
 
+static void abort_bucket_uploads(const struct s3_ctx *s, const char *bucket);
+
+static int any_object(void *ctx, const struct meta_object *o)
+{
+    (void)o;
+    *(bool *)ctx = true;
+    return 1;
+}
+
 static void bucket_op(const struct s3_ctx *s, struct http_request *r,
                       struct s3_req *q)
 {
@@ -1406,7 +1415,13 @@ static void bucket_op(const struct s3_ctx *s, struct http_request *r,
         buf_adds(&x, "</LocationConstraint>");
         respond_xml(r, 200, &x);
     } else {
-        rc = meta_bucket_delete(s->meta, q->bucket);
+        /* Objects keep a bucket; multipart uploads in progress do not, in
+         * S3: they are aborted with it. */
+        bool objects = false;
+        meta_object_scan(s->meta, q->bucket, NULL, NULL, any_object, &objects);
+        if (!objects)
+            abort_bucket_uploads(s, q->bucket);
+        rc = objects ? KILN_ENOTEMPTY : meta_bucket_delete(s->meta, q->bucket);
         if (rc == KILN_ENOTEMPTY)
             fail(r, rc, "The bucket you tried to delete is not empty", q);
         else if (rc)
@@ -2237,6 +2252,36 @@ static void parts_end(const struct s3_ctx *s, const char *id,
         if (!kept || strcmp(ps->items[i].blob, kept) != 0)
             objstore_blob_unlink(s->store, ps->items[i].blob);
     objstore_upload_end(s->store, id, kept);
+}
+
+struct upload_ids {
+    char **ids;
+    size_t n;
+};
+
+static int collect_upload_id(void *ctx, const struct meta_upload *u)
+{
+    struct upload_ids *l = ctx;
+    l->ids = xrealloc(l->ids, (l->n + 1) * sizeof(*l->ids));
+    l->ids[l->n++] = xstrdup(u->id);
+    return 0;
+}
+
+/* Aborts every upload in progress in `bucket`, as DeleteBucket does. */
+static void abort_bucket_uploads(const struct s3_ctx *s, const char *bucket)
+{
+    struct upload_ids l = {0};
+
+    meta_upload_each(s->meta, bucket, collect_upload_id, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        struct parts ps = {0};
+        if (meta_part_each(s->meta, l.ids[i], collect_part, &ps) == 0 &&
+            meta_upload_abort(s->meta, l.ids[i]) == 0)
+            parts_end(s, l.ids[i], &ps, NULL);
+        parts_release(&ps);
+        mem_free(l.ids[i]);
+    }
+    mem_free(l.ids);
 }
 
 static void complete_upload(const struct s3_ctx *s, struct http_request *r,

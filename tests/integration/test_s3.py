@@ -56,6 +56,21 @@ def test_bucket_lifecycle(s3):
     assert code_of(s3.delete_bucket, Bucket="life-cycle.1") == "NoSuchBucket"
 
 
+def test_delete_bucket_aborts_uploads_in_progress(server, s3):
+    """As in S3: objects keep a bucket, uploads in progress do not."""
+    before = blob_files(server)
+    s3.create_bucket(Bucket="half-done")
+    uid = s3.create_multipart_upload(Bucket="half-done", Key="k")["UploadId"]
+    s3.upload_part(Bucket="half-done", Key="k", UploadId=uid, PartNumber=1, Body=b"p" * 1000)
+    assert new_blobs(server, before)
+    s3.delete_bucket(Bucket="half-done")
+    assert new_blobs(server, before) == {}
+    s3.create_bucket(Bucket="half-done")
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket="half-done")
+    assert code_of(s3.list_parts, Bucket="half-done", Key="k", UploadId=uid) == "NoSuchUpload"
+    s3.delete_bucket(Bucket="half-done")
+
+
 def test_location_constraint(s3):
     s3.create_bucket(Bucket="in-europe",
                      CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
