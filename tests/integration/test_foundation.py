@@ -110,7 +110,7 @@ def test_unknown_operation(server):
     status, _, body = send(server, *req)
     assert status == 400
     assert json.loads(body)["__type"] == "UnknownOperationException"
-    out = aws(server, "logs", "describe-log-groups", check=False)
+    out = aws(server, "logs", "create-log-group", "--log-group-name", "mine", check=False)
     assert "UnknownOperationException" in out.stderr
     req = signed(server, "sts", b"Action=AssumeRole&Version=2011-06-15",
                  {"Content-Type": "application/x-www-form-urlencoded"})
