@@ -128,20 +128,42 @@ static int token_of(const char *t, char kind, int64_t *out, struct kiln_diag *d)
     return 0;
 }
 
-struct stream_page {
+/* A page of DescribeLogGroups or DescribeLogStreams: rows after the
+ * first `skip` (the "<kind>/<n>" token), at most `limit`. */
+struct list_page {
     json_t *list;
     const char *group, *region, *account;
     int64_t skip, limit, seen;
 };
 
+/* Where the next row goes: 0 on this page, -1 before it, 1 after it. */
+static int page_place(struct list_page *p)
+{
+    if (p->seen++ < p->skip)
+        return -1;
+    return (int64_t)json_array_size(p->list) == p->limit;
+}
+
+/* Puts the page under `key` in a new reply, with a nextToken when rows
+ * remain. */
+static json_t *page_reply(struct list_page *p, const char *key, char kind)
+{
+    json_t *out = json_object();
+    int64_t next = p->skip + (int64_t)json_array_size(p->list);
+    json_object_set_new(out, key, p->list);
+    if (p->seen > next)
+        json_object_set_new(out, "nextToken",
+                            json_sprintf("%c/%" PRId64, kind, next));
+    return out;
+}
+
 static int add_stream(void *ctx, const struct meta_stream *s)
 {
-    struct stream_page *p = ctx;
+    struct list_page *p = ctx;
     char arn[1024];
-    if (p->seen++ < p->skip)
-        return 0;
-    if ((int64_t)json_array_size(p->list) == p->limit)
-        return 1;
+    int place = page_place(p);
+    if (place)
+        return place > 0;
     json_t *o = json_object();
     json_object_set_new(o, "logStreamName", json_string(s->name));
     json_object_set_new(o, "creationTime", json_integer(s->created));
@@ -160,7 +182,7 @@ static int add_stream(void *ctx, const struct meta_stream *s)
 int logs_describe_streams(const struct api_ctx *c, json_t *in, json_t **out,
                           struct kiln_diag *d)
 {
-    struct stream_page p = {.region = c->region, .account = c->account};
+    struct list_page p = {.region = c->region, .account = c->account};
     const char *o = str(in, "orderBy");
     bool by_time = o && strcmp(o, "LastEventTime") == 0;
     int rc = group_of(c, in, &p.group, d);
@@ -179,32 +201,18 @@ int logs_describe_streams(const struct api_ctx *c, json_t *in, json_t **out,
     meta_log_streams(
         c->meta, c->account, p.group, str(in, "logStreamNamePrefix"), by_time,
         json_is_true(json_object_get(in, "descending")), add_stream, &p);
-    *out = json_object();
-    json_object_set_new(*out, "logStreams", p.list);
-    if (p.seen > p.skip + (int64_t)json_array_size(p.list)) {
-        char t[32];
-        snprintf(t, sizeof(t), "s/%" PRId64,
-                 p.skip + (int64_t)json_array_size(p.list));
-        json_object_set_new(*out, "nextToken", json_string(t));
-    }
+    *out = page_reply(&p, "logStreams", 's');
     return 0;
 }
-
-struct group_page {
-    json_t *list;
-    const char *region, *account;
-    int64_t skip, limit, seen;
-};
 
 static int add_group(void *ctx, const char *name, int64_t created,
                      int64_t bytes)
 {
-    struct group_page *p = ctx;
+    struct list_page *p = ctx;
     char arn[1024];
-    if (p->seen++ < p->skip)
-        return 0;
-    if ((int64_t)json_array_size(p->list) == p->limit)
-        return 1;
+    int place = page_place(p);
+    if (place)
+        return place > 0;
     json_t *o = json_object();
     json_object_set_new(o, "logGroupName", json_string(name));
     json_object_set_new(o, "creationTime", json_integer(created));
@@ -224,7 +232,7 @@ static int add_group(void *ctx, const char *name, int64_t created,
 int logs_describe_groups(const struct api_ctx *c, json_t *in, json_t **out,
                          struct kiln_diag *d)
 {
-    struct group_page p = {.region = c->region, .account = c->account};
+    struct list_page p = {.region = c->region, .account = c->account};
     int rc = token_of(str(in, "nextToken"), 'g', &p.skip, d);
 
     if (rc < 0)
@@ -233,14 +241,7 @@ int logs_describe_groups(const struct api_ctx *c, json_t *in, json_t **out,
     p.list = json_array();
     meta_log_groups(c->meta, c->account, str(in, "logGroupNamePrefix"),
                     add_group, &p);
-    *out = json_object();
-    json_object_set_new(*out, "logGroups", p.list);
-    if (p.seen > p.skip + (int64_t)json_array_size(p.list)) {
-        char t[32];
-        snprintf(t, sizeof(t), "g/%" PRId64,
-                 p.skip + (int64_t)json_array_size(p.list));
-        json_object_set_new(*out, "nextToken", json_string(t));
-    }
+    *out = page_reply(&p, "logGroups", 'g');
     return 0;
 }
 
