@@ -1048,4 +1048,7 @@ def test_js_sdk_v3_multipart_upload(server):
     assert res["etag"].endswith('-5"') and res["type"] == "application/x-test"
     # The SDK asks for CRC32 part checksums; the object gets their composite.
     assert res["checksum"] and res["checksum"].endswith("-5")
+    # Upload's tags (PutObjectTagging) and a read by part number.
+    assert res["tags"] == [{"Key": "stage", "Value": "raw"}]
+    assert res["part2"] and res["parts"] == 5
 
