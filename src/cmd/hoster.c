@@ -79,7 +79,8 @@ struct op {
     struct hoster *h;
     char account[13];
     char name[64];
-    enum { OP_CREATE, OP_UPDATE, OP_DELETE } kind;
+    /* OP_RESUME: an endpoint in service before kiln restarted. */
+    enum { OP_CREATE, OP_RESUME, OP_UPDATE, OP_DELETE } kind;
     pthread_t thread;
     bool done;
     struct op *next;
@@ -89,6 +90,7 @@ struct hoster {
     struct hoster_opts o;
     char exe[4096];
     char *root;
+    char *kept;       /* <data>/endpoint-models: each deployed model.tar.gz */
     char sockdir[64]; /* /tmp/kiln-XXXXXX: model-server sockets */
     pthread_mutex_t lock;
     struct endpoint *eps;
@@ -487,8 +489,24 @@ static const char *jstr(json_t *o, const char *k)
 
 /* Builds and starts the fleet of a deployment; waits until every instance
  * answers /ping. */
+/* Where the model.tar.gz of `variant` of an endpoint in service is kept
+ * (variant NULL: the endpoint's directory). The artifact in the store may
+ * be deleted; a SageMaker endpoint keeps serving all the same, and so
+ * comes back after a restart. */
+static void kept_path(const struct hoster *h, const char *account,
+                      const char *name, const char *variant, struct buf *out)
+{
+    buf_reset(out);
+    buf_addf(out, "%s/%s-", h->kept, account);
+    for (const char *c = name; *c; c++) /* names are unique in any case */
+        buf_addc(out, (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c));
+    if (variant)
+        buf_addf(out, "/%s.tar.gz", variant);
+}
+
 static int build_fleet(struct hoster *h, const char *account, const char *name,
-                       json_t *dep, struct fleet **out, struct kiln_diag *d)
+                       json_t *dep, bool resume, struct fleet **out,
+                       struct kiln_diag *d)
 {
     json_t *vs = json_object_get(dep, "Variants"), *v;
     struct fleet *f = xcalloc(1, sizeof(*f));
@@ -563,13 +581,19 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         snprintf(tgz, sizeof(tgz), "%s/%s-model.tar.gz", f->dir, var->name);
         mkdir(var->model_dir, 0700);
         rc = objstore_link_object(h->o.store, bucket, slash + 1, tgz, d);
+        if (rc && resume) {
+            struct buf kp = BUF_INIT(4096);
+            kept_path(h, account, name, var->name, &kp);
+            if (link(buf_cstr(&kp), tgz) == 0)
+                rc = 0;
+            buf_release(&kp);
+        }
         if (rc) {
             rc = diag_set(d, KILN_EINVAL, "Could not find model data at %s.",
                           url);
             break;
         }
         rc = artifact_extract(tgz, var->model_dir, MODEL_MAX, d);
-        unlink(tgz);
         if (rc)
             break;
         var->inst = xcalloc((size_t)var->count, sizeof(*var->inst));
@@ -614,6 +638,20 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         stop_fleet(h, f);
         return rc;
     }
+    /* In service: its model files become the ones kept for it. */
+    struct buf kp = BUF_INIT(4096), tgz = BUF_INIT(4096);
+    kept_path(h, account, name, NULL, &kp);
+    mkdir(buf_cstr(&kp), 0700);
+    for (size_t vi = 0; vi < f->nv; vi++) {
+        kept_path(h, account, name, f->v[vi].name, &kp);
+        buf_reset(&tgz);
+        buf_addf(&tgz, "%s/%s-model.tar.gz", f->dir, f->v[vi].name);
+        if (rename(buf_cstr(&tgz), buf_cstr(&kp)) != 0)
+            log_warn("event=model_keep endpoint=%s variant=%s error=\"%s\"",
+                     name, f->v[vi].name, strerror(errno));
+    }
+    buf_release(&kp);
+    buf_release(&tgz);
     *out = f;
     return 0;
 }
@@ -727,7 +765,8 @@ static void do_create(struct op *op)
     if (!doc)
         return;
     rc = build_fleet(h, op->account, op->name,
-                     json_object_get(doc, "KilnDeployment"), &f, &d);
+                     json_object_get(doc, "KilnDeployment"),
+                     op->kind == OP_RESUME, &f, &d);
     pthread_mutex_lock(&h->lock);
     struct endpoint *e = find(h, op->account, op->name);
     if (!e) {
@@ -767,7 +806,7 @@ static void do_update(struct op *op)
     if (!doc)
         return;
     json_t *pending = json_object_get(doc, "PendingDeployment");
-    rc = build_fleet(h, op->account, op->name, pending, &f, &d);
+    rc = build_fleet(h, op->account, op->name, pending, false, &f, &d);
     pthread_mutex_lock(&h->lock);
     struct endpoint *e = find(h, op->account, op->name);
     if (!rc && e) {
@@ -822,6 +861,10 @@ static void do_delete(struct op *op)
     }
     pthread_mutex_unlock(&h->lock);
     retire(h, f);
+    struct buf kp = BUF_INIT(4096);
+    kept_path(h, op->account, op->name, NULL, &kp);
+    fsx_remove_tree(buf_cstr(&kp));
+    buf_release(&kp);
     meta_res_delete(h->o.meta, op->account, "endpoint", op->name);
     log_info("event=endpoint_deleted endpoint=%s", op->name);
 }
@@ -829,7 +872,7 @@ static void do_delete(struct op *op)
 static void *op_thread(void *arg)
 {
     struct op *op = arg;
-    if (op->kind == OP_CREATE)
+    if (op->kind == OP_CREATE || op->kind == OP_RESUME)
         do_create(op);
     else if (op->kind == OP_UPDATE)
         do_update(op);
@@ -869,7 +912,7 @@ static int launch(struct hoster *h, const char *account, const char *name,
     pthread_mutex_lock(&h->lock);
     reap_ops(h);
     struct endpoint *e = find(h, account, name);
-    if (!e && kind == OP_CREATE) {
+    if (!e && (kind == OP_CREATE || kind == OP_RESUME)) {
         /* Known at once, so calls get ServiceUnavailable (retried by the
          * SDKs) rather than "not found" while the fleet starts. */
         e = xcalloc(1, sizeof(*e));
@@ -1143,6 +1186,10 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
 static int forget(void *ctx, const char *account, const char *name)
 {
     struct hoster *h = ctx;
+    struct buf kp = BUF_INIT(4096);
+    kept_path(h, account, name, NULL, &kp);
+    fsx_remove_tree(buf_cstr(&kp));
+    buf_release(&kp);
     meta_res_delete(h->o.meta, account, "endpoint", name);
     return 0;
 }
@@ -1150,7 +1197,7 @@ static int forget(void *ctx, const char *account, const char *name)
 static int resume(void *ctx, const char *account, const char *name)
 {
     struct hoster *h = ctx;
-    return launch(h, account, name, OP_CREATE);
+    return launch(h, account, name, OP_RESUME);
 }
 
 int hoster_new(const struct hoster_opts *o, struct hoster **out,
@@ -1163,11 +1210,15 @@ int hoster_new(const struct hoster_opts *o, struct hoster **out,
     h->o = *o;
     buf_addf(&p, "%s/endpoints", o->data_dir);
     h->root = buf_detach(&p, NULL);
+    buf_addf(&p, "%s/endpoint-models", o->data_dir);
+    h->kept = buf_detach(&p, NULL);
+    mkdir(h->kept, 0700);
     fsx_remove_tree(h->root);
     mkdir(h->root, 0700);
     str_copy(h->sockdir, "/tmp/kiln-XXXXXX", sizeof(h->sockdir));
     if (!mkdtemp(h->sockdir)) {
         mem_free(h->root);
+        mem_free(h->kept);
         mem_free(h);
         return diag_set(d, KILN_EIO, "cannot create a socket directory: %s",
                         strerror(errno));
@@ -1175,6 +1226,7 @@ int hoster_new(const struct hoster_opts *o, struct hoster **out,
     n = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
     if (n <= 0) {
         mem_free(h->root);
+        mem_free(h->kept);
         mem_free(h);
         return diag_set(d, KILN_EIO, "cannot find the kiln executable");
     }
@@ -1230,5 +1282,6 @@ void hoster_free(struct hoster *h)
     pthread_mutex_destroy(&h->lock);
     rmdir(h->sockdir);
     mem_free(h->root);
+    mem_free(h->kept);
     mem_free(h);
 }

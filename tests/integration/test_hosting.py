@@ -429,8 +429,13 @@ def test_endpoints_come_back_after_restart(models, tmp_path):
         sm.create_model(ModelName="model-a", ExecutionRoleArn=ROLE, PrimaryContainer={
             "Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"})
         deploy(sm, "ep-restart", [("AllTraffic", "model-a", 1, 1.0)])
+        deploy(sm, "ep-gone", [("AllTraffic", "model-a", 1, 1.0)])
+        sm.delete_endpoint(EndpointName="ep-gone")
+        # A SageMaker endpoint outlives its artifact, restarts included.
+        s3.delete_object(Bucket="models", Key="a/model.tar.gz")
     finally:
         assert s.stop() == 0
+    assert os.listdir(os.path.join(data_dir, "endpoint-models")) == [f"{ACCOUNT}-ep-restart"]
     s = Server(data_dir)
     try:
         sm = client(s, "sagemaker")
