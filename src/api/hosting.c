@@ -253,11 +253,7 @@ void hosting_arn(const struct api_ctx *c, const char *type, const char *name,
                  char *out, size_t size)
 {
     char lc[64];
-    size_t i = 0;
-    for (; name[i] && i + 1 < sizeof(lc); i++)
-        lc[i] =
-            (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-    lc[i] = '\0';
+    str_lower_copy(lc, name, sizeof(lc));
     snprintf(out, size, "arn:aws:sagemaker:%s:%s:%s/%s", c->region, c->account,
              type, lc);
 }

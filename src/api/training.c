@@ -10,6 +10,7 @@
 #include "api/paging.h"
 #include "base/instances.h"
 #include "base/mem.h"
+#include "base/str.h"
 #include "base/tm.h"
 #include "meta/meta.h"
 
@@ -198,19 +199,11 @@ out:
 
 /* ---- CreateTrainingJob / DescribeTrainingJob / StopTrainingJob ------ */
 
-static void lower_into(char *out, size_t size, const char *s)
-{
-    size_t i = 0;
-    for (; s[i] && i + 1 < size; i++)
-        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
-    out[i] = '\0';
-}
-
 void training_arn(const struct api_ctx *c, const char *name, char *out,
                   size_t size)
 {
     char lc[64];
-    lower_into(lc, sizeof(lc), name);
+    str_lower_copy(lc, name, sizeof(lc));
     snprintf(out, size, "arn:aws:sagemaker:%s:%s:training-job/%s", c->region,
              c->account, lc);
 }

@@ -16,6 +16,15 @@ size_t str_copy(char *dst, const char *src, size_t size)
     return len;
 }
 
+void str_lower_copy(char *dst, const char *s, size_t size)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < size; i++)
+        dst[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    if (size)
+        dst[i] = '\0';
+}
+
 bool str_starts(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;

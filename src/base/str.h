@@ -14,6 +14,10 @@
  * so truncation shows as a result >= size (like BSD strlcpy). */
 size_t str_copy(char *dst, const char *src, size_t size);
 
+/* Copies s into dst (size bytes, NUL-terminated, truncated), with ASCII
+ * upper case made lower: resource names in ARNs. */
+void str_lower_copy(char *dst, const char *s, size_t size);
+
 /* True when s starts with prefix. */
 bool str_starts(const char *s, const char *prefix);
 

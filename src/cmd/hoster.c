@@ -487,8 +487,6 @@ static const char *jstr(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-/* Builds and starts the fleet of a deployment; waits until every instance
- * answers /ping. */
 /* Where the model.tar.gz of `variant` of an endpoint in service is kept
  * (variant NULL: the endpoint's directory). The artifact in the store may
  * be deleted; a SageMaker endpoint keeps serving all the same, and so
@@ -496,13 +494,26 @@ static const char *jstr(json_t *o, const char *k)
 static void kept_path(const struct hoster *h, const char *account,
                       const char *name, const char *variant, struct buf *out)
 {
+    char lc[64]; /* names are unique in any case */
+    str_lower_copy(lc, name, sizeof(lc));
     buf_reset(out);
-    buf_addf(out, "%s/%s-", h->kept, account);
-    for (const char *c = name; *c; c++) /* names are unique in any case */
-        buf_addc(out, (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c));
+    buf_addf(out, "%s/%s-%s", h->kept, account, lc);
     if (variant)
         buf_addf(out, "/%s.tar.gz", variant);
 }
+
+/* Removes what is kept for an endpoint that is gone. */
+static void kept_forget(const struct hoster *h, const char *account,
+                        const char *name)
+{
+    struct buf kp = BUF_INIT(4096);
+    kept_path(h, account, name, NULL, &kp);
+    fsx_remove_tree(buf_cstr(&kp));
+    buf_release(&kp);
+}
+
+/* Builds and starts the fleet of a deployment; waits until every instance
+ * answers /ping. */
 
 static int build_fleet(struct hoster *h, const char *account, const char *name,
                        json_t *dep, bool resume, struct fleet **out,
@@ -861,10 +872,7 @@ static void do_delete(struct op *op)
     }
     pthread_mutex_unlock(&h->lock);
     retire(h, f);
-    struct buf kp = BUF_INIT(4096);
-    kept_path(h, op->account, op->name, NULL, &kp);
-    fsx_remove_tree(buf_cstr(&kp));
-    buf_release(&kp);
+    kept_forget(h, op->account, op->name);
     meta_res_delete(h->o.meta, op->account, "endpoint", op->name);
     log_info("event=endpoint_deleted endpoint=%s", op->name);
 }
@@ -1186,10 +1194,7 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
 static int forget(void *ctx, const char *account, const char *name)
 {
     struct hoster *h = ctx;
-    struct buf kp = BUF_INIT(4096);
-    kept_path(h, account, name, NULL, &kp);
-    fsx_remove_tree(buf_cstr(&kp));
-    buf_release(&kp);
+    kept_forget(h, account, name);
     meta_res_delete(h->o.meta, account, "endpoint", name);
     return 0;
 }
