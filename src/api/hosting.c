@@ -277,6 +277,7 @@ static int load(const struct api_ctx *c, const char *type, const char *name,
                 json_t **doc, struct kiln_diag *d)
 {
     char *body = NULL;
+    *doc = NULL; /* so that every caller may json_decref it on failure */
     if (meta_res_get(c->meta, c->account, type, name, &body) != 0)
         return not_found(c, type, name, d);
     *doc = json_loads(body, 0, NULL);

@@ -82,6 +82,7 @@ struct op {
     /* OP_RESUME: an endpoint in service before kiln restarted. */
     enum { OP_CREATE, OP_RESUME, OP_UPDATE, OP_DELETE } kind;
     pthread_t thread;
+    unsigned seq; /* the operations on one endpoint run in this order */
     bool done;
     struct op *next;
 };
@@ -100,7 +101,8 @@ struct hoster {
     pthread_cond_t spawned; /* a requester: its spawn is done */
     struct spawn *spawnq;
     bool closing;
-    unsigned seq;
+    unsigned seq;            /* fleet generations */
+    unsigned opseq;          /* operations, in the order they were asked for */
     struct handles *handles; /* kept-alive connections to instances */
 };
 
@@ -765,6 +767,43 @@ static void retire(struct hoster *h, struct fleet *f)
     stop_fleet(h, f);
 }
 
+static bool same_endpoint(const struct op *a, const struct op *b)
+{
+    return strcmp(a->account, b->account) == 0 &&
+           strcasecmp(a->name, b->name) == 0;
+}
+
+/* Waits until every operation asked for earlier on the same endpoint is
+ * done: a DeleteEndpoint while its fleet is still starting must not find
+ * nothing to stop, and then have the fleet come up for no one. */
+static void wait_turn(struct op *op)
+{
+    struct hoster *h = op->h;
+    for (;;) {
+        bool earlier = false;
+        pthread_mutex_lock(&h->lock);
+        for (const struct op *o = h->ops; o && !earlier; o = o->next)
+            earlier =
+                o != op && !o->done && o->seq < op->seq && same_endpoint(o, op);
+        pthread_mutex_unlock(&h->lock);
+        if (!earlier)
+            return;
+        usleep(2000);
+    }
+}
+
+/* Whether a DeleteEndpoint is waiting behind `op`: its record says
+ * Deleting and must stay so. */
+static bool delete_queued(const struct op *op)
+{
+    bool queued = false;
+    pthread_mutex_lock(&op->h->lock);
+    for (const struct op *o = op->h->ops; o && !queued; o = o->next)
+        queued = o->kind == OP_DELETE && !o->done && same_endpoint(o, op);
+    pthread_mutex_unlock(&op->h->lock);
+    return queued;
+}
+
 static void do_create(struct op *op)
 {
     struct hoster *h = op->h;
@@ -800,7 +839,8 @@ static void do_create(struct op *op)
         describe_variants(doc, f);
         describe_capture(doc, json_object_get(doc, "KilnDeployment"));
     }
-    save_doc(h, op->account, doc);
+    if (!delete_queued(op))
+        save_doc(h, op->account, doc);
     log_info("event=endpoint_%s endpoint=%s", rc ? "failed" : "in_service",
              op->name);
     json_decref(doc);
@@ -849,7 +889,8 @@ static void do_update(struct op *op)
     }
     json_object_del(doc, "PendingDeployment");
     json_object_set_new(doc, "EndpointStatus", json_string("InService"));
-    save_doc(h, op->account, doc);
+    if (!delete_queued(op))
+        save_doc(h, op->account, doc);
     json_decref(doc);
     retire(h, old);
 }
@@ -880,6 +921,7 @@ static void do_delete(struct op *op)
 static void *op_thread(void *arg)
 {
     struct op *op = arg;
+    wait_turn(op);
     if (op->kind == OP_CREATE || op->kind == OP_RESUME)
         do_create(op);
     else if (op->kind == OP_UPDATE)
@@ -919,6 +961,7 @@ static int launch(struct hoster *h, const char *account, const char *name,
     str_copy(op->name, name, sizeof(op->name));
     pthread_mutex_lock(&h->lock);
     reap_ops(h);
+    op->seq = ++h->opseq;
     struct endpoint *e = find(h, account, name);
     if (!e && (kind == OP_CREATE || kind == OP_RESUME)) {
         /* Known at once, so calls get ServiceUnavailable (retried by the

@@ -371,6 +371,44 @@ def test_delete_config_then_endpoint(server, models):
         sm.describe_model(ModelName="model-b")
 
 
+def test_delete_while_creating_or_updating(server, models):
+    """DeleteEndpoint right after CreateEndpoint or UpdateEndpoint: the
+    fleet that was starting is stopped, nothing comes back, nothing is
+    left behind. Updating an endpoint that does not exist is refused."""
+    sm = models
+    others = set(instance_sockets(server))
+    for name, n in (("racy-1", 1), ("racy-2", 2)):
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "model-a", "InitialInstanceCount": n,
+             "InstanceType": "ml.m5.large"}])
+    for i in range(3):
+        sm.create_endpoint(EndpointName=f"racy-c{i}", EndpointConfigName="racy-1")
+        sm.delete_endpoint(EndpointName=f"racy-c{i}")
+        sm.create_endpoint(EndpointName=f"racy-u{i}", EndpointConfigName="racy-1")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=f"racy-u{i}",
+                                                  WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        sm.update_endpoint(EndpointName=f"racy-u{i}", EndpointConfigName="racy-2")
+        sm.delete_endpoint(EndpointName=f"racy-u{i}")
+    for i in range(3):
+        for name in (f"racy-c{i}", f"racy-u{i}"):
+            sm.get_waiter("endpoint_deleted").wait(EndpointName=name,
+                                                   WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    time.sleep(1)  # a fleet that outlived its endpoint would now be InService
+    assert not [e for e in sm.list_endpoints()["Endpoints"]
+                if e["EndpointName"].startswith("racy")]
+    assert set(instance_sockets(server)) == others
+    kept = os.listdir(os.path.join(server.data_dir, "endpoint-models"))
+    assert not [k for k in kept if "racy" in k], kept
+    for call, kw in ((sm.update_endpoint, {"EndpointConfigName": "racy-1"}),
+                     (sm.update_endpoint_weights_and_capacities,
+                      {"DesiredWeightsAndCapacities": [{"VariantName": "AllTraffic",
+                                                        "DesiredWeight": 1.0}]})):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call(EndpointName="racy-none", **kw)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+        assert "Could not find endpoint" in e.value.response["Error"]["Message"]
+
+
 def test_tags_on_models_configs_endpoints(server, models):
     sm = models
 
