@@ -37,6 +37,9 @@ struct api_jobs {
                            const char *name);
     int (*endpoint_delete)(void *hosting, const char *account,
                            const char *name);
+    /* Whether a deployment's instances fit beside those running. */
+    int (*endpoint_room)(void *hosting, json_t *deployment,
+                         struct kiln_diag *d);
 };
 
 /* What a handler knows about its caller and the server. Borrowed. */

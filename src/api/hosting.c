@@ -647,6 +647,15 @@ static int deployment(const struct api_ctx *c, const char *config, json_t **dep,
     return 0;
 }
 
+/* Whether the instances of `dep` fit beside those running
+ * (ResourceLimitExceeded when not). */
+static int fits(const struct api_ctx *c, json_t *dep, struct kiln_diag *d)
+{
+    if (c->jobs && c->jobs->endpoint_room)
+        return c->jobs->endpoint_room(c->jobs->hosting, dep, d);
+    return 0;
+}
+
 int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
                             struct kiln_diag *d)
 {
@@ -658,8 +667,13 @@ int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
     int rc;
 
     rc = deployment(c, config, &dep, &cfg, d);
-    if (rc)
+    if (!rc)
+        rc = fits(c, dep, d);
+    if (rc) {
+        json_decref(dep);
+        json_decref(cfg);
         return rc;
+    }
     hosting_arn(c, "endpoint", name, arn, sizeof(arn));
     json_t *doc = json_object();
     json_object_set_new(doc, "EndpointName", json_string(name));
@@ -731,7 +745,11 @@ int hosting_update_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
         rc = updatable(c, doc, d);
     if (!rc)
         rc = deployment(c, str(in, "EndpointConfigName"), &dep, &cfg, d);
+    if (!rc)
+        rc = fits(c, dep, d);
     if (rc) {
+        json_decref(dep);
+        json_decref(cfg);
         json_decref(doc);
         return rc;
     }
@@ -795,6 +813,12 @@ int hosting_update_weights(const struct api_ctx *c, json_t *in, json_t **out,
                     json_object_set(v, wanted[k],
                                     json_object_get(want, wanted[k]));
         }
+    }
+    rc = fits(c, dep, d);
+    if (rc) {
+        json_decref(dep);
+        json_decref(doc);
+        return rc;
     }
     json_object_set_new(doc, "PendingDeployment", dep);
     json_object_set_new(doc, "EndpointStatus", json_string("Updating"));

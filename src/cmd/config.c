@@ -95,6 +95,16 @@ static const struct cfg_option options[] = {
      .env = "KILN_MAX_JOBS",
      .offset = OFF(max_jobs),
      .help = "Training jobs that run at the same time; more wait."},
+    {.name = "max-endpoint-instances",
+     .type = OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = 100000,
+     .env = "KILN_MAX_ENDPOINT_INSTANCES",
+     .offset = OFF(max_endpoint_instances),
+     .help = "Model-server instances of all endpoints at once; more are "
+             "refused with ResourceLimitExceeded. 0 allows one per 64 MiB "
+             "of memory (at least 8)."},
     {.name = "stop-grace-seconds",
      .type = OPT_INT,
      .def = "120",

@@ -16,29 +16,30 @@
 #include "base/err.h"
 
 struct kiln_config {
-    char *bind;         /* listen address (IP literal) */
-    int port;           /* listen port; 0 picks a free one */
-    char *data_dir;     /* where everything is stored */
-    char *region;       /* region in ARNs */
-    char *s3_domain;    /* Host suffix of virtual-hosted S3 requests */
-    char *account_id;   /* default 12-digit account for new keys */
-    char *log_level;    /* debug | info | warn | error */
-    int threads;        /* HTTP worker threads; 0 = 2 per CPU */
-    char *config_file;  /* file the settings were read from, or NULL */
-    int max_jobs;       /* training jobs run at once */
-    int stop_grace;     /* seconds between SIGTERM and SIGKILL */
-    int keep_job_dirs;  /* 1: leave finished jobs' working trees */
-    char *serve_socket; /* model servers: Unix socket to listen on */
-    int serve_port;     /* model servers: else this loopback port */
-    char *input_dir;    /* algorithms: /opt/ml/input (SM_INPUT_DIR) */
-    char *model_dir;    /* algorithms: /opt/ml/model (SM_MODEL_DIR) */
-    char *output_dir;   /* algorithms: /opt/ml/output (SM_OUTPUT_DIR) */
-    int mpi;            /* algorithms: 1 in a rank of an MPI job */
-    char *host_spec;    /* algorithms: URL of a cluster host's spec */
-    char *cluster_url;  /* training: the server's URL seen from workers */
-    char *mpirun;       /* training: the mpirun of multi-instance jobs */
-    char *hostfile;     /* training: Open MPI hostfile of the cluster */
-    char *mpi_options;  /* training: extra mpirun options */
+    char *bind;                 /* listen address (IP literal) */
+    int port;                   /* listen port; 0 picks a free one */
+    char *data_dir;             /* where everything is stored */
+    char *region;               /* region in ARNs */
+    char *s3_domain;            /* Host suffix of virtual-hosted S3 requests */
+    char *account_id;           /* default 12-digit account for new keys */
+    char *log_level;            /* debug | info | warn | error */
+    int threads;                /* HTTP worker threads; 0 = 2 per CPU */
+    char *config_file;          /* file the settings were read from, or NULL */
+    int max_jobs;               /* training jobs run at once */
+    int max_endpoint_instances; /* model servers at once; 0: from memory */
+    int stop_grace;             /* seconds between SIGTERM and SIGKILL */
+    int keep_job_dirs;          /* 1: leave finished jobs' working trees */
+    char *serve_socket;         /* model servers: Unix socket to listen on */
+    int serve_port;             /* model servers: else this loopback port */
+    char *input_dir;            /* algorithms: /opt/ml/input (SM_INPUT_DIR) */
+    char *model_dir;            /* algorithms: /opt/ml/model (SM_MODEL_DIR) */
+    char *output_dir;           /* algorithms: /opt/ml/output (SM_OUTPUT_DIR) */
+    int mpi;                    /* algorithms: 1 in a rank of an MPI job */
+    char *host_spec;            /* algorithms: URL of a cluster host's spec */
+    char *cluster_url; /* training: the server's URL seen from workers */
+    char *mpirun;      /* training: the mpirun of multi-instance jobs */
+    char *hostfile;    /* training: Open MPI hostfile of the cluster */
+    char *mpi_options; /* training: extra mpirun options */
 };
 
 void config_init(struct kiln_config *c);

@@ -35,6 +35,9 @@
 #define START_TIMEOUT     30.0
 #define INVOKE_TIMEOUT_MS 60000L
 #define MODEL_MAX         ((uint64_t)16 << 30)
+/* What the default --max-endpoint-instances counts a model server as
+ * using: its process, the model and the requests in flight. */
+#define INSTANCE_MEM ((long long)64 << 20)
 
 struct instance {
     struct proc proc;
@@ -64,6 +67,7 @@ struct fleet {
     char dir[512];
     char account[13], endpoint[64];
     struct capture_cfg cap;
+    int reserved; /* instances counted against the server's limit */
 };
 
 struct endpoint {
@@ -101,8 +105,11 @@ struct hoster {
     pthread_cond_t spawned; /* a requester: its spawn is done */
     struct spawn *spawnq;
     bool closing;
-    unsigned seq;            /* fleet generations */
+    unsigned seq;            /* fleet generations: unique file names */
+    unsigned rng;            /* rand_r state: weighted variant choice */
     unsigned opseq;          /* operations, in the order they were asked for */
+    int instances;           /* in fleets that run or start */
+    int max_instances;       /* --max-endpoint-instances */
     struct handles *handles; /* kept-alive connections to instances */
 };
 
@@ -451,6 +458,7 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
     pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < f->nv; i++)
         take_capture(f, &f->v[i], true, &pending);
+    h->instances -= f->reserved;
     pthread_mutex_unlock(&h->lock);
     write_capture(h, pending);
     for (size_t i = 0; i < f->nv; i++) {
@@ -514,6 +522,45 @@ static void kept_forget(const struct hoster *h, const char *account,
     buf_release(&kp);
 }
 
+/* The instances a deployment asks for (at least one per variant). */
+static int deployment_instances(json_t *dep)
+{
+    json_t *v;
+    size_t i;
+    long long n = 0;
+    json_array_foreach(json_object_get(dep, "Variants"), i, v)
+    {
+        json_int_t c =
+            json_integer_value(json_object_get(v, "InitialInstanceCount"));
+        n += c < 1 ? 1 : c;
+    }
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* Whether `need` more instances fit; h->lock held. A blue/green update
+ * needs room for both fleets, as on SageMaker. */
+static int room(const struct hoster *h, int need, struct kiln_diag *d)
+{
+    if (need <= h->max_instances - h->instances)
+        return 0;
+    return diag_set(d, KILN_ELIMIT,
+                    "The server-level limit 'model-server instances for "
+                    "endpoint usage' is %d Instances, with current "
+                    "utilization of %d Instances and a request delta of %d "
+                    "Instances. Start kiln server with a higher "
+                    "--max-endpoint-instances to raise it.",
+                    h->max_instances, h->instances, need);
+}
+
+int hoster_endpoint_room(void *hv, json_t *deployment, struct kiln_diag *d)
+{
+    struct hoster *h = hv;
+    pthread_mutex_lock(&h->lock);
+    int rc = room(h, deployment_instances(deployment), d);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
 /* Builds and starts the fleet of a deployment; waits until every instance
  * answers /ping. */
 
@@ -522,14 +569,23 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
                        struct kiln_diag *d)
 {
     json_t *vs = json_object_get(dep, "Variants"), *v;
-    struct fleet *f = xcalloc(1, sizeof(*f));
+    struct fleet *f;
     size_t i;
-    int rc = 0;
+    int rc, need = deployment_instances(dep);
     unsigned gen;
 
+    /* The API checked for room; this reserves it, as two calls may have
+     * passed that check at once. */
     pthread_mutex_lock(&h->lock);
+    rc = room(h, need, d);
+    if (!rc)
+        h->instances += need;
     gen = ++h->seq;
     pthread_mutex_unlock(&h->lock);
+    if (rc)
+        return rc;
+    f = xcalloc(1, sizeof(*f));
+    f->reserved = need;
     snprintf(f->dir, sizeof(f->dir), "%s/%s-%s-%u", h->root, account, name,
              gen);
     mkdir(f->dir, 0700);
@@ -1166,7 +1222,7 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
         for (size_t i = 0; i < f->nv; i++)
             total += f->v[i].weight;
         /* r in [0, total): a variant of weight 0 is never picked. */
-        r = ((double)rand_r(&h->seq) / ((double)RAND_MAX + 1)) * total;
+        r = ((double)rand_r(&h->rng) / ((double)RAND_MAX + 1)) * total;
         for (size_t i = 0; i < f->nv && !v; i++) {
             if (r < f->v[i].weight || i + 1 == f->nv)
                 v = &f->v[i];
@@ -1280,6 +1336,16 @@ int hoster_new(const struct hoster_opts *o, struct hoster **out,
     }
     h->exe[n] = '\0';
     h->seq = (unsigned)getpid();
+    h->rng = h->seq;
+    h->max_instances = o->max_instances;
+    if (h->max_instances <= 0) {
+        /* As many as memory allows, INSTANCE_MEM each. */
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+        long long mem = pages > 0 && size > 0 ? (long long)pages * size : 0;
+        h->max_instances = (int)(mem / INSTANCE_MEM);
+        if (h->max_instances < 8)
+            h->max_instances = 8;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     h->handles = xcalloc(1, sizeof(*h->handles));
     pthread_mutex_init(&h->handles->lock, NULL);

@@ -16,6 +16,8 @@
 #ifndef KILN_CMD_HOSTER_H
 #define KILN_CMD_HOSTER_H
 
+#include <jansson.h>
+
 #include "base/buf.h"
 #include "base/err.h"
 #include "s3/objstore.h"
@@ -27,6 +29,7 @@ struct hoster_opts {
     struct objstore *store; /* borrowed */
     const char *data_dir;
     const char *region;
+    int max_instances; /* model servers at once; 0: from memory */
 };
 
 int hoster_new(const struct hoster_opts *o, struct hoster **out,
@@ -36,6 +39,9 @@ void hoster_free(struct hoster *h);
 int hoster_endpoint_create(void *h, const char *account, const char *name);
 int hoster_endpoint_update(void *h, const char *account, const char *name);
 int hoster_endpoint_delete(void *h, const char *account, const char *name);
+/* Whether the instances `deployment` asks for fit beside those running:
+ * 0, or KILN_ELIMIT with SageMaker's ResourceLimitExceeded text. */
+int hoster_endpoint_room(void *h, json_t *deployment, struct kiln_diag *d);
 
 struct invoke_req {
     const char *content_type, *accept, *custom_attributes, *target_variant,

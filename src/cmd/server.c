@@ -193,7 +193,8 @@ int cmd_server(int argc, char **argv)
         struct hoster_opts ho = {.meta = m,
                                  .store = store,
                                  .data_dir = c.data_dir,
-                                 .region = c.region};
+                                 .region = c.region,
+                                 .max_instances = c.max_endpoint_instances};
         rc = hoster_new(&ho, &hoster, &d);
     }
     if (rc) {
@@ -211,6 +212,7 @@ int cmd_server(int argc, char **argv)
     f.jobs.endpoint_create = hoster_endpoint_create;
     f.jobs.endpoint_update = hoster_endpoint_update;
     f.jobs.endpoint_delete = hoster_endpoint_delete;
+    f.jobs.endpoint_room = hoster_endpoint_room;
     f.hoster = hoster;
     struct http_server_opts o = {
         .bind = c.bind,

@@ -486,6 +486,77 @@ def test_endpoints_come_back_after_restart(models, tmp_path):
         assert s.stop() == 0
 
 
+def test_instance_limit(tmp_path):
+    """--max-endpoint-instances caps the model servers of all endpoints, as
+    SageMaker's account quota does: a call that would pass it gets
+    ResourceLimitExceeded at once and changes nothing; a blue/green update
+    needs room for both fleets."""
+    from conftest import AKID, SECRET, Server
+    data_dir = str(tmp_path / "var")
+    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
+         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    s = Server(data_dir, ["--max-endpoint-instances", "3"])
+    try:
+        s3 = client(s, "s3")
+        s3.create_bucket(Bucket="models")
+        s3.put_object(Bucket="models", Key="a/model.tar.gz", Body=model_tgz(CENTERS_A))
+        sm = client(s, "sagemaker")
+        sm.create_model(ModelName="model-a", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"})
+        for name, n in (("two", 2), ("four", 4)):
+            sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+                {"VariantName": "AllTraffic", "ModelName": "model-a",
+                 "InitialInstanceCount": n, "InstanceType": "ml.m5.large"}])
+
+        def refused(call, **kw):
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                call(**kw)
+            err = e.value.response["Error"]
+            assert err["Code"] == "ResourceLimitExceeded", err
+            assert "is 3 Instances" in err["Message"], err
+
+        def wait(name):
+            sm.get_waiter("endpoint_in_service").wait(
+                EndpointName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
+
+        refused(sm.create_endpoint, EndpointName="big", EndpointConfigName="four")
+        with pytest.raises(botocore.exceptions.ClientError):
+            sm.describe_endpoint(EndpointName="big")
+        sm.create_endpoint(EndpointName="ep1", EndpointConfigName="two")
+        wait("ep1")
+        # Blue/green: 2 running + 2 starting > 3.
+        refused(sm.update_endpoint, EndpointName="ep1", EndpointConfigName="two")
+        refused(sm.update_endpoint_weights_and_capacities, EndpointName="ep1",
+                DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic",
+                                              "DesiredInstanceCount": 100000}])
+        d = sm.describe_endpoint(EndpointName="ep1")
+        assert d["EndpointStatus"] == "InService"
+        assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+        # 2 running + 1 starting fits; then 1 runs.
+        sm.update_endpoint_weights_and_capacities(
+            EndpointName="ep1", DesiredWeightsAndCapacities=[
+                {"VariantName": "AllTraffic", "DesiredInstanceCount": 1}])
+        wait("ep1")
+        assert sm.describe_endpoint(EndpointName="ep1")["ProductionVariants"][0][
+            "CurrentInstanceCount"] == 1
+        sm.create_endpoint(EndpointName="ep2", EndpointConfigName="two")
+        wait("ep2")
+        refused(sm.create_endpoint, EndpointName="ep3", EndpointConfigName="two")
+        sm.delete_endpoint(EndpointName="ep2")
+        sm.get_waiter("endpoint_deleted").wait(EndpointName="ep2",
+                                               WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        sm.create_endpoint(EndpointName="ep3", EndpointConfigName="two")
+        wait("ep3")
+        rt = client(s, "sagemaker-runtime")
+        for name in ("ep1", "ep3"):
+            r = rt.invoke_endpoint(EndpointName=name, ContentType="text/csv",
+                                   Body=",".join(["10"] * D))
+            assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+        assert len(instance_sockets(s)) == 3
+    finally:
+        assert s.stop() == 0
+
+
 def capture_records(s3, bucket, prefix):
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
