@@ -28,6 +28,8 @@ struct api_jobs {
     int (*start)(void *ctx, const char *account, const char *name);
     /* Asks a running job to stop (SIGTERM, then SIGKILL after a grace). */
     int (*stop)(void *ctx, const char *account, const char *name);
+    /* A job's InstanceCount above this is ResourceLimitExceeded. */
+    int max_training_instances;
     /* Endpoints: bring up (create), move to its new document (update),
      * take down and forget (delete). The document is already saved. */
     void *hosting;

@@ -252,6 +252,17 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
                         "ml.c4.xlarge, ml.p3.2xlarge, ...] (kiln knows the "
                         "ml.* types of docs/api-coverage.md)",
                         itype ? itype : "null");
+    json_int_t count =
+        json_integer_value(json_object_get(res, "InstanceCount"));
+    if (c->jobs && c->jobs->max_training_instances > 0 &&
+        count > c->jobs->max_training_instances)
+        return diag_set(d, KILN_ELIMIT,
+                        "The account-level service limit 'Number of "
+                        "instances per training job' is %d Instances, with "
+                        "current utilization of 0 Instances and a request "
+                        "delta of %lld Instances. Start kiln server with a "
+                        "higher --max-training-instances to raise it.",
+                        c->jobs->max_training_instances, (long long)count);
     {
         /* Metric regexes must compile; checked here, not at run time. */
         size_t i;

@@ -95,6 +95,16 @@ static const struct cfg_option options[] = {
      .env = "KILN_MAX_JOBS",
      .offset = OFF(max_jobs),
      .help = "Training jobs that run at the same time; more wait."},
+    {.name = "max-training-instances",
+     .type = OPT_INT,
+     .def = "16",
+     .min = 1,
+     .max = 4096,
+     .env = "KILN_MAX_TRAINING_INSTANCES",
+     .offset = OFF(max_training_instances),
+     .help = "Most hosts (InstanceCount) of one training job; more is "
+             "refused with ResourceLimitExceeded. Without a hostfile each "
+             "host is a process on this machine."},
     {.name = "max-endpoint-instances",
      .type = OPT_INT,
      .def = "0",

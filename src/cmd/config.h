@@ -26,6 +26,7 @@ struct kiln_config {
     int threads;                /* HTTP worker threads; 0 = 2 per CPU */
     char *config_file;          /* file the settings were read from, or NULL */
     int max_jobs;               /* training jobs run at once */
+    int max_training_instances; /* a training job's InstanceCount */
     int max_endpoint_instances; /* model servers at once; 0: from memory */
     int stop_grace;             /* seconds between SIGTERM and SIGKILL */
     int keep_job_dirs;          /* 1: leave finished jobs' working trees */

@@ -181,6 +181,7 @@ int cmd_server(int argc, char **argv)
                                   .data_dir = c.data_dir,
                                   .region = c.region,
                                   .max_jobs = c.max_jobs,
+                                  .max_instances = c.max_training_instances,
                                   .stop_grace_seconds = c.stop_grace,
                                   .keep_dirs = c.keep_job_dirs != 0,
                                   .mpirun = c.mpirun,

@@ -1447,6 +1447,7 @@ int trainer_new(const struct trainer_opts *o, struct trainer **out,
     t->api.ctx = t;
     t->api.start = start_job;
     t->api.stop = stop_job;
+    t->api.max_training_instances = t->o.max_instances;
     meta_training_each_status(o->meta, "InProgress", fail_orphan, t);
     meta_training_each_status(o->meta, "Stopping", fail_orphan, t);
     *out = t;

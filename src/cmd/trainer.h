@@ -26,6 +26,7 @@ struct trainer_opts {
     const char *data_dir;   /* jobs/ is created under it */
     const char *region;
     int max_jobs;            /* concurrent jobs, >= 1 */
+    int max_instances;       /* a job's InstanceCount, >= 1 */
     int stop_grace_seconds;  /* SIGTERM -> SIGKILL */
     bool keep_dirs;          /* leave finished jobs' trees in place */
     const char *mpirun;      /* multi-instance jobs: mpirun's path */

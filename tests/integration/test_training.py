@@ -200,6 +200,21 @@ def test_duplicate_channel_names_are_rejected(server, data):
     assert got["ContentLength"] == os.path.getsize(data / "data.pbr")
 
 
+def test_instance_count_over_the_limit(server):
+    """InstanceCount past --max-training-instances (16 by default) gets
+    ResourceLimitExceeded, as a SageMaker quota does; nothing is created."""
+    sm = client(server, "sagemaker")
+    body = job_body("too-many-hosts", ResourceConfig={
+        "InstanceType": "ml.m5.large", "InstanceCount": 10000, "VolumeSizeInGB": 1})
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.create_training_job(**body)
+    err = e.value.response["Error"]
+    assert err["Code"] == "ResourceLimitExceeded", err
+    assert "is 16 Instances" in err["Message"] and "delta of 10000" in err["Message"]
+    with pytest.raises(botocore.exceptions.ClientError):
+        sm.describe_training_job(TrainingJobName="too-many-hosts")
+
+
 def test_missing_role_is_rejected(server):
     # botocore checks required members itself; send the JSON raw.
     from conftest import send, signed
