@@ -15,7 +15,7 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, KILN, aws, client, kiln, model_tgz
+from conftest import ACCOUNT, AKID, KILN, SECRET, Server, aws, client, kiln, model_tgz
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "174872318107.dkr.ecr.us-west-2.amazonaws.com/kmeans:1"
@@ -451,21 +451,32 @@ def test_tags_on_models_configs_endpoints(server, models):
     sm.delete_model(ModelName="Tagged-Model")
 
 
-def test_endpoints_come_back_after_restart(models, tmp_path):
-    """An endpoint that was InService is InService again, and answers, after
-    kiln server restarts on the same data directory."""
-    from conftest import AKID, SECRET, Server
+def own_data_dir(tmp_path):
+    """A data dir of its own, with the test key, for a server of a test."""
     data_dir = str(tmp_path / "var")
     kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
          "--secret-access-key", SECRET, "--account", ACCOUNT)
+    return data_dir
+
+
+def model_a_on(s):
+    """Creates model-a on server s; returns its S3 and SageMaker clients."""
+    s3 = client(s, "s3")
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key="a/model.tar.gz", Body=model_tgz(CENTERS_A))
+    sm = client(s, "sagemaker")
+    sm.create_model(ModelName="model-a", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"})
+    return s3, sm
+
+
+def test_endpoints_come_back_after_restart(models, tmp_path):
+    """An endpoint that was InService is InService again, and answers, after
+    kiln server restarts on the same data directory."""
+    data_dir = own_data_dir(tmp_path)
     s = Server(data_dir)
     try:
-        s3 = client(s, "s3")
-        s3.create_bucket(Bucket="models")
-        s3.put_object(Bucket="models", Key="a/model.tar.gz", Body=model_tgz(CENTERS_A))
-        sm = client(s, "sagemaker")
-        sm.create_model(ModelName="model-a", ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"})
+        s3, sm = model_a_on(s)
         deploy(sm, "ep-restart", [("AllTraffic", "model-a", 1, 1.0)])
         deploy(sm, "ep-gone", [("AllTraffic", "model-a", 1, 1.0)])
         sm.delete_endpoint(EndpointName="ep-gone")
@@ -491,18 +502,10 @@ def test_instance_limit(tmp_path):
     SageMaker's account quota does: a call that would pass it gets
     ResourceLimitExceeded at once and changes nothing; a blue/green update
     needs room for both fleets."""
-    from conftest import AKID, SECRET, Server
-    data_dir = str(tmp_path / "var")
-    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
-         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    data_dir = own_data_dir(tmp_path)
     s = Server(data_dir, ["--max-endpoint-instances", "3"])
     try:
-        s3 = client(s, "s3")
-        s3.create_bucket(Bucket="models")
-        s3.put_object(Bucket="models", Key="a/model.tar.gz", Body=model_tgz(CENTERS_A))
-        sm = client(s, "sagemaker")
-        sm.create_model(ModelName="model-a", ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"})
+        s3, sm = model_a_on(s)
         for name, n in (("two", 2), ("four", 4)):
             sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
                 {"VariantName": "AllTraffic", "ModelName": "model-a",
