@@ -307,19 +307,47 @@ static int insert(const struct api_ctx *c, const char *type, const char *name,
     return rc;
 }
 
-static int save(const struct api_ctx *c, const char *type, json_t *doc,
-                const char *name_key, const char *status)
+/*
+ * Writes an endpoint's record, read as `doc`, back with a new status, only
+ * while the stored status is still the one read: KILN_EPRECONDITION when
+ * another call or the hoster changed it in between, and the caller reads
+ * it again.
+ */
+static int save_endpoint(const struct api_ctx *c, json_t *doc,
+                         const char *status)
 {
-    char *body = json_dumps(doc, JSON_COMPACT);
+    char was[32], *body;
+    str_copy(was, str(doc, "EndpointStatus") ? str(doc, "EndpointStatus") : "",
+             sizeof(was));
+    json_object_set_new(doc, "EndpointStatus", json_string(status));
+    json_object_set_new(doc, "LastModifiedTime", json_real(tm_now()));
+    body = json_dumps(doc, JSON_COMPACT);
     struct meta_res r = {.account = c->account,
-                         .type = type,
-                         .name = str(doc, name_key),
+                         .type = "endpoint",
+                         .name = str(doc, "EndpointName"),
                          .status = status,
                          .modified = tm_now(),
-                         .body = body};
+                         .body = body,
+                         .expect = was};
     int rc = meta_res_save(c->meta, &r);
     mem_free(body);
     return rc;
+}
+
+/* Runs a read-modify-write of an endpoint's record again while it loses
+ * the race for the record (KILN_EPRECONDITION). */
+static int retried(int (*once)(const struct api_ctx *, json_t *, json_t **,
+                               struct kiln_diag *),
+                   const struct api_ctx *c, json_t *in, json_t **out,
+                   struct kiln_diag *d)
+{
+    for (int tries = 0; tries < 16; tries++) {
+        int rc = once(c, in, out, d);
+        if (rc != KILN_EPRECONDITION)
+            return rc;
+    }
+    return diag_set(d, KILN_EUNAVAILABLE, "Endpoint %s is changing; try again.",
+                    str(in, "EndpointName"));
 }
 
 static void store_tags(const struct api_ctx *c, const char *arn, json_t *in)
@@ -704,23 +732,30 @@ int hosting_describe_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
     return rc;
 }
 
-int hosting_delete_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
-                            struct kiln_diag *d)
+static int delete_endpoint_once(const struct api_ctx *c, json_t *in,
+                                json_t **out, struct kiln_diag *d)
 {
     const char *name = str(in, "EndpointName");
     json_t *doc;
     int rc = load(c, "endpoint", name, &doc, d);
     if (rc)
         return rc;
-    json_object_set_new(doc, "EndpointStatus", json_string("Deleting"));
-    save(c, "endpoint", doc, "EndpointName", "Deleting");
+    rc = save_endpoint(c, doc, "Deleting");
     json_decref(doc);
+    if (rc)
+        return rc;
     if (c->jobs && c->jobs->endpoint_delete)
         c->jobs->endpoint_delete(c->jobs->hosting, c->account, name);
     else
         meta_res_delete(c->meta, c->account, "endpoint", name);
     *out = json_object();
     return 0;
+}
+
+int hosting_delete_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
+                            struct kiln_diag *d)
+{
+    return retried(delete_endpoint_once, c, in, out, d);
 }
 
 static int updatable(const struct api_ctx *c, json_t *doc, struct kiln_diag *d)
@@ -734,8 +769,25 @@ static int updatable(const struct api_ctx *c, json_t *doc, struct kiln_diag *d)
                     "Cannot update in-progress endpoint \"%s\".", arn);
 }
 
-int hosting_update_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
-                            struct kiln_diag *d)
+/* Marks the endpoint Updating to `dep` (taken) and starts the update;
+ * releases doc. */
+static int save_update(const struct api_ctx *c, json_t *doc, json_t *dep,
+                       json_t **out)
+{
+    json_object_set_new(doc, "PendingDeployment", dep);
+    int rc = save_endpoint(c, doc, "Updating");
+    if (!rc) {
+        *out = arn_reply("EndpointArn", str(doc, "EndpointArn"));
+        if (c->jobs && c->jobs->endpoint_update)
+            c->jobs->endpoint_update(c->jobs->hosting, c->account,
+                                     str(doc, "EndpointName"));
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int update_endpoint_once(const struct api_ctx *c, json_t *in,
+                                json_t **out, struct kiln_diag *d)
 {
     const char *name = str(in, "EndpointName");
     json_t *doc, *dep = NULL, *cfg = NULL;
@@ -753,20 +805,12 @@ int hosting_update_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
         json_decref(doc);
         return rc;
     }
-    json_object_set_new(doc, "PendingDeployment", dep);
-    json_object_set_new(doc, "EndpointStatus", json_string("Updating"));
-    json_object_set_new(doc, "LastModifiedTime", json_real(tm_now()));
-    save(c, "endpoint", doc, "EndpointName", "Updating");
-    *out = arn_reply("EndpointArn", str(doc, "EndpointArn"));
-    json_decref(doc);
     json_decref(cfg);
-    if (c->jobs && c->jobs->endpoint_update)
-        c->jobs->endpoint_update(c->jobs->hosting, c->account, name);
-    return 0;
+    return save_update(c, doc, dep, out);
 }
 
-int hosting_update_weights(const struct api_ctx *c, json_t *in, json_t **out,
-                           struct kiln_diag *d)
+static int update_weights_once(const struct api_ctx *c, json_t *in,
+                               json_t **out, struct kiln_diag *d)
 {
     const char *name = str(in, "EndpointName");
     json_t *doc, *dep, *want;
@@ -820,13 +864,17 @@ int hosting_update_weights(const struct api_ctx *c, json_t *in, json_t **out,
         json_decref(doc);
         return rc;
     }
-    json_object_set_new(doc, "PendingDeployment", dep);
-    json_object_set_new(doc, "EndpointStatus", json_string("Updating"));
-    json_object_set_new(doc, "LastModifiedTime", json_real(tm_now()));
-    save(c, "endpoint", doc, "EndpointName", "Updating");
-    *out = arn_reply("EndpointArn", str(doc, "EndpointArn"));
-    json_decref(doc);
-    if (c->jobs && c->jobs->endpoint_update)
-        c->jobs->endpoint_update(c->jobs->hosting, c->account, name);
-    return 0;
+    return save_update(c, doc, dep, out);
+}
+
+int hosting_update_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
+                            struct kiln_diag *d)
+{
+    return retried(update_endpoint_once, c, in, out, d);
+}
+
+int hosting_update_weights(const struct api_ctx *c, json_t *in, json_t **out,
+                           struct kiln_diag *d)
+{
+    return retried(update_weights_once, c, in, out, d);
 }

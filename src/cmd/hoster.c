@@ -594,6 +594,8 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
     capture_cfg_init(&f->cap, json_object_get(dep, "DataCaptureConfig"));
     f->nv = json_array_size(vs);
     f->v = xcalloc(f->nv ? f->nv : 1, sizeof(*f->v));
+    if (f->nv == 0)
+        rc = diag_set(d, KILN_EINVAL, "The deployment has no variants.");
     json_array_foreach(vs, i, v)
     {
         struct variant *var = &f->v[i];
@@ -737,7 +739,17 @@ static json_t *load_doc(struct hoster *h, const char *account, const char *name)
     return doc;
 }
 
-static void save_doc(struct hoster *h, const char *account, json_t *doc)
+static void status_copy(json_t *doc, char *out, size_t size)
+{
+    const char *st = jstr(doc, "EndpointStatus");
+    str_copy(out, st ? st : "", size);
+}
+
+/* Writes the record back unless its status is no longer `was`, the one
+ * read before the operation: a DeleteEndpoint meanwhile marked it
+ * Deleting, and it must stay so. */
+static void save_doc(struct hoster *h, const char *account, json_t *doc,
+                     const char *was)
 {
     char *body = json_dumps(doc, JSON_COMPACT);
     struct meta_res r = {.account = account,
@@ -745,7 +757,8 @@ static void save_doc(struct hoster *h, const char *account, json_t *doc)
                          .name = jstr(doc, "EndpointName"),
                          .status = jstr(doc, "EndpointStatus"),
                          .modified = tm_now(),
-                         .body = body};
+                         .body = body,
+                         .expect = was};
     json_object_set_new(doc, "LastModifiedTime", json_real(r.modified));
     mem_free(body);
     body = json_dumps(doc, JSON_COMPACT);
@@ -848,28 +861,18 @@ static void wait_turn(struct op *op)
     }
 }
 
-/* Whether a DeleteEndpoint is waiting behind `op`: its record says
- * Deleting and must stay so. */
-static bool delete_queued(const struct op *op)
-{
-    bool queued = false;
-    pthread_mutex_lock(&op->h->lock);
-    for (const struct op *o = op->h->ops; o && !queued; o = o->next)
-        queued = o->kind == OP_DELETE && !o->done && same_endpoint(o, op);
-    pthread_mutex_unlock(&op->h->lock);
-    return queued;
-}
-
 static void do_create(struct op *op)
 {
     struct hoster *h = op->h;
     struct kiln_diag d = {0};
     struct fleet *f = NULL;
     json_t *doc = load_doc(h, op->account, op->name);
+    char was[32];
     int rc;
 
     if (!doc)
         return;
+    status_copy(doc, was, sizeof(was));
     rc = build_fleet(h, op->account, op->name,
                      json_object_get(doc, "KilnDeployment"),
                      op->kind == OP_RESUME, &f, &d);
@@ -895,8 +898,7 @@ static void do_create(struct op *op)
         describe_variants(doc, f);
         describe_capture(doc, json_object_get(doc, "KilnDeployment"));
     }
-    if (!delete_queued(op))
-        save_doc(h, op->account, doc);
+    save_doc(h, op->account, doc, was);
     log_info("event=endpoint_%s endpoint=%s", rc ? "failed" : "in_service",
              op->name);
     json_decref(doc);
@@ -908,10 +910,12 @@ static void do_update(struct op *op)
     struct kiln_diag d = {0};
     struct fleet *f = NULL, *old = NULL;
     json_t *doc = load_doc(h, op->account, op->name);
+    char was[32];
     int rc;
 
     if (!doc)
         return;
+    status_copy(doc, was, sizeof(was));
     json_t *pending = json_object_get(doc, "PendingDeployment");
     rc = build_fleet(h, op->account, op->name, pending, false, &f, &d);
     pthread_mutex_lock(&h->lock);
@@ -945,8 +949,7 @@ static void do_update(struct op *op)
     }
     json_object_del(doc, "PendingDeployment");
     json_object_set_new(doc, "EndpointStatus", json_string("InService"));
-    if (!delete_queued(op))
-        save_doc(h, op->account, doc);
+    save_doc(h, op->account, doc, was);
     json_decref(doc);
     retire(h, old);
 }

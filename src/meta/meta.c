@@ -1321,12 +1321,13 @@ int meta_res_save(struct meta *m, const struct meta_res *r)
     begin(m);
     if (run(prep(m,
                  "UPDATE resources SET status = ?, modified = ?, body = ? "
-                 "WHERE account = ? AND type = ? AND name_lc = lower(?)",
-                 "sdssss", r->status ? r->status : "", r->modified, r->body,
-                 r->account, r->type, r->name)) != SQLITE_DONE)
+                 "WHERE account = ? AND type = ? AND name_lc = lower(?) "
+                 "AND (?7 IS NULL OR status = ?7)",
+                 "sdsssss", r->status ? r->status : "", r->modified, r->body,
+                 r->account, r->type, r->name, r->expect)) != SQLITE_DONE)
         rc = KILN_EIO;
     else if (sqlite3_changes(m->db) == 0)
-        rc = KILN_ENOTFOUND;
+        rc = r->expect ? KILN_EPRECONDITION : KILN_ENOTFOUND;
     return end(m, rc);
 }
 

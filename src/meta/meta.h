@@ -186,6 +186,8 @@ struct meta_res {
     const char *account, *type, *name, *arn, *status;
     double created, modified;
     const char *body;
+    /* meta_res_save: the status the row must still have, or NULL. */
+    const char *expect;
 };
 typedef int (*meta_res_fn)(void *ctx, const struct meta_res *r);
 
@@ -195,7 +197,12 @@ int meta_res_insert(struct meta *m, const struct meta_res *r,
 /* The document (owned: mem_free); KILN_ENOTFOUND. */
 int meta_res_get(struct meta *m, const char *account, const char *type,
                  const char *name, char **body);
-/* Replaces status, modified and body; KILN_ENOTFOUND. */
+/*
+ * Replaces status, modified and body; KILN_ENOTFOUND. With r->expect, only
+ * while the row's status is still that one, else KILN_EPRECONDITION: a
+ * read-modify-write whose record another writer changed in between (say,
+ * to "Deleting") loses instead of undoing that change.
+ */
 int meta_res_save(struct meta *m, const struct meta_res *r);
 /* Removes the resource and its tags; KILN_ENOTFOUND. */
 int meta_res_delete(struct meta *m, const char *account, const char *type,

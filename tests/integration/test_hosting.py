@@ -1,10 +1,12 @@
 """[F6] models, endpoint configs, endpoints and InvokeEndpoint through boto3
 and the aws CLI, against a real server running real model servers."""
 import base64
+import http.client
 import io
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import tarfile
@@ -15,7 +17,8 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, AKID, KILN, SECRET, Server, aws, client, kiln, model_tgz
+from conftest import (ACCOUNT, AKID, KILN, SECRET, Server, aws, client, kiln, model_tgz,
+                      signed)
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "174872318107.dkr.ecr.us-west-2.amazonaws.com/kmeans:1"
@@ -407,6 +410,78 @@ def test_delete_while_creating_or_updating(server, models):
             call(EndpointName="racy-none", **kw)
         assert e.value.response["Error"]["Code"] == "ValidationException"
         assert "Could not find endpoint" in e.value.response["Error"]["Message"]
+
+
+def burst(server, calls):
+    """Sends every (operation, params) at the same moment: all signed and
+    connected first, then written back to back. The answers in order: "ok"
+    or (error code, message)."""
+    socks, results = [], []
+    for op, params in calls:
+        method, path, headers, body = signed(
+            server, "sagemaker", json.dumps(params).encode(),
+            {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker." + op})
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "host")
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        socks.append((socket.create_connection(("127.0.0.1", server.port)), head.encode() + body))
+    for sock, data in socks:
+        sock.sendall(data)
+    for sock, _ in socks:
+        r = http.client.HTTPResponse(sock)
+        r.begin()
+        body = json.loads(r.read() or b"{}")
+        sock.close()
+        results.append("ok" if r.status == 200 else
+                       (body.get("__type", "").split("#")[-1], body.get("message", "")))
+    return results
+
+
+def test_concurrent_changes_to_one_endpoint(server, models):
+    """UpdateEndpoint, UpdateEndpointWeightsAndCapacities and DeleteEndpoint
+    on one endpoint at the same moment. Each call is accepted or refused as
+    SageMaker refuses a change to an endpoint in progress; two accepted at
+    once used to start an update with nothing to deploy, and the next
+    invocation crashed the server."""
+    sm = models
+    rt = client(server, "sagemaker-runtime")
+    others = set(instance_sockets(server))
+    for name, n in (("busy-1", 1), ("busy-2", 2)):
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "model-a", "InitialInstanceCount": n,
+             "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="busy", EndpointConfigName="busy-1")
+    wait = {"Delay": 0.2, "MaxAttempts": 150}
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="busy", WaiterConfig=wait)
+    update = ("UpdateEndpoint", {"EndpointName": "busy", "EndpointConfigName": "busy-2"})
+    weights = ("UpdateEndpointWeightsAndCapacities", {
+        "EndpointName": "busy", "DesiredWeightsAndCapacities": [
+            {"VariantName": "AllTraffic", "DesiredWeight": 2.0, "DesiredInstanceCount": 1}]})
+    delete = ("DeleteEndpoint", {"EndpointName": "busy"})
+    X = np.full((1, D), 21.0, np.float32)
+    for _ in range(4):
+        results = burst(server, [update, weights] * 4)
+        assert "ok" in results
+        for r in results:
+            assert r == "ok" or (r[0] == "ValidationException"
+                                 and "Cannot update in-progress endpoint" in r[1]), r
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="busy", WaiterConfig=wait)
+        desc = sm.describe_endpoint(EndpointName="busy")
+        assert "FailureReason" not in desc, desc["FailureReason"]
+        assert [v["VariantName"] for v in desc["ProductionVariants"]] == ["AllTraffic"]
+        for _ in range(10):
+            out = json.loads(rt.invoke_endpoint(EndpointName="busy", ContentType="text/csv",
+                                                Body="21" + ",21" * (D - 1))["Body"].read())
+            assert out["predictions"][0]["closest_cluster"] == nearest(CENTERS_A, X)[0][0]
+    results = burst(server, [update, weights, delete] * 3)
+    assert "ok" in results[2::3]
+    for r in results:
+        assert r == "ok" or (r[0] == "ValidationException" and (
+            "Cannot update in-progress endpoint" in r[1] or "Could not find endpoint" in r[1])), r
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="busy", WaiterConfig=wait)
+    time.sleep(1)  # an update that outlived the delete would bring it back now
+    assert "busy" not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
+    assert set(instance_sockets(server)) == others
 
 
 def test_tags_on_models_configs_endpoints(server, models):
