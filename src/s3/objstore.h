@@ -90,9 +90,9 @@ int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
 void objstore_writer_abort(struct objstore *s, struct objstore_writer *w);
 /*
  * After a successful commit, once the index row is stored (kept) or not:
- * kept removes `replaced` (the blob the row replaced, "" or NULL for none)
- * unless an upload still assembles parts in it; not kept drops what was
- * written (a part's range in its assembly is free again).
+ * kept removes `replaced` (the blob of the part the row replaced, "" or
+ * NULL for none) unless an upload still assembles parts in it; not kept
+ * drops what was written (a part's range in its assembly is free again).
  */
 void objstore_writer_settle(struct objstore *s, struct objstore_writer *w,
                             bool kept, const char *replaced);

@@ -962,7 +962,13 @@ static void finish_upload(const struct s3_ctx *s, struct http_request *r,
     }
     if (rc)
         goto fail;
-    objstore_writer_settle(s->store, &q->w, true, old);
+    /* A replaced part's blob may hold other parts of its upload; an
+     * object's blob is its own, even one a CompleteMultipartUpload made
+     * in place a moment ago, whose assembly it has not yet ended. */
+    objstore_writer_settle(s->store, &q->w, true,
+                           q->op == OP_UPLOAD_PART ? old : NULL);
+    if (q->op != OP_UPLOAD_PART)
+        objstore_blob_unlink(s->store, old);
     respond_empty(r, 200);
     http_response_header(r, "ETag", etag);
     if (q->ck.alg) {
@@ -2346,6 +2352,14 @@ static void complete_upload(const struct s3_ctx *s, struct http_request *r,
                           "Your proposed upload is smaller than the minimum "
                           "allowed size");
         }
+    }
+    if (rc == KILN_EBADPART) {
+        /* No parts because an abort took them meanwhile: say so. */
+        struct upload_copy now;
+        if (find_upload(s, q, &now, &d) == 0)
+            upload_release(&now);
+        else
+            rc = KILN_ENOUPLOAD;
     }
     if (rc)
         goto out;

@@ -9,6 +9,8 @@ import os
 import random
 import subprocess
 import tempfile
+import threading
+import time
 import urllib.request
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -551,6 +553,52 @@ def test_multipart_same_part_raced(server, s3, bucket):
     e1 = s3.list_parts(Bucket=bucket, Key="raced", UploadId=uid)["Parts"][0]["ETag"]
     complete(s3, bucket, "raced", uid, {1: e1, 2: e2}, [1, 2])
     assert s3.get_object(Bucket=bucket, Key="raced")["Body"].read() == by_etag[e1] + tail
+
+
+def test_multipart_complete_raced(server, s3, bucket):
+    """CompleteMultipartUpload at the same moment as a PutObject of the
+    same key, or as an AbortMultipartUpload of the upload: whichever wins,
+    every object reads back whole, the loser of complete and abort gets
+    NoSuchUpload, and no file is left that no object owns. A PutObject that
+    replaced an object completed a moment before used to leave that
+    object's file behind."""
+    other = client(server, "s3")
+    rnd = random.Random(9)
+    head, tail = rnd.randbytes(MIB5), b"tail"
+    before = blob_files(server)
+    for i in range(40):
+        key = f"raced-complete/{i % 2}"
+        uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        etags = {n: s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=n,
+                                   Body=b)["ETag"] for n, b in ((1, head), (2, tail))}
+        small = b"small %d" % i
+        if i % 2:
+            rival = lambda: other.put_object(Bucket=bucket, Key=key, Body=small)
+        else:
+            rival = lambda: other.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid)
+        barrier = threading.Barrier(2)
+
+        def race(call):
+            barrier.wait()
+            time.sleep(0.0003 * (i % 7))
+            try:
+                call()
+                return "ok"
+            except botocore.exceptions.ClientError as e:
+                return e.response["Error"]["Code"]
+        with ThreadPoolExecutor(2) as ex:
+            done = ex.submit(race, lambda: complete(s3, bucket, key, uid, etags, [1, 2]))
+            other_done = ex.submit(race, rival)
+            results = done.result(), other_done.result()
+        if i % 2:
+            assert results == ("ok", "ok")
+            assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() in (head + tail, small)
+        else:
+            assert sorted(results) == ["NoSuchUpload", "ok"], results
+            if results[0] == "ok":
+                assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == head + tail
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="raced-complete/").get("Contents", [])
+    assert len(new_blobs(server, before)) == len(listed)
 
 
 def crc32c(data):
