@@ -1163,6 +1163,18 @@ static void finish(struct run *r, const char *status, const char *secondary,
              status, (long long)secs);
 }
 
+/* A stop that came before training began (while the job waited for a
+ * slot, or during its download): nothing to upload. */
+static bool stopped_early(struct run *r)
+{
+    if (!stop_requested(r))
+        return false;
+    feeders_stop(r);
+    step(r, "Stopping", "Stopping the training job");
+    finish(r, "Stopped", "Stopped", "Training job stopped", NULL);
+    return true;
+}
+
 static void run_job(struct run *r)
 {
     json_t *algo = json_object_get(r->doc, "AlgorithmSpecification");
@@ -1175,6 +1187,8 @@ static void run_job(struct run *r)
     step(r, "Starting", "Preparing the instances for training");
     r->start = tm_now();
     json_object_set_new(r->doc, "TrainingStartTime", json_real(r->start));
+    if (stopped_early(r))
+        return;
     if (!b) {
         finish(r, "Failed", "Failed", "Training job failed",
                "ClientError: The training image is not a kiln built-in "
@@ -1202,11 +1216,8 @@ static void run_job(struct run *r)
         finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
         return;
     }
-    if (stop_requested(r)) {
-        feeders_stop(r);
-        finish(r, "Stopped", "Stopped", "Training job stopped", NULL);
+    if (stopped_early(r))
         return;
-    }
     step(r, "Training", "Downloading the training image");
     step(r, "Training",
          "Training image download completed. Training in "
@@ -1283,9 +1294,9 @@ static void *job_thread(void *arg)
                     .stage = BUF_INIT(64 * 1024)};
     char *body = NULL;
 
-    /* Wait for a slot. */
+    /* Wait for a slot; a job stopped meanwhile goes at once, to stop. */
     pthread_mutex_lock(&t->lock);
-    while (t->running >= t->o.max_jobs && !t->closing)
+    while (t->running >= t->o.max_jobs && !t->closing && !job->stop_requested)
         pthread_cond_wait(&t->changed, &t->lock);
     t->running++;
     pthread_mutex_unlock(&t->lock);

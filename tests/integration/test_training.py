@@ -306,6 +306,29 @@ def test_stop_training_job(server, data):
     assert not [p for p in algo_processes() if "long-stop" in p]
 
 
+def test_stop_a_job_waiting_for_a_slot(server, data):
+    """With every slot taken (--max-jobs, 2 by default), a new job waits;
+    stopping it ends it at once, not when a slot frees."""
+    sm = client(server, "sagemaker")
+    for name in ("slot-1", "slot-2"):
+        sm.create_training_job(**long_job(name))
+        wait_for(sm, name, "Training")
+    sm.create_training_job(**long_job("slot-waiting"))
+    time.sleep(0.5)
+    d = sm.describe_training_job(TrainingJobName="slot-waiting")
+    assert d["TrainingJobStatus"] == "InProgress" and d["SecondaryStatus"] == "Starting"
+    sm.stop_training_job(TrainingJobName="slot-waiting")
+    d = wait(sm, "slot-waiting")
+    assert d["TrainingJobStatus"] == "Stopped"
+    assert [t["Status"] for t in d["SecondaryStatusTransitions"]][-2:] == ["Stopping", "Stopped"]
+    assert sm.describe_training_job(TrainingJobName="slot-1")["TrainingJobStatus"] == "InProgress"
+    for name in ("slot-1", "slot-2"):
+        sm.stop_training_job(TrainingJobName=name)
+    for name in ("slot-1", "slot-2"):
+        assert wait(sm, name)["TrainingJobStatus"] == "Stopped"
+    assert not [p for p in algo_processes() if "slot-" in p]
+
+
 def test_max_runtime_exceeded(server, data):
     sm = client(server, "sagemaker")
     sm.create_training_job(**long_job("long-runtime",
