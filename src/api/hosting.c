@@ -740,6 +740,14 @@ static int delete_endpoint_once(const struct api_ctx *c, json_t *in,
     int rc = load(c, "endpoint", name, &doc, d);
     if (rc)
         return rc;
+    const char *was = str(doc, "EndpointStatus");
+    if (was && strcmp(was, "Deleting") == 0) {
+        /* Its deletion is under way; a second one, queued behind it,
+         * would delete an endpoint created again under the same name. */
+        json_decref(doc);
+        *out = json_object();
+        return 0;
+    }
     rc = save_endpoint(c, doc, "Deleting");
     json_decref(doc);
     if (rc)

@@ -484,6 +484,35 @@ def test_concurrent_changes_to_one_endpoint(server, models):
     assert set(instance_sockets(server)) == others
 
 
+def test_delete_twice_then_create_again(server, models):
+    """Scripts delete an endpoint more than once and create it again as soon
+    as the name is free. The second DeleteEndpoint used to queue another
+    deletion, which then deleted the new endpoint's record or left two
+    fleets for one endpoint."""
+    sm = models
+    others = set(instance_sockets(server))
+    sm.create_endpoint_config(EndpointConfigName="again-config", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "model-a", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}])
+    create = ("CreateEndpoint", {"EndpointName": "again", "EndpointConfigName": "again-config"})
+    wait = {"Delay": 0.2, "MaxAttempts": 150}
+    sm.create_endpoint(EndpointName="again", EndpointConfigName="again-config")
+    for _ in range(5):
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="again", WaiterConfig=wait)
+        sm.delete_endpoint(EndpointName="again")
+        assert sm.describe_endpoint(EndpointName="again")["EndpointStatus"] == "Deleting"
+        sm.delete_endpoint(EndpointName="again")
+        deadline = time.time() + 30
+        while burst(server, [create]) != ["ok"]:
+            assert time.time() < deadline
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="again", WaiterConfig=wait)
+    time.sleep(1)  # a deletion still queued would have run by now
+    assert sm.describe_endpoint(EndpointName="again")["EndpointStatus"] == "InService"
+    assert len(set(instance_sockets(server)) - others) == 1
+    sm.delete_endpoint(EndpointName="again")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="again", WaiterConfig=wait)
+
+
 def test_tags_on_models_configs_endpoints(server, models):
     sm = models
 
