@@ -885,10 +885,17 @@ static void do_create(struct op *op)
         e->next = h->eps;
         h->eps = e;
     }
+    /* A create finds no fleet: the deletion before it stopped that. Were
+     * one left, it is stopped rather than lost with its processes. */
+    struct fleet *stale = e->fleet;
     e->fleet = rc ? NULL : f;
     e->in_service = rc == 0;
     e->busy = false;
     pthread_mutex_unlock(&h->lock);
+    if (stale) {
+        log_warn("event=fleet_replaced endpoint=%s", op->name);
+        retire(h, stale);
+    }
     if (rc) {
         json_object_set_new(doc, "EndpointStatus", json_string("Failed"));
         json_object_set_new(doc, "FailureReason", json_string(d.msg));
