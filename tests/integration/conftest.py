@@ -2,6 +2,7 @@
 temporary data directory, driven by Debian's boto3 and aws CLI."""
 import datetime
 import http.client
+import json
 import os
 import re
 import signal
@@ -176,3 +177,16 @@ def idx(name):
     nd = data[3]
     dims = struct.unpack(">" + "I" * nd, data[4:4 + 4 * nd])
     return np.frombuffer(data, np.uint8, offset=4 + 4 * nd).reshape(dims)
+
+
+def run_js(server, script, **env):
+    """Runs tests/js/<script> (the AWS SDK for JavaScript v3) against the
+    server, with env added to its environment; returns the JSON it
+    prints."""
+    js = os.path.join(os.path.dirname(__file__), "..", "js")
+    env = dict(os.environ, KILN_URL=server.url, AWS_ACCESS_KEY_ID=AKID,
+               AWS_SECRET_ACCESS_KEY=SECRET, **env)
+    out = subprocess.run(["node", script], cwd=js, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import (ACCOUNT, AKID, KILN, SECRET, Server, aws, client, kiln, model_tgz,
-                      signed)
+                      run_js, signed)
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "174872318107.dkr.ecr.us-west-2.amazonaws.com/kmeans:1"
@@ -511,6 +511,30 @@ def test_delete_twice_then_create_again(server, models):
     assert len(set(instance_sockets(server)) - others) == 1
     sm.delete_endpoint(EndpointName="again")
     sm.get_waiter("endpoint_deleted").wait(EndpointName="again", WaiterConfig=wait)
+
+
+def test_js_sdk_v3_deploy_and_invoke(server, models):
+    """The AWS SDK for JavaScript v3: SageMaker and SageMaker Runtime
+    clients with their waiters, from create to delete."""
+    X = np.array([[9.0] * D, [31.0] * D], np.float32)
+    res = run_js(server, "sagemaker_deploy.mjs", MODEL_URL="s3://models/a/model.tar.gz",
+                 ROWS="\n".join(",".join(str(v) for v in row) for row in X),
+                 ROW=json.dumps(X[1].tolist()))
+    clusters, dists = nearest(CENTERS_A, X)
+    assert res["ready"] == "SUCCESS" and res["status"] == "InService" and res["dates"]
+    assert res["listed"] == ["js-endpoint"]
+    assert res["csv"]["type"] == "application/json" and res["csv"]["variant"] == "A"
+    got = res["csv"]["body"]["predictions"]
+    assert [p["closest_cluster"] for p in got] == clusters.tolist()
+    assert np.allclose([p["distance_to_cluster"] for p in got], dists, rtol=1e-5)
+    assert res["jsonlines"]["type"] == "application/jsonlines"
+    line = json.loads(res["jsonlines"]["body"].splitlines()[0])
+    assert line["closest_cluster"] == clusters[1]
+    assert res["badRow"]["name"] == "ModelError" and res["badRow"]["status"] == 424
+    assert res["badRow"]["original"] == 400
+    assert res["unknown"]["name"] == "ValidationError" and res["unknown"]["status"] == 400
+    assert "js-none" in res["unknown"]["message"]
+    assert res["grown"] == [2] and res["gone"] == "SUCCESS"
 
 
 def test_tags_on_models_configs_endpoints(server, models):

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import botocore.exceptions
 import pytest
 
-from conftest import (ACCOUNT, AKID, REGION, SECRET, aws, client, kiln, send,
+from conftest import (ACCOUNT, AKID, REGION, SECRET, aws, client, kiln, run_js, send,
                       signed)
 
 ODD_KEYS = ["dir/a b+c&d.txt", "uni/caf\u00e9 \u2603.txt", "dots/../x",
@@ -1067,20 +1067,8 @@ bucket_location = us-east-1
     s3cmd("rb", "s3://s3cmd-bucket")
 
 
-def run_js(server, script, bucket):
-    """Runs tests/js/<script> (the AWS SDK for JavaScript v3) against the
-    server; returns the JSON it prints."""
-    js = os.path.join(os.path.dirname(__file__), "..", "js")
-    env = dict(os.environ, KILN_URL=server.url, AWS_ACCESS_KEY_ID=AKID,
-               AWS_SECRET_ACCESS_KEY=SECRET, BUCKET=bucket)
-    out = subprocess.run(["node", script], cwd=js, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
 def test_js_sdk_v3_stream_put(server):
-    res = run_js(server, "s3_stream.mjs", "js-bucket")
+    res = run_js(server, "s3_stream.mjs", BUCKET="js-bucket")
     assert res == {"same": True, "size": 3 * 1024 * 1024 + 17,
                    "keys": ["buffer.txt", "stream/obj.bin"], "text": "hello from js"}
     log = server.stderr()
@@ -1091,7 +1079,7 @@ def test_js_sdk_v3_multipart_upload(server):
     """@aws-sdk/lib-storage's Upload: a 20 MiB stream in five parts, four
     in flight at once, CRC32 on each, read back whole and across a part
     boundary."""
-    res = run_js(server, "s3_upload.mjs", "js-upload")
+    res = run_js(server, "s3_upload.mjs", BUCKET="js-upload")
     assert res["same"] and res["mid"] and res["size"] == 4 * MIB5 + 12345
     assert res["etag"].endswith('-5"') and res["type"] == "application/x-test"
     # The SDK asks for CRC32 part checksums; the object gets their composite.
