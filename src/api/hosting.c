@@ -18,6 +18,8 @@
 #define NAME63     "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 #define MODEL_NAME "^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$"
 #define DEPLOYMENT "KilnDeployment"
+/* The deployment an update in progress brings up (the hoster reads it). */
+#define PENDING "PendingDeployment"
 
 static const struct vshape model_name = {.type = VT_STRING,
                                          .flags = V_MIN | V_MAX,
@@ -723,13 +725,43 @@ int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
     return 0;
 }
 
+/* DescribeEndpoint's PendingDeploymentSummary of an UpdateEndpoint in
+ * progress, from the deployment it started. */
+static json_t *pending_summary(json_t *dep)
+{
+    json_t *o = json_object(), *list = json_array(), *v;
+    size_t i;
+    json_object_set(o, "EndpointConfigName",
+                    json_object_get(dep, "EndpointConfigName"));
+    json_object_set(o, "StartTime", json_object_get(dep, "StartTime"));
+    json_array_foreach(json_object_get(dep, "Variants"), i, v)
+    {
+        json_t *p = json_object();
+        json_object_set(p, "VariantName", json_object_get(v, "VariantName"));
+        json_object_set(p, "DesiredWeight",
+                        json_object_get(v, "InitialVariantWeight"));
+        json_object_set(p, "DesiredInstanceCount",
+                        json_object_get(v, "InitialInstanceCount"));
+        json_object_set(p, "InstanceType", json_object_get(v, "InstanceType"));
+        json_array_append_new(list, p);
+    }
+    json_object_set_new(o, "ProductionVariants", list);
+    return o;
+}
+
 int hosting_describe_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
                               struct kiln_diag *d)
 {
     int rc = load(c, "endpoint", str(in, "EndpointName"), out, d);
-    if (!rc)
-        json_object_del(*out, DEPLOYMENT);
-    return rc;
+    if (rc)
+        return rc;
+    json_t *pending = json_object_get(*out, PENDING);
+    if (pending && json_object_get(pending, "StartTime"))
+        json_object_set_new(*out, "PendingDeploymentSummary",
+                            pending_summary(pending));
+    json_object_del(*out, PENDING);
+    json_object_del(*out, DEPLOYMENT);
+    return 0;
 }
 
 static int delete_endpoint_once(const struct api_ctx *c, json_t *in,
@@ -782,7 +814,7 @@ static int updatable(const struct api_ctx *c, json_t *doc, struct kiln_diag *d)
 static int save_update(const struct api_ctx *c, json_t *doc, json_t *dep,
                        json_t **out)
 {
-    json_object_set_new(doc, "PendingDeployment", dep);
+    json_object_set_new(doc, PENDING, dep);
     int rc = save_endpoint(c, doc, "Updating");
     if (!rc) {
         *out = arn_reply("EndpointArn", str(doc, "EndpointArn"));
@@ -814,6 +846,7 @@ static int update_endpoint_once(const struct api_ctx *c, json_t *in,
         return rc;
     }
     json_decref(cfg);
+    json_object_set_new(dep, "StartTime", json_real(tm_now()));
     return save_update(c, doc, dep, out);
 }
 
@@ -832,6 +865,7 @@ static int update_weights_once(const struct api_ctx *c, json_t *in,
         return rc;
     }
     dep = json_deep_copy(json_object_get(doc, DEPLOYMENT));
+    json_object_del(dep, "StartTime"); /* no PendingDeploymentSummary */
     json_array_foreach(json_object_get(in, "DesiredWeightsAndCapacities"), i,
                        want)
     {

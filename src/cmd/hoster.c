@@ -900,7 +900,13 @@ static void do_create(struct op *op)
         json_object_set_new(doc, "EndpointStatus", json_string("Failed"));
         json_object_set_new(doc, "FailureReason", json_string(d.msg));
     } else {
-        json_object_set_new(doc, "EndpointStatus", json_string("InService"));
+        /* Back after a restart in the middle of an update: serving what
+         * it served, still Updating until the update queued behind this
+         * (resume_update) is done. */
+        bool updating =
+            op->kind == OP_RESUME && json_object_get(doc, "PendingDeployment");
+        json_object_set_new(doc, "EndpointStatus",
+                            json_string(updating ? "Updating" : "InService"));
         json_object_del(doc, "FailureReason");
         describe_variants(doc, f);
         describe_capture(doc, json_object_get(doc, "KilnDeployment"));
@@ -1314,6 +1320,15 @@ static int resume(void *ctx, const char *account, const char *name)
     return launch(h, account, name, OP_RESUME);
 }
 
+/* An update a previous server did not finish: what the endpoint served
+ * comes back first, then the update runs again. */
+static int resume_update(void *ctx, const char *account, const char *name)
+{
+    struct hoster *h = ctx;
+    int rc = launch(h, account, name, OP_RESUME);
+    return rc ? rc : launch(h, account, name, OP_UPDATE);
+}
+
 int hoster_new(const struct hoster_opts *o, struct hoster **out,
                struct kiln_diag *d)
 {
@@ -1367,9 +1382,9 @@ int hoster_new(const struct hoster_opts *o, struct hoster **out,
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&h->spawned, NULL);
     pthread_create(&h->monitor, NULL, monitor, h);
-    static const char *const resumed[] = {"InService", "Creating", "Updating"};
-    for (size_t i = 0; i < KILN_ARRAY_LEN(resumed); i++)
-        meta_res_each_status(o->meta, "endpoint", resumed[i], resume, h);
+    meta_res_each_status(o->meta, "endpoint", "InService", resume, h);
+    meta_res_each_status(o->meta, "endpoint", "Creating", resume, h);
+    meta_res_each_status(o->meta, "endpoint", "Updating", resume_update, h);
     meta_res_each_status(o->meta, "endpoint", "Deleting", forget, h);
     *out = h;
     return 0;

@@ -260,6 +260,44 @@ def test_update_without_downtime_and_crash_recovery(server, models):
     assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 0.0
 
 
+def test_describe_while_updating(server, models):
+    """While an UpdateEndpoint is in progress DescribeEndpoint shows it as
+    SageMaker does, in PendingDeploymentSummary, and nothing of kiln's own
+    bookkeeping; a weights change shows its desired values instead."""
+    sm = models
+    deploy(sm, "ep-pending", [("AllTraffic", "model-a", 1, 1.0)])
+    sm.create_endpoint_config(EndpointConfigName="ep-pending-3", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "model-b", "InitialInstanceCount": 3,
+         "InstanceType": "ml.m5.large", "InitialVariantWeight": 2.0}])
+    wait = {"Delay": 0.2, "MaxAttempts": 150}
+    seen = 0
+    for config in ("ep-pending-3", "ep-pending-config") * 3:
+        t0 = time.time()
+        sm.update_endpoint(EndpointName="ep-pending", EndpointConfigName=config)
+        d = sm.describe_endpoint(EndpointName="ep-pending")
+        assert not [k for k in d if k.startswith("Kiln") or k == "PendingDeployment"]
+        if d["EndpointStatus"] == "Updating":
+            seen += 1
+            p = d["PendingDeploymentSummary"]
+            assert p["EndpointConfigName"] == config
+            assert abs(p["StartTime"].timestamp() - t0) < 60
+            n, w = (3, 2.0) if config == "ep-pending-3" else (1, 1.0)
+            assert p["ProductionVariants"] == [{"VariantName": "AllTraffic", "DesiredWeight": w,
+                                                "DesiredInstanceCount": n,
+                                                "InstanceType": "ml.m5.large"}]
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-pending", WaiterConfig=wait)
+        d = sm.describe_endpoint(EndpointName="ep-pending")
+        assert "PendingDeploymentSummary" not in d and d["EndpointConfigName"] == config
+    assert seen
+    sm.update_endpoint_weights_and_capacities(EndpointName="ep-pending", DesiredWeightsAndCapacities=[
+        {"VariantName": "AllTraffic", "DesiredInstanceCount": 2}])
+    d = sm.describe_endpoint(EndpointName="ep-pending")
+    assert "PendingDeploymentSummary" not in d
+    assert d["EndpointStatus"] == "InService" or d["ProductionVariants"][0]["DesiredInstanceCount"] == 2
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-pending", WaiterConfig=wait)
+    sm.delete_endpoint(EndpointName="ep-pending")
+
+
 def test_failed_update_rolls_back(server, models):
     sm = models
     deploy(sm, "ep-rollback", [("AllTraffic", "model-a", 1, 1.0)])
@@ -621,6 +659,43 @@ def test_endpoints_come_back_after_restart(models, tmp_path):
         r = rt.invoke_endpoint(EndpointName="ep-restart", ContentType="text/csv",
                                Body=",".join(["10"] * D))
         assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 1.0
+    finally:
+        assert s.stop() == 0
+
+
+def test_update_cut_short_by_a_crash_finishes_after_restart(models, tmp_path):
+    """kiln killed in the middle of an UpdateEndpoint: after the restart the
+    endpoint serves its old model again, stays Updating, and then the update
+    runs to the end, as it would have."""
+    data_dir = own_data_dir(tmp_path)
+    s = Server(data_dir)
+    try:
+        s3, sm = model_a_on(s)
+        s3.put_object(Bucket="models", Key="b/model.tar.gz", Body=model_tgz(CENTERS_B))
+        sm.create_model(ModelName="model-b", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": IMAGE, "ModelDataUrl": "s3://models/b/model.tar.gz"})
+        deploy(sm, "ep-cut", [("AllTraffic", "model-a", 1, 1.0)])
+        sm.create_endpoint_config(EndpointConfigName="ep-cut-b", ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "model-b", "InitialInstanceCount": 4,
+             "InstanceType": "ml.m5.large"}])
+        sm.update_endpoint(EndpointName="ep-cut", EndpointConfigName="ep-cut-b")
+    finally:
+        s.proc.kill()
+        s.stop()
+    s = Server(data_dir)
+    try:
+        sm = client(s, "sagemaker")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-cut",
+                                                  WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
+        d = sm.describe_endpoint(EndpointName="ep-cut")
+        assert d["EndpointConfigName"] == "ep-cut-b" and "FailureReason" not in d
+        assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 4
+        rt = client(s, "sagemaker-runtime", retries=10)
+        X = np.full((1, D), -9.0, np.float32)
+        r = rt.invoke_endpoint(EndpointName="ep-cut", ContentType="text/csv",
+                               Body=",".join(["-9"] * D))
+        got = json.loads(r["Body"].read())["predictions"][0]["closest_cluster"]
+        assert got == nearest(CENTERS_B, X)[0][0] != nearest(CENTERS_A, X)[0][0]
     finally:
         assert s.stop() == 0
 
