@@ -106,7 +106,7 @@ static int group_of(const struct api_ctx *c, json_t *in, const char **g,
         return diag_set(d, KILN_EBADPARAM,
                         "Either logGroupName or logGroupIdentifier is "
                         "required.");
-    if (!meta_log_group_exists(c->meta, c->account, name))
+    if (!meta_log_exists(c->meta, c->account, name, NULL))
         return diag_set(d, KILN_ENORESOURCE,
                         "The specified log group does not exist.");
     *g = name;
@@ -283,6 +283,9 @@ int logs_get_events(const struct api_ctx *c, json_t *in, json_t **out,
     if (rc)
         return rc;
     q.stream = str(in, "logStreamName");
+    if (!q.stream || !meta_log_exists(c->meta, c->account, q.group, q.stream))
+        return diag_set(d, KILN_ENORESOURCE,
+                        "The specified log stream does not exist.");
     q.start = num(in, "startTime", 0);
     q.end = num(in, "endTime", INT64_MAX);
     q.limit = num(in, "limit", 10000);

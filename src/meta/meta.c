@@ -1201,16 +1201,16 @@ int meta_log_groups(struct meta *m, const char *account, const char *prefix,
     return rc < 0 ? rc : 0;
 }
 
-bool meta_log_group_exists(struct meta *m, const char *account,
-                           const char *group)
+bool meta_log_exists(struct meta *m, const char *account, const char *group,
+                     const char *stream)
 {
     sqlite3_stmt *st;
     bool found;
     pthread_mutex_lock(&m->lock);
     st = prep(m,
               "SELECT 1 FROM log_streams WHERE account = ? AND grp = ? "
-              "LIMIT 1",
-              "ss", account, group);
+              "AND (?3 IS NULL OR stream = ?3) LIMIT 1",
+              "sss", account, group, stream);
     found = st && sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->lock);

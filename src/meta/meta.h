@@ -130,8 +130,9 @@ typedef int (*meta_stream_fn)(void *ctx, const struct meta_stream *s);
 int meta_log_streams(struct meta *m, const char *account, const char *group,
                      const char *prefix, bool by_time, bool descending,
                      meta_stream_fn fn, void *ctx);
-bool meta_log_group_exists(struct meta *m, const char *account,
-                           const char *group);
+/* Whether the group has a stream (stream NULL), or that stream. */
+bool meta_log_exists(struct meta *m, const char *account, const char *group,
+                     const char *stream);
 /* The account's log groups whose names start with prefix, by name: each
  * with its first stream's creation time and the bytes of all its events. */
 typedef int (*meta_group_fn)(void *ctx, const char *name, int64_t created,

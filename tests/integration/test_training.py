@@ -146,6 +146,10 @@ def test_lowlevel_notebook_job(server, data):
                                    logStreamNamePrefix="kmeans-lowlevel-1/",
                                    filterPattern="quality_metric")
     assert found["events"] and all("quality_metric" in e["message"] for e in found["events"])
+    with pytest.raises(logs.exceptions.ResourceNotFoundException) as e:
+        logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                            logStreamName="kmeans-lowlevel-1/algo-9")
+    assert e.value.response["Error"]["Message"] == "The specified log stream does not exist."
     # Listing and tags.
     names = [j["TrainingJobName"] for j in sm.list_training_jobs()["TrainingJobSummaries"]]
     assert "kmeans-lowlevel-1" in names
