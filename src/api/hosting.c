@@ -573,11 +573,29 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
     json_t *v;
     int rc;
 
+    /* Features kiln does not run are refused, not ignored: an endpoint
+     * that silently lacked them would mislead. */
+    static const char *const unsupported[][2] = {
+        {"AsyncInferenceConfig", "asynchronous inference"},
+        {"ShadowProductionVariants", "shadow variants"},
+        {"ExplainerConfig", "explainers"},
+    };
+    for (size_t k = 0; k < KILN_ARRAY_LEN(unsupported); k++)
+        if (json_object_get(in, unsupported[k][0]))
+            return diag_set(d, KILN_EVALIDATION,
+                            "kiln does not support %s (%s) yet.",
+                            unsupported[k][1], unsupported[k][0]);
     json_array_foreach(vs, i, v)
     {
         const char *model = str(v, "ModelName");
         const char *it = str(v, "InstanceType");
         char *body = NULL;
+        if (json_object_get(v, "ServerlessConfig"))
+            return diag_set(d, KILN_EVALIDATION,
+                            "kiln does not support serverless variants "
+                            "(ServerlessConfig) yet; give variant %s an "
+                            "InitialInstanceCount and an InstanceType.",
+                            str(v, "VariantName"));
         if (!model)
             return diag_set(d, KILN_EVALIDATION,
                             "1 validation error detected: Value null at "

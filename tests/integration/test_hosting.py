@@ -166,6 +166,25 @@ def test_errors(server, models):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sm.create_endpoint(EndpointName="x", EndpointConfigName="missing-config")
     assert "Could not find endpoint configuration" in str(e.value)
+    # Features kiln does not run are refused by name, not silently dropped.
+    variant = {"VariantName": "v", "ModelName": "model-a", "InitialInstanceCount": 1,
+               "InstanceType": "ml.m5.large"}
+    for extra, words in (
+            ({"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "s3://models/out"}}},
+             "AsyncInferenceConfig"),
+            ({"ShadowProductionVariants": [dict(variant, VariantName="s")]},
+             "ShadowProductionVariants"),
+            ({"ProductionVariants": [{"VariantName": "v", "ModelName": "model-a",
+                                      "ServerlessConfig": {"MemorySizeInMB": 2048,
+                                                           "MaxConcurrency": 1}}]},
+             "ServerlessConfig")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.create_endpoint_config(**{"EndpointConfigName": "unsupported",
+                                         "ProductionVariants": [variant], **extra})
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+        assert words in e.value.response["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError):
+        sm.describe_endpoint_config(EndpointConfigName="unsupported")
 
 
 def test_weights_target_variant_and_cli(server, models, tmp_path):
