@@ -103,6 +103,8 @@
       "EntityTooSmall", 400, "ValidationError", 400, "ValidationError")        \
     X(KEYTOOLONG, "key too long", 400, "ValidationException", 400,             \
       "KeyTooLongError", 400, "ValidationError", 400, "ValidationError")       \
+    X(BADURI, "invalid URI", 400, "ValidationException", 400, "InvalidURI",    \
+      400, "ValidationError", 400, "ValidationError")                          \
     X(BADREQUEST, "invalid request", 400, "ValidationException", 400,          \
       "InvalidRequest", 400, "ValidationError", 400, "ValidationError")        \
     X(BADDIGESTFMT, "invalid digest", 400, "ValidationException", 400,         \

@@ -25,6 +25,67 @@ void str_lower_copy(char *dst, const char *s, size_t size)
         dst[i] = '\0';
 }
 
+/* The length of the well-formed UTF-8 sequence at p (before end), or 0. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* past U+10FFFF */
+    } else
+        return 0;
+    if ((size_t)(end - p) < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+size_t str_utf8_fix(char *s, size_t n)
+{
+    unsigned char *p = (unsigned char *)s, *end = p + n;
+    size_t fixed = 0;
+    while (p < end) {
+        size_t len = utf8_len(p, end);
+        if (len) {
+            p += len;
+        } else {
+            *p++ = '?';
+            fixed++;
+        }
+    }
+    return fixed;
+}
+
+bool str_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        size_t len = *p ? utf8_len(p, end) : 0;
+        if (!len)
+            return false;
+        p += len;
+    }
+    return true;
+}
+
 bool str_starts(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;

@@ -24,6 +24,18 @@ bool str_starts(const char *s, const char *prefix);
 /* Writes 2n lower-case hex digits and a NUL into out (2n+1 bytes). */
 void str_hex(const uint8_t *in, size_t n, char *out);
 
+/*
+ * Makes s[0..n) valid UTF-8 in place: each byte that does not belong to a
+ * well-formed sequence (overlong, surrogate, past U+10FFFF, cut short)
+ * becomes '?'. Text from algorithms, model servers and clients passes
+ * through here before it goes into JSON, which must be UTF-8. Returns how
+ * many bytes were replaced.
+ */
+size_t str_utf8_fix(char *s, size_t n);
+
+/* True when s[0..n) is well-formed UTF-8 without a NUL. */
+bool str_utf8_valid(const char *s, size_t n);
+
 /* Constant-time comparison of two equal-length byte strings. */
 bool str_equal_ct(const char *a, const char *b, size_t n);
 

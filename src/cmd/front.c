@@ -330,6 +330,9 @@ static void answer_runtime(struct front *f, struct http_request *r,
         json_t *e = json_object();
         struct buf msg = BUF_INIT(1 << 20);
         char group[200];
+        /* What the model server said goes into JSON: UTF-8 only. */
+        if (resp.body.len)
+            str_utf8_fix(resp.body.data, resp.body.len);
         buf_addf(&msg,
                  "Received %s error (%d) from %s with message \"%.*s\". See "
                  "https://%s.console.aws.amazon.com/cloudwatch/home?region="
@@ -340,6 +343,7 @@ static void answer_runtime(struct front *f, struct http_request *r,
                  (int)(resp.body.len > 4096 ? 4096 : resp.body.len),
                  resp.body.data ? resp.body.data : "", f->region, f->region,
                  name, c->account);
+        str_utf8_fix(msg.data, msg.len); /* the 4096-byte cut, too */
         snprintf(group, sizeof(group),
                  "arn:aws:logs:%s:%s:log-group:/aws/sagemaker/Endpoints/%s",
                  f->region, c->account, name);

@@ -1132,6 +1132,7 @@ static void finish(struct run *r, const char *status, const char *secondary,
     if (reason) {
         char cut[1025];
         str_copy(cut, reason, sizeof(cut));
+        str_utf8_fix(cut, strlen(cut)); /* the cut may split a character */
         json_object_set_new(r->doc, "FailureReason", json_string(cut));
     }
     json_object_set_new(r->doc, "TrainingJobStatus", json_string(status));

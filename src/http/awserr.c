@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "base/mem.h"
+#include "base/str.h"
 
 int awserr_xml_escape(struct buf *out, const char *s)
 {
@@ -73,6 +74,10 @@ void awserr_respond(struct http_request *r, enum kiln_proto proto, int code,
 
     if (!message || !*message)
         message = kiln_strerror(code);
+    /* Messages may quote what a client sent; the body must be UTF-8. */
+    char *text = xstrdup(message);
+    str_utf8_fix(text, strlen(text));
+    message = text;
     switch (proto) {
     case KILN_PROTO_JSON:
     case KILN_PROTO_REST:
@@ -110,5 +115,6 @@ void awserr_respond(struct http_request *r, enum kiln_proto proto, int code,
         break;
     }
     buf_release(&b);
+    mem_free(text);
     awserr_request_id_headers(r, proto);
 }

@@ -1126,10 +1126,13 @@ int meta_tag_each(struct meta *m, const char *arn, meta_tag_fn fn, void *ctx)
 /* ---- logs ------------------------------------------------------------ */
 
 int meta_log_append(struct meta *m, const char *account, const char *group,
-                    const char *stream, int64_t ts, const char *message)
+                    const char *stream, int64_t ts, const char *text)
 {
     int64_t now = (int64_t)(tm_now() * 1000);
     int rc = 0;
+    /* A program's output need not be UTF-8; a log event must be. */
+    char *message = xstrdup(text);
+    str_utf8_fix(message, strlen(message));
 
     begin(m);
     if (run(prep(m,
@@ -1146,6 +1149,7 @@ int meta_log_append(struct meta *m, const char *account, const char *group,
                  "sssiii", account, group, stream, (long long)now,
                  (long long)ts, (long long)strlen(message))) != SQLITE_DONE)
         rc = KILN_EIO;
+    mem_free(message);
     return end(m, rc);
 }
 

@@ -120,6 +120,7 @@ struct s3_req {
     char *key; /* decoded, NULL for bucket/service operations */
     struct qparam q[MAX_QPARAMS];
     size_t nq;
+    bool query_ok; /* every name and value decodes to UTF-8 */
     char account[13];
     char expected_owner[64]; /* x-amz-expected-bucket-owner, or "" */
     const struct s3_ctx *s;
@@ -156,6 +157,7 @@ static bool qhas(const struct s3_req *q, const char *name)
 static void parse_query(struct s3_req *q, const char *query)
 {
     const char *p = query;
+    q->query_ok = true;
     while (*p && q->nq < MAX_QPARAMS) {
         const char *amp = strchr(p, '&');
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
@@ -166,6 +168,9 @@ static void parse_query(struct s3_req *q, const char *query)
             str_url_decode(p, nlen, true, &n);
             if (eq)
                 str_url_decode(eq + 1, len - nlen - 1, true, &v);
+            if (!str_utf8_valid(n.data, n.len) ||
+                !str_utf8_valid(v.data, v.len))
+                q->query_ok = false;
             q->q[q->nq].name = buf_detach(&n, NULL);
             q->q[q->nq].value = buf_detach(&v, NULL);
             q->nq++;
@@ -424,6 +429,11 @@ static int split_path(struct s3_req *q, const char *path, const char *host,
     p = buf_cstr(&dec);
     if (*p == '/')
         p++;
+    /* Keys are UTF-8 text, as S3 has them; nothing else is stored. */
+    if (!str_utf8_valid(dec.data, dec.len) || !q->query_ok) {
+        buf_release(&dec);
+        return diag_set(d, KILN_EBADURI, "Couldn't parse the specified URI.");
+    }
     q->bucket = host_bucket(host, domain);
     if (q->bucket) {
         if (*p) {

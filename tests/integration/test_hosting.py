@@ -140,6 +140,13 @@ def test_errors(server, models):
     assert err["OriginalStatusCode"] == 400
     assert "line 1 has 3 columns, expected 8" in err["OriginalMessage"]
     assert "Received client error (400) from AllTraffic" in err["Error"]["Message"]
+    # A model server's message quoting bytes that are not UTF-8.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        rt.invoke_endpoint(EndpointName="ep-formats", ContentType="text/csv",
+                           Body=b"1,\xff\xfe" + b",1" * (D - 2))
+    assert e.value.response["Error"]["Code"] == "ModelError"
+    assert e.value.response["OriginalMessage"] == "line 1, column 2: '??' is not a number"
+    assert "'??' is not a number" in e.value.response["Error"]["Message"]
     with pytest.raises(botocore.exceptions.ClientError) as e:
         rt.invoke_endpoint(EndpointName="ep-formats", ContentType="image/png", Body=b"x")
     assert e.value.response["OriginalStatusCode"] == 415

@@ -847,6 +847,29 @@ def test_key_too_long(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"ok")
 
 
+def test_keys_that_are_not_utf8_are_invalid_uris(server, s3, bucket):
+    """S3 keys are UTF-8 text: a path or query that decodes to anything
+    else (or to a NUL) is InvalidURI, as S3 answers, and nothing is stored;
+    listings stay valid XML."""
+    def curl(method, path):
+        """curl signs the path as sent (botocore would re-encode it)."""
+        out = subprocess.run(
+            ["curl", "-s", "-X", method, "--aws-sigv4", f"aws:amz:{REGION}:s3", "--user",
+             f"{AKID}:{SECRET}", "-H", "x-amz-content-sha256:UNSIGNED-PAYLOAD",
+             "--data-binary", "x" if method == "PUT" else "", "-w", "\n%{http_code}",
+             server.url + path], capture_output=True, text=True, check=True).stdout
+        body, _, status = out.rpartition("\n")
+        return int(status), body
+    for path in (f"/{bucket}/a%FFb", f"/{bucket}/cut%E2%82", f"/{bucket}/nul%00x",
+                 f"/{bucket}?list-type=2&prefix=%C3"):
+        status, body = curl("PUT" if "?" not in path else "GET", path)
+        assert status == 400 and "<Code>InvalidURI</Code>" in body, (path, body)
+    assert curl("PUT", f"/{bucket}/utf8-%C3%A9%F0%9F%99%82")[0] == 200
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert "utf8-\u00e9\U0001f642" in keys
+    assert not [k for k in keys if k.startswith(("a", "cut", "nul"))]
+
+
 def test_malformed_xml(server, bucket):
     req = signed(server, "s3", b"not xml at all", {
         "x-amz-content-sha256": hashlib.sha256(b"not xml at all").hexdigest()},

@@ -256,6 +256,25 @@ def test_data_errors_fail_the_job(server, data):
         "TrainingInputMode": "File"}))
     d = wait(sm, "unknown-image")
     assert d["TrainingJobStatus"] == "Failed" and "not a kiln built-in" in d["FailureReason"]
+    # Bytes that are not UTF-8 (a gzip file given as CSV) reach the reason
+    # and the log as '?': both used to be dropped whole, leaving a Failed
+    # job without a FailureReason and a log event without a message.
+    s3 = client(server, "s3")
+    s3.put_object(Bucket="train-bucket", Key="binary/x.csv",
+                  Body=b"\x1f\x8b\x08\x00\xff\xfe,1\n")
+    body = job_body("binary-csv", HyperParameters={"k": "2", "feature_dim": "2"})
+    body["InputDataConfig"][0]["ContentType"] = "text/csv"
+    body["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "s3://train-bucket/binary/"
+    sm.create_training_job(**body)
+    d = wait(sm, "binary-csv")
+    assert d["TrainingJobStatus"] == "Failed"
+    assert d["FailureReason"].startswith("ClientError: train/x.csv: line 1, column 1: '\x1f?\x08'")
+    logs = client(server, "logs")
+    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                         logStreamNamePrefix="binary-csv/")["logStreams"]
+    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                 logStreamName=stream["logStreamName"])["events"]
+    assert events and all("message" in e for e in events)
 
 
 def test_cli_create_wait_describe(server, data, tmp_path):

@@ -10,6 +10,7 @@
 #include "api/dispatch.h"
 #include "api/training.h"
 #include "auth/sigv4.h"
+#include "base/str.h"
 #include "harness.h"
 #include "http/request.h"
 #include "meta/meta.h"
@@ -327,7 +328,35 @@ static void test_body_hash_streamed(void)
     buf_release(&whole);
 }
 
+/* Text headed for JSON: valid UTF-8 kept, each stray byte one '?'. */
+static void test_utf8_fix(void)
+{
+    static const struct {
+        const char *in, *out;
+        size_t fixed;
+    } cases[] = {
+        {"plain", "plain", 0},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82", NULL, 0},
+        {"1,2,\xff\xfe,4", "1,2,??,4", 2},
+        {"cut \xe2\x82", "cut ??", 2},   /* a sequence cut short */
+        {"\xc0\xaf", "??", 2},           /* overlong '/' */
+        {"\xed\xa0\x80", "???", 3},      /* a surrogate */
+        {"\xf4\x90\x80\x80", "????", 4}, /* past U+10FFFF */
+        {"\xe2\x28\xa1", "?(?", 2},      /* a bad continuation */
+    };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(cases); i++) {
+        char s[64];
+        str_copy(s, cases[i].in, sizeof(s));
+        ASSERT_EQ(str_utf8_fix(s, strlen(s)), cases[i].fixed);
+        ASSERT_STR_EQ(s, cases[i].out ? cases[i].out : cases[i].in);
+        json_t *j = json_string(s);
+        ASSERT_TRUE(j != NULL);
+        json_decref(j);
+    }
+}
+
 static const struct test tests[] = {
+    {"utf8_fix", test_utf8_fix},
     {"operation table", test_op_table},
     {"request decoding errors", test_decode_errors},
     {"validation messages", test_validation_messages},
