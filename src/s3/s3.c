@@ -477,6 +477,21 @@ static bool stored_header(const char *name)
 
 /* JSON text of the response headers to store for this request, with
  * the tags of its x-amz-tagging header. */
+/* Metadata is kept as JSON text, so it must be UTF-8: a value in another
+ * encoding is refused rather than dropped. */
+static int stored_headers_valid(struct http_request *r, struct kiln_diag *d)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const char *n = r->headers[i].name, *v = r->headers[i].value;
+        if (stored_header(n) &&
+            (!str_utf8_valid(n, strlen(n)) || !str_utf8_valid(v, strlen(v))))
+            return diag_set(d, KILN_EINVAL,
+                            "The value of header %.64s is not UTF-8 text.",
+                            str_utf8_valid(n, strlen(n)) ? n : "(not UTF-8)");
+    }
+    return 0;
+}
+
 static char *headers_json(struct http_request *r, const struct s3_req *q)
 {
     json_t *o = json_object();
@@ -2869,6 +2884,12 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     if (version && strcmp(version, "null") != 0 && q->key &&
         q->op != OP_UNSUPPORTED) {
         fail(r, KILN_EINVAL, "Invalid version id specified", q);
+        return;
+    }
+    if ((q->op == OP_PUT_OBJECT || q->op == OP_COPY_OBJECT ||
+         q->op == OP_CREATE_UPLOAD) &&
+        stored_headers_valid(r, &d) != 0) {
+        fail_diag(r, &d, q);
         return;
     }
     const char *tagging = http_request_header(r, "x-amz-tagging");

@@ -851,23 +851,29 @@ def test_keys_that_are_not_utf8_are_invalid_uris(server, s3, bucket):
     """S3 keys are UTF-8 text: a path or query that decodes to anything
     else (or to a NUL) is InvalidURI, as S3 answers, and nothing is stored;
     listings stay valid XML."""
-    def curl(method, path):
+    def curl(method, path, *headers):
         """curl signs the path as sent (botocore would re-encode it)."""
         out = subprocess.run(
             ["curl", "-s", "-X", method, "--aws-sigv4", f"aws:amz:{REGION}:s3", "--user",
              f"{AKID}:{SECRET}", "-H", "x-amz-content-sha256:UNSIGNED-PAYLOAD",
+             *[a for h in headers for a in ("-H", h)],
              "--data-binary", "x" if method == "PUT" else "", "-w", "\n%{http_code}",
-             server.url + path], capture_output=True, text=True, check=True).stdout
-        body, _, status = out.rpartition("\n")
-        return int(status), body
-    for path in (f"/{bucket}/a%FFb", f"/{bucket}/cut%E2%82", f"/{bucket}/nul%00x",
+             server.url + path], capture_output=True, check=True).stdout
+        body, _, status = out.rpartition(b"\n")
+        return int(status), body.decode()
+    for path in (f"/{bucket}/u8/a%FFb", f"/{bucket}/u8/cut%E2%82", f"/{bucket}/u8/nul%00x",
                  f"/{bucket}?list-type=2&prefix=%C3"):
         status, body = curl("PUT" if "?" not in path else "GET", path)
         assert status == 400 and "<Code>InvalidURI</Code>" in body, (path, body)
-    assert curl("PUT", f"/{bucket}/utf8-%C3%A9%F0%9F%99%82")[0] == 200
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert "utf8-\u00e9\U0001f642" in keys
-    assert not [k for k in keys if k.startswith(("a", "cut", "nul"))]
+    assert curl("PUT", f"/{bucket}/u8/utf8-%C3%A9%F0%9F%99%82")[0] == 200
+    # Metadata is text too: refused, not dropped, when it is not UTF-8.
+    status, body = curl("PUT", f"/{bucket}/u8/latin1-meta", b"x-amz-meta-a: caf\xe9")
+    assert status == 400 and "<Code>InvalidArgument</Code>" in body
+    assert curl("PUT", f"/{bucket}/u8/utf8-meta", b"x-amz-meta-a: caf\xc3\xa9")[0] == 200
+    assert s3.head_object(Bucket=bucket, Key="u8/utf8-meta")["ResponseMetadata"][
+        "HTTPHeaders"]["x-amz-meta-a"].encode("latin-1") == b"caf\xc3\xa9"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="u8/")["Contents"]]
+    assert set(keys) == {"u8/utf8-\u00e9\U0001f642", "u8/utf8-meta"}
 
 
 def test_malformed_xml(server, bucket):
