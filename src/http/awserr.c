@@ -1,6 +1,6 @@
 /*
  * awserr.c - error bodies per protocol; JSON through jansson so messages
- * are escaped correctly, XML with a five-character escaper.
+ * are escaped correctly, XML with a small escaper.
  */
 #include "http/awserr.h"
 
@@ -28,6 +28,14 @@ int awserr_xml_escape(struct buf *out, const char *s)
             break;
         case '\'':
             rc = buf_adds(out, "&apos;");
+            break;
+        /* As S3 writes them: a parser would turn a bare CR or CRLF into
+         * LF, and a key with one could not be named back. */
+        case '\r':
+            rc = buf_adds(out, "&#13;");
+            break;
+        case '\n':
+            rc = buf_adds(out, "&#10;");
             break;
         default:
             rc = buf_addc(out, *s);

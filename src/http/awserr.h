@@ -25,7 +25,8 @@ void awserr_respond(struct http_request *r, enum kiln_proto proto, int code,
 /* Adds x-amzn-RequestId (or the S3 pair) to a response. */
 void awserr_request_id_headers(struct http_request *r, enum kiln_proto proto);
 
-/* Appends s to out with XML's five special characters escaped. */
+/* Appends s to out with XML's five special characters escaped, and CR and
+ * LF as character references (S3's "XML related object key constraints"). */
 int awserr_xml_escape(struct buf *out, const char *s);
 
 #endif

@@ -876,6 +876,21 @@ def test_keys_that_are_not_utf8_are_invalid_uris(server, s3, bucket):
     assert set(keys) == {"u8/utf8-\u00e9\U0001f642", "u8/utf8-meta"}
 
 
+def test_keys_with_line_breaks_round_trip(s3, bucket):
+    """CR and LF in keys come back as S3 writes them, &#13; and &#10;, so an
+    XML parser does not fold them: DeleteObjects names each key exactly."""
+    keys = ["crlf/a\rb", "crlf/c\nd", "crlf/e\r\nf"]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+    uid = s3.create_multipart_upload(Bucket=bucket, Key=keys[0])["UploadId"]
+    assert [u["Key"] for u in s3.list_multipart_uploads(
+        Bucket=bucket, Prefix="crlf/")["Uploads"]] == [keys[0]]
+    s3.abort_multipart_upload(Bucket=bucket, Key=keys[0], UploadId=uid)
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert sorted(d["Key"] for d in r["Deleted"]) == sorted(keys)
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="crlf/")
+
+
 def test_malformed_xml(server, bucket):
     req = signed(server, "s3", b"not xml at all", {
         "x-amz-content-sha256": hashlib.sha256(b"not xml at all").hexdigest()},
