@@ -10,6 +10,8 @@
  */
 #include "cmd/front.h"
 
+#include <ctype.h>
+
 #include <time.h>
 
 #include "api/dispatch.h"
@@ -262,6 +264,82 @@ static void answer_sts(struct http_request *r, struct front_req *fr,
     buf_release(&out);
 }
 
+/* SageMaker's name pattern ^[a-zA-Z0-9](-*[a-zA-Z0-9])*, whole. */
+static bool name_like(const char *s)
+{
+    size_t n = strlen(s);
+    return n && isalnum((unsigned char)s[0]) &&
+           isalnum((unsigned char)s[n - 1]) &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789-") == n;
+}
+
+/* InvokeEndpoint's headers and their limits, from the service model. */
+enum header_kind { H_ASCII, H_PRINTABLE, H_NAME };
+static const char *const header_patterns[] = {
+    "\\p{ASCII}*", "\\A\\S[\\p{Print}]*\\z", "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"};
+static const struct {
+    const char *header, *member;
+    size_t min, max;
+    enum header_kind kind;
+} invoke_headers[] = {
+    {"Content-Type", "contentType", 0, 1024, H_ASCII},
+    {"Accept", "accept", 0, 1024, H_ASCII},
+    {"X-Amzn-SageMaker-Custom-Attributes", "customAttributes", 0, 1024,
+     H_ASCII},
+    {"X-Amzn-SageMaker-Target-Model", "targetModel", 1, 1024, H_PRINTABLE},
+    {"X-Amzn-SageMaker-Target-Variant", "targetVariant", 0, 63, H_NAME},
+    {"X-Amzn-SageMaker-Target-Container-Hostname", "targetContainerHostname", 0,
+     63, H_NAME},
+    {"X-Amzn-SageMaker-Inference-Id", "inferenceId", 1, 64, H_PRINTABLE},
+};
+
+static bool header_matches(const char *s, enum header_kind kind)
+{
+    if (kind == H_NAME)
+        return name_like(s);
+    if (kind == H_PRINTABLE && (!*s || *s == ' ' || *s == '\t'))
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p >= 0x80 || (kind == H_PRINTABLE && (*p < 0x20 || *p == 0x7f)))
+            return false;
+    return true;
+}
+
+/* The first InvokeEndpoint header out of its limits, as AWS words it. */
+static int invoke_headers_valid(struct http_request *r, struct kiln_diag *d)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(invoke_headers); i++) {
+        const char *v = http_request_header(r, invoke_headers[i].header);
+        if (!v)
+            continue;
+        size_t n = strlen(v);
+        const char *value = str_utf8_valid(v, n) ? v : "(not UTF-8)";
+        if (n > invoke_headers[i].max)
+            return diag_set(d, KILN_EVALIDATION,
+                            "1 validation error detected: Value '%.200s' at "
+                            "'%s' failed to satisfy constraint: Member must "
+                            "have length less than or equal to %zu",
+                            value, invoke_headers[i].member,
+                            invoke_headers[i].max);
+        if (n < invoke_headers[i].min)
+            return diag_set(d, KILN_EVALIDATION,
+                            "1 validation error detected: Value '%s' at '%s' "
+                            "failed to satisfy constraint: Member must have "
+                            "length greater than or equal to %zu",
+                            value, invoke_headers[i].member,
+                            invoke_headers[i].min);
+        if (!header_matches(v, invoke_headers[i].kind))
+            return diag_set(d, KILN_EVALIDATION,
+                            "1 validation error detected: Value '%.200s' at "
+                            "'%s' failed to satisfy constraint: Member must "
+                            "satisfy regular expression pattern: %s",
+                            value, invoke_headers[i].member,
+                            header_patterns[invoke_headers[i].kind]);
+    }
+    return 0;
+}
+
 /* InvokeEndpoint (api-contract.md §3.1). */
 static void answer_runtime(struct front *f, struct http_request *r,
                            struct front_req *fr, const struct api_ctx *c)
@@ -282,15 +360,16 @@ static void answer_runtime(struct front *f, struct http_request *r,
              "kiln's runtime answers POST /endpoints/NAME/invocations.");
         return;
     }
-    if (n == 0 || n > 63 ||
-        strspn(name, "abcdefghijklmnopqrstuvwxyz"
-                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789-") != n) {
+    if (n > 63 || !name_like(name)) {
         diag_set(&d, KILN_EVALIDATION,
                  "1 validation error detected: Value '%s' at 'endpointName' "
                  "failed to satisfy constraint: Member must satisfy regular "
                  "expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
                  name);
+        fail(r, fr, KILN_EVALIDATION, d.msg);
+        return;
+    }
+    if (invoke_headers_valid(r, &d) != 0) {
         fail(r, fr, KILN_EVALIDATION, d.msg);
         return;
     }

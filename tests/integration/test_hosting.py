@@ -140,6 +140,15 @@ def test_errors(server, models):
     assert err["OriginalStatusCode"] == 400
     assert "line 1 has 3 columns, expected 8" in err["OriginalMessage"]
     assert "Received client error (400) from AllTraffic" in err["Error"]["Message"]
+    # Headers past the service model's limits.
+    for kw, member in (({"CustomAttributes": "a" * 1025}, "customAttributes"),
+                       ({"InferenceId": "i" * 65}, "inferenceId"),
+                       ({"TargetVariant": "-AllTraffic"}, "targetVariant")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            rt.invoke_endpoint(EndpointName="ep-formats", ContentType="text/csv",
+                               Body=",".join(["1"] * D), **kw)
+        assert e.value.response["Error"]["Code"] == "ValidationError"
+        assert f"at '{member}' failed to satisfy constraint" in e.value.response["Error"]["Message"]
     # A model server's message quoting bytes that are not UTF-8.
     with pytest.raises(botocore.exceptions.ClientError) as e:
         rt.invoke_endpoint(EndpointName="ep-formats", ContentType="text/csv",
