@@ -97,12 +97,23 @@ static const struct vshape weight = {
     .type = VT_DOUBLE, .flags = V_MIN, .min = 0};
 static const struct vshape itype = {
     .type = VT_STRING, .flags = V_MAX, .max = 64};
+static const struct vshape memory_mb = {
+    .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 1024, .max = 6144};
+static const struct vshape concurrency = {
+    .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 1, .max = 200};
+static const struct vmember serverless_members[] = {
+    {"MemorySizeInMB", &memory_mb, true},
+    {"MaxConcurrency", &concurrency, true},
+    {NULL, NULL, false}};
+static const struct vshape serverless = {.type = VT_STRUCTURE,
+                                         .members = serverless_members};
 static const struct vmember variant_members[] = {
     {"VariantName", &name63, true},
     {"ModelName", &model_name, false},
     {"InitialInstanceCount", &pos_int, false},
     {"InstanceType", &itype, false},
     {"InitialVariantWeight", &weight, false},
+    {"ServerlessConfig", &serverless, false},
     {NULL, NULL, false}};
 static const struct vshape variant = {.type = VT_STRUCTURE,
                                       .members = variant_members};
@@ -562,6 +573,36 @@ int hosting_list_endpoints(const struct api_ctx *c, json_t *in, json_t **out,
 
 /* ---- endpoint configurations --------------------------------------- */
 
+static int serverless_mixed(struct kiln_diag *d)
+{
+    return diag_set(d, KILN_EVALIDATION,
+                    "An endpoint configuration's production variants are "
+                    "either all serverless (ServerlessConfig) or all "
+                    "instance-based.");
+}
+
+/* A serverless variant: memory in whole GiB, no instances of its own; kiln
+ * runs one model server for it and holds it to MaxConcurrency. */
+static int serverless_valid(json_t *v, json_t *sc, bool first_serverless,
+                            struct kiln_diag *d)
+{
+    json_int_t mb = json_integer_value(json_object_get(sc, "MemorySizeInMB"));
+    if (!first_serverless)
+        return serverless_mixed(d);
+    if (json_object_get(v, "InstanceType") ||
+        json_object_get(v, "InitialInstanceCount"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "Variant %s has a ServerlessConfig, so it takes "
+                        "neither InstanceType nor InitialInstanceCount.",
+                        str(v, "VariantName"));
+    if (mb % 1024 != 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "MemorySizeInMB of variant %s must be 1024, 2048, "
+                        "3072, 4096, 5120 or 6144.",
+                        str(v, "VariantName"));
+    return 0;
+}
+
 int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
                           struct kiln_diag *d)
 {
@@ -590,12 +631,17 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
         const char *model = str(v, "ModelName");
         const char *it = str(v, "InstanceType");
         char *body = NULL;
-        if (json_object_get(v, "ServerlessConfig"))
-            return diag_set(d, KILN_EVALIDATION,
-                            "kiln does not support serverless variants "
-                            "(ServerlessConfig) yet; give variant %s an "
-                            "InitialInstanceCount and an InstanceType.",
-                            str(v, "VariantName"));
+        json_t *sc = json_object_get(v, "ServerlessConfig");
+        if (sc) {
+            rc = serverless_valid(v, sc,
+                                  json_object_get(json_array_get(vs, 0),
+                                                  "ServerlessConfig") != NULL,
+                                  d);
+            if (rc)
+                return rc;
+        } else if (json_object_get(json_array_get(vs, 0), "ServerlessConfig")) {
+            return serverless_mixed(d);
+        }
         if (!model)
             return diag_set(d, KILN_EVALIDATION,
                             "1 validation error detected: Value null at "
@@ -603,7 +649,7 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
                             "failed to satisfy constraint: Member must not "
                             "be null",
                             i + 1);
-        if (!it || !instance_find(it))
+        if (!sc && (!it || !instance_find(it)))
             return diag_set(d, KILN_EVALIDATION,
                             "1 validation error detected: Value '%.64s' at "
                             "'productionVariants.%zu.member.instanceType' "
@@ -631,7 +677,8 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
     {
         if (!json_object_get(v, "InitialVariantWeight"))
             json_object_set_new(v, "InitialVariantWeight", json_real(1.0));
-        if (!json_object_get(v, "InitialInstanceCount"))
+        if (!json_object_get(v, "InitialInstanceCount") &&
+            !json_object_get(v, "ServerlessConfig"))
             json_object_set_new(v, "InitialInstanceCount", json_integer(1));
     }
     json_object_set_new(doc, "ProductionVariants", copy);
@@ -898,6 +945,15 @@ static int update_weights_once(const struct api_ctx *c, json_t *in,
             return diag_set(d, KILN_EVALIDATION,
                             "The variant '%s' is not part of endpoint '%s'.",
                             str(want, "VariantName"), name);
+        }
+        if (json_object_get(want, "DesiredInstanceCount") &&
+            json_object_get(match, "ServerlessConfig")) {
+            json_decref(dep);
+            json_decref(doc);
+            return diag_set(d, KILN_EVALIDATION,
+                            "Variant %s is serverless: it has no instance "
+                            "count to change.",
+                            str(want, "VariantName"));
         }
         if (json_object_get(want, "DesiredWeight"))
             json_object_set(match, "InitialVariantWeight",

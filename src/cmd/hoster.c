@@ -58,6 +58,10 @@ struct variant {
     struct instance *inst;
     unsigned rr;
     struct capture_buf cap; /* guarded by the hoster's lock */
+    /* Serverless (ServerlessConfig): one instance, at most max_concurrency
+     * requests in it at once (0: an instance-based variant). */
+    int memory_mb, max_concurrency;
+    int inflight; /* guarded by the hoster's lock */
 };
 
 struct fleet {
@@ -613,6 +617,14 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             (int)json_integer_value(json_object_get(v, "InitialInstanceCount"));
         if (var->count < 1)
             var->count = 1;
+        json_t *sc = json_object_get(v, "ServerlessConfig");
+        if (sc) {
+            var->count = 1;
+            var->memory_mb =
+                (int)json_integer_value(json_object_get(sc, "MemorySizeInMB"));
+            var->max_concurrency =
+                (int)json_integer_value(json_object_get(sc, "MaxConcurrency"));
+        }
         if (!b) {
             rc = diag_set(d, KILN_EINVAL,
                           "The image of model %s (%s) is not a kiln "
@@ -782,8 +794,20 @@ static void describe_variants(json_t *doc, const struct fleet *f)
         json_object_set_new(o, "DeployedImages", imgs);
         json_object_set_new(o, "CurrentWeight", json_real(v->weight));
         json_object_set_new(o, "DesiredWeight", json_real(v->weight));
-        json_object_set_new(o, "CurrentInstanceCount", json_integer(v->count));
-        json_object_set_new(o, "DesiredInstanceCount", json_integer(v->count));
+        if (v->max_concurrency) {
+            json_t *sc = json_object();
+            json_object_set_new(sc, "MemorySizeInMB",
+                                json_integer(v->memory_mb));
+            json_object_set_new(sc, "MaxConcurrency",
+                                json_integer(v->max_concurrency));
+            json_object_set(o, "CurrentServerlessConfig", sc);
+            json_object_set_new(o, "DesiredServerlessConfig", sc);
+        } else {
+            json_object_set_new(o, "CurrentInstanceCount",
+                                json_integer(v->count));
+            json_object_set_new(o, "DesiredInstanceCount",
+                                json_integer(v->count));
+        }
         json_array_append_new(list, o);
     }
     json_object_set_new(doc, "ProductionVariants", list);
@@ -1245,6 +1269,14 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
             r -= f->v[i].weight;
         }
     }
+    if (v->max_concurrency && v->inflight >= v->max_concurrency) {
+        pthread_mutex_unlock(&h->lock);
+        return diag_set(d, KILN_ELIMIT,
+                        "Variant %s of endpoint %s is serving its "
+                        "MaxConcurrency of %d requests; retry later.",
+                        v->name, name, v->max_concurrency);
+    }
+    v->inflight++;
     f->refs++;
     str_copy(resp->variant, v->name, sizeof(resp->variant));
     pthread_mutex_unlock(&h->lock);
@@ -1298,6 +1330,7 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
     else if (f->cap.on && resp->status >= 200 && resp->status < 300)
         capture(h, f, v, req, resp);
     pthread_mutex_lock(&h->lock);
+    v->inflight--;
     f->refs--;
     pthread_mutex_unlock(&h->lock);
     return rc;

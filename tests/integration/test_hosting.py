@@ -189,11 +189,7 @@ def test_errors(server, models):
             ({"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "s3://models/out"}}},
              "AsyncInferenceConfig"),
             ({"ShadowProductionVariants": [dict(variant, VariantName="s")]},
-             "ShadowProductionVariants"),
-            ({"ProductionVariants": [{"VariantName": "v", "ModelName": "model-a",
-                                      "ServerlessConfig": {"MemorySizeInMB": 2048,
-                                                           "MaxConcurrency": 1}}]},
-             "ServerlessConfig")):
+             "ShadowProductionVariants")):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             sm.create_endpoint_config(**{"EndpointConfigName": "unsupported",
                                          "ProductionVariants": [variant], **extra})
@@ -201,6 +197,57 @@ def test_errors(server, models):
         assert words in e.value.response["Error"]["Message"]
     with pytest.raises(botocore.exceptions.ClientError):
         sm.describe_endpoint_config(EndpointConfigName="unsupported")
+
+
+def test_serverless_variant(server, models):
+    """A ServerlessConfig variant runs as one model server held to its
+    MaxConcurrency: requests past it get ThrottlingException (which the SDKs
+    retry); DescribeEndpoint shows the serverless config, not instances."""
+    sm = models
+    serverless = {"MemorySizeInMB": 2048, "MaxConcurrency": 1}
+    sm.create_endpoint_config(EndpointConfigName="ep-serverless-config", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "model-a", "ServerlessConfig": serverless}])
+    cfg = sm.describe_endpoint_config(EndpointConfigName="ep-serverless-config")
+    assert cfg["ProductionVariants"][0]["ServerlessConfig"] == serverless
+    assert "InitialInstanceCount" not in cfg["ProductionVariants"][0]
+    sm.create_endpoint(EndpointName="ep-serverless", EndpointConfigName="ep-serverless-config")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-serverless",
+                                              WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
+    [v] = sm.describe_endpoint(EndpointName="ep-serverless")["ProductionVariants"]
+    assert v["CurrentServerlessConfig"] == v["DesiredServerlessConfig"] == serverless
+    assert "CurrentInstanceCount" not in v
+    X = np.random.RandomState(4).uniform(-5, 35, (40000, D)).astype(np.float32)
+    body = "\n".join(",".join("%.3f" % x for x in row) for row in X).encode()
+    request = signed(server, "sagemaker", body, {"Content-Type": "text/csv"},
+                     path="/endpoints/ep-serverless/invocations")
+    results = [(status, len(answer["predictions"]) if status == 200 else answer["__type"])
+               for status, answer in send_together(server, [request] * 6)]
+    assert (200, len(X)) in results
+    assert (429, "ThrottlingException") in results
+    assert set(results) <= {(200, len(X)), (429, "ThrottlingException")}
+    # What serverless variants cannot be given.
+    bad = [
+        [{"VariantName": "a", "ModelName": "model-a", "ServerlessConfig": serverless},
+         {"VariantName": "b", "ModelName": "model-a", "InstanceType": "ml.m5.large",
+          "InitialInstanceCount": 1}],
+        [{"VariantName": "a", "ModelName": "model-a", "ServerlessConfig": serverless,
+          "InstanceType": "ml.m5.large"}],
+        [{"VariantName": "a", "ModelName": "model-a",
+          "ServerlessConfig": {"MemorySizeInMB": 1500, "MaxConcurrency": 1}}],
+        [{"VariantName": "a", "ModelName": "model-a",
+          "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 201}}],
+    ]
+    for variants in bad:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.create_endpoint_config(EndpointConfigName="bad-serverless",
+                                      ProductionVariants=variants)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.update_endpoint_weights_and_capacities(
+            EndpointName="ep-serverless",
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 2}])
+    assert "serverless" in e.value.response["Error"]["Message"]
+    sm.delete_endpoint(EndpointName="ep-serverless")
 
 
 def test_weights_target_variant_and_cli(server, models, tmp_path):
@@ -485,15 +532,12 @@ def test_delete_while_creating_or_updating(server, models):
         assert "Could not find endpoint" in e.value.response["Error"]["Message"]
 
 
-def burst(server, calls):
-    """Sends every (operation, params) at the same moment: all signed and
-    connected first, then written back to back. The answers in order: "ok"
-    or (error code, message)."""
+def send_together(server, requests):
+    """Sends every signed (method, path, headers, body) at the same moment:
+    all connected first, then written back to back. The answers in order:
+    (status, JSON body)."""
     socks, results = [], []
-    for op, params in calls:
-        method, path, headers, body = signed(
-            server, "sagemaker", json.dumps(params).encode(),
-            {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker." + op})
+    for method, path, headers, body in requests:
         head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "host")
         head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -503,11 +547,21 @@ def burst(server, calls):
     for sock, _ in socks:
         r = http.client.HTTPResponse(sock)
         r.begin()
-        body = json.loads(r.read() or b"{}")
+        results.append((r.status, json.loads(r.read() or b"{}")))
         sock.close()
-        results.append("ok" if r.status == 200 else
-                       (body.get("__type", "").split("#")[-1], body.get("message", "")))
     return results
+
+
+def burst(server, calls):
+    """SageMaker (operation, params) calls sent together: "ok" or (error
+    code, message) for each."""
+    return ["ok" if status == 200 else (body.get("__type", "").split("#")[-1],
+                                        body.get("message", ""))
+            for status, body in send_together(server, [
+                signed(server, "sagemaker", json.dumps(params).encode(),
+                       {"Content-Type": "application/x-amz-json-1.1",
+                        "X-Amz-Target": "SageMaker." + op})
+                for op, params in calls])]
 
 
 def test_concurrent_changes_to_one_endpoint(server, models):
