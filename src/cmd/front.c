@@ -314,28 +314,24 @@ static int invoke_headers_valid(struct http_request *r, struct kiln_diag *d)
         if (!v)
             continue;
         size_t n = strlen(v);
-        const char *value = str_utf8_valid(v, n) ? v : "(not UTF-8)";
+        char why[128];
         if (n > invoke_headers[i].max)
-            return diag_set(d, KILN_EVALIDATION,
-                            "1 validation error detected: Value '%.200s' at "
-                            "'%s' failed to satisfy constraint: Member must "
-                            "have length less than or equal to %zu",
-                            value, invoke_headers[i].member,
-                            invoke_headers[i].max);
-        if (n < invoke_headers[i].min)
-            return diag_set(d, KILN_EVALIDATION,
-                            "1 validation error detected: Value '%s' at '%s' "
-                            "failed to satisfy constraint: Member must have "
-                            "length greater than or equal to %zu",
-                            value, invoke_headers[i].member,
-                            invoke_headers[i].min);
-        if (!header_matches(v, invoke_headers[i].kind))
-            return diag_set(d, KILN_EVALIDATION,
-                            "1 validation error detected: Value '%.200s' at "
-                            "'%s' failed to satisfy constraint: Member must "
-                            "satisfy regular expression pattern: %s",
-                            value, invoke_headers[i].member,
-                            header_patterns[invoke_headers[i].kind]);
+            snprintf(why, sizeof(why), "have length less than or equal to %zu",
+                     invoke_headers[i].max);
+        else if (n < invoke_headers[i].min)
+            snprintf(why, sizeof(why),
+                     "have length greater than or equal to %zu",
+                     invoke_headers[i].min);
+        else if (!header_matches(v, invoke_headers[i].kind))
+            snprintf(why, sizeof(why), "satisfy regular expression pattern: %s",
+                     header_patterns[invoke_headers[i].kind]);
+        else
+            continue;
+        return diag_set(d, KILN_EVALIDATION,
+                        "1 validation error detected: Value '%.200s' at '%s' "
+                        "failed to satisfy constraint: Member must %s",
+                        str_utf8_valid(v, n) ? v : "(not UTF-8)",
+                        invoke_headers[i].member, why);
     }
     return 0;
 }
