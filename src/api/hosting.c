@@ -193,8 +193,24 @@ static const struct vmember create_endpoint_members[] = {
     {NULL, NULL, false}};
 const struct vshape hosting_create_endpoint_input = {
     .type = VT_STRUCTURE, .members = create_endpoint_members};
+static const char *const variant_properties[] = {
+    "DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig", NULL};
+static const struct vshape variant_property_type = {
+    .type = VT_STRING, .enums = variant_properties};
+static const struct vmember variant_property_members[] = {
+    {"VariantPropertyType", &variant_property_type, true}, {NULL, NULL, false}};
+static const struct vshape variant_property = {
+    .type = VT_STRUCTURE, .members = variant_property_members};
+static const struct vshape variant_property_list = {
+    .type = VT_LIST, .flags = V_MAX, .max = 3, .item = &variant_property};
+static const struct vmember update_endpoint_members[] = {
+    {"EndpointName", &name63, true},
+    {"EndpointConfigName", &name63, true},
+    {"RetainAllVariantProperties", &boolean, false},
+    {"ExcludeRetainedVariantProperties", &variant_property_list, false},
+    {NULL, NULL, false}};
 const struct vshape hosting_update_endpoint_input = {
-    .type = VT_STRUCTURE, .members = create_endpoint_members};
+    .type = VT_STRUCTURE, .members = update_endpoint_members};
 static const struct vmember endpoint_only[] = {{"EndpointName", &name63, true},
                                                {NULL, NULL, false}};
 const struct vshape hosting_describe_endpoint_input = {
@@ -751,6 +767,33 @@ static int fits(const struct api_ctx *c, json_t *dep, struct kiln_diag *d)
     return 0;
 }
 
+/* Traffic moves to a new fleet all at once: a DeploymentConfig asking for
+ * anything else is refused rather than ignored. */
+static int deployment_config_supported(json_t *in, struct kiln_diag *d)
+{
+    json_t *dc = json_object_get(in, "DeploymentConfig");
+    const char *type =
+        str(json_object_get(json_object_get(dc, "BlueGreenUpdatePolicy"),
+                            "TrafficRoutingConfiguration"),
+            "Type");
+    if (type && strcmp(type, "ALL_AT_ONCE") != 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "kiln moves traffic to a new fleet all at once "
+                        "(ALL_AT_ONCE); %.32s traffic routing is not "
+                        "supported yet.",
+                        type);
+    static const char *const unsupported[][2] = {
+        {"AutoRollbackConfiguration", "CloudWatch alarms to roll back on"},
+        {"RollingUpdatePolicy", "rolling updates"},
+    };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(unsupported); i++)
+        if (json_object_get(dc, unsupported[i][0]))
+            return diag_set(d, KILN_EVALIDATION,
+                            "kiln does not support %s (%s) yet.",
+                            unsupported[i][1], unsupported[i][0]);
+    return 0;
+}
+
 int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
                             struct kiln_diag *d)
 {
@@ -761,7 +804,9 @@ int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
     double now = tm_now();
     int rc;
 
-    rc = deployment(c, config, &dep, &cfg, d);
+    rc = deployment_config_supported(in, d);
+    if (!rc)
+        rc = deployment(c, config, &dep, &cfg, d);
     if (!rc)
         rc = fits(c, dep, d);
     if (rc) {
@@ -891,6 +936,46 @@ static int save_update(const struct api_ctx *c, json_t *doc, json_t *dep,
     return rc;
 }
 
+/* RetainAllVariantProperties: variants of the new deployment keep the
+ * weight, instance count and data capture the endpoint has now (set, say,
+ * by UpdateEndpointWeightsAndCapacities), but those excluded. */
+static void retain_properties(json_t *in, json_t *now, json_t *dep)
+{
+    bool keep[3] = {true, true, true}; /* as variant_properties */
+    json_t *v, *e;
+    size_t i, j;
+    json_array_foreach(json_object_get(in, "ExcludeRetainedVariantProperties"),
+                       i, e)
+    {
+        for (size_t k = 0; k < 3; k++)
+            if (strcmp(str(e, "VariantPropertyType"), variant_properties[k]) ==
+                0)
+                keep[k] = false;
+    }
+    json_array_foreach(json_object_get(dep, "Variants"), i, v)
+    {
+        json_t *old;
+        json_array_foreach(json_object_get(now, "Variants"), j, old)
+        {
+            if (strcmp(str(old, "VariantName"), str(v, "VariantName")) != 0)
+                continue;
+            static const char *const fields[] = {"InitialInstanceCount",
+                                                 "InitialVariantWeight"};
+            for (size_t k = 0; k < 2; k++)
+                if (keep[k] && json_object_get(old, fields[k]))
+                    json_object_set(v, fields[k],
+                                    json_object_get(old, fields[k]));
+        }
+    }
+    if (keep[2]) {
+        json_t *dcc = json_object_get(now, "DataCaptureConfig");
+        if (dcc)
+            json_object_set(dep, "DataCaptureConfig", dcc);
+        else
+            json_object_del(dep, "DataCaptureConfig");
+    }
+}
+
 static int update_endpoint_once(const struct api_ctx *c, json_t *in,
                                 json_t **out, struct kiln_diag *d)
 {
@@ -901,7 +986,11 @@ static int update_endpoint_once(const struct api_ctx *c, json_t *in,
     if (!rc)
         rc = updatable(c, doc, d);
     if (!rc)
+        rc = deployment_config_supported(in, d);
+    if (!rc)
         rc = deployment(c, str(in, "EndpointConfigName"), &dep, &cfg, d);
+    if (!rc && json_is_true(json_object_get(in, "RetainAllVariantProperties")))
+        retain_properties(in, json_object_get(doc, DEPLOYMENT), dep);
     if (!rc)
         rc = fits(c, dep, d);
     if (rc) {

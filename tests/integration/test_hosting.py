@@ -380,6 +380,57 @@ def test_describe_while_updating(server, models):
     sm.delete_endpoint(EndpointName="ep-pending")
 
 
+def test_update_retaining_variant_properties(server, models):
+    """UpdateEndpoint with RetainAllVariantProperties keeps the weights and
+    instance counts set since (ExcludeRetainedVariantProperties names what
+    comes from the new config after all); DeploymentConfig is honoured for
+    ALL_AT_ONCE and refused by name for what kiln does not do."""
+    sm = models
+    wait = {"Delay": 0.2, "MaxAttempts": 150}
+    deploy(sm, "ep-retain", [("AllTraffic", "model-a", 1, 1.0)])
+    sm.update_endpoint_weights_and_capacities(EndpointName="ep-retain", DesiredWeightsAndCapacities=[
+        {"VariantName": "AllTraffic", "DesiredWeight": 3.0, "DesiredInstanceCount": 2}])
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-retain", WaiterConfig=wait)
+    sm.create_endpoint_config(EndpointConfigName="ep-retain-b", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "model-b", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+    all_at_once = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}}}
+
+    def variant():
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-retain", WaiterConfig=wait)
+        d = sm.describe_endpoint(EndpointName="ep-retain")
+        assert d["EndpointConfigName"] == "ep-retain-b" and "FailureReason" not in d
+        [v] = d["ProductionVariants"]
+        return v["CurrentWeight"], v["CurrentInstanceCount"]
+    sm.update_endpoint(EndpointName="ep-retain", EndpointConfigName="ep-retain-b",
+                       RetainAllVariantProperties=True, DeploymentConfig=all_at_once)
+    assert variant() == (3.0, 2)
+    rt = client(server, "sagemaker-runtime")
+    r = rt.invoke_endpoint(EndpointName="ep-retain", ContentType="text/csv",
+                           Body=",".join(["-9"] * D))
+    assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 2.0
+    sm.update_endpoint(EndpointName="ep-retain", EndpointConfigName="ep-retain-b",
+                       RetainAllVariantProperties=True, ExcludeRetainedVariantProperties=[
+                           {"VariantPropertyType": "DesiredInstanceCount"}])
+    assert variant() == (3.0, 1)
+    sm.update_endpoint(EndpointName="ep-retain", EndpointConfigName="ep-retain-b")
+    assert variant() == (1.0, 1)
+    for config, words in (
+            ({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+                "Type": "CANARY", "WaitIntervalInSeconds": 60,
+                "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}}}, "CANARY"),
+            (dict(all_at_once, AutoRollbackConfiguration={"Alarms": [{"AlarmName": "a"}]}),
+             "AutoRollbackConfiguration")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.update_endpoint(EndpointName="ep-retain", EndpointConfigName="ep-retain-b",
+                               DeploymentConfig=config)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+        assert words in e.value.response["Error"]["Message"]
+    assert sm.describe_endpoint(EndpointName="ep-retain")["EndpointStatus"] == "InService"
+    sm.delete_endpoint(EndpointName="ep-retain")
+
+
 def test_failed_update_rolls_back(server, models):
     sm = models
     deploy(sm, "ep-rollback", [("AllTraffic", "model-a", 1, 1.0)])
