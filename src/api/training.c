@@ -243,6 +243,11 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
                         "1 validation error detected: Value null at "
                         "'algorithmSpecification.trainingImage' failed to "
                         "satisfy constraint: Member must not be null");
+    if (json_object_get(res, "InstanceGroups"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "kiln does not support heterogeneous clusters "
+                        "(ResourceConfig.InstanceGroups) yet; give "
+                        "InstanceType and InstanceCount.");
     if (!itype || !instance_find(itype))
         return diag_set(d, KILN_EVALIDATION,
                         "1 validation error detected: Value '%.64s' at "

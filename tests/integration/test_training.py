@@ -190,6 +190,16 @@ def test_bad_requests(server, change, member):
     assert f"at '{member}'" in e.value.response["Error"]["Message"]
 
 
+def test_heterogeneous_clusters_are_refused_by_name(server):
+    sm = client(server, "sagemaker")
+    body = job_body("hetero-job", ResourceConfig={"VolumeSizeInGB": 5, "InstanceGroups": [
+        {"InstanceType": "ml.m5.large", "InstanceCount": 1, "InstanceGroupName": "g"}]})
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.create_training_job(**body)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "InstanceGroups" in e.value.response["Error"]["Message"]
+
+
 def test_duplicate_channel_names_are_rejected(server, data):
     """Two channels of one name would share a directory; before this was
     refused, linking the second over the first emptied the stored object."""
