@@ -406,8 +406,22 @@ int hosting_create_model(const struct api_ctx *c, json_t *in, json_t **out,
     double now = tm_now();
     int rc;
 
+    if (primary && list)
+        return diag_set(d, KILN_EVALIDATION,
+                        "Specify either PrimaryContainer or Containers, not "
+                        "both.");
+    if (json_array_size(list) > 1)
+        return diag_set(d, KILN_EVALIDATION,
+                        "kiln does not support inference pipelines "
+                        "(more than one entry in Containers) yet.");
     if (!primary && json_array_size(list) > 0)
         primary = json_array_get(list, 0);
+    if (str(primary, "Mode") &&
+        strcmp(str(primary, "Mode"), "SingleModel") != 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "kiln does not support multi-model endpoints "
+                        "(Mode %.32s) yet.",
+                        str(primary, "Mode"));
     if (!primary || !str(primary, "Image"))
         return diag_set(d, KILN_EVALIDATION,
                         "1 validation error detected: Value null at "

@@ -197,6 +197,15 @@ def test_errors(server, models):
         assert words in e.value.response["Error"]["Message"]
     with pytest.raises(botocore.exceptions.ClientError):
         sm.describe_endpoint_config(EndpointConfigName="unsupported")
+    container = {"Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"}
+    for kw, words in (({"Containers": [container, container]}, "inference pipelines"),
+                      ({"PrimaryContainer": container, "Containers": [container]}, "not both"),
+                      ({"PrimaryContainer": dict(container, Mode="MultiModel")},
+                       "multi-model")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.create_model(ModelName="unsupported-model", ExecutionRoleArn=ROLE, **kw)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+        assert words in e.value.response["Error"]["Message"]
 
 
 def test_serverless_variant(server, models):
