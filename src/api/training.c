@@ -298,6 +298,22 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
                                 "appears more than once in InputDataConfig.",
                                 str(a, "ChannelName"));
         }
+        /* Gzip is unpacked only on the way through a Pipe-mode channel;
+         * in File mode the algorithm would get the compressed bytes. */
+        json_array_foreach(chans, i, a)
+        {
+            const char *mode = str(a, "InputMode")
+                                   ? str(a, "InputMode")
+                                   : str(algo, "TrainingInputMode");
+            const char *comp = str(a, "CompressionType");
+            if (comp && strcmp(comp, "Gzip") == 0 &&
+                !(mode && strcmp(mode, "Pipe") == 0))
+                return diag_set(d, KILN_EVALIDATION,
+                                "Channel '%.64s': CompressionType Gzip is "
+                                "used only in Pipe input mode; in File "
+                                "mode leave it unset or None.",
+                                str(a, "ChannelName"));
+        }
     }
     training_arn(c, name, arn, sizeof(arn));
     doc = json_object();

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "auth/sigv4.h"
 #include "base/fsx.h"
@@ -401,6 +402,7 @@ struct feeder {
     char bucket[64];
     struct keylist keys; /* this host's objects */
     char base[1024];     /* ".../input/data/<channel>_" */
+    bool gzip;           /* CompressionType Gzip: fed decompressed */
     bool stop;
     pthread_t thread;
     bool started;
@@ -416,33 +418,71 @@ static bool feeder_stopped(struct feeder *f)
     return s;
 }
 
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Copies `in` to fd, inflating gzip (members one after another, as
+ * SageMaker's Pipe mode does for CompressionType Gzip) when z is set.
+ * False when the reader went away; a damaged stream ends the object. */
+static bool feed_object(int in, int fd, z_stream *z)
+{
+    char chunk[1 << 16], out[1 << 16];
+    ssize_t n;
+    while ((n = read(in, chunk, sizeof(chunk))) > 0) {
+        if (!z) {
+            if (!write_all(fd, chunk, (size_t)n))
+                return false;
+            continue;
+        }
+        z->next_in = (Bytef *)chunk;
+        z->avail_in = (uInt)n;
+        /* Until this input is used up and no output is left pending. */
+        do {
+            z->next_out = (Bytef *)out;
+            z->avail_out = sizeof(out);
+            int zr = inflate(z, Z_NO_FLUSH);
+            if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+                return true;
+            if (!write_all(fd, out, sizeof(out) - z->avail_out))
+                return false;
+            if (zr == Z_STREAM_END)
+                inflateReset(z); /* the next member, if any */
+        } while (z->avail_out == 0 || z->avail_in > 0);
+    }
+    return true;
+}
+
 /* Streams every object into fd; false when the reader went away. */
 static bool feed_epoch(struct feeder *f, int fd)
 {
-    char chunk[1 << 16];
-    for (size_t i = 0; i < f->keys.n; i++) {
+    bool reading = true;
+    for (size_t i = 0; reading && i < f->keys.n; i++) {
         int in = -1;
-        ssize_t n;
+        z_stream z = {0};
         if (objstore_open_object(f->t->o.store, f->bucket, f->keys.keys[i], &in,
                                  NULL) != 0)
             continue;
-        while ((n = read(in, chunk, sizeof(chunk))) > 0) {
-            const char *p = chunk;
-            while (n > 0) {
-                ssize_t w = write(fd, p, (size_t)n);
-                if (w < 0 && errno == EINTR)
-                    continue;
-                if (w <= 0) {
-                    close(in);
-                    return false;
-                }
-                p += w;
-                n -= w;
-            }
+        if (f->gzip && inflateInit2(&z, 15 + 32) != Z_OK) {
+            close(in);
+            continue;
         }
+        reading = feed_object(in, fd, f->gzip ? &z : NULL);
+        if (f->gzip)
+            inflateEnd(&z);
         close(in);
     }
-    return true;
+    return reading;
 }
 
 static void *feeder_thread(void *arg)
@@ -748,6 +788,8 @@ static int download(struct run *r)
                 struct feeder *f = xcalloc(1, sizeof(*f));
                 f->t = r->t;
                 str_copy(f->bucket, bucket, sizeof(f->bucket));
+                f->gzip = jstr(ch, "CompressionType") &&
+                          strcmp(jstr(ch, "CompressionType"), "Gzip") == 0;
                 for (size_t j = 0; j < l.n; j++)
                     if (!sharded ||
                         launch_shard_host(j, l.n, r->hosts) == h - 1)

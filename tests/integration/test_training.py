@@ -2,6 +2,7 @@
 CreateTrainingJob to Completed on Fashion-MNIST, logs and metrics through
 the CloudWatch Logs API, model.tar.gz in the object store, stops, runtime
 limits, failures and bad requests."""
+import gzip
 import io
 import json
 import os
@@ -404,6 +405,43 @@ def test_server_killed_mid_job(data, tmp_path):
         assert not os.path.exists(os.path.join(data_dir, "jobs", ACCOUNT, "killed-job"))
     finally:
         assert s.stop() == 0
+
+
+def test_pipe_mode_unpacks_gzip(server, data):
+    """CompressionType Gzip: a Pipe-mode channel carries the objects
+    decompressed (several gzip members in one object too), as SageMaker's
+    Pipe mode does; File mode with Gzip is refused, since the algorithm
+    would get the compressed bytes."""
+    s3 = client(server, "s3")
+    X = np.random.RandomState(8).rand(2000, 4)
+    rows = ["%.4f,%.4f,%.4f,%.4f" % tuple(r) for r in X]
+    s3.put_object(Bucket="train-bucket", Key="gz/a.csv.gz",
+                  Body=gzip.compress("\n".join(rows[:500]).encode() + b"\n"))
+    s3.put_object(Bucket="train-bucket", Key="gz/b.csv.gz",
+                  Body=gzip.compress("\n".join(rows[500:1200]).encode() + b"\n") +
+                  gzip.compress("\n".join(rows[1200:]).encode() + b"\n"))
+    sm = client(server, "sagemaker")
+
+    def body(name, mode):
+        b = job_body(name, AlgorithmSpecification={"TrainingImage": IMAGE,
+                                                   "TrainingInputMode": mode},
+                     HyperParameters={"k": "3", "feature_dim": "4", "mini_batch_size": "100"})
+        b["InputDataConfig"][0].update(ContentType="text/csv", CompressionType="Gzip")
+        b["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "s3://train-bucket/gz/"
+        return b
+    sm.create_training_job(**body("pipe-gzip", "Pipe"))
+    d = wait(sm, "pipe-gzip")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    logs = client(server, "logs")
+    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                         logStreamNamePrefix="pipe-gzip/")["logStreams"]
+    lines = [e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
+        startFromHead=True)["events"]]
+    assert any("processed a total of 2000 examples" in l for l in lines), lines
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.create_training_job(**body("file-gzip", "File"))
+    assert "Pipe input mode" in e.value.response["Error"]["Message"]
 
 
 def test_pipe_mode(server, data):
