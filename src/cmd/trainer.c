@@ -38,6 +38,7 @@
 #include "jobs/metrics.h"
 #include "jobs/proc.h"
 #include "meta/meta.h"
+#include "ml/rng.h"
 
 #define LOG_GROUP    "/aws/sagemaker/TrainingJobs"
 #define MAX_LOG_LINE (256 * 1024)
@@ -403,6 +404,8 @@ struct feeder {
     struct keylist keys; /* this host's objects */
     char base[1024];     /* ".../input/data/<channel>_" */
     bool gzip;           /* CompressionType Gzip: fed decompressed */
+    bool shuffle;        /* ShuffleConfig: a new key order each epoch */
+    uint64_t seed;
     bool stop;
     pthread_t thread;
     bool started;
@@ -463,16 +466,36 @@ static bool feed_object(int in, int fd, z_stream *z)
     return true;
 }
 
+/* ShuffleConfig in Pipe mode: the objects in a new order at the start of
+ * every epoch, the same orders for the same Seed (Fisher-Yates). */
+static void shuffle_keys(struct keylist *l, uint64_t seed, unsigned epoch)
+{
+    struct rng r;
+    rng_seed(&r, seed ^ (0x9E3779B97F4A7C15ull * (epoch + 1)));
+    for (size_t i = l->n; i > 1; i--) {
+        size_t j = (size_t)rng_below(&r, i);
+        char *k = l->keys[i - 1], *rel = l->rel[i - 1];
+        l->keys[i - 1] = l->keys[j];
+        l->rel[i - 1] = l->rel[j];
+        l->keys[j] = k;
+        l->rel[j] = rel;
+    }
+}
+
 /* Streams every object into fd; false when the reader went away. */
-static bool feed_epoch(struct feeder *f, int fd)
+static bool feed_epoch(struct feeder *f, int fd, unsigned epoch)
 {
     bool reading = true;
+    if (f->shuffle)
+        shuffle_keys(&f->keys, f->seed, epoch);
     for (size_t i = 0; reading && i < f->keys.n; i++) {
         int in = -1;
         z_stream z = {0};
         if (objstore_open_object(f->t->o.store, f->bucket, f->keys.keys[i], &in,
                                  NULL) != 0)
             continue;
+        log_debug("event=pipe_feed epoch=%u key=\"%.200s\"", epoch,
+                  f->keys.keys[i]);
         if (f->gzip && inflateInit2(&z, 15 + 32) != Z_OK) {
             close(in);
             continue;
@@ -505,7 +528,7 @@ static void *feeder_thread(void *arg)
             break;
         }
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        feed_epoch(f, fd);
+        feed_epoch(f, fd, epoch);
         close(fd);
         unlink(path);
     }
@@ -790,6 +813,10 @@ static int download(struct run *r)
                 str_copy(f->bucket, bucket, sizeof(f->bucket));
                 f->gzip = jstr(ch, "CompressionType") &&
                           strcmp(jstr(ch, "CompressionType"), "Gzip") == 0;
+                json_t *shuffle = json_object_get(ch, "ShuffleConfig");
+                f->shuffle = shuffle != NULL;
+                f->seed = (uint64_t)json_integer_value(
+                    json_object_get(shuffle, "Seed"));
                 for (size_t j = 0; j < l.n; j++)
                     if (!sharded ||
                         launch_shard_host(j, l.n, r->hosts) == h - 1)

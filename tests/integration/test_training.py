@@ -444,6 +444,54 @@ def test_pipe_mode_unpacks_gzip(server, data):
     assert "Pipe input mode" in e.value.response["Error"]["Message"]
 
 
+def test_pipe_mode_shuffle(tmp_path):
+    """ShuffleConfig in Pipe mode: each epoch feeds the channel's objects in
+    a new order, the same orders again for the same Seed; without it, in
+    key order every epoch. Read from the server's debug log of feeds."""
+    from conftest import AKID, SECRET, Server
+    data_dir = str(tmp_path / "var")
+    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
+         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    s = Server(data_dir, ["--log-level", "debug"])
+    try:
+        s3 = client(s, "s3")
+        s3.create_bucket(Bucket="shuffle-bucket")
+        keys = [f"d/part-{i}.csv" for i in range(6)]
+        rng = np.random.RandomState(2)
+        for k in keys:
+            s3.put_object(Bucket="shuffle-bucket", Key=k, Body="\n".join(
+                ",".join("%.3f" % v for v in row) for row in rng.rand(50, 4)).encode() + b"\n")
+        sm = client(s, "sagemaker")
+
+        def orders(name, shuffle):
+            b = job_body(name, AlgorithmSpecification={"TrainingImage": IMAGE,
+                                                       "TrainingInputMode": "Pipe"},
+                         HyperParameters={"k": "2", "feature_dim": "4",
+                                          "mini_batch_size": "50", "epochs": "3"})
+            ch = b["InputDataConfig"][0]
+            ch.update(ContentType="text/csv", **shuffle)
+            ch["DataSource"]["S3DataSource"]["S3Uri"] = "s3://shuffle-bucket/d/"
+            b["OutputDataConfig"]["S3OutputPath"] = "s3://shuffle-bucket/out"
+            start = len(s.stderr())
+            sm.create_training_job(**b)
+            d = wait(sm, name)
+            assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+            fed = {}
+            for m in re.finditer(r'event=pipe_feed epoch=(\d+) key="([^"]+)"',
+                                 s.stderr()[start:]):
+                fed.setdefault(int(m.group(1)), []).append(m.group(2))
+            return fed
+        plain = orders("no-shuffle", {})
+        assert sorted(plain) == [0, 1, 2] and all(plain[e] == keys for e in plain)
+        first = orders("shuffle-1", {"ShuffleConfig": {"Seed": 7}})
+        assert all(sorted(first[e]) == keys for e in first)
+        assert len({tuple(first[e]) for e in first}) > 1
+        again = orders("shuffle-2", {"ShuffleConfig": {"Seed": 7}})
+        assert again == first
+    finally:
+        assert s.stop() == 0
+
+
 def test_pipe_mode(server, data):
     """Pipe mode: the channel arrives as FIFOs train_0, train_1, ... fed from
     the object store; k-means reads one per pass (3 epochs here) and the
