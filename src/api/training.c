@@ -243,6 +243,13 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
                         "1 validation error detected: Value null at "
                         "'algorithmSpecification.trainingImage' failed to "
                         "satisfy constraint: Member must not be null");
+    const char *out_comp =
+        str(json_object_get(in, "OutputDataConfig"), "CompressionType");
+    if (out_comp && strcmp(out_comp, "None") == 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "kiln packs the model as model.tar.gz; "
+                        "OutputDataConfig CompressionType None (an "
+                        "uncompressed model) is not supported yet.");
     if (json_object_get(res, "InstanceGroups"))
         return diag_set(d, KILN_EVALIDATION,
                         "kiln does not support heterogeneous clusters "

@@ -191,14 +191,19 @@ def test_bad_requests(server, change, member):
     assert f"at '{member}'" in e.value.response["Error"]["Message"]
 
 
-def test_heterogeneous_clusters_are_refused_by_name(server):
+@pytest.mark.parametrize("change,words", [
+    ({"ResourceConfig": {"VolumeSizeInGB": 5, "InstanceGroups": [
+        {"InstanceType": "ml.m5.large", "InstanceCount": 1, "InstanceGroupName": "g"}]}},
+     "InstanceGroups"),
+    ({"OutputDataConfig": {"S3OutputPath": "s3://train-bucket/out", "CompressionType": "None"}},
+     "CompressionType None"),
+])
+def test_unsupported_features_are_refused_by_name(server, change, words):
     sm = client(server, "sagemaker")
-    body = job_body("hetero-job", ResourceConfig={"VolumeSizeInGB": 5, "InstanceGroups": [
-        {"InstanceType": "ml.m5.large", "InstanceCount": 1, "InstanceGroupName": "g"}]})
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        sm.create_training_job(**body)
+        sm.create_training_job(**job_body("unsupported-job", **change))
     assert e.value.response["Error"]["Code"] == "ValidationException"
-    assert "InstanceGroups" in e.value.response["Error"]["Message"]
+    assert words in e.value.response["Error"]["Message"]
 
 
 def test_duplicate_channel_names_are_rejected(server, data):
