@@ -245,10 +245,10 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
                         "satisfy constraint: Member must not be null");
     const char *out_comp =
         str(json_object_get(in, "OutputDataConfig"), "CompressionType");
-    if (out_comp && strcmp(out_comp, "None") == 0)
+    if (out_comp && strcmp(out_comp, "NONE") == 0)
         return diag_set(d, KILN_EVALIDATION,
                         "kiln packs the model as model.tar.gz; "
-                        "OutputDataConfig CompressionType None (an "
+                        "OutputDataConfig CompressionType NONE (an "
                         "uncompressed model) is not supported yet.");
     if (json_object_get(res, "InstanceGroups"))
         return diag_set(d, KILN_EVALIDATION,

@@ -195,8 +195,8 @@ def test_bad_requests(server, change, member):
     ({"ResourceConfig": {"VolumeSizeInGB": 5, "InstanceGroups": [
         {"InstanceType": "ml.m5.large", "InstanceCount": 1, "InstanceGroupName": "g"}]}},
      "InstanceGroups"),
-    ({"OutputDataConfig": {"S3OutputPath": "s3://train-bucket/out", "CompressionType": "None"}},
-     "CompressionType None"),
+    ({"OutputDataConfig": {"S3OutputPath": "s3://train-bucket/out", "CompressionType": "NONE"}},
+     "CompressionType NONE"),
 ])
 def test_unsupported_features_are_refused_by_name(server, change, words):
     # Sent raw: Debian's botocore predates OutputDataConfig.CompressionType.
