@@ -502,10 +502,19 @@ int objstore_writer_append_blob(struct objstore *s, struct objstore_writer *w,
                                 struct kiln_diag *d)
 {
     int fd = -1, rc = objstore_blob_open(s, id, &fd);
-    char *chunk;
-
     if (rc)
         return diag_set(d, KILN_EIO, "blob %s is missing", id);
+    rc = objstore_writer_append_fd(w, fd, off, len, d);
+    close(fd);
+    return rc;
+}
+
+int objstore_writer_append_fd(struct objstore_writer *w, int fd, uint64_t off,
+                              uint64_t len, struct kiln_diag *d)
+{
+    char *chunk;
+    int rc = 0;
+
     /* Read and write (not copy_file_range, slower here on ext4 as well)
      * because the digests need the bytes anyway. Parts were written with
      * direct I/O, so this reads the disk: in large, sequential reads. */
@@ -517,7 +526,8 @@ int objstore_writer_append_blob(struct objstore *s, struct objstore_writer *w,
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            rc = diag_set(d, KILN_EIO, "cannot read blob %s", id);
+            rc = diag_set(d, KILN_EIO, "cannot read object data: %s",
+                          n < 0 ? strerror(errno) : "it ends early");
             break;
         }
         rc = objstore_writer_write(w, chunk, (size_t)n, d);
@@ -525,7 +535,6 @@ int objstore_writer_append_blob(struct objstore *s, struct objstore_writer *w,
         len -= (uint64_t)n;
     }
     mem_free(chunk);
-    close(fd);
     return rc;
 }
 
@@ -822,8 +831,10 @@ int objstore_blob_link(struct objstore *s, const char *id,
     objstore_blob_path(s, id, &from);
     objstore_blob_path(s, new_id, &to);
     if (link(buf_cstr(&from), buf_cstr(&to)) != 0)
-        rc = diag_set(d, KILN_EIO, "cannot copy object data: %s",
-                      strerror(errno));
+        rc = errno == ENOENT
+                 ? KILN_CONTINUE
+                 : diag_set(d, KILN_EIO, "cannot copy object data: %s",
+                            strerror(errno));
     buf_release(&from);
     buf_release(&to);
     return rc;

@@ -83,6 +83,10 @@ int objstore_writer_write(struct objstore_writer *w, const void *data,
 int objstore_writer_append_blob(struct objstore *s, struct objstore_writer *w,
                                 const char *id, uint64_t off, uint64_t len,
                                 struct kiln_diag *d);
+/* The same from a blob already open (fd): what was opened is what is
+ * copied, even if its object is overwritten meanwhile. */
+int objstore_writer_append_fd(struct objstore_writer *w, int fd, uint64_t off,
+                              uint64_t len, struct kiln_diag *d);
 /* Makes the blob durable under its id; the writer is released. */
 int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
                            struct kiln_diag *d);
@@ -131,7 +135,9 @@ int objstore_blob_seal(struct objstore *s, const char *id, uint64_t size,
 
 /* Opens blob `id` for reading (O_CLOEXEC); KILN_ENOTFOUND if missing. */
 int objstore_blob_open(struct objstore *s, const char *id, int *fd);
-/* A new blob id that is a hard link to blob `id`. */
+/* A new blob id that is a hard link to blob `id`; KILN_CONTINUE when `id`
+ * is gone (its object was overwritten or deleted meanwhile: look it up
+ * again). */
 int objstore_blob_link(struct objstore *s, const char *id,
                        char new_id[META_BLOB_ID], struct kiln_diag *d);
 /* Removes a blob file (after its index row is gone); "" is a no-op. */

@@ -1941,27 +1941,43 @@ static void copy_object(const struct s3_ctx *s, struct http_request *r,
     rc = own_bucket(q, &b, &d);
     if (!rc && tdir && !retag && strcasecmp(tdir, "COPY") != 0)
         rc = diag_set(&d, KILN_EINVAL, "Unknown tagging directive.");
-    if (!rc)
+    /* An overwrite or delete of the source may remove its blob between
+     * the lookup and the link: then the source is looked up again. */
+    for (int tries = 0; !rc; tries++) {
         rc = open_source(s, r, q, &c, &fd, &sb, &sk, &d);
-    if (!rc && strcmp(sb, q->bucket) == 0 && strcmp(sk, q->key) == 0 &&
-        !replace)
-        rc = diag_set(&d, KILN_EBADREQUEST,
-                      "This copy request is illegal because it is trying to "
-                      "copy an object to itself without changing the "
-                      "object's metadata, storage class, website redirect "
-                      "location or encryption attributes.");
-    if (!rc) {
-        const char *im = http_request_header(r, "x-amz-copy-source-if-match");
-        const char *inm =
-            http_request_header(r, "x-amz-copy-source-if-none-match");
-        if ((im && !etag_matches(im, c.etag)) ||
-            (inm && etag_matches(inm, c.etag)))
-            rc = diag_set(&d, KILN_EPRECONDITION,
-                          "At least one of the pre-conditions you specified "
-                          "did not hold");
+        if (!rc && strcmp(sb, q->bucket) == 0 && strcmp(sk, q->key) == 0 &&
+            !replace)
+            rc = diag_set(&d, KILN_EBADREQUEST,
+                          "This copy request is illegal because it is trying "
+                          "to copy an object to itself without changing the "
+                          "object's metadata, storage class, website "
+                          "redirect location or encryption attributes.");
+        if (!rc) {
+            const char *im =
+                http_request_header(r, "x-amz-copy-source-if-match");
+            const char *inm =
+                http_request_header(r, "x-amz-copy-source-if-none-match");
+            if ((im && !etag_matches(im, c.etag)) ||
+                (inm && etag_matches(inm, c.etag)))
+                rc = diag_set(&d, KILN_EPRECONDITION,
+                              "At least one of the pre-conditions you "
+                              "specified did not hold");
+        }
+        if (!rc)
+            rc = objstore_blob_link(s->store, c.blob, blob, &d);
+        if (rc != KILN_CONTINUE)
+            break;
+        rc = tries < 3 ? 0
+                       : diag_set(&d, KILN_EUNAVAILABLE,
+                                  "The copy source keeps changing; retry.");
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+        object_copy_release(&c);
+        mem_free(sb);
+        mem_free(sk);
+        sb = sk = NULL;
     }
-    if (!rc)
-        rc = objstore_blob_link(s->store, c.blob, blob, &d);
     if (rc)
         goto out;
     /* Metadata and tags each come from the request or the source, as
@@ -2790,7 +2806,7 @@ static void upload_part_copy(const struct s3_ctx *s, struct http_request *r,
     }
     if (!rc) {
         wopen = true;
-        rc = objstore_writer_append_blob(s->store, &w, c.blob, off, len, &d);
+        rc = objstore_writer_append_fd(&w, fd, off, len, &d);
     }
     if (!rc) {
         rc = objstore_writer_commit(s->store, &w, &d);

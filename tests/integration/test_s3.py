@@ -601,6 +601,45 @@ def test_multipart_complete_raced(server, s3, bucket):
     assert len(new_blobs(server, before)) == len(listed)
 
 
+def test_copies_raced_by_overwrites(server, s3, bucket):
+    """CopyObject and UploadPartCopy at the same moment as a PutObject that
+    replaces their source: each copy succeeds with the old or the new
+    bytes whole. The source's file could vanish between the lookup and the
+    copy, and the copy answered InternalError."""
+    other = client(server, "s3")
+    rnd = random.Random(11)
+    versions = [rnd.randbytes(MIB5) for _ in range(2)]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="raced-copy/mpu")["UploadId"]
+    for i in range(30):
+        old, new = versions[i % 2], versions[(i + 1) % 2]
+        s3.put_object(Bucket=bucket, Key="raced-copy/src", Body=old)
+        barrier = threading.Barrier(2)
+
+        def race(call):
+            barrier.wait()
+            time.sleep(0.0002 * (i % 5))
+            return call()
+        source = {"Bucket": bucket, "Key": "raced-copy/src"}
+        if i % 2:
+            copy = lambda: s3.upload_part_copy(Bucket=bucket, Key="raced-copy/mpu",
+                                               UploadId=uid, PartNumber=1, CopySource=source)
+        else:
+            copy = lambda: s3.copy_object(Bucket=bucket, Key="raced-copy/dst",
+                                          CopySource=source)
+        with ThreadPoolExecutor(2) as ex:
+            copied = ex.submit(race, copy)
+            ex.submit(race, lambda: other.put_object(Bucket=bucket, Key="raced-copy/src",
+                                                     Body=new)).result()
+            copied.result()
+        if i % 2:
+            etag = s3.list_parts(Bucket=bucket, Key="raced-copy/mpu", UploadId=uid)["Parts"][0]["ETag"]
+            assert etag.strip('"') in (hashlib.md5(old).hexdigest(), hashlib.md5(new).hexdigest())
+        else:
+            got = s3.get_object(Bucket=bucket, Key="raced-copy/dst")["Body"].read()
+            assert got in (old, new)
+    s3.abort_multipart_upload(Bucket=bucket, Key="raced-copy/mpu", UploadId=uid)
+
+
 def crc32c(data):
     crc = 0xFFFFFFFF
     for b in data:
