@@ -603,6 +603,20 @@ int hosting_list_endpoints(const struct api_ctx *c, json_t *in, json_t **out,
 
 /* ---- endpoint configurations --------------------------------------- */
 
+/* A ValidationException naming the first member of `o` that is in
+ * `members` ({member, what it asks for}): features kiln does not run are
+ * refused, not accepted and ignored. */
+static int refuse_members(json_t *o, const char *const members[][2], size_t n,
+                          struct kiln_diag *d)
+{
+    for (size_t i = 0; i < n; i++)
+        if (json_object_get(o, members[i][0]))
+            return diag_set(d, KILN_EVALIDATION,
+                            "kiln does not support %s (%s) yet.", members[i][1],
+                            members[i][0]);
+    return 0;
+}
+
 static int serverless_mixed(struct kiln_diag *d)
 {
     return diag_set(d, KILN_EVALIDATION,
@@ -651,11 +665,9 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
         {"ShadowProductionVariants", "shadow variants"},
         {"ExplainerConfig", "explainers"},
     };
-    for (size_t k = 0; k < KILN_ARRAY_LEN(unsupported); k++)
-        if (json_object_get(in, unsupported[k][0]))
-            return diag_set(d, KILN_EVALIDATION,
-                            "kiln does not support %s (%s) yet.",
-                            unsupported[k][1], unsupported[k][0]);
+    rc = refuse_members(in, unsupported, KILN_ARRAY_LEN(unsupported), d);
+    if (rc)
+        return rc;
     json_array_foreach(vs, i, v)
     {
         const char *model = str(v, "ModelName");
@@ -800,12 +812,7 @@ static int deployment_config_supported(json_t *in, struct kiln_diag *d)
         {"AutoRollbackConfiguration", "CloudWatch alarms to roll back on"},
         {"RollingUpdatePolicy", "rolling updates"},
     };
-    for (size_t i = 0; i < KILN_ARRAY_LEN(unsupported); i++)
-        if (json_object_get(dc, unsupported[i][0]))
-            return diag_set(d, KILN_EVALIDATION,
-                            "kiln does not support %s (%s) yet.",
-                            unsupported[i][1], unsupported[i][0]);
-    return 0;
+    return refuse_members(dc, unsupported, KILN_ARRAY_LEN(unsupported), d);
 }
 
 int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,

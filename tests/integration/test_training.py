@@ -77,6 +77,16 @@ def wait(sm, name):
     return sm.describe_training_job(TrainingJobName=name)
 
 
+def job_log_lines(server, job):
+    """The messages of a one-host job's log stream, oldest first."""
+    logs = client(server, "logs")
+    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                         logStreamNamePrefix=f"{job}/")["logStreams"]
+    return [e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
+        startFromHead=True)["events"]]
+
+
 def read_model(raw):
     k, d = struct.unpack("<qq", raw[36:52])
     return np.frombuffer(raw, np.float32, count=k * d, offset=64).reshape(k, d)
@@ -441,12 +451,7 @@ def test_pipe_mode_unpacks_gzip(server, data):
     sm.create_training_job(**body("pipe-gzip", "Pipe"))
     d = wait(sm, "pipe-gzip")
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
-    logs = client(server, "logs")
-    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                         logStreamNamePrefix="pipe-gzip/")["logStreams"]
-    lines = [e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
-        startFromHead=True)["events"]]
+    lines = job_log_lines(server, "pipe-gzip")
     assert any("processed a total of 2000 examples" in l for l in lines), lines
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sm.create_training_job(**body("file-gzip", "File"))
@@ -519,12 +524,7 @@ def test_pipe_mode(server, data):
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
     metrics = {m["MetricName"]: m["Value"] for m in d["FinalMetricDataList"]}
     assert metrics["test:msd"] > 0
-    logs = client(server, "logs")
-    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                         logStreamNamePrefix="pipe-job/")["logStreams"]
-    lines = [e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
-        startFromHead=True)["events"]]
+    lines = job_log_lines(server, "pipe-job")
     assert any("processed a total of 15000 examples" in l for l in lines), lines
     # The metric time series is kept per job: one progress sample per epoch.
     import sqlite3
