@@ -617,22 +617,11 @@ static int refuse_members(json_t *o, const char *const members[][2], size_t n,
     return 0;
 }
 
-static int serverless_mixed(struct kiln_diag *d)
-{
-    return diag_set(d, KILN_EVALIDATION,
-                    "An endpoint configuration's production variants are "
-                    "either all serverless (ServerlessConfig) or all "
-                    "instance-based.");
-}
-
 /* A serverless variant: memory in whole GiB, no instances of its own; kiln
  * runs one model server for it and holds it to MaxConcurrency. */
-static int serverless_valid(json_t *v, json_t *sc, bool first_serverless,
-                            struct kiln_diag *d)
+static int serverless_valid(json_t *v, json_t *sc, struct kiln_diag *d)
 {
     json_int_t mb = json_integer_value(json_object_get(sc, "MemorySizeInMB"));
-    if (!first_serverless)
-        return serverless_mixed(d);
     if (json_object_get(v, "InstanceType") ||
         json_object_get(v, "InitialInstanceCount"))
         return diag_set(d, KILN_EVALIDATION,
@@ -668,22 +657,21 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
     rc = refuse_members(in, unsupported, KILN_ARRAY_LEN(unsupported), d);
     if (rc)
         return rc;
+    bool all_serverless =
+        json_object_get(json_array_get(vs, 0), "ServerlessConfig") != NULL;
     json_array_foreach(vs, i, v)
     {
         const char *model = str(v, "ModelName");
         const char *it = str(v, "InstanceType");
         char *body = NULL;
         json_t *sc = json_object_get(v, "ServerlessConfig");
-        if (sc) {
-            rc = serverless_valid(v, sc,
-                                  json_object_get(json_array_get(vs, 0),
-                                                  "ServerlessConfig") != NULL,
-                                  d);
-            if (rc)
-                return rc;
-        } else if (json_object_get(json_array_get(vs, 0), "ServerlessConfig")) {
-            return serverless_mixed(d);
-        }
+        if ((sc != NULL) != all_serverless)
+            return diag_set(d, KILN_EVALIDATION,
+                            "An endpoint configuration's production variants "
+                            "are either all serverless (ServerlessConfig) or "
+                            "all instance-based.");
+        if (sc && (rc = serverless_valid(v, sc, d)) != 0)
+            return rc;
         if (!model)
             return diag_set(d, KILN_EVALIDATION,
                             "1 validation error detected: Value null at "
@@ -962,13 +950,13 @@ static int save_update(const struct api_ctx *c, json_t *doc, json_t *dep,
  * by UpdateEndpointWeightsAndCapacities), but those excluded. */
 static void retain_properties(json_t *in, json_t *now, json_t *dep)
 {
-    bool keep[3] = {true, true, true}; /* as variant_properties */
+    bool keep[] = {true, true, true}; /* as variant_properties */
     json_t *v, *e;
     size_t i, j;
     json_array_foreach(json_object_get(in, "ExcludeRetainedVariantProperties"),
                        i, e)
     {
-        for (size_t k = 0; k < 3; k++)
+        for (size_t k = 0; k < KILN_ARRAY_LEN(keep); k++)
             if (strcmp(str(e, "VariantPropertyType"), variant_properties[k]) ==
                 0)
                 keep[k] = false;

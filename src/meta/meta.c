@@ -1131,8 +1131,13 @@ int meta_log_append(struct meta *m, const char *account, const char *group,
     int64_t now = (int64_t)(tm_now() * 1000);
     int rc = 0;
     /* A program's output need not be UTF-8; a log event must be. */
-    char *message = xstrdup(text);
-    str_utf8_fix(message, strlen(message));
+    char *fixed = NULL;
+    const char *message = text;
+    if (!str_utf8_valid(text, strlen(text))) {
+        fixed = xstrdup(text);
+        str_utf8_fix(fixed, strlen(fixed));
+        message = fixed;
+    }
 
     begin(m);
     if (run(prep(m,
@@ -1149,7 +1154,7 @@ int meta_log_append(struct meta *m, const char *account, const char *group,
                  "sssiii", account, group, stream, (long long)now,
                  (long long)ts, (long long)strlen(message))) != SQLITE_DONE)
         rc = KILN_EIO;
-    mem_free(message);
+    mem_free(fixed);
     return end(m, rc);
 }
 

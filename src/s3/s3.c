@@ -120,7 +120,6 @@ struct s3_req {
     char *key; /* decoded, NULL for bucket/service operations */
     struct qparam q[MAX_QPARAMS];
     size_t nq;
-    bool query_ok; /* every name and value decodes to UTF-8 */
     char account[13];
     char expected_owner[64]; /* x-amz-expected-bucket-owner, or "" */
     const struct s3_ctx *s;
@@ -154,10 +153,12 @@ static bool qhas(const struct s3_req *q, const char *name)
     return qget(q, name) != NULL;
 }
 
-static void parse_query(struct s3_req *q, const char *query)
+/* Decodes the query's parameters into q; false when one of them is not
+ * UTF-8 text. */
+static bool parse_query(struct s3_req *q, const char *query)
 {
     const char *p = query;
-    q->query_ok = true;
+    bool text = true;
     while (*p && q->nq < MAX_QPARAMS) {
         const char *amp = strchr(p, '&');
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
@@ -168,9 +169,8 @@ static void parse_query(struct s3_req *q, const char *query)
             str_url_decode(p, nlen, true, &n);
             if (eq)
                 str_url_decode(eq + 1, len - nlen - 1, true, &v);
-            if (!str_utf8_valid(n.data, n.len) ||
-                !str_utf8_valid(v.data, v.len))
-                q->query_ok = false;
+            text = text && str_utf8_valid(n.data, n.len) &&
+                   str_utf8_valid(v.data, v.len);
             q->q[q->nq].name = buf_detach(&n, NULL);
             q->q[q->nq].value = buf_detach(&v, NULL);
             q->nq++;
@@ -179,6 +179,7 @@ static void parse_query(struct s3_req *q, const char *query)
         if (*p == '&')
             p++;
     }
+    return text;
 }
 
 bool s3_bucket_name_valid(const char *name)
@@ -430,7 +431,7 @@ static int split_path(struct s3_req *q, const char *path, const char *host,
     if (*p == '/')
         p++;
     /* Keys are UTF-8 text, as S3 has them; nothing else is stored. */
-    if (!str_utf8_valid(dec.data, dec.len) || !q->query_ok) {
+    if (!str_utf8_valid(dec.data, dec.len)) {
         buf_release(&dec);
         return diag_set(d, KILN_EBADURI, "Couldn't parse the specified URI.");
     }
@@ -2886,8 +2887,10 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     if (owner)
         str_copy(q->expected_owner, owner, sizeof(q->expected_owner));
     str_copy(q->payload_hash, payload_hash, sizeof(q->payload_hash));
-    parse_query(q, r->query);
+    bool query_text = parse_query(q, r->query);
     rc = split_path(q, r->path, http_request_header(r, "Host"), s->domain, &d);
+    if (!rc && !query_text)
+        rc = diag_set(&d, KILN_EBADURI, "Couldn't parse the specified URI.");
     if (rc) {
         fail_diag(r, &d, q);
         return;
