@@ -171,10 +171,31 @@ static const struct vmember capture_members[] = {
     {NULL, NULL, false}};
 static const struct vshape capture = {.type = VT_STRUCTURE,
                                       .members = capture_members};
+static const struct vshape per_instance = {
+    .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 1, .max = 1000};
+static const struct vmember async_client_members[] = {
+    {"MaxConcurrentInvocationsPerInstance", &per_instance, false},
+    {NULL, NULL, false}};
+static const struct vshape async_client = {.type = VT_STRUCTURE,
+                                           .members = async_client_members};
+static const struct vmember async_output_members[] = {
+    {"KmsKeyId", &kms_key, false},
+    {"S3OutputPath", &dest, false},
+    {"S3FailurePath", &dest, false},
+    {NULL, NULL, false}};
+static const struct vshape async_output = {.type = VT_STRUCTURE,
+                                           .members = async_output_members};
+static const struct vmember async_members[] = {
+    {"ClientConfig", &async_client, false},
+    {"OutputConfig", &async_output, true},
+    {NULL, NULL, false}};
+static const struct vshape async_config = {.type = VT_STRUCTURE,
+                                           .members = async_members};
 static const struct vmember create_config_members[] = {
     {"EndpointConfigName", &name63, true},
     {"ProductionVariants", &variants, true},
     {"DataCaptureConfig", &capture, false},
+    {"AsyncInferenceConfig", &async_config, false},
     {"Tags", &tags, false},
     {NULL, NULL, false}};
 const struct vshape hosting_create_config_input = {
@@ -636,6 +657,39 @@ static int serverless_valid(json_t *v, json_t *sc, struct kiln_diag *d)
     return 0;
 }
 
+/* AsyncInferenceConfig as kiln runs it: results and errors go to its
+ * object store, as there is no SNS to notify. */
+static int async_config_valid(json_t *aic, bool no_instances,
+                              struct kiln_diag *d)
+{
+    json_t *oc = json_object_get(aic, "OutputConfig");
+    static const char *const unsupported[][2] = {
+        {"NotificationConfig", "Amazon SNS notifications; results are in "
+                               "S3OutputPath"},
+    };
+    int rc = refuse_members(oc, unsupported, KILN_ARRAY_LEN(unsupported), d);
+    if (rc)
+        return rc;
+    if (no_instances)
+        return diag_set(d, KILN_EVALIDATION,
+                        "Asynchronous inference (AsyncInferenceConfig) is "
+                        "not supported for serverless endpoints.");
+    static const char *const paths[] = {"S3OutputPath", "S3FailurePath"};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(paths); i++) {
+        const char *p = str(oc, paths[i]);
+        if (!p && i == 0)
+            return diag_set(d, KILN_EVALIDATION,
+                            "AsyncInferenceConfig.OutputConfig needs an "
+                            "S3OutputPath: kiln writes each result there.");
+        if (p && !str_starts(p, "s3://"))
+            return diag_set(d, KILN_EVALIDATION,
+                            "AsyncInferenceConfig.OutputConfig.%s must be an "
+                            "s3:// URI of kiln's object store.",
+                            paths[i]);
+    }
+    return 0;
+}
+
 int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
                           struct kiln_diag *d)
 {
@@ -650,7 +704,6 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
     /* Features kiln does not run are refused, not ignored: an endpoint
      * that silently lacked them would mislead. */
     static const char *const unsupported[][2] = {
-        {"AsyncInferenceConfig", "asynchronous inference"},
         {"ShadowProductionVariants", "shadow variants"},
         {"ExplainerConfig", "explainers"},
     };
@@ -659,6 +712,9 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
         return rc;
     bool all_serverless =
         json_object_get(json_array_get(vs, 0), "ServerlessConfig") != NULL;
+    json_t *aic = json_object_get(in, "AsyncInferenceConfig");
+    if (aic && (rc = async_config_valid(aic, all_serverless, d)) != 0)
+        return rc;
     json_array_foreach(vs, i, v)
     {
         const char *model = str(v, "ModelName");
@@ -712,10 +768,12 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
             json_object_set_new(v, "InitialInstanceCount", json_integer(1));
     }
     json_object_set_new(doc, "ProductionVariants", copy);
-    if (json_object_get(in, "DataCaptureConfig"))
-        json_object_set_new(
-            doc, "DataCaptureConfig",
-            json_deep_copy(json_object_get(in, "DataCaptureConfig")));
+    static const char *const kept[] = {"DataCaptureConfig",
+                                       "AsyncInferenceConfig"};
+    for (size_t k = 0; k < KILN_ARRAY_LEN(kept); k++)
+        if (json_object_get(in, kept[k]))
+            json_object_set_new(doc, kept[k],
+                                json_deep_copy(json_object_get(in, kept[k])));
     json_object_set_new(doc, "CreationTime", json_real(now));
     rc = insert(c, "endpoint-config", name, arn, "", doc, now, d);
     json_decref(doc);
@@ -765,9 +823,11 @@ static int deployment(const struct api_ctx *c, const char *config, json_t **dep,
     *dep = json_object();
     json_object_set_new(*dep, "Variants", vs);
     json_object_set_new(*dep, "EndpointConfigName", json_string(config));
-    if (json_object_get(cfg, "DataCaptureConfig"))
-        json_object_set(*dep, "DataCaptureConfig",
-                        json_object_get(cfg, "DataCaptureConfig"));
+    static const char *const kept[] = {"DataCaptureConfig",
+                                       "AsyncInferenceConfig"};
+    for (size_t k = 0; k < KILN_ARRAY_LEN(kept); k++)
+        if (json_object_get(cfg, kept[k]))
+            json_object_set(*dep, kept[k], json_object_get(cfg, kept[k]));
     *cfg_out = cfg;
     return 0;
 }
@@ -878,6 +938,10 @@ int hosting_describe_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
     if (pending && json_object_get(pending, "StartTime"))
         json_object_set_new(*out, "PendingDeploymentSummary",
                             pending_summary(pending));
+    json_t *aic = json_object_get(json_object_get(*out, DEPLOYMENT),
+                                  "AsyncInferenceConfig");
+    if (aic)
+        json_object_set(*out, "AsyncInferenceConfig", aic);
     json_object_del(*out, PENDING);
     json_object_del(*out, DEPLOYMENT);
     return 0;
@@ -985,6 +1049,23 @@ static void retain_properties(json_t *in, json_t *now, json_t *dep)
     }
 }
 
+/* An update keeps the endpoint asynchronous or real-time, as SageMaker
+ * does: its clients call one or the other. */
+static int same_kind(json_t *doc, json_t *dep, struct kiln_diag *d)
+{
+    bool was = json_object_get(json_object_get(doc, DEPLOYMENT),
+                               "AsyncInferenceConfig") != NULL;
+    bool will = json_object_get(dep, "AsyncInferenceConfig") != NULL;
+    if (was == will)
+        return 0;
+    return diag_set(d, KILN_EVALIDATION,
+                    "The AsyncInferenceConfig parameter cannot be %s this "
+                    "endpoint %s. To change the endpoint's kind, create a new "
+                    "endpoint.",
+                    was ? "removed from" : "added to",
+                    str(doc, "EndpointName"));
+}
+
 static int update_endpoint_once(const struct api_ctx *c, json_t *in,
                                 json_t **out, struct kiln_diag *d)
 {
@@ -998,6 +1079,8 @@ static int update_endpoint_once(const struct api_ctx *c, json_t *in,
         rc = deployment_config_supported(in, d);
     if (!rc)
         rc = deployment(c, str(in, "EndpointConfigName"), &dep, &cfg, d);
+    if (!rc)
+        rc = same_kind(doc, dep, d);
     if (!rc && json_is_true(json_object_get(in, "RetainAllVariantProperties")))
         retain_properties(in, json_object_get(doc, DEPLOYMENT), dep);
     if (!rc)

@@ -101,6 +101,19 @@ void str_hex(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+void str_uuid(const uint8_t random[16], char out[37])
+{
+    uint8_t b[16];
+    char hex[33];
+
+    memcpy(b, random, sizeof(b));
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    str_hex(b, sizeof(b), hex);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+             hex + 16, hex + 20);
+}
+
 bool str_equal_ct(const char *a, const char *b, size_t n)
 {
     unsigned char diff = 0;

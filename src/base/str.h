@@ -23,6 +23,8 @@ bool str_starts(const char *s, const char *prefix);
 
 /* Writes 2n lower-case hex digits and a NUL into out (2n+1 bytes). */
 void str_hex(const uint8_t *in, size_t n, char *out);
+/* A version-4 UUID ("xxxxxxxx-xxxx-4xxx-...") from 16 random bytes. */
+void str_uuid(const uint8_t random[16], char out[37]);
 
 /*
  * Makes s[0..n) valid UTF-8 in place: each byte that does not belong to a

@@ -44,15 +44,12 @@ void capture_cfg_init(struct capture_cfg *c, json_t *dcc)
     c->csv_types = json_incref(json_object_get(hdr, "CsvContentTypes"));
     c->json_types = json_incref(json_object_get(hdr, "JsonContentTypes"));
     if (c->on) {
-        const char *p = uri + 5, *slash = strchr(p, '/');
-        size_t bl = slash ? (size_t)(slash - p) : strlen(p);
-        if (bl == 0 || bl >= sizeof(c->bucket)) {
+        const char *key;
+        if (objstore_uri_split(uri, c->bucket, sizeof(c->bucket), &key) != 0) {
             c->on = false;
             return;
         }
-        memcpy(c->bucket, p, bl);
-        c->bucket[bl] = '\0';
-        str_copy(c->prefix, slash ? slash + 1 : "", sizeof(c->prefix));
+        str_copy(c->prefix, key, sizeof(c->prefix));
         size_t n = strlen(c->prefix);
         while (n && c->prefix[n - 1] == '/')
             c->prefix[--n] = '\0';
@@ -119,16 +116,10 @@ static json_t *part(const struct capture_cfg *c, const char *ct,
 
 static void uuid(char out[37])
 {
-    unsigned char r[16];
+    uint8_t r[16];
     if (RAND_bytes(r, sizeof(r)) != 1)
         memset(r, 0, sizeof(r));
-    r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
-    r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-             r[11], r[12], r[13], r[14], r[15]);
+    str_uuid(r, out);
 }
 
 static int dump_to_buf(const char *p, size_t n, void *ctx)
@@ -171,14 +162,12 @@ int capture_format(const struct capture_cfg *c, const struct invoke_req *req,
 int capture_write(struct objstore *store, struct meta *meta,
                   const char *account, const char *bucket, const char *prefix,
                   const char *endpoint, const char *variant, double first,
-                  const struct buf *data, const char *tmp_dir,
-                  struct kiln_diag *d)
+                  const struct buf *data, struct kiln_diag *d)
 {
     struct meta_bucket bk;
-    char path[600], key[1100], id[37];
+    char key[1100], id[37];
     struct tm tm;
     time_t t = (time_t)first;
-    int fd, rc;
 
     if (meta_bucket_get(meta, bucket, &bk) != 0 ||
         strcmp(bk.account, account) != 0)
@@ -193,22 +182,6 @@ int capture_write(struct objstore *store, struct meta *meta,
              *prefix ? "/" : "", endpoint, variant, tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (int)((first - (double)t) * 1000), id);
-    snprintf(path, sizeof(path), "%s/capture-%s.jsonl", tmp_dir, id);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return diag_set(d, KILN_EIO, "cannot create %s", path);
-    rc = 0;
-    for (size_t off = 0; off < data->len && rc == 0;) {
-        ssize_t n = write(fd, data->data + off, data->len - off);
-        if (n > 0)
-            off += (size_t)n;
-        else if (n < 0 && errno != EINTR)
-            rc = diag_set(d, KILN_EIO, "cannot write %s", path);
-    }
-    close(fd);
-    if (rc == 0)
-        rc = objstore_put_path(store, bucket, key, path,
-                               "application/octet-stream", d);
-    unlink(path);
-    return rc;
+    return objstore_put_data(store, bucket, key, data->data, data->len,
+                             "application/octet-stream", d);
 }

@@ -53,11 +53,10 @@ int capture_format(const struct capture_cfg *c, const struct invoke_req *req,
                    const struct invoke_resp *resp, struct buf *line);
 
 /* Writes pending records as one capture file of endpoint/variant, stamped
- * with time `first`. tmp_dir holds the file while it is stored. */
+ * with time `first`. */
 int capture_write(struct objstore *store, struct meta *meta,
                   const char *account, const char *bucket, const char *prefix,
                   const char *endpoint, const char *variant, double first,
-                  const struct buf *data, const char *tmp_dir,
-                  struct kiln_diag *d);
+                  const struct buf *data, struct kiln_diag *d);
 
 #endif

@@ -11,6 +11,8 @@
 #include "cmd/front.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 
 #include <time.h>
 
@@ -20,6 +22,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "cmd/asyncq.h"
 #include "cmd/hoster.h"
 #include "http/awserr.h"
 #include "meta/meta.h"
@@ -274,15 +277,17 @@ static bool name_like(const char *s)
                      "0123456789-") == n;
 }
 
-/* InvokeEndpoint's headers and their limits, from the service model. */
-enum header_kind { H_ASCII, H_PRINTABLE, H_NAME };
+/* The runtime's headers and their limits, from the service model. */
+enum header_kind { H_ASCII, H_PRINTABLE, H_NAME, H_URI };
 static const char *const header_patterns[] = {
-    "\\p{ASCII}*", "\\A\\S[\\p{Print}]*\\z", "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"};
-static const struct {
+    "\\p{ASCII}*", "\\A\\S[\\p{Print}]*\\z", "^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+    "^(https|s3)://([^/]+)/?(.*)$"};
+struct header_rule {
     const char *header, *member;
     size_t min, max;
     enum header_kind kind;
-} invoke_headers[] = {
+};
+static const struct header_rule invoke_headers[] = {
     {"Content-Type", "contentType", 0, 1024, H_ASCII},
     {"Accept", "accept", 0, 1024, H_ASCII},
     {"X-Amzn-SageMaker-Custom-Attributes", "customAttributes", 0, 1024,
@@ -292,51 +297,163 @@ static const struct {
     {"X-Amzn-SageMaker-Target-Container-Hostname", "targetContainerHostname", 0,
      63, H_NAME},
     {"X-Amzn-SageMaker-Inference-Id", "inferenceId", 1, 64, H_PRINTABLE},
-};
+    {NULL, NULL, 0, 0, H_ASCII}};
+static const struct header_rule async_headers[] = {
+    {"X-Amzn-SageMaker-Content-Type", "contentType", 0, 1024, H_ASCII},
+    {"X-Amzn-SageMaker-Accept", "accept", 0, 1024, H_ASCII},
+    {"X-Amzn-SageMaker-Custom-Attributes", "customAttributes", 0, 1024,
+     H_ASCII},
+    {"X-Amzn-SageMaker-Inference-Id", "inferenceId", 1, 64, H_PRINTABLE},
+    {"X-Amzn-SageMaker-InputLocation", "inputLocation", 1, 1024, H_URI},
+    {NULL, NULL, 0, 0, H_ASCII}};
 
 static bool header_matches(const char *s, enum header_kind kind)
 {
     if (kind == H_NAME)
         return name_like(s);
+    if (kind == H_URI) {
+        const char *host = str_starts(s, "s3://")      ? s + 5
+                           : str_starts(s, "https://") ? s + 8
+                                                       : NULL;
+        if (!host || !*host || *host == '/')
+            return false;
+    }
     if (kind == H_PRINTABLE && (!*s || *s == ' ' || *s == '\t'))
         return false;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p >= 0x80 || (kind == H_PRINTABLE && (*p < 0x20 || *p == 0x7f)))
+        if (*p >= 0x80 || (kind == H_PRINTABLE && (*p < 0x20 || *p == 0x7f)) ||
+            (kind == H_URI && *p < 0x20))
             return false;
     return true;
 }
 
-/* The first InvokeEndpoint header out of its limits, as AWS words it. */
-static int invoke_headers_valid(struct http_request *r, struct kiln_diag *d)
+static int header_invalid(const char *value, const char *member,
+                          const char *why, struct kiln_diag *d)
 {
-    for (size_t i = 0; i < KILN_ARRAY_LEN(invoke_headers); i++) {
-        const char *v = http_request_header(r, invoke_headers[i].header);
+    return diag_set(d, KILN_EVALIDATION,
+                    "1 validation error detected: Value '%.200s' at '%s' "
+                    "failed to satisfy constraint: Member must %s",
+                    str_utf8_valid(value, strlen(value)) ? value
+                                                         : "(not UTF-8)",
+                    member, why);
+}
+
+/* The first header out of its limits, as AWS words it. */
+static int headers_valid(struct http_request *r,
+                         const struct header_rule *rules, struct kiln_diag *d)
+{
+    for (const struct header_rule *h = rules; h->header; h++) {
+        const char *v = http_request_header(r, h->header);
         if (!v)
             continue;
         size_t n = strlen(v);
         char why[128];
-        if (n > invoke_headers[i].max)
+        if (n > h->max)
             snprintf(why, sizeof(why), "have length less than or equal to %zu",
-                     invoke_headers[i].max);
-        else if (n < invoke_headers[i].min)
+                     h->max);
+        else if (n < h->min)
             snprintf(why, sizeof(why),
-                     "have length greater than or equal to %zu",
-                     invoke_headers[i].min);
-        else if (!header_matches(v, invoke_headers[i].kind))
+                     "have length greater than or equal to %zu", h->min);
+        else if (!header_matches(v, h->kind))
             snprintf(why, sizeof(why), "satisfy regular expression pattern: %s",
-                     header_patterns[invoke_headers[i].kind]);
+                     header_patterns[h->kind]);
         else
             continue;
-        return diag_set(d, KILN_EVALIDATION,
-                        "1 validation error detected: Value '%.200s' at '%s' "
-                        "failed to satisfy constraint: Member must %s",
-                        str_utf8_valid(v, n) ? v : "(not UTF-8)",
-                        invoke_headers[i].member, why);
+        return header_invalid(v, h->member, why, d);
     }
     return 0;
 }
 
-/* InvokeEndpoint (api-contract.md §3.1). */
+/* An integer header within [min, max]: its value, 0 when absent, or -1
+ * with the error in d. */
+static int header_int(struct http_request *r, const char *header,
+                      const char *member, int min, int max, struct kiln_diag *d)
+{
+    const char *v = http_request_header(r, header);
+    char *end, why[96];
+    long n;
+
+    if (!v)
+        return 0;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (end == v || *end || errno) {
+        header_invalid(v, member, "be an integer", d);
+        return -1;
+    }
+    if (n < min || n > max) {
+        snprintf(why, sizeof(why), "have value %s than or equal to %d",
+                 n < min ? "greater" : "less", n < min ? min : max);
+        header_invalid(v, member, why, d);
+        return -1;
+    }
+    return (int)n;
+}
+
+/* InvokeEndpointAsync (api-contract.md §3): queued, answered 202 with
+ * where the result will be. */
+static void answer_async(struct front *f, struct http_request *r,
+                         struct front_req *fr, const struct api_ctx *c,
+                         const char *name)
+{
+    struct kiln_diag d = {0};
+    struct async_ticket t = {0};
+    int rc;
+
+    str_copy(r->op, "InvokeEndpointAsync", sizeof(r->op));
+    if (headers_valid(r, async_headers, &d) != 0) {
+        fail(r, fr, KILN_EVALIDATION, d.msg);
+        return;
+    }
+    struct async_req req = {
+        .content_type = http_request_header(r, "X-Amzn-SageMaker-Content-Type"),
+        .accept = http_request_header(r, "X-Amzn-SageMaker-Accept"),
+        .custom_attributes =
+            http_request_header(r, "X-Amzn-SageMaker-Custom-Attributes"),
+        .inference_id = http_request_header(r, "X-Amzn-SageMaker-Inference-Id"),
+        .input_location =
+            http_request_header(r, "X-Amzn-SageMaker-InputLocation"),
+    };
+    req.ttl_seconds = header_int(r, "X-Amzn-SageMaker-RequestTTLSeconds",
+                                 "requestTTLSeconds", 60, 21600, &d);
+    if (req.ttl_seconds >= 0)
+        req.timeout_seconds =
+            header_int(r, "X-Amzn-SageMaker-InvocationTimeoutSeconds",
+                       "invocationTimeoutSeconds", 1, 3600, &d);
+    if (req.ttl_seconds < 0 || req.timeout_seconds < 0) {
+        fail(r, fr, KILN_EVALIDATION, d.msg);
+        return;
+    }
+    if (!req.input_location) {
+        fail(r, fr, KILN_EVALIDATION,
+             "1 validation error detected: Value null at 'inputLocation' "
+             "failed to satisfy constraint: Member must not be null");
+        return;
+    }
+    rc = f->asyncq ? asyncq_submit(f->asyncq, c->account, name, &req, &t, &d)
+                   : KILN_ENOTFOUND;
+    if (rc == KILN_ENOTFOUND) {
+        diag_set(&d, KILN_ENOTFOUND, "Endpoint %s of account %s not found.",
+                 name, c->account);
+        fail(r, fr, KILN_ENOTFOUND, d.msg);
+        return;
+    }
+    if (rc) {
+        fail(r, fr, rc, d.msg);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "InferenceId", json_string(t.inference_id));
+    char *text = json_dumps(o, JSON_COMPACT);
+    http_respond(r, 202, "application/json", text, strlen(text));
+    awserr_request_id_headers(r, KILN_PROTO_REST);
+    http_response_header(r, "X-Amzn-SageMaker-OutputLocation", t.output);
+    http_response_header(r, "X-Amzn-SageMaker-FailureLocation", t.failure);
+    mem_free(text);
+    json_decref(o);
+}
+
+/* InvokeEndpoint (api-contract.md §3.1) and InvokeEndpointAsync. */
 static void answer_runtime(struct front *f, struct http_request *r,
                            struct front_req *fr, const struct api_ctx *c)
 {
@@ -348,12 +465,15 @@ static void answer_runtime(struct front *f, struct http_request *r,
     size_t n = slash ? (size_t)(slash - p) : strlen(p);
     int rc;
 
-    str_copy(r->op, "InvokeEndpoint", sizeof(r->op));
+    bool async = slash && strcmp(slash, "/async-invocations") == 0;
+    str_copy(r->op, async ? "InvokeEndpointAsync" : "InvokeEndpoint",
+             sizeof(r->op));
     snprintf(name, sizeof(name), "%.*s", (int)(n > 100 ? 100 : n), p);
-    if (!slash || strcmp(slash, "/invocations") != 0 ||
+    if (!slash || (strcmp(slash, "/invocations") != 0 && !async) ||
         strcmp(r->method, "POST") != 0) {
         fail(r, fr, KILN_EUNKNOWNOP,
-             "kiln's runtime answers POST /endpoints/NAME/invocations.");
+             "kiln's runtime answers POST /endpoints/NAME/invocations and "
+             "POST /endpoints/NAME/async-invocations.");
         return;
     }
     if (n > 63 || !name_like(name)) {
@@ -365,7 +485,11 @@ static void answer_runtime(struct front *f, struct http_request *r,
         fail(r, fr, KILN_EVALIDATION, d.msg);
         return;
     }
-    if (invoke_headers_valid(r, &d) != 0) {
+    if (async) {
+        answer_async(f, r, fr, c, name);
+        return;
+    }
+    if (headers_valid(r, invoke_headers, &d) != 0) {
         fail(r, fr, KILN_EVALIDATION, d.msg);
         return;
     }

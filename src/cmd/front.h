@@ -19,6 +19,7 @@
 
 struct meta;
 struct hoster;
+struct asyncq;
 
 struct front {
     struct meta *meta;     /* borrowed */
@@ -26,6 +27,7 @@ struct front {
     struct s3_ctx s3;      /* the object store's context */
     struct api_jobs jobs;  /* training jobs and endpoints */
     struct hoster *hoster; /* InvokeEndpoint */
+    struct asyncq *asyncq; /* InvokeEndpointAsync */
 };
 
 void front_handle(void *app, struct http_request *r, enum http_phase phase);

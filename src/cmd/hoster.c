@@ -72,6 +72,7 @@ struct fleet {
     char account[13], endpoint[64];
     struct capture_cfg cap;
     int reserved; /* instances counted against the server's limit */
+    bool async;   /* AsyncInferenceConfig: InvokeEndpointAsync only */
 };
 
 struct endpoint {
@@ -240,8 +241,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
     return len;
 }
 
-/* One HTTP exchange with an instance. Returns 0 with *status, or -1 when
- * the instance could not be reached. */
+static int on_progress(void *cancel, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return __atomic_load_n((const int *)cancel, __ATOMIC_RELAXED) != 0;
+}
+
+/* One HTTP exchange with an instance. Returns 0 with *status, -1 when
+ * the instance could not be reached, -2 when it did not answer in time,
+ * -3 when req->cancel stopped it. */
 static int call(CURL *c, const char *sock, const char *method, const char *path,
                 const struct invoke_req *req, struct sink *s, long timeout_ms,
                 int *status)
@@ -261,6 +270,11 @@ static int call(CURL *c, const char *sock, const char *method, const char *path,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
+    if (req->cancel) {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, req->cancel);
+    }
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
@@ -284,6 +298,8 @@ static int call(CURL *c, const char *sock, const char *method, const char *path,
     }
     rc = curl_easy_perform(c);
     curl_slist_free_all(hdrs);
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return -3;
     if (rc != CURLE_OK)
         return rc == CURLE_OPERATION_TIMEDOUT ? -2 : -1;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -419,7 +435,7 @@ static void write_capture(struct hoster *h, struct flush *list)
         list = fl->next;
         if (capture_write(h->o.store, h->o.meta, fl->account, fl->bucket,
                           fl->prefix, fl->endpoint, fl->variant, fl->first,
-                          &fl->data, h->root, &d) != 0)
+                          &fl->data, &d) != 0)
             log_warn("event=capture_dropped endpoint=%s variant=%s "
                      "bytes=%zu reason=\"%s\"",
                      fl->endpoint, fl->variant, fl->data.len, d.msg);
@@ -596,6 +612,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
     str_copy(f->account, account, sizeof(f->account));
     str_copy(f->endpoint, name, sizeof(f->endpoint));
     capture_cfg_init(&f->cap, json_object_get(dep, "DataCaptureConfig"));
+    f->async = json_object_get(dep, "AsyncInferenceConfig") != NULL;
     f->nv = json_array_size(vs);
     f->v = xcalloc(f->nv ? f->nv : 1, sizeof(*f->v));
     if (f->nv == 0)
@@ -642,15 +659,13 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         }
         /* Fetch and unpack the model.tar.gz. */
         char bucket[64], tgz[700];
-        const char *p = url + 5, *slash = strchr(p, '/');
+        const char *key;
         struct meta_bucket bk;
-        size_t bl = slash ? (size_t)(slash - p) : strlen(p);
-        if (!slash || bl >= sizeof(bucket)) {
+        if (objstore_uri_split(url, bucket, sizeof(bucket), &key) != 0 ||
+            !*key) {
             rc = diag_set(d, KILN_EINVAL, "Bad ModelDataUrl %s", url);
             break;
         }
-        memcpy(bucket, p, bl);
-        bucket[bl] = '\0';
         if (meta_bucket_get(h->o.meta, bucket, &bk) != 0 ||
             strcmp(bk.account, account) != 0) {
             rc = diag_set(d, KILN_EINVAL,
@@ -663,7 +678,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
                  var->name);
         snprintf(tgz, sizeof(tgz), "%s/%s-model.tar.gz", f->dir, var->name);
         mkdir(var->model_dir, 0700);
-        rc = objstore_link_object(h->o.store, bucket, slash + 1, tgz, d);
+        rc = objstore_link_object(h->o.store, bucket, key, tgz, d);
         if (rc && resume) {
             struct buf kp = BUF_INIT(4096);
             kept_path(h, account, name, var->name, &kp);
@@ -1247,6 +1262,18 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
                         "not support target model header.",
                         name);
     }
+    if (req->async != f->async) {
+        pthread_mutex_unlock(&h->lock);
+        return diag_set(d, KILN_EVALIDATION,
+                        req->async ? "Endpoint %s of account %s is not "
+                                     "configured for asynchronous inference "
+                                     "(AsyncInferenceConfig); use "
+                                     "InvokeEndpoint."
+                                   : "Endpoint %s of account %s is an "
+                                     "asynchronous inference endpoint; use "
+                                     "InvokeEndpointAsync.",
+                        name, account);
+    }
     if (req->target_variant) {
         for (size_t i = 0; i < f->nv; i++)
             if (strcmp(f->v[i].name, req->target_variant) == 0)
@@ -1285,6 +1312,7 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
      * monitor restarts it) and the next is tried, for up to 5 s, so a
      * crashing instance costs no failed call while another answers. */
     int rc = KILN_EUNAVAILABLE;
+    long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : INVOKE_TIMEOUT_MS;
     struct sink s = {&resp->body, resp->content_type,
                      sizeof(resp->content_type), resp->custom_attributes,
                      sizeof(resp->custom_attributes)};
@@ -1298,18 +1326,21 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
             buf_reset(&resp->body);
             CURL *c = handle_get(h, sock);
             int r = c ? call(c, sock, "POST", "/invocations", req, &s,
-                             INVOKE_TIMEOUT_MS, &resp->status)
+                             timeout_ms, &resp->status)
                       : -1;
             handle_put(h, sock, c);
             if (r == 0) {
                 rc = 0;
                 break;
             }
+            if (r == -3)
+                break;
             if (r == -2) {
                 resp->status = 504;
                 buf_reset(&resp->body);
-                buf_adds(&resp->body,
-                         "The model did not answer within 60 seconds.");
+                buf_addf(&resp->body,
+                         "The model did not answer within %ld seconds.",
+                         timeout_ms / 1000);
                 rc = 0;
                 break;
             }

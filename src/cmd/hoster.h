@@ -49,6 +49,11 @@ struct invoke_req {
     const char *target_model; /* multi-model endpoints only: refused */
     const void *body;
     size_t len;
+    /* InvokeEndpointAsync's call (asyncq.c): the endpoint must have an
+     * AsyncInferenceConfig, and InvokeEndpoint's must not. */
+    bool async;
+    long timeout_ms; /* 0: InvokeEndpoint's 60 s */
+    int *cancel;     /* non-zero: give up (server shutdown); or NULL */
 };
 
 struct invoke_resp {

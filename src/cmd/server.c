@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "cmd/asyncq.h"
 #include "cmd/front.h"
 #include "cmd/hoster.h"
 #include "cmd/trainer.h"
@@ -144,6 +145,7 @@ int cmd_server(int argc, char **argv)
     struct objstore *store = NULL;
     struct trainer *trainer = NULL;
     struct hoster *hoster = NULL;
+    struct asyncq *asyncq = NULL;
     struct front f = {0};
     int rest[64], nrest = 0, sig = 0, rc, status = 1;
 
@@ -198,6 +200,8 @@ int cmd_server(int argc, char **argv)
                                  .max_instances = c.max_endpoint_instances};
         rc = hoster_new(&ho, &hoster, &d);
     }
+    if (!rc)
+        rc = asyncq_new(m, store, hoster, &asyncq, &d);
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);
         goto out;
@@ -215,6 +219,7 @@ int cmd_server(int argc, char **argv)
     f.jobs.endpoint_delete = hoster_endpoint_delete;
     f.jobs.endpoint_room = hoster_endpoint_room;
     f.hoster = hoster;
+    f.asyncq = asyncq;
     struct http_server_opts o = {
         .bind = c.bind,
         .port = (unsigned)c.port,
@@ -246,6 +251,7 @@ int cmd_server(int argc, char **argv)
 out:
     http_server_stop(srv);
     trainer_free(trainer);
+    asyncq_free(asyncq);
     hoster_free(hoster);
     objstore_close(store);
     meta_close(m);

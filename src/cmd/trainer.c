@@ -153,25 +153,6 @@ static bool closing(struct trainer *t)
 
 /* ---- channels ------------------------------------------------------- */
 
-/* Splits "s3://bucket/key" (or https://host/bucket/key). */
-static int split_uri(const char *uri, char *bucket, size_t bsize,
-                     const char **key)
-{
-    const char *p;
-    if (str_starts(uri, "s3://"))
-        p = uri + 5;
-    else
-        return KILN_EINVAL;
-    const char *slash = strchr(p, '/');
-    size_t n = slash ? (size_t)(slash - p) : strlen(p);
-    if (n == 0 || n >= bsize)
-        return KILN_EINVAL;
-    memcpy(bucket, p, n);
-    bucket[n] = '\0';
-    *key = slash ? slash + 1 : "";
-    return 0;
-}
-
 static int owned_bucket(struct run *r, const char *bucket)
 {
     struct meta_bucket b;
@@ -274,7 +255,7 @@ static int channel_objects(struct run *r, json_t *ch, struct keylist *l,
                         "ClientError: channel '%s' has no S3DataSource; "
                         "kiln reads channels from S3.",
                         jstr(ch, "ChannelName"));
-    if (split_uri(uri, bucket, bsize, &key) != 0)
+    if (objstore_uri_split(uri, bucket, bsize, &key) != 0)
         return diag_set(&r->d, KILN_EINVAL,
                         "ClientError: '%s' is not an s3:// URI kiln can "
                         "read.",
@@ -296,7 +277,7 @@ static int channel_objects(struct run *r, json_t *ch, struct keylist *l,
         buf_release(&text);
         if (rc)
             return rc;
-        if (split_uri(man.prefix, bucket, bsize, &pkey) != 0)
+        if (objstore_uri_split(man.prefix, bucket, bsize, &pkey) != 0)
             rc = diag_set(&r->d, KILN_EINVAL,
                           "ClientError: the manifest prefix '%s' is not an "
                           "s3:// URI",
@@ -335,7 +316,7 @@ static int channel_objects(struct run *r, json_t *ch, struct keylist *l,
             return rc;
         for (size_t i = 0; !rc && i < man.n; i++) {
             const char *okey;
-            if (split_uri(man.entries[i], bucket, bsize, &okey) != 0) {
+            if (objstore_uri_split(man.entries[i], bucket, bsize, &okey) != 0) {
                 rc = diag_set(&r->d, KILN_EINVAL,
                               "ClientError: '%s' is not an s3:// URI",
                               man.entries[i]);
@@ -372,7 +353,7 @@ static int output_prefix(struct run *r, char *bucket, size_t bsize,
     const char *uri = jstr(outcfg, "S3OutputPath");
     const char *prefix;
 
-    if (split_uri(uri, bucket, bsize, &prefix) != 0)
+    if (objstore_uri_split(uri, bucket, bsize, &prefix) != 0)
         return diag_set(&r->d, KILN_EINVAL,
                         "ClientError: S3OutputPath '%s' is not an s3:// URI",
                         uri);

@@ -69,16 +69,11 @@ static uint64_t id_next(void)
 static void make_id(char out[37])
 {
     uint8_t b[16];
-    char hex[33];
     uint64_t a = id_next(), c = id_next();
 
     memcpy(b, &a, 8);
     memcpy(b + 8, &c, 8);
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    str_hex(b, sizeof(b), hex);
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
-             hex + 16, hex + 20);
+    str_uuid(b, out);
 }
 
 struct http_request *http_request_new(const char *method, const char *uri)

@@ -851,12 +851,43 @@ void objstore_blob_unlink(struct objstore *s, const char *id)
     buf_release(&p);
 }
 
+/* Commits w's blob and indexes it as bucket/key, replacing what was
+ * there; on failure nothing is left behind. */
+static int put_commit(struct objstore *s, struct objstore_writer *w,
+                      const char *bucket, const char *key,
+                      const char *content_type, struct kiln_diag *d)
+{
+    char etag[40], hex[33], old[META_BLOB_ID] = "";
+    int rc = objstore_writer_commit(s, w, d);
+
+    if (rc)
+        return rc;
+    str_hex(w->md5_out, 16, hex);
+    snprintf(etag, sizeof(etag), "\"%s\"", hex);
+    struct meta_object o = {
+        .bucket = bucket,
+        .key = key,
+        .blob = w->id,
+        .size = w->size,
+        .etag = etag,
+        .modified = tm_now(),
+        .content_type = content_type ? content_type : "binary/octet-stream",
+    };
+    rc = meta_object_put(s->meta, &o, old, d);
+    if (rc) {
+        objstore_blob_unlink(s, w->id);
+        return rc;
+    }
+    objstore_blob_unlink(s, old);
+    return 0;
+}
+
 int objstore_put_path(struct objstore *s, const char *bucket, const char *key,
                       const char *path, const char *content_type,
                       struct kiln_diag *d)
 {
     struct objstore_writer w;
-    char chunk[1 << 16], etag[40], hex[33], old[META_BLOB_ID] = "";
+    char chunk[1 << 16];
     ssize_t n;
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
@@ -877,26 +908,37 @@ int objstore_put_path(struct objstore *s, const char *bucket, const char *key,
         objstore_writer_abort(s, &w);
         return rc;
     }
-    rc = objstore_writer_commit(s, &w, d);
-    if (rc)
-        return rc;
-    str_hex(w.md5_out, 16, hex);
-    snprintf(etag, sizeof(etag), "\"%s\"", hex);
-    struct meta_object o = {
-        .bucket = bucket,
-        .key = key,
-        .blob = w.id,
-        .size = w.size,
-        .etag = etag,
-        .modified = tm_now(),
-        .content_type = content_type ? content_type : "binary/octet-stream",
-    };
-    rc = meta_object_put(s->meta, &o, old, d);
+    return put_commit(s, &w, bucket, key, content_type, d);
+}
+
+int objstore_put_data(struct objstore *s, const char *bucket, const char *key,
+                      const void *data, size_t len, const char *content_type,
+                      struct kiln_diag *d)
+{
+    struct objstore_writer w;
+    int rc = objstore_writer_open(s, 0, &w, d);
+
+    if (!rc && len)
+        rc = objstore_writer_write(&w, data, len, d);
     if (rc) {
-        objstore_blob_unlink(s, w.id);
+        objstore_writer_abort(s, &w);
         return rc;
     }
-    objstore_blob_unlink(s, old);
+    return put_commit(s, &w, bucket, key, content_type, d);
+}
+
+int objstore_uri_split(const char *uri, char *bucket, size_t bsize,
+                       const char **key)
+{
+    if (!uri || !str_starts(uri, "s3://"))
+        return KILN_EINVAL;
+    const char *p = uri + 5, *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || n >= bsize)
+        return KILN_EINVAL;
+    memcpy(bucket, p, n);
+    bucket[n] = '\0';
+    *key = slash ? slash + 1 : "";
     return 0;
 }
 

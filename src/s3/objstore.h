@@ -146,7 +146,8 @@ void objstore_blob_unlink(struct objstore *s, const char *id);
 /*
  * The rest of kiln's access to objects (training channels, model upload):
  * objstore_put_path() stores a local file as bucket/key (durable, indexed,
- * replacing any old version); objstore_link_object() makes `dest` a hard
+ * replacing any old version), objstore_put_data() the same from memory;
+ * objstore_link_object() makes `dest` a hard
  * link to the object's blob (a copy if links are impossible), so a job's
  * channel costs no copy; a file already at `dest` is replaced, not
  * written. Bucket ownership is the caller's business.
@@ -155,9 +156,17 @@ void objstore_blob_unlink(struct objstore *s, const char *id);
 int objstore_put_path(struct objstore *s, const char *bucket, const char *key,
                       const char *path, const char *content_type,
                       struct kiln_diag *d);
+int objstore_put_data(struct objstore *s, const char *bucket, const char *key,
+                      const void *data, size_t len, const char *content_type,
+                      struct kiln_diag *d);
 int objstore_link_object(struct objstore *s, const char *bucket,
                          const char *key, const char *dest,
                          struct kiln_diag *d);
+
+/* Splits "s3://bucket/key" into bucket (at most bsize - 1 bytes) and
+ * the key after the bucket's slash ("" if none); KILN_EINVAL. */
+int objstore_uri_split(const char *uri, char *bucket, size_t bsize,
+                       const char **key);
 
 /* Opens the current version of bucket/key for reading; KILN_ENOTFOUND. */
 int objstore_open_object(struct objstore *s, const char *bucket,

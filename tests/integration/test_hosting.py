@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import (ACCOUNT, AKID, KILN, SECRET, Server, aws, client, kiln, model_tgz,
-                      run_js, signed)
+                      run_js, send, signed)
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "174872318107.dkr.ecr.us-west-2.amazonaws.com/kmeans:1"
@@ -186,10 +186,8 @@ def test_errors(server, models):
     variant = {"VariantName": "v", "ModelName": "model-a", "InitialInstanceCount": 1,
                "InstanceType": "ml.m5.large"}
     for extra, words in (
-            ({"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "s3://models/out"}}},
-             "AsyncInferenceConfig"),
             ({"ShadowProductionVariants": [dict(variant, VariantName="s")]},
-             "ShadowProductionVariants")):
+             "ShadowProductionVariants"),):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             sm.create_endpoint_config(**{"EndpointConfigName": "unsupported",
                                          "ProductionVariants": [variant], **extra})
@@ -1018,3 +1016,232 @@ def test_data_capture(server, models):
     for name in ("cap-all", "cap-half", "cap-off"):
         sm.delete_endpoint(EndpointName=name)
         sm.delete_endpoint_config(EndpointConfigName=name)
+
+
+def async_config(name, model, per_instance=2, failure=True, **extra):
+    output = {"S3OutputPath": "s3://async-out/results/"}
+    if failure:
+        output["S3FailurePath"] = "s3://async-out/failures"
+    return dict(EndpointConfigName=name, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}],
+        AsyncInferenceConfig={"OutputConfig": output,
+                              "ClientConfig": {"MaxConcurrentInvocationsPerInstance": per_instance}},
+        **extra)
+
+
+def sagemaker_raw(server, op, params):
+    """One SageMaker call sent as JSON, for members Debian's botocore does
+    not know yet (S3FailurePath); returns (status, answer)."""
+    status, _, answer = send(server, *signed(
+        server, "sagemaker", json.dumps(params).encode(),
+        {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker." + op}))
+    return status, json.loads(answer)
+
+
+def wait_object(s3, uri, timeout=30):
+    """The bytes and content type of the object at s3://bucket/key once it
+    exists."""
+    bucket, key = uri[len("s3://"):].split("/", 1)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            o = s3.get_object(Bucket=bucket, Key=key)
+            return o["Body"].read(), o["ContentType"]
+        except s3.exceptions.NoSuchKey:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def async_failure_location(response):
+    return response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-sagemaker-failurelocation"]
+
+
+def test_async_inference(server, models, tmp_path):
+    """AsyncInferenceConfig and InvokeEndpointAsync: each input object gets
+    its answer at OutputLocation, or its error at the failure location, with
+    the same bytes InvokeEndpoint would give; concurrent requests all finish;
+    a real-time endpoint and an asynchronous one each take only their own
+    call."""
+    sm, s3 = models, client(server, "s3")
+    rt = client(server, "sagemaker-runtime")
+    for b in ("async-in", "async-out"):
+        s3.create_bucket(Bucket=b)
+    assert sagemaker_raw(server, "CreateEndpointConfig",
+                         async_config("ep-async", "model-a"))[0] == 200
+    sm.create_endpoint(EndpointName="ep-async", EndpointConfigName="ep-async")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-async",
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    want = {"ClientConfig": {"MaxConcurrentInvocationsPerInstance": 2},
+            "OutputConfig": {"S3OutputPath": "s3://async-out/results/",
+                             "S3FailurePath": "s3://async-out/failures"}}
+    for op, params in (("DescribeEndpointConfig", {"EndpointConfigName": "ep-async"}),
+                       ("DescribeEndpoint", {"EndpointName": "ep-async"})):
+        assert sagemaker_raw(server, op, params)[1]["AsyncInferenceConfig"] == want
+
+    # 100 rows in, the true nearest centers out.
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-5, 35, (100, D)).astype(np.float32)
+    s3.put_object(Bucket="async-in", Key="x100.csv",
+                  Body="\n".join(",".join(f"{v:.6g}" for v in row) for row in X).encode())
+    r = rt.invoke_endpoint_async(EndpointName="ep-async", InputLocation="s3://async-in/x100.csv",
+                                 ContentType="text/csv", Accept="application/jsonlines",
+                                 InferenceId="first-request")
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert r["InferenceId"] == "first-request"
+    out, failure = r["OutputLocation"], async_failure_location(r)
+    assert out.startswith("s3://async-out/results/") and out.endswith(".out")
+    ident = out[len("s3://async-out/results/"):-len(".out")]
+    assert len(ident) == 36 and "/" not in ident
+    assert failure == f"s3://async-out/failures/{ident}-error.out"
+    body, ctype = wait_object(s3, out)
+    assert ctype == "application/jsonlines"
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    labels, dists = nearest(CENTERS_A, X)
+    assert [int(x["closest_cluster"]) for x in lines] == labels.tolist()
+    np.testing.assert_allclose([x["distance_to_cluster"] for x in lines], dists, rtol=1e-4)
+
+    # Many at once (MaxConcurrentInvocationsPerInstance 2): every one answered.
+    outs = {}
+    for i in range(24):
+        s3.put_object(Bucket="async-in", Key=f"one/{i}.csv", Body=",".join([str(i)] * D))
+    for i in range(24):
+        r = rt.invoke_endpoint_async(EndpointName="ep-async", ContentType="text/csv",
+                                     InputLocation=f"s3://async-in/one/{i}.csv")
+        assert len(r["InferenceId"]) == 36  # generated when not given
+        outs[i] = r["OutputLocation"]
+    assert len(set(outs.values())) == 24
+    for i, uri in outs.items():
+        got = json.loads(wait_object(s3, uri)[0])["predictions"][0]
+        assert got["closest_cluster"] == nearest(CENTERS_A, np.full((1, D), i, np.float32))[0][0]
+
+    # Errors go to the failure location, and nothing to the output.
+    s3.put_object(Bucket="async-in", Key="bad.csv", Body=b"1,2,x\n")
+    for key, words in (("bad.csv", "'x' is not a number"), ("missing.csv", "no such object")):
+        r = rt.invoke_endpoint_async(EndpointName="ep-async", ContentType="text/csv",
+                                     InputLocation=f"s3://async-in/{key}")
+        assert words in wait_object(s3, async_failure_location(r))[0].decode()
+        with pytest.raises(s3.exceptions.NoSuchKey):
+            s3.get_object(Bucket="async-out", Key=r["OutputLocation"][len("s3://async-out/"):])
+
+    # The aws CLI's invoke-endpoint-async.
+    res = json.loads(aws(server, "sagemaker-runtime", "invoke-endpoint-async",
+                         "--endpoint-name", "ep-async", "--content-type", "text/csv",
+                         "--input-location", "s3://async-in/one/3.csv").stdout)
+    assert json.loads(wait_object(s3, res["OutputLocation"])[0])["predictions"][0][
+        "closest_cluster"] == 0.0
+
+    # Each kind of endpoint takes only its own call.
+    with pytest.raises(rt.exceptions.ValidationError, match="InvokeEndpointAsync"):
+        rt.invoke_endpoint(EndpointName="ep-async", ContentType="text/csv", Body="1," * 7 + "1")
+    deploy(sm, "ep-realtime", [("AllTraffic", "model-a", 1, 1.0)])
+    with pytest.raises(rt.exceptions.ValidationError, match="not configured for asynchronous"):
+        rt.invoke_endpoint_async(EndpointName="ep-realtime", InputLocation="s3://async-in/bad.csv")
+    with pytest.raises(rt.exceptions.ValidationError, match="Endpoint no-such-ep of account"):
+        rt.invoke_endpoint_async(EndpointName="no-such-ep", InputLocation="s3://async-in/bad.csv")
+    for name in ("ep-realtime", "ep-async"):
+        other = "ep-async" if name == "ep-realtime" else "ep-realtime-config"
+        with pytest.raises(sm.exceptions.ClientError, match="AsyncInferenceConfig parameter cannot"):
+            sm.update_endpoint(EndpointName=name, EndpointConfigName=other)
+
+    # Header limits, checked by kiln as AWS does (botocore checks some itself).
+    path = "/endpoints/ep-async/async-invocations"
+    for headers, words in (
+            ({}, "Value null at 'inputLocation'"),
+            ({"X-Amzn-SageMaker-InputLocation": "ftp://async-in/x"}, "inputLocation"),
+            ({"X-Amzn-SageMaker-InputLocation": "https://host/key"}, "s3://bucket/key"),
+            ({"X-Amzn-SageMaker-InputLocation": "s3://async-in/x",
+              "X-Amzn-SageMaker-RequestTTLSeconds": "30"}, "greater than or equal to 60"),
+            ({"X-Amzn-SageMaker-InputLocation": "s3://async-in/x",
+              "X-Amzn-SageMaker-InvocationTimeoutSeconds": "3601"}, "less than or equal to 3600"),
+            ({"X-Amzn-SageMaker-InputLocation": "s3://async-in/x",
+              "X-Amzn-SageMaker-RequestTTLSeconds": "soon"}, "be an integer")):
+        status, hdrs, answer = send(server, *signed(server, "sagemaker", b"", headers, path=path))
+        assert status == 400 and hdrs["x-amzn-errortype"].startswith("ValidationError"), answer
+        assert words in json.loads(answer)["message"]
+
+    # What kiln cannot run is refused when the config is created.
+    serverless = {"VariantName": "AllTraffic", "ModelName": "model-a",
+                  "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}
+    for change, words in (
+            ({"NotificationConfig": {"SuccessTopic": f"arn:aws:sns:us-east-1:{ACCOUNT}:done"}},
+             "NotificationConfig"),
+            ({"S3OutputPath": None}, "needs an S3OutputPath"),
+            ({"S3OutputPath": "https://example.com/out"}, "s3:// URI"),
+            ({"S3FailurePath": "https://example.com/fail"}, "s3:// URI"),
+            ({"ProductionVariants": [serverless]}, "serverless")):
+        cfg = async_config("ep-async-bad", "model-a")
+        output = cfg["AsyncInferenceConfig"]["OutputConfig"]
+        for k, v in change.items():
+            if k == "ProductionVariants":
+                cfg[k] = v
+            elif v is None:
+                del output[k]
+            else:
+                output[k] = v
+        status, answer = sagemaker_raw(server, "CreateEndpointConfig", cfg)
+        assert status == 400 and answer["__type"] == "ValidationException", answer
+        assert words in answer["message"]
+    with pytest.raises(sm.exceptions.ClientError, match="Could not find endpoint config"):
+        sm.describe_endpoint_config(EndpointConfigName="ep-async-bad")
+    for name in ("ep-realtime", "ep-async"):
+        sm.delete_endpoint(EndpointName=name)
+
+
+def test_async_requests_survive_restart(models, tmp_path):
+    """Requests queued by InvokeEndpointAsync are stored: those not yet run
+    when kiln stops run after it starts again, each answered once."""
+    data_dir = own_data_dir(tmp_path)
+    s = Server(data_dir)
+    try:
+        s3, sm = model_a_on(s)
+        for b in ("async-in", "async-out"):
+            s3.create_bucket(Bucket=b)
+        for i in range(20):
+            s3.put_object(Bucket="async-in", Key=f"{i}.csv", Body=",".join([str(i)] * D))
+        sm.create_endpoint_config(**async_config("ep-queue", "model-a", per_instance=1,
+                                                 failure=False))
+        rt = client(s, "sagemaker-runtime")
+        # Queued at once while the endpoint is still Creating (each then
+        # waits a second for the fleet), and the server stops.
+        sm.create_endpoint(EndpointName="ep-queue", EndpointConfigName="ep-queue")
+        answers = [None] * 20
+
+        def submit(i):
+            answers[i] = rt.invoke_endpoint_async(EndpointName="ep-queue", ContentType="text/csv",
+                                                  InputLocation=f"s3://async-in/{i}.csv")
+        threads = [threading.Thread(target=submit, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        assert s.stop() == 0
+    outs = {i: r["OutputLocation"] for i, r in enumerate(answers)}
+    for i, r in enumerate(answers):
+        # Without S3FailurePath, errors would go beside the results.
+        assert async_failure_location(r) == outs[i][:-len(".out")] + "-error.out"
+    s = Server(data_dir, ["--log-level", "info"])
+    try:
+        log = wait_log(s, "event=async_requeued")
+        assert int(log.split("event=async_requeued count=")[1].split()[0]) >= 1, log
+        s3 = client(s, "s3")
+        for i, uri in outs.items():
+            got = json.loads(wait_object(s3, uri)[0])["predictions"][0]
+            assert got["closest_cluster"] == nearest(CENTERS_A, np.full((1, D), i, np.float32))[0][0]
+        time.sleep(0.5)
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="async-out")["Contents"]]
+        assert sorted(keys) == sorted(u[len("s3://async-out/"):] for u in outs.values())
+    finally:
+        assert s.stop() == 0
+
+
+def wait_log(s, words, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        err = s.stderr()
+        if words in err:
+            return err
+        time.sleep(0.1)
+    return s.stderr()
