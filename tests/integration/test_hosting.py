@@ -1189,6 +1189,25 @@ def test_async_inference(server, models, tmp_path):
         sm.delete_endpoint(EndpointName=name)
 
 
+def test_js_sdk_v3_async_inference(server, models):
+    """The AWS SDK for JavaScript v3 (which knows S3FailurePath and
+    FailureLocation): an asynchronous endpoint from config to answers."""
+    X = np.array([[2.0] * D, [19.0] * D], np.float32)
+    res = run_js(server, "sagemaker_async.mjs", MODEL_NAME="model-a",
+                 ROWS="\n".join(",".join(str(v) for v in row) for row in X))
+    assert res["async"]["OutputConfig"] == {"S3OutputPath": "s3://js-async/out",
+                                            "S3FailurePath": "s3://js-async/failed"}
+    good = res["good"]
+    assert good["id"] == "js-1" and good["output"].startswith("s3://js-async/out/")
+    ident = good["output"][len("s3://js-async/out/"):-len(".out")]
+    assert good["failure"] == f"s3://js-async/failed/{ident}-error.out"
+    assert len(res["badId"]) == 36
+    assert res["result"]["type"] == "application/json"
+    got = [p["closest_cluster"] for p in res["result"]["body"]["predictions"]]
+    assert got == nearest(CENTERS_A, X)[0].tolist()
+    assert "'x' is not a number" in res["error"]
+
+
 def test_async_requests_survive_restart(models, tmp_path):
     """Requests queued by InvokeEndpointAsync are stored: those not yet run
     when kiln stops run after it starts again, each answered once."""
