@@ -30,12 +30,16 @@ static const struct algo_entry algos[] = {
 
 /* ---- serve: the SageMaker serving contract over kiln's HTTP server ---- */
 
+/* The largest request body (InvokeEndpoint's are at most 6 MB; those of
+ * InvokeEndpointAsync may be larger). */
+#define SERVE_BODY_MAX ((size_t)64 << 20)
+
 static void serve_handle(void *app, struct http_request *r,
                          enum http_phase phase)
 {
     const struct kmeans_model *m = app;
     if (phase == HTTP_PHASE_HEADERS) {
-        r->body_max = 64u << 20;
+        r->body_max = SERVE_BODY_MAX;
         return;
     }
     if (strcmp(r->path, "/ping") == 0 && strcmp(r->method, "GET") == 0) {
@@ -49,7 +53,8 @@ static void serve_handle(void *app, struct http_request *r,
         return;
     }
     if (r->body_overflow) {
-        static const char msg[] = "request body too large\n";
+        static const char msg[] = "request body too large: the built-in "
+                                  "model server takes at most 64 MiB\n";
         http_respond(r, 413, "text/plain", msg, sizeof(msg) - 1);
         return;
     }
