@@ -3,8 +3,9 @@
  *
  * An endpoint's document carries, besides what DescribeEndpoint shows, a
  * "KilnDeployment" member: the variants with their models as they were
- * when the endpoint was created or last updated. The runner reads it;
- * Describe strips it.
+ * when the endpoint was created or last updated, shadow variants marked
+ * and listed after the production ones. The runner reads it; Describe
+ * strips it.
  */
 #include "api/hosting.h"
 
@@ -18,6 +19,8 @@
 #define NAME63     "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 #define MODEL_NAME "^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$"
 #define DEPLOYMENT "KilnDeployment"
+/* Marks a deployment's shadow variant (ShadowProductionVariants). */
+#define SHADOW "KilnShadow"
 /* The deployment an update in progress brings up (the hoster reads it). */
 #define PENDING "PendingDeployment"
 
@@ -196,6 +199,7 @@ static const struct vmember create_config_members[] = {
     {"ProductionVariants", &variants, true},
     {"DataCaptureConfig", &capture, false},
     {"AsyncInferenceConfig", &async_config, false},
+    {"ShadowProductionVariants", &variants, false},
     {"Tags", &tags, false},
     {NULL, NULL, false}};
 const struct vshape hosting_create_config_input = {
@@ -690,11 +694,66 @@ static int async_config_valid(json_t *aic, bool no_instances,
     return 0;
 }
 
+/* One variant of a config's ProductionVariants or ShadowProductionVariants
+ * (`list`, the member name as AWS's messages spell it), at index i. */
+static int variant_valid(const struct api_ctx *c, json_t *v, const char *list,
+                         size_t i, bool all_serverless, struct kiln_diag *d)
+{
+    const char *model = str(v, "ModelName");
+    const char *it = str(v, "InstanceType");
+    char *body = NULL;
+    json_t *sc = json_object_get(v, "ServerlessConfig");
+    int rc;
+
+    if ((sc != NULL) != all_serverless)
+        return diag_set(d, KILN_EVALIDATION,
+                        "An endpoint configuration's variants are either "
+                        "all serverless (ServerlessConfig) or all "
+                        "instance-based.");
+    if (sc && (rc = serverless_valid(v, sc, d)) != 0)
+        return rc;
+    if (!model)
+        return diag_set(d, KILN_EVALIDATION,
+                        "1 validation error detected: Value null at "
+                        "'%s.%zu.member.modelName' failed to satisfy "
+                        "constraint: Member must not be null",
+                        list, i + 1);
+    if (!sc && (!it || !instance_find(it)))
+        return diag_set(d, KILN_EVALIDATION,
+                        "1 validation error detected: Value '%.64s' at "
+                        "'%s.%zu.member.instanceType' failed to satisfy "
+                        "constraint: Member must satisfy enum value set: "
+                        "[ml.t2.medium, ml.m5.large, ml.m5.xlarge, "
+                        "ml.c5.large, ...]",
+                        it ? it : "null", list, i + 1);
+    if (meta_res_get(c->meta, c->account, "model", model, &body) != 0)
+        return not_found(c, "model", model, d);
+    mem_free(body);
+    return 0;
+}
+
+/* The variants as stored: weight 1 and one instance unless given. */
+static json_t *variants_with_defaults(json_t *vs)
+{
+    json_t *copy = json_deep_copy(vs), *v;
+    size_t i;
+    json_array_foreach(copy, i, v)
+    {
+        if (!json_object_get(v, "InitialVariantWeight"))
+            json_object_set_new(v, "InitialVariantWeight", json_real(1.0));
+        if (!json_object_get(v, "InitialInstanceCount") &&
+            !json_object_get(v, "ServerlessConfig"))
+            json_object_set_new(v, "InitialInstanceCount", json_integer(1));
+    }
+    return copy;
+}
+
 int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
                           struct kiln_diag *d)
 {
     const char *name = str(in, "EndpointConfigName");
     json_t *vs = json_object_get(in, "ProductionVariants");
+    json_t *shadows = json_object_get(in, "ShadowProductionVariants");
     char arn[256];
     double now = tm_now();
     size_t i;
@@ -704,7 +763,6 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
     /* Features kiln does not run are refused, not ignored: an endpoint
      * that silently lacked them would mislead. */
     static const char *const unsupported[][2] = {
-        {"ShadowProductionVariants", "shadow variants"},
         {"ExplainerConfig", "explainers"},
     };
     rc = refuse_members(in, unsupported, KILN_ARRAY_LEN(unsupported), d);
@@ -715,59 +773,43 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
     json_t *aic = json_object_get(in, "AsyncInferenceConfig");
     if (aic && (rc = async_config_valid(aic, all_serverless, d)) != 0)
         return rc;
-    json_array_foreach(vs, i, v)
+    if (shadows && (aic || all_serverless))
+        return diag_set(d, KILN_EVALIDATION,
+                        "Shadow variants (ShadowProductionVariants) are not "
+                        "supported for %s endpoints.",
+                        aic ? "asynchronous" : "serverless");
+    /* Every variant, production then shadow: names unique among all. */
+    json_t *all = json_array();
+    json_array_extend(all, vs);
+    if (shadows)
+        json_array_extend(all, shadows);
+    json_array_foreach(all, i, v)
     {
-        const char *model = str(v, "ModelName");
-        const char *it = str(v, "InstanceType");
-        char *body = NULL;
-        json_t *sc = json_object_get(v, "ServerlessConfig");
-        if ((sc != NULL) != all_serverless)
-            return diag_set(d, KILN_EVALIDATION,
-                            "An endpoint configuration's production variants "
-                            "are either all serverless (ServerlessConfig) or "
-                            "all instance-based.");
-        if (sc && (rc = serverless_valid(v, sc, d)) != 0)
-            return rc;
-        if (!model)
-            return diag_set(d, KILN_EVALIDATION,
-                            "1 validation error detected: Value null at "
-                            "'productionVariants.%zu.member.modelName' "
-                            "failed to satisfy constraint: Member must not "
-                            "be null",
-                            i + 1);
-        if (!sc && (!it || !instance_find(it)))
-            return diag_set(d, KILN_EVALIDATION,
-                            "1 validation error detected: Value '%.64s' at "
-                            "'productionVariants.%zu.member.instanceType' "
-                            "failed to satisfy constraint: Member must "
-                            "satisfy enum value set: [ml.t2.medium, "
-                            "ml.m5.large, ml.m5.xlarge, ml.c5.large, ...]",
-                            it ? it : "null", i + 1);
-        if (meta_res_get(c->meta, c->account, "model", model, &body) != 0)
-            return not_found(c, "model", model, d);
-        mem_free(body);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(str(json_array_get(vs, j), "VariantName"),
+        bool shadow = i >= json_array_size(vs);
+        rc = variant_valid(
+            c, v, shadow ? "shadowProductionVariants" : "productionVariants",
+            shadow ? i - json_array_size(vs) : i, all_serverless, d);
+        for (size_t j = 0; j < i && !rc; j++)
+            if (strcmp(str(json_array_get(all, j), "VariantName"),
                        str(v, "VariantName")) == 0)
-                return diag_set(d, KILN_EVALIDATION,
-                                "The variant name '%s' appears more than "
-                                "once.",
-                                str(v, "VariantName"));
+                rc = diag_set(d, KILN_EVALIDATION,
+                              "The variant name '%s' appears more than "
+                              "once.",
+                              str(v, "VariantName"));
+        if (rc)
+            break;
     }
+    json_decref(all);
+    if (rc)
+        return rc;
     hosting_arn(c, "endpoint-config", name, arn, sizeof(arn));
     json_t *doc = json_object();
     json_object_set_new(doc, "EndpointConfigName", json_string(name));
     json_object_set_new(doc, "EndpointConfigArn", json_string(arn));
-    json_t *copy = json_deep_copy(vs);
-    json_array_foreach(copy, i, v)
-    {
-        if (!json_object_get(v, "InitialVariantWeight"))
-            json_object_set_new(v, "InitialVariantWeight", json_real(1.0));
-        if (!json_object_get(v, "InitialInstanceCount") &&
-            !json_object_get(v, "ServerlessConfig"))
-            json_object_set_new(v, "InitialInstanceCount", json_integer(1));
-    }
-    json_object_set_new(doc, "ProductionVariants", copy);
+    json_object_set_new(doc, "ProductionVariants", variants_with_defaults(vs));
+    if (shadows)
+        json_object_set_new(doc, "ShadowProductionVariants",
+                            variants_with_defaults(shadows));
     static const char *const kept[] = {"DataCaptureConfig",
                                        "AsyncInferenceConfig"};
     for (size_t k = 0; k < KILN_ARRAY_LEN(kept); k++)
@@ -808,7 +850,15 @@ static int deployment(const struct api_ctx *c, const char *config, json_t **dep,
     int rc = load(c, "endpoint-config", config, &cfg, d);
     if (rc)
         return rc;
+    /* Shadow variants join the list, marked: they take copies of
+     * requests, never answer one (hoster.c). */
     vs = json_deep_copy(json_object_get(cfg, "ProductionVariants"));
+    json_t *shadows =
+        json_deep_copy(json_object_get(cfg, "ShadowProductionVariants"));
+    json_array_foreach(shadows, i, v)
+        json_object_set_new(v, SHADOW, json_true());
+    json_array_extend(vs, shadows);
+    json_decref(shadows);
     json_array_foreach(vs, i, v)
     {
         json_t *model;
@@ -908,7 +958,8 @@ int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
  * progress, from the deployment it started. */
 static json_t *pending_summary(json_t *dep)
 {
-    json_t *o = json_object(), *list = json_array(), *v;
+    json_t *o = json_object(), *list = json_array(), *shadows = json_array();
+    json_t *v;
     size_t i;
     json_object_set(o, "EndpointConfigName",
                     json_object_get(dep, "EndpointConfigName"));
@@ -922,9 +973,13 @@ static json_t *pending_summary(json_t *dep)
         json_object_set(p, "DesiredInstanceCount",
                         json_object_get(v, "InitialInstanceCount"));
         json_object_set(p, "InstanceType", json_object_get(v, "InstanceType"));
-        json_array_append_new(list, p);
+        json_array_append_new(
+            json_is_true(json_object_get(v, SHADOW)) ? shadows : list, p);
     }
     json_object_set_new(o, "ProductionVariants", list);
+    if (json_array_size(shadows))
+        json_object_set(o, "ShadowProductionVariants", shadows);
+    json_decref(shadows);
     return o;
 }
 

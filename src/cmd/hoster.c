@@ -62,6 +62,11 @@ struct variant {
      * requests in it at once (0: an instance-based variant). */
     int memory_mb, max_concurrency;
     int inflight; /* guarded by the hoster's lock */
+    /* A shadow variant (ShadowProductionVariants) answers copies of
+     * requests, off the request path; its share of them is its weight
+     * over that of the variant that answered, taken exactly (acc). */
+    bool shadow;
+    unsigned shadow_acc; /* guarded by the hoster's lock */
 };
 
 struct fleet {
@@ -73,6 +78,7 @@ struct fleet {
     struct capture_cfg cap;
     int reserved; /* instances counted against the server's limit */
     bool async;   /* AsyncInferenceConfig: InvokeEndpointAsync only */
+    int shadows;  /* shadow variants among v */
 };
 
 struct endpoint {
@@ -116,6 +122,13 @@ struct hoster {
     int instances;           /* in fleets that run or start */
     int max_instances;       /* --max-endpoint-instances */
     struct handles *handles; /* kept-alive connections to instances */
+    /* Copies of requests for shadow variants, oldest first, and the
+     * thread that sends them. */
+    struct mirror *mirrors, **mirrors_tail;
+    int nmirrors;
+    size_t mirror_bytes;
+    pthread_cond_t mirror_wake;
+    pthread_t mirror_thread;
 };
 
 /* ---- curl handles: kept-alive connections to instances ---------------- */
@@ -634,6 +647,8 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             (int)json_integer_value(json_object_get(v, "InitialInstanceCount"));
         if (var->count < 1)
             var->count = 1;
+        var->shadow = json_is_true(json_object_get(v, "KilnShadow"));
+        f->shadows += var->shadow;
         json_t *sc = json_object_get(v, "ServerlessConfig");
         if (sc) {
             var->count = 1;
@@ -796,7 +811,7 @@ static void save_doc(struct hoster *h, const char *account, json_t *doc,
 
 static void describe_variants(json_t *doc, const struct fleet *f)
 {
-    json_t *list = json_array();
+    json_t *list = json_array(), *shadows = json_array();
     double now = tm_now();
     for (size_t i = 0; i < f->nv; i++) {
         const struct variant *v = &f->v[i];
@@ -823,9 +838,14 @@ static void describe_variants(json_t *doc, const struct fleet *f)
             json_object_set_new(o, "DesiredInstanceCount",
                                 json_integer(v->count));
         }
-        json_array_append_new(list, o);
+        json_array_append_new(v->shadow ? shadows : list, o);
     }
     json_object_set_new(doc, "ProductionVariants", list);
+    if (json_array_size(shadows))
+        json_object_set(doc, "ShadowProductionVariants", shadows);
+    else
+        json_object_del(doc, "ShadowProductionVariants");
+    json_decref(shadows);
 }
 
 /* DescribeEndpoint's DataCaptureConfig summary of a deployment. */
@@ -1236,82 +1256,16 @@ static struct instance *pick(struct variant *v, char *sock, size_t size)
     return NULL;
 }
 
-int hoster_invoke(struct hoster *h, const char *account, const char *name,
-                  const struct invoke_req *req, struct invoke_resp *resp,
-                  struct kiln_diag *d)
+/* Sends req to a ready instance of v: 0 with the answer in *resp, or
+ * KILN_EUNAVAILABLE. v's fleet is held by the caller. */
+static int call_variant(struct hoster *h, struct variant *v,
+                        const struct invoke_req *req, struct invoke_resp *resp)
 {
-    struct fleet *f;
-    struct variant *v = NULL;
-    double deadline = tm_now() + 5;
-
-    pthread_mutex_lock(&h->lock);
-    struct endpoint *e = find(h, account, name);
-    if (!e || !e->fleet) {
-        pthread_mutex_unlock(&h->lock);
-        return e ? diag_set(d, KILN_EUNAVAILABLE,
-                            "Endpoint %s of account %s is not ready to "
-                            "serve.",
-                            name, account)
-                 : KILN_ENOTFOUND;
-    }
-    f = e->fleet;
-    if (req->target_model) {
-        pthread_mutex_unlock(&h->lock);
-        return diag_set(d, KILN_EVALIDATION,
-                        "Endpoint %s is not a multi-model endpoint and does "
-                        "not support target model header.",
-                        name);
-    }
-    if (req->async != f->async) {
-        pthread_mutex_unlock(&h->lock);
-        return diag_set(d, KILN_EVALIDATION,
-                        req->async ? "Endpoint %s of account %s is not "
-                                     "configured for asynchronous inference "
-                                     "(AsyncInferenceConfig); use "
-                                     "InvokeEndpoint."
-                                   : "Endpoint %s of account %s is an "
-                                     "asynchronous inference endpoint; use "
-                                     "InvokeEndpointAsync.",
-                        name, account);
-    }
-    if (req->target_variant) {
-        for (size_t i = 0; i < f->nv; i++)
-            if (strcmp(f->v[i].name, req->target_variant) == 0)
-                v = &f->v[i];
-        if (!v) {
-            pthread_mutex_unlock(&h->lock);
-            return diag_set(d, KILN_EVALIDATION,
-                            "The variant %.64s is not part of endpoint %s.",
-                            req->target_variant, name);
-        }
-    } else {
-        double total = 0, r;
-        for (size_t i = 0; i < f->nv; i++)
-            total += f->v[i].weight;
-        /* r in [0, total): a variant of weight 0 is never picked. */
-        r = ((double)rand_r(&h->rng) / ((double)RAND_MAX + 1)) * total;
-        for (size_t i = 0; i < f->nv && !v; i++) {
-            if (r < f->v[i].weight || i + 1 == f->nv)
-                v = &f->v[i];
-            r -= f->v[i].weight;
-        }
-    }
-    if (v->max_concurrency && v->inflight >= v->max_concurrency) {
-        pthread_mutex_unlock(&h->lock);
-        return diag_set(d, KILN_ELIMIT,
-                        "Variant %s of endpoint %s is serving its "
-                        "MaxConcurrency of %d requests; retry later.",
-                        v->name, name, v->max_concurrency);
-    }
-    v->inflight++;
-    f->refs++;
-    str_copy(resp->variant, v->name, sizeof(resp->variant));
-    pthread_mutex_unlock(&h->lock);
-
     /* Try ready instances; one that cannot be reached is marked down (the
      * monitor restarts it) and the next is tried, for up to 5 s, so a
      * crashing instance costs no failed call while another answers. */
     int rc = KILN_EUNAVAILABLE;
+    double deadline = tm_now() + 5;
     long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : INVOKE_TIMEOUT_MS;
     struct sink s = {&resp->body, resp->content_type,
                      sizeof(resp->content_type), resp->custom_attributes,
@@ -1354,12 +1308,234 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
             break;
         usleep(5000);
     }
+    return rc;
+}
+
+/* ---- shadow variants ------------------------------------------------- */
+
+/* Copies waiting for their shadow variant: past these bounds a copy is
+ * dropped, so a slow shadow never holds up the variants that answer. */
+#define MIRROR_MAX       256
+#define MIRROR_BYTES_MAX ((size_t)64 << 20)
+
+struct mirror {
+    struct fleet *f; /* a reference held */
+    struct variant *v;
+    char *content_type, *accept, *custom_attributes, *inference_id;
+    char *body;
+    size_t len;
+    struct mirror *next;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void mirror_free(struct mirror *m)
+{
+    mem_free(m->content_type);
+    mem_free(m->accept);
+    mem_free(m->custom_attributes);
+    mem_free(m->inference_id);
+    mem_free(m->body);
+    mem_free(m);
+}
+
+/* The share of `served`'s requests shadow s gets copies of, in percent:
+ * the ratio of their weights, as SageMaker samples shadow traffic. */
+static unsigned shadow_share(const struct variant *s,
+                             const struct variant *served)
+{
+    if (served->weight <= 0)
+        return s->weight > 0 ? 100 : 0;
+    double pct = 100.0 * s->weight / served->weight + 0.5;
+    return pct >= 100 ? 100 : (unsigned)pct;
+}
+
+/* Queues copies of req, which `served` answered, for the shadow variants
+ * of f whose share it falls in. The caller holds a reference on f. */
+static void mirror(struct hoster *h, struct fleet *f,
+                   const struct variant *served, const struct invoke_req *req)
+{
+    struct variant *picked[16];
+    size_t n = 0;
+
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < f->nv && n < KILN_ARRAY_LEN(picked); i++) {
+        struct variant *s = &f->v[i];
+        if (!s->shadow)
+            continue;
+        s->shadow_acc += shadow_share(s, served);
+        if (s->shadow_acc < 100)
+            continue;
+        s->shadow_acc -= 100;
+        if (h->closing || h->nmirrors >= MIRROR_MAX ||
+            h->mirror_bytes + req->len > MIRROR_BYTES_MAX) {
+            log_debug("event=shadow_dropped endpoint=%s variant=%s",
+                      f->endpoint, s->name);
+            continue;
+        }
+        h->nmirrors++;
+        h->mirror_bytes += req->len;
+        f->refs++;
+        picked[n++] = s;
+    }
+    pthread_mutex_unlock(&h->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct mirror *m = xcalloc(1, sizeof(*m));
+        m->f = f;
+        m->v = picked[i];
+        m->content_type = dup_or_null(req->content_type);
+        m->accept = dup_or_null(req->accept);
+        m->custom_attributes = dup_or_null(req->custom_attributes);
+        m->inference_id = dup_or_null(req->inference_id);
+        m->body = xmalloc(req->len + 1);
+        memcpy(m->body, req->body, req->len);
+        m->len = req->len;
+        pthread_mutex_lock(&h->lock);
+        *h->mirrors_tail = m;
+        h->mirrors_tail = &m->next;
+        pthread_cond_signal(&h->mirror_wake);
+        pthread_mutex_unlock(&h->lock);
+    }
+}
+
+/* Sends each copy to its shadow variant; what it answers goes to data
+ * capture (under the shadow's name), never to a client. */
+static void *mirror_thread(void *arg)
+{
+    struct hoster *h = arg;
+
+    pthread_mutex_lock(&h->lock);
+    for (;;) {
+        while (!h->mirrors && !h->closing)
+            pthread_cond_wait(&h->mirror_wake, &h->lock);
+        struct mirror *m = h->mirrors;
+        if (!m)
+            break;
+        h->mirrors = m->next;
+        if (!h->mirrors)
+            h->mirrors_tail = &h->mirrors;
+        bool closing = h->closing;
+        pthread_mutex_unlock(&h->lock);
+        if (!closing) {
+            struct invoke_req req = {.content_type = m->content_type,
+                                     .accept = m->accept,
+                                     .custom_attributes = m->custom_attributes,
+                                     .inference_id = m->inference_id,
+                                     .body = m->body,
+                                     .len = m->len};
+            struct invoke_resp resp = {.body = BUF_INIT(64u << 20)};
+            int rc = call_variant(h, m->v, &req, &resp);
+            log_debug("event=shadow endpoint=%s variant=%s status=%d",
+                      m->f->endpoint, m->v->name, rc ? -1 : resp.status);
+            if (!rc && m->f->cap.on && resp.status >= 200 &&
+                resp.status < 300) {
+                str_copy(resp.variant, m->v->name, sizeof(resp.variant));
+                capture(h, m->f, m->v, &req, &resp);
+            }
+            buf_release(&resp.body);
+        }
+        pthread_mutex_lock(&h->lock);
+        h->nmirrors--;
+        h->mirror_bytes -= m->len;
+        m->f->refs--;
+        mirror_free(m);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+int hoster_invoke(struct hoster *h, const char *account, const char *name,
+                  const struct invoke_req *req, struct invoke_resp *resp,
+                  struct kiln_diag *d)
+{
+    struct fleet *f;
+    struct variant *v = NULL;
+
+    pthread_mutex_lock(&h->lock);
+    struct endpoint *e = find(h, account, name);
+    if (!e || !e->fleet) {
+        pthread_mutex_unlock(&h->lock);
+        return e ? diag_set(d, KILN_EUNAVAILABLE,
+                            "Endpoint %s of account %s is not ready to "
+                            "serve.",
+                            name, account)
+                 : KILN_ENOTFOUND;
+    }
+    f = e->fleet;
+    if (req->target_model) {
+        pthread_mutex_unlock(&h->lock);
+        return diag_set(d, KILN_EVALIDATION,
+                        "Endpoint %s is not a multi-model endpoint and does "
+                        "not support target model header.",
+                        name);
+    }
+    if (req->async != f->async) {
+        pthread_mutex_unlock(&h->lock);
+        return diag_set(d, KILN_EVALIDATION,
+                        req->async ? "Endpoint %s of account %s is not "
+                                     "configured for asynchronous inference "
+                                     "(AsyncInferenceConfig); use "
+                                     "InvokeEndpoint."
+                                   : "Endpoint %s of account %s is an "
+                                     "asynchronous inference endpoint; use "
+                                     "InvokeEndpointAsync.",
+                        name, account);
+    }
+    if (req->target_variant) {
+        for (size_t i = 0; i < f->nv; i++)
+            if (strcmp(f->v[i].name, req->target_variant) == 0 &&
+                !f->v[i].shadow)
+                v = &f->v[i];
+        if (!v) {
+            pthread_mutex_unlock(&h->lock);
+            return diag_set(d, KILN_EVALIDATION,
+                            "The variant %.64s is not a production variant "
+                            "of endpoint %s.",
+                            req->target_variant, name);
+        }
+    } else {
+        double total = 0, r;
+        struct variant *last = NULL;
+        for (size_t i = 0; i < f->nv; i++)
+            if (!f->v[i].shadow)
+                total += f->v[i].weight;
+        /* r in [0, total): a variant of weight 0 is never picked. */
+        r = ((double)rand_r(&h->rng) / ((double)RAND_MAX + 1)) * total;
+        for (size_t i = 0; i < f->nv && !v; i++) {
+            if (f->v[i].shadow)
+                continue;
+            if (r < f->v[i].weight)
+                v = &f->v[i];
+            r -= f->v[i].weight;
+            last = &f->v[i];
+        }
+        if (!v)
+            v = last;
+    }
+    if (v->max_concurrency && v->inflight >= v->max_concurrency) {
+        pthread_mutex_unlock(&h->lock);
+        return diag_set(d, KILN_ELIMIT,
+                        "Variant %s of endpoint %s is serving its "
+                        "MaxConcurrency of %d requests; retry later.",
+                        v->name, name, v->max_concurrency);
+    }
+    v->inflight++;
+    f->refs++;
+    str_copy(resp->variant, v->name, sizeof(resp->variant));
+    pthread_mutex_unlock(&h->lock);
+
+    int rc = call_variant(h, v, req, resp);
     if (rc)
         diag_set(d, KILN_EUNAVAILABLE,
                  "No instance of variant %s of endpoint %s is available.",
                  v->name, name);
     else if (f->cap.on && resp->status >= 200 && resp->status < 300)
         capture(h, f, v, req, resp);
+    if (!rc && f->shadows)
+        mirror(h, f, v, req);
     pthread_mutex_lock(&h->lock);
     v->inflight--;
     f->refs--;
@@ -1445,7 +1621,10 @@ int hoster_new(const struct hoster_opts *o, struct hoster **out,
     pthread_cond_init(&h->wake, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&h->spawned, NULL);
+    pthread_cond_init(&h->mirror_wake, NULL);
+    h->mirrors_tail = &h->mirrors;
     pthread_create(&h->monitor, NULL, monitor, h);
+    pthread_create(&h->mirror_thread, NULL, mirror_thread, h);
     meta_res_each_status(o->meta, "endpoint", "InService", resume, h);
     meta_res_each_status(o->meta, "endpoint", "Creating", resume, h);
     meta_res_each_status(o->meta, "endpoint", "Updating", resume_update, h);
@@ -1469,6 +1648,10 @@ void hoster_free(struct hoster *h)
             break;
         usleep(10000);
     }
+    pthread_mutex_lock(&h->lock);
+    pthread_cond_broadcast(&h->mirror_wake);
+    pthread_mutex_unlock(&h->lock);
+    pthread_join(h->mirror_thread, NULL);
     pthread_join(h->monitor, NULL);
     while (h->eps) {
         struct endpoint *e = h->eps;
@@ -1482,6 +1665,7 @@ void hoster_free(struct hoster *h)
     curl_global_cleanup();
     pthread_cond_destroy(&h->wake);
     pthread_cond_destroy(&h->spawned);
+    pthread_cond_destroy(&h->mirror_wake);
     pthread_mutex_destroy(&h->lock);
     rmdir(h->sockdir);
     mem_free(h->root);

@@ -8,7 +8,9 @@
  * Requests go to instances over keep-alive connections (libcurl, one
  * handle per server thread and instance). A monitor thread drains the
  * instances' output into the endpoint's log group and restarts any that
- * die. UpdateEndpoint is blue/green: the new fleet starts and answers
+ * die. A shadow variant's instances get copies of requests from a thread
+ * of their own, after the answer; what they say goes only to data
+ * capture. UpdateEndpoint is blue/green: the new fleet starts and answers
  * /ping before it takes traffic; if it cannot, the old fleet stays. At
  * start, endpoints that were in service are brought back. Any thread may
  * invoke.

@@ -186,8 +186,9 @@ def test_errors(server, models):
     variant = {"VariantName": "v", "ModelName": "model-a", "InitialInstanceCount": 1,
                "InstanceType": "ml.m5.large"}
     for extra, words in (
-            ({"ShadowProductionVariants": [dict(variant, VariantName="s")]},
-             "ShadowProductionVariants"),):
+            ({"ExplainerConfig": {"ClarifyExplainerConfig": {"ShapConfig": {
+                "ShapBaselineConfig": {"MimeType": "text/csv"}}}}}, "ExplainerConfig"),
+            ({"ShadowProductionVariants": [variant]}, "appears more than once")):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             sm.create_endpoint_config(**{"EndpointConfigName": "unsupported",
                                          "ProductionVariants": [variant], **extra})
@@ -1264,3 +1265,87 @@ def wait_log(s, words, timeout=10):
             return err
         time.sleep(0.1)
     return s.stderr()
+
+
+def test_shadow_variants(server, models):
+    """ShadowProductionVariants: a shadow gets copies of its share of the
+    requests (its weight over the production variant's), its answers go
+    to data capture and never to a client; its weight can be changed like
+    any variant's."""
+    sm, s3 = models, client(server, "s3")
+    rt = client(server, "sagemaker-runtime")
+    s3.create_bucket(Bucket="shadow-capture")
+    sm.create_endpoint_config(
+        EndpointConfigName="ep-shadow",
+        ProductionVariants=[{"VariantName": "prod", "ModelName": "model-a",
+                             "InitialInstanceCount": 1, "InstanceType": "ml.m5.large",
+                             "InitialVariantWeight": 2.0}],
+        ShadowProductionVariants=[{"VariantName": "shadow", "ModelName": "model-b",
+                                   "InitialInstanceCount": 1, "InstanceType": "ml.m5.large",
+                                   "InitialVariantWeight": 1.0}],
+        DataCaptureConfig={"InitialSamplingPercentage": 100,
+                           "DestinationS3Uri": "s3://shadow-capture/data",
+                           "CaptureOptions": [{"CaptureMode": "Input"},
+                                              {"CaptureMode": "Output"}],
+                           "CaptureContentTypeHeader": {
+                               "CsvContentTypes": ["text/csv"],
+                               "JsonContentTypes": ["application/json"]}})
+    cfg = sm.describe_endpoint_config(EndpointConfigName="ep-shadow")
+    assert [v["VariantName"] for v in cfg["ShadowProductionVariants"]] == ["shadow"]
+    sm.create_endpoint(EndpointName="ep-shadow", EndpointConfigName="ep-shadow")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-shadow",
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    d = sm.describe_endpoint(EndpointName="ep-shadow")
+    assert [v["VariantName"] for v in d["ProductionVariants"]] == ["prod"]
+    [shadow] = d["ShadowProductionVariants"]
+    assert shadow["VariantName"] == "shadow" and shadow["CurrentWeight"] == 1.0
+    assert shadow["CurrentInstanceCount"] == 1
+
+    def call(i):
+        r = rt.invoke_endpoint(EndpointName="ep-shadow", ContentType="text/csv",
+                               Body=",".join([str(i)] * D))
+        assert r["InvokedProductionVariant"] == "prod"
+        got = json.loads(r["Body"].read())["predictions"][0]["closest_cluster"]
+        assert got == nearest(CENTERS_A, np.full((1, D), i, np.float32))[0][0]
+
+    for i in range(40):
+        call(i - 20)
+    _, records = wait_capture(s3, "shadow-capture", "data/ep-shadow/shadow/", 20)
+    time.sleep(2.5)  # nothing more arrives after the next flush
+    _, records = capture_records(s3, "shadow-capture", "data/ep-shadow/shadow/")
+    assert len(records) == 20  # weight 1 over 2: exactly half
+    for rec in records:
+        x = float(rec["captureData"]["endpointInput"]["data"].split(",")[0])
+        answer = json.loads(rec["captureData"]["endpointOutput"]["data"])
+        want = nearest(CENTERS_B, np.full((1, D), x, np.float32))[0][0]
+        assert answer["predictions"][0]["closest_cluster"] == want
+    assert len(capture_records(s3, "shadow-capture", "data/ep-shadow/prod/")[1]) == 40
+
+    # A shadow answers no one.
+    with pytest.raises(rt.exceptions.ValidationError, match="not a production variant"):
+        rt.invoke_endpoint(EndpointName="ep-shadow", ContentType="text/csv",
+                           Body=",".join(["1"] * D), TargetVariant="shadow")
+    # Its weight set equal to production's: every request copied.
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName="ep-shadow",
+        DesiredWeightsAndCapacities=[{"VariantName": "shadow", "DesiredWeight": 2.0}])
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-shadow",
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert sm.describe_endpoint(EndpointName="ep-shadow")["ShadowProductionVariants"][0][
+        "CurrentWeight"] == 2.0
+    for i in range(10):
+        call(i)
+    _, records = wait_capture(s3, "shadow-capture", "data/ep-shadow/shadow/", 30)
+    assert len(records) == 30
+
+    # Where SageMaker runs no shadow tests, kiln refuses them.
+    shadow_variant = [{"VariantName": "s", "ModelName": "model-b", "InstanceType": "ml.m5.large"}]
+    serverless = [{"VariantName": "p", "ModelName": "model-a",
+                   "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}]
+    with pytest.raises(sm.exceptions.ClientError, match="serverless"):
+        sm.create_endpoint_config(EndpointConfigName="bad-shadow", ProductionVariants=serverless,
+                                  ShadowProductionVariants=shadow_variant)
+    cfg = async_config("bad-shadow", "model-a", failure=False)
+    with pytest.raises(sm.exceptions.ClientError, match="asynchronous"):
+        sm.create_endpoint_config(ShadowProductionVariants=shadow_variant, **cfg)
+    sm.delete_endpoint(EndpointName="ep-shadow")
