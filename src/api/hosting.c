@@ -421,6 +421,14 @@ static json_t *arn_reply(const char *key, const char *arn)
 
 /* ---- models ---------------------------------------------------------- */
 
+/* Whether a container serves many models (Mode MultiModel), named per
+ * request by InvokeEndpoint's TargetModel. */
+static bool is_multi(json_t *c)
+{
+    const char *m = str(c, "Mode");
+    return m && strcmp(m, "MultiModel") == 0;
+}
+
 int hosting_create_model(const struct api_ctx *c, json_t *in, json_t **out,
                          struct kiln_diag *d)
 {
@@ -441,12 +449,10 @@ int hosting_create_model(const struct api_ctx *c, json_t *in, json_t **out,
                         "(more than one entry in Containers) yet.");
     if (!primary && json_array_size(list) > 0)
         primary = json_array_get(list, 0);
-    if (str(primary, "Mode") &&
-        strcmp(str(primary, "Mode"), "SingleModel") != 0)
+    if (is_multi(primary) && !str(primary, "ModelDataUrl"))
         return diag_set(d, KILN_EVALIDATION,
-                        "kiln does not support multi-model endpoints "
-                        "(Mode %.32s) yet.",
-                        str(primary, "Mode"));
+                        "A multi-model container (Mode MultiModel) needs a "
+                        "ModelDataUrl: the S3 prefix its models are under.");
     if (!primary || !str(primary, "Image"))
         return diag_set(d, KILN_EVALIDATION,
                         "1 validation error detected: Value null at "
@@ -697,7 +703,8 @@ static int async_config_valid(json_t *aic, bool no_instances,
 /* One variant of a config's ProductionVariants or ShadowProductionVariants
  * (`list`, the member name as AWS's messages spell it), at index i. */
 static int variant_valid(const struct api_ctx *c, json_t *v, const char *list,
-                         size_t i, bool all_serverless, struct kiln_diag *d)
+                         size_t i, bool all_serverless, bool *multi,
+                         struct kiln_diag *d)
 {
     const char *model = str(v, "ModelName");
     const char *it = str(v, "InstanceType");
@@ -728,6 +735,9 @@ static int variant_valid(const struct api_ctx *c, json_t *v, const char *list,
                         it ? it : "null", list, i + 1);
     if (meta_res_get(c->meta, c->account, "model", model, &body) != 0)
         return not_found(c, "model", model, d);
+    json_t *doc = json_loads(body, 0, NULL);
+    *multi = is_multi(json_object_get(doc, "PrimaryContainer"));
+    json_decref(doc);
     mem_free(body);
     return 0;
 }
@@ -783,12 +793,15 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
     json_array_extend(all, vs);
     if (shadows)
         json_array_extend(all, shadows);
+    bool any_multi = false, all_multi = true;
     json_array_foreach(all, i, v)
     {
-        bool shadow = i >= json_array_size(vs);
+        bool shadow = i >= json_array_size(vs), multi = false;
         rc = variant_valid(
             c, v, shadow ? "shadowProductionVariants" : "productionVariants",
-            shadow ? i - json_array_size(vs) : i, all_serverless, d);
+            shadow ? i - json_array_size(vs) : i, all_serverless, &multi, d);
+        any_multi |= multi;
+        all_multi &= multi;
         for (size_t j = 0; j < i && !rc; j++)
             if (strcmp(str(json_array_get(all, j), "VariantName"),
                        str(v, "VariantName")) == 0)
@@ -802,6 +815,19 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
     json_decref(all);
     if (rc)
         return rc;
+    /* A multi-model endpoint: every request names its model, so every
+     * variant serves many, and no feature without TargetModel applies. */
+    if (any_multi && !all_multi)
+        return diag_set(d, KILN_EVALIDATION,
+                        "The variants of an endpoint configuration either "
+                        "all use multi-model containers (Mode MultiModel) "
+                        "or none does.");
+    if (any_multi && (aic || all_serverless || shadows))
+        return diag_set(d, KILN_EVALIDATION,
+                        "Multi-model endpoints do not support %s.",
+                        aic       ? "asynchronous inference"
+                        : shadows ? "shadow variants"
+                                  : "serverless inference");
     hosting_arn(c, "endpoint-config", name, arn, sizeof(arn));
     json_t *doc = json_object();
     json_object_set_new(doc, "EndpointConfigName", json_string(name));

@@ -38,6 +38,9 @@
 /* What the default --max-endpoint-instances counts a model server as
  * using: its process, the model and the requests in flight. */
 #define INSTANCE_MEM ((long long)64 << 20)
+/* The models a multi-model endpoint keeps loaded per instance (each a
+ * model server of its own). */
+#define MODELS_PER_INSTANCE 16
 
 struct instance {
     struct proc proc;
@@ -46,12 +49,27 @@ struct instance {
     bool ready;
     int restarts;
     struct buf pending; /* partial output line */
+    /* A multi-model variant's slot: the TargetModel it serves ("" when
+     * free), from its own model directory; loaded by the first request
+     * for it (loading meanwhile), dropped when least recently used. */
+    char target[1025];
+    char model_dir[700];
+    bool loading;
+    int busy; /* requests in it */
+    double used;
 };
 
 struct variant {
     char name[64];
     double weight;
-    int count;
+    int count; /* InitialInstanceCount */
+    /* Entries of inst: count, or for a multi-model variant (Mode
+     * MultiModel) MODELS_PER_INSTANCE slots per instance, whose models
+     * are under s3://mm_bucket/mm_prefix. */
+    int slots;
+    bool multi;
+    char mm_bucket[64];
+    char mm_prefix[1024];
     char algo[32];
     char image[256];
     char model_dir[700];
@@ -351,7 +369,8 @@ static int start_instance(struct hoster *h, struct variant *v,
                          NULL};
     const char *argv[] = {h->exe, "algo", v->algo, "serve", NULL};
 
-    snprintf(model, sizeof(model), "SM_MODEL_DIR=%s", v->model_dir);
+    snprintf(model, sizeof(model), "SM_MODEL_DIR=%s",
+             in->model_dir[0] ? in->model_dir : v->model_dir);
     snprintf(sock, sizeof(sock), "KILN_SERVE_SOCKET=%s", in->sock);
     snprintf(name, sizeof(name), "%s", v->name);
     in->ready = false;
@@ -498,12 +517,12 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
         /* A fleet whose building failed may have variants without
          * instances. */
         if (!f->v[i].inst)
-            f->v[i].count = 0;
-        for (int k = 0; k < f->v[i].count; k++) {
+            f->v[i].slots = 0;
+        for (int k = 0; k < f->v[i].slots; k++) {
             struct instance *in = &f->v[i].inst[k];
             proc_signal(&in->proc, SIGTERM);
         }
-        for (int k = 0; k < f->v[i].count; k++) {
+        for (int k = 0; k < f->v[i].slots; k++) {
             struct instance *in = &f->v[i].inst[k];
             double until = tm_now() + 5;
             int st;
@@ -681,6 +700,31 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             rc = diag_set(d, KILN_EINVAL, "Bad ModelDataUrl %s", url);
             break;
         }
+        var->multi =
+            jstr(pc, "Mode") && strcmp(jstr(pc, "Mode"), "MultiModel") == 0;
+        if (var->multi) {
+            /* Models load when a request names them (load_model). */
+            if (meta_bucket_get(h->o.meta, bucket, &bk) != 0 ||
+                strcmp(bk.account, account) != 0) {
+                rc = diag_set(d, KILN_EINVAL,
+                              "Could not access model data at %s: the bucket "
+                              "does not exist or belongs to another account.",
+                              url);
+                break;
+            }
+            str_copy(var->mm_bucket, bucket, sizeof(var->mm_bucket));
+            size_t kl = strlen(key);
+            snprintf(var->mm_prefix, sizeof(var->mm_prefix), "%s%s", key,
+                     kl && key[kl - 1] == '/' ? "" : "/");
+            var->slots = MODELS_PER_INSTANCE * var->count;
+            var->inst = xcalloc((size_t)var->slots, sizeof(*var->inst));
+            for (int k = 0; k < var->slots; k++) {
+                proc_init(&var->inst[k].proc);
+                var->inst[k].id = k + 1;
+                buf_init(&var->inst[k].pending, 256 * 1024);
+            }
+            continue;
+        }
         if (meta_bucket_get(h->o.meta, bucket, &bk) != 0 ||
             strcmp(bk.account, account) != 0) {
             rc = diag_set(d, KILN_EINVAL,
@@ -709,11 +753,15 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         rc = artifact_extract(tgz, var->model_dir, MODEL_MAX, d);
         if (rc)
             break;
-        var->inst = xcalloc((size_t)var->count, sizeof(*var->inst));
+        var->slots = var->count;
+        var->inst = xcalloc((size_t)var->slots, sizeof(*var->inst));
+        for (int k = 0; k < var->slots; k++) {
+            proc_init(&var->inst[k].proc);
+            buf_init(&var->inst[k].pending, 256 * 1024);
+        }
         for (int k = 0; k < var->count && !rc; k++) {
             struct instance *in = &var->inst[k];
             in->id = k + 1;
-            buf_init(&in->pending, 256 * 1024);
             /* Socket paths are short (108 bytes), so they live in a
              * private directory under /tmp, not in the data dir. */
             snprintf(in->sock, sizeof(in->sock), "%.40s/%u-%zu-%d.sock",
@@ -724,7 +772,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
     /* Wait for every instance's /ping. */
     double until = tm_now() + START_TIMEOUT;
     for (size_t vi = 0; !rc && vi < f->nv; vi++)
-        for (int k = 0; !rc && k < f->v[vi].count; k++) {
+        for (int k = 0; !rc && !f->v[vi].multi && k < f->v[vi].count; k++) {
             struct instance *in = &f->v[vi].inst[k];
             int st;
             while (!(in->ready = ping(h, in->sock))) {
@@ -756,6 +804,8 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
     kept_path(h, account, name, NULL, &kp);
     mkdir(buf_cstr(&kp), 0700);
     for (size_t vi = 0; vi < f->nv; vi++) {
+        if (f->v[vi].multi)
+            continue;
         kept_path(h, account, name, f->v[vi].name, &kp);
         buf_reset(&tgz);
         buf_addf(&tgz, "%s/%s-model.tar.gz", f->dir, f->v[vi].name);
@@ -1183,9 +1233,12 @@ static void *monitor(void *arg)
             struct fleet *f = e->fleet;
             for (size_t i = 0; f && i < f->nv; i++) {
                 take_capture(f, &f->v[i], false, &due);
-                for (int k = 0; k < f->v[i].count; k++) {
+                for (int k = 0; k < f->v[i].slots; k++) {
                     struct instance *in = &f->v[i].inst[k];
                     int st;
+                    /* A free slot, or one its loader still owns. */
+                    if (f->v[i].multi && (!in->target[0] || in->loading))
+                        continue;
                     if (in->proc.out_fd >= 0)
                         drain(h, e, &f->v[i], in);
                     if (in->proc.pid > 0 &&
@@ -1256,10 +1309,12 @@ static struct instance *pick(struct variant *v, char *sock, size_t size)
     return NULL;
 }
 
-/* Sends req to a ready instance of v: 0 with the answer in *resp, or
- * KILN_EUNAVAILABLE. v's fleet is held by the caller. */
+/* Sends req to a ready instance of v (or to `only`, a multi-model
+ * variant's slot): 0 with the answer in *resp, or KILN_EUNAVAILABLE. v's
+ * fleet is held by the caller. */
 static int call_variant(struct hoster *h, struct variant *v,
-                        const struct invoke_req *req, struct invoke_resp *resp)
+                        struct instance *only, const struct invoke_req *req,
+                        struct invoke_resp *resp)
 {
     /* Try ready instances; one that cannot be reached is marked down (the
      * monitor restarts it) and the next is tried, for up to 5 s, so a
@@ -1273,7 +1328,11 @@ static int call_variant(struct hoster *h, struct variant *v,
     for (;;) {
         char sock[108] = "";
         pthread_mutex_lock(&h->lock);
-        struct instance *in = pick(v, sock, sizeof(sock));
+        struct instance *in = only ? only : pick(v, sock, sizeof(sock));
+        if (only && only->ready)
+            str_copy(sock, only->sock, sizeof(sock));
+        else if (only)
+            in = NULL;
         pthread_mutex_unlock(&h->lock);
         if (in) {
             resp->content_type[0] = resp->custom_attributes[0] = '\0';
@@ -1309,6 +1368,180 @@ static int call_variant(struct hoster *h, struct variant *v,
         usleep(5000);
     }
     return rc;
+}
+
+/* ---- multi-model variants ------------------------------------------- */
+
+/* Stops the model server of a slot that was taken out of it (a copy). */
+static void unload(struct hoster *h, struct instance *gone)
+{
+    double until = tm_now() + 5;
+    int st;
+    proc_signal(&gone->proc, SIGTERM);
+    while (gone->proc.pid > 0 &&
+           proc_wait(&gone->proc, true, &st) == KILN_CONTINUE &&
+           tm_now() < until)
+        usleep(10000);
+    proc_release(&gone->proc);
+    handles_forget(h, gone->sock);
+    unlink(gone->sock);
+    fsx_remove_tree(gone->model_dir);
+}
+
+static int no_model(const struct variant *v, const char *target,
+                    struct kiln_diag *d)
+{
+    return diag_set(d, KILN_EVALIDATION,
+                    "Failed to download model data (bucket: %s, key: "
+                    "%.900s%.200s) for TargetModel %.200s: there is no object "
+                    "at that URL.",
+                    v->mm_bucket, v->mm_prefix, target, target);
+}
+
+static int exists(void *ctx, const struct meta_object *o)
+{
+    (void)o;
+    *(bool *)ctx = true;
+    return 0;
+}
+
+/* Fetches and unpacks slot's model and starts its model server, as
+ * build_fleet does an instance's. The caller owns the slot (loading). */
+static int load_model(struct hoster *h, struct fleet *f, struct variant *v,
+                      struct instance *slot, struct kiln_diag *d)
+{
+    struct buf key = BUF_INIT(4096), tgz = BUF_INIT(4096);
+    int rc, st;
+
+    buf_addf(&key, "%s%s", v->mm_prefix, slot->target);
+    buf_addf(&tgz, "%s.tar.gz", slot->model_dir);
+    mkdir(slot->model_dir, 0700);
+    rc = objstore_link_object(h->o.store, v->mm_bucket, buf_cstr(&key),
+                              buf_cstr(&tgz), d);
+    if (rc)
+        rc = no_model(v, slot->target, d);
+    if (!rc)
+        rc = artifact_extract(buf_cstr(&tgz), slot->model_dir, MODEL_MAX, d);
+    unlink(buf_cstr(&tgz));
+    if (!rc)
+        rc = spawn_instance(h, v, slot, d);
+    double until = tm_now() + START_TIMEOUT;
+    while (!rc && !ping(h, slot->sock)) {
+        if (proc_wait(&slot->proc, true, &st) == 0)
+            rc = diag_set(d, KILN_EVALIDATION,
+                          "The model server for TargetModel %.200s exited "
+                          "with status %d while loading; check the "
+                          "endpoint's logs.",
+                          slot->target, st);
+        else if (tm_now() > until)
+            rc = diag_set(d, KILN_EUNAVAILABLE,
+                          "The model server for TargetModel %.200s did not "
+                          "pass its /ping health check within %.0f seconds.",
+                          slot->target, START_TIMEOUT);
+        else
+            usleep(5000);
+    }
+    buf_release(&key);
+    buf_release(&tgz);
+    (void)f;
+    return rc;
+}
+
+/* The slot of v serving `target`, loaded first if need be (in a free
+ * slot, or in place of the least recently used idle one), with this
+ * request counted in it; NULL with the error in d. */
+static struct instance *model_slot(struct hoster *h, struct fleet *f,
+                                   struct variant *v, const char *target,
+                                   struct kiln_diag *d)
+{
+    double deadline = tm_now() + START_TIMEOUT;
+    struct buf key = BUF_INIT(4096);
+    bool found = false;
+
+    /* A model that is not there must not unload one that is. */
+    buf_addf(&key, "%s%s", v->mm_prefix, target);
+    meta_object_get(h->o.meta, v->mm_bucket, buf_cstr(&key), exists, &found);
+    buf_release(&key);
+    if (!found) {
+        no_model(v, target, d);
+        return NULL;
+    }
+    for (;;) {
+        struct instance *in = NULL, *free_slot = NULL, *lru = NULL;
+        pthread_mutex_lock(&h->lock);
+        for (int k = 0; k < v->slots; k++) {
+            struct instance *s = &v->inst[k];
+            if (!s->target[0]) {
+                if (!free_slot)
+                    free_slot = s;
+            } else if (strcmp(s->target, target) == 0) {
+                in = s;
+            } else if (!s->loading && s->busy == 0 &&
+                       (!lru || s->used < lru->used)) {
+                lru = s;
+            }
+        }
+        if (in && !in->loading) {
+            in->busy++;
+            in->used = tm_now();
+            pthread_mutex_unlock(&h->lock);
+            return in;
+        }
+        struct instance *slot = in ? NULL : free_slot ? free_slot : lru;
+        if (!slot) { /* loading elsewhere, or every slot busy */
+            pthread_mutex_unlock(&h->lock);
+            if (tm_now() > deadline) {
+                diag_set(d, KILN_EUNAVAILABLE,
+                         "Variant %s could not load TargetModel %.200s: all "
+                         "its %d model slots are busy.",
+                         v->name, target, v->slots);
+                return NULL;
+            }
+            usleep(5000);
+            continue;
+        }
+        struct instance gone;
+        bool evict = slot->target[0] != '\0';
+        if (evict) {
+            gone = *slot;
+            log_info("event=model_unloaded endpoint=%s variant=%s "
+                     "target=\"%s\"",
+                     f->endpoint, v->name, slot->target);
+        }
+        unsigned gen = ++h->seq;
+        str_copy(slot->target, target, sizeof(slot->target));
+        slot->loading = true;
+        slot->ready = false;
+        slot->busy = 0;
+        proc_init(&slot->proc);
+        buf_reset(&slot->pending);
+        snprintf(slot->sock, sizeof(slot->sock), "%.40s/mm-%u.sock", h->sockdir,
+                 gen);
+        snprintf(slot->model_dir, sizeof(slot->model_dir), "%s/%s-mm-%u",
+                 f->dir, v->name, gen);
+        pthread_mutex_unlock(&h->lock);
+        if (evict)
+            unload(h, &gone);
+
+        int rc = load_model(h, f, v, slot, d);
+        pthread_mutex_lock(&h->lock);
+        slot->loading = false;
+        if (rc) {
+            gone = *slot;
+            slot->target[0] = '\0';
+            proc_init(&slot->proc);
+            pthread_mutex_unlock(&h->lock);
+            unload(h, &gone);
+            return NULL;
+        }
+        slot->ready = true;
+        slot->busy++;
+        slot->used = tm_now();
+        pthread_mutex_unlock(&h->lock);
+        log_info("event=model_loaded endpoint=%s variant=%s target=\"%s\"",
+                 f->endpoint, v->name, target);
+        return slot;
+    }
 }
 
 /* ---- shadow variants ------------------------------------------------- */
@@ -1427,7 +1660,7 @@ static void *mirror_thread(void *arg)
                                      .body = m->body,
                                      .len = m->len};
             struct invoke_resp resp = {.body = BUF_INIT(64u << 20)};
-            int rc = call_variant(h, m->v, &req, &resp);
+            int rc = call_variant(h, m->v, NULL, &req, &resp);
             log_debug("event=shadow endpoint=%s variant=%s status=%d",
                       m->f->endpoint, m->v->name, rc ? -1 : resp.status);
             if (!rc && m->f->cap.on && resp.status >= 200 &&
@@ -1465,13 +1698,6 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
                  : KILN_ENOTFOUND;
     }
     f = e->fleet;
-    if (req->target_model) {
-        pthread_mutex_unlock(&h->lock);
-        return diag_set(d, KILN_EVALIDATION,
-                        "Endpoint %s is not a multi-model endpoint and does "
-                        "not support target model header.",
-                        name);
-    }
     if (req->async != f->async) {
         pthread_mutex_unlock(&h->lock);
         return diag_set(d, KILN_EVALIDATION,
@@ -1515,6 +1741,15 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
         if (!v)
             v = last;
     }
+    if (!v->multi != !req->target_model) {
+        pthread_mutex_unlock(&h->lock);
+        return diag_set(d, KILN_EVALIDATION,
+                        v->multi ? "Endpoint %s is a multi-model endpoint: "
+                                   "name the model to invoke in TargetModel."
+                                 : "Endpoint %s is not a multi-model endpoint "
+                                   "and does not support target model header.",
+                        name);
+    }
     if (v->max_concurrency && v->inflight >= v->max_concurrency) {
         pthread_mutex_unlock(&h->lock);
         return diag_set(d, KILN_ELIMIT,
@@ -1527,8 +1762,19 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
     str_copy(resp->variant, v->name, sizeof(resp->variant));
     pthread_mutex_unlock(&h->lock);
 
-    int rc = call_variant(h, v, req, resp);
-    if (rc)
+    int rc;
+    if (v->multi) {
+        struct instance *slot = model_slot(h, f, v, req->target_model, d);
+        rc = slot ? call_variant(h, v, slot, req, resp) : d->code;
+        if (slot) {
+            pthread_mutex_lock(&h->lock);
+            slot->busy--;
+            pthread_mutex_unlock(&h->lock);
+        }
+    } else {
+        rc = call_variant(h, v, NULL, req, resp);
+    }
+    if (rc == KILN_EUNAVAILABLE && !d->msg[0])
         diag_set(d, KILN_EUNAVAILABLE,
                  "No instance of variant %s of endpoint %s is available.",
                  v->name, name);
@@ -1569,6 +1815,33 @@ static int resume_update(void *ctx, const char *account, const char *name)
     return rc ? rc : launch(h, account, name, OP_UPDATE);
 }
 
+/*
+ * The socket directory of a server killed before it could remove its own
+ * is removed by the next one on the same data dir: <data>/endpoint-sockets
+ * names the one in use.
+ */
+static void forget_sockdir(const char *data_dir, const char *now)
+{
+    struct buf p = BUF_INIT(8192);
+    char old[64] = "";
+    FILE *f;
+
+    buf_addf(&p, "%s/endpoint-sockets", data_dir);
+    if ((f = fopen(buf_cstr(&p), "r"))) {
+        if (fgets(old, sizeof(old), f))
+            old[strcspn(old, "\n")] = '\0';
+        fclose(f);
+    }
+    if (str_starts(old, "/tmp/kiln-") && !strchr(old + 10, '/') &&
+        strcmp(old, now) != 0)
+        fsx_remove_tree(old);
+    if ((f = fopen(buf_cstr(&p), "w"))) {
+        fprintf(f, "%s\n", now);
+        fclose(f);
+    }
+    buf_release(&p);
+}
+
 int hoster_new(const struct hoster_opts *o, struct hoster **out,
                struct kiln_diag *d)
 {
@@ -1592,6 +1865,7 @@ int hoster_new(const struct hoster_opts *o, struct hoster **out,
         return diag_set(d, KILN_EIO, "cannot create a socket directory: %s",
                         strerror(errno));
     }
+    forget_sockdir(o->data_dir, h->sockdir);
     n = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
     if (n <= 0) {
         mem_free(h->root);

@@ -3,17 +3,21 @@
  * instance, supervision, routing by weight, and the InvokeEndpoint call
  * path (api-contract.md §3, §7.3).
  *
- * Each instance is `kiln algo <name> serve` on its own Unix socket under
- * <data-dir>/endpoints/, with the model extracted from its model.tar.gz.
- * Requests go to instances over keep-alive connections (libcurl, one
- * handle per server thread and instance). A monitor thread drains the
+ * Each instance is `kiln algo <name> serve` on its own Unix socket in a
+ * private directory under /tmp (named in <data-dir>/endpoint-sockets, so
+ * the next start clears it after a crash), with the model extracted from
+ * its model.tar.gz. Requests go to instances over keep-alive connections
+ * (libcurl, from a pool of idle handles). A monitor thread drains the
  * instances' output into the endpoint's log group and restarts any that
- * die. A shadow variant's instances get copies of requests from a thread
- * of their own, after the answer; what they say goes only to data
- * capture. UpdateEndpoint is blue/green: the new fleet starts and answers
- * /ping before it takes traffic; if it cannot, the old fleet stays. At
- * start, endpoints that were in service are brought back. Any thread may
- * invoke.
+ * die. A multi-model variant (Mode MultiModel) starts none: each
+ * TargetModel gets a model server of its own when first asked for, in
+ * one of MODELS_PER_INSTANCE slots per instance, the least recently used
+ * making room. A shadow variant's instances get copies of requests from
+ * a thread of their own, after the answer; what they say goes only to
+ * data capture. UpdateEndpoint is blue/green: the new fleet starts and
+ * answers /ping before it takes traffic; if it cannot, the old fleet
+ * stays. At start, endpoints that were in service are brought back. Any
+ * thread may invoke.
  */
 #ifndef KILN_CMD_HOSTER_H
 #define KILN_CMD_HOSTER_H

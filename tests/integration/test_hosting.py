@@ -198,9 +198,7 @@ def test_errors(server, models):
         sm.describe_endpoint_config(EndpointConfigName="unsupported")
     container = {"Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"}
     for kw, words in (({"Containers": [container, container]}, "inference pipelines"),
-                      ({"PrimaryContainer": container, "Containers": [container]}, "not both"),
-                      ({"PrimaryContainer": dict(container, Mode="MultiModel")},
-                       "multi-model")):
+                      ({"PrimaryContainer": container, "Containers": [container]}, "not both")):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             sm.create_model(ModelName="unsupported-model", ExecutionRoleArn=ROLE, **kw)
         assert e.value.response["Error"]["Code"] == "ValidationException"
@@ -830,8 +828,13 @@ def test_update_cut_short_by_a_crash_finishes_after_restart(models, tmp_path):
     finally:
         s.proc.kill()
         s.stop()
+    with open(os.path.join(data_dir, "endpoint-sockets")) as f:
+        killed_sockets = f.read().strip()
+    assert os.path.isdir(killed_sockets) and os.listdir(killed_sockets)
     s = Server(data_dir)
     try:
+        # The killed server's model-server sockets are cleared away.
+        assert not os.path.exists(killed_sockets)
         sm = client(s, "sagemaker")
         sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-cut",
                                                   WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
@@ -1275,12 +1278,14 @@ def test_shadow_variants(server, models):
     sm, s3 = models, client(server, "s3")
     rt = client(server, "sagemaker-runtime")
     s3.create_bucket(Bucket="shadow-capture")
+    sm.create_model(ModelName="model-shadow", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": "s3://models/b/model.tar.gz"})
     sm.create_endpoint_config(
         EndpointConfigName="ep-shadow",
         ProductionVariants=[{"VariantName": "prod", "ModelName": "model-a",
                              "InitialInstanceCount": 1, "InstanceType": "ml.m5.large",
                              "InitialVariantWeight": 2.0}],
-        ShadowProductionVariants=[{"VariantName": "shadow", "ModelName": "model-b",
+        ShadowProductionVariants=[{"VariantName": "shadow", "ModelName": "model-shadow",
                                    "InitialInstanceCount": 1, "InstanceType": "ml.m5.large",
                                    "InitialVariantWeight": 1.0}],
         DataCaptureConfig={"InitialSamplingPercentage": 100,
@@ -1339,7 +1344,8 @@ def test_shadow_variants(server, models):
     assert len(records) == 30
 
     # Where SageMaker runs no shadow tests, kiln refuses them.
-    shadow_variant = [{"VariantName": "s", "ModelName": "model-b", "InstanceType": "ml.m5.large"}]
+    shadow_variant = [{"VariantName": "s", "ModelName": "model-shadow",
+                       "InstanceType": "ml.m5.large"}]
     serverless = [{"VariantName": "p", "ModelName": "model-a",
                    "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}]
     with pytest.raises(sm.exceptions.ClientError, match="serverless"):
@@ -1349,3 +1355,86 @@ def test_shadow_variants(server, models):
     with pytest.raises(sm.exceptions.ClientError, match="asynchronous"):
         sm.create_endpoint_config(ShadowProductionVariants=shadow_variant, **cfg)
     sm.delete_endpoint(EndpointName="ep-shadow")
+
+
+def test_multi_model_endpoint(server, models):
+    """Mode MultiModel: InvokeEndpoint's TargetModel names a model.tar.gz
+    under the model's ModelDataUrl; it is loaded into a model server of its
+    own on first use, and the least recently used is unloaded past 16 per
+    instance; every answer comes from the model named."""
+    sm, s3 = models, client(server, "s3")
+    rt = client(server, "sagemaker-runtime")
+    s3.create_bucket(Bucket="mme-models")
+
+    def centers(i):
+        return np.array([[float(i + 100 * c)] * D for c in range(3)], np.float32)
+
+    n = 18
+    for i in range(n):
+        s3.put_object(Bucket="mme-models", Key=f"set/m{i}.tar.gz", Body=model_tgz(centers(i)))
+    sm.create_model(ModelName="model-multi", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": "s3://mme-models/set/", "Mode": "MultiModel"})
+    assert sm.describe_model(ModelName="model-multi")["PrimaryContainer"]["Mode"] == "MultiModel"
+    before = set(instance_sockets(server))
+    deploy(sm, "ep-multi", [("AllTraffic", "model-multi", 1, 1.0)])
+    assert set(instance_sockets(server)) == before  # nothing loaded yet
+
+    def check(i):
+        r = rt.invoke_endpoint(EndpointName="ep-multi", ContentType="text/csv",
+                               Body=",".join(["0"] * D), TargetModel=f"m{i}.tar.gz")
+        got = json.loads(r["Body"].read())["predictions"][0]
+        assert got["closest_cluster"] == 0.0
+        assert got["distance_to_cluster"] == pytest.approx(i * np.sqrt(D), rel=1e-5)
+        assert r["InvokedProductionVariant"] == "AllTraffic"
+
+    for i in range(n):
+        check(i)
+    loaded = set(instance_sockets(server)) - before
+    assert len(loaded) == 16  # 16 per instance; m0 and m1 were unloaded
+    check(0)  # loaded again, in place of the least recently used
+    assert len(set(instance_sockets(server)) - before) == 16
+
+    # Requests for several models at once, from several clients.
+    errors = []
+
+    def hammer(k):
+        try:
+            for j in range(10):
+                check((k + j) % 6)
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+    out = aws(server, "sagemaker-runtime", "invoke-endpoint", "--endpoint-name", "ep-multi",
+              "--target-model", "m5.tar.gz", "--content-type", "text/csv",
+              "--body", ",".join(["5"] * D), "--cli-binary-format", "raw-in-base64-out",
+              "/dev/stdout")
+    assert '"distance_to_cluster": 0' in out.stdout
+
+    with pytest.raises(rt.exceptions.ValidationError, match="name the model"):
+        rt.invoke_endpoint(EndpointName="ep-multi", ContentType="text/csv", Body="1")
+    with pytest.raises(rt.exceptions.ValidationError, match="Failed to download model data"):
+        rt.invoke_endpoint(EndpointName="ep-multi", ContentType="text/csv", Body="1",
+                           TargetModel="missing.tar.gz")
+    # A model that is not there unloads none that is.
+    assert len(set(instance_sockets(server)) - before) == 16
+
+    # What a multi-model endpoint cannot be.
+    with pytest.raises(sm.exceptions.ClientError, match="needs a ModelDataUrl"):
+        sm.create_model(ModelName="model-multi-bad", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": IMAGE, "Mode": "MultiModel"})
+    mixed = [{"VariantName": v, "ModelName": m, "InitialInstanceCount": 1,
+              "InstanceType": "ml.m5.large"} for v, m in (("a", "model-multi"), ("b", "model-a"))]
+    with pytest.raises(sm.exceptions.ClientError, match="all use multi-model"):
+        sm.create_endpoint_config(EndpointConfigName="bad-multi", ProductionVariants=mixed)
+    with pytest.raises(sm.exceptions.ClientError, match="asynchronous"):
+        sm.create_endpoint_config(**async_config("bad-multi", "model-multi", failure=False))
+    sm.delete_endpoint(EndpointName="ep-multi")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="ep-multi",
+                                           WaiterConfig={"Delay": 0.5, "MaxAttempts": 60})
+    assert set(instance_sockets(server)) - before == set()
