@@ -211,9 +211,44 @@ const struct vshape hosting_describe_config_input = {.type = VT_STRUCTURE,
 const struct vshape hosting_delete_config_input = {.type = VT_STRUCTURE,
                                                    .members = config_only};
 
+static const char *const routing_types[] = {"ALL_AT_ONCE", "CANARY", "LINEAR",
+                                            NULL};
+static const struct vshape routing_type = {.type = VT_STRING,
+                                           .enums = routing_types};
+static const char *const size_types[] = {"INSTANCE_COUNT", "CAPACITY_PERCENT",
+                                         NULL};
+static const struct vshape size_type = {.type = VT_STRING, .enums = size_types};
+static const struct vmember size_members[] = {
+    {"Type", &size_type, true}, {"Value", &pos_int, true}, {NULL, NULL, false}};
+static const struct vshape capacity_size = {.type = VT_STRUCTURE,
+                                            .members = size_members};
+static const struct vshape wait_seconds = {
+    .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 0, .max = 3600};
+static const struct vshape execution_timeout = {
+    .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 600, .max = 14400};
+static const struct vmember routing_members[] = {
+    {"Type", &routing_type, true},
+    {"WaitIntervalInSeconds", &wait_seconds, true},
+    {"CanarySize", &capacity_size, false},
+    {"LinearStepSize", &capacity_size, false},
+    {NULL, NULL, false}};
+static const struct vshape routing = {.type = VT_STRUCTURE,
+                                      .members = routing_members};
+static const struct vmember blue_green_members[] = {
+    {"TrafficRoutingConfiguration", &routing, true},
+    {"TerminationWaitInSeconds", &wait_seconds, false},
+    {"MaximumExecutionTimeoutInSeconds", &execution_timeout, false},
+    {NULL, NULL, false}};
+static const struct vshape blue_green = {.type = VT_STRUCTURE,
+                                         .members = blue_green_members};
+static const struct vmember deployment_config_members[] = {
+    {"BlueGreenUpdatePolicy", &blue_green, false}, {NULL, NULL, false}};
+static const struct vshape deployment_config = {
+    .type = VT_STRUCTURE, .members = deployment_config_members};
 static const struct vmember create_endpoint_members[] = {
     {"EndpointName", &name63, true},
     {"EndpointConfigName", &name63, true},
+    {"DeploymentConfig", &deployment_config, false},
     {"Tags", &tags, false},
     {NULL, NULL, false}};
 const struct vshape hosting_create_endpoint_input = {
@@ -233,6 +268,7 @@ static const struct vmember update_endpoint_members[] = {
     {"EndpointConfigName", &name63, true},
     {"RetainAllVariantProperties", &boolean, false},
     {"ExcludeRetainedVariantProperties", &variant_property_list, false},
+    {"DeploymentConfig", &deployment_config, false},
     {NULL, NULL, false}};
 const struct vshape hosting_update_endpoint_input = {
     .type = VT_STRUCTURE, .members = update_endpoint_members};
@@ -917,26 +953,70 @@ static int fits(const struct api_ctx *c, json_t *dep, struct kiln_diag *d)
     return 0;
 }
 
-/* Traffic moves to a new fleet all at once: a DeploymentConfig asking for
- * anything else is refused rather than ignored. */
-static int deployment_config_supported(json_t *in, struct kiln_diag *d)
+/* The green fleet's instances, for a CapacitySize of INSTANCE_COUNT. */
+static json_int_t production_instances(json_t *dep)
+{
+    json_t *v;
+    size_t i;
+    json_int_t n = 0;
+    json_array_foreach(json_object_get(dep, "Variants"), i, v)
+    {
+        if (!json_is_true(json_object_get(v, SHADOW)))
+            n += json_integer_value(json_object_get(v, "InitialInstanceCount"));
+    }
+    return n > 0 ? n : 1;
+}
+
+/*
+ * A blue/green DeploymentConfig as kiln runs it (hoster.c): all at once,
+ * canary or linear traffic shifting with their waits. Rolling updates and
+ * alarm-driven rollback (there are no CloudWatch alarms here) are refused.
+ * `dep` (the deployment to bring up, or NULL) checks sizes against it.
+ */
+static int deployment_config_valid(json_t *in, json_t *dep, struct kiln_diag *d)
 {
     json_t *dc = json_object_get(in, "DeploymentConfig");
-    const char *type =
-        str(json_object_get(json_object_get(dc, "BlueGreenUpdatePolicy"),
-                            "TrafficRoutingConfiguration"),
-            "Type");
-    if (type && strcmp(type, "ALL_AT_ONCE") != 0)
-        return diag_set(d, KILN_EVALIDATION,
-                        "kiln moves traffic to a new fleet all at once "
-                        "(ALL_AT_ONCE); %.32s traffic routing is not "
-                        "supported yet.",
-                        type);
+    json_t *bg = json_object_get(dc, "BlueGreenUpdatePolicy");
+    json_t *tr = json_object_get(bg, "TrafficRoutingConfiguration");
+    const char *type = str(tr, "Type");
     static const char *const unsupported[][2] = {
         {"AutoRollbackConfiguration", "CloudWatch alarms to roll back on"},
         {"RollingUpdatePolicy", "rolling updates"},
     };
-    return refuse_members(dc, unsupported, KILN_ARRAY_LEN(unsupported), d);
+    int rc = refuse_members(dc, unsupported, KILN_ARRAY_LEN(unsupported), d);
+    if (rc || !tr)
+        return rc;
+    bool canary = strcmp(type, "CANARY") == 0;
+    bool linear = strcmp(type, "LINEAR") == 0;
+    const char *member = canary ? "CanarySize" : "LinearStepSize";
+    json_t *size = json_object_get(tr, member);
+    if ((canary || linear) && !size)
+        return diag_set(d, KILN_EVALIDATION,
+                        "TrafficRoutingConfiguration of type %s needs a %s.",
+                        type, member);
+    json_int_t value = json_integer_value(json_object_get(size, "Value"));
+    bool percent = size && strcmp(str(size, "Type"), "CAPACITY_PERCENT") == 0;
+    json_int_t whole = percent ? 100 : dep ? production_instances(dep) : value;
+    if (size && value >= whole && (canary || linear))
+        return diag_set(d, KILN_EVALIDATION,
+                        "%s must be less than the whole new fleet (%lld %s).",
+                        member, (long long)whole,
+                        percent ? "percent" : "instances");
+    /* Steps after the first, each after WaitIntervalInSeconds, then the
+     * old fleet is kept TerminationWaitInSeconds. */
+    json_int_t wait =
+        json_integer_value(json_object_get(tr, "WaitIntervalInSeconds"));
+    json_int_t steps = linear ? (whole + value - 1) / value : 1;
+    json_int_t total =
+        wait * steps +
+        json_integer_value(json_object_get(bg, "TerminationWaitInSeconds"));
+    json_t *max = json_object_get(bg, "MaximumExecutionTimeoutInSeconds");
+    if (max && total > json_integer_value(max))
+        return diag_set(d, KILN_EVALIDATION,
+                        "The traffic shifting takes %lld seconds of waiting, "
+                        "more than MaximumExecutionTimeoutInSeconds (%lld).",
+                        (long long)total, (long long)json_integer_value(max));
+    return 0;
 }
 
 int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
@@ -949,9 +1029,9 @@ int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
     double now = tm_now();
     int rc;
 
-    rc = deployment_config_supported(in, d);
+    rc = deployment(c, config, &dep, &cfg, d);
     if (!rc)
-        rc = deployment(c, config, &dep, &cfg, d);
+        rc = deployment_config_valid(in, dep, d);
     if (!rc)
         rc = fits(c, dep, d);
     if (rc) {
@@ -968,6 +1048,9 @@ int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
     json_object_set_new(doc, "CreationTime", json_real(now));
     json_object_set_new(doc, "LastModifiedTime", json_real(now));
     json_object_set_new(doc, DEPLOYMENT, dep);
+    if (json_object_get(in, "DeploymentConfig"))
+        json_object_set(doc, "LastDeploymentConfig",
+                        json_object_get(in, "DeploymentConfig"));
     rc = insert(c, "endpoint", name, arn, "Creating", doc, now, d);
     json_decref(doc);
     json_decref(cfg);
@@ -1157,9 +1240,9 @@ static int update_endpoint_once(const struct api_ctx *c, json_t *in,
     if (!rc)
         rc = updatable(c, doc, d);
     if (!rc)
-        rc = deployment_config_supported(in, d);
-    if (!rc)
         rc = deployment(c, str(in, "EndpointConfigName"), &dep, &cfg, d);
+    if (!rc)
+        rc = deployment_config_valid(in, dep, d);
     if (!rc)
         rc = same_kind(doc, dep, d);
     if (!rc && json_is_true(json_object_get(in, "RetainAllVariantProperties")))
@@ -1174,6 +1257,12 @@ static int update_endpoint_once(const struct api_ctx *c, json_t *in,
     }
     json_decref(cfg);
     json_object_set_new(dep, "StartTime", json_real(tm_now()));
+    /* The hoster shifts traffic as it says; Describe shows it after. */
+    json_t *dc = json_object_get(in, "DeploymentConfig");
+    if (dc) {
+        json_object_set(dep, "DeploymentConfig", dc);
+        json_object_set(doc, "LastDeploymentConfig", dc);
+    }
     return save_update(c, doc, dep, out);
 }
 

@@ -103,6 +103,10 @@ struct endpoint {
     char account[13];
     char name[64];
     struct fleet *fleet; /* serving, or NULL */
+    /* While an update shifts traffic by steps (canary, linear), its new
+     * fleet takes green_share of the requests. */
+    struct fleet *green;
+    double green_share;
     bool in_service;
     bool busy; /* a lifecycle operation runs */
     struct endpoint *next;
@@ -134,6 +138,7 @@ struct hoster {
     pthread_cond_t spawned; /* a requester: its spawn is done */
     struct spawn *spawnq;
     bool closing;
+    bool stopping;           /* hoster_free has begun: long waits give up */
     unsigned seq;            /* fleet generations: unique file names */
     unsigned rng;            /* rand_r state: weighted variant choice */
     unsigned opseq;          /* operations, in the order they were asked for */
@@ -1026,6 +1031,76 @@ static void do_create(struct op *op)
     json_decref(doc);
 }
 
+/*
+ * How an update moves traffic (DeploymentConfig's BlueGreenUpdatePolicy):
+ * the new fleet's share at each step, ending with all of it, `wait`
+ * seconds after each step but the last, and `hold` seconds the old fleet
+ * is kept after the last (ALL_AT_ONCE's baking period, then
+ * TerminationWaitInSeconds) before it is stopped.
+ */
+struct shift {
+    double share[100];
+    int n;
+    double wait, hold;
+};
+
+static void plan_shift(json_t *dep, const struct fleet *f, struct shift *p)
+{
+    json_t *bg = json_object_get(json_object_get(dep, "DeploymentConfig"),
+                                 "BlueGreenUpdatePolicy");
+    json_t *tr = json_object_get(bg, "TrafficRoutingConfiguration");
+    const char *type = jstr(tr, "Type") ? jstr(tr, "Type") : "ALL_AT_ONCE";
+    bool canary = strcmp(type, "CANARY") == 0;
+    bool linear = strcmp(type, "LINEAR") == 0;
+    double wait = (double)json_integer_value(
+        json_object_get(tr, "WaitIntervalInSeconds"));
+    json_t *size =
+        json_object_get(tr, canary ? "CanarySize" : "LinearStepSize");
+    const char *unit = jstr(size, "Type");
+    double value = (double)json_integer_value(json_object_get(size, "Value"));
+    double instances = 0, step;
+
+    for (size_t i = 0; i < f->nv; i++)
+        if (!f->v[i].shadow)
+            instances += f->v[i].count;
+    step = unit && strcmp(unit, "CAPACITY_PERCENT") == 0
+               ? value / 100
+               : value / (instances > 0 ? instances : 1);
+    p->n = 0;
+    p->wait = wait;
+    p->hold = (canary || linear ? 0 : wait) +
+              (double)json_integer_value(
+                  json_object_get(bg, "TerminationWaitInSeconds"));
+    if ((canary || linear) && step > 0 && step < 1) {
+        if (linear && step < 1.0 / 99)
+            step = 1.0 / 99; /* at most 100 steps */
+        for (double s = step; s < 1 - 1e-9 && p->n < 99; s += linear ? step : 1)
+            p->share[p->n++] = s;
+    }
+    p->share[p->n++] = 1;
+}
+
+/* Sleeps `seconds` unless the server stops or a DeleteEndpoint waits
+ * behind op: false when cut short. */
+static bool nap(struct op *op, double seconds)
+{
+    struct hoster *h = op->h;
+    double until = tm_now() + seconds;
+    while (tm_now() < until) {
+        bool cut = false;
+        pthread_mutex_lock(&h->lock);
+        cut = h->stopping;
+        for (const struct op *o = h->ops; o && !cut; o = o->next)
+            cut = o->kind == OP_DELETE && o->seq > op->seq &&
+                  same_endpoint(o, op);
+        pthread_mutex_unlock(&h->lock);
+        if (cut)
+            return false;
+        usleep(20000);
+    }
+    return true;
+}
+
 static void do_update(struct op *op)
 {
     struct hoster *h = op->h;
@@ -1039,12 +1114,41 @@ static void do_update(struct op *op)
         return;
     status_copy(doc, was, sizeof(was));
     json_t *pending = json_object_get(doc, "PendingDeployment");
+    struct shift plan = {.n = 0};
     rc = build_fleet(h, op->account, op->name, pending, false, &f, &d);
+    if (!rc)
+        plan_shift(pending, f, &plan);
+    /* Canary or linear: the new fleet takes a growing share first. */
+    for (int i = 0; !rc && i < plan.n - 1; i++) {
+        pthread_mutex_lock(&h->lock);
+        struct endpoint *g = find(h, op->account, op->name);
+        if (g) {
+            g->green = f;
+            g->green_share = plan.share[i];
+        }
+        pthread_mutex_unlock(&h->lock);
+        log_info("event=traffic_shift endpoint=%s share=%.3f", op->name,
+                 plan.share[i]);
+        if (g && nap(op, plan.wait))
+            continue;
+        /* Cut short: the old fleet keeps all traffic. A DeleteEndpoint
+         * follows; after a shutdown the update runs again at start. */
+        pthread_mutex_lock(&h->lock);
+        if ((g = find(h, op->account, op->name))) {
+            g->green = NULL;
+            g->busy = false;
+        }
+        pthread_mutex_unlock(&h->lock);
+        retire(h, f);
+        json_decref(doc);
+        return;
+    }
     pthread_mutex_lock(&h->lock);
     struct endpoint *e = find(h, op->account, op->name);
     if (!rc && e) {
         old = e->fleet;
         e->fleet = f;
+        e->green = NULL;
         e->in_service = true;
     }
     if (e)
@@ -1054,6 +1158,9 @@ static void do_update(struct op *op)
         stop_fleet(h, f);
         rc = diag_set(&d, KILN_EINVAL, "the endpoint went away");
     }
+    /* All traffic is on the new fleet; the old one is kept a while. */
+    if (!rc && plan.hold > 0)
+        nap(op, plan.hold);
     if (!rc) {
         json_object_set(doc, "KilnDeployment", pending);
         json_object_set_new(doc, "EndpointConfigName",
@@ -1698,6 +1805,9 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
                  : KILN_ENOTFOUND;
     }
     f = e->fleet;
+    if (e->green &&
+        (double)rand_r(&h->rng) / ((double)RAND_MAX + 1) < e->green_share)
+        f = e->green;
     if (req->async != f->async) {
         pthread_mutex_unlock(&h->lock);
         return diag_set(d, KILN_EVALIDATION,
@@ -1911,6 +2021,9 @@ void hoster_free(struct hoster *h)
 {
     if (!h)
         return;
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    pthread_mutex_unlock(&h->lock);
     for (;;) {
         pthread_mutex_lock(&h->lock);
         reap_ops(h);

@@ -389,8 +389,8 @@ def test_describe_while_updating(server, models):
 def test_update_retaining_variant_properties(server, models):
     """UpdateEndpoint with RetainAllVariantProperties keeps the weights and
     instance counts set since (ExcludeRetainedVariantProperties names what
-    comes from the new config after all); DeploymentConfig is honoured for
-    ALL_AT_ONCE and refused by name for what kiln does not do."""
+    comes from the new config after all); a DeploymentConfig kiln cannot
+    follow is refused by name."""
     sm = models
     wait = {"Delay": 0.2, "MaxAttempts": 150}
     deploy(sm, "ep-retain", [("AllTraffic", "model-a", 1, 1.0)])
@@ -425,7 +425,8 @@ def test_update_retaining_variant_properties(server, models):
     for config, words in (
             ({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
                 "Type": "CANARY", "WaitIntervalInSeconds": 60,
-                "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}}}, "CANARY"),
+                "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}}},
+             "CanarySize must be less than the whole new fleet (1 instances)"),
             (dict(all_at_once, AutoRollbackConfiguration={"Alarms": [{"AlarmName": "a"}]}),
              "AutoRollbackConfiguration")):
         with pytest.raises(botocore.exceptions.ClientError) as e:
@@ -1438,3 +1439,119 @@ def test_multi_model_endpoint(server, models):
     sm.get_waiter("endpoint_deleted").wait(EndpointName="ep-multi",
                                            WaiterConfig={"Delay": 0.5, "MaxAttempts": 60})
     assert set(instance_sockets(server)) - before == set()
+
+
+def test_canary_and_linear_traffic_shifting(server, models):
+    """UpdateEndpoint with a CANARY or LINEAR BlueGreenUpdatePolicy: the new
+    fleet first takes its share of the traffic, then all of it, the
+    endpoint Updating until the old fleet is gone; a DeleteEndpoint cuts a
+    long wait short."""
+    sm, rt = models, client(server, "sagemaker-runtime")
+    sm.create_model(ModelName="model-green", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": "s3://models/b/model.tar.gz"})
+    for name, model in (("ep-shift-blue", "model-a"), ("ep-shift-green", "model-green")):
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 2,
+             "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="ep-shift", EndpointConfigName="ep-shift-blue")
+    wait = {"Delay": 0.2, "MaxAttempts": 300}
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-shift", WaiterConfig=wait)
+
+    def green_share(n=200):
+        """The share of n calls the new model (model-b's centers) answered."""
+        greens = 0
+        for _ in range(n):
+            r = rt.invoke_endpoint(EndpointName="ep-shift", ContentType="text/csv",
+                                   Body=",".join(["-9"] * D))
+            greens += json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 2.0
+        return greens / n
+
+    canary = {"BlueGreenUpdatePolicy": {
+        "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 4,
+                                        "CanarySize": {"Type": "CAPACITY_PERCENT",
+                                                       "Value": 25}},
+        "TerminationWaitInSeconds": 1}}
+    sm.update_endpoint(EndpointName="ep-shift", EndpointConfigName="ep-shift-green",
+                       DeploymentConfig=canary)
+    deadline = time.time() + 30
+    while green_share(20) == 0 and time.time() < deadline:
+        time.sleep(0.1)
+    share = green_share()
+    assert 0.1 <= share <= 0.4, share  # the canary's 25%
+    assert sm.describe_endpoint(EndpointName="ep-shift")["EndpointStatus"] == "Updating"
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-shift", WaiterConfig=wait)
+    assert green_share(50) == 1.0
+    d = sm.describe_endpoint(EndpointName="ep-shift")
+    assert d["EndpointConfigName"] == "ep-shift-green"
+    assert d["LastDeploymentConfig"] == canary
+
+    # Linear steps of half the instances: half the traffic, then all.
+    linear = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "LINEAR", "WaitIntervalInSeconds": 4,
+        "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 1}}}}
+    sm.update_endpoint(EndpointName="ep-shift", EndpointConfigName="ep-shift-blue",
+                       DeploymentConfig=linear)
+    deadline = time.time() + 30
+    while green_share(20) == 1.0 and time.time() < deadline:
+        time.sleep(0.1)
+    share = green_share()
+    assert 0.35 <= share <= 0.65, share  # one of two instances' worth moved
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-shift", WaiterConfig=wait)
+    assert green_share(50) == 0.0
+
+    # An hour-long canary wait gives way to a DeleteEndpoint at once.
+    long_canary = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "CANARY", "WaitIntervalInSeconds": 3600,
+        "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}}}
+    sm.update_endpoint(EndpointName="ep-shift", EndpointConfigName="ep-shift-green",
+                       DeploymentConfig=long_canary)
+    time.sleep(1)
+    started = time.time()
+    sm.delete_endpoint(EndpointName="ep-shift")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="ep-shift", WaiterConfig=wait)
+    assert time.time() - started < 30
+
+    # What cannot be followed is refused.
+    for config, words in (
+            ({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+                "Type": "LINEAR", "WaitIntervalInSeconds": 1}}}, "needs a LinearStepSize"),
+            ({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+                "Type": "LINEAR", "WaitIntervalInSeconds": 600,
+                "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
+                "MaximumExecutionTimeoutInSeconds": 600}}, "MaximumExecutionTimeoutInSeconds")):
+        with pytest.raises(sm.exceptions.ClientError, match=words):
+            sm.create_endpoint(EndpointName="ep-shift-bad", EndpointConfigName="ep-shift-blue",
+                               DeploymentConfig=config)
+
+
+def test_shutdown_cuts_a_traffic_shift_short(models, tmp_path):
+    """A server stopped while an update waits between traffic steps stops at
+    once; after the restart the endpoint serves and the update runs again."""
+    data_dir = own_data_dir(tmp_path)
+    s = Server(data_dir)
+    try:
+        s3, sm = model_a_on(s)
+        deploy(sm, "ep-long", [("AllTraffic", "model-a", 2, 1.0)])
+        sm.update_endpoint(EndpointName="ep-long", EndpointConfigName="ep-long-config",
+                           DeploymentConfig={"BlueGreenUpdatePolicy": {
+                               "TrafficRoutingConfiguration": {
+                                   "Type": "CANARY", "WaitIntervalInSeconds": 3600,
+                                   "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}}})
+        assert "event=traffic_shift" in wait_log(s, "event=traffic_shift")
+    finally:
+        started = time.time()
+        assert s.stop() == 0
+        assert time.time() - started < 20
+    s = Server(data_dir)
+    try:
+        sm = client(s, "sagemaker")
+        assert sm.describe_endpoint(EndpointName="ep-long")["EndpointStatus"] == "Updating"
+        rt = client(s, "sagemaker-runtime", retries=10)
+        r = rt.invoke_endpoint(EndpointName="ep-long", ContentType="text/csv",
+                               Body=",".join(["10"] * D))
+        assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 1.0
+        sm.delete_endpoint(EndpointName="ep-long")
+        sm.get_waiter("endpoint_deleted").wait(EndpointName="ep-long",
+                                               WaiterConfig={"Delay": 0.5, "MaxAttempts": 60})
+    finally:
+        assert s.stop() == 0
