@@ -116,16 +116,13 @@ static int split(const char *uri, char bucket[64], const char **key)
     return objstore_uri_split(uri, bucket, 64, key);
 }
 
-/* Writes data as the object at `uri` in a bucket of `account`. */
-static int put(struct asyncq *q, const char *account, const char *uri,
-               const void *data, size_t len, const char *content_type,
-               struct kiln_diag *d)
+/* The bucket and key of object `uri` in a bucket of `account`. */
+static int locate(struct asyncq *q, const char *account, const char *uri,
+                  char bucket[64], const char **key, struct kiln_diag *d)
 {
-    char bucket[64];
-    const char *key;
     struct meta_bucket bk;
 
-    if (split(uri, bucket, &key) != 0 || !*key)
+    if (split(uri, bucket, key) != 0 || !**key)
         return diag_set(d, KILN_EINVAL, "%s is not an s3:// object URI", uri);
     if (meta_bucket_get(q->meta, bucket, &bk) != 0 ||
         strcmp(bk.account, account) != 0)
@@ -133,7 +130,20 @@ static int put(struct asyncq *q, const char *account, const char *uri,
                         "the bucket %s does not exist or belongs to another "
                         "account",
                         bucket);
-    return objstore_put_data(q->store, bucket, key, data, len, content_type, d);
+    return 0;
+}
+
+/* Writes data as the object at `uri` in a bucket of `account`. */
+static int put(struct asyncq *q, const char *account, const char *uri,
+               const void *data, size_t len, const char *content_type,
+               struct kiln_diag *d)
+{
+    char bucket[64];
+    const char *key;
+    int rc = locate(q, account, uri, bucket, &key, d);
+    return rc ? rc
+              : objstore_put_data(q->store, bucket, key, data, len,
+                                  content_type, d);
 }
 
 /* Reads the request's input object into `out`. */
@@ -142,18 +152,14 @@ static int read_input(struct asyncq *q, const char *account, const char *uri,
 {
     char bucket[64];
     const char *key;
-    struct meta_bucket bk;
     struct stat st;
-    int fd, rc = 0;
+    int fd, rc = locate(q, account, uri, bucket, &key, d);
+    char why[256];
 
-    if (split(uri, bucket, &key) != 0 || !*key)
-        return diag_set(d, KILN_EINVAL, "%s is not an s3:// object URI", uri);
-    if (meta_bucket_get(q->meta, bucket, &bk) != 0 ||
-        strcmp(bk.account, account) != 0)
-        return diag_set(d, KILN_ENOBUCKET,
-                        "Could not read the input %s: the bucket does not "
-                        "exist or belongs to another account.",
-                        uri);
+    if (rc) {
+        str_copy(why, d->msg, sizeof(why));
+        return diag_set(d, rc, "Could not read the input %s: %s.", uri, why);
+    }
     if (objstore_open_object(q->store, bucket, key, &fd, d) != 0)
         return diag_set(d, KILN_ENOTFOUND,
                         "Could not read the input %s: no such object.", uri);

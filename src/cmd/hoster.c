@@ -705,18 +705,18 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             rc = diag_set(d, KILN_EINVAL, "Bad ModelDataUrl %s", url);
             break;
         }
+        if (meta_bucket_get(h->o.meta, bucket, &bk) != 0 ||
+            strcmp(bk.account, account) != 0) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "Could not access model data at %s: the bucket "
+                          "does not exist or belongs to another account.",
+                          url);
+            break;
+        }
         var->multi =
             jstr(pc, "Mode") && strcmp(jstr(pc, "Mode"), "MultiModel") == 0;
         if (var->multi) {
             /* Models load when a request names them (load_model). */
-            if (meta_bucket_get(h->o.meta, bucket, &bk) != 0 ||
-                strcmp(bk.account, account) != 0) {
-                rc = diag_set(d, KILN_EINVAL,
-                              "Could not access model data at %s: the bucket "
-                              "does not exist or belongs to another account.",
-                              url);
-                break;
-            }
             str_copy(var->mm_bucket, bucket, sizeof(var->mm_bucket));
             size_t kl = strlen(key);
             snprintf(var->mm_prefix, sizeof(var->mm_prefix), "%s%s", key,
@@ -729,14 +729,6 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
                 buf_init(&var->inst[k].pending, 256 * 1024);
             }
             continue;
-        }
-        if (meta_bucket_get(h->o.meta, bucket, &bk) != 0 ||
-            strcmp(bk.account, account) != 0) {
-            rc = diag_set(d, KILN_EINVAL,
-                          "Could not access model data at %s: the bucket "
-                          "does not exist or belongs to another account.",
-                          url);
-            break;
         }
         snprintf(var->model_dir, sizeof(var->model_dir), "%s/%s-model", f->dir,
                  var->name);
