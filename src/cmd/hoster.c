@@ -1328,41 +1328,45 @@ static void *monitor(void *arg)
             pthread_mutex_unlock(&h->lock);
             break;
         }
-        for (struct endpoint *e = h->eps; e; e = e->next) {
-            struct fleet *f = e->fleet;
-            for (size_t i = 0; f && i < f->nv; i++) {
-                take_capture(f, &f->v[i], false, &due);
-                for (int k = 0; k < f->v[i].slots; k++) {
-                    struct instance *in = &f->v[i].inst[k];
-                    int st;
-                    /* A free slot, or one its loader still owns. */
-                    if (f->v[i].multi && (!in->target[0] || in->loading))
-                        continue;
-                    if (in->proc.out_fd >= 0)
-                        drain(h, e, &f->v[i], in);
-                    if (in->proc.pid > 0 &&
-                        proc_wait(&in->proc, true, &st) == KILN_CONTINUE) {
-                        if (!in->ready && nchecks < KILN_ARRAY_LEN(checks)) {
-                            checks[nchecks].f = f;
-                            checks[nchecks].in = in;
-                            str_copy(checks[nchecks].sock, in->sock,
-                                     sizeof(checks[nchecks].sock));
-                            f->refs++;
-                            nchecks++;
+        /* The fleet in service, and one traffic is shifting to. */
+        for (struct endpoint *e = h->eps; e; e = e->next)
+            for (int fi = 0; fi < 2; fi++) {
+                struct fleet *f = fi ? e->green : e->fleet;
+                for (size_t i = 0; f && i < f->nv; i++) {
+                    take_capture(f, &f->v[i], false, &due);
+                    for (int k = 0; k < f->v[i].slots; k++) {
+                        struct instance *in = &f->v[i].inst[k];
+                        int st;
+                        /* A free slot, or one its loader still owns. */
+                        if (f->v[i].multi && (!in->target[0] || in->loading))
+                            continue;
+                        if (in->proc.out_fd >= 0)
+                            drain(h, e, &f->v[i], in);
+                        if (in->proc.pid > 0 &&
+                            proc_wait(&in->proc, true, &st) == KILN_CONTINUE) {
+                            if (!in->ready &&
+                                nchecks < KILN_ARRAY_LEN(checks)) {
+                                checks[nchecks].f = f;
+                                checks[nchecks].in = in;
+                                str_copy(checks[nchecks].sock, in->sock,
+                                         sizeof(checks[nchecks].sock));
+                                f->refs++;
+                                nchecks++;
+                            }
+                            continue;
                         }
-                        continue;
+                        /* The instance died: start it again. */
+                        in->ready = false;
+                        proc_release(&in->proc);
+                        in->restarts++;
+                        log_warn(
+                            "event=instance_restart endpoint=%s variant=%s "
+                            "instance=%d",
+                            e->name, f->v[i].name, in->id);
+                        start_instance(h, &f->v[i], in, NULL);
                     }
-                    /* The instance died: start it again. */
-                    in->ready = false;
-                    proc_release(&in->proc);
-                    in->restarts++;
-                    log_warn("event=instance_restart endpoint=%s variant=%s "
-                             "instance=%d",
-                             e->name, f->v[i].name, in->id);
-                    start_instance(h, &f->v[i], in, NULL);
                 }
             }
-        }
         if (due || nchecks) {
             pthread_mutex_unlock(&h->lock);
             write_capture(h, due);
