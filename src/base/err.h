@@ -123,7 +123,12 @@
     X(TAGLIMIT, "too many tags", 400, "ValidationException", 400,              \
       "BadRequest", 400, "ValidationError", 400, "ValidationError")            \
     X(PARTNUMBER, "invalid part number", 400, "ValidationException", 416,      \
-      "InvalidPartNumber", 400, "ValidationError", 400, "ValidationError")
+      "InvalidPartNumber", 400, "ValidationError", 400, "ValidationError")     \
+    X(NOCORS, "no CORS configuration", 400, "ValidationException", 404,        \
+      "NoSuchCORSConfiguration", 400, "ValidationError", 400,                  \
+      "ValidationError")                                                       \
+    X(CORSDENIED, "CORS request not allowed", 400, "ValidationException", 403, \
+      "AccessForbidden", 400, "ValidationError", 400, "ValidationError")
 
 /* Positions in the table; 0 is "no error". */
 enum kiln_err_index {

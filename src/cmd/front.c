@@ -46,6 +46,7 @@ static const struct {
 
 struct front_req {
     enum route route;
+    bool preflight; /* a CORS preflight, answered in full */
     struct auth_result ar;
     const struct api_op *op;
     const char *target;
@@ -153,6 +154,53 @@ static size_t body_limit(struct front_req *fr)
     return 0;
 }
 
+/*
+ * Browsers: a CORS preflight (OPTIONS, never signed) of the SageMaker
+ * APIs is allowed from any origin, as AWS's JSON services allow it, since
+ * every call must still be signed; S3's follows the bucket's CORS rules.
+ */
+static bool preflight(struct front *f, struct http_request *r,
+                      struct front_req *fr)
+{
+    if (strcmp(r->method, "OPTIONS") != 0)
+        return false;
+    fr->preflight = true;
+    if (strcmp(r->path, "/") != 0 && !is_runtime_path(r->path)) {
+        s3_preflight(&f->s3, r);
+        return true;
+    }
+    const char *origin = http_request_header(r, "Origin");
+    const char *headers =
+        http_request_header(r, "Access-Control-Request-Headers");
+    str_copy(r->op, "PreflightRequest", sizeof(r->op));
+    http_respond(r, 200, NULL, NULL, 0);
+    http_response_header(r, "Access-Control-Allow-Origin",
+                         origin ? origin : "*");
+    http_response_header(r, "Access-Control-Allow-Methods", "GET, POST");
+    if (headers)
+        http_response_header(r, "Access-Control-Allow-Headers", headers);
+    http_response_header(r, "Access-Control-Max-Age", "86400");
+    http_response_header(r, "Vary", "Origin");
+    return true;
+}
+
+/* What a browser's script may read of a SageMaker answer. */
+static void api_cors(const struct front_req *fr, struct http_request *r)
+{
+    const char *origin = http_request_header(r, "Origin");
+    if (!origin || !r->responded || !fr || fr->preflight ||
+        fr->route == ROUTE_S3)
+        return;
+    http_response_header(r, "Access-Control-Allow-Origin", origin);
+    http_response_header(
+        r, "Access-Control-Expose-Headers",
+        "x-amzn-RequestId, x-amzn-ErrorType, x-amzn-ErrorMessage, Date, "
+        "x-Amzn-Invoked-Production-Variant, "
+        "X-Amzn-SageMaker-Custom-Attributes, "
+        "X-Amzn-SageMaker-OutputLocation, X-Amzn-SageMaker-FailureLocation");
+    http_response_header(r, "Vary", "Origin");
+}
+
 static void on_headers(struct front *f, struct http_request *r)
 {
     struct front_req *fr = xcalloc(1, sizeof(*fr));
@@ -161,6 +209,8 @@ static void on_headers(struct front *f, struct http_request *r)
 
     r->app_state = fr;
     r->app_state_free = front_req_free;
+    if (preflight(f, r, fr))
+        return;
     fr->target = http_request_header(r, "X-Amz-Target");
     rc = auth_begin(r, lookup_key, f, (int64_t)time(NULL), &fr->ar, &d);
     fr->route = classify(r, fr);
@@ -635,4 +685,5 @@ void front_handle(void *app, struct http_request *r, enum http_phase phase)
         on_headers(f, r);
     else
         on_done(f, r);
+    api_cors(r->app_state, r);
 }

@@ -156,6 +156,8 @@ static const char *const migrations[] = {
     /* 8: a multipart object's parts, "number:size,..." in object order,
      * for GetObject's partNumber ('' for objects completed before it) */
     "ALTER TABLE objects ADD COLUMN part_sizes TEXT NOT NULL DEFAULT '';",
+    /* 9: a bucket's CORS rules (PutBucketCors), as JSON, or '' */
+    "ALTER TABLE buckets ADD COLUMN cors TEXT NOT NULL DEFAULT '';",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -625,6 +627,34 @@ int meta_bucket_get(struct meta *m, const char *name, struct meta_bucket *out)
               name);
     if (st && sqlite3_step(st) == SQLITE_ROW) {
         bucket_from_row(st, out);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_bucket_cors_set(struct meta *m, const char *name, const char *cors)
+{
+    int rc;
+    pthread_mutex_lock(&m->lock);
+    rc = run(prep(m, "UPDATE buckets SET cors = ? WHERE name = ?", "ss", cors,
+                  name)) == SQLITE_DONE
+             ? (sqlite3_changes(m->db) ? 0 : KILN_ENOBUCKET)
+             : KILN_EIO;
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_bucket_cors_get(struct meta *m, const char *name, char **cors)
+{
+    sqlite3_stmt *st;
+    int rc = KILN_ENOBUCKET;
+
+    pthread_mutex_lock(&m->lock);
+    st = prep(m, "SELECT cors FROM buckets WHERE name = ?", "s", name);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        *cors = xstrdup(col(st, 0));
         rc = 0;
     }
     sqlite3_finalize(st);

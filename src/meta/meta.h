@@ -241,6 +241,10 @@ int meta_bucket_create(struct meta *m, const struct meta_bucket *b,
 int meta_bucket_get(struct meta *m, const char *name, struct meta_bucket *out);
 /* KILN_ENOBUCKET, or KILN_ENOTEMPTY while objects or uploads remain. */
 int meta_bucket_delete(struct meta *m, const char *name);
+/* A bucket's CORS rules (JSON, "" for none; cors_get's is owned:
+ * mem_free); KILN_ENOBUCKET. */
+int meta_bucket_cors_set(struct meta *m, const char *name, const char *cors);
+int meta_bucket_cors_get(struct meta *m, const char *name, char **cors);
 /* Buckets of `account` in name order. */
 int meta_bucket_each(struct meta *m, const char *account, meta_bucket_fn fn,
                      void *ctx);

@@ -26,6 +26,7 @@
 #include "base/str.h"
 #include "base/tm.h"
 #include "http/awserr.h"
+#include "s3/cors.h"
 #include "s3/s3xml.h"
 
 #define XML_NS        "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -63,6 +64,9 @@ enum op {
     OP_PUT_TAGGING,
     OP_GET_TAGGING,
     OP_DELETE_TAGGING,
+    OP_PUT_CORS,
+    OP_GET_CORS,
+    OP_DELETE_CORS,
     OP_UNSUPPORTED,
 };
 
@@ -92,6 +96,9 @@ static const char *const op_names[] = {
     [OP_PUT_TAGGING] = "PutObjectTagging",
     [OP_GET_TAGGING] = "GetObjectTagging",
     [OP_DELETE_TAGGING] = "DeleteObjectTagging",
+    [OP_PUT_CORS] = "PutBucketCors",
+    [OP_GET_CORS] = "GetBucketCors",
+    [OP_DELETE_CORS] = "DeleteBucketCors",
     [OP_UNSUPPORTED] = "-",
 };
 
@@ -318,6 +325,11 @@ static enum op route(const struct s3_req *q, const char *method,
 
     if (!q->bucket)
         return strcmp(method, "GET") == 0 ? OP_LIST_BUCKETS : OP_UNSUPPORTED;
+    if (!q->key && qhas(q, "cors"))
+        return strcmp(method, "PUT") == 0      ? OP_PUT_CORS
+               : strcmp(method, "GET") == 0    ? OP_GET_CORS
+               : strcmp(method, "DELETE") == 0 ? OP_DELETE_CORS
+                                               : OP_UNSUPPORTED;
     if (!q->key) {
         if (strcmp(method, "PUT") == 0)
             return q->nq == 0 || qhas(q, "x-id") ? OP_CREATE_BUCKET
@@ -342,7 +354,6 @@ static enum op route(const struct s3_req *q, const char *method,
                 return OP_GET_VERSIONING;
             static const char *const unsupported[] = {"acl",
                                                       "policy",
-                                                      "cors",
                                                       "lifecycle",
                                                       "tagging",
                                                       "website",
@@ -2870,9 +2881,168 @@ static bool part_number(struct http_request *r, struct s3_req *q)
     return true;
 }
 
+/* ---- CORS ------------------------------------------------------------ */
+
+/* The bucket's CORS rules, or NULL (none, or no such bucket). */
+static json_t *bucket_cors(const struct s3_ctx *s, const char *bucket)
+{
+    char *text = NULL;
+    json_t *rules = NULL;
+    if (bucket && meta_bucket_cors_get(s->meta, bucket, &text) == 0 && *text)
+        rules = json_loads(text, 0, NULL);
+    mem_free(text);
+    return rules;
+}
+
+/* PutBucketCors, GetBucketCors, DeleteBucketCors: the owner's. */
+static void cors_op(const struct s3_ctx *s, struct http_request *r,
+                    struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    json_t *rules = NULL;
+    int rc = own_bucket(q, &b, &d);
+
+    if (!rc && q->op == OP_PUT_CORS) {
+        rc = s3xml_parse_cors(r->body.data ? r->body.data : "", r->body.len,
+                              &rules, &d);
+        if (!rc)
+            rc = cors_rules_check(rules, &d);
+        char *text = rc ? NULL : json_dumps(rules, JSON_COMPACT);
+        if (text)
+            rc = meta_bucket_cors_set(s->meta, q->bucket, text);
+        mem_free(text);
+        if (!rc)
+            respond_empty(r, 200);
+    } else if (!rc && q->op == OP_DELETE_CORS) {
+        rc = meta_bucket_cors_set(s->meta, q->bucket, "");
+        if (!rc)
+            respond_empty(r, 204);
+    } else if (!rc) {
+        rules = bucket_cors(s, q->bucket);
+        if (!rules) {
+            rc = diag_set(&d, KILN_ENOCORS,
+                          "The CORS configuration does not exist");
+        } else {
+            static const char *const fields[][2] = {
+                {"ID", "ID"},
+                {"AllowedHeaders", "AllowedHeader"},
+                {"AllowedMethods", "AllowedMethod"},
+                {"AllowedOrigins", "AllowedOrigin"},
+                {"ExposeHeaders", "ExposeHeader"},
+                {"MaxAgeSeconds", "MaxAgeSeconds"},
+            };
+            struct buf x = BUF_INIT(1 << 20);
+            json_t *rule;
+            size_t i;
+            buf_adds(&x, XML_HEAD "<CORSConfiguration xmlns=\"" XML_NS "\">");
+            json_array_foreach(rules, i, rule)
+            {
+                buf_adds(&x, "<CORSRule>");
+                for (size_t k = 0; k < KILN_ARRAY_LEN(fields); k++) {
+                    json_t *f = json_object_get(rule, fields[k][0]);
+                    size_t n = json_is_array(f) ? json_array_size(f) : !!f;
+                    for (size_t j = 0; j < n; j++) {
+                        json_t *v = json_is_array(f) ? json_array_get(f, j) : f;
+                        buf_addf(&x, "<%s>", fields[k][1]);
+                        xml_escaped(&x, json_string_value(v));
+                        buf_addf(&x, "</%s>", fields[k][1]);
+                    }
+                }
+                buf_adds(&x, "</CORSRule>");
+            }
+            buf_adds(&x, "</CORSConfiguration>");
+            respond_xml(r, 200, &x);
+            buf_release(&x);
+        }
+    }
+    if (rc == KILN_ENOBUCKET && !d.msg[0])
+        diag_set(&d, rc, "The specified bucket does not exist");
+    if (rc)
+        fail_diag(r, &d, q);
+    json_decref(rules);
+}
+
+/* The Access-Control-* headers of an answer to a browser (Origin) that
+ * the bucket's rules allow. */
+static void cors_answer(const struct s3_ctx *s, struct http_request *r,
+                        const struct s3_req *q)
+{
+    const char *origin = http_request_header(r, "Origin");
+    if (!origin || !q || !q->bucket || !r->responded)
+        return;
+    json_t *rules = bucket_cors(s, q->bucket);
+    json_t *rule = rules ? cors_match(rules, origin, r->method, NULL) : NULL;
+    if (rule)
+        cors_headers(r, rule, origin, false, NULL);
+    json_decref(rules);
+}
+
+void s3_preflight(const struct s3_ctx *s, struct http_request *r)
+{
+    struct s3_req *q = xcalloc(1, sizeof(*q));
+    struct kiln_diag d = {0};
+    const char *origin = http_request_header(r, "Origin");
+    const char *method =
+        http_request_header(r, "Access-Control-Request-Method");
+    const char *headers =
+        http_request_header(r, "Access-Control-Request-Headers");
+    json_t *rules = NULL, *rule = NULL;
+
+    q->s = s;
+    q->w.fd = -1;
+    str_copy(r->op, "PreflightRequest", sizeof(r->op));
+    if (!origin) {
+        fail(r, KILN_EBADREQUEST,
+             "Insufficient information. Origin request header needed.", q);
+    } else if (!method) {
+        fail(r, KILN_EBADREQUEST, "Invalid Access-Control-Request-Method: null",
+             q);
+    } else if (split_path(q, r->path, http_request_header(r, "Host"), s->domain,
+                          &d) != 0 ||
+               !(rules = bucket_cors(s, q->bucket))) {
+        fail(r, KILN_ECORSDENIED,
+             "CORSResponse: CORS is not enabled for this bucket.", q);
+    } else if (!(rule = cors_match(rules, origin, method, headers))) {
+        fail(r, KILN_ECORSDENIED,
+             "CORSResponse: This CORS request is not allowed. This is usually "
+             "because the evalution of Origin, request method / "
+             "Access-Control-Request-Method or Access-Control-Request-Headers "
+             "are not whitelisted by the resource's CORS spec.",
+             q);
+    } else {
+        respond_empty(r, 200);
+        cors_headers(r, rule, origin, true, headers);
+    }
+    json_decref(rules);
+    s3_req_free(q);
+}
+
+/* ---- entry points ----------------------------------------------------- */
+
+static void begin(const struct s3_ctx *s, struct http_request *r,
+                  const struct auth_result *ar, const char *payload_hash,
+                  struct s3_req **out);
+static void finish(const struct s3_ctx *s, struct http_request *r,
+                   struct s3_req *q);
+
 void s3_begin(const struct s3_ctx *s, struct http_request *r,
               const struct auth_result *ar, const char *payload_hash,
               struct s3_req **out)
+{
+    begin(s, r, ar, payload_hash, out);
+    cors_answer(s, r, *out);
+}
+
+void s3_finish(const struct s3_ctx *s, struct http_request *r, struct s3_req *q)
+{
+    finish(s, r, q);
+    cors_answer(s, r, q);
+}
+
+static void begin(const struct s3_ctx *s, struct http_request *r,
+                  const struct auth_result *ar, const char *payload_hash,
+                  struct s3_req **out)
 {
     struct s3_req *q = xcalloc(1, sizeof(*q));
     struct kiln_diag d = {0};
@@ -2930,6 +3100,7 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     case OP_DELETE_OBJECTS:
     case OP_COMPLETE_UPLOAD:
     case OP_PUT_TAGGING:
+    case OP_PUT_CORS:
         r->body_max = XML_BODY_MAX;
         if (r->has_length && r->content_length > XML_BODY_MAX)
             fail(r, KILN_ETOOBIG, "Your request body is too large.", q);
@@ -2981,7 +3152,8 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
     }
 }
 
-void s3_finish(const struct s3_ctx *s, struct http_request *r, struct s3_req *q)
+static void finish(const struct s3_ctx *s, struct http_request *r,
+                   struct s3_req *q)
 {
     struct kiln_diag d = {0};
 
@@ -3016,6 +3188,11 @@ void s3_finish(const struct s3_ctx *s, struct http_request *r, struct s3_req *q)
     case OP_BUCKET_LOCATION:
     case OP_GET_VERSIONING:
         bucket_op(s, r, q);
+        break;
+    case OP_PUT_CORS:
+    case OP_GET_CORS:
+    case OP_DELETE_CORS:
+        cors_op(s, r, q);
         break;
     case OP_LIST_V1:
     case OP_LIST_V2:

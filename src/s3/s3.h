@@ -43,6 +43,12 @@ void s3_begin(const struct s3_ctx *s, struct http_request *r,
 void s3_finish(const struct s3_ctx *s, struct http_request *r,
                struct s3_req *q);
 
+/* Answers a browser's CORS preflight (OPTIONS, never signed) from the
+ * bucket's CORS rules (PutBucketCors): 200 with the Access-Control-*
+ * headers, or 403 AccessForbidden. Answers to requests with an Origin
+ * carry the headers of the rule that allows them. */
+void s3_preflight(const struct s3_ctx *s, struct http_request *r);
+
 /* Frees the state; aborts an unfinished upload. s3_req_free(NULL) is ok. */
 void s3_req_free(struct s3_req *q);
 

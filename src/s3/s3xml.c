@@ -3,6 +3,7 @@
  */
 #include "s3/s3xml.h"
 
+#include <jansson.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
@@ -245,5 +246,76 @@ int s3xml_parse_location(const char *body, size_t len, char *out, size_t size,
             mem_free(t);
         }
     xmlFreeDoc(doc);
+    return 0;
+}
+
+/* The members of a CORSRule, in the order S3 lists them. */
+static const struct {
+    const char *element, *member;
+    bool list;
+} cors_fields[] = {
+    {"ID", "ID", false},
+    {"AllowedHeader", "AllowedHeaders", true},
+    {"AllowedMethod", "AllowedMethods", true},
+    {"AllowedOrigin", "AllowedOrigins", true},
+    {"ExposeHeader", "ExposeHeaders", true},
+    {"MaxAgeSeconds", "MaxAgeSeconds", false},
+};
+
+int s3xml_parse_cors(const char *body, size_t len, json_t **rules,
+                     struct kiln_diag *d)
+{
+    xmlDoc *doc = parse(body, len, "CORSConfiguration");
+    json_t *list = json_array();
+    int rc = 0;
+
+    if (!doc) {
+        json_decref(list);
+        return malformed(d);
+    }
+    for (xmlNode *n = xmlDocGetRootElement(doc)->children; n && !rc;
+         n = n->next) {
+        if (!named(n, "CORSRule"))
+            continue;
+        json_t *rule = json_object();
+        for (xmlNode *c = n->children; c && !rc; c = c->next) {
+            for (size_t i = 0; i < KILN_ARRAY_LEN(cors_fields); i++) {
+                if (!named(c, cors_fields[i].element))
+                    continue;
+                char *t = text_of(c);
+                json_t *v = json_string(t);
+                mem_free(t);
+                if (!v) { /* not UTF-8 */
+                    rc = malformed(d);
+                } else if (cors_fields[i].list) {
+                    json_t *a = json_object_get(rule, cors_fields[i].member);
+                    if (!a) {
+                        a = json_array();
+                        json_object_set_new(rule, cors_fields[i].member, a);
+                    }
+                    json_array_append_new(a, v);
+                } else if (json_object_get(rule, cors_fields[i].member)) {
+                    json_decref(v);
+                    rc = malformed(d);
+                } else {
+                    json_object_set_new(rule, cors_fields[i].member, v);
+                }
+            }
+        }
+        /* Every rule allows some origin some method. */
+        if (!rc && (!json_object_get(rule, "AllowedOrigins") ||
+                    !json_object_get(rule, "AllowedMethods") ||
+                    json_array_size(list) == S3XML_MAX_CORS_RULES))
+            rc = malformed(d);
+        json_array_append_new(list, rule);
+    }
+    xmlFreeDoc(doc);
+    if (!rc && json_array_size(list) == 0)
+        rc = malformed(d);
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
+    *rules = list;
     return 0;
 }

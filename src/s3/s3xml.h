@@ -1,7 +1,8 @@
 /*
  * s3xml.h - the S3 request bodies kiln parses, with libxml2 (never by
  * hand): DeleteObjects' <Delete>, CompleteMultipartUpload's
- * <CompleteMultipartUpload> and PutObjectTagging's <Tagging>. Namespaces are
+ * <CompleteMultipartUpload>, PutObjectTagging's <Tagging> and
+ * PutBucketCors' <CORSConfiguration>. Namespaces are
  * ignored, as S3 does. Network access and entity expansion are off. Results are
  * owned by the caller and freed with the matching _free. Any thread.
  *
@@ -10,11 +11,14 @@
 #ifndef KILN_S3_S3XML_H
 #define KILN_S3_S3XML_H
 
+#include <jansson.h>
+
 #include "base/err.h"
 
-#define S3XML_MAX_KEYS  1000  /* DeleteObjects limit */
-#define S3XML_MAX_PARTS 10000 /* multipart limit */
-#define S3XML_MAX_TAGS  1000  /* far past S3's 10, which s3.c enforces */
+#define S3XML_MAX_KEYS       1000  /* DeleteObjects limit */
+#define S3XML_MAX_PARTS      10000 /* multipart limit */
+#define S3XML_MAX_TAGS       1000  /* far past S3's 10, which s3.c enforces */
+#define S3XML_MAX_CORS_RULES 100   /* S3's limit */
 
 struct s3xml_delete {
     char **keys;
@@ -57,6 +61,15 @@ struct s3xml_tagging {
 int s3xml_parse_tagging(const char *body, size_t len, struct s3xml_tagging *out,
                         struct kiln_diag *d);
 void s3xml_tagging_free(struct s3xml_tagging *x);
+
+/* <CORSConfiguration><CORSRule>... as a JSON array of rules, each an
+ * object with ID, AllowedHeaders, AllowedMethods, AllowedOrigins,
+ * ExposeHeaders (arrays of strings) and MaxAgeSeconds, as sent (cors.c
+ * checks the values). At least one rule, at most 100, each with an
+ * origin and a method. *rules is owned by the caller (json_decref). */
+
+int s3xml_parse_cors(const char *body, size_t len, json_t **rules,
+                     struct kiln_diag *d);
 
 /* The LocationConstraint of a CreateBucketConfiguration ("" if none). */
 int s3xml_parse_location(const char *body, size_t len, char *out, size_t size,

@@ -1,7 +1,10 @@
 /*
  * fuzz_s3xml.c - the S3 XML request bodies: DeleteObjects,
- * CompleteMultipartUpload, PutObjectTagging and CreateBucketConfiguration.
+ * CompleteMultipartUpload, PutObjectTagging, CreateBucketConfiguration and
+ * PutBucketCors.
  */
+#include <jansson.h>
+
 #include "fuzz.h"
 #include "s3/s3xml.h"
 
@@ -12,6 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct s3xml_complete c;
     struct s3xml_tagging t;
     char loc[64];
+    json_t *cors;
 
     if (s3xml_parse_delete((const char *)data, size, &del, &d) == 0)
         s3xml_delete_free(&del);
@@ -20,5 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (s3xml_parse_tagging((const char *)data, size, &t, &d) == 0)
         s3xml_tagging_free(&t);
     s3xml_parse_location((const char *)data, size, loc, sizeof(loc), &d);
+    if (s3xml_parse_cors((const char *)data, size, &cors, &d) == 0)
+        json_decref(cors);
     return 0;
 }

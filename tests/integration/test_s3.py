@@ -1171,3 +1171,96 @@ def test_js_sdk_v3_multipart_upload(server):
     assert res["tags"] == [{"Key": "stage", "Value": "raw"}]
     assert res["part2"] and res["parts"] == 5
 
+
+
+def test_bucket_cors(server, s3):
+    """PutBucketCors / GetBucketCors / DeleteBucketCors, and what a browser
+    sees: a preflight (unsigned OPTIONS) answered from the bucket's rules,
+    and the Access-Control-* headers on the answers the rules allow."""
+    s3.create_bucket(Bucket="web-assets")
+    assert code_of(s3.get_bucket_cors, Bucket="web-assets") == "NoSuchCORSConfiguration"
+    rules = [{"ID": "app", "AllowedOrigins": ["https://*.example.com"],
+              "AllowedMethods": ["GET", "PUT"], "AllowedHeaders": ["*"],
+              "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600},
+             {"AllowedOrigins": ["*"], "AllowedMethods": ["HEAD"]}]
+    s3.put_bucket_cors(Bucket="web-assets", CORSConfiguration={"CORSRules": rules})
+    assert s3.get_bucket_cors(Bucket="web-assets")["CORSRules"] == rules
+    s3.put_object(Bucket="web-assets", Key="app.js", Body=b"console.log(1)")
+
+    def preflight(origin, method, headers=None):
+        h = {"Access-Control-Request-Method": method}
+        if origin:
+            h["Origin"] = origin
+        if headers:
+            h["Access-Control-Request-Headers"] = headers
+        return send(server, "OPTIONS", "/web-assets/app.js", h)
+
+    status, hdrs, _ = preflight("https://app.example.com", "PUT",
+                                "content-type, x-amz-date, authorization")
+    assert status == 200
+    assert hdrs["access-control-allow-origin"] == "https://app.example.com"
+    assert hdrs["access-control-allow-methods"] == "GET, PUT"
+    assert hdrs["access-control-allow-headers"] == "content-type, x-amz-date, authorization"
+    assert hdrs["access-control-expose-headers"] == "ETag"
+    assert hdrs["access-control-max-age"] == "600"
+    status, hdrs, _ = preflight("https://elsewhere.org", "HEAD")
+    assert status == 200 and hdrs["access-control-allow-origin"] == "*"
+    status, hdrs, body = preflight("https://elsewhere.org", "PUT")
+    assert status == 403 and b"<Code>AccessForbidden</Code>" in body
+    assert "access-control-allow-origin" not in hdrs
+    status, _, body = preflight(None, "GET")
+    assert status == 400 and b"Origin request header needed" in body
+
+    # The answer to a signed request carries the rule's headers.
+    for origin, allowed in (("https://app.example.com", True), ("https://evil.org", False)):
+        status, hdrs, body = send(server, *signed(
+            server, "s3", method="GET", path="/web-assets/app.js",
+            headers={"Origin": origin,
+                     "x-amz-content-sha256": hashlib.sha256(b"").hexdigest()}))
+        assert status == 200 and body == b"console.log(1)"
+        assert hdrs.get("access-control-allow-origin") == (origin if allowed else None)
+        if allowed:
+            assert hdrs["access-control-expose-headers"] == "ETag"
+
+    # What S3 refuses.
+    for bad, code in (([{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}], "InvalidRequest"),
+                      ([{"AllowedOrigins": ["*.*.example.com"], "AllowedMethods": ["GET"]}],
+                       "InvalidRequest")):
+        assert code_of(s3.put_bucket_cors, Bucket="web-assets",
+                       CORSConfiguration={"CORSRules": bad}) == code
+    body = b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin></CORSRule>" \
+           b"</CORSConfiguration>"
+    status, _, answer = send(server, *signed(server, "s3", body, method="PUT",
+                                             path="/web-assets?cors",
+                                             headers={"x-amz-content-sha256":
+                                                      hashlib.sha256(body).hexdigest()}))
+    assert status == 400 and b"<Code>MalformedXML</Code>" in answer
+    out = kiln("admin", "keys", "add", "--data-dir", server.data_dir, "--account", "999988887777")
+    akid, _, _, secret = out.stdout.split()
+    other = client(server, "s3", akid=akid, secret=secret)
+    assert code_of(other.get_bucket_cors, Bucket="web-assets") == "AccessDenied"
+    assert code_of(other.delete_bucket_cors, Bucket="web-assets") == "AccessDenied"
+    assert s3.get_bucket_cors(Bucket="web-assets")["CORSRules"] == rules
+
+    s3.delete_bucket_cors(Bucket="web-assets")
+    assert code_of(s3.get_bucket_cors, Bucket="web-assets") == "NoSuchCORSConfiguration"
+    status, _, body = preflight("https://app.example.com", "GET")
+    assert status == 403 and b"CORS is not enabled for this bucket" in body
+
+
+def test_sagemaker_apis_answer_browsers(server):
+    """The SageMaker APIs take a browser's preflight from any origin (every
+    call is still signed) and let its script read their answers."""
+    status, hdrs, _ = send(server, "OPTIONS", "/", {
+        "Origin": "http://localhost:8888", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, x-amz-target, authorization"})
+    assert status == 200
+    assert hdrs["access-control-allow-origin"] == "http://localhost:8888"
+    assert "x-amz-target" in hdrs["access-control-allow-headers"]
+    status, hdrs, body = send(server, *signed(
+        server, "sagemaker", b"{}", {"Content-Type": "application/x-amz-json-1.1",
+                                      "X-Amz-Target": "SageMaker.ListEndpoints",
+                                      "Origin": "http://localhost:8888"}))
+    assert status == 200 and "Endpoints" in json.loads(body)
+    assert hdrs["access-control-allow-origin"] == "http://localhost:8888"
+    assert "x-amzn-RequestId" in hdrs["access-control-expose-headers"]

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "harness.h"
+#include "s3/cors.h"
 #include "s3/objstore.h"
 
 #define MIB5 OBJSTORE_MIN_STRIDE
@@ -291,7 +292,40 @@ static void test_link_over_a_link_keeps_the_blob(void)
     fixture_close(&f);
 }
 
+/* CORS rules: one wildcard anywhere in an origin, headers in any case,
+ * every requested header allowed or the rule does not apply. */
+static void test_cors_match(void)
+{
+    json_t *rules = json_loads(
+        "[{\"AllowedOrigins\": [\"https://*.example.com\"],"
+        "  \"AllowedMethods\": [\"GET\"],"
+        "  \"AllowedHeaders\": [\"x-amz-*\", \"Content-Type\"]},"
+        " {\"AllowedOrigins\": [\"*\"], \"AllowedMethods\": [\"HEAD\"]}]",
+        0, NULL);
+    json_t *first = json_array_get(rules, 0),
+           *second = json_array_get(rules, 1);
+
+    ASSERT_TRUE(rules != NULL);
+    ASSERT_TRUE(cors_match(rules, "https://a.example.com", "GET", NULL) ==
+                first);
+    ASSERT_TRUE(cors_match(rules, "https://.example.com", "GET", NULL) ==
+                first);
+    ASSERT_TRUE(cors_match(rules, "http://a.example.com", "GET", NULL) == NULL);
+    ASSERT_TRUE(cors_match(rules, "https://a.example.com.evil", "GET", NULL) ==
+                NULL);
+    ASSERT_TRUE(cors_match(rules, "https://a.example.com", "get", NULL) ==
+                NULL);
+    ASSERT_TRUE(cors_match(rules, "https://a.example.com", "GET",
+                           " X-Amz-Date ,content-type,x-amz-") == first);
+    ASSERT_TRUE(cors_match(rules, "https://a.example.com", "GET",
+                           "x-amz-date, authorization") == NULL);
+    ASSERT_TRUE(cors_match(rules, "", "HEAD", NULL) == second);
+    ASSERT_TRUE(cors_match(rules, "null", "HEAD", "x") == NULL);
+    json_decref(rules);
+}
+
 static const struct test tests[] = {
+    {"cors_match", test_cors_match},
     {"link_over_a_link_keeps_the_blob", test_link_over_a_link_keeps_the_blob},
     {"crc32c_paths_agree", test_crc32c_paths_agree},
     {"crc32c_combine", test_crc32c_combine},
