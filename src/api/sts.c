@@ -4,28 +4,8 @@
  */
 #include "api/sts.h"
 
+#include "api/query.h"
 #include "base/str.h"
-
-/* Finds parameter `name` in a form string; decoded into `out`. */
-static bool form_get(const char *params, size_t len, const char *name,
-                     struct buf *out)
-{
-    const char *p = params, *end = params + len;
-    size_t nlen = strlen(name);
-
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 &&
-            p[nlen] == '=') {
-            buf_reset(out);
-            return str_url_decode(p + nlen + 1, (size_t)(stop - p) - nlen - 1,
-                                  true, out) == 0;
-        }
-        p = stop + 1;
-    }
-    return false;
-}
 
 int sts_handle(const struct api_ctx *c, const char *params, size_t len,
                struct buf *out, struct kiln_diag *d)
@@ -33,11 +13,11 @@ int sts_handle(const struct api_ctx *c, const char *params, size_t len,
     struct buf action = BUF_INIT(256), version = BUF_INIT(256);
     int rc = 0;
 
-    if (!form_get(params, len, "Action", &action)) {
+    if (!query_param(params, len, "Action", &action)) {
         rc = diag_set(d, KILN_EUNKNOWNOP, "Missing Action parameter.");
         goto out;
     }
-    form_get(params, len, "Version", &version);
+    query_param(params, len, "Version", &version);
     if (strcmp(buf_cstr(&action), "GetCallerIdentity") != 0) {
         rc = diag_set(d, KILN_EUNKNOWNOP,
                       "Could not find operation %.64s for version %.32s",

@@ -99,3 +99,35 @@ int tm_parse_http(const char *s, int64_t *epoch)
              h * 3600 + m * 60 + sec;
     return 0;
 }
+
+int tm_parse_iso(const char *s, double *epoch)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    double frac = 0;
+
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+               &n) != 6 ||
+        n != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 60)
+        return KILN_EINVAL;
+    s += n;
+    if (*s == '.') {
+        double scale = 0.1;
+        for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
+            frac += (*s - '0') * scale;
+    }
+    int offset = 0;
+    if (*s == '+' || *s == '-') {
+        int oh, om;
+        if (sscanf(s + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 ||
+            s[6] != '\0')
+            return KILN_EINVAL;
+        offset = (*s == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+    } else if (*s == 'Z' ? s[1] != '\0' : *s != '\0') {
+        return KILN_EINVAL;
+    }
+    *epoch = (double)(tm_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+                      h * 3600 + mi * 60 + sec - offset) +
+             frac;
+    return 0;
+}

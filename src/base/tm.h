@@ -26,5 +26,8 @@ void tm_format_iso(double epoch, char out[TM_ISO_LEN]);
 
 /* Parses an RFC 1123 date; returns 0 or KILN_EINVAL. */
 int tm_parse_http(const char *s, int64_t *epoch);
+/* ISO 8601 as the AWS SDKs send it: YYYY-MM-DDTHH:MM:SS, optional
+ * fraction, then Z or +hh:mm / -hh:mm (none: UTC). KILN_EINVAL. */
+int tm_parse_iso(const char *s, double *epoch);
 
 #endif

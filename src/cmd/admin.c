@@ -186,6 +186,12 @@ static int api_doc(void)
     api_op_each(op_row, &out);
     buf_adds(&out,
              "\n## STS (Query)\n\n- GetCallerIdentity\n\n"
+             "## CloudWatch (Query)\n\n"
+             "The AWS/SageMaker endpoint metrics (Invocations, "
+             "Invocation4XXErrors, Invocation5XXErrors, "
+             "InvocationsPerInstance, ModelLatency, OverheadLatency; "
+             "dimensions EndpointName and VariantName), kept by the minute.\n\n"
+             "- ListMetrics\n- GetMetricStatistics\n\n"
              "## SageMaker Runtime (REST-JSON)\n\n"
              "- InvokeEndpoint: routed by variant weight, or to "
              "`TargetVariant`, to the endpoint's model servers; 6 MB "

@@ -16,6 +16,7 @@
 
 #include <time.h>
 
+#include "api/cloudwatch.h"
 #include "api/dispatch.h"
 #include "api/sts.h"
 #include "auth/auth.h"
@@ -31,7 +32,14 @@
 #define STS_BODY_MAX      (64 * 1024)
 #define RUNTIME_BODY_MAX  (6 * 1024 * 1024) /* InvokeEndpoint's 6 MB */
 
-enum route { ROUTE_JSON, ROUTE_RUNTIME, ROUTE_STS, ROUTE_S3, ROUTE_CONSOLE };
+enum route {
+    ROUTE_JSON,
+    ROUTE_RUNTIME,
+    ROUTE_STS,
+    ROUTE_S3,
+    ROUTE_CONSOLE,
+    ROUTE_CLOUDWATCH
+};
 
 static const struct {
     const char *label;
@@ -42,6 +50,7 @@ static const struct {
     [ROUTE_STS] = {"sts", KILN_PROTO_QUERY},
     [ROUTE_S3] = {"s3", KILN_PROTO_S3},
     [ROUTE_CONSOLE] = {"console", KILN_PROTO_REST},
+    [ROUTE_CLOUDWATCH] = {"cloudwatch", KILN_PROTO_QUERY},
 };
 
 struct front_req {
@@ -101,6 +110,8 @@ static enum route classify(struct http_request *r, const struct front_req *fr)
             return ROUTE_JSON;
         if (strcmp(svc, "sts") == 0)
             return ROUTE_STS;
+        if (strcmp(svc, "monitoring") == 0)
+            return ROUTE_CLOUDWATCH;
         if (strcmp(svc, "s3") == 0)
             return ROUTE_S3;
     }
@@ -132,6 +143,7 @@ static const char *no_auth_message(enum route route)
     case ROUTE_S3:
         return "Access Denied";
     case ROUTE_STS:
+    case ROUTE_CLOUDWATCH:
         return "Request is missing Authentication Token";
     default:
         return "Missing Authentication Token";
@@ -146,6 +158,7 @@ static size_t body_limit(struct front_req *fr)
     case ROUTE_RUNTIME:
         return RUNTIME_BODY_MAX;
     case ROUTE_STS:
+    case ROUTE_CLOUDWATCH:
         return STS_BODY_MAX;
     case ROUTE_S3:
     case ROUTE_CONSOLE:
@@ -298,15 +311,20 @@ static void answer_json(struct front *f, struct http_request *r,
     buf_release(&out);
 }
 
-static void answer_sts(struct http_request *r, struct front_req *fr,
-                       const struct api_ctx *c)
+/* STS and CloudWatch: the Query protocol's form parameters in the POST
+ * body or the GET query, an XML answer. */
+static void answer_query(struct http_request *r, struct front_req *fr,
+                         const struct api_ctx *c,
+                         int (*handle)(const struct api_ctx *, const char *,
+                                       size_t, struct buf *,
+                                       struct kiln_diag *))
 {
-    struct buf out = BUF_INIT(64 * 1024);
+    struct buf out = BUF_INIT(16u << 20);
     struct kiln_diag d = {0};
     bool post = strcmp(r->method, "POST") == 0;
     const char *params = post ? buf_cstr(&r->body) : r->query;
     size_t len = post ? r->body.len : strlen(r->query);
-    int rc = sts_handle(c, params, len, &out, &d);
+    int rc = handle(c, params, len, &out, &d);
 
     if (rc) {
         fail(r, fr, rc, d.msg);
@@ -554,6 +572,7 @@ static void answer_runtime(struct front *f, struct http_request *r,
         .target_model = http_request_header(r, "X-Amzn-SageMaker-Target-Model"),
         .body = r->body.data ? r->body.data : "",
         .len = r->body.len,
+        .start_ns = r->start_ns,
     };
     rc = f->hoster ? hoster_invoke(f->hoster, c->account, name, &req, &resp, &d)
                    : KILN_ENOTFOUND;
@@ -666,7 +685,10 @@ static void on_done(struct front *f, struct http_request *r)
         answer_json(f, r, fr, &c);
         break;
     case ROUTE_STS:
-        answer_sts(r, fr, &c);
+        answer_query(r, fr, &c, sts_handle);
+        break;
+    case ROUTE_CLOUDWATCH:
+        answer_query(r, fr, &c, cloudwatch_handle);
         break;
     case ROUTE_RUNTIME:
         answer_runtime(f, r, fr, &c);

@@ -85,6 +85,14 @@ struct variant {
      * over that of the variant that answered, taken exactly (acc). */
     bool shadow;
     unsigned shadow_acc; /* guarded by the hoster's lock */
+    /* Invocations since the monitor last wrote them to the metrics
+     * (CloudWatch's AWS/SageMaker), latencies in microseconds; guarded
+     * by the hoster's lock. */
+    struct vstats {
+        double n, e4, e5;
+        double model[3], overhead[3]; /* sum, min, max */
+        double overhead_n;
+    } stats;
 };
 
 struct fleet {
@@ -139,6 +147,7 @@ struct hoster {
     struct spawn *spawnq;
     bool closing;
     bool stopping;           /* hoster_free has begun: long waits give up */
+    double stats_flushed;    /* when the monitor last wrote metrics */
     unsigned seq;            /* fleet generations: unique file names */
     unsigned rng;            /* rand_r state: weighted variant choice */
     unsigned opseq;          /* operations, in the order they were asked for */
@@ -431,6 +440,98 @@ static void run_spawns(struct hoster *h)
     pthread_cond_broadcast(&h->spawned);
 }
 
+/* ---- metrics ---------------------------------------------------------- */
+
+#define STATS_FLUSH_SECONDS 5.0
+
+static void add_sample(double agg[3], double x, bool first)
+{
+    agg[0] += x;
+    if (first || x < agg[1])
+        agg[1] = x;
+    if (first || x > agg[2])
+        agg[2] = x;
+}
+
+/* One answered invocation; h->lock held. */
+static void count_invocation(struct vstats *s, int status, double model_us,
+                             double overhead_us)
+{
+    add_sample(s->model, model_us, s->n == 0);
+    s->n++;
+    s->e4 += status >= 400 && status < 500;
+    s->e5 += status >= 500;
+    if (overhead_us >= 0) {
+        add_sample(s->overhead, overhead_us < 0 ? 0 : overhead_us,
+                   s->overhead_n == 0);
+        s->overhead_n++;
+    }
+}
+
+/* A variant's counts on their way to the metrics table. */
+struct statq {
+    char account[13], endpoint[64], variant[64];
+    struct vstats s;
+    int instances;
+    struct statq *next;
+};
+
+/* Takes v's counts, if any; h->lock held. */
+static void take_stats(const struct fleet *f, struct variant *v,
+                       struct statq **list)
+{
+    if (v->stats.n == 0)
+        return;
+    struct statq *q = xcalloc(1, sizeof(*q));
+    str_copy(q->account, f->account, sizeof(q->account));
+    str_copy(q->endpoint, f->endpoint, sizeof(q->endpoint));
+    str_copy(q->variant, v->name, sizeof(q->variant));
+    q->s = v->stats;
+    q->instances = v->count;
+    memset(&v->stats, 0, sizeof(v->stats));
+    q->next = *list;
+    *list = q;
+}
+
+/* Writes and frees the list; h->lock not held. */
+static void write_stats(struct hoster *h, struct statq *list)
+{
+    int64_t minute = (int64_t)(tm_now() / 60);
+    while (list) {
+        struct statq *q = list;
+        const struct vstats *s = &q->s;
+        double per = s->n / (q->instances > 0 ? q->instances : 1);
+        struct {
+            const char *name;
+            double n, sum, min, max;
+        } rows[] = {
+            {"Invocations", s->n, s->n, 1, 1},
+            {"Invocation4XXErrors", s->n, s->e4, 0, s->e4 ? 1 : 0},
+            {"Invocation5XXErrors", s->n, s->e5, 0, s->e5 ? 1 : 0},
+            {"InvocationsPerInstance", 1, per, per, per},
+            {"ModelLatency", s->n, s->model[0], s->model[1], s->model[2]},
+            {"OverheadLatency", s->overhead_n, s->overhead[0], s->overhead[1],
+             s->overhead[2]},
+        };
+        list = q->next;
+        for (size_t i = 0; i < KILN_ARRAY_LEN(rows); i++) {
+            if (rows[i].n <= 0)
+                continue;
+            struct meta_emetric e = {.account = q->account,
+                                     .endpoint = q->endpoint,
+                                     .variant = q->variant,
+                                     .name = rows[i].name,
+                                     .minute = minute,
+                                     .n = rows[i].n,
+                                     .sum = rows[i].sum,
+                                     .min = rows[i].min,
+                                     .max = rows[i].max};
+            meta_emetric_add(h->o.meta, &e);
+        }
+        mem_free(q);
+    }
+}
+
 /* ---- data capture ---------------------------------------------------- */
 
 /* Pending capture records on their way to the object store. */
@@ -512,12 +613,16 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
 
     if (!f)
         return;
+    struct statq *stats = NULL;
     pthread_mutex_lock(&h->lock);
-    for (size_t i = 0; i < f->nv; i++)
+    for (size_t i = 0; i < f->nv; i++) {
         take_capture(f, &f->v[i], true, &pending);
+        take_stats(f, &f->v[i], &stats);
+    }
     h->instances -= f->reserved;
     pthread_mutex_unlock(&h->lock);
     write_capture(h, pending);
+    write_stats(h, stats);
     for (size_t i = 0; i < f->nv; i++) {
         /* A fleet whose building failed may have variants without
          * instances. */
@@ -1321,9 +1426,13 @@ static void *monitor(void *arg)
     } checks[64];
     for (;;) {
         struct flush *due = NULL;
+        struct statq *stats = NULL;
         size_t nchecks = 0;
         pthread_mutex_lock(&h->lock);
         run_spawns(h);
+        bool stats_due = tm_now() - h->stats_flushed >= STATS_FLUSH_SECONDS;
+        if (stats_due)
+            h->stats_flushed = tm_now();
         if (h->closing) {
             pthread_mutex_unlock(&h->lock);
             break;
@@ -1334,6 +1443,8 @@ static void *monitor(void *arg)
                 struct fleet *f = fi ? e->green : e->fleet;
                 for (size_t i = 0; f && i < f->nv; i++) {
                     take_capture(f, &f->v[i], false, &due);
+                    if (stats_due)
+                        take_stats(f, &f->v[i], &stats);
                     for (int k = 0; k < f->v[i].slots; k++) {
                         struct instance *in = &f->v[i].inst[k];
                         int st;
@@ -1367,9 +1478,10 @@ static void *monitor(void *arg)
                     }
                 }
             }
-        if (due || nchecks) {
+        if (due || nchecks || stats) {
             pthread_mutex_unlock(&h->lock);
             write_capture(h, due);
+            write_stats(h, stats);
             for (size_t i = 0; i < nchecks; i++) {
                 bool ok = ping(h, checks[i].sock);
                 pthread_mutex_lock(&h->lock);
@@ -1869,6 +1981,7 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
     pthread_mutex_unlock(&h->lock);
 
     int rc;
+    double began = tm_monotonic();
     if (v->multi) {
         struct instance *slot = model_slot(h, f, v, req->target_model, d);
         rc = slot ? call_variant(h, v, slot, req, resp) : d->code;
@@ -1888,7 +2001,18 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
         capture(h, f, v, req, resp);
     if (!rc && f->shadows)
         mirror(h, f, v, req);
+    double model_us = (tm_monotonic() - began) * 1e6, overhead_us = -1;
+    if (req->start_ns > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        overhead_us = (double)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec -
+                               req->start_ns) /
+                          1e3 -
+                      model_us;
+    }
     pthread_mutex_lock(&h->lock);
+    if (!rc)
+        count_invocation(&v->stats, resp->status, model_us, overhead_us);
     v->inflight--;
     f->refs--;
     pthread_mutex_unlock(&h->lock);

@@ -58,8 +58,10 @@ struct invoke_req {
     /* InvokeEndpointAsync's call (asyncq.c): the endpoint must have an
      * AsyncInferenceConfig, and InvokeEndpoint's must not. */
     bool async;
-    long timeout_ms; /* 0: InvokeEndpoint's 60 s */
-    int *cancel;     /* non-zero: give up (server shutdown); or NULL */
+    long timeout_ms;  /* 0: InvokeEndpoint's 60 s */
+    int64_t start_ns; /* when the request arrived (CLOCK_MONOTONIC), for
+                         OverheadLatency; 0: not measured */
+    int *cancel;      /* non-zero: give up (server shutdown); or NULL */
 };
 
 struct invoke_resp {

@@ -158,6 +158,18 @@ static const char *const migrations[] = {
     "ALTER TABLE objects ADD COLUMN part_sizes TEXT NOT NULL DEFAULT '';",
     /* 9: a bucket's CORS rules (PutBucketCors), as JSON, or '' */
     "ALTER TABLE buckets ADD COLUMN cors TEXT NOT NULL DEFAULT '';",
+    /* 10: endpoint metrics (CloudWatch's AWS/SageMaker), per minute */
+    "CREATE TABLE endpoint_metrics ("
+    "  account TEXT NOT NULL,"
+    "  endpoint TEXT NOT NULL,"
+    "  variant TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  minute INTEGER NOT NULL,"
+    "  n REAL NOT NULL,"
+    "  sum REAL NOT NULL,"
+    "  min REAL NOT NULL,"
+    "  max REAL NOT NULL,"
+    "  PRIMARY KEY (account, name, endpoint, variant, minute)) WITHOUT ROWID;",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -1455,6 +1467,59 @@ int meta_metric_add(struct meta *m, const char *arn, const char *name,
              : KILN_EIO;
     pthread_mutex_unlock(&m->lock);
     return rc;
+}
+
+int meta_emetric_add(struct meta *m, const struct meta_emetric *e)
+{
+    int rc;
+    pthread_mutex_lock(&m->lock);
+    rc = run(prep(m,
+                  "INSERT INTO endpoint_metrics (account, endpoint, variant, "
+                  "name, minute, n, sum, min, max) VALUES (?,?,?,?,?,?,?,?,?) "
+                  "ON CONFLICT DO UPDATE SET n = n + excluded.n, sum = sum + "
+                  "excluded.sum, min = min(min, excluded.min), max = "
+                  "max(max, excluded.max)",
+                  "ssssidddd", e->account, e->endpoint, e->variant, e->name,
+                  (long long)e->minute, e->n, e->sum, e->min, e->max)) ==
+                 SQLITE_DONE
+             ? 0
+             : KILN_EIO;
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int meta_emetric_each(struct meta *m, const struct meta_emetric *want,
+                      int64_t from, int64_t to, meta_emetric_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+    pthread_mutex_lock(&m->lock);
+    /* A NULL name, endpoint or variant matches any. */
+    st = prep(m,
+              "SELECT endpoint, variant, name, minute, n, sum, min, max FROM "
+              "endpoint_metrics WHERE account = ?1 AND (?2 IS NULL OR name = "
+              "?2) AND (?3 IS NULL OR endpoint = ?3) AND (?4 IS NULL OR "
+              "variant = ?4) AND minute >= ?5 AND minute < ?6 ORDER BY name, "
+              "endpoint, variant, minute",
+              "ssssii", want->account, want->name, want->endpoint,
+              want->variant, (long long)from, (long long)to);
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
+        struct meta_emetric e = {
+            .account = want->account,
+            .endpoint = col(st, 0),
+            .variant = col(st, 1),
+            .name = col(st, 2),
+            .minute = sqlite3_column_int64(st, 3),
+            .n = sqlite3_column_double(st, 4),
+            .sum = sqlite3_column_double(st, 5),
+            .min = sqlite3_column_double(st, 6),
+            .max = sqlite3_column_double(st, 7),
+        };
+        rc = fn(ctx, &e);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc < 0 ? rc : 0;
 }
 
 int meta_metric_each(struct meta *m, const char *arn, meta_metric_fn fn,

@@ -169,6 +169,25 @@ int meta_metric_add(struct meta *m, const char *arn, const char *name,
 int meta_metric_each(struct meta *m, const char *arn, meta_metric_fn fn,
                      void *ctx);
 
+/*
+ * Endpoint metrics (CloudWatch's AWS/SageMaker namespace): per account,
+ * endpoint, variant, metric name and minute (epoch seconds / 60), the
+ * number of samples and their sum, minimum and maximum. Adding to a
+ * minute that has some merges them.
+ */
+struct meta_emetric {
+    const char *account, *endpoint, *variant, *name;
+    int64_t minute;
+    double n, sum, min, max;
+};
+typedef int (*meta_emetric_fn)(void *ctx, const struct meta_emetric *e);
+int meta_emetric_add(struct meta *m, const struct meta_emetric *e);
+/* Calls fn for the minutes in [from, to) of what `want` names (its NULL
+ * name, endpoint or variant: any), ordered by name, endpoint, variant,
+ * minute. */
+int meta_emetric_each(struct meta *m, const struct meta_emetric *want,
+                      int64_t from, int64_t to, meta_emetric_fn fn, void *ctx);
+
 /* One metered run of instances (a training job, later an endpoint). */
 struct meta_usage {
     const char *account, *arn, *kind, *instance_type;

@@ -1,6 +1,7 @@
 """[F6] models, endpoint configs, endpoints and InvokeEndpoint through boto3
 and the aws CLI, against a real server running real model servers."""
 import base64
+import datetime
 import http.client
 import io
 import json
@@ -1555,3 +1556,75 @@ def test_shutdown_cuts_a_traffic_shift_short(models, tmp_path):
                                                WaiterConfig={"Delay": 0.5, "MaxAttempts": 60})
     finally:
         assert s.stop() == 0
+
+
+def test_endpoint_metrics_in_cloudwatch(server, models):
+    """CloudWatch's AWS/SageMaker endpoint metrics, by the minute, per
+    EndpointName and VariantName: ListMetrics and GetMetricStatistics
+    through boto3 and the aws CLI."""
+    sm, rt = models, client(server, "sagemaker-runtime")
+    cw = client(server, "cloudwatch")
+    deploy(sm, "ep-metrics", [("AllTraffic", "model-a", 2, 1.0)])
+    for i in range(20):
+        rt.invoke_endpoint(EndpointName="ep-metrics", ContentType="text/csv",
+                           Body=",".join([str(i)] * D))
+    for _ in range(3):
+        with pytest.raises(rt.exceptions.ModelError):
+            rt.invoke_endpoint(EndpointName="ep-metrics", ContentType="text/csv", Body="1,x")
+    dims = [{"Name": "EndpointName", "Value": "ep-metrics"},
+            {"Name": "VariantName", "Value": "AllTraffic"}]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    window = dict(StartTime=now - datetime.timedelta(minutes=5),
+                  EndTime=now + datetime.timedelta(minutes=5), Period=600)
+
+    def stats(name, dimensions=dims):
+        points = cw.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName=name, Dimensions=dimensions,
+            Statistics=["SampleCount", "Sum", "Average", "Minimum", "Maximum"],
+            **window)["Datapoints"]
+        assert len(points) <= 1
+        return points[0] if points else None
+
+    deadline = time.time() + 30  # written every few seconds
+    while (stats("Invocations") or {}).get("Sum") != 23 and time.time() < deadline:
+        time.sleep(0.5)
+    assert stats("Invocations")["Sum"] == 23
+    assert stats("Invocation4XXErrors")["Sum"] == 3
+    assert stats("Invocation5XXErrors")["Sum"] == 0
+    assert stats("InvocationsPerInstance")["Sum"] == pytest.approx(23 / 2)
+    for name in ("ModelLatency", "OverheadLatency"):
+        p = stats(name)
+        assert p["Unit"] == "Microseconds" and p["SampleCount"] == 23
+        assert 0 < p["Minimum"] <= p["Average"] <= p["Maximum"] < 60e6
+    # As in CloudWatch, a metric is found by all of its dimensions.
+    assert stats("Invocations", dims[:1]) is None
+    listed = cw.list_metrics(Namespace="AWS/SageMaker", MetricName="ModelLatency",
+                             Dimensions=[{"Name": "EndpointName", "Value": "ep-metrics"}])
+    assert [m["Dimensions"] for m in listed["Metrics"]] == [dims]
+    names = {m["MetricName"] for m in cw.list_metrics(
+        Namespace="AWS/SageMaker", Dimensions=[dims[0]])["Metrics"]}
+    assert {"Invocations", "Invocation4XXErrors", "ModelLatency"} <= names
+
+    out = json.loads(aws(server, "cloudwatch", "get-metric-statistics",
+                         "--namespace", "AWS/SageMaker", "--metric-name", "Invocations",
+                         "--dimensions", "Name=EndpointName,Value=ep-metrics",
+                         "Name=VariantName,Value=AllTraffic", "--statistics", "Sum",
+                         "--start-time", window["StartTime"].isoformat(),
+                         "--end-time", window["EndTime"].isoformat(),
+                         "--period", "600").stdout)
+    assert [p["Sum"] for p in out["Datapoints"]] == [23.0]
+
+    for kw, words in (({"Period": 90}, "multiple of 60"),
+                      ({"Statistics": ["p99"]}, "must be one of"),
+                      ({"StartTime": now, "EndTime": now - datetime.timedelta(hours=1)},
+                       "less than"),
+                      ({"Period": 60, "StartTime": now - datetime.timedelta(days=3)},
+                       "exceeds the limit of 1440")):
+        args = dict(Namespace="AWS/SageMaker", MetricName="Invocations", Dimensions=dims,
+                    Statistics=["Sum"], **window)
+        args.update(kw)
+        with pytest.raises(cw.exceptions.ClientError, match=words):
+            cw.get_metric_statistics(**args)
+    with pytest.raises(cw.exceptions.ClientError, match="InvalidAction"):
+        cw.put_metric_data(Namespace="Custom", MetricData=[{"MetricName": "m", "Value": 1}])
+    sm.delete_endpoint(EndpointName="ep-metrics")

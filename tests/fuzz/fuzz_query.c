@@ -1,0 +1,79 @@
+/*
+ * fuzz_query.c - the AWS Query protocol requests kiln answers: STS's and
+ * CloudWatch's form parameters (ISO 8601 times, member lists), run against
+ * a metadata store of its own with a few endpoint metrics in it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/cloudwatch.h"
+#include "api/sts.h"
+#include "base/buf.h"
+#include "base/fsx.h"
+#include "base/tm.h"
+#include "fuzz.h"
+#include "meta/meta.h"
+
+static struct meta *m;
+static char dir[] = "/tmp/kiln-fuzz-query-XXXXXX";
+
+static void cleanup(void)
+{
+    meta_close(m);
+    fsx_remove_tree(dir);
+}
+
+static struct meta *store(void)
+{
+    struct kiln_diag d = {0};
+    char path[64];
+
+    if (m || !mkdtemp(dir))
+        return m;
+    atexit(cleanup);
+    snprintf(path, sizeof(path), "%s/kiln.db", dir);
+    if (meta_open(path, &m, &d) != 0)
+        return NULL;
+    int64_t minute = (int64_t)(tm_now() / 60);
+    for (int i = 0; i < 3; i++) {
+        struct meta_emetric e = {.account = "111122223333",
+                                 .endpoint = "ep",
+                                 .variant = "AllTraffic",
+                                 .name = i ? "ModelLatency" : "Invocations",
+                                 .minute = minute - i,
+                                 .n = 2,
+                                 .sum = 10,
+                                 .min = 1,
+                                 .max = 9};
+        meta_emetric_add(m, &e);
+    }
+    return m;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct api_ctx c = {.meta = store(),
+                        .account = "111122223333",
+                        .user = "fuzz",
+                        .akid = "AKIAFUZZ",
+                        .region = "us-east-1",
+                        .request_id = "00000000-0000-4000-8000-000000000000"};
+    struct buf out = BUF_INIT(16u << 20);
+    struct kiln_diag d = {0};
+    char *text = malloc(size + 1);
+    double t;
+
+    if (!text || !c.meta) {
+        free(text);
+        return 0;
+    }
+    memcpy(text, data, size);
+    text[size] = '\0';
+    tm_parse_iso(text, &t);
+    cloudwatch_handle(&c, text, size, &out, &d);
+    buf_reset(&out);
+    sts_handle(&c, text, size, &out, &d);
+    buf_release(&out);
+    free(text);
+    return 0;
+}
