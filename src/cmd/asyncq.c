@@ -272,6 +272,13 @@ static enum outcome invoke(struct asyncq *q, const struct item *it, json_t *rec)
         fail_msg(q, it, rec, msg);
         return DONE;
     }
+    /* Not serving yet: wait, without reading the input each time. */
+    if (!hoster_serving(q->hoster, it->account, it->endpoint)) {
+        if (!str_starts(status, "Failed"))
+            return RETRY;
+        fail_msg(q, it, rec, status);
+        return DONE;
+    }
     rc = read_input(q, it->account, jstr(rec, "InputLocation"), &input, &d);
     if (rc) {
         fail_msg(q, it, rec, d.msg);

@@ -1895,6 +1895,15 @@ static void *mirror_thread(void *arg)
     return NULL;
 }
 
+bool hoster_serving(struct hoster *h, const char *account, const char *name)
+{
+    pthread_mutex_lock(&h->lock);
+    struct endpoint *e = find(h, account, name);
+    bool serving = e && e->fleet;
+    pthread_mutex_unlock(&h->lock);
+    return serving;
+}
+
 int hoster_invoke(struct hoster *h, const char *account, const char *name,
                   const struct invoke_req *req, struct invoke_resp *resp,
                   struct kiln_diag *d)

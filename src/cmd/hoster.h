@@ -72,6 +72,9 @@ struct invoke_resp {
     struct buf body; /* caller inits and releases */
 };
 
+/* Whether endpoint `name` of `account` has a fleet to take requests. */
+bool hoster_serving(struct hoster *h, const char *account, const char *name);
+
 /*
  * Invokes endpoint `name` of `account`. Returns 0 with the container's
  * answer in *resp (any status), KILN_ENOTFOUND (no such endpoint),
