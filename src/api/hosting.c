@@ -1282,6 +1282,8 @@ static int update_weights_once(const struct api_ctx *c, json_t *in,
     }
     dep = json_deep_copy(json_object_get(doc, DEPLOYMENT));
     json_object_del(dep, "StartTime"); /* no PendingDeploymentSummary */
+    /* Weights and counts change at once, not by the last update's steps. */
+    json_object_del(dep, "DeploymentConfig");
     json_array_foreach(json_object_get(in, "DesiredWeightsAndCapacities"), i,
                        want)
     {

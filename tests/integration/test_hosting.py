@@ -1499,6 +1499,13 @@ def test_canary_and_linear_traffic_shifting(server, models):
     assert 0.35 <= share <= 0.65, share  # one of two instances' worth moved
     sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-shift", WaiterConfig=wait)
     assert green_share(50) == 0.0
+    # Weights and counts change at once, not by the last update's steps.
+    started = time.time()
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName="ep-shift",
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredWeight": 2.0}])
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-shift", WaiterConfig=wait)
+    assert time.time() - started < 4
 
     # An hour-long canary wait gives way to a DeleteEndpoint at once.
     long_canary = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
