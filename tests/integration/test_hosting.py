@@ -784,6 +784,15 @@ def model_a_on(s):
     return s3, sm
 
 
+def assert_model_a_answers(s, endpoint):
+    """The endpoint on server s answers as model-a does (retrying while
+    its fleet comes back)."""
+    rt = client(s, "sagemaker-runtime", retries=10)
+    r = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv",
+                           Body=",".join(["10"] * D))
+    assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 1.0
+
+
 def test_endpoints_come_back_after_restart(models, tmp_path):
     """An endpoint that was InService is InService again, and answers, after
     kiln server restarts on the same data directory."""
@@ -803,10 +812,7 @@ def test_endpoints_come_back_after_restart(models, tmp_path):
     try:
         sm = client(s, "sagemaker")
         assert sm.describe_endpoint(EndpointName="ep-restart")["EndpointStatus"] == "InService"
-        rt = client(s, "sagemaker-runtime", retries=10)
-        r = rt.invoke_endpoint(EndpointName="ep-restart", ContentType="text/csv",
-                               Body=",".join(["10"] * D))
-        assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 1.0
+        assert_model_a_answers(s, "ep-restart")
     finally:
         assert s.stop() == 0
 
@@ -1554,10 +1560,7 @@ def test_shutdown_cuts_a_traffic_shift_short(models, tmp_path):
     try:
         sm = client(s, "sagemaker")
         assert sm.describe_endpoint(EndpointName="ep-long")["EndpointStatus"] == "Updating"
-        rt = client(s, "sagemaker-runtime", retries=10)
-        r = rt.invoke_endpoint(EndpointName="ep-long", ContentType="text/csv",
-                               Body=",".join(["10"] * D))
-        assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 1.0
+        assert_model_a_answers(s, "ep-long")
         sm.delete_endpoint(EndpointName="ep-long")
         sm.get_waiter("endpoint_deleted").wait(EndpointName="ep-long",
                                                WaiterConfig={"Delay": 0.5, "MaxAttempts": 60})

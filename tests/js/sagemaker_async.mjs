@@ -12,19 +12,12 @@ import {
   SageMakerRuntimeClient, InvokeEndpointAsyncCommand,
 } from "@aws-sdk/client-sagemaker-runtime";
 import {
-  S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand,
+  CreateBucketCommand, PutObjectCommand, GetObjectCommand,
 } from "@aws-sdk/client-s3";
+import { config, s3 } from "./client.mjs";
 
-const config = {
-  endpoint: process.env.KILN_URL, region: "us-east-1",
-  credentials: {
-    accessKeyId: process.env.AWS_ACCESS_KEY_ID,
-    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
-  },
-};
 const sm = new SageMakerClient(config);
 const rt = new SageMakerRuntimeClient(config);
-const s3 = new S3Client({ ...config, forcePathStyle: true });
 const name = "js-async";
 
 // The object at an s3:// URI once it is there.

@@ -11,14 +11,8 @@ import {
 import {
   SageMakerRuntimeClient, InvokeEndpointCommand,
 } from "@aws-sdk/client-sagemaker-runtime";
+import { config } from "./client.mjs";
 
-const config = {
-  endpoint: process.env.KILN_URL, region: "us-east-1",
-  credentials: {
-    accessKeyId: process.env.AWS_ACCESS_KEY_ID,
-    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
-  },
-};
 const sm = new SageMakerClient(config);
 const rt = new SageMakerRuntimeClient(config);
 const name = "js-endpoint";
