@@ -8,6 +8,7 @@
 
 #include "api/hosting.h"
 #include "api/logs.h"
+#include "api/scaling.h"
 #include "api/tags.h"
 #include "api/training.h"
 #include "base/mem.h"
@@ -58,11 +59,19 @@ static const struct api_op ops[] = {
      .body_max = 1024 * KB},
     HOSTING_OPS(HOSTING_ROW)
 #undef HOSTING_ROW
-        {.service = "logs",
-         .target = "Logs_20140328.DescribeLogGroups",
-         .fn = logs_describe_groups,
-         .input = &logs_describe_groups_input,
-         .body_max = 64 * KB},
+#define SCALING_ROW(op, handler)                                               \
+    {.service = "application-autoscaling",                                     \
+     .target = "AnyScaleFrontendService." #op,                                 \
+     .fn = handler,                                                            \
+     .input = &handler##_input,                                                \
+     .body_max = 64 * KB},
+        SCALING_OPS(SCALING_ROW)
+#undef SCALING_ROW
+            {.service = "logs",
+             .target = "Logs_20140328.DescribeLogGroups",
+             .fn = logs_describe_groups,
+             .input = &logs_describe_groups_input,
+             .body_max = 64 * KB},
     {.service = "logs",
      .target = "Logs_20140328.DescribeLogStreams",
      .fn = logs_describe_streams,

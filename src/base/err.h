@@ -128,7 +128,9 @@
       "NoSuchCORSConfiguration", 400, "ValidationError", 400,                  \
       "ValidationError")                                                       \
     X(CORSDENIED, "CORS request not allowed", 400, "ValidationException", 403, \
-      "AccessForbidden", 400, "ValidationError", 400, "ValidationError")
+      "AccessForbidden", 400, "ValidationError", 400, "ValidationError")       \
+    X(NOOBJECT, "no such scaling object", 400, "ObjectNotFoundException", 404, \
+      "NoSuchKey", 400, "ValidationError", 400, "ValidationError")
 
 /* Positions in the table; 0 is "no error". */
 enum kiln_err_index {

@@ -180,7 +180,8 @@ static int api_doc(void)
              "not listed answers the error AWS gives for an unknown "
              "operation (`UnknownOperationException` for JSON services, "
              "`InvalidAction` for STS, `NotImplemented` for S3).\n\n"
-             "## AWS JSON 1.1 (SageMaker, CloudWatch Logs)\n\n"
+             "## AWS JSON 1.1 (SageMaker, CloudWatch Logs, Application Auto "
+             "Scaling)\n\n"
              "| signing service | operation | request body limit |\n"
              "| --- | --- | --- |\n");
     api_op_each(op_row, &out);

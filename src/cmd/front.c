@@ -106,7 +106,8 @@ static enum route classify(struct http_request *r, const struct front_req *fr)
     if (svc) {
         if (strcmp(svc, "sagemaker") == 0)
             return is_runtime_path(r->path) ? ROUTE_RUNTIME : ROUTE_JSON;
-        if (strcmp(svc, "logs") == 0)
+        if (strcmp(svc, "logs") == 0 ||
+            strcmp(svc, "application-autoscaling") == 0)
             return ROUTE_JSON;
         if (strcmp(svc, "sts") == 0)
             return ROUTE_STS;

@@ -27,6 +27,7 @@
 #include "cmd/asyncq.h"
 #include "cmd/front.h"
 #include "cmd/hoster.h"
+#include "cmd/scaler.h"
 #include "cmd/trainer.h"
 #include "http/server.h"
 #include "meta/meta.h"
@@ -146,6 +147,7 @@ int cmd_server(int argc, char **argv)
     struct trainer *trainer = NULL;
     struct hoster *hoster = NULL;
     struct asyncq *asyncq = NULL;
+    struct scaler *scaler = NULL;
     struct front f = {0};
     int rest[64], nrest = 0, sig = 0, rc, status = 1;
 
@@ -220,6 +222,11 @@ int cmd_server(int argc, char **argv)
     f.jobs.endpoint_room = hoster_endpoint_room;
     f.hoster = hoster;
     f.asyncq = asyncq;
+    rc = scaler_new(m, &f.jobs, c.region, &scaler, &d);
+    if (rc) {
+        fprintf(stderr, "kiln server: %s\n", d.msg);
+        goto out;
+    }
     struct http_server_opts o = {
         .bind = c.bind,
         .port = (unsigned)c.port,
@@ -250,6 +257,7 @@ int cmd_server(int argc, char **argv)
     status = 0;
 out:
     http_server_stop(srv);
+    scaler_free(scaler);
     trainer_free(trainer);
     asyncq_free(asyncq);
     hoster_free(hoster);

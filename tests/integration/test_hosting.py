@@ -1638,3 +1638,74 @@ def test_endpoint_metrics_in_cloudwatch(server, models):
     with pytest.raises(cw.exceptions.ClientError, match="InvalidAction"):
         cw.put_metric_data(Namespace="Custom", MetricData=[{"MetricName": "m", "Value": 1}])
     sm.delete_endpoint(EndpointName="ep-metrics")
+
+
+def test_autoscaling_tracks_invocations_per_instance(server, models):
+    """Application Auto Scaling: a variant registered as a scalable target
+    with a target-tracking policy on SageMakerVariantInvocationsPerInstance
+    gets the instances its last minute of traffic asks for, within its
+    MinCapacity and MaxCapacity."""
+    sm, rt = models, client(server, "sagemaker-runtime")
+    aas = client(server, "application-autoscaling")
+    deploy(sm, "ep-scale", [("AllTraffic", "model-a", 1, 1.0)])
+    rid, dim = "endpoint/ep-scale/variant/AllTraffic", "sagemaker:variant:DesiredInstanceCount"
+    target = dict(ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=dim)
+    policy = dict(PolicyName="per-instance", PolicyType="TargetTrackingScaling",
+                  TargetTrackingScalingPolicyConfiguration={
+                      "TargetValue": 50.0, "ScaleOutCooldown": 0, "ScaleInCooldown": 3600,
+                      "PredefinedMetricSpecification": {
+                          "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}},
+                  **target)
+
+    # A policy needs its target; the target needs its variant.
+    with pytest.raises(aas.exceptions.ObjectNotFoundException):
+        aas.put_scaling_policy(**policy)
+    for bad, words in ((dict(target, ResourceId="endpoint/ep-scale/variant/Nope"),
+                        "no instance-based variant Nope"),
+                       (dict(target, ScalableDimension="sagemaker:variant:Weight"),
+                        "Unsupported scalable dimension"),
+                       (dict(target, MinCapacity=3), "MaxCapacity are required")):
+        args = {"MinCapacity": 1, "MaxCapacity": 3, **bad}
+        if words.startswith("MaxCapacity"):
+            args.pop("MaxCapacity")
+        with pytest.raises(aas.exceptions.ValidationException, match=words):
+            aas.register_scalable_target(**args)
+
+    aas.register_scalable_target(MinCapacity=1, MaxCapacity=3, **target)
+    arn = aas.put_scaling_policy(**policy)["PolicyARN"]
+    assert arn.startswith("arn:aws:autoscaling:") and "policyName/per-instance" in arn
+    [t] = aas.describe_scalable_targets(ServiceNamespace="sagemaker",
+                                        ResourceIds=[rid])["ScalableTargets"]
+    assert (t["MinCapacity"], t["MaxCapacity"], t["ScalableDimension"]) == (1, 3, dim)
+    [p] = aas.describe_scaling_policies(ServiceNamespace="sagemaker",
+                                        ResourceId=rid)["ScalingPolicies"]
+    assert p["PolicyARN"] == arn and p["TargetTrackingScalingPolicyConfiguration"][
+        "TargetValue"] == 50.0
+    step = dict(policy, PolicyType="StepScaling")
+    step.pop("TargetTrackingScalingPolicyConfiguration")
+    with pytest.raises(aas.exceptions.ValidationException, match="TargetTrackingScaling"):
+        aas.put_scaling_policy(**step)
+
+    # 200 calls to one instance, 50 wanted per instance: 4, capped at 3.
+    for _ in range(200):
+        rt.invoke_endpoint(EndpointName="ep-scale", ContentType="text/csv",
+                           Body=",".join(["1"] * D))
+    deadline = time.time() + 45
+
+    def instances():
+        d = sm.describe_endpoint(EndpointName="ep-scale")
+        return d["EndpointStatus"], d["ProductionVariants"][0]["CurrentInstanceCount"]
+    while instances() != ("InService", 3) and time.time() < deadline:
+        time.sleep(0.5)
+    assert instances() == ("InService", 3)
+    assert "event=autoscale endpoint=ep-scale" in server.stderr()
+
+    out = json.loads(aws(server, "application-autoscaling", "describe-scaling-policies",
+                         "--service-namespace", "sagemaker").stdout)
+    assert arn in [q["PolicyARN"] for q in out["ScalingPolicies"]]
+    aas.deregister_scalable_target(**target)
+    assert aas.describe_scaling_policies(ServiceNamespace="sagemaker",
+                                         ResourceId=rid)["ScalingPolicies"] == []
+    with pytest.raises(aas.exceptions.ObjectNotFoundException):
+        aas.delete_scaling_policy(PolicyName="per-instance", **target)
+    sm.delete_endpoint(EndpointName="ep-scale")
