@@ -7,6 +7,9 @@
  */
 #include "api/scaling.h"
 
+#include <openssl/rand.h>
+#include <stdlib.h>
+
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
@@ -119,6 +122,16 @@ static const struct vmember delete_policy_members[] = {
     {NULL, NULL, false}};
 const struct vshape scaling_delete_policy_input = {
     .type = VT_STRUCTURE, .members = delete_policy_members};
+static const struct vmember describe_activities_members[] = {
+    {"ServiceNamespace", &service_namespace, true},
+    {"ResourceId", &resource_id, false},
+    {"ScalableDimension", &dimension, false},
+    {"MaxResults", &max_results, false},
+    {"NextToken", &token, false},
+    {"IncludeNotScaledActivities", &boolean, false},
+    {NULL, NULL, false}};
+const struct vshape scaling_describe_activities_input = {
+    .type = VT_STRUCTURE, .members = describe_activities_members};
 
 static const char *str(json_t *o, const char *k)
 {
@@ -434,5 +447,80 @@ int scaling_delete_policy(const struct api_ctx *c, json_t *in, json_t **out,
                         "%.256s",
                         str(in, "ResourceId"), str(in, "PolicyName"));
     *out = json_object();
+    return 0;
+}
+
+void scaling_activity_add(struct meta *m, const char *account, const char *rid,
+                          const char *description, const char *cause, bool done,
+                          const char *message)
+{
+    uint8_t rnd[16];
+    char id[37];
+    double now = tm_now();
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return;
+    str_uuid(rnd, id);
+    json_t *a = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:s}", "ActivityId", id,
+        "ServiceNamespace", NAMESPACE, "ResourceId", rid, "ScalableDimension",
+        DIMENSION, "Description", description, "Cause", cause, "StartTime", now,
+        "EndTime", now, "StatusCode", done ? "Successful" : "Failed");
+    if (!a)
+        return;
+    if (message && *message)
+        json_object_set_new(a, "StatusMessage", json_string(message));
+    char *body = json_dumps(a, JSON_COMPACT);
+    struct meta_res r = {.account = account,
+                         .type = SCALING_ACTIVITY,
+                         .name = id,
+                         .arn = "",
+                         .status = "Active",
+                         .created = now,
+                         .modified = now,
+                         .body = body};
+    if (body)
+        meta_res_insert(m, &r, NULL);
+    mem_free(body);
+    json_decref(a);
+}
+
+static bool activity_wanted(json_t *in, json_t *doc)
+{
+    const char *id = str(in, "ResourceId");
+    return !id || strcmp(id, str(doc, "ResourceId")) == 0;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    double x =
+        json_number_value(json_object_get(*(json_t *const *)a, "StartTime"));
+    double y =
+        json_number_value(json_object_get(*(json_t *const *)b, "StartTime"));
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int scaling_describe_activities(const struct api_ctx *c, json_t *in,
+                                json_t **out, struct kiln_diag *d)
+{
+    json_t *list = strcmp(str(in, "ServiceNamespace"), NAMESPACE) == 0
+                       ? all(c, SCALING_ACTIVITY, in, activity_wanted)
+                       : json_array();
+    size_t n = json_array_size(list), max = 50;
+    json_t **items = xcalloc(n ? n : 1, sizeof(*items));
+
+    (void)d;
+    if (json_object_get(in, "MaxResults"))
+        max = (size_t)json_integer_value(json_object_get(in, "MaxResults"));
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_array_get(list, i);
+    qsort(items, n, sizeof(*items), newest_first);
+    json_t *page = json_array();
+    for (size_t i = 0; i < n && i < max; i++)
+        json_array_append(page, items[i]);
+    *out = json_object();
+    json_object_set_new(*out, "ScalingActivities", page);
+    mem_free(items);
+    json_decref(list);
     return 0;
 }

@@ -18,7 +18,8 @@
     X(DeregisterScalableTarget, scaling_deregister)                            \
     X(PutScalingPolicy, scaling_put_policy)                                    \
     X(DescribeScalingPolicies, scaling_describe_policies)                      \
-    X(DeleteScalingPolicy, scaling_delete_policy)
+    X(DeleteScalingPolicy, scaling_delete_policy)                              \
+    X(DescribeScalingActivities, scaling_describe_activities)
 
 #define SCALING_DECLARE(op, fn)                                                \
     extern const struct vshape fn##_input;                                     \
@@ -30,7 +31,14 @@ SCALING_OPS(SCALING_DECLARE)
 /* The records the scaler reads: a target's JSON (MinCapacity,
  * MaxCapacity) and a policy's (ResourceId, Target, cooldowns), by their
  * resource names. */
-#define SCALING_TARGET "scalable-target"
-#define SCALING_POLICY "scaling-policy"
+#define SCALING_TARGET   "scalable-target"
+#define SCALING_POLICY   "scaling-policy"
+#define SCALING_ACTIVITY "scaling-activity"
+
+/* Records what the scaler did to a target (DescribeScalingActivities):
+ * `done` true for Successful, false for Failed with `message`. */
+void scaling_activity_add(struct meta *m, const char *account, const char *rid,
+                          const char *description, const char *cause, bool done,
+                          const char *message);
 
 #endif

@@ -162,8 +162,21 @@ static void scale(struct scaler *s, const char *account, const char *name)
                         .region = s->region,
                         .request_id = "application-autoscaling"};
     int rc = hosting_update_weights(&c, in, &answer, &d);
+    char what[200], cause[400];
+    snprintf(what, sizeof(what), "Setting desired instance count to %lld.",
+             (long long)want);
+    snprintf(cause, sizeof(cause),
+             "monitor alarm TargetTracking-%.100s in state ALARM triggered "
+             "policy %.100s: InvocationsPerInstance %.1f against a target of "
+             "%.1f",
+             id, json_string_value(json_object_get(policy, "PolicyName")),
+             value, goal);
     if (rc == 0)
         *last = tm_now();
+    /* One in service at a time: a change in progress is tried again. */
+    if (rc != KILN_EVALIDATION)
+        scaling_activity_add(s->meta, account, id, what, cause, rc == 0,
+                             rc ? d.msg : NULL);
     log_info("event=autoscale endpoint=%s variant=%s from=%lld to=%lld "
              "invocations_per_instance=%.1f target=%.1f%s%s",
              endpoint, variant, (long long)count, (long long)want, value, goal,

@@ -1699,6 +1699,11 @@ def test_autoscaling_tracks_invocations_per_instance(server, models):
         time.sleep(0.5)
     assert instances() == ("InService", 3)
     assert "event=autoscale endpoint=ep-scale" in server.stderr()
+    [act] = aas.describe_scaling_activities(ServiceNamespace="sagemaker",
+                                            ResourceId=rid)["ScalingActivities"]
+    assert act["StatusCode"] == "Successful"
+    assert act["Description"] == "Setting desired instance count to 3."
+    assert "policy per-instance" in act["Cause"]
 
     out = json.loads(aws(server, "application-autoscaling", "describe-scaling-policies",
                          "--service-namespace", "sagemaker").stdout)
