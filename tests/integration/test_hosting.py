@@ -477,10 +477,10 @@ def test_failed_update_rolls_back(server, models):
                                            WaiterConfig={"Delay": 1, "MaxAttempts": 30})
 
 
-def instance_sockets(server):
-    """The Unix sockets of the server's model servers, from their
-    environment (KILN_SERVE_SOCKET)."""
-    socks = []
+def model_servers(server):
+    """(pid, KILN_SERVE_SOCKET) of each model-server process the server
+    runs (its children with a socket in their environment)."""
+    found = []
     for pid in os.listdir("/proc"):
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -491,9 +491,18 @@ def instance_sockets(server):
                 env = f.read().split(b"\0")
         except (OSError, ValueError, IndexError):
             continue
-        socks += [e.split(b"=", 1)[1].decode() for e in env
+        found += [(int(pid), e.split(b"=", 1)[1].decode()) for e in env
                   if e.startswith(b"KILN_SERVE_SOCKET=")]
-    return socks
+    return found
+
+
+def instance_pids(server):
+    return [pid for pid, _ in model_servers(server)]
+
+
+def instance_sockets(server):
+    """The Unix sockets of the server's model servers."""
+    return [sock for _, sock in model_servers(server)]
 
 
 def instance_connections(socks):
@@ -1222,7 +1231,8 @@ def test_js_sdk_v3_async_inference(server, models):
 
 def test_async_requests_survive_restart(models, tmp_path):
     """Requests queued by InvokeEndpointAsync are stored: those not yet run
-    when kiln stops run after it starts again, each answered once."""
+    when kiln stops, and the one cut short, run after it starts again,
+    each answered once."""
     data_dir = own_data_dir(tmp_path)
     s = Server(data_dir)
     try:
@@ -1233,20 +1243,17 @@ def test_async_requests_survive_restart(models, tmp_path):
             s3.put_object(Bucket="async-in", Key=f"{i}.csv", Body=",".join([str(i)] * D))
         sm.create_endpoint_config(**async_config("ep-queue", "model-a", per_instance=1,
                                                  failure=False))
-        rt = client(s, "sagemaker-runtime")
-        # Queued at once while the endpoint is still Creating (each then
-        # waits a second for the fleet), and the server stops.
         sm.create_endpoint(EndpointName="ep-queue", EndpointConfigName="ep-queue")
-        answers = [None] * 20
-
-        def submit(i):
-            answers[i] = rt.invoke_endpoint_async(EndpointName="ep-queue", ContentType="text/csv",
-                                                  InputLocation=f"s3://async-in/{i}.csv")
-        threads = [threading.Thread(target=submit, args=(i,)) for i in range(20)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep-queue",
+                                                  WaiterConfig={"Delay": 0.5, "MaxAttempts": 60})
+        # The model server frozen: the first request hangs in it (one at a
+        # time), the others wait their turn; then kiln stops.
+        for pid in instance_pids(s):
+            os.kill(pid, signal.SIGSTOP)
+        rt = client(s, "sagemaker-runtime")
+        answers = [rt.invoke_endpoint_async(EndpointName="ep-queue", ContentType="text/csv",
+                                            InputLocation=f"s3://async-in/{i}.csv")
+                   for i in range(20)]
     finally:
         assert s.stop() == 0
     outs = {i: r["OutputLocation"] for i, r in enumerate(answers)}
@@ -1255,8 +1262,7 @@ def test_async_requests_survive_restart(models, tmp_path):
         assert async_failure_location(r) == outs[i][:-len(".out")] + "-error.out"
     s = Server(data_dir, ["--log-level", "info"])
     try:
-        log = wait_log(s, "event=async_requeued")
-        assert int(log.split("event=async_requeued count=")[1].split()[0]) >= 1, log
+        assert "event=async_requeued count=20" in wait_log(s, "event=async_requeued")
         s3 = client(s, "s3")
         for i, uri in outs.items():
             got = json.loads(wait_object(s3, uri)[0])["predictions"][0]
