@@ -146,7 +146,9 @@ static void scale(struct scaler *s, const char *account, const char *name)
         json_object_get(tt, out_ ? "ScaleOutCooldown" : "ScaleInCooldown");
     double cooldown = cd ? (double)json_integer_value(cd) : COOLDOWN_DEFAULT;
     double *last = last_scaled(s, account, name);
-    if (!last || tm_now() - *last < cooldown)
+    /* A count outside MinCapacity..MaxCapacity (the target registered
+     * anew) is brought inside at once, cooldown or not. */
+    if (count >= lo && count <= hi && (!last || tm_now() - *last < cooldown))
         goto out;
 
     json_t *in = json_pack("{s:s, s:[{s:s, s:I}]}", "EndpointName", endpoint,
@@ -171,7 +173,7 @@ static void scale(struct scaler *s, const char *account, const char *name)
              "%.1f",
              id, json_string_value(json_object_get(policy, "PolicyName")),
              value, goal);
-    if (rc == 0)
+    if (rc == 0 && last)
         *last = tm_now();
     /* One in service at a time: a change in progress is tried again. */
     if (rc != KILN_EVALIDATION)

@@ -1711,6 +1711,15 @@ def test_autoscaling_tracks_invocations_per_instance(server, models):
     assert act["Description"] == "Setting desired instance count to 3."
     assert "policy per-instance" in act["Cause"]
 
+    # A narrower range applies at once, whatever the cooldowns.
+    aas.register_scalable_target(MaxCapacity=2, **target)
+    deadline = time.time() + 45
+    while instances() != ("InService", 2) and time.time() < deadline:
+        time.sleep(0.5)
+    assert instances() == ("InService", 2)
+    assert aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][0][
+        "MaxCapacity"] == 2
+
     out = json.loads(aws(server, "application-autoscaling", "describe-scaling-policies",
                          "--service-namespace", "sagemaker").stdout)
     assert arn in [q["PolicyARN"] for q in out["ScalingPolicies"]]
