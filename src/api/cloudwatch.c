@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
+#include "http/awserr.h"
 #include "meta/meta.h"
 
 #define NAMESPACE     "AWS/SageMaker"
@@ -30,20 +31,6 @@ static const struct {
 
 static const char *const statistics[] = {"SampleCount", "Average", "Sum",
                                          "Minimum", "Maximum"};
-
-static void xml_text(struct buf *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '&')
-            buf_adds(out, "&amp;");
-        else if (*s == '<')
-            buf_adds(out, "&lt;");
-        else if (*s == '>')
-            buf_adds(out, "&gt;");
-        else
-            buf_addc(out, *s);
-    }
-}
 
 /* The query's Dimensions.member.N: EndpointName and VariantName (NULL if
  * not given); false when another dimension is named. */
@@ -110,13 +97,13 @@ static int list_row(void *ctx, const struct meta_emetric *e)
     str_copy(l->last, id, sizeof(l->last));
     buf_adds(l->out,
              "<member><Namespace>" NAMESPACE "</Namespace><MetricName>");
-    xml_text(l->out, e->name);
+    awserr_xml_escape(l->out, e->name);
     buf_adds(l->out, "</MetricName><Dimensions><member><Name>EndpointName"
                      "</Name><Value>");
-    xml_text(l->out, e->endpoint);
+    awserr_xml_escape(l->out, e->endpoint);
     buf_adds(l->out, "</Value></member><member><Name>VariantName</Name>"
                      "<Value>");
-    xml_text(l->out, e->variant);
+    awserr_xml_escape(l->out, e->variant);
     buf_adds(l->out, "</Value></member></Dimensions></member>");
     return 0;
 }
@@ -296,7 +283,7 @@ static int get_statistics(const struct api_ctx *c, const char *params,
         buf_addf(out, "<Unit>%s</Unit></member>", unit);
     }
     buf_adds(out, "</Datapoints><Label>");
-    xml_text(out, buf_cstr(&name));
+    awserr_xml_escape(out, buf_cstr(&name));
     buf_addf(out,
              "</Label></GetMetricStatisticsResult><ResponseMetadata>"
              "<RequestId>%s</RequestId></ResponseMetadata>"
