@@ -26,6 +26,7 @@
 #include "cmd/asyncq.h"
 #include "cmd/hoster.h"
 #include "http/awserr.h"
+#include "http/eventstream.h"
 #include "meta/meta.h"
 
 #define JSON_BODY_DEFAULT (64 * 1024)
@@ -367,6 +368,16 @@ static const struct header_rule invoke_headers[] = {
      63, H_NAME},
     {"X-Amzn-SageMaker-Inference-Id", "inferenceId", 1, 64, H_PRINTABLE},
     {NULL, NULL, 0, 0, H_ASCII}};
+static const struct header_rule stream_headers[] = {
+    {"Content-Type", "contentType", 0, 1024, H_ASCII},
+    {"X-Amzn-SageMaker-Accept", "accept", 0, 1024, H_ASCII},
+    {"X-Amzn-SageMaker-Custom-Attributes", "customAttributes", 0, 1024,
+     H_ASCII},
+    {"X-Amzn-SageMaker-Target-Variant", "targetVariant", 0, 63, H_NAME},
+    {"X-Amzn-SageMaker-Target-Container-Hostname", "targetContainerHostname", 0,
+     63, H_NAME},
+    {"X-Amzn-SageMaker-Inference-Id", "inferenceId", 1, 64, H_PRINTABLE},
+    {NULL, NULL, 0, 0, H_ASCII}};
 static const struct header_rule async_headers[] = {
     {"X-Amzn-SageMaker-Content-Type", "contentType", 0, 1024, H_ASCII},
     {"X-Amzn-SageMaker-Accept", "accept", 0, 1024, H_ASCII},
@@ -430,6 +441,31 @@ static int headers_valid(struct http_request *r,
             continue;
         return header_invalid(v, h->member, why, d);
     }
+    return 0;
+}
+
+/* Runtime headers for what kiln's endpoints never have: inference
+ * components, stateful sessions, explainers. */
+static int headers_unsupported(struct http_request *r, const char *name,
+                               struct kiln_diag *d)
+{
+    if (http_request_header(r, "X-Amzn-SageMaker-Inference-Component"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "Inference Component Name header is not allowed for "
+                        "endpoint %s: it has no inference components (kiln "
+                        "does not run inference components).",
+                        name);
+    if (http_request_header(r, "X-Amzn-SageMaker-Session-Id"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "Endpoint %s is not configured for stateful sessions "
+                        "(kiln does not run them); leave out SessionId.",
+                        name);
+    if (http_request_header(r, "X-Amzn-SageMaker-Enable-Explanations"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "Endpoint %s has no ExplainerConfig, so "
+                        "EnableExplanations does not apply (kiln does not "
+                        "run explainers).",
+                        name);
     return 0;
 }
 
@@ -522,7 +558,81 @@ static void answer_async(struct front *f, struct http_request *r,
     json_decref(o);
 }
 
-/* InvokeEndpoint (api-contract.md §3.1) and InvokeEndpointAsync. */
+/* The container said no: ModelError 424 with its answer. */
+static void model_error(struct front *f, struct http_request *r,
+                        struct invoke_resp *resp, const char *name,
+                        const char *account)
+{
+    json_t *e = json_object();
+    struct buf msg = BUF_INIT(1 << 20);
+    char group[200];
+
+    /* What the model server said goes into JSON: UTF-8 only. */
+    if (resp->body.len)
+        str_utf8_fix(resp->body.data, resp->body.len);
+    buf_addf(&msg,
+             "Received %s error (%d) from %s with message \"%.*s\". See "
+             "https://%s.console.aws.amazon.com/cloudwatch/home?region="
+             "%s#logEventViewer:group=/aws/sagemaker/Endpoints/%s in "
+             "account %s for more information.",
+             resp->status >= 500 ? "server" : "client", resp->status,
+             resp->variant,
+             (int)(resp->body.len > 4096 ? 4096 : resp->body.len),
+             resp->body.data ? resp->body.data : "", f->region, f->region, name,
+             account);
+    str_utf8_fix(msg.data, msg.len); /* the 4096-byte cut, too */
+    snprintf(group, sizeof(group),
+             "arn:aws:logs:%s:%s:log-group:/aws/sagemaker/Endpoints/%s",
+             f->region, account, name);
+    json_object_set_new(e, "ErrorCode",
+                        json_string(resp->status >= 500
+                                        ? "SERVER_ERROR_FROM_MODEL"
+                                        : "CLIENT_ERROR_FROM_MODEL"));
+    json_object_set_new(e, "LogStreamArn", json_string(group));
+    json_object_set_new(e, "Message", json_string(buf_cstr(&msg)));
+    json_object_set_new(e, "message", json_string(buf_cstr(&msg)));
+    json_object_set_new(
+        e, "OriginalMessage",
+        json_stringn(resp->body.data ? resp->body.data : "", resp->body.len));
+    json_object_set_new(e, "OriginalStatusCode", json_integer(resp->status));
+    char *text = json_dumps(e, JSON_COMPACT);
+    http_respond(r, kiln_err_status(KILN_EMODELERROR, KILN_PROTO_REST),
+                 "application/json", text, strlen(text));
+    http_response_header(r, "x-amzn-ErrorType",
+                         kiln_err_name(KILN_EMODELERROR, KILN_PROTO_REST));
+    awserr_request_id_headers(r, KILN_PROTO_REST);
+    mem_free(text);
+    json_decref(e);
+    buf_release(&msg);
+}
+
+/* InvokeEndpointWithResponseStream's answer: the container's body as
+ * PayloadPart events of at most STREAM_PART bytes. kiln's model servers
+ * answer whole, so the parts follow one another at once. */
+#define STREAM_PART (64u << 10)
+static void answer_stream(struct http_request *r, struct invoke_resp *resp)
+{
+    static const struct es_header part[] = {
+        {":event-type", "PayloadPart"},
+        {":content-type", "application/octet-stream"},
+        {":message-type", "event"}};
+    struct buf out = BUF_INIT(resp->body.len + resp->body.len / 64 + 4096);
+
+    for (size_t off = 0; off < resp->body.len; off += STREAM_PART) {
+        size_t n = resp->body.len - off;
+        eventstream_add(&out, part, 3, resp->body.data + off,
+                        n > STREAM_PART ? STREAM_PART : n);
+    }
+    http_respond(r, 200, "application/vnd.amazon.eventstream", out.data,
+                 out.len);
+    http_response_header(r, "X-Amzn-SageMaker-Content-Type",
+                         resp->content_type[0] ? resp->content_type
+                                               : "application/json");
+    buf_release(&out);
+}
+
+/* InvokeEndpoint (api-contract.md §3.1), InvokeEndpointWithResponseStream
+ * and InvokeEndpointAsync. */
 static void answer_runtime(struct front *f, struct http_request *r,
                            struct front_req *fr, const struct api_ctx *c)
 {
@@ -535,14 +645,18 @@ static void answer_runtime(struct front *f, struct http_request *r,
     int rc;
 
     bool async = slash && strcmp(slash, "/async-invocations") == 0;
-    str_copy(r->op, async ? "InvokeEndpointAsync" : "InvokeEndpoint",
+    bool stream = slash && strcmp(slash, "/invocations-response-stream") == 0;
+    str_copy(r->op,
+             async    ? "InvokeEndpointAsync"
+             : stream ? "InvokeEndpointWithResponseStream"
+                      : "InvokeEndpoint",
              sizeof(r->op));
     snprintf(name, sizeof(name), "%.*s", (int)(n > 100 ? 100 : n), p);
-    if (!slash || (strcmp(slash, "/invocations") != 0 && !async) ||
+    if (!slash || (strcmp(slash, "/invocations") != 0 && !async && !stream) ||
         strcmp(r->method, "POST") != 0) {
         fail(r, fr, KILN_EUNKNOWNOP,
-             "kiln's runtime answers POST /endpoints/NAME/invocations and "
-             "POST /endpoints/NAME/async-invocations.");
+             "kiln's runtime answers POST /endpoints/NAME/invocations, "
+             "/invocations-response-stream and /async-invocations.");
         return;
     }
     if (n > 63 || !name_like(name)) {
@@ -558,19 +672,23 @@ static void answer_runtime(struct front *f, struct http_request *r,
         answer_async(f, r, fr, c, name);
         return;
     }
-    if (headers_valid(r, invoke_headers, &d) != 0) {
+    if (headers_valid(r, stream ? stream_headers : invoke_headers, &d) != 0 ||
+        headers_unsupported(r, name, &d) != 0) {
         fail(r, fr, KILN_EVALIDATION, d.msg);
         return;
     }
     struct invoke_req req = {
         .content_type = http_request_header(r, "Content-Type"),
-        .accept = http_request_header(r, "Accept"),
+        .accept = http_request_header(r, stream ? "X-Amzn-SageMaker-Accept"
+                                                : "Accept"),
         .custom_attributes =
             http_request_header(r, "X-Amzn-SageMaker-Custom-Attributes"),
         .target_variant =
             http_request_header(r, "X-Amzn-SageMaker-Target-Variant"),
         .inference_id = http_request_header(r, "X-Amzn-SageMaker-Inference-Id"),
-        .target_model = http_request_header(r, "X-Amzn-SageMaker-Target-Model"),
+        .target_model =
+            stream ? NULL
+                   : http_request_header(r, "X-Amzn-SageMaker-Target-Model"),
         .body = r->body.data ? r->body.data : "",
         .len = r->body.len,
         .start_ns = r->start_ns,
@@ -584,10 +702,13 @@ static void answer_runtime(struct front *f, struct http_request *r,
     } else if (rc) {
         fail(r, fr, rc, d.msg);
     } else if (resp.status >= 200 && resp.status < 300) {
-        http_respond(r, 200,
-                     resp.content_type[0] ? resp.content_type
-                                          : "application/json",
-                     resp.body.data, resp.body.len);
+        if (stream)
+            answer_stream(r, &resp);
+        else
+            http_respond(r, 200,
+                         resp.content_type[0] ? resp.content_type
+                                              : "application/json",
+                         resp.body.data, resp.body.len);
         awserr_request_id_headers(r, KILN_PROTO_REST);
         http_response_header(r, "x-Amzn-Invoked-Production-Variant",
                              resp.variant);
@@ -595,47 +716,7 @@ static void answer_runtime(struct front *f, struct http_request *r,
             http_response_header(r, "X-Amzn-SageMaker-Custom-Attributes",
                                  resp.custom_attributes);
     } else {
-        /* The container said no: ModelError 424 with its answer. */
-        json_t *e = json_object();
-        struct buf msg = BUF_INIT(1 << 20);
-        char group[200];
-        /* What the model server said goes into JSON: UTF-8 only. */
-        if (resp.body.len)
-            str_utf8_fix(resp.body.data, resp.body.len);
-        buf_addf(&msg,
-                 "Received %s error (%d) from %s with message \"%.*s\". See "
-                 "https://%s.console.aws.amazon.com/cloudwatch/home?region="
-                 "%s#logEventViewer:group=/aws/sagemaker/Endpoints/%s in "
-                 "account %s for more information.",
-                 resp.status >= 500 ? "server" : "client", resp.status,
-                 resp.variant,
-                 (int)(resp.body.len > 4096 ? 4096 : resp.body.len),
-                 resp.body.data ? resp.body.data : "", f->region, f->region,
-                 name, c->account);
-        str_utf8_fix(msg.data, msg.len); /* the 4096-byte cut, too */
-        snprintf(group, sizeof(group),
-                 "arn:aws:logs:%s:%s:log-group:/aws/sagemaker/Endpoints/%s",
-                 f->region, c->account, name);
-        json_object_set_new(e, "ErrorCode",
-                            json_string(resp.status >= 500
-                                            ? "SERVER_ERROR_FROM_MODEL"
-                                            : "CLIENT_ERROR_FROM_MODEL"));
-        json_object_set_new(e, "LogStreamArn", json_string(group));
-        json_object_set_new(e, "Message", json_string(buf_cstr(&msg)));
-        json_object_set_new(e, "message", json_string(buf_cstr(&msg)));
-        json_object_set_new(
-            e, "OriginalMessage",
-            json_stringn(resp.body.data ? resp.body.data : "", resp.body.len));
-        json_object_set_new(e, "OriginalStatusCode", json_integer(resp.status));
-        char *text = json_dumps(e, JSON_COMPACT);
-        http_respond(r, kiln_err_status(KILN_EMODELERROR, KILN_PROTO_REST),
-                     "application/json", text, strlen(text));
-        http_response_header(r, "x-amzn-ErrorType",
-                             kiln_err_name(KILN_EMODELERROR, KILN_PROTO_REST));
-        awserr_request_id_headers(r, KILN_PROTO_REST);
-        mem_free(text);
-        json_decref(e);
-        buf_release(&msg);
+        model_error(f, r, &resp, name, c->account);
     }
     buf_release(&resp.body);
 }

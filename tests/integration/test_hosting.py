@@ -1729,3 +1729,87 @@ def test_autoscaling_tracks_invocations_per_instance(server, models):
     with pytest.raises(aas.exceptions.ObjectNotFoundException):
         aas.delete_scaling_policy(PolicyName="per-instance", **target)
     sm.delete_endpoint(EndpointName="ep-scale")
+
+
+def invoke_stream(server, endpoint, body, headers=None):
+    """InvokeEndpointWithResponseStream sent raw (Debian's botocore predates
+    it), its body decoded with botocore's own event-stream parser; returns
+    (status, headers, [(event headers, payload)], raw body)."""
+    from botocore.eventstream import EventStreamBuffer
+    status, h, raw = send(server, *signed(
+        server, "sagemaker", body, dict({"Content-Type": "text/csv"}, **(headers or {})),
+        path=f"/endpoints/{endpoint}/invocations-response-stream"))
+    events = []
+    if status == 200:
+        parser = EventStreamBuffer()
+        parser.add_data(raw)
+        events = [(m.headers, m.payload) for m in parser]
+    return status, h, events, raw
+
+
+def test_invoke_with_response_stream(server, models):
+    """InvokeEndpointWithResponseStream: the answer InvokeEndpoint gives, as
+    PayloadPart events of at most 64 KiB that join to it byte for byte; the
+    container's errors as ModelError before any event; the JS SDK reads the
+    stream as a Node.js user does."""
+    sm = models
+    deploy(sm, "ep-stream", [("A", "model-a", 1, 1.0)])
+    rt = client(server, "sagemaker-runtime")
+    rng = np.random.RandomState(7)
+    X = (rng.rand(3000, D) * 35).astype(np.float32)
+    csv = "\n".join(",".join(f"{x:g}" for x in row) for row in X)
+
+    for n, accept in ((5, "application/jsonlines"), (3000, "application/json")):
+        body = "\n".join(csv.split("\n")[:n]).encode()
+        want = rt.invoke_endpoint(EndpointName="ep-stream", ContentType="text/csv",
+                                  Accept=accept, Body=body)["Body"].read()
+        status, h, events, _ = invoke_stream(server, "ep-stream", body,
+                                             {"X-Amzn-SageMaker-Accept": accept,
+                                              "X-Amzn-SageMaker-Custom-Attributes": "t=1"})
+        assert status == 200
+        assert h["content-type"] == "application/vnd.amazon.eventstream"
+        assert h["x-amzn-sagemaker-content-type"] == accept
+        assert h["x-amzn-invoked-production-variant"] == "A"
+        assert h["x-amzn-requestid"]
+        for eh, payload in events:
+            assert eh == {":event-type": "PayloadPart", ":message-type": "event",
+                          ":content-type": "application/octet-stream"}
+            assert 0 < len(payload) <= 64 << 10
+        assert b"".join(p for _, p in events) == want
+        assert len(events) == -(-len(want) // (64 << 10))
+    assert len(events) > 1
+    got = json.loads(b"".join(p for _, p in events))["predictions"]
+    assert [p["closest_cluster"] for p in got] == nearest(CENTERS_A, X)[0].tolist()
+
+    # Errors come before the stream, as JSON with the runtime's codes.
+    status, h, _, raw = invoke_stream(server, "ep-stream", b"1,2,x")
+    assert status == 424 and h["x-amzn-errortype"].startswith("ModelError")
+    assert json.loads(raw)["OriginalStatusCode"] == 400
+    assert "'x' is not a number" in json.loads(raw)["OriginalMessage"]
+    for endpoint, headers, words in (
+            ("no-such", {}, "Endpoint no-such of account"),
+            ("ep-stream", {"X-Amzn-SageMaker-Target-Variant": "B"}, "variant B"),
+            ("ep-stream", {"X-Amzn-SageMaker-Accept": "x" * 1025}, "'accept'"),
+            ("ep-stream", {"X-Amzn-SageMaker-Session-Id": "NEW_SESSION"}, "stateful"),
+            ("ep-stream", {"X-Amzn-SageMaker-Inference-Component": "ic"},
+             "Inference Component")):
+        status, h, _, raw = invoke_stream(server, endpoint, b"1,2", headers)
+        assert status == 400 and h["x-amzn-errortype"].startswith("ValidationError"), raw
+        assert words in json.loads(raw)["message"], raw
+    # InvokeEndpoint refuses what kiln's endpoints never have, too.
+    with pytest.raises(rt.exceptions.ValidationError, match="ExplainerConfig"):
+        rt.invoke_endpoint(EndpointName="ep-stream", ContentType="text/csv", Body="1,2",
+                           EnableExplanations="`true`")
+    status, h, raw = send(server, *signed(
+        server, "sagemaker", b"1,2", {"Content-Type": "text/csv",
+                                      "X-Amzn-SageMaker-Inference-Component": "ic"},
+        path="/endpoints/ep-stream/invocations"))
+    assert status == 400 and "Inference Component" in json.loads(raw)["message"]
+
+    res = run_js(server, "sagemaker_stream.mjs", ENDPOINT_NAME="ep-stream",
+                 ROWS="\n".join(csv.split("\n")[:3]))
+    assert res["contentType"] == "application/jsonlines" and res["variant"] == "A"
+    lines = [json.loads(l) for l in res["body"].splitlines()]
+    assert [q["closest_cluster"] for q in lines] == nearest(CENTERS_A, X[:3])[0].tolist()
+    assert res["bad"]["name"] == "ModelError" and res["bad"]["status"] == 424
+    sm.delete_endpoint(EndpointName="ep-stream")

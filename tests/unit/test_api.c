@@ -6,12 +6,14 @@
  */
 #include <pthread.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "api/dispatch.h"
 #include "api/training.h"
 #include "auth/sigv4.h"
 #include "base/str.h"
 #include "harness.h"
+#include "http/eventstream.h"
 #include "http/request.h"
 #include "meta/meta.h"
 
@@ -355,6 +357,50 @@ static void test_utf8_fix(void)
     }
 }
 
+/* The empty message is aws-c-event-stream's own test vector; the rest
+ * checks the layout field by field and the limits. */
+static void test_eventstream(void)
+{
+    static const unsigned char empty[] = {0,    0,    0,    0x10, 0,    0,
+                                          0,    0,    0x05, 0xc2, 0x48, 0xeb,
+                                          0x7d, 0x98, 0xc8, 0xff};
+    static const struct es_header h[] = {{":event-type", "PayloadPart"}};
+    struct buf b = BUF_INIT(1 << 20);
+    char big[70000];
+
+    ASSERT_EQ(eventstream_add(&b, NULL, 0, NULL, 0), 0);
+    ASSERT_EQ(b.len, sizeof(empty));
+    ASSERT_TRUE(memcmp(b.data, empty, sizeof(empty)) == 0);
+    buf_reset(&b);
+    ASSERT_EQ(eventstream_add(&b, h, 1, "abc", 3), 0);
+    /* 12 prelude + (1 + 11 + 1 + 2 + 11) header + 3 payload + 4 CRC */
+    ASSERT_EQ(b.len, 45u);
+    const unsigned char *p = (const unsigned char *)b.data;
+    ASSERT_EQ(p[3], 45);
+    ASSERT_EQ(p[7], 26);
+    ASSERT_EQ(p[12], 11);
+    ASSERT_TRUE(memcmp(p + 13, ":event-type", 11) == 0);
+    ASSERT_EQ(p[24], 7);
+    ASSERT_EQ(p[26], 11);
+    ASSERT_TRUE(memcmp(p + 27, "PayloadPart", 11) == 0);
+    ASSERT_TRUE(memcmp(p + 38, "abc", 3) == 0);
+    uint32_t crc = (uint32_t)crc32(0L, p, 41);
+    ASSERT_EQ(((uint32_t)p[41] << 24 | (uint32_t)p[42] << 16 |
+               (uint32_t)p[43] << 8 | p[44]),
+              crc);
+    /* Past a limit: refused, the buffer as it was. */
+    memset(big, 'v', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    struct es_header long_value = {"n", big};
+    ASSERT_EQ(eventstream_add(&b, &long_value, 1, "", 0), KILN_ETOOBIG);
+    struct buf small = BUF_INIT(40);
+    ASSERT_EQ(eventstream_add(&small, h, 1, "abc", 3), KILN_ETOOBIG);
+    ASSERT_EQ(small.len, 0u);
+    ASSERT_EQ(b.len, 45u);
+    buf_release(&small);
+    buf_release(&b);
+}
+
 static const struct test tests[] = {
     {"utf8_fix", test_utf8_fix},
     {"operation table", test_op_table},
@@ -364,6 +410,7 @@ static const struct test tests[] = {
     {"ListTrainingJobs filters, sorting, paging", test_list_paging},
     {"request ids", test_request_ids},
     {"body hashed as it arrives", test_body_hash_streamed},
+    {"event-stream messages", test_eventstream},
 };
 
 HARNESS_MAIN(tests)
