@@ -130,7 +130,11 @@
     X(CORSDENIED, "CORS request not allowed", 400, "ValidationException", 403, \
       "AccessForbidden", 400, "ValidationError", 400, "ValidationError")       \
     X(NOOBJECT, "no such scaling object", 400, "ObjectNotFoundException", 404, \
-      "NoSuchKey", 400, "ValidationError", 400, "ValidationError")
+      "NoSuchKey", 400, "ValidationError", 400, "ValidationError")             \
+    X(MISSINGPARAM, "missing parameter", 400, "ValidationException", 400,      \
+      "InvalidArgument", 400, "MissingParameter", 400, "ValidationError")      \
+    X(BADTOKEN, "invalid next token", 400, "ValidationException", 400,         \
+      "InvalidArgument", 400, "InvalidNextToken", 400, "ValidationError")
 
 /* Positions in the table; 0 is "no error". */
 enum kiln_err_index {

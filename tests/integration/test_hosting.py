@@ -1576,8 +1576,8 @@ def test_shutdown_cuts_a_traffic_shift_short(models, tmp_path):
 
 def test_endpoint_metrics_in_cloudwatch(server, models):
     """CloudWatch's AWS/SageMaker endpoint metrics, by the minute, per
-    EndpointName and VariantName: ListMetrics and GetMetricStatistics
-    through boto3 and the aws CLI."""
+    EndpointName and VariantName: ListMetrics, GetMetricStatistics and
+    GetMetricData through boto3 and the aws CLI."""
     sm, rt = models, client(server, "sagemaker-runtime")
     cw = client(server, "cloudwatch")
     deploy(sm, "ep-metrics", [("AllTraffic", "model-a", 2, 1.0)])
@@ -1643,6 +1643,61 @@ def test_endpoint_metrics_in_cloudwatch(server, models):
             cw.get_metric_statistics(**args)
     with pytest.raises(cw.exceptions.ClientError, match="InvalidAction"):
         cw.put_metric_data(Namespace="Custom", MetricData=[{"MetricName": "m", "Value": 1}])
+
+    # GetMetricData: the same figures, several metrics in one call.
+    def query(ident, name, stat, period=600, **extra):
+        return dict({"Id": ident, "MetricStat": {"Metric": {
+            "Namespace": "AWS/SageMaker", "MetricName": name, "Dimensions": dims},
+            "Period": period, "Stat": stat}}, **extra)
+
+    span = dict(StartTime=window["StartTime"], EndTime=window["EndTime"])
+    got = cw.get_metric_data(MetricDataQueries=[
+        query("calls", "Invocations", "Sum"),
+        query("errors", "Invocation4XXErrors", "Sum", Label="client errors"),
+        query("latency", "ModelLatency", "SampleCount", 60),
+        query("hidden", "Invocations", "Maximum", ReturnData=False),
+        dict(query("seconds", "Invocations", "Sum"), MetricStat=dict(
+            query("s", "Invocations", "Sum")["MetricStat"], Unit="Seconds")),
+    ], **span)
+    res = {r["Id"]: r for r in got["MetricDataResults"]}
+    assert list(res) == ["calls", "errors", "latency", "seconds"]
+    assert res["calls"]["Values"] == [23.0] and res["calls"]["Label"] == "Invocations"
+    assert res["errors"]["Values"] == [3.0] and res["errors"]["Label"] == "client errors"
+    assert sum(res["latency"]["Values"]) == 23
+    stamps = res["latency"]["Timestamps"]
+    assert stamps == sorted(stamps, reverse=True) and all(t.second == 0 for t in stamps)
+    assert res["seconds"]["Values"] == []  # another unit matches nothing
+    assert {r["StatusCode"] for r in res.values()} == {"Complete"}
+    # One datapoint a page: the pages join to the whole answer.
+    many = [query("a", "ModelLatency", "SampleCount", 60), query("b", "Invocations", "Sum")]
+    whole = cw.get_metric_data(MetricDataQueries=many, ScanBy="TimestampAscending", **span)
+    pages = list(cw.get_paginator("get_metric_data").paginate(
+        MetricDataQueries=many, ScanBy="TimestampAscending", MaxDatapoints=1, **span))
+    assert len(pages) == 1 + len(stamps)
+    for r in whole["MetricDataResults"]:
+        parts = [x for p in pages for x in p["MetricDataResults"] if x["Id"] == r["Id"]]
+        assert [v for x in parts for v in x["Values"]] == r["Values"]
+        assert [t for x in parts for t in x["Timestamps"]] == r["Timestamps"]
+    assert pages[0]["MetricDataResults"][1]["StatusCode"] == "PartialData"
+    out = json.loads(aws(server, "cloudwatch", "get-metric-data", "--metric-data-queries",
+                         json.dumps([query("calls", "Invocations", "Sum")]),
+                         "--start-time", window["StartTime"].isoformat(),
+                         "--end-time", window["EndTime"].isoformat()).stdout)
+    assert out["MetricDataResults"][0]["Values"] == [23.0]
+    for queries, extra, code, words in (
+            ([query("calls", "Invocations", "Sum"), query("calls", "Invocations", "Sum")],
+             {}, "ValidationError", "not unique"),
+            ([query("Calls", "Invocations", "Sum")], {}, "ValidationError", "pattern"),
+            ([{"Id": "e", "Expression": "SUM(METRICS())"}], {}, "ValidationError",
+             "metric math"),
+            ([query("p", "Invocations", "p99")], {}, "InvalidParameterValue", "percentiles"),
+            ([query("p", "Invocations", "Sum", 90)], {}, "InvalidParameterValue",
+             "multiple of 60"),
+            ([query("p", "Invocations", "Sum")], {"NextToken": "nope"}, "InvalidNextToken",
+             "NextToken")):
+        with pytest.raises(cw.exceptions.ClientError, match=words) as e:
+            cw.get_metric_data(MetricDataQueries=queries, **span, **extra)
+        assert e.value.response["Error"]["Code"] == code
     sm.delete_endpoint(EndpointName="ep-metrics")
 
 
