@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "api/query.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
@@ -577,6 +578,755 @@ out:
     return rc;
 }
 
+/* ---- alarms ---------------------------------------------------------- */
+
+#define ALARM           "alarm" /* the meta_res type */
+#define MAX_ALARM_NAMES 100
+#define ALARM_TOKEN     "kiln-after:"
+
+static const char *const states[] = {"OK", "ALARM", "INSUFFICIENT_DATA"};
+static const char *const operators[] = {
+    "GreaterThanOrEqualToThreshold", "GreaterThanThreshold",
+    "LessThanThreshold", "LessThanOrEqualToThreshold"};
+static const char *const treatments[] = {"missing", "breaching", "notBreaching",
+                                         "ignore"};
+
+static int index_of(const char *s, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, list[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* An integer parameter in [min, max]: 0 with *out set (left alone when
+ * absent and not required), or the error. */
+static int read_int(const char *params, size_t len, const char *param,
+                    bool required, long long min, long long max, long long *out,
+                    struct kiln_diag *d)
+{
+    struct buf v = BUF_INIT(64);
+    char *stop;
+    int rc = 0;
+
+    if (!query_param(params, len, param, &v)) {
+        rc = required ? missing(param, d) : 0;
+    } else {
+        long long n = strtoll(buf_cstr(&v), &stop, 10);
+        if (*stop || !buf_cstr(&v)[0] || n < min || n > max)
+            rc = diag_set(d, KILN_EINVAL,
+                          "The parameter %s must be an integer from %lld to "
+                          "%lld.",
+                          param, min, max);
+        else
+            *out = n;
+    }
+    buf_release(&v);
+    return rc;
+}
+
+/* Parameters kiln does not act on, refused by name rather than kept and
+ * ignored. */
+static int alarm_unsupported(const char *params, size_t len,
+                             struct kiln_diag *d)
+{
+    static const char *const refused[][2] = {
+        {"Metrics.member.1.Id", "metric math alarms (Metrics)"},
+        {"ExtendedStatistic", "percentiles (ExtendedStatistic): kiln keeps "
+                              "none"},
+        {"ThresholdMetricId", "anomaly detection (ThresholdMetricId)"},
+        {"AlarmActions.member.1", "AlarmActions: kiln has no SNS, Auto "
+                                  "Scaling or EC2 actions"},
+        {"OKActions.member.1", "OKActions: kiln has no SNS, Auto Scaling or "
+                               "EC2 actions"},
+        {"InsufficientDataActions.member.1",
+         "InsufficientDataActions: kiln has no SNS, Auto Scaling or EC2 "
+         "actions"},
+        {"Tags.member.1.Key", "tags on alarms"},
+    };
+    struct buf v = BUF_INIT(4096);
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < KILN_ARRAY_LEN(refused); i++)
+        if (query_param(params, len, refused[i][0], &v))
+            rc = diag_set(d, KILN_EVALIDATION,
+                          "kiln does not support %s; alarms here change "
+                          "state, are listed and roll back endpoint "
+                          "deployments.",
+                          refused[i][1]);
+    buf_release(&v);
+    return rc;
+}
+
+static json_t *alarm_load(struct meta *m, const char *account, const char *name)
+{
+    char *body = NULL;
+    json_t *doc = NULL;
+    if (meta_res_get(m, account, ALARM, name, &body) == 0)
+        doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    return doc;
+}
+
+static const char *jtext(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static int alarm_store(struct meta *m, const char *account, json_t *doc,
+                       const char *expect, bool insert, struct kiln_diag *d)
+{
+    char *body = json_dumps(doc, JSON_COMPACT);
+    double now = tm_now();
+    struct meta_res r = {.account = account,
+                         .type = ALARM,
+                         .name = jtext(doc, "AlarmName"),
+                         .arn = jtext(doc, "AlarmArn"),
+                         .status = jtext(doc, "StateValue"),
+                         .created = now,
+                         .modified = now,
+                         .body = body,
+                         .expect = expect};
+    int rc = insert ? meta_res_insert(m, &r, d) : meta_res_save(m, &r);
+    mem_free(body);
+    return rc;
+}
+
+static void set_state(json_t *doc, const char *state, const char *reason,
+                      const char *data)
+{
+    char when[TM_ISO_LEN];
+    tm_format_iso(tm_now(), when);
+    if (strcmp(jtext(doc, "StateValue"), state) != 0)
+        json_object_set_new(doc, "StateTransitionedTimestamp",
+                            json_string(when));
+    json_object_set_new(doc, "StateValue", json_string(state));
+    json_object_set_new(doc, "StateReason", json_string(reason));
+    if (data)
+        json_object_set_new(doc, "StateReasonData", json_string(data));
+    else
+        json_object_del(doc, "StateReasonData");
+    json_object_set_new(doc, "StateUpdatedTimestamp", json_string(when));
+}
+
+static int put_alarm(const struct api_ctx *c, const char *params, size_t len,
+                     struct buf *out, struct kiln_diag *d)
+{
+    struct buf name = BUF_INIT(1024), ns = BUF_INIT(1024),
+               metric = BUF_INIT(1024), v = BUF_INIT(2048), w = BUF_INIT(2048);
+    long long periods = 0, to_alarm = 0;
+    int64_t period = 0;
+    double threshold = 0;
+    char key[64], *stop;
+    json_t *doc = NULL, *dims = json_array(), *old = NULL;
+    int rc = alarm_unsupported(params, len, d);
+
+    if (rc)
+        goto out;
+    if (!query_param(params, len, "AlarmName", &name))
+        rc = missing("AlarmName", d);
+    else if (name.len > 255 || !str_utf8_valid(name.data, name.len))
+        rc = diag_set(d, KILN_EINVAL,
+                      "The parameter AlarmName must be 1 to 255 characters.");
+    else if (!query_param(params, len, "Namespace", &ns))
+        rc = missing("Namespace", d);
+    else if (!query_param(params, len, "MetricName", &metric))
+        rc = missing("MetricName", d);
+    else if (!query_param(params, len, "Statistic", &v))
+        rc = missing("Statistic", d);
+    else if (index_of(buf_cstr(&v), statistics, KILN_ARRAY_LEN(statistics)) < 0)
+        rc = diag_set(d, KILN_EINVAL,
+                      "The parameter Statistic must be one of SampleCount, "
+                      "Average, Sum, Minimum, Maximum.");
+    else if (!(rc = read_period(params, len, "Period", &period, d)) &&
+             !(rc = read_int(params, len, "EvaluationPeriods", true, 1, 100000,
+                             &periods, d))) {
+        to_alarm = periods;
+        rc = read_int(params, len, "DatapointsToAlarm", false, 1, periods,
+                      &to_alarm, d);
+    }
+    if (!rc && periods * period > (period >= 3600 ? 604800 : 86400))
+        rc = diag_set(d, KILN_EVALIDATION,
+                      "The evaluation period (Period times "
+                      "EvaluationPeriods) must be at most %d seconds.",
+                      period >= 3600 ? 604800 : 86400);
+    if (!rc && !query_param(params, len, "Threshold", &w))
+        rc = missing("Threshold", d);
+    if (!rc) {
+        threshold = strtod(buf_cstr(&w), &stop);
+        if (*stop || !w.len || !isfinite(threshold))
+            rc = diag_set(d, KILN_EINVAL,
+                          "The parameter Threshold must be a number.");
+    }
+    if (!rc && !query_param(params, len, "ComparisonOperator", &w))
+        rc = missing("ComparisonOperator", d);
+    if (!rc && index_of(buf_cstr(&w), operators, KILN_ARRAY_LEN(operators)) < 0)
+        rc = diag_set(d, KILN_EINVAL,
+                      "The parameter ComparisonOperator must be one of "
+                      "GreaterThanOrEqualToThreshold, GreaterThanThreshold, "
+                      "LessThanThreshold, LessThanOrEqualToThreshold (kiln "
+                      "has no anomaly detection).");
+    if (rc)
+        goto out;
+
+    char arn[512], when[TM_ISO_LEN];
+    snprintf(arn, sizeof(arn), "arn:aws:cloudwatch:%s:%s:alarm:%s", c->region,
+             c->account, buf_cstr(&name));
+    tm_format_iso(tm_now(), when);
+    doc = json_object();
+    json_object_set_new(doc, "AlarmName", json_string(buf_cstr(&name)));
+    json_object_set_new(doc, "AlarmArn", json_string(arn));
+    json_object_set_new(doc, "AlarmConfigurationUpdatedTimestamp",
+                        json_string(when));
+    json_object_set_new(doc, "Namespace", json_string(buf_cstr(&ns)));
+    json_object_set_new(doc, "MetricName", json_string(buf_cstr(&metric)));
+    json_object_set_new(doc, "Statistic", json_string(buf_cstr(&v)));
+    json_object_set_new(doc, "Period", json_integer(period));
+    json_object_set_new(doc, "EvaluationPeriods", json_integer(periods));
+    json_object_set_new(doc, "DatapointsToAlarm", json_integer(to_alarm));
+    json_object_set_new(doc, "Threshold", json_real(threshold));
+    json_object_set_new(doc, "ComparisonOperator", json_string(buf_cstr(&w)));
+    json_object_set_new(doc, "TreatMissingData", json_string("missing"));
+    json_object_set_new(doc, "ActionsEnabled", json_true());
+    if (query_param(params, len, "TreatMissingData", &v)) {
+        if (index_of(buf_cstr(&v), treatments, KILN_ARRAY_LEN(treatments)) <
+            0) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "The parameter TreatMissingData must be one of "
+                          "missing, breaching, notBreaching, ignore.");
+            goto out;
+        }
+        json_object_set_new(doc, "TreatMissingData", json_string(buf_cstr(&v)));
+    }
+    if (query_param(params, len, "ActionsEnabled", &v))
+        json_object_set_new(doc, "ActionsEnabled",
+                            json_boolean(strcmp(buf_cstr(&v), "false") != 0));
+    static const struct {
+        const char *name;
+        size_t max;
+    } texts[] = {{"AlarmDescription", 1024}, {"Unit", 64}};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(texts); i++) {
+        if (!query_param(params, len, texts[i].name, &v))
+            continue;
+        if (v.len > texts[i].max || !str_utf8_valid(v.data, v.len)) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "The parameter %s must be at most %zu characters.",
+                          texts[i].name, texts[i].max);
+            goto out;
+        }
+        json_object_set_new(doc, texts[i].name, json_string(buf_cstr(&v)));
+    }
+    for (int i = 1; i <= 31; i++) {
+        snprintf(key, sizeof(key), "Dimensions.member.%d.Name", i);
+        if (!query_param(params, len, key, &v))
+            break;
+        snprintf(key, sizeof(key), "Dimensions.member.%d.Value", i);
+        if (i == 31 || !query_param(params, len, key, &w) ||
+            !str_utf8_valid(v.data, v.len) || !str_utf8_valid(w.data, w.len)) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "The parameter Dimensions must be at most 30 "
+                          "name and value pairs.");
+            goto out;
+        }
+        json_t *dim = json_object();
+        json_object_set_new(dim, "Name", json_string(buf_cstr(&v)));
+        json_object_set_new(dim, "Value", json_string(buf_cstr(&w)));
+        json_array_append_new(dims, dim);
+    }
+    json_object_set(doc, "Dimensions", dims);
+
+    /* A new alarm starts INSUFFICIENT_DATA; an update keeps its state. */
+    old = alarm_load(c->meta, c->account, buf_cstr(&name));
+    if (old) {
+        static const char *const kept[] = {
+            "StateValue", "StateReason", "StateReasonData",
+            "StateUpdatedTimestamp", "StateTransitionedTimestamp"};
+        for (size_t i = 0; i < KILN_ARRAY_LEN(kept); i++)
+            if (json_object_get(old, kept[i]))
+                json_object_set(doc, kept[i], json_object_get(old, kept[i]));
+        rc = alarm_store(c->meta, c->account, doc, NULL, false, d);
+    } else {
+        set_state(doc, "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation",
+                  NULL);
+        rc = alarm_store(c->meta, c->account, doc, NULL, true, d);
+        if (rc == KILN_EINUSE) /* created meanwhile: this one wins */
+            rc = alarm_store(c->meta, c->account, doc, NULL, false, d);
+    }
+    if (!rc)
+        buf_addf(out,
+                 "<PutMetricAlarmResponse xmlns=\"" XMLNS
+                 "\"><ResponseMetadata>"
+                 "<RequestId>%s</RequestId></ResponseMetadata>"
+                 "</PutMetricAlarmResponse>",
+                 c->request_id);
+out:
+    json_decref(doc);
+    json_decref(dims);
+    json_decref(old);
+    buf_release(&name);
+    buf_release(&ns);
+    buf_release(&metric);
+    buf_release(&v);
+    buf_release(&w);
+    return rc;
+}
+
+/* The AlarmNames.member.N of a request, in `names` (a JSON array):
+ * KILN_EINVAL past the most a call takes. */
+static int read_names(const char *params, size_t len, json_t *names,
+                      struct kiln_diag *d)
+{
+    struct buf v = BUF_INIT(1024);
+    char key[64];
+    int rc = 0;
+
+    for (int i = 1;; i++) {
+        snprintf(key, sizeof(key), "AlarmNames.member.%d", i);
+        if (!query_param(params, len, key, &v))
+            break;
+        if (i > MAX_ALARM_NAMES) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "The parameter AlarmNames must have at most %d "
+                          "members.",
+                          MAX_ALARM_NAMES);
+            break;
+        }
+        json_array_append_new(names, json_string(buf_cstr(&v)));
+    }
+    buf_release(&v);
+    return rc;
+}
+
+static void xml_text(struct buf *out, const char *tag, const char *value)
+{
+    buf_addf(out, "<%s>", tag);
+    awserr_xml_escape(out, value);
+    buf_addf(out, "</%s>", tag);
+}
+
+static void alarm_xml(struct buf *out, json_t *a)
+{
+    static const char *const texts[] = {"AlarmName",
+                                        "AlarmArn",
+                                        "AlarmDescription",
+                                        "AlarmConfigurationUpdatedTimestamp",
+                                        "StateValue",
+                                        "StateReason",
+                                        "StateReasonData",
+                                        "StateUpdatedTimestamp",
+                                        "StateTransitionedTimestamp",
+                                        "MetricName",
+                                        "Namespace",
+                                        "Statistic",
+                                        "Unit",
+                                        "ComparisonOperator",
+                                        "TreatMissingData"};
+    size_t i;
+    json_t *dim;
+
+    buf_adds(out, "<member>");
+    for (i = 0; i < KILN_ARRAY_LEN(texts); i++)
+        if (json_object_get(a, texts[i]))
+            xml_text(out, texts[i], jtext(a, texts[i]));
+    buf_addf(out,
+             "<ActionsEnabled>%s</ActionsEnabled><OKActions/><AlarmActions/>"
+             "<InsufficientDataActions/><Dimensions>",
+             json_is_false(json_object_get(a, "ActionsEnabled")) ? "false"
+                                                                 : "true");
+    json_array_foreach(json_object_get(a, "Dimensions"), i, dim)
+    {
+        buf_adds(out, "<member>");
+        xml_text(out, "Name", jtext(dim, "Name"));
+        xml_text(out, "Value", jtext(dim, "Value"));
+        buf_adds(out, "</member>");
+    }
+    buf_addf(
+        out,
+        "</Dimensions><Period>%lld</Period><EvaluationPeriods>%lld"
+        "</EvaluationPeriods><DatapointsToAlarm>%lld</DatapointsToAlarm>"
+        "<Threshold>%.17g</Threshold></member>",
+        (long long)json_integer_value(json_object_get(a, "Period")),
+        (long long)json_integer_value(json_object_get(a, "EvaluationPeriods")),
+        (long long)json_integer_value(json_object_get(a, "DatapointsToAlarm")),
+        json_number_value(json_object_get(a, "Threshold")));
+}
+
+struct alarm_list {
+    struct meta *meta;
+    const char *account;
+    json_t *found; /* name -> document */
+};
+
+static int list_alarm(void *ctx, const char *account, const char *name)
+{
+    struct alarm_list *l = ctx;
+    json_t *doc;
+    if (strcmp(account, l->account) != 0)
+        return 0;
+    if ((doc = alarm_load(l->meta, account, name)))
+        json_object_set_new(l->found, name, doc);
+    return 0;
+}
+
+static int name_order(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int describe_alarms(const struct api_ctx *c, const char *params,
+                           size_t len, struct buf *out, struct kiln_diag *d)
+{
+    struct buf state = BUF_INIT(64), prefix = BUF_INIT(1024),
+               token = BUF_INIT(2048), v = BUF_INIT(1024);
+    json_t *names = json_array();
+    struct alarm_list l = {c->meta, c->account, json_object()};
+    long long max = 50;
+    const char **order = NULL;
+    bool metric_alarms = true;
+    int rc = read_names(params, len, names, d);
+    size_t n = 0, i;
+
+    if (!rc && query_param(params, len, "StateValue", &state) &&
+        index_of(buf_cstr(&state), states, KILN_ARRAY_LEN(states)) < 0)
+        rc = diag_set(d, KILN_EINVAL,
+                      "The parameter StateValue must be one of OK, ALARM, "
+                      "INSUFFICIENT_DATA.");
+    if (!rc)
+        rc = read_int(params, len, "MaxRecords", false, 1, 100, &max, d);
+    if (!rc && query_param(params, len, "NextToken", &token) &&
+        !str_starts(buf_cstr(&token), ALARM_TOKEN))
+        rc = diag_set(d, KILN_EBADTOKEN, "The NextToken is not valid.");
+    if (rc)
+        goto out;
+    /* AlarmTypes without MetricAlarm, or an ActionPrefix (no alarm here
+     * has actions), match none of kiln's alarms. */
+    if (query_param(params, len, "AlarmTypes.member.1", &v)) {
+        metric_alarms = false;
+        for (int k = 1; k <= 2; k++) {
+            char key[40];
+            snprintf(key, sizeof(key), "AlarmTypes.member.%d", k);
+            if (query_param(params, len, key, &v) &&
+                strcmp(buf_cstr(&v), "MetricAlarm") == 0)
+                metric_alarms = true;
+        }
+    }
+    if (query_param(params, len, "ActionPrefix", &v))
+        metric_alarms = false;
+    query_param(params, len, "AlarmNamePrefix", &prefix);
+
+    if (json_array_size(names)) {
+        json_t *nm;
+        json_array_foreach(names, i, nm)
+            list_alarm(&l, c->account, json_string_value(nm));
+    } else {
+        for (i = 0; i < KILN_ARRAY_LEN(states); i++)
+            meta_res_each_status(c->meta, ALARM, states[i], list_alarm, &l);
+    }
+    order = xcalloc(json_object_size(l.found) + 1, sizeof(*order));
+    const char *k;
+    json_t *doc;
+    json_object_foreach(l.found, k, doc) order[n++] = k;
+    qsort(order, n, sizeof(*order), name_order);
+
+    buf_adds(out, "<DescribeAlarmsResponse xmlns=\"" XMLNS "\">"
+                  "<DescribeAlarmsResult><MetricAlarms>");
+    const char *after =
+        token.len ? buf_cstr(&token) + strlen(ALARM_TOKEN) : NULL;
+    long long shown = 0;
+    const char *last = NULL;
+    bool more = false;
+    for (i = 0; metric_alarms && i < n; i++) {
+        doc = json_object_get(l.found, order[i]);
+        if ((after && strcmp(order[i], after) <= 0) ||
+            !str_starts(order[i], buf_cstr(&prefix)) ||
+            (state.len && strcmp(jtext(doc, "StateValue"), buf_cstr(&state))))
+            continue;
+        if (shown == max) {
+            more = true;
+            break;
+        }
+        alarm_xml(out, doc);
+        last = order[i];
+        shown++;
+    }
+    buf_adds(out, "</MetricAlarms><CompositeAlarms/>");
+    if (more) {
+        buf_adds(out, "<NextToken>" ALARM_TOKEN);
+        awserr_xml_escape(out, last);
+        buf_adds(out, "</NextToken>");
+    }
+    buf_addf(out,
+             "</DescribeAlarmsResult><ResponseMetadata><RequestId>%s"
+             "</RequestId></ResponseMetadata></DescribeAlarmsResponse>",
+             c->request_id);
+out:
+    mem_free(order);
+    json_decref(l.found);
+    json_decref(names);
+    buf_release(&state);
+    buf_release(&prefix);
+    buf_release(&token);
+    buf_release(&v);
+    return rc;
+}
+
+static int delete_alarms(const struct api_ctx *c, const char *params,
+                         size_t len, struct buf *out, struct kiln_diag *d)
+{
+    json_t *names = json_array(), *nm;
+    char *body = NULL;
+    size_t i;
+    int rc = read_names(params, len, names, d);
+
+    if (!rc && json_array_size(names) == 0)
+        rc = missing("AlarmNames", d);
+    /* All or nothing: an unknown name deletes none. */
+    json_array_foreach(names, i, nm)
+    {
+        if (rc)
+            break;
+        if (meta_res_get(c->meta, c->account, ALARM, json_string_value(nm),
+                         &body) != 0)
+            rc = diag_set(d, KILN_ENOALARM, "%.255s not found",
+                          json_string_value(nm));
+        mem_free(body);
+        body = NULL;
+    }
+    json_array_foreach(names, i, nm)
+    {
+        if (rc)
+            break;
+        meta_res_delete(c->meta, c->account, ALARM, json_string_value(nm));
+    }
+    if (!rc)
+        buf_addf(out,
+                 "<DeleteAlarmsResponse xmlns=\"" XMLNS "\"><ResponseMetadata>"
+                 "<RequestId>%s</RequestId></ResponseMetadata>"
+                 "</DeleteAlarmsResponse>",
+                 c->request_id);
+    json_decref(names);
+    return rc;
+}
+
+static int set_alarm_state(const struct api_ctx *c, const char *params,
+                           size_t len, struct buf *out, struct kiln_diag *d)
+{
+    struct buf name = BUF_INIT(1024), state = BUF_INIT(64),
+               reason = BUF_INIT(1024), data = BUF_INIT(4000);
+    json_t *doc = NULL;
+    int rc = 0;
+
+    if (!query_param(params, len, "AlarmName", &name))
+        rc = missing("AlarmName", d);
+    else if (!query_param(params, len, "StateValue", &state))
+        rc = missing("StateValue", d);
+    else if (index_of(buf_cstr(&state), states, KILN_ARRAY_LEN(states)) < 0)
+        rc = diag_set(d, KILN_EINVAL,
+                      "The parameter StateValue must be one of OK, ALARM, "
+                      "INSUFFICIENT_DATA.");
+    else if (!query_param(params, len, "StateReason", &reason))
+        rc = missing("StateReason", d);
+    else if (!str_utf8_valid(reason.data, reason.len))
+        rc = diag_set(d, KILN_EINVAL,
+                      "The parameter StateReason must be at most 1023 "
+                      "characters.");
+    else if (!(doc = alarm_load(c->meta, c->account, buf_cstr(&name))))
+        rc = diag_set(d, KILN_ENOALARM, "Alarm %.255s not found",
+                      buf_cstr(&name));
+    if (!rc && query_param(params, len, "StateReasonData", &data)) {
+        json_t *j = json_loadb(data.data, data.len, 0, NULL);
+        if (!j)
+            rc = diag_set(d, KILN_EINVAL,
+                          "The parameter StateReasonData must be JSON.");
+        json_decref(j);
+    }
+    if (!rc) {
+        set_state(doc, buf_cstr(&state), buf_cstr(&reason),
+                  data.len ? buf_cstr(&data) : NULL);
+        rc = alarm_store(c->meta, c->account, doc, NULL, false, d);
+        if (rc == KILN_ENOTFOUND) /* deleted meanwhile */
+            rc = diag_set(d, KILN_ENOALARM, "Alarm %.255s not found",
+                          buf_cstr(&name));
+    }
+    if (!rc) {
+        log_info("event=alarm_state alarm=%s state=%s by=SetAlarmState",
+                 buf_cstr(&name), buf_cstr(&state));
+        buf_addf(out,
+                 "<SetAlarmStateResponse xmlns=\"" XMLNS "\"><ResponseMetadata>"
+                 "<RequestId>%s</RequestId></ResponseMetadata>"
+                 "</SetAlarmStateResponse>",
+                 c->request_id);
+    }
+    json_decref(doc);
+    buf_release(&name);
+    buf_release(&state);
+    buf_release(&reason);
+    buf_release(&data);
+    return rc;
+}
+
+/* ---- alarm evaluation ------------------------------------------------ */
+
+struct window {
+    int64_t first, period;
+    size_t n, stat;
+    double *v;
+    bool *have;
+};
+
+static void window_point(void *ctx, int64_t at, const struct point *p)
+{
+    struct window *w = ctx;
+    size_t i = (size_t)((at - w->first) / w->period);
+    if (i < w->n) {
+        w->v[i] = stat_value(p, w->stat);
+        w->have[i] = true;
+    }
+}
+
+static bool breaches(double v, const char *op, double threshold)
+{
+    switch (index_of(op, operators, KILN_ARRAY_LEN(operators))) {
+    case 0:
+        return v >= threshold;
+    case 1:
+        return v > threshold;
+    case 2:
+        return v < threshold;
+    default:
+        return v <= threshold;
+    }
+}
+
+static int evaluate(void *ctx, const char *account, const char *name)
+{
+    struct meta *m = ctx;
+    json_t *a = alarm_load(m, account, name);
+    if (!a)
+        return 0;
+    int64_t period = json_integer_value(json_object_get(a, "Period"));
+    size_t n =
+        (size_t)json_integer_value(json_object_get(a, "EvaluationPeriods"));
+    size_t need =
+        (size_t)json_integer_value(json_object_get(a, "DatapointsToAlarm"));
+    double threshold = json_number_value(json_object_get(a, "Threshold"));
+    const char *op = jtext(a, "ComparisonOperator");
+    const char *treat = jtext(a, "TreatMissingData");
+    double now = tm_now();
+    struct window w = {.period = period > 0 ? period : 60, .n = n};
+    w.first =
+        ((int64_t)floor(now / (double)w.period) - (int64_t)n + 1) * w.period;
+    w.stat = (size_t)index_of(jtext(a, "Statistic"), statistics,
+                              KILN_ARRAY_LEN(statistics));
+    w.v = xcalloc(n ? n : 1, sizeof(*w.v));
+    w.have = xcalloc(n ? n : 1, sizeof(*w.have));
+
+    /* The metric's dimensions, if they are the two SageMaker's endpoint
+     * metrics have; other alarms never find data. */
+    struct dims dm = {BUF_INIT(1024), BUF_INIT(1024), false, false};
+    size_t i, others = 0;
+    json_t *dim;
+    json_array_foreach(json_object_get(a, "Dimensions"), i, dim)
+    {
+        if (strcmp(jtext(dim, "Name"), "EndpointName") == 0)
+            dm.has_endpoint = !buf_adds(&dm.endpoint, jtext(dim, "Value"));
+        else if (strcmp(jtext(dim, "Name"), "VariantName") == 0)
+            dm.has_variant = !buf_adds(&dm.variant, jtext(dim, "Value"));
+        else
+            others++;
+    }
+    struct api_ctx c = {.meta = m, .account = account};
+    if (!others && w.stat < KILN_ARRAY_LEN(statistics) &&
+        (!json_object_get(a, "Unit") ||
+         strcmp(jtext(a, "Unit"), unit_of(jtext(a, "MetricName"))
+                                      ? unit_of(jtext(a, "MetricName"))
+                                      : "") == 0))
+        series_each(&c, jtext(a, "Namespace"), jtext(a, "MetricName"), &dm,
+                    w.first, now, w.period, window_point, &w);
+
+    /* Of the last EvaluationPeriods periods (the current one included),
+     * DatapointsToAlarm breaching ones set ALARM; missing ones count as
+     * TreatMissingData says. */
+    size_t breaching = 0, judged = 0, present = 0;
+    double latest = 0;
+    for (i = 0; i < n; i++) {
+        bool bad;
+        if (w.have[i]) {
+            bad = breaches(w.v[i], op, threshold);
+            latest = w.v[i];
+            present++;
+        } else if (strcmp(treat, "breaching") == 0) {
+            bad = true;
+        } else if (strcmp(treat, "notBreaching") == 0) {
+            bad = false;
+        } else {
+            continue;
+        }
+        judged++;
+        breaching += bad;
+    }
+    const char *state = breaching >= need              ? "ALARM"
+                        : judged                       ? "OK"
+                        : strcmp(treat, "ignore") == 0 ? jtext(a, "StateValue")
+                                                       : "INSUFFICIENT_DATA";
+    char reason[512];
+    if (!judged)
+        snprintf(reason, sizeof(reason),
+                 "Insufficient Data: %zu datapoints were unknown.", n);
+    else
+        snprintf(reason, sizeof(reason),
+                 "Threshold Crossed: %zu out of the last %zu datapoints "
+                 "%s %s the threshold (%g)%s%g.",
+                 breaching, n, breaching == 1 ? "was" : "were",
+                 index_of(op, operators, KILN_ARRAY_LEN(operators)) < 2
+                     ? "greater than or equal to"
+                     : "less than or equal to",
+                 threshold,
+                 present ? "; the most recent datapoint: " : "; no datapoint",
+                 present ? latest : 0.0);
+    if (strcmp(state, jtext(a, "StateValue")) != 0) {
+        char was[32];
+        struct kiln_diag d = {0};
+        str_copy(was, jtext(a, "StateValue"), sizeof(was));
+        set_state(a, state, reason, NULL);
+        /* Only over the state read: a SetAlarmState or an update in
+         * between wins this round. */
+        if (alarm_store(m, account, a, was, false, &d) == 0)
+            log_info("event=alarm_state alarm=%s state=%s account=%s", name,
+                     state, account);
+    }
+    dims_release(&dm);
+    mem_free(w.v);
+    mem_free(w.have);
+    json_decref(a);
+    return 0;
+}
+
+void cloudwatch_alarms_evaluate(struct meta *m)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(states); i++)
+        meta_res_each_status(m, ALARM, states[i], evaluate, m);
+}
+
+bool cloudwatch_alarm_firing(struct meta *m, const char *account,
+                             const char *name)
+{
+    json_t *a = alarm_load(m, account, name);
+    bool firing = a && strcmp(jtext(a, "StateValue"), "ALARM") == 0;
+    json_decref(a);
+    return firing;
+}
+
+bool cloudwatch_alarm_exists(struct meta *m, const char *account,
+                             const char *name)
+{
+    char *body = NULL;
+    bool found = meta_res_get(m, account, ALARM, name, &body) == 0;
+    mem_free(body);
+    return found;
+}
+
 int cloudwatch_handle(const struct api_ctx *c, const char *params, size_t len,
                       struct buf *out, struct kiln_diag *d)
 {
@@ -591,6 +1341,14 @@ int cloudwatch_handle(const struct api_ctx *c, const char *params, size_t len,
         rc = get_statistics(c, params, len, out, d);
     else if (strcmp(buf_cstr(&action), "GetMetricData") == 0)
         rc = get_data(c, params, len, out, d);
+    else if (strcmp(buf_cstr(&action), "PutMetricAlarm") == 0)
+        rc = put_alarm(c, params, len, out, d);
+    else if (strcmp(buf_cstr(&action), "DescribeAlarms") == 0)
+        rc = describe_alarms(c, params, len, out, d);
+    else if (strcmp(buf_cstr(&action), "DeleteAlarms") == 0)
+        rc = delete_alarms(c, params, len, out, d);
+    else if (strcmp(buf_cstr(&action), "SetAlarmState") == 0)
+        rc = set_alarm_state(c, params, len, out, d);
     else
         rc = diag_set(d, KILN_EUNKNOWNOP,
                       "Could not find operation %.64s for version 2010-08-01",

@@ -9,6 +9,7 @@
  */
 #include "api/hosting.h"
 
+#include "api/cloudwatch.h"
 #include "api/paging.h"
 #include "base/instances.h"
 #include "base/mem.h"
@@ -241,8 +242,25 @@ static const struct vmember blue_green_members[] = {
     {NULL, NULL, false}};
 static const struct vshape blue_green = {.type = VT_STRUCTURE,
                                          .members = blue_green_members};
+static const struct vshape alarm_name = {
+    .type = VT_STRING, .flags = V_MIN | V_MAX, .min = 1, .max = 255};
+static const struct vmember alarm_members[] = {{"AlarmName", &alarm_name, true},
+                                               {NULL, NULL, false}};
+static const struct vshape alarm_shape = {.type = VT_STRUCTURE,
+                                          .members = alarm_members};
+static const struct vshape alarms = {.type = VT_LIST,
+                                     .flags = V_MIN | V_MAX,
+                                     .min = 1,
+                                     .max = 10,
+                                     .item = &alarm_shape};
+static const struct vmember rollback_members[] = {{"Alarms", &alarms, false},
+                                                  {NULL, NULL, false}};
+static const struct vshape rollback = {.type = VT_STRUCTURE,
+                                       .members = rollback_members};
 static const struct vmember deployment_config_members[] = {
-    {"BlueGreenUpdatePolicy", &blue_green, false}, {NULL, NULL, false}};
+    {"BlueGreenUpdatePolicy", &blue_green, false},
+    {"AutoRollbackConfiguration", &rollback, false},
+    {NULL, NULL, false}};
 static const struct vshape deployment_config = {
     .type = VT_STRUCTURE, .members = deployment_config_members};
 static const struct vmember create_endpoint_members[] = {
@@ -969,21 +987,37 @@ static json_int_t production_instances(json_t *dep)
 
 /*
  * A blue/green DeploymentConfig as kiln runs it (hoster.c): all at once,
- * canary or linear traffic shifting with their waits. Rolling updates and
- * alarm-driven rollback (there are no CloudWatch alarms here) are refused.
- * `dep` (the deployment to bring up, or NULL) checks sizes against it.
+ * canary or linear traffic shifting with their waits, rolled back when
+ * one of AutoRollbackConfiguration's CloudWatch alarms (which must exist)
+ * goes into ALARM. Rolling updates are refused. `dep` (the deployment to
+ * bring up, or NULL) checks sizes against it.
  */
-static int deployment_config_valid(json_t *in, json_t *dep, struct kiln_diag *d)
+static int deployment_config_valid(const struct api_ctx *c, json_t *in,
+                                   json_t *dep, struct kiln_diag *d)
 {
     json_t *dc = json_object_get(in, "DeploymentConfig");
     json_t *bg = json_object_get(dc, "BlueGreenUpdatePolicy");
     json_t *tr = json_object_get(bg, "TrafficRoutingConfiguration");
     const char *type = str(tr, "Type");
     static const char *const unsupported[][2] = {
-        {"AutoRollbackConfiguration", "CloudWatch alarms to roll back on"},
         {"RollingUpdatePolicy", "rolling updates"},
     };
     int rc = refuse_members(dc, unsupported, KILN_ARRAY_LEN(unsupported), d);
+    json_t *alarm;
+    size_t i;
+    json_array_foreach(
+        json_object_get(json_object_get(dc, "AutoRollbackConfiguration"),
+                        "Alarms"),
+        i, alarm)
+    {
+        const char *name = str(alarm, "AlarmName");
+        if (!rc && !cloudwatch_alarm_exists(c->meta, c->account, name))
+            rc = diag_set(d, KILN_EVALIDATION,
+                          "The CloudWatch alarm %s in "
+                          "AutoRollbackConfiguration does not exist; create "
+                          "it with PutMetricAlarm first.",
+                          name);
+    }
     if (rc || !tr)
         return rc;
     bool canary = strcmp(type, "CANARY") == 0;
@@ -1031,7 +1065,7 @@ int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
 
     rc = deployment(c, config, &dep, &cfg, d);
     if (!rc)
-        rc = deployment_config_valid(in, dep, d);
+        rc = deployment_config_valid(c, in, dep, d);
     if (!rc)
         rc = fits(c, dep, d);
     if (rc) {
@@ -1242,7 +1276,7 @@ static int update_endpoint_once(const struct api_ctx *c, json_t *in,
     if (!rc)
         rc = deployment(c, str(in, "EndpointConfigName"), &dep, &cfg, d);
     if (!rc)
-        rc = deployment_config_valid(in, dep, d);
+        rc = deployment_config_valid(c, in, dep, d);
     if (!rc)
         rc = same_kind(doc, dep, d);
     if (!rc && json_is_true(json_object_get(in, "RetainAllVariantProperties")))

@@ -134,7 +134,9 @@
     X(MISSINGPARAM, "missing parameter", 400, "ValidationException", 400,      \
       "InvalidArgument", 400, "MissingParameter", 400, "ValidationError")      \
     X(BADTOKEN, "invalid next token", 400, "ValidationException", 400,         \
-      "InvalidArgument", 400, "InvalidNextToken", 400, "ValidationError")
+      "InvalidArgument", 400, "InvalidNextToken", 400, "ValidationError")      \
+    X(NOALARM, "no such alarm", 400, "ValidationException", 400,               \
+      "InvalidArgument", 404, "ResourceNotFound", 400, "ValidationError")
 
 /* Positions in the table; 0 is "no error". */
 enum kiln_err_index {

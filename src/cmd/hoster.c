@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/cloudwatch.h"
 #include "base/fsx.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -1138,7 +1139,10 @@ static void do_create(struct op *op)
 struct shift {
     double share[100];
     int n;
-    double wait, hold;
+    double wait;    /* after each step but the last */
+    double bake;    /* after the last step, watching the alarms */
+    double hold;    /* then the old fleet is kept this long */
+    json_t *alarms; /* AutoRollbackConfiguration's (borrowed), or NULL */
 };
 
 static void plan_shift(json_t *dep, const struct fleet *f, struct shift *p)
@@ -1165,9 +1169,13 @@ static void plan_shift(json_t *dep, const struct fleet *f, struct shift *p)
                : value / (instances > 0 ? instances : 1);
     p->n = 0;
     p->wait = wait;
-    p->hold = (canary || linear ? 0 : wait) +
-              (double)json_integer_value(
-                  json_object_get(bg, "TerminationWaitInSeconds"));
+    p->bake = canary || linear ? 0 : wait;
+    p->hold = (double)json_integer_value(
+        json_object_get(bg, "TerminationWaitInSeconds"));
+    p->alarms = json_object_get(
+        json_object_get(json_object_get(dep, "DeploymentConfig"),
+                        "AutoRollbackConfiguration"),
+        "Alarms");
     if ((canary || linear) && step > 0 && step < 1) {
         if (linear && step < 1.0 / 99)
             step = 1.0 / 99; /* at most 100 steps */
@@ -1177,12 +1185,16 @@ static void plan_shift(json_t *dep, const struct fleet *f, struct shift *p)
     p->share[p->n++] = 1;
 }
 
+enum nap_end { NAP_DONE, NAP_CUT, NAP_ALARM };
+
 /* Sleeps `seconds` unless the server stops or a DeleteEndpoint waits
- * behind op: false when cut short. */
-static bool nap(struct op *op, double seconds)
+ * behind op (NAP_CUT), or one of `alarms` (a JSON array of {"AlarmName"},
+ * or NULL) is in ALARM (NAP_ALARM, its name in fired). */
+static enum nap_end nap(struct op *op, double seconds, json_t *alarms,
+                        char *fired, size_t size)
 {
     struct hoster *h = op->h;
-    double until = tm_now() + seconds;
+    double until = tm_now() + seconds, look = 0;
     while (tm_now() < until) {
         bool cut = false;
         pthread_mutex_lock(&h->lock);
@@ -1192,10 +1204,24 @@ static bool nap(struct op *op, double seconds)
                   same_endpoint(o, op);
         pthread_mutex_unlock(&h->lock);
         if (cut)
-            return false;
+            return NAP_CUT;
+        if (alarms && tm_now() >= look) {
+            json_t *a;
+            size_t i;
+            look = tm_now() + 0.25;
+            json_array_foreach(alarms, i, a)
+            {
+                const char *name = jstr(a, "AlarmName");
+                if (name &&
+                    cloudwatch_alarm_firing(h->o.meta, op->account, name)) {
+                    str_copy(fired, name, size);
+                    return NAP_ALARM;
+                }
+            }
+        }
         usleep(20000);
     }
-    return true;
+    return NAP_DONE;
 }
 
 static void do_update(struct op *op)
@@ -1216,6 +1242,7 @@ static void do_update(struct op *op)
     if (!rc)
         plan_shift(pending, f, &plan);
     /* Canary or linear: the new fleet takes a growing share first. */
+    char fired[256] = "";
     for (int i = 0; !rc && i < plan.n - 1; i++) {
         pthread_mutex_lock(&h->lock);
         struct endpoint *g = find(h, op->account, op->name);
@@ -1226,10 +1253,11 @@ static void do_update(struct op *op)
         pthread_mutex_unlock(&h->lock);
         log_info("event=traffic_shift endpoint=%s share=%.3f", op->name,
                  plan.share[i]);
-        if (g && nap(op, plan.wait))
+        enum nap_end end =
+            g ? nap(op, plan.wait, plan.alarms, fired, sizeof(fired)) : NAP_CUT;
+        if (end == NAP_DONE)
             continue;
-        /* Cut short: the old fleet keeps all traffic. A DeleteEndpoint
-         * follows; after a shutdown the update runs again at start. */
+        /* Cut short or rolled back: the old fleet keeps all traffic. */
         pthread_mutex_lock(&h->lock);
         if ((g = find(h, op->account, op->name))) {
             g->green = NULL;
@@ -1237,6 +1265,13 @@ static void do_update(struct op *op)
         }
         pthread_mutex_unlock(&h->lock);
         retire(h, f);
+        f = NULL;
+        if (end == NAP_ALARM) {
+            rc = KILN_EINVAL;
+            break;
+        }
+        /* A DeleteEndpoint follows; after a shutdown the update runs
+         * again at start. */
         json_decref(doc);
         return;
     }
@@ -1255,9 +1290,36 @@ static void do_update(struct op *op)
         stop_fleet(h, f);
         rc = diag_set(&d, KILN_EINVAL, "the endpoint went away");
     }
-    /* All traffic is on the new fleet; the old one is kept a while. */
-    if (!rc && plan.hold > 0)
-        nap(op, plan.hold);
+    /* All traffic is on the new fleet: it bakes while the alarms are
+     * watched, and the old fleet is kept a while. */
+    enum nap_end baked = !rc && plan.bake > 0 ? nap(op, plan.bake, plan.alarms,
+                                                    fired, sizeof(fired))
+                                              : NAP_DONE;
+    if (baked == NAP_ALARM) {
+        bool back = false;
+        pthread_mutex_lock(&h->lock);
+        if ((e = find(h, op->account, op->name)) && e->fleet == f) {
+            e->fleet = old;
+            back = true;
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (back) {
+            log_info("event=traffic_shift endpoint=%s share=0.000", op->name);
+            retire(h, f);
+            old = NULL;
+        }
+        f = NULL;
+        rc = KILN_EINVAL;
+    } else if (!rc && plan.hold > 0 && baked == NAP_DONE) {
+        nap(op, plan.hold, NULL, NULL, 0);
+    }
+    if (fired[0]) {
+        log_warn("event=rollback endpoint=%s alarm=%s", op->name, fired);
+        diag_set(&d, KILN_EINVAL,
+                 "Rolled back: CloudWatch alarm %s went into ALARM during "
+                 "the deployment (AutoRollbackConfiguration).",
+                 fired);
+    }
     if (!rc) {
         json_object_set(doc, "KilnDeployment", pending);
         json_object_set_new(doc, "EndpointConfigName",

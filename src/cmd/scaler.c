@@ -1,7 +1,8 @@
 /*
  * scaler.c - the thread behind Application Auto Scaling's target
- * tracking. Scaling is done by the same call a user would make, so an
- * endpoint in the middle of another change is simply tried again later.
+ * tracking, which also evaluates CloudWatch alarms each round. Scaling is done
+ * by the same call a user would make, so an endpoint in the middle of another
+ * change is simply tried again later.
  */
 #include "cmd/scaler.h"
 
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "api/cloudwatch.h"
 #include "api/hosting.h"
 #include "api/scaling.h"
 #include "base/log.h"
@@ -203,6 +205,7 @@ static void *run(void *arg)
     pthread_mutex_lock(&s->lock);
     while (!s->closing) {
         pthread_mutex_unlock(&s->lock);
+        cloudwatch_alarms_evaluate(s->meta);
         meta_res_each_status(s->meta, SCALING_POLICY, "Active", scale_one, s);
         pthread_mutex_lock(&s->lock);
         struct timespec until;

@@ -4,6 +4,8 @@
  * the instance count that brings its InvocationsPerInstance over the last
  * minute to TargetValue, within the target's MinCapacity..MaxCapacity and
  * the policy's cooldowns, through UpdateEndpointWeightsAndCapacities.
+ * Each round first evaluates the CloudWatch alarms (api/cloudwatch.h),
+ * whose states endpoint deployments roll back on.
  */
 #ifndef KILN_CMD_SCALER_H
 #define KILN_CMD_SCALER_H

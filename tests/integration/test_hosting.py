@@ -429,12 +429,18 @@ def test_update_retaining_variant_properties(server, models):
                 "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}}},
              "CanarySize must be less than the whole new fleet (1 instances)"),
             (dict(all_at_once, AutoRollbackConfiguration={"Alarms": [{"AlarmName": "a"}]}),
-             "AutoRollbackConfiguration")):
+             "alarm a in AutoRollbackConfiguration does not exist")):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             sm.update_endpoint(EndpointName="ep-retain", EndpointConfigName="ep-retain-b",
                                DeploymentConfig=config)
         assert e.value.response["Error"]["Code"] == "ValidationException"
         assert words in e.value.response["Error"]["Message"]
+    status, answer = sagemaker_raw(server, "UpdateEndpoint", {
+        "EndpointName": "ep-retain", "EndpointConfigName": "ep-retain-b",
+        "DeploymentConfig": {"RollingUpdatePolicy": {
+            "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
+            "WaitIntervalInSeconds": 60}}})
+    assert status == 400 and "rolling updates" in answer["message"]
     assert sm.describe_endpoint(EndpointName="ep-retain")["EndpointStatus"] == "InService"
     sm.delete_endpoint(EndpointName="ep-retain")
 
@@ -1868,3 +1874,152 @@ def test_invoke_with_response_stream(server, models):
     assert [q["closest_cluster"] for q in lines] == nearest(CENTERS_A, X[:3])[0].tolist()
     assert res["bad"]["name"] == "ModelError" and res["bad"]["status"] == 424
     sm.delete_endpoint(EndpointName="ep-stream")
+
+
+def test_alarms_roll_back_deployments(server, models):
+    """CloudWatch metric alarms on the endpoint metrics (PutMetricAlarm,
+    DescribeAlarms, SetAlarmState, DeleteAlarms) and UpdateEndpoint's
+    AutoRollbackConfiguration: a canary whose new model answers errors is
+    rolled back when the alarm on Invocation4XXErrors fires, and an
+    all-at-once update when its alarm is set to ALARM while it bakes."""
+    sm, rt = models, client(server, "sagemaker-runtime")
+    cw = client(server, "cloudwatch")
+    s3 = client(server, "s3")
+    # A model for rows one feature longer: every row of D features is a 400.
+    s3.put_object(Bucket="models", Key="wide/model.tar.gz",
+                  Body=model_tgz(np.zeros((2, D + 1), np.float32)))
+    sm.create_model(ModelName="model-wide", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": "s3://models/wide/model.tar.gz"})
+    deploy(sm, "ep-alarm", [("AllTraffic", "model-a", 1, 1.0)])
+    sm.create_endpoint_config(EndpointConfigName="ep-alarm-wide", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "model-wide", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}])
+    dims = [{"Name": "EndpointName", "Value": "ep-alarm"},
+            {"Name": "VariantName", "Value": "AllTraffic"}]
+    cw.put_metric_alarm(AlarmName="ep-alarm-4xx", Namespace="AWS/SageMaker",
+                        MetricName="Invocation4XXErrors", Dimensions=dims, Statistic="Sum",
+                        Period=60, EvaluationPeriods=1, Threshold=0,
+                        ComparisonOperator="GreaterThanThreshold",
+                        TreatMissingData="notBreaching", AlarmDescription="client errors")
+    cw.get_waiter("alarm_exists").wait(AlarmNames=["ep-alarm-4xx"])
+
+    def alarm(name):
+        [a] = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return a
+
+    a = alarm("ep-alarm-4xx")
+    assert a["AlarmArn"] == f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:ep-alarm-4xx"
+    assert a["Dimensions"] == dims and a["Threshold"] == 0 and a["DatapointsToAlarm"] == 1
+    assert a["AlarmDescription"] == "client errors"
+    deadline = time.time() + 20  # no data, treated as not breaching: OK
+    while alarm("ep-alarm-4xx")["StateValue"] != "OK" and time.time() < deadline:
+        time.sleep(0.5)
+    assert alarm("ep-alarm-4xx")["StateValue"] == "OK"
+
+    row = ",".join(["1"] * D)
+
+    def invoke_until_in_service(timeout=60):
+        """Invokes while the endpoint updates; returns (answered, failed)."""
+        ok = failed = 0
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for _ in range(10):
+                try:
+                    rt.invoke_endpoint(EndpointName="ep-alarm", ContentType="text/csv",
+                                       Body=row)
+                    ok += 1
+                except rt.exceptions.ModelError:
+                    failed += 1
+            if sm.describe_endpoint(EndpointName="ep-alarm")["EndpointStatus"] == "InService":
+                return ok, failed
+        raise AssertionError("the update never ended")
+
+    canary = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "CANARY", "WaitIntervalInSeconds": 120,
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50}}},
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "ep-alarm-4xx"}]}}
+    with pytest.raises(sm.exceptions.ClientError, match="nope .*does not exist"):
+        sm.update_endpoint(EndpointName="ep-alarm", EndpointConfigName="ep-alarm-wide",
+                           DeploymentConfig=dict(canary, AutoRollbackConfiguration={
+                               "Alarms": [{"AlarmName": "nope"}]}))
+    began = time.time()
+    sm.update_endpoint(EndpointName="ep-alarm", EndpointConfigName="ep-alarm-wide",
+                       DeploymentConfig=canary)
+    ok, failed = invoke_until_in_service()
+    assert failed > 0 and ok > 0  # the canary took about half
+    assert time.time() - began < 60    # long before the 120 s wait
+    d = sm.describe_endpoint(EndpointName="ep-alarm")
+    assert d["EndpointConfigName"] == "ep-alarm-config"
+    assert "alarm ep-alarm-4xx went into ALARM" in d["FailureReason"]
+    for _ in range(20):  # the old fleet has all the traffic again
+        rt.invoke_endpoint(EndpointName="ep-alarm", ContentType="text/csv", Body=row)
+    assert_model_a_answers(server, "ep-alarm")
+    a = alarm("ep-alarm-4xx")
+    assert a["StateValue"] == "ALARM" and a["StateReason"].startswith("Threshold Crossed")
+    assert [x["AlarmName"] for x in cw.describe_alarms(StateValue="ALARM")["MetricAlarms"]] \
+        == ["ep-alarm-4xx"]
+    assert "event=rollback endpoint=ep-alarm alarm=ep-alarm-4xx" in server.stderr()
+
+    # An alarm with no data that ignores missing data keeps the state it is
+    # set to: SetAlarmState while the new fleet bakes rolls it back.
+    cw.put_metric_alarm(AlarmName="ep-alarm-manual", Namespace="AWS/SageMaker",
+                        MetricName="Invocations", Dimensions=dims[:1], Statistic="Sum",
+                        Period=60, EvaluationPeriods=2, DatapointsToAlarm=1, Threshold=1e9,
+                        ComparisonOperator="GreaterThanOrEqualToThreshold",
+                        TreatMissingData="ignore")
+    sm.update_endpoint(EndpointName="ep-alarm", EndpointConfigName="ep-alarm-wide",
+                       DeploymentConfig={"BlueGreenUpdatePolicy": {
+                           "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE",
+                                                           "WaitIntervalInSeconds": 120}},
+                           "AutoRollbackConfiguration": {"Alarms": [
+                               {"AlarmName": "ep-alarm-manual"}]}})
+    deadline = time.time() + 30
+    while time.time() < deadline:  # until the new fleet answers everything
+        try:
+            rt.invoke_endpoint(EndpointName="ep-alarm", ContentType="text/csv", Body=row)
+        except rt.exceptions.ModelError:
+            break
+        time.sleep(0.05)
+    with pytest.raises(rt.exceptions.ModelError):
+        rt.invoke_endpoint(EndpointName="ep-alarm", ContentType="text/csv", Body=row)
+    assert sm.describe_endpoint(EndpointName="ep-alarm")["EndpointStatus"] == "Updating"
+    cw.set_alarm_state(AlarmName="ep-alarm-manual", StateValue="ALARM",
+                       StateReason="testing the rollback")
+    deadline = time.time() + 10
+    while sm.describe_endpoint(EndpointName="ep-alarm")["EndpointStatus"] != "InService":
+        assert time.time() < deadline
+        time.sleep(0.1)
+    d = sm.describe_endpoint(EndpointName="ep-alarm")
+    assert d["EndpointConfigName"] == "ep-alarm-config"
+    assert "alarm ep-alarm-manual" in d["FailureReason"]
+    assert_model_a_answers(server, "ep-alarm")
+    assert alarm("ep-alarm-manual")["StateReason"] == "testing the rollback"
+
+    # Listing, paging, the aws CLI, deletion, and what is refused.
+    page = cw.describe_alarms(MaxRecords=1)
+    assert [x["AlarmName"] for x in page["MetricAlarms"]] == ["ep-alarm-4xx"]
+    rest = cw.describe_alarms(MaxRecords=1, NextToken=page["NextToken"])
+    assert [x["AlarmName"] for x in rest["MetricAlarms"]] == ["ep-alarm-manual"]
+    assert "NextToken" not in rest
+    out = json.loads(aws(server, "cloudwatch", "describe-alarms", "--alarm-name-prefix",
+                         "ep-alarm-m").stdout)
+    assert [x["AlarmName"] for x in out["MetricAlarms"]] == ["ep-alarm-manual"]
+    for kw, words in (({"AlarmActions": ["arn:aws:sns:us-east-1:1:t"]}, "no SNS"),
+                      ({"Statistic": None, "ExtendedStatistic": "p99"}, "percentiles"),
+                      ({"Period": 90}, "multiple of 60"),
+                      ({"ComparisonOperator": "LessThanLowerThreshold"}, "anomaly")):
+        args = dict(AlarmName="bad", Namespace="AWS/SageMaker", MetricName="Invocations",
+                    Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+                    ComparisonOperator="GreaterThanThreshold")
+        args.update(kw)
+        args = {k: v for k, v in args.items() if v is not None}
+        with pytest.raises(cw.exceptions.ClientError, match=words):
+            cw.put_metric_alarm(**args)
+    with pytest.raises(cw.exceptions.ResourceNotFound):
+        cw.delete_alarms(AlarmNames=["ep-alarm-4xx", "nope"])
+    with pytest.raises(cw.exceptions.ResourceNotFound):
+        cw.set_alarm_state(AlarmName="nope", StateValue="OK", StateReason="x")
+    aws(server, "cloudwatch", "delete-alarms", "--alarm-names", "ep-alarm-4xx",
+        "ep-alarm-manual")
+    assert cw.describe_alarms()["MetricAlarms"] == []
+    sm.delete_endpoint(EndpointName="ep-alarm")
