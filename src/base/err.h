@@ -136,7 +136,32 @@
     X(BADTOKEN, "invalid next token", 400, "ValidationException", 400,         \
       "InvalidArgument", 400, "InvalidNextToken", 400, "ValidationError")      \
     X(NOALARM, "no such alarm", 400, "ValidationException", 400,               \
-      "InvalidArgument", 404, "ResourceNotFound", 400, "ValidationError")
+      "InvalidArgument", 404, "ResourceNotFound", 400, "ValidationError")      \
+    X(NOPOLICY, "no bucket policy", 400, "ValidationException", 404,           \
+      "NoSuchBucketPolicy", 400, "ValidationError", 400, "ValidationError")    \
+    X(NOLIFECYCLE, "no lifecycle configuration", 400, "ValidationException",   \
+      404, "NoSuchLifecycleConfiguration", 400, "ValidationError", 400,        \
+      "ValidationError")                                                       \
+    X(NOENCRYPTION, "no encryption configuration", 400, "ValidationException", \
+      404, "ServerSideEncryptionConfigurationNotFoundError", 400,              \
+      "ValidationError", 400, "ValidationError")                               \
+    X(NOTAGSET, "no tag set", 400, "ValidationException", 404, "NoSuchTagSet", \
+      400, "ValidationError", 400, "ValidationError")                          \
+    X(NOWEBSITE, "no website configuration", 400, "ValidationException", 404,  \
+      "NoSuchWebsiteConfiguration", 400, "ValidationError", 400,               \
+      "ValidationError")                                                       \
+    X(NOREPLICATION, "no replication configuration", 400,                      \
+      "ValidationException", 404, "ReplicationConfigurationNotFoundError",     \
+      400, "ValidationError", 400, "ValidationError")                          \
+    X(NOOBJECTLOCK, "no object lock configuration", 400,                       \
+      "ValidationException", 404, "ObjectLockConfigurationNotFoundError", 400, \
+      "ValidationError", 400, "ValidationError")                               \
+    X(ACLDISABLED, "ACLs are disabled", 400, "ValidationException", 400,       \
+      "AccessControlListNotSupported", 400, "ValidationError", 400,            \
+      "ValidationError")                                                       \
+    X(BUCKETACL, "bucket ACL with BucketOwnerEnforced", 400,                   \
+      "ValidationException", 400, "InvalidBucketAclWithObjectOwnership", 400,  \
+      "ValidationError", 400, "ValidationError")
 
 /* Positions in the table; 0 is "no error". */
 enum kiln_err_index {

@@ -231,9 +231,18 @@ static int api_doc(void)
              "`partNumber`. Buckets are unversioned, as in S3 before "
              "versioning is turned on: GetBucketVersioning has no Status, "
              "ListObjectVersions lists each key's one version, `null`, "
-             "and `versionId=null` names it. Other bucket and object "
-             "sub-resources (`?acl`, PutBucketVersioning, bucket "
-             "`?tagging`, ...) answer `NotImplemented`.\n\n");
+             "and `versionId=null` names it. ACLs are disabled, as with "
+             "S3's default Object Ownership, BucketOwnerEnforced: they "
+             "read as the owner's FULL_CONTROL, and a PutBucketAcl, "
+             "PutObjectAcl, `x-amz-acl` or `x-amz-grant-*` giving anyone "
+             "else anything gets AccessControlListNotSupported. Bucket "
+             "settings kiln does not keep (policy, lifecycle, encryption, "
+             "tags, website, replication, Object Lock, logging, request "
+             "payment, acceleration, notifications, public access block, "
+             "ownership controls) read as S3 answers for a bucket where "
+             "they were never set, nothing public; setting them, and "
+             "other sub-resources (PutBucketVersioning, ...), answer "
+             "`NotImplemented`.\n\n");
     s3_op_each(s3_row, &out);
     fwrite(out.data, 1, out.len, stdout);
     buf_release(&out);

@@ -67,6 +67,11 @@ enum op {
     OP_PUT_CORS,
     OP_GET_CORS,
     OP_DELETE_CORS,
+    OP_GET_BUCKET_ACL,
+    OP_PUT_BUCKET_ACL,
+    OP_GET_OBJECT_ACL,
+    OP_PUT_OBJECT_ACL,
+    OP_BUCKET_DEFAULT, /* one of bucket_defaults[] */
     OP_UNSUPPORTED,
 };
 
@@ -99,14 +104,66 @@ static const char *const op_names[] = {
     [OP_PUT_CORS] = "PutBucketCors",
     [OP_GET_CORS] = "GetBucketCors",
     [OP_DELETE_CORS] = "DeleteBucketCors",
+    [OP_GET_BUCKET_ACL] = "GetBucketAcl",
+    [OP_PUT_BUCKET_ACL] = "PutBucketAcl",
+    [OP_GET_OBJECT_ACL] = "GetObjectAcl",
+    [OP_PUT_OBJECT_ACL] = "PutObjectAcl",
+    [OP_BUCKET_DEFAULT] = "-",
     [OP_UNSUPPORTED] = "-",
+};
+
+/*
+ * Bucket configurations kiln has none of: a GET answers as S3 does for a
+ * bucket where they were never set (its error, or the default), and with
+ * kiln's fixed settings: nothing public, ACLs disabled (Object Ownership
+ * BucketOwnerEnforced, S3's default for new buckets). Setting any of them
+ * stays NotImplemented.
+ */
+static const struct bucket_default {
+    const char *query, *op;
+    int error;        /* KILN_E..., or 0 for a 200 with `text` */
+    const char *text; /* the error's message, or the XML body */
+} bucket_defaults[] = {
+    {"policy", "GetBucketPolicy", KILN_ENOPOLICY,
+     "The bucket policy does not exist"},
+    {"lifecycle", "GetBucketLifecycleConfiguration", KILN_ENOLIFECYCLE,
+     "The lifecycle configuration does not exist"},
+    {"encryption", "GetBucketEncryption", KILN_ENOENCRYPTION,
+     "The server side encryption configuration was not found"},
+    {"tagging", "GetBucketTagging", KILN_ENOTAGSET,
+     "The TagSet does not exist"},
+    {"website", "GetBucketWebsite", KILN_ENOWEBSITE,
+     "The specified bucket does not have a website configuration"},
+    {"replication", "GetBucketReplication", KILN_ENOREPLICATION,
+     "The replication configuration was not found"},
+    {"object-lock", "GetObjectLockConfiguration", KILN_ENOOBJECTLOCK,
+     "Object Lock configuration does not exist for this bucket"},
+    {"logging", "GetBucketLogging", 0,
+     "<BucketLoggingStatus xmlns=\"" XML_NS "\"/>"},
+    {"requestPayment", "GetBucketRequestPayment", 0,
+     "<RequestPaymentConfiguration xmlns=\"" XML_NS "\"><Payer>BucketOwner"
+     "</Payer></RequestPaymentConfiguration>"},
+    {"accelerate", "GetBucketAccelerateConfiguration", 0,
+     "<AccelerateConfiguration xmlns=\"" XML_NS "\"/>"},
+    {"notification", "GetBucketNotificationConfiguration", 0,
+     "<NotificationConfiguration xmlns=\"" XML_NS "\"/>"},
+    {"publicAccessBlock", "GetPublicAccessBlock", 0,
+     "<PublicAccessBlockConfiguration xmlns=\"" XML_NS "\"><BlockPublicAcls>"
+     "true</BlockPublicAcls><IgnorePublicAcls>true</IgnorePublicAcls>"
+     "<BlockPublicPolicy>true</BlockPublicPolicy><RestrictPublicBuckets>true"
+     "</RestrictPublicBuckets></PublicAccessBlockConfiguration>"},
+    {"ownershipControls", "GetBucketOwnershipControls", 0,
+     "<OwnershipControls xmlns=\"" XML_NS "\"><Rule><ObjectOwnership>"
+     "BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>"},
 };
 
 void s3_op_each(void (*fn)(void *ctx, const char *name), void *ctx)
 {
     for (size_t i = 0; i < KILN_ARRAY_LEN(op_names); i++)
-        if (i != OP_UNSUPPORTED)
+        if (i != OP_UNSUPPORTED && i != OP_BUCKET_DEFAULT)
             fn(ctx, op_names[i]);
+    for (size_t i = 0; i < KILN_ARRAY_LEN(bucket_defaults); i++)
+        fn(ctx, bucket_defaults[i].op);
 }
 
 struct qparam {
@@ -318,6 +375,20 @@ static int own_bucket(const struct s3_req *q, struct meta_bucket *b,
 
 /* ---- routing ----------------------------------------------------------- */
 
+static const struct bucket_default *bucket_default_of(const struct s3_req *q)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(bucket_defaults); i++)
+        if (qhas(q, bucket_defaults[i].query))
+            return &bucket_defaults[i];
+    return NULL;
+}
+
+static const char *op_name(const struct s3_req *q)
+{
+    return q->op == OP_BUCKET_DEFAULT ? bucket_default_of(q)->op
+                                      : op_names[q->op];
+}
+
 static enum op route(const struct s3_req *q, const char *method,
                      struct http_request *r)
 {
@@ -330,6 +401,14 @@ static enum op route(const struct s3_req *q, const char *method,
                : strcmp(method, "GET") == 0    ? OP_GET_CORS
                : strcmp(method, "DELETE") == 0 ? OP_DELETE_CORS
                                                : OP_UNSUPPORTED;
+    if (qhas(q, "acl") && !qhas(q, "versionId"))
+        return strcmp(method, "GET") == 0
+                   ? q->key ? OP_GET_OBJECT_ACL : OP_GET_BUCKET_ACL
+               : strcmp(method, "PUT") == 0
+                   ? q->key ? OP_PUT_OBJECT_ACL : OP_PUT_BUCKET_ACL
+                   : OP_UNSUPPORTED;
+    if (!q->key && strcmp(method, "GET") == 0 && bucket_default_of(q))
+        return OP_BUCKET_DEFAULT;
     if (!q->key) {
         if (strcmp(method, "PUT") == 0)
             return q->nq == 0 || qhas(q, "x-id") ? OP_CREATE_BUCKET
@@ -352,23 +431,8 @@ static enum op route(const struct s3_req *q, const char *method,
                 return OP_LIST_VERSIONS;
             if (qhas(q, "versioning"))
                 return OP_GET_VERSIONING;
-            static const char *const unsupported[] = {"acl",
-                                                      "policy",
-                                                      "lifecycle",
-                                                      "tagging",
-                                                      "website",
-                                                      "logging",
-                                                      "encryption",
-                                                      "notification",
-                                                      "replication",
-                                                      "object-lock",
-                                                      "accelerate",
-                                                      "requestPayment",
-                                                      "ownershipControls",
-                                                      "publicAccessBlock",
-                                                      "analytics",
-                                                      "metrics",
-                                                      "inventory",
+            static const char *const unsupported[] = {"acl", "analytics",
+                                                      "metrics", "inventory",
                                                       "intelligent-tiering"};
             for (size_t i = 0; i < KILN_ARRAY_LEN(unsupported); i++)
                 if (qhas(q, unsupported[i]))
@@ -3020,6 +3084,94 @@ void s3_preflight(const struct s3_ctx *s, struct http_request *r)
 
 /* ---- entry points ----------------------------------------------------- */
 
+/* ---- ACLs and the bucket settings kiln does not keep ------------------ */
+
+/* x-amz-acl and x-amz-grant-*: with ACLs disabled (Object Ownership
+ * BucketOwnerEnforced), only what gives the owner alone full control is
+ * taken, as in S3: no canned ACL, "private" or
+ * "bucket-owner-full-control", and no grants. */
+static bool acl_headers_owner_only(struct http_request *r)
+{
+    static const char *const grants[] = {
+        "x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp",
+        "x-amz-grant-write", "x-amz-grant-write-acp"};
+    const char *acl = http_request_header(r, "x-amz-acl");
+    if (acl && strcmp(acl, "private") != 0 &&
+        strcmp(acl, "bucket-owner-full-control") != 0)
+        return false;
+    for (size_t i = 0; i < KILN_ARRAY_LEN(grants); i++)
+        if (http_request_header(r, grants[i]))
+            return false;
+    return true;
+}
+
+/* GetBucketAcl, GetObjectAcl: the owner's FULL_CONTROL, always.
+ * PutBucketAcl, PutObjectAcl: taken when they ask for just that (a canned
+ * owner-only ACL, or an <AccessControlPolicy> granting the owner
+ * FULL_CONTROL and no one else anything), else
+ * AccessControlListNotSupported. */
+static void acl_op(const struct s3_ctx *s, struct http_request *r,
+                   struct s3_req *q)
+{
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    struct object_copy c = {0};
+    bool object = q->op == OP_GET_OBJECT_ACL || q->op == OP_PUT_OBJECT_ACL;
+    bool owner_only = http_request_header(r, "x-amz-acl") != NULL;
+
+    if (own_bucket(q, &b, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    if (object &&
+        meta_object_get(s->meta, q->bucket, q->key, copy_object_row, &c)) {
+        fail(r, KILN_ENOTFOUND, "The specified key does not exist.", q);
+        return;
+    }
+    object_copy_release(&c);
+    if (q->op == OP_PUT_BUCKET_ACL || q->op == OP_PUT_OBJECT_ACL) {
+        if (r->body.len && s3xml_parse_acl(r->body.data, r->body.len, b.account,
+                                           &owner_only, &d) != 0)
+            fail_diag(r, &d, q);
+        else if (!owner_only)
+            fail(r, KILN_EACLDISABLED, "The bucket does not allow ACLs", q);
+        else
+            respond_empty(r, 200);
+        return;
+    }
+    struct buf x = BUF_INIT(4096);
+    buf_adds(&x, XML_HEAD "<AccessControlPolicy xmlns=\"" XML_NS "\">");
+    owner_xml(&x, b.account);
+    buf_addf(&x,
+             "<AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/"
+             "2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>%s</ID>"
+             "<DisplayName>%s</DisplayName></Grantee><Permission>FULL_CONTROL"
+             "</Permission></Grant></AccessControlList></AccessControlPolicy>",
+             b.account, b.account);
+    respond_xml(r, 200, &x);
+    buf_release(&x);
+}
+
+/* A bucket setting of bucket_defaults[], for the bucket's owner. */
+static void bucket_default(struct http_request *r, struct s3_req *q)
+{
+    const struct bucket_default *bd = bucket_default_of(q);
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+
+    if (own_bucket(q, &b, &d) != 0) {
+        fail_diag(r, &d, q);
+    } else if (bd->error) {
+        fail(r, bd->error, bd->text, q);
+    } else {
+        struct buf x = BUF_INIT(4096);
+        buf_adds(&x, XML_HEAD);
+        buf_adds(&x, bd->text);
+        respond_xml(r, 200, &x);
+        buf_release(&x);
+    }
+}
+
 static void begin(const struct s3_ctx *s, struct http_request *r,
                   const struct auth_result *ar, const char *payload_hash,
                   struct s3_req **out);
@@ -3066,7 +3218,7 @@ static void begin(const struct s3_ctx *s, struct http_request *r,
         return;
     }
     q->op = route(q, r->method, r);
-    str_copy(r->op, op_names[q->op], sizeof(r->op));
+    str_copy(r->op, op_name(q), sizeof(r->op));
     r->body_max = 0;
     /* The only version of an object is "null" (see route()). */
     const char *version = qget(q, "versionId");
@@ -3079,6 +3231,19 @@ static void begin(const struct s3_ctx *s, struct http_request *r,
          q->op == OP_CREATE_UPLOAD) &&
         stored_headers_valid(r, &d) != 0) {
         fail_diag(r, &d, q);
+        return;
+    }
+    if ((q->op == OP_PUT_OBJECT || q->op == OP_COPY_OBJECT ||
+         q->op == OP_CREATE_UPLOAD || q->op == OP_CREATE_BUCKET ||
+         q->op == OP_PUT_BUCKET_ACL || q->op == OP_PUT_OBJECT_ACL) &&
+        !acl_headers_owner_only(r)) {
+        if (q->op == OP_CREATE_BUCKET)
+            fail(r, KILN_EBUCKETACL,
+                 "Bucket cannot have ACLs set with ObjectOwnership's "
+                 "BucketOwnerEnforced setting",
+                 q);
+        else
+            fail(r, KILN_EACLDISABLED, "The bucket does not allow ACLs", q);
         return;
     }
     const char *tagging = http_request_header(r, "x-amz-tagging");
@@ -3101,6 +3266,8 @@ static void begin(const struct s3_ctx *s, struct http_request *r,
     case OP_COMPLETE_UPLOAD:
     case OP_PUT_TAGGING:
     case OP_PUT_CORS:
+    case OP_PUT_BUCKET_ACL:
+    case OP_PUT_OBJECT_ACL:
         r->body_max = XML_BODY_MAX;
         if (r->has_length && r->content_length > XML_BODY_MAX)
             fail(r, KILN_ETOOBIG, "Your request body is too large.", q);
@@ -3193,6 +3360,15 @@ static void finish(const struct s3_ctx *s, struct http_request *r,
     case OP_GET_CORS:
     case OP_DELETE_CORS:
         cors_op(s, r, q);
+        break;
+    case OP_GET_BUCKET_ACL:
+    case OP_PUT_BUCKET_ACL:
+    case OP_GET_OBJECT_ACL:
+    case OP_PUT_OBJECT_ACL:
+        acl_op(s, r, q);
+        break;
+    case OP_BUCKET_DEFAULT:
+        bucket_default(r, q);
         break;
     case OP_LIST_V1:
     case OP_LIST_V2:

@@ -319,3 +319,39 @@ int s3xml_parse_cors(const char *body, size_t len, json_t **rules,
     *rules = list;
     return 0;
 }
+
+int s3xml_parse_acl(const char *body, size_t len, const char *owner,
+                    bool *owner_only, struct kiln_diag *d)
+{
+    xmlDoc *doc = parse(body, len, "AccessControlPolicy");
+    size_t grants = 0, owners = 0;
+
+    if (!doc)
+        return malformed(d);
+    for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next) {
+        if (!named(n, "AccessControlList"))
+            continue;
+        for (xmlNode *g = n->children; g; g = g->next) {
+            if (!named(g, "Grant"))
+                continue;
+            bool to_owner = false, full = false;
+            grants++;
+            for (xmlNode *c = g->children; c; c = c->next) {
+                char *t = named(c, "Permission") ? text_of(c) : NULL;
+                full |= t && strcmp(t, "FULL_CONTROL") == 0;
+                mem_free(t);
+                if (!named(c, "Grantee"))
+                    continue;
+                for (xmlNode *e = c->children; e; e = e->next) {
+                    char *id = named(e, "ID") ? text_of(e) : NULL;
+                    to_owner |= id && strcmp(id, owner) == 0;
+                    mem_free(id);
+                }
+            }
+            owners += to_owner && full;
+        }
+    }
+    xmlFreeDoc(doc);
+    *owner_only = grants > 0 && owners == grants;
+    return 0;
+}

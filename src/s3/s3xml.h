@@ -1,8 +1,9 @@
 /*
  * s3xml.h - the S3 request bodies kiln parses, with libxml2 (never by
  * hand): DeleteObjects' <Delete>, CompleteMultipartUpload's
- * <CompleteMultipartUpload>, PutObjectTagging's <Tagging> and
- * PutBucketCors' <CORSConfiguration>. Namespaces are
+ * <CompleteMultipartUpload>, PutObjectTagging's <Tagging>,
+ * PutBucketCors' <CORSConfiguration> and PutBucketAcl's and PutObjectAcl's
+ * <AccessControlPolicy>. Namespaces are
  * ignored, as S3 does. Network access and entity expansion are off. Results are
  * owned by the caller and freed with the matching _free. Any thread.
  *
@@ -70,6 +71,12 @@ void s3xml_tagging_free(struct s3xml_tagging *x);
 
 int s3xml_parse_cors(const char *body, size_t len, json_t **rules,
                      struct kiln_diag *d);
+
+/* Whether an <AccessControlPolicy> (PutBucketAcl's, PutObjectAcl's body)
+ * grants FULL_CONTROL to canonical user `owner` and nothing to anyone
+ * else: 0 with *owner_only set, or KILN_ESERIAL. */
+int s3xml_parse_acl(const char *body, size_t len, const char *owner,
+                    bool *owner_only, struct kiln_diag *d);
 
 /* The LocationConstraint of a CreateBucketConfiguration ("" if none). */
 int s3xml_parse_location(const char *body, size_t len, char *out, size_t size,

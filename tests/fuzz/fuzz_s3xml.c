@@ -1,7 +1,7 @@
 /*
  * fuzz_s3xml.c - the S3 XML request bodies: DeleteObjects,
- * CompleteMultipartUpload, PutObjectTagging, CreateBucketConfiguration and
- * PutBucketCors.
+ * CompleteMultipartUpload, PutObjectTagging, CreateBucketConfiguration,
+ * PutBucketCors and PutBucketAcl/PutObjectAcl.
  */
 #include <jansson.h>
 
@@ -16,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct s3xml_tagging t;
     char loc[64];
     json_t *cors;
+    bool owner_only;
 
     if (s3xml_parse_delete((const char *)data, size, &del, &d) == 0)
         s3xml_delete_free(&del);
@@ -26,5 +27,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s3xml_parse_location((const char *)data, size, loc, sizeof(loc), &d);
     if (s3xml_parse_cors((const char *)data, size, &cors, &d) == 0)
         json_decref(cors);
+    s3xml_parse_acl((const char *)data, size, "111122223333", &owner_only, &d);
     return 0;
 }

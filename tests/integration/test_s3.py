@@ -43,6 +43,13 @@ def code_of(fn, *a, **kw):
     return e.value.response["Error"]["Code"]
 
 
+def other_account(server):
+    """An S3 client with a new key of another account, 999988887777."""
+    out = kiln("admin", "keys", "add", "--data-dir", server.data_dir, "--account", "999988887777")
+    akid, _, _, secret = out.stdout.split()
+    return client(server, "s3", akid=akid, secret=secret)
+
+
 def test_bucket_lifecycle(s3):
     s3.create_bucket(Bucket="life-cycle.1")
     names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
@@ -939,9 +946,7 @@ def test_malformed_xml(server, bucket):
 
 
 def test_other_account_is_denied(server, s3, bucket):
-    out = kiln("admin", "keys", "add", "--data-dir", server.data_dir, "--account", "999988887777")
-    akid, _, _, secret = out.stdout.split()
-    other = client(server, "s3", akid=akid, secret=secret)
+    other = other_account(server)
     assert code_of(other.get_object, Bucket=bucket, Key="range") == "AccessDenied"
     assert code_of(other.put_object, Bucket=bucket, Key="x", Body=b"") == "AccessDenied"
     assert code_of(other.create_bucket, Bucket=bucket) == "BucketAlreadyExists"
@@ -1125,11 +1130,11 @@ use_https = False
 signature_v2 = False
 bucket_location = us-east-1
 """)
-    def s3cmd(*args):
+    def s3cmd(*args, ok=True):
         out = subprocess.run(["s3cmd", "-c", str(cfg), *args], capture_output=True,
                              text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        return out.stdout
+        assert (out.returncode == 0) == ok, out.stderr
+        return out.stdout + out.stderr
     s3cmd("mb", "s3://s3cmd-bucket")
     src = tmp_path / "file name.txt"
     src.write_bytes(os.urandom(300000))
@@ -1137,6 +1142,13 @@ bucket_location = us-east-1
     listing = s3cmd("ls", "s3://s3cmd-bucket/dir/")
     assert "s3://s3cmd-bucket/dir/file name.txt" in listing
     assert "DIR" in s3cmd("ls", "s3://s3cmd-bucket/")
+    # s3cmd info reads the ACL, policy, CORS and lifecycle; setacl writes
+    # an <AccessControlPolicy>, taken when it is owner-only.
+    info = s3cmd("info", "s3://s3cmd-bucket/dir/file name.txt")
+    assert f"ACL:       {ACCOUNT}: FULL_CONTROL" in info and "Policy:    none" in info
+    s3cmd("setacl", "--acl-private", "s3://s3cmd-bucket/dir/file name.txt")
+    assert "AccessControlListNotSupported" in s3cmd(
+        "setacl", "--acl-public", "s3://s3cmd-bucket/dir/file name.txt", ok=False)
     dst = tmp_path / "back.txt"
     s3cmd("get", "s3://s3cmd-bucket/dir/file name.txt", str(dst))
     assert dst.read_bytes() == src.read_bytes()
@@ -1235,9 +1247,7 @@ def test_bucket_cors(server, s3):
                                              headers={"x-amz-content-sha256":
                                                       hashlib.sha256(body).hexdigest()}))
     assert status == 400 and b"<Code>MalformedXML</Code>" in answer
-    out = kiln("admin", "keys", "add", "--data-dir", server.data_dir, "--account", "999988887777")
-    akid, _, _, secret = out.stdout.split()
-    other = client(server, "s3", akid=akid, secret=secret)
+    other = other_account(server)
     assert code_of(other.get_bucket_cors, Bucket="web-assets") == "AccessDenied"
     assert code_of(other.delete_bucket_cors, Bucket="web-assets") == "AccessDenied"
     assert s3.get_bucket_cors(Bucket="web-assets")["CORSRules"] == rules
@@ -1264,3 +1274,74 @@ def test_sagemaker_apis_answer_browsers(server):
     assert status == 200 and "Endpoints" in json.loads(body)
     assert hdrs["access-control-allow-origin"] == "http://localhost:8888"
     assert "x-amzn-RequestId" in hdrs["access-control-expose-headers"]
+
+
+def test_acls_disabled_and_unset_bucket_settings(server, s3, tmp_path):
+    """Buckets are as S3 makes them by default: ACLs disabled (Object
+    Ownership BucketOwnerEnforced) and nothing public. ACLs read as the
+    owner's FULL_CONTROL; only owner-only ACLs are taken, others get
+    AccessControlListNotSupported and change nothing. The settings kiln
+    does not keep read as S3 answers for a bucket where they were never
+    set."""
+    s3.create_bucket(Bucket="acl-bucket")
+    s3.put_object(Bucket="acl-bucket", Key="k", Body=b"data")
+    owner_only = [{"Grantee": {"ID": ACCOUNT, "DisplayName": ACCOUNT,
+                               "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]
+    for acl in (s3.get_bucket_acl(Bucket="acl-bucket"),
+                s3.get_object_acl(Bucket="acl-bucket", Key="k")):
+        assert acl["Owner"]["ID"] == ACCOUNT and acl["Grants"] == owner_only
+    s3.put_object_acl(Bucket="acl-bucket", Key="k", ACL="private")
+    s3.put_bucket_acl(Bucket="acl-bucket", ACL="bucket-owner-full-control")
+    s3.put_bucket_acl(Bucket="acl-bucket", AccessControlPolicy={
+        "Owner": {"ID": ACCOUNT}, "Grants": owner_only})
+    public = {"Grantee": {"Type": "Group",
+                          "URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+              "Permission": "READ"}
+    for fn, kw in ((s3.put_object_acl, {"Key": "k", "ACL": "public-read"}),
+                   (s3.put_bucket_acl, {"AccessControlPolicy": {
+                       "Owner": {"ID": ACCOUNT}, "Grants": owner_only + [public]}}),
+                   (s3.put_bucket_acl, {"GrantRead": "uri=http://acs.amazonaws.com/groups/"
+                                                     "global/AllUsers"}),
+                   (s3.put_object, {"Key": "public", "Body": b"x", "ACL": "public-read"}),
+                   (s3.create_multipart_upload, {"Key": "public", "ACL": "authenticated-read"}),
+                   (s3.copy_object, {"Key": "public", "CopySource": "acl-bucket/k",
+                                     "GrantRead": f"id={ACCOUNT}"})):
+        assert code_of(fn, Bucket="acl-bucket", **kw) == "AccessControlListNotSupported"
+    assert code_of(s3.head_object, Bucket="acl-bucket", Key="public") == "404"
+    assert s3.list_multipart_uploads(Bucket="acl-bucket").get("Uploads", []) == []
+    assert code_of(s3.create_bucket, Bucket="acl-public", ACL="public-read") == \
+        "InvalidBucketAclWithObjectOwnership"
+    assert code_of(s3.head_bucket, Bucket="acl-public") == "404"
+    assert code_of(s3.get_object_acl, Bucket="acl-bucket", Key="nope") == "NoSuchKey"
+    assert code_of(other_account(server).get_bucket_acl, Bucket="acl-bucket") == "AccessDenied"
+
+    for op, code in (("get_bucket_policy", "NoSuchBucketPolicy"),
+                     ("get_bucket_lifecycle_configuration", "NoSuchLifecycleConfiguration"),
+                     ("get_bucket_encryption",
+                      "ServerSideEncryptionConfigurationNotFoundError"),
+                     ("get_bucket_tagging", "NoSuchTagSet"),
+                     ("get_bucket_website", "NoSuchWebsiteConfiguration"),
+                     ("get_bucket_replication", "ReplicationConfigurationNotFoundError"),
+                     ("get_object_lock_configuration",
+                      "ObjectLockConfigurationNotFoundError")):
+        assert code_of(getattr(s3, op), Bucket="acl-bucket") == code, op
+    assert s3.get_public_access_block(Bucket="acl-bucket")[
+        "PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                                              "BlockPublicPolicy": True,
+                                              "RestrictPublicBuckets": True}
+    assert s3.get_bucket_ownership_controls(Bucket="acl-bucket")["OwnershipControls"] == {
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert s3.get_bucket_request_payment(Bucket="acl-bucket")["Payer"] == "BucketOwner"
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket="acl-bucket")
+    assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket="acl-bucket")
+    assert code_of(s3.get_bucket_policy, Bucket="no-such-bucket-here") == "NoSuchBucket"
+    # Setting them is still not something kiln does.
+    assert code_of(s3.put_bucket_policy, Bucket="acl-bucket", Policy="{}") == "NotImplemented"
+
+    (tmp_path / "f").write_bytes(b"hello")
+    out = aws(server, "s3", "cp", str(tmp_path / "f"), "s3://acl-bucket/f", "--acl",
+              "public-read", check=False)
+    assert out.returncode != 0 and "AccessControlListNotSupported" in out.stderr
+    aws(server, "s3", "cp", str(tmp_path / "f"), "s3://acl-bucket/f", "--acl",
+        "bucket-owner-full-control")
+    assert s3.get_object(Bucket="acl-bucket", Key="f")["Body"].read() == b"hello"
