@@ -445,7 +445,7 @@ static int headers_valid(struct http_request *r,
 }
 
 /* Runtime headers for what kiln's endpoints never have: inference
- * components, stateful sessions, explainers. */
+ * components, stateful sessions, several containers, explainers. */
 static int headers_unsupported(struct http_request *r, const char *name,
                                struct kiln_diag *d)
 {
@@ -459,6 +459,12 @@ static int headers_unsupported(struct http_request *r, const char *name,
         return diag_set(d, KILN_EVALIDATION,
                         "Endpoint %s is not configured for stateful sessions "
                         "(kiln does not run them); leave out SessionId.",
+                        name);
+    if (http_request_header(r, "X-Amzn-SageMaker-Target-Container-Hostname"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "Endpoint %s is not a multi-container endpoint with "
+                        "Direct invocation, so TargetContainerHostname does "
+                        "not apply (kiln's endpoints have one container).",
                         name);
     if (http_request_header(r, "X-Amzn-SageMaker-Enable-Explanations"))
         return diag_set(d, KILN_EVALIDATION,

@@ -1858,9 +1858,11 @@ def test_invoke_with_response_stream(server, models):
         assert status == 400 and h["x-amzn-errortype"].startswith("ValidationError"), raw
         assert words in json.loads(raw)["message"], raw
     # InvokeEndpoint refuses what kiln's endpoints never have, too.
-    with pytest.raises(rt.exceptions.ValidationError, match="ExplainerConfig"):
-        rt.invoke_endpoint(EndpointName="ep-stream", ContentType="text/csv", Body="1,2",
-                           EnableExplanations="`true`")
+    for kw, words in (({"EnableExplanations": "`true`"}, "ExplainerConfig"),
+                      ({"TargetContainerHostname": "c1"}, "multi-container")):
+        with pytest.raises(rt.exceptions.ValidationError, match=words):
+            rt.invoke_endpoint(EndpointName="ep-stream", ContentType="text/csv", Body="1,2",
+                               **kw)
     status, h, raw = send(server, *signed(
         server, "sagemaker", b"1,2", {"Content-Type": "text/csv",
                                       "X-Amzn-SageMaker-Inference-Component": "ic"},
