@@ -1327,32 +1327,42 @@ bool cloudwatch_alarm_exists(struct meta *m, const char *account,
     return found;
 }
 
+typedef int (*action_fn)(const struct api_ctx *c, const char *params,
+                         size_t len, struct buf *out, struct kiln_diag *d);
+
+static const struct {
+    const char *name;
+    action_fn fn;
+} actions[] = {
+    {"ListMetrics", list_metrics},
+    {"GetMetricStatistics", get_statistics},
+    {"GetMetricData", get_data},
+    {"PutMetricAlarm", put_alarm},
+    {"DescribeAlarms", describe_alarms},
+    {"DeleteAlarms", delete_alarms},
+    {"SetAlarmState", set_alarm_state},
+};
+
 int cloudwatch_handle(const struct api_ctx *c, const char *params, size_t len,
                       struct buf *out, struct kiln_diag *d)
 {
     struct buf action = BUF_INIT(256);
     int rc;
 
-    if (!query_param(params, len, "Action", &action))
+    if (!query_param(params, len, "Action", &action)) {
         rc = diag_set(d, KILN_EUNKNOWNOP, "Missing Action parameter.");
-    else if (strcmp(buf_cstr(&action), "ListMetrics") == 0)
-        rc = list_metrics(c, params, len, out, d);
-    else if (strcmp(buf_cstr(&action), "GetMetricStatistics") == 0)
-        rc = get_statistics(c, params, len, out, d);
-    else if (strcmp(buf_cstr(&action), "GetMetricData") == 0)
-        rc = get_data(c, params, len, out, d);
-    else if (strcmp(buf_cstr(&action), "PutMetricAlarm") == 0)
-        rc = put_alarm(c, params, len, out, d);
-    else if (strcmp(buf_cstr(&action), "DescribeAlarms") == 0)
-        rc = describe_alarms(c, params, len, out, d);
-    else if (strcmp(buf_cstr(&action), "DeleteAlarms") == 0)
-        rc = delete_alarms(c, params, len, out, d);
-    else if (strcmp(buf_cstr(&action), "SetAlarmState") == 0)
-        rc = set_alarm_state(c, params, len, out, d);
-    else
-        rc = diag_set(d, KILN_EUNKNOWNOP,
-                      "Could not find operation %.64s for version 2010-08-01",
-                      buf_cstr(&action));
+    } else {
+        size_t i = 0;
+        while (i < KILN_ARRAY_LEN(actions) &&
+               strcmp(buf_cstr(&action), actions[i].name) != 0)
+            i++;
+        rc = i < KILN_ARRAY_LEN(actions)
+                 ? actions[i].fn(c, params, len, out, d)
+                 : diag_set(d, KILN_EUNKNOWNOP,
+                            "Could not find operation %.64s for version "
+                            "2010-08-01",
+                            buf_cstr(&action));
+    }
     buf_release(&action);
     return rc;
 }

@@ -32,16 +32,21 @@ CENTERS_A = np.array([[10.0 * c] * D for c in range(4)], np.float32)
 CENTERS_B = np.array([[-5.0 * c] * D for c in range(3)], np.float32)
 
 
+def add_model(sm, name, key, s3=None, body=None):
+    """Model `name` serving s3://models/<key>/model.tar.gz, uploaded first
+    (through s3) when body is given."""
+    if body is not None:
+        s3.put_object(Bucket="models", Key=f"{key}/model.tar.gz", Body=body)
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": f"s3://models/{key}/model.tar.gz"})
+
+
 @pytest.fixture(scope="module")
 def models(server):
-    s3 = client(server, "s3")
+    s3, sm = client(server, "s3"), client(server, "sagemaker")
     s3.create_bucket(Bucket="models")
-    s3.put_object(Bucket="models", Key="a/model.tar.gz", Body=model_tgz(CENTERS_A))
-    s3.put_object(Bucket="models", Key="b/model.tar.gz", Body=model_tgz(CENTERS_B))
-    sm = client(server, "sagemaker")
-    for name, key in (("model-a", "a"), ("model-b", "b")):
-        sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": IMAGE, "ModelDataUrl": f"s3://models/{key}/model.tar.gz"})
+    add_model(sm, "model-a", "a", s3, model_tgz(CENTERS_A))
+    add_model(sm, "model-b", "b", s3, model_tgz(CENTERS_B))
     return sm
 
 
@@ -448,10 +453,7 @@ def test_update_retaining_variant_properties(server, models):
 def test_failed_update_rolls_back(server, models):
     sm = models
     deploy(sm, "ep-rollback", [("AllTraffic", "model-a", 1, 1.0)])
-    client(server, "s3").put_object(Bucket="models", Key="broken/model.tar.gz",
-                                    Body=b"not a tarball")
-    sm.create_model(ModelName="model-broken", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": IMAGE, "ModelDataUrl": "s3://models/broken/model.tar.gz"})
+    add_model(sm, "model-broken", "broken", client(server, "s3"), b"not a tarball")
     sm.create_endpoint_config(EndpointConfigName="ep-rollback-broken", ProductionVariants=[
         {"VariantName": "AllTraffic", "ModelName": "model-broken", "InitialInstanceCount": 1,
          "InstanceType": "ml.m5.large"}])
@@ -792,10 +794,8 @@ def model_a_on(s):
     """Creates model-a on server s; returns its S3 and SageMaker clients."""
     s3 = client(s, "s3")
     s3.create_bucket(Bucket="models")
-    s3.put_object(Bucket="models", Key="a/model.tar.gz", Body=model_tgz(CENTERS_A))
     sm = client(s, "sagemaker")
-    sm.create_model(ModelName="model-a", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": IMAGE, "ModelDataUrl": "s3://models/a/model.tar.gz"})
+    add_model(sm, "model-a", "a", s3, model_tgz(CENTERS_A))
     return s3, sm
 
 
@@ -840,9 +840,7 @@ def test_update_cut_short_by_a_crash_finishes_after_restart(models, tmp_path):
     s = Server(data_dir)
     try:
         s3, sm = model_a_on(s)
-        s3.put_object(Bucket="models", Key="b/model.tar.gz", Body=model_tgz(CENTERS_B))
-        sm.create_model(ModelName="model-b", ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": IMAGE, "ModelDataUrl": "s3://models/b/model.tar.gz"})
+        add_model(sm, "model-b", "b", s3, model_tgz(CENTERS_B))
         deploy(sm, "ep-cut", [("AllTraffic", "model-a", 1, 1.0)])
         sm.create_endpoint_config(EndpointConfigName="ep-cut-b", ProductionVariants=[
             {"VariantName": "AllTraffic", "ModelName": "model-b", "InitialInstanceCount": 4,
@@ -1298,8 +1296,7 @@ def test_shadow_variants(server, models):
     sm, s3 = models, client(server, "s3")
     rt = client(server, "sagemaker-runtime")
     s3.create_bucket(Bucket="shadow-capture")
-    sm.create_model(ModelName="model-shadow", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": IMAGE, "ModelDataUrl": "s3://models/b/model.tar.gz"})
+    add_model(sm, "model-shadow", "b")
     sm.create_endpoint_config(
         EndpointConfigName="ep-shadow",
         ProductionVariants=[{"VariantName": "prod", "ModelName": "model-a",
@@ -1466,8 +1463,7 @@ def test_canary_and_linear_traffic_shifting(server, models):
     endpoint Updating until the old fleet is gone; a DeleteEndpoint cuts a
     long wait short."""
     sm, rt = models, client(server, "sagemaker-runtime")
-    sm.create_model(ModelName="model-green", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": IMAGE, "ModelDataUrl": "s3://models/b/model.tar.gz"})
+    add_model(sm, "model-green", "b")
     for name, model in (("ep-shift-blue", "model-a"), ("ep-shift-green", "model-green")):
         sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
             {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 2,
@@ -1888,10 +1884,7 @@ def test_alarms_roll_back_deployments(server, models):
     cw = client(server, "cloudwatch")
     s3 = client(server, "s3")
     # A model for rows one feature longer: every row of D features is a 400.
-    s3.put_object(Bucket="models", Key="wide/model.tar.gz",
-                  Body=model_tgz(np.zeros((2, D + 1), np.float32)))
-    sm.create_model(ModelName="model-wide", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": IMAGE, "ModelDataUrl": "s3://models/wide/model.tar.gz"})
+    add_model(sm, "model-wide", "wide", s3, model_tgz(np.zeros((2, D + 1), np.float32)))
     deploy(sm, "ep-alarm", [("AllTraffic", "model-a", 1, 1.0)])
     sm.create_endpoint_config(EndpointConfigName="ep-alarm-wide", ProductionVariants=[
         {"VariantName": "AllTraffic", "ModelName": "model-wide", "InitialInstanceCount": 1,
