@@ -20,7 +20,7 @@ BUILD     := build/asan
 endif
 
 PKGS      := libmicrohttpd jansson sqlite3 libcrypto libpcre2-8 zlib libxml-2.0 \
-             libprotobuf-c libarchive openblas libcurl ompi-c
+             libprotobuf-c libarchive openblas libcurl ompi-c libcbor
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -187,7 +187,13 @@ static int api_doc(void)
     api_op_each(op_row, &out);
     buf_adds(&out,
              "\n## STS (Query)\n\n- GetCallerIdentity\n\n"
-             "## CloudWatch (Query)\n\n"
+             "## CloudWatch (Query, AWS JSON 1.0, Smithy RPC v2 CBOR)\n\n"
+             "Query as older SDKs and the aws CLI v1 send it; JSON 1.0 "
+             "(`X-Amz-Target: GraniteServiceVersion20100801.<Operation>`) "
+             "as the JavaScript SDK v3 and newer botocore send it; CBOR "
+             "(`/service/GraniteServiceVersion20100801/operation/"
+             "<Operation>`); errors carry Query's codes in "
+             "`x-amzn-query-error`. "
              "The AWS/SageMaker endpoint metrics (Invocations, "
              "Invocation4XXErrors, Invocation5XXErrors, "
              "InvocationsPerInstance, ModelLatency, OverheadLatency; "

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "api/cloudwatch.h"
+#include "api/cwrpc.h"
 #include "api/dispatch.h"
 #include "api/sts.h"
 #include "auth/auth.h"
@@ -61,6 +62,10 @@ struct front_req {
     const struct api_op *op;
     const char *target;
     struct s3_req *s3;
+    /* CloudWatch in JSON 1.0 or RPC v2 CBOR (0: Query), and its
+     * operation. */
+    enum cwrpc_wire cw_wire;
+    char cw_op[64];
 };
 
 static void front_req_free(void *p)
@@ -129,10 +134,37 @@ static enum route classify(struct http_request *r, const struct front_req *fr)
     return ROUTE_S3;
 }
 
+/* An error in CloudWatch's JSON or CBOR, with its Query code. */
+static void fail_cwrpc(struct http_request *r, struct front_req *fr, int code,
+                       const char *msg)
+{
+    struct buf out = BUF_INIT(64 * 1024);
+    const char *name = kiln_err_name(code, KILN_PROTO_QUERY);
+    int status = kiln_err_status(code, KILN_PROTO_QUERY);
+    char query_error[128];
+
+    cwrpc_error(fr->cw_wire, name, msg, &out);
+    http_respond(r, status,
+                 fr->cw_wire == CWRPC_CBOR ? "application/cbor"
+                                           : "application/x-amz-json-1.0",
+                 out.data, out.len);
+    snprintf(query_error, sizeof(query_error), "%s;%s", name,
+             status >= 500 ? "Receiver" : "Sender");
+    http_response_header(r, "x-amzn-query-error", query_error);
+    if (fr->cw_wire == CWRPC_CBOR)
+        http_response_header(r, "smithy-protocol", "rpc-v2-cbor");
+    awserr_request_id_headers(r, KILN_PROTO_JSON);
+    buf_release(&out);
+}
+
 static void fail(struct http_request *r, struct front_req *fr, int code,
                  const char *msg)
 {
     enum kiln_proto proto = routes[fr->route].proto;
+    if (fr->route == ROUTE_CLOUDWATCH && fr->cw_wire) {
+        fail_cwrpc(r, fr, code, msg);
+        return;
+    }
     if (fr->route == ROUTE_S3 && code == KILN_ESKEW)
         msg = "The difference between the request time and the current "
               "time is too large.";
@@ -216,6 +248,25 @@ static void api_cors(const struct front_req *fr, struct http_request *r)
     http_response_header(r, "Vary", "Origin");
 }
 
+/* Which of CloudWatch's protocols a request speaks. */
+static void cloudwatch_wire(struct http_request *r, struct front_req *fr)
+{
+    static const char path[] = "/service/" CWRPC_SERVICE "/operation/";
+    const char *op = NULL;
+
+    if (fr->target && str_starts(fr->target, CWRPC_SERVICE ".")) {
+        fr->cw_wire = CWRPC_JSON;
+        op = fr->target + strlen(CWRPC_SERVICE ".");
+    } else if (str_starts(r->path, path)) {
+        fr->cw_wire = CWRPC_CBOR;
+        op = r->path + strlen(path);
+    }
+    if (op) {
+        str_copy(fr->cw_op, op, sizeof(fr->cw_op));
+        str_copy(r->op, fr->cw_op, sizeof(r->op));
+    }
+}
+
 static void on_headers(struct front *f, struct http_request *r)
 {
     struct front_req *fr = xcalloc(1, sizeof(*fr));
@@ -230,6 +281,8 @@ static void on_headers(struct front *f, struct http_request *r)
     rc = auth_begin(r, lookup_key, f, (int64_t)time(NULL), &fr->ar, &d);
     fr->route = classify(r, fr);
     r->proto_label = routes[fr->route].label;
+    if (fr->route == ROUTE_CLOUDWATCH)
+        cloudwatch_wire(r, fr);
     if (fr->route == ROUTE_JSON && fr->target) {
         str_copy(r->op, fr->target, sizeof(r->op));
         if (fr->ar.parsed)
@@ -333,6 +386,30 @@ static void answer_query(struct http_request *r, struct front_req *fr,
     } else {
         http_respond(r, 200, "text/xml", out.data, out.len);
         awserr_request_id_headers(r, KILN_PROTO_QUERY);
+    }
+    buf_release(&out);
+}
+
+static void answer_cwrpc(struct http_request *r, struct front_req *fr,
+                         const struct api_ctx *c)
+{
+    struct buf out = BUF_INIT(16u << 20);
+    struct kiln_diag d = {0};
+    int rc = strcmp(r->method, "POST") != 0
+                 ? diag_set(&d, KILN_EUNKNOWNOP, "CloudWatch takes POST.")
+                 : cwrpc_handle(c, fr->cw_wire, fr->cw_op, r->body.data,
+                                r->body.len, &out, &d);
+
+    if (rc) {
+        fail(r, fr, rc, d.msg);
+    } else {
+        bool cbor = fr->cw_wire == CWRPC_CBOR;
+        http_respond(r, 200,
+                     cbor ? "application/cbor" : "application/x-amz-json-1.0",
+                     out.data, out.len);
+        if (cbor)
+            http_response_header(r, "smithy-protocol", "rpc-v2-cbor");
+        awserr_request_id_headers(r, KILN_PROTO_JSON);
     }
     buf_release(&out);
 }
@@ -776,7 +853,10 @@ static void on_done(struct front *f, struct http_request *r)
         answer_query(r, fr, &c, sts_handle);
         break;
     case ROUTE_CLOUDWATCH:
-        answer_query(r, fr, &c, cloudwatch_handle);
+        if (fr->cw_wire)
+            answer_cwrpc(r, fr, &c);
+        else
+            answer_query(r, fr, &c, cloudwatch_handle);
         break;
     case ROUTE_RUNTIME:
         answer_runtime(f, r, fr, &c);

@@ -1703,6 +1703,86 @@ def test_endpoint_metrics_in_cloudwatch(server, models):
     sm.delete_endpoint(EndpointName="ep-metrics")
 
 
+def test_cloudwatch_in_json_and_cbor(server, models):
+    """CloudWatch as newer SDKs speak it, besides Query: AWS JSON 1.0 (the
+    JavaScript SDK v3, and botocore since CloudWatch moved off Query) and
+    Smithy RPC v2 CBOR, both with Query's error codes in
+    x-amzn-query-error."""
+    import cbor2
+    sm, rt = models, client(server, "sagemaker-runtime")
+    deploy(sm, "ep-cw", [("AllTraffic", "model-a", 1, 1.0)])
+    for i in range(5):
+        rt.invoke_endpoint(EndpointName="ep-cw", ContentType="text/csv",
+                           Body=",".join([str(i)] * D))
+    cw = client(server, "cloudwatch")
+    dims = [{"Name": "EndpointName", "Value": "ep-cw"},
+            {"Name": "VariantName", "Value": "AllTraffic"}]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    span = dict(StartTime=now - datetime.timedelta(minutes=10),
+                EndTime=now + datetime.timedelta(minutes=5))
+
+    def calls():
+        p = cw.get_metric_statistics(Namespace="AWS/SageMaker", MetricName="Invocations",
+                                     Dimensions=dims, Period=900, Statistics=["Sum"],
+                                     **span)["Datapoints"]
+        return p[0]["Sum"] if p else 0
+    deadline = time.time() + 30
+    while calls() != 5 and time.time() < deadline:
+        time.sleep(0.5)
+    assert calls() == 5
+
+    res = run_js(server, "cloudwatch.mjs", ENDPOINT_NAME="ep-cw")
+    assert res["values"] == [5] and res["timestampIsDate"]
+    assert res["samples"] == [5] and res["latencyUnit"] == "Microseconds"
+    assert res["alarm"] == {"name": "js-alarm", "period": 60, "state": "INSUFFICIENT_DATA",
+                            "updatedIsDate": True}
+    assert res["missing"] == {"name": "ResourceNotFound", "status": 404}
+
+    def cbor_call(op, params):
+        body = cbor2.dumps(params, timezone=datetime.timezone.utc,
+                           datetime_as_timestamp=True)
+        return send(server, *signed(
+            server, "monitoring", body,
+            {"Content-Type": "application/cbor", "Accept": "application/cbor",
+             "smithy-protocol": "rpc-v2-cbor", "x-amzn-query-mode": "true"},
+            path=f"/service/GraniteServiceVersion20100801/operation/{op}"))
+
+    status, h, raw = cbor_call("GetMetricData", {
+        "MetricDataQueries": [{"Id": "calls", "MetricStat": {"Metric": {
+            "Namespace": "AWS/SageMaker", "MetricName": "Invocations", "Dimensions": dims},
+            "Period": 900, "Stat": "Sum"}}], **span})
+    assert status == 200 and h["smithy-protocol"] == "rpc-v2-cbor"
+    assert h["content-type"] == "application/cbor"
+    [r] = cbor2.loads(raw)["MetricDataResults"]
+    assert r["Id"] == "calls" and r["Values"] == [5.0]
+    assert isinstance(r["Timestamps"][0], datetime.datetime)  # tag 1
+    assert span["StartTime"] - datetime.timedelta(minutes=15) < r["Timestamps"][0] < now
+    status, h, raw = cbor_call("PutMetricAlarm", {
+        "AlarmName": "cbor-alarm", "Namespace": "AWS/SageMaker", "MetricName": "Invocations",
+        "Dimensions": dims, "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 1,
+        "Threshold": 1.5, "ComparisonOperator": "GreaterThanThreshold"})
+    assert status == 200 and cbor2.loads(raw) == {}
+    [a] = cw.describe_alarms(AlarmNames=["cbor-alarm"])["MetricAlarms"]
+    assert a["Threshold"] == 1.5 and a["Dimensions"] == dims
+    status, h, raw = cbor_call("DescribeAlarms", {"AlarmNames": ["cbor-alarm"]})
+    [b] = cbor2.loads(raw)["MetricAlarms"]
+    assert b["AlarmName"] == "cbor-alarm" and b["Period"] == 60 and b["ActionsEnabled"] is True
+    assert isinstance(b["StateUpdatedTimestamp"], datetime.datetime)
+    cw.delete_alarms(AlarmNames=["cbor-alarm"])
+    status, h, raw = cbor_call("DeleteAlarms", {"AlarmNames": ["cbor-alarm"]})
+    assert status == 404 and h["x-amzn-query-error"] == "ResourceNotFound;Sender"
+    assert cbor2.loads(raw)["__type"] == "ResourceNotFound"
+    status, h, raw = cbor_call("GetMetricData", {"MetricDataQueries": []})
+    assert status == 400 and cbor2.loads(raw)["__type"] == "MissingParameter"
+    for body in (b"\xff\x00", cbor2.dumps([1, 2]), cbor2.dumps({"a": b"bytes"})):
+        status, h, raw = send(server, *signed(
+            server, "monitoring", body, {"Content-Type": "application/cbor",
+                                         "smithy-protocol": "rpc-v2-cbor"},
+            path="/service/GraniteServiceVersion20100801/operation/ListMetrics"))
+        assert status == 400 and "not a CBOR map" in cbor2.loads(raw)["message"]
+    sm.delete_endpoint(EndpointName="ep-cw")
+
+
 def test_autoscaling_tracks_invocations_per_instance(server, models):
     """Application Auto Scaling: a variant registered as a scalable target
     with a target-tracking policy on SageMakerVariantInvocationsPerInstance

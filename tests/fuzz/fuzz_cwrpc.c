@@ -1,0 +1,77 @@
+/*
+ * fuzz_cwrpc.c - CloudWatch's JSON 1.0 and RPC v2 CBOR request bodies:
+ * the first byte picks the wire and the operation, the rest is the body,
+ * run against a metadata store of its own with a few endpoint metrics in
+ * it (alarms it creates are evaluated too).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/cloudwatch.h"
+#include "api/cwrpc.h"
+#include "base/buf.h"
+#include "base/fsx.h"
+#include "base/tm.h"
+#include "fuzz.h"
+#include "meta/meta.h"
+
+static struct meta *m;
+static char dir[] = "/tmp/kiln-fuzz-cwrpc-XXXXXX";
+
+static void cleanup(void)
+{
+    meta_close(m);
+    fsx_remove_tree(dir);
+}
+
+static struct meta *store(void)
+{
+    struct kiln_diag d = {0};
+    char path[64];
+
+    if (m || !mkdtemp(dir))
+        return m;
+    atexit(cleanup);
+    snprintf(path, sizeof(path), "%s/kiln.db", dir);
+    if (meta_open(path, &m, &d) != 0)
+        return NULL;
+    int64_t minute = (int64_t)(tm_now() / 60);
+    for (int i = 0; i < 3; i++) {
+        struct meta_emetric e = {.account = "111122223333",
+                                 .endpoint = "ep",
+                                 .variant = "AllTraffic",
+                                 .name = "Invocations",
+                                 .minute = minute - i,
+                                 .n = 2,
+                                 .sum = 10,
+                                 .min = 1,
+                                 .max = 9};
+        meta_emetric_add(m, &e);
+    }
+    return m;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *const ops[] = {"ListMetrics",    "GetMetricStatistics",
+                                      "GetMetricData",  "PutMetricAlarm",
+                                      "DescribeAlarms", "DeleteAlarms",
+                                      "SetAlarmState",  "NoSuchOperation"};
+    struct api_ctx c = {.meta = store(),
+                        .account = "111122223333",
+                        .user = "fuzz",
+                        .akid = "AKIAFUZZ",
+                        .region = "us-east-1",
+                        .request_id = "00000000-0000-4000-8000-000000000000"};
+    struct buf out = BUF_INIT(16u << 20);
+    struct kiln_diag d = {0};
+
+    if (size == 0 || !c.meta)
+        return 0;
+    enum cwrpc_wire wire = data[0] & 0x80 ? CWRPC_CBOR : CWRPC_JSON;
+    const char *op = ops[data[0] % (sizeof(ops) / sizeof(ops[0]))];
+    cwrpc_handle(&c, wire, op, data + 1, size - 1, &out, &d);
+    cloudwatch_alarms_evaluate(c.meta);
+    buf_release(&out);
+    return 0;
+}
