@@ -693,11 +693,58 @@ static int alarm_store(struct meta *m, const char *account, json_t *doc,
     return rc;
 }
 
+/* An alarm keeps its last HISTORY_MAX history items in its document
+ * ("History"), for DescribeAlarmHistory; `data` is the item's
+ * HistoryData (stolen). */
+#define HISTORY_MAX 100
+static void history_add(json_t *doc, const char *type, const char *summary,
+                        json_t *data)
+{
+    json_t *list = json_object_get(doc, "History"), *item = json_object();
+    char when[TM_ISO_LEN], *text = json_dumps(data, JSON_COMPACT);
+
+    if (!json_is_array(list)) {
+        list = json_array();
+        json_object_set_new(doc, "History", list);
+    }
+    tm_format_iso(tm_now(), when);
+    json_object_set_new(item, "Timestamp", json_string(when));
+    json_object_set_new(item, "HistoryItemType", json_string(type));
+    json_object_set_new(item, "HistorySummary", json_string(summary));
+    json_object_set_new(item, "HistoryData", json_string(text ? text : "{}"));
+    json_array_append_new(list, item);
+    while (json_array_size(list) > HISTORY_MAX)
+        json_array_remove(list, 0);
+    mem_free(text);
+    json_decref(data);
+}
+
+static json_t *state_of(const char *value, const char *reason)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "stateValue", json_string(value));
+    json_object_set_new(o, "stateReason", json_string(reason));
+    return o;
+}
+
 static void set_state(json_t *doc, const char *state, const char *reason,
                       const char *data)
 {
     char when[TM_ISO_LEN];
     tm_format_iso(tm_now(), when);
+    if (strcmp(jtext(doc, "StateValue"), state) != 0 &&
+        json_object_get(doc, "StateValue")) {
+        char summary[128];
+        json_t *h = json_object();
+        json_object_set_new(h, "version", json_string("1.0"));
+        json_object_set_new(
+            h, "oldState",
+            state_of(jtext(doc, "StateValue"), jtext(doc, "StateReason")));
+        json_object_set_new(h, "newState", state_of(state, reason));
+        snprintf(summary, sizeof(summary), "Alarm updated from %s to %s",
+                 jtext(doc, "StateValue"), state);
+        history_add(doc, "StateUpdate", summary, h);
+    }
     if (strcmp(jtext(doc, "StateValue"), state) != 0)
         json_object_set_new(doc, "StateTransitionedTimestamp",
                             json_string(when));
@@ -708,6 +755,19 @@ static void set_state(json_t *doc, const char *state, const char *reason,
     else
         json_object_del(doc, "StateReasonData");
     json_object_set_new(doc, "StateUpdatedTimestamp", json_string(when));
+}
+
+/* A ConfigurationUpdate history item: `type` "Create" or "Update". */
+static void config_history(json_t *doc, const char *type)
+{
+    char summary[320];
+    json_t *h = json_object();
+    json_object_set_new(h, "version", json_string("1.0"));
+    json_object_set_new(h, "type", json_string(type));
+    snprintf(summary, sizeof(summary), "Alarm \"%.255s\" %s",
+             jtext(doc, "AlarmName"),
+             strcmp(type, "Create") == 0 ? "created" : "updated");
+    history_add(doc, "ConfigurationUpdate", summary, h);
 }
 
 static int put_alarm(const struct api_ctx *c, const char *params, size_t len,
@@ -839,16 +899,21 @@ static int put_alarm(const struct api_ctx *c, const char *params, size_t len,
     /* A new alarm starts INSUFFICIENT_DATA; an update keeps its state. */
     old = alarm_load(c->meta, c->account, buf_cstr(&name));
     if (old) {
-        static const char *const kept[] = {
-            "StateValue", "StateReason", "StateReasonData",
-            "StateUpdatedTimestamp", "StateTransitionedTimestamp"};
+        static const char *const kept[] = {"StateValue",
+                                           "StateReason",
+                                           "StateReasonData",
+                                           "StateUpdatedTimestamp",
+                                           "StateTransitionedTimestamp",
+                                           "History"};
         for (size_t i = 0; i < KILN_ARRAY_LEN(kept); i++)
             if (json_object_get(old, kept[i]))
                 json_object_set(doc, kept[i], json_object_get(old, kept[i]));
+        config_history(doc, "Update");
         rc = alarm_store(c->meta, c->account, doc, NULL, false, d);
     } else {
         set_state(doc, "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation",
                   NULL);
+        config_history(doc, "Create");
         rc = alarm_store(c->meta, c->account, doc, NULL, true, d);
         if (rc == KILN_EINUSE) /* created meanwhile: this one wins */
             rc = alarm_store(c->meta, c->account, doc, NULL, false, d);
@@ -1166,6 +1231,244 @@ static int set_alarm_state(const struct api_ctx *c, const char *params,
     return rc;
 }
 
+static int history_order(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    return strcmp(jtext(x, "Timestamp"), jtext(y, "Timestamp"));
+}
+
+/* DescribeAlarmHistory: the items the alarms keep (HISTORY_MAX each),
+ * newest first unless ScanBy says otherwise. An alarm's history goes
+ * with it when it is deleted. */
+static int alarm_history(const struct api_ctx *c, const char *params,
+                         size_t len, struct buf *out, struct kiln_diag *d)
+{
+    struct buf name = BUF_INIT(1024), type = BUF_INIT(64), v = BUF_INIT(256);
+    struct alarm_list l = {c->meta, c->account, json_object()};
+    double from = 0, to = 0;
+    long long max = 100, offset = 0;
+    bool ascending = false;
+    json_t **items = NULL;
+    size_t n = 0, cap = 0, i;
+    char *stop;
+    int rc = read_int(params, len, "MaxRecords", false, 1, 100, &max, d);
+
+    if (!rc && query_param(params, len, "ScanBy", &v)) {
+        ascending = strcmp(buf_cstr(&v), "TimestampAscending") == 0;
+        if (!ascending && strcmp(buf_cstr(&v), "TimestampDescending") != 0)
+            rc = diag_set(d, KILN_EVALIDATION,
+                          "The parameter ScanBy must be TimestampDescending "
+                          "or TimestampAscending.");
+    }
+    if (!rc && query_param(params, len, "StartDate", &v) &&
+        tm_parse_iso(buf_cstr(&v), &from) != 0)
+        rc = diag_set(d, KILN_EINVAL,
+                      "The parameter StartDate must be an ISO 8601 time.");
+    if (!rc && query_param(params, len, "EndDate", &v) &&
+        tm_parse_iso(buf_cstr(&v), &to) != 0)
+        rc = diag_set(d, KILN_EINVAL,
+                      "The parameter EndDate must be an ISO 8601 time.");
+    if (!rc && query_param(params, len, "NextToken", &v)) {
+        offset = str_starts(buf_cstr(&v), TOKEN_PREFIX)
+                     ? strtoll(buf_cstr(&v) + strlen(TOKEN_PREFIX), &stop, 10)
+                     : -1;
+        if (offset < 0 || *stop)
+            rc = diag_set(d, KILN_EBADTOKEN, "The NextToken is not valid.");
+    }
+    if (!rc && query_param(params, len, "HistoryItemType", &type) &&
+        strcmp(buf_cstr(&type), "ConfigurationUpdate") != 0 &&
+        strcmp(buf_cstr(&type), "StateUpdate") != 0 &&
+        strcmp(buf_cstr(&type), "Action") != 0)
+        rc = diag_set(d, KILN_EINVAL,
+                      "The parameter HistoryItemType must be one of "
+                      "ConfigurationUpdate, StateUpdate, Action.");
+    if (rc)
+        goto out;
+    if (query_param(params, len, "AlarmName", &name))
+        list_alarm(&l, c->account, buf_cstr(&name));
+    else
+        for (i = 0; i < KILN_ARRAY_LEN(states); i++)
+            meta_res_each_status(c->meta, ALARM, states[i], list_alarm, &l);
+
+    const char *key;
+    json_t *doc, *item;
+    json_object_foreach(l.found, key, doc)
+    {
+        json_array_foreach(json_object_get(doc, "History"), i, item)
+        {
+            double at = 0;
+            tm_parse_iso(jtext(item, "Timestamp"), &at);
+            if ((type.len &&
+                 strcmp(jtext(item, "HistoryItemType"), buf_cstr(&type))) ||
+                (from > 0 && at < from) || (to > 0 && at > to))
+                continue;
+            json_object_set_new(item, "AlarmName", json_string(key));
+            if (n == cap) {
+                cap = cap ? 2 * cap : 64;
+                items = xrealloc(items, cap * sizeof(*items));
+            }
+            items[n++] = item;
+        }
+    }
+    qsort(items, n, sizeof(*items), history_order);
+    buf_adds(out, "<DescribeAlarmHistoryResponse xmlns=\"" XMLNS "\">"
+                  "<DescribeAlarmHistoryResult><AlarmHistoryItems>");
+    for (long long k = offset; k < (long long)n && k < offset + max; k++) {
+        item = items[ascending ? k : (long long)n - 1 - k];
+        buf_adds(out, "<member>");
+        xml_text(out, "AlarmName", jtext(item, "AlarmName"));
+        buf_adds(out, "<AlarmType>MetricAlarm</AlarmType>");
+        static const char *const fields[] = {"Timestamp", "HistoryItemType",
+                                             "HistorySummary", "HistoryData"};
+        for (size_t f = 0; f < KILN_ARRAY_LEN(fields); f++)
+            xml_text(out, fields[f], jtext(item, fields[f]));
+        buf_adds(out, "</member>");
+    }
+    buf_adds(out, "</AlarmHistoryItems>");
+    if (offset + max < (long long)n)
+        buf_addf(out, "<NextToken>" TOKEN_PREFIX "%lld</NextToken>",
+                 offset + max);
+    buf_addf(out,
+             "</DescribeAlarmHistoryResult><ResponseMetadata><RequestId>%s"
+             "</RequestId></ResponseMetadata></DescribeAlarmHistoryResponse>",
+             c->request_id);
+out:
+    mem_free(items);
+    json_decref(l.found);
+    buf_release(&name);
+    buf_release(&type);
+    buf_release(&v);
+    return rc;
+}
+
+/* EnableAlarmActions, DisableAlarmActions: ActionsEnabled, kept and
+ * shown (kiln's alarms have no actions to run). Names of no alarm are
+ * passed over, as CloudWatch does. */
+static int alarm_actions(const struct api_ctx *c, const char *params,
+                         size_t len, bool enable, struct buf *out,
+                         struct kiln_diag *d)
+{
+    json_t *names = json_array(), *nm;
+    size_t i;
+    int rc = read_names(params, len, names, d);
+
+    if (!rc && json_array_size(names) == 0)
+        rc = missing("AlarmNames", d);
+    json_array_foreach(names, i, nm)
+    {
+        json_t *doc =
+            rc ? NULL : alarm_load(c->meta, c->account, json_string_value(nm));
+        if (!doc)
+            continue;
+        json_object_set_new(doc, "ActionsEnabled", json_boolean(enable));
+        rc = alarm_store(c->meta, c->account, doc, NULL, false, d);
+        if (rc == KILN_ENOTFOUND) /* deleted meanwhile */
+            rc = 0;
+        json_decref(doc);
+    }
+    if (!rc)
+        buf_addf(out,
+                 "<%sAlarmActionsResponse xmlns=\"" XMLNS
+                 "\"><ResponseMetadata>"
+                 "<RequestId>%s</RequestId></ResponseMetadata>"
+                 "</%sAlarmActionsResponse>",
+                 enable ? "Enable" : "Disable", c->request_id,
+                 enable ? "Enable" : "Disable");
+    json_decref(names);
+    return rc;
+}
+
+static int enable_actions(const struct api_ctx *c, const char *params,
+                          size_t len, struct buf *out, struct kiln_diag *d)
+{
+    return alarm_actions(c, params, len, true, out, d);
+}
+
+static int disable_actions(const struct api_ctx *c, const char *params,
+                           size_t len, struct buf *out, struct kiln_diag *d)
+{
+    return alarm_actions(c, params, len, false, out, d);
+}
+
+/* DescribeAlarmsForMetric: the alarms on one metric, narrowed by
+ * Statistic, Period, Unit and the exact Dimensions when given. */
+static int alarms_for_metric(const struct api_ctx *c, const char *params,
+                             size_t len, struct buf *out, struct kiln_diag *d)
+{
+    struct buf ns = BUF_INIT(1024), metric = BUF_INIT(1024), v = BUF_INIT(1024),
+               w = BUF_INIT(1024);
+    struct alarm_list l = {c->meta, c->account, json_object()};
+    const char **order = NULL;
+    size_t n = 0, i;
+    int rc = 0;
+
+    if (!query_param(params, len, "Namespace", &ns))
+        rc = missing("Namespace", d);
+    else if (!query_param(params, len, "MetricName", &metric))
+        rc = missing("MetricName", d);
+    if (rc)
+        goto out;
+    for (i = 0; i < KILN_ARRAY_LEN(states); i++)
+        meta_res_each_status(c->meta, ALARM, states[i], list_alarm, &l);
+    order = xcalloc(json_object_size(l.found) + 1, sizeof(*order));
+    const char *k;
+    json_t *doc;
+    json_object_foreach(l.found, k, doc) order[n++] = k;
+    qsort(order, n, sizeof(*order), name_order);
+    buf_adds(out, "<DescribeAlarmsForMetricResponse xmlns=\"" XMLNS "\">"
+                  "<DescribeAlarmsForMetricResult><MetricAlarms>");
+    for (i = 0; i < n; i++) {
+        doc = json_object_get(l.found, order[i]);
+        bool match = strcmp(jtext(doc, "Namespace"), buf_cstr(&ns)) == 0 &&
+                     strcmp(jtext(doc, "MetricName"), buf_cstr(&metric)) == 0;
+        static const char *const narrow[] = {"Statistic", "Unit"};
+        for (size_t f = 0; f < KILN_ARRAY_LEN(narrow) && match; f++)
+            if (query_param(params, len, narrow[f], &v))
+                match = strcmp(jtext(doc, narrow[f]), buf_cstr(&v)) == 0;
+        if (match && query_param(params, len, "Period", &v))
+            match = json_integer_value(json_object_get(doc, "Period")) ==
+                    strtoll(buf_cstr(&v), NULL, 10);
+        json_t *dims = json_object_get(doc, "Dimensions");
+        if (match && query_param(params, len, "Dimensions.member.1.Name", &v)) {
+            size_t given = 0;
+            for (int m = 1; m <= 31; m++) {
+                char key[64];
+                snprintf(key, sizeof(key), "Dimensions.member.%d.Name", m);
+                if (!query_param(params, len, key, &v))
+                    break;
+                snprintf(key, sizeof(key), "Dimensions.member.%d.Value", m);
+                query_param(params, len, key, &w);
+                bool found = false;
+                json_t *dim;
+                size_t j;
+                json_array_foreach(dims, j, dim)
+                {
+                    found |= strcmp(jtext(dim, "Name"), buf_cstr(&v)) == 0 &&
+                             strcmp(jtext(dim, "Value"), buf_cstr(&w)) == 0;
+                }
+                match &= found;
+                given++;
+            }
+            match &= given == json_array_size(dims);
+        }
+        if (match)
+            alarm_xml(out, doc);
+    }
+    buf_addf(out,
+             "</MetricAlarms></DescribeAlarmsForMetricResult>"
+             "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>"
+             "</DescribeAlarmsForMetricResponse>",
+             c->request_id);
+out:
+    mem_free(order);
+    json_decref(l.found);
+    buf_release(&ns);
+    buf_release(&metric);
+    buf_release(&v);
+    buf_release(&w);
+    return rc;
+}
+
 /* ---- alarm evaluation ------------------------------------------------ */
 
 struct window {
@@ -1341,6 +1644,10 @@ static const struct {
     {"DescribeAlarms", describe_alarms},
     {"DeleteAlarms", delete_alarms},
     {"SetAlarmState", set_alarm_state},
+    {"DescribeAlarmHistory", alarm_history},
+    {"EnableAlarmActions", enable_actions},
+    {"DisableAlarmActions", disable_actions},
+    {"DescribeAlarmsForMetric", alarms_for_metric},
 };
 
 int cloudwatch_handle(const struct api_ctx *c, const char *params, size_t len,

@@ -311,9 +311,10 @@ static void flatten(json_t *v, const char *name, const char *member,
 /* What the answers' elements hold, by name (the CloudWatch shapes kiln
  * answers). Anything else is a string. */
 static const char *const lists[] = {
-    "Metrics",         "Dimensions", "Datapoints",   "MetricDataResults",
-    "Timestamps",      "Values",     "Messages",     "MetricAlarms",
-    "CompositeAlarms", "OKActions",  "AlarmActions", "InsufficientDataActions"};
+    "Metrics",          "Dimensions", "Datapoints",   "MetricDataResults",
+    "Timestamps",       "Values",     "Messages",     "MetricAlarms",
+    "CompositeAlarms",  "OKActions",  "AlarmActions", "InsufficientDataActions",
+    "AlarmHistoryItems"};
 static const char *const times[] = {
     "Timestamp", "Timestamps", "StateUpdatedTimestamp",
     "AlarmConfigurationUpdatedTimestamp", "StateTransitionedTimestamp"};

@@ -2070,6 +2070,35 @@ def test_alarms_roll_back_deployments(server, models):
     assert_model_a_answers(server, "ep-alarm")
     assert alarm("ep-alarm-manual")["StateReason"] == "testing the rollback"
 
+    # The alarms' history tells why: created, then OK, then ALARM.
+    items = cw.describe_alarm_history(AlarmName="ep-alarm-4xx",
+                                      ScanBy="TimestampAscending")["AlarmHistoryItems"]
+    assert [i["HistorySummary"] for i in items][:3] == [
+        'Alarm "ep-alarm-4xx" created', "Alarm updated from INSUFFICIENT_DATA to OK",
+        "Alarm updated from OK to ALARM"]
+    fired = json.loads(items[2]["HistoryData"])
+    assert fired["oldState"]["stateValue"] == "OK"
+    assert fired["newState"]["stateReason"].startswith("Threshold Crossed")
+    updates = cw.describe_alarm_history(HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    assert {i["AlarmName"] for i in updates} == {"ep-alarm-4xx", "ep-alarm-manual"}
+    stamps = [i["Timestamp"] for i in updates]
+    assert stamps == sorted(stamps, reverse=True)
+    out = json.loads(aws(server, "cloudwatch", "describe-alarm-history", "--alarm-name",
+                         "ep-alarm-manual", "--history-item-type", "StateUpdate").stdout)
+    assert out["AlarmHistoryItems"][0]["HistorySummary"] == \
+        "Alarm updated from INSUFFICIENT_DATA to ALARM"
+    cw.disable_alarm_actions(AlarmNames=["ep-alarm-4xx", "no-such-alarm"])
+    assert alarm("ep-alarm-4xx")["ActionsEnabled"] is False
+    cw.enable_alarm_actions(AlarmNames=["ep-alarm-4xx"])
+    assert alarm("ep-alarm-4xx")["ActionsEnabled"] is True
+    found = cw.describe_alarms_for_metric(Namespace="AWS/SageMaker",
+                                          MetricName="Invocation4XXErrors",
+                                          Dimensions=dims)["MetricAlarms"]
+    assert [a["AlarmName"] for a in found] == ["ep-alarm-4xx"]
+    assert cw.describe_alarms_for_metric(Namespace="AWS/SageMaker",
+                                         MetricName="Invocation4XXErrors",
+                                         Dimensions=dims[:1])["MetricAlarms"] == []
+
     # Listing, paging, the aws CLI, deletion, and what is refused.
     page = cw.describe_alarms(MaxRecords=1)
     assert [x["AlarmName"] for x in page["MetricAlarms"]] == ["ep-alarm-4xx"]
