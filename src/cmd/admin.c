@@ -249,9 +249,11 @@ static int api_doc(void)
              "tags, website, replication, Object Lock, logging, request "
              "payment, acceleration, notifications, public access block, "
              "ownership controls) read as S3 answers for a bucket where "
-             "they were never set, nothing public; setting them, and "
+             "they were never set, nothing public. Setting them, and "
              "other sub-resources (PutBucketVersioning, ...), answer "
-             "`NotImplemented`.\n\n");
+             "`NotImplemented`, but for PutBucketOwnershipControls and "
+             "PutPublicAccessBlock asking for what every bucket already "
+             "is (BucketOwnerEnforced; all four blocks on).\n\n");
     s3_op_each(s3_row, &out);
     fwrite(out.data, 1, out.len, stdout);
     buf_release(&out);

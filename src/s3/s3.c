@@ -71,6 +71,8 @@ enum op {
     OP_PUT_BUCKET_ACL,
     OP_GET_OBJECT_ACL,
     OP_PUT_OBJECT_ACL,
+    OP_PUT_OWNERSHIP,
+    OP_PUT_PUBLIC_BLOCK,
     OP_BUCKET_DEFAULT, /* one of bucket_defaults[] */
     OP_UNSUPPORTED,
 };
@@ -108,6 +110,8 @@ static const char *const op_names[] = {
     [OP_PUT_BUCKET_ACL] = "PutBucketAcl",
     [OP_GET_OBJECT_ACL] = "GetObjectAcl",
     [OP_PUT_OBJECT_ACL] = "PutObjectAcl",
+    [OP_PUT_OWNERSHIP] = "PutBucketOwnershipControls",
+    [OP_PUT_PUBLIC_BLOCK] = "PutPublicAccessBlock",
     [OP_BUCKET_DEFAULT] = "-",
     [OP_UNSUPPORTED] = "-",
 };
@@ -409,6 +413,10 @@ static enum op route(const struct s3_req *q, const char *method,
                    : OP_UNSUPPORTED;
     if (!q->key && strcmp(method, "GET") == 0 && bucket_default_of(q))
         return OP_BUCKET_DEFAULT;
+    if (!q->key && strcmp(method, "PUT") == 0 && qhas(q, "ownershipControls"))
+        return OP_PUT_OWNERSHIP;
+    if (!q->key && strcmp(method, "PUT") == 0 && qhas(q, "publicAccessBlock"))
+        return OP_PUT_PUBLIC_BLOCK;
     if (!q->key) {
         if (strcmp(method, "PUT") == 0)
             return q->nq == 0 || qhas(q, "x-id") ? OP_CREATE_BUCKET
@@ -3152,6 +3160,52 @@ static void acl_op(const struct s3_ctx *s, struct http_request *r,
     buf_release(&x);
 }
 
+/* PutBucketOwnershipControls and PutPublicAccessBlock: taken when they
+ * ask for what kiln's buckets always are (BucketOwnerEnforced; all four
+ * public-access blocks on), else NotImplemented, since kiln has no ACLs
+ * to enable and makes nothing public. */
+static void fixed_setting(struct http_request *r, struct s3_req *q)
+{
+    static const char *const blocks[] = {"BlockPublicAcls", "IgnorePublicAcls",
+                                         "BlockPublicPolicy",
+                                         "RestrictPublicBuckets"};
+    bool ownership = q->op == OP_PUT_OWNERSHIP;
+    struct kiln_diag d = {0};
+    struct meta_bucket b;
+    json_t *leaves = NULL;
+    bool same = true;
+
+    if (own_bucket(q, &b, &d) != 0 ||
+        s3xml_parse_leaves(r->body.data ? r->body.data : "", r->body.len,
+                           ownership ? "OwnershipControls"
+                                     : "PublicAccessBlockConfiguration",
+                           &leaves, &d) != 0) {
+        fail_diag(r, &d, q);
+        return;
+    }
+    if (ownership) {
+        json_t *v = json_object_get(leaves, "ObjectOwnership");
+        same = json_array_size(v) == 1 &&
+               strcmp(json_string_value(json_array_get(v, 0)),
+                      "BucketOwnerEnforced") == 0;
+    }
+    for (size_t i = 0; !ownership && i < KILN_ARRAY_LEN(blocks); i++) {
+        json_t *v = json_object_get(leaves, blocks[i]);
+        same &= json_array_size(v) == 1 &&
+                strcmp(json_string_value(json_array_get(v, 0)), "true") == 0;
+    }
+    json_decref(leaves);
+    if (same)
+        respond_empty(r, 200);
+    else
+        fail(r, KILN_EUNKNOWNOP,
+             ownership ? "kiln's buckets keep ACLs disabled: "
+                         "ObjectOwnership is always BucketOwnerEnforced."
+                       : "kiln makes nothing public: the four public access "
+                         "blocks are always on.",
+             q);
+}
+
 /* A bucket setting of bucket_defaults[], for the bucket's owner. */
 static void bucket_default(struct http_request *r, struct s3_req *q)
 {
@@ -3268,6 +3322,8 @@ static void begin(const struct s3_ctx *s, struct http_request *r,
     case OP_PUT_CORS:
     case OP_PUT_BUCKET_ACL:
     case OP_PUT_OBJECT_ACL:
+    case OP_PUT_OWNERSHIP:
+    case OP_PUT_PUBLIC_BLOCK:
         r->body_max = XML_BODY_MAX;
         if (r->has_length && r->content_length > XML_BODY_MAX)
             fail(r, KILN_ETOOBIG, "Your request body is too large.", q);
@@ -3369,6 +3425,10 @@ static void finish(const struct s3_ctx *s, struct http_request *r,
         break;
     case OP_BUCKET_DEFAULT:
         bucket_default(r, q);
+        break;
+    case OP_PUT_OWNERSHIP:
+    case OP_PUT_PUBLIC_BLOCK:
+        fixed_setting(r, q);
         break;
     case OP_LIST_V1:
     case OP_LIST_V2:

@@ -355,3 +355,42 @@ int s3xml_parse_acl(const char *body, size_t len, const char *owner,
     *owner_only = grants > 0 && owners == grants;
     return 0;
 }
+
+static void collect_leaves(const xmlNode *n, json_t *leaves, int depth)
+{
+    for (const xmlNode *c = n->children; c && depth < 16; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        bool leaf = true;
+        for (const xmlNode *g = c->children; g; g = g->next)
+            leaf &= g->type != XML_ELEMENT_NODE;
+        if (!leaf) {
+            collect_leaves(c, leaves, depth + 1);
+            continue;
+        }
+        char *t = text_of(c);
+        json_t *v = json_string(t), *list;
+        mem_free(t);
+        if (!v)
+            continue; /* not UTF-8: matches nothing */
+        list = json_object_get(leaves, (const char *)c->name);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(leaves, (const char *)c->name, list);
+        }
+        json_array_append_new(list, v);
+    }
+}
+
+int s3xml_parse_leaves(const char *body, size_t len, const char *root,
+                       json_t **leaves, struct kiln_diag *d)
+{
+    xmlDoc *doc = parse(body, len, root);
+
+    if (!doc)
+        return malformed(d);
+    *leaves = json_object();
+    collect_leaves(xmlDocGetRootElement(doc), *leaves, 0);
+    xmlFreeDoc(doc);
+    return 0;
+}

@@ -2,8 +2,9 @@
  * s3xml.h - the S3 request bodies kiln parses, with libxml2 (never by
  * hand): DeleteObjects' <Delete>, CompleteMultipartUpload's
  * <CompleteMultipartUpload>, PutObjectTagging's <Tagging>,
- * PutBucketCors' <CORSConfiguration> and PutBucketAcl's and PutObjectAcl's
- * <AccessControlPolicy>. Namespaces are
+ * PutBucketCors' <CORSConfiguration>, PutBucketAcl's and PutObjectAcl's
+ * <AccessControlPolicy>, and the settings kiln keeps fixed
+ * (PutBucketOwnershipControls, PutPublicAccessBlock). Namespaces are
  * ignored, as S3 does. Network access and entity expansion are off. Results are
  * owned by the caller and freed with the matching _free. Any thread.
  *
@@ -77,6 +78,13 @@ int s3xml_parse_cors(const char *body, size_t len, json_t **rules,
  * else: 0 with *owner_only set, or KILN_ESERIAL. */
 int s3xml_parse_acl(const char *body, size_t len, const char *owner,
                     bool *owner_only, struct kiln_diag *d);
+
+/* The text elements under a <root> element, at any depth, as a JSON
+ * object of element name -> array of their texts, in order (non-UTF-8
+ * texts left out): for the small settings bodies, such as
+ * <OwnershipControls> and <PublicAccessBlockConfiguration>. */
+int s3xml_parse_leaves(const char *body, size_t len, const char *root,
+                       json_t **leaves, struct kiln_diag *d);
 
 /* The LocationConstraint of a CreateBucketConfiguration ("" if none). */
 int s3xml_parse_location(const char *body, size_t len, char *out, size_t size,

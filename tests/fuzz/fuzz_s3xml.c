@@ -1,7 +1,8 @@
 /*
  * fuzz_s3xml.c - the S3 XML request bodies: DeleteObjects,
  * CompleteMultipartUpload, PutObjectTagging, CreateBucketConfiguration,
- * PutBucketCors and PutBucketAcl/PutObjectAcl.
+ * PutBucketCors, PutBucketAcl/PutObjectAcl and the fixed settings
+ * (PutBucketOwnershipControls).
  */
 #include <jansson.h>
 
@@ -28,5 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (s3xml_parse_cors((const char *)data, size, &cors, &d) == 0)
         json_decref(cors);
     s3xml_parse_acl((const char *)data, size, "111122223333", &owner_only, &d);
+    if (s3xml_parse_leaves((const char *)data, size, "OwnershipControls", &cors,
+                           &d) == 0)
+        json_decref(cors);
     return 0;
 }

@@ -1335,8 +1335,23 @@ def test_acls_disabled_and_unset_bucket_settings(server, s3, tmp_path):
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket="acl-bucket")
     assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket="acl-bucket")
     assert code_of(s3.get_bucket_policy, Bucket="no-such-bucket-here") == "NoSuchBucket"
-    # Setting them is still not something kiln does.
+    # Setting them is still not something kiln does, but for asking for
+    # what they already are.
     assert code_of(s3.put_bucket_policy, Bucket="acl-bucket", Policy="{}") == "NotImplemented"
+    s3.put_bucket_ownership_controls(Bucket="acl-bucket", OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    assert code_of(s3.put_bucket_ownership_controls, Bucket="acl-bucket",
+                   OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]}) == \
+        "NotImplemented"
+    blocks = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+              "RestrictPublicBuckets": True}
+    s3.put_public_access_block(Bucket="acl-bucket", PublicAccessBlockConfiguration=blocks)
+    assert code_of(s3.put_public_access_block, Bucket="acl-bucket",
+                   PublicAccessBlockConfiguration=dict(blocks, BlockPublicPolicy=False)) == \
+        "NotImplemented"
+    assert code_of(s3.delete_public_access_block, Bucket="acl-bucket") == "NotImplemented"
+    assert code_of(other_account(server).put_public_access_block, Bucket="acl-bucket",
+                   PublicAccessBlockConfiguration=blocks) == "AccessDenied"
 
     (tmp_path / "f").write_bytes(b"hello")
     out = aws(server, "s3", "cp", str(tmp_path / "f"), "s3://acl-bucket/f", "--acl",
