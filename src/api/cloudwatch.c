@@ -1039,6 +1039,30 @@ static int name_order(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Loads the account's alarms named in `names` (a JSON array; empty or
+ * NULL: all of them) into l->found, and returns their names sorted
+ * (*n of them; mem_free the array, not the names). */
+static const char **load_alarms(const struct api_ctx *c, json_t *names,
+                                struct alarm_list *l, size_t *n)
+{
+    const char **order, *k;
+    json_t *nm, *doc;
+    size_t i;
+
+    if (json_array_size(names)) {
+        json_array_foreach(names, i, nm)
+            list_alarm(l, c->account, json_string_value(nm));
+    } else {
+        for (i = 0; i < KILN_ARRAY_LEN(states); i++)
+            meta_res_each_status(c->meta, ALARM, states[i], list_alarm, l);
+    }
+    order = xcalloc(json_object_size(l->found) + 1, sizeof(*order));
+    *n = 0;
+    json_object_foreach(l->found, k, doc) order[(*n)++] = k;
+    qsort(order, *n, sizeof(*order), name_order);
+    return order;
+}
+
 static int describe_alarms(const struct api_ctx *c, const char *params,
                            size_t len, struct buf *out, struct kiln_diag *d)
 {
@@ -1080,20 +1104,8 @@ static int describe_alarms(const struct api_ctx *c, const char *params,
         metric_alarms = false;
     query_param(params, len, "AlarmNamePrefix", &prefix);
 
-    if (json_array_size(names)) {
-        json_t *nm;
-        json_array_foreach(names, i, nm)
-            list_alarm(&l, c->account, json_string_value(nm));
-    } else {
-        for (i = 0; i < KILN_ARRAY_LEN(states); i++)
-            meta_res_each_status(c->meta, ALARM, states[i], list_alarm, &l);
-    }
-    order = xcalloc(json_object_size(l.found) + 1, sizeof(*order));
-    const char *k;
+    order = load_alarms(c, names, &l, &n);
     json_t *doc;
-    json_object_foreach(l.found, k, doc) order[n++] = k;
-    qsort(order, n, sizeof(*order), name_order);
-
     buf_adds(out, "<DescribeAlarmsResponse xmlns=\"" XMLNS "\">"
                   "<DescribeAlarmsResult><MetricAlarms>");
     const char *after =
@@ -1408,13 +1420,8 @@ static int alarms_for_metric(const struct api_ctx *c, const char *params,
         rc = missing("MetricName", d);
     if (rc)
         goto out;
-    for (i = 0; i < KILN_ARRAY_LEN(states); i++)
-        meta_res_each_status(c->meta, ALARM, states[i], list_alarm, &l);
-    order = xcalloc(json_object_size(l.found) + 1, sizeof(*order));
-    const char *k;
+    order = load_alarms(c, NULL, &l, &n);
     json_t *doc;
-    json_object_foreach(l.found, k, doc) order[n++] = k;
-    qsort(order, n, sizeof(*order), name_order);
     buf_adds(out, "<DescribeAlarmsForMetricResponse xmlns=\"" XMLNS "\">"
                   "<DescribeAlarmsForMetricResult><MetricAlarms>");
     for (i = 0; i < n; i++) {

@@ -10,46 +10,8 @@
 #include "api/cloudwatch.h"
 #include "api/cwrpc.h"
 #include "base/buf.h"
-#include "base/fsx.h"
-#include "base/tm.h"
 #include "fuzz.h"
-#include "meta/meta.h"
-
-static struct meta *m;
-static char dir[] = "/tmp/kiln-fuzz-cwrpc-XXXXXX";
-
-static void cleanup(void)
-{
-    meta_close(m);
-    fsx_remove_tree(dir);
-}
-
-static struct meta *store(void)
-{
-    struct kiln_diag d = {0};
-    char path[64];
-
-    if (m || !mkdtemp(dir))
-        return m;
-    atexit(cleanup);
-    snprintf(path, sizeof(path), "%s/kiln.db", dir);
-    if (meta_open(path, &m, &d) != 0)
-        return NULL;
-    int64_t minute = (int64_t)(tm_now() / 60);
-    for (int i = 0; i < 3; i++) {
-        struct meta_emetric e = {.account = "111122223333",
-                                 .endpoint = "ep",
-                                 .variant = "AllTraffic",
-                                 .name = "Invocations",
-                                 .minute = minute - i,
-                                 .n = 2,
-                                 .sum = 10,
-                                 .min = 1,
-                                 .max = 9};
-        meta_emetric_add(m, &e);
-    }
-    return m;
-}
+#include "metrics_store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -57,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       "GetMetricData",  "PutMetricAlarm",
                                       "DescribeAlarms", "DeleteAlarms",
                                       "SetAlarmState",  "NoSuchOperation"};
-    struct api_ctx c = {.meta = store(),
+    struct api_ctx c = {.meta = metrics_store(),
                         .account = "111122223333",
                         .user = "fuzz",
                         .akid = "AKIAFUZZ",
