@@ -364,6 +364,35 @@ out:
 #define DEFAULT_DATAPOINTS 100800
 #define TOKEN_PREFIX       "kiln-offset-"
 
+/* ScanBy (TimestampDescending unless TimestampAscending) and NextToken
+ * (a position in the answer's items, 0 without one) of GetMetricData and
+ * DescribeAlarmHistory. */
+static int read_paging(const char *params, size_t len, bool *ascending,
+                       long long *offset, struct kiln_diag *d)
+{
+    struct buf v = BUF_INIT(256);
+    char *stop = NULL;
+    int rc = 0;
+
+    if (query_param(params, len, "ScanBy", &v)) {
+        *ascending = strcmp(buf_cstr(&v), "TimestampAscending") == 0;
+        if (!*ascending && strcmp(buf_cstr(&v), "TimestampDescending") != 0)
+            rc = diag_set(d, KILN_EVALIDATION,
+                          "The parameter ScanBy must be TimestampDescending "
+                          "or TimestampAscending.");
+    }
+    if (!rc && query_param(params, len, "NextToken", &v)) {
+        const char *t = buf_cstr(&v);
+        *offset = str_starts(t, TOKEN_PREFIX)
+                      ? strtoll(t + strlen(TOKEN_PREFIX), &stop, 10)
+                      : -1;
+        if (*offset < 0 || !stop || *stop)
+            rc = diag_set(d, KILN_EBADTOKEN, "The NextToken is not valid.");
+    }
+    buf_release(&v);
+    return rc;
+}
+
 /* One of MetricDataQueries, with its points oldest first. */
 struct mdq {
     char id[256];
@@ -482,13 +511,8 @@ static int get_data(const struct api_ctx *c, const char *params, size_t len,
     char key[64], *stop;
     int nq = 0, rc = read_times(params, len, &start, &end, d);
 
-    if (!rc && query_param(params, len, "ScanBy", &v)) {
-        ascending = strcmp(buf_cstr(&v), "TimestampAscending") == 0;
-        if (!ascending && strcmp(buf_cstr(&v), "TimestampDescending") != 0)
-            rc = diag_set(d, KILN_EVALIDATION,
-                          "The parameter ScanBy must be TimestampDescending "
-                          "or TimestampAscending.");
-    }
+    if (!rc)
+        rc = read_paging(params, len, &ascending, &offset, d);
     if (!rc && query_param(params, len, "MaxDatapoints", &v)) {
         max = strtoll(buf_cstr(&v), &stop, 10);
         if (*stop || !buf_cstr(&v)[0] || max < 1)
@@ -497,14 +521,6 @@ static int get_data(const struct api_ctx *c, const char *params, size_t len,
                           "integer.");
         if (max > DEFAULT_DATAPOINTS) /* a call's most, as in CloudWatch */
             max = DEFAULT_DATAPOINTS;
-    }
-    if (!rc && query_param(params, len, "NextToken", &v)) {
-        const char *t = buf_cstr(&v);
-        offset = str_starts(t, TOKEN_PREFIX)
-                     ? strtoll(t + strlen(TOKEN_PREFIX), &stop, 10)
-                     : -1;
-        if (offset < 0 || *stop)
-            rc = diag_set(d, KILN_EBADTOKEN, "The NextToken is not valid.");
     }
     for (int i = 1; !rc && i <= MAX_QUERIES + 1; i++) {
         snprintf(key, sizeof(key), "MetricDataQueries.member.%d.Id", i);
@@ -1262,16 +1278,10 @@ static int alarm_history(const struct api_ctx *c, const char *params,
     bool ascending = false;
     json_t **items = NULL;
     size_t n = 0, cap = 0, i;
-    char *stop;
     int rc = read_int(params, len, "MaxRecords", false, 1, 100, &max, d);
 
-    if (!rc && query_param(params, len, "ScanBy", &v)) {
-        ascending = strcmp(buf_cstr(&v), "TimestampAscending") == 0;
-        if (!ascending && strcmp(buf_cstr(&v), "TimestampDescending") != 0)
-            rc = diag_set(d, KILN_EVALIDATION,
-                          "The parameter ScanBy must be TimestampDescending "
-                          "or TimestampAscending.");
-    }
+    if (!rc)
+        rc = read_paging(params, len, &ascending, &offset, d);
     if (!rc && query_param(params, len, "StartDate", &v) &&
         tm_parse_iso(buf_cstr(&v), &from) != 0)
         rc = diag_set(d, KILN_EINVAL,
@@ -1280,13 +1290,6 @@ static int alarm_history(const struct api_ctx *c, const char *params,
         tm_parse_iso(buf_cstr(&v), &to) != 0)
         rc = diag_set(d, KILN_EINVAL,
                       "The parameter EndDate must be an ISO 8601 time.");
-    if (!rc && query_param(params, len, "NextToken", &v)) {
-        offset = str_starts(buf_cstr(&v), TOKEN_PREFIX)
-                     ? strtoll(buf_cstr(&v) + strlen(TOKEN_PREFIX), &stop, 10)
-                     : -1;
-        if (offset < 0 || *stop)
-            rc = diag_set(d, KILN_EBADTOKEN, "The NextToken is not valid.");
-    }
     if (!rc && query_param(params, len, "HistoryItemType", &type) &&
         strcmp(buf_cstr(&type), "ConfigurationUpdate") != 0 &&
         strcmp(buf_cstr(&type), "StateUpdate") != 0 &&
