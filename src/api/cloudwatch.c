@@ -1325,7 +1325,8 @@ static int alarm_history(const struct api_ctx *c, const char *params,
             items[n++] = item;
         }
     }
-    qsort(items, n, sizeof(*items), history_order);
+    if (n) /* items is NULL without any */
+        qsort(items, n, sizeof(*items), history_order);
     buf_adds(out, "<DescribeAlarmHistoryResponse xmlns=\"" XMLNS "\">"
                   "<DescribeAlarmHistoryResult><AlarmHistoryItems>");
     for (long long k = offset; k < (long long)n && k < offset + max; k++) {
