@@ -703,8 +703,13 @@ def test_delete_twice_then_create_again(server, models):
     for _ in range(5):
         sm.get_waiter("endpoint_in_service").wait(EndpointName="again", WaiterConfig=wait)
         sm.delete_endpoint(EndpointName="again")
-        assert sm.describe_endpoint(EndpointName="again")["EndpointStatus"] == "Deleting"
-        sm.delete_endpoint(EndpointName="again")
+        try:
+            # Usually still Deleting, so the second call races the first;
+            # on a slow machine (ASan) the first may already be done.
+            assert sm.describe_endpoint(EndpointName="again")["EndpointStatus"] == "Deleting"
+            sm.delete_endpoint(EndpointName="again")
+        except botocore.exceptions.ClientError as e:
+            assert "Could not find endpoint" in str(e)
         deadline = time.time() + 30
         while burst(server, [create]) != ["ok"]:
             assert time.time() < deadline
