@@ -1299,11 +1299,12 @@ static int alarm_history(const struct api_ctx *c, const char *params,
                       "ConfigurationUpdate, StateUpdate, Action.");
     if (rc)
         goto out;
+    json_t *only = json_array();
     if (query_param(params, len, "AlarmName", &name))
-        list_alarm(&l, c->account, buf_cstr(&name));
-    else
-        for (i = 0; i < KILN_ARRAY_LEN(states); i++)
-            meta_res_each_status(c->meta, ALARM, states[i], list_alarm, &l);
+        json_array_append_new(only, json_string_nocheck(buf_cstr(&name)));
+    mem_free(load_alarms(c, only, &l, &n));
+    json_decref(only);
+    n = 0;
 
     const char *key;
     json_t *doc, *item;

@@ -15,23 +15,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const ops[] = {"ListMetrics",    "GetMetricStatistics",
-                                      "GetMetricData",  "PutMetricAlarm",
-                                      "DescribeAlarms", "DeleteAlarms",
-                                      "SetAlarmState",  "NoSuchOperation"};
-    struct api_ctx c = {.meta = metrics_store(),
-                        .account = "111122223333",
-                        .user = "fuzz",
-                        .akid = "AKIAFUZZ",
-                        .region = "us-east-1",
-                        .request_id = "00000000-0000-4000-8000-000000000000"};
+    static const char *const ops[] = {
+        "ListMetrics",         "GetMetricStatistics",     "GetMetricData",
+        "PutMetricAlarm",      "DescribeAlarms",          "DeleteAlarms",
+        "SetAlarmState",       "DescribeAlarmHistory",    "EnableAlarmActions",
+        "DisableAlarmActions", "DescribeAlarmsForMetric", "NoSuchOperation"};
+    struct api_ctx c = metrics_caller();
     struct buf out = BUF_INIT(16u << 20);
     struct kiln_diag d = {0};
 
     if (size == 0 || !c.meta)
         return 0;
     enum cwrpc_wire wire = data[0] & 0x80 ? CWRPC_CBOR : CWRPC_JSON;
-    const char *op = ops[data[0] % (sizeof(ops) / sizeof(ops[0]))];
+    const char *op = ops[(data[0] & 0x7f) % (sizeof(ops) / sizeof(ops[0]))];
     cwrpc_handle(&c, wire, op, data + 1, size - 1, &out, &d);
     cloudwatch_alarms_evaluate(c.meta);
     buf_release(&out);

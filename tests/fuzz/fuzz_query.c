@@ -15,12 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct api_ctx c = {.meta = metrics_store(),
-                        .account = "111122223333",
-                        .user = "fuzz",
-                        .akid = "AKIAFUZZ",
-                        .region = "us-east-1",
-                        .request_id = "00000000-0000-4000-8000-000000000000"};
+    struct api_ctx c = metrics_caller();
     struct buf out = BUF_INIT(16u << 20);
     struct kiln_diag d = {0};
     char *text = malloc(size + 1);

@@ -2,7 +2,7 @@
  * metrics_store.h - the metadata store the CloudWatch fuzz targets run
  * against: a temporary one, made on first use and removed at exit, with
  * a few minutes of endpoint metrics for endpoint "ep", variant
- * "AllTraffic" of account 111122223333.
+ * "AllTraffic" of account 111122223333, and the caller they run as.
  */
 #ifndef KILN_FUZZ_METRICS_STORE_H
 #define KILN_FUZZ_METRICS_STORE_H
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "api/dispatch.h"
 #include "base/fsx.h"
 #include "base/tm.h"
 #include "meta/meta.h"
@@ -48,6 +49,18 @@ static struct meta *metrics_store(void)
         meta_emetric_add(metrics_store_m, &e);
     }
     return metrics_store_m;
+}
+
+/* The caller the targets run as: the store's account, over the store. */
+static struct api_ctx metrics_caller(void)
+{
+    return (struct api_ctx){.meta = metrics_store(),
+                            .account = "111122223333",
+                            .user = "fuzz",
+                            .akid = "AKIAFUZZ",
+                            .region = "us-east-1",
+                            .request_id =
+                                "00000000-0000-4000-8000-000000000000"};
 }
 
 #endif
