@@ -11,6 +11,7 @@
 #include "api/scaling.h"
 #include "api/tags.h"
 #include "api/training.h"
+#include "api/transform.h"
 #include "base/mem.h"
 
 #define KB 1024
@@ -57,7 +58,7 @@ static const struct api_op ops[] = {
      .fn = handler,                                                            \
      .input = &handler##_input,                                                \
      .body_max = 1024 * KB},
-    HOSTING_OPS(HOSTING_ROW)
+    HOSTING_OPS(HOSTING_ROW) TRANSFORM_OPS(HOSTING_ROW)
 #undef HOSTING_ROW
 #define SCALING_ROW(op, handler)                                               \
     {.service = "application-autoscaling",                                     \

@@ -42,6 +42,12 @@ struct api_jobs {
     /* Whether a deployment's instances fit beside those running. */
     int (*endpoint_room)(void *hosting, json_t *deployment,
                          struct kiln_diag *d);
+    /* Transform jobs: run one just recorded as InProgress; stop one. */
+    void *transforms;
+    int (*transform_start)(void *transforms, const char *account,
+                           const char *name);
+    int (*transform_stop)(void *transforms, const char *account,
+                          const char *name);
 };
 
 /* What a handler knows about its caller and the server. Borrowed. */

@@ -582,6 +582,12 @@ static int add_summary(void *ctx, const struct meta_res *r)
     if (p->keys[2]) {
         json_object_set_new(o, "LastModifiedTime", json_real(r->modified));
         json_object_set_new(o, p->keys[2], json_string(r->status));
+        /* Members of the document the summary repeats. */
+        for (size_t k = 3; p->keys[k]; k++) {
+            json_t *v = json_object_get(doc, p->keys[k]);
+            if (v)
+                json_object_set(o, p->keys[k], v);
+        }
     }
     json_array_append_new(p->items, o);
     json_decref(doc);
@@ -602,9 +608,9 @@ static int add_summary(void *ctx, const struct meta_res *r)
     return 0;
 }
 
-static int list(const struct api_ctx *c, json_t *in, const char *type,
-                const char *result, const char *const *keys, json_t **out,
-                struct kiln_diag *d)
+int hosting_list_res(const struct api_ctx *c, json_t *in, const char *type,
+                     const char *result, const char *const *keys, json_t **out,
+                     struct kiln_diag *d)
 {
     struct meta_list_query q = {.account = c->account, .limit = 10};
     struct page p = {.keys = keys};
@@ -667,7 +673,7 @@ int hosting_list_models(const struct api_ctx *c, json_t *in, json_t **out,
                         struct kiln_diag *d)
 {
     static const char *const keys[] = {"ModelName", "ModelArn", NULL};
-    return list(c, in, "model", "Models", keys, out, d);
+    return hosting_list_res(c, in, "model", "Models", keys, out, d);
 }
 
 int hosting_list_configs(const struct api_ctx *c, json_t *in, json_t **out,
@@ -675,15 +681,16 @@ int hosting_list_configs(const struct api_ctx *c, json_t *in, json_t **out,
 {
     static const char *const keys[] = {"EndpointConfigName",
                                        "EndpointConfigArn", NULL};
-    return list(c, in, "endpoint-config", "EndpointConfigs", keys, out, d);
+    return hosting_list_res(c, in, "endpoint-config", "EndpointConfigs", keys,
+                            out, d);
 }
 
 int hosting_list_endpoints(const struct api_ctx *c, json_t *in, json_t **out,
                            struct kiln_diag *d)
 {
     static const char *const keys[] = {"EndpointName", "EndpointArn",
-                                       "EndpointStatus"};
-    return list(c, in, "endpoint", "Endpoints", keys, out, d);
+                                       "EndpointStatus", NULL};
+    return hosting_list_res(c, in, "endpoint", "Endpoints", keys, out, d);
 }
 
 /* ---- endpoint configurations --------------------------------------- */

@@ -43,4 +43,15 @@ HOSTING_OPS(HOSTING_DECLARE)
 void hosting_arn(const struct api_ctx *c, const char *type, const char *name,
                  char *out, size_t size);
 
+/*
+ * A List* call over resources of `type`: every filter, sort order and
+ * NextToken of the real API, the summaries under `result`. keys: the
+ * summary's name and ARN members, then its status member and members
+ * repeated from the document (NULL-terminated), or NULL for a resource
+ * with no status.
+ */
+int hosting_list_res(const struct api_ctx *c, json_t *in, const char *type,
+                     const char *result, const char *const *keys, json_t **out,
+                     struct kiln_diag *d);
+
 #endif

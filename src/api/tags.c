@@ -75,10 +75,11 @@ static int resource(const struct api_ctx *c, const char *a, struct kiln_diag *d)
     int rc = KILN_ENOTFOUND;
     if (tlen == 12 && strncmp(type, "training-job", 12) == 0)
         rc = meta_training_get(c->meta, c->account, slash + 1, &body);
-    /* Models, endpoint configs and endpoints: the ARN's lower-case name
-     * finds them, as their names are unique regardless of case. */
-    static const char *const hosted[] = {"model", "endpoint-config",
-                                         "endpoint"};
+    /* Models, endpoint configs, endpoints and transform jobs: the ARN's
+     * lower-case name finds them, as their names are unique regardless of case.
+     */
+    static const char *const hosted[] = {"model", "endpoint-config", "endpoint",
+                                         "transform-job"};
     for (size_t i = 0; slash && i < KILN_ARRAY_LEN(hosted); i++)
         if (tlen == strlen(hosted[i]) && strncmp(type, hosted[i], tlen) == 0)
             rc = meta_res_get(c->meta, c->account, hosted[i], slash + 1, &body);

@@ -118,6 +118,9 @@ struct endpoint {
     double green_share;
     bool in_service;
     bool busy; /* a lifecycle operation runs */
+    /* A transform job's fleet (hoster_job_start): on h->jobs, never
+     * found by endpoint name, logging to the job's log group. */
+    bool job;
     struct endpoint *next;
 };
 
@@ -141,6 +144,7 @@ struct hoster {
     char sockdir[64]; /* /tmp/kiln-XXXXXX: model-server sockets */
     pthread_mutex_t lock;
     struct endpoint *eps;
+    struct endpoint *jobs; /* transform jobs' fleets */
     struct op *ops;
     pthread_t monitor;
     pthread_cond_t wake;    /* the monitor: a spawn request is queued */
@@ -728,7 +732,7 @@ int hoster_endpoint_room(void *hv, json_t *deployment, struct kiln_diag *d)
  * answers /ping. */
 
 static int build_fleet(struct hoster *h, const char *account, const char *name,
-                       json_t *dep, bool resume, struct fleet **out,
+                       json_t *dep, bool resume, bool job, struct fleet **out,
                        struct kiln_diag *d)
 {
     json_t *vs = json_object_get(dep, "Variants"), *v;
@@ -902,6 +906,9 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         stop_fleet(h, f);
         return rc;
     }
+    *out = f;
+    if (job)
+        return 0;
     /* In service: its model files become the ones kept for it. */
     struct buf kp = BUF_INIT(4096), tgz = BUF_INIT(4096);
     kept_path(h, account, name, NULL, &kp);
@@ -918,7 +925,6 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
     }
     buf_release(&kp);
     buf_release(&tgz);
-    *out = f;
     return 0;
 }
 
@@ -1087,7 +1093,7 @@ static void do_create(struct op *op)
     status_copy(doc, was, sizeof(was));
     rc = build_fleet(h, op->account, op->name,
                      json_object_get(doc, "KilnDeployment"),
-                     op->kind == OP_RESUME, &f, &d);
+                     op->kind == OP_RESUME, false, &f, &d);
     pthread_mutex_lock(&h->lock);
     struct endpoint *e = find(h, op->account, op->name);
     if (!e) {
@@ -1238,7 +1244,7 @@ static void do_update(struct op *op)
     status_copy(doc, was, sizeof(was));
     json_t *pending = json_object_get(doc, "PendingDeployment");
     struct shift plan = {.n = 0};
-    rc = build_fleet(h, op->account, op->name, pending, false, &f, &d);
+    rc = build_fleet(h, op->account, op->name, pending, false, false, &f, &d);
     if (!rc)
         plan_shift(pending, f, &plan);
     /* Canary or linear: the new fleet takes a growing share first. */
@@ -1455,8 +1461,13 @@ static void drain(struct hoster *h, const struct endpoint *e,
     char chunk[16384], group[160], stream[160];
     ssize_t n;
 
-    snprintf(group, sizeof(group), "/aws/sagemaker/Endpoints/%s", e->name);
-    snprintf(stream, sizeof(stream), "%s/i-%d", v->name, in->id);
+    if (e->job) {
+        snprintf(group, sizeof(group), "/aws/sagemaker/TransformJobs");
+        snprintf(stream, sizeof(stream), "%s/i-%d", e->name, in->id);
+    } else {
+        snprintf(group, sizeof(group), "/aws/sagemaker/Endpoints/%s", e->name);
+        snprintf(stream, sizeof(stream), "%s/i-%d", v->name, in->id);
+    }
     fcntl(in->proc.out_fd, F_SETFL, O_NONBLOCK);
     while ((n = read(in->proc.out_fd, chunk, sizeof(chunk))) > 0) {
         buf_add(&in->pending, chunk, (size_t)n);
@@ -1473,6 +1484,15 @@ static void drain(struct hoster *h, const struct endpoint *e,
         memmove(in->pending.data, start, rest);
         in->pending.len = rest;
     }
+}
+
+/* The endpoint the monitor watches after e (the first for NULL): every
+ * endpoint, then every transform job's fleet. */
+static struct endpoint *watched(struct hoster *h, struct endpoint *e)
+{
+    if (!e)
+        return h->eps ? h->eps : h->jobs;
+    return e->next ? e->next : e->job ? NULL : h->jobs;
 }
 
 static void *monitor(void *arg)
@@ -1499,13 +1519,14 @@ static void *monitor(void *arg)
             pthread_mutex_unlock(&h->lock);
             break;
         }
-        /* The fleet in service, and one traffic is shifting to. */
-        for (struct endpoint *e = h->eps; e; e = e->next)
+        /* The fleet in service, and one traffic is shifting to; and the
+         * transform jobs' fleets. */
+        for (struct endpoint *e = watched(h, NULL); e; e = watched(h, e))
             for (int fi = 0; fi < 2; fi++) {
                 struct fleet *f = fi ? e->green : e->fleet;
                 for (size_t i = 0; f && i < f->nv; i++) {
                     take_capture(f, &f->v[i], false, &due);
-                    if (stats_due)
+                    if (stats_due && !e->job)
                         take_stats(f, &f->v[i], &stats);
                     for (int k = 0; k < f->v[i].slots; k++) {
                         struct instance *in = &f->v[i].inst[k];
@@ -2088,6 +2109,81 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
     f->refs--;
     pthread_mutex_unlock(&h->lock);
     return rc;
+}
+
+/* ---- transform jobs' fleets ------------------------------------------ */
+
+int hoster_job_start(struct hoster *h, const char *account, const char *job,
+                     json_t *model, int count, struct hoster_job **out,
+                     struct kiln_diag *d)
+{
+    json_t *dep = json_object(), *vs = json_array(), *v = json_object();
+    struct fleet *f = NULL;
+
+    json_object_set_new(v, "VariantName", json_string("AllTraffic"));
+    json_object_set(v, "Model", model);
+    json_object_set_new(v, "InitialInstanceCount", json_integer(count));
+    json_object_set_new(v, "InitialVariantWeight", json_real(1));
+    json_array_append_new(vs, v);
+    json_object_set_new(dep, "Variants", vs);
+    int rc = build_fleet(h, account, job, dep, false, true, &f, d);
+    json_decref(dep);
+    if (rc)
+        return rc;
+    if (f->v[0].multi) {
+        stop_fleet(h, f);
+        return diag_set(d, KILN_EINVAL,
+                        "A multi-model container (Mode MultiModel) cannot "
+                        "run a transform job.");
+    }
+    struct endpoint *e = xcalloc(1, sizeof(*e));
+    str_copy(e->account, account, sizeof(e->account));
+    str_copy(e->name, job, sizeof(e->name));
+    e->job = true;
+    e->fleet = f;
+    e->in_service = true;
+    pthread_mutex_lock(&h->lock);
+    e->next = h->jobs;
+    h->jobs = e;
+    pthread_mutex_unlock(&h->lock);
+    *out = (struct hoster_job *)e;
+    return 0;
+}
+
+int hoster_job_invoke(struct hoster *h, struct hoster_job *j,
+                      const struct invoke_req *req, struct invoke_resp *resp,
+                      struct kiln_diag *d)
+{
+    struct endpoint *e = (struct endpoint *)j;
+    pthread_mutex_lock(&h->lock);
+    struct fleet *f = e->fleet;
+    f->refs++;
+    str_copy(resp->variant, f->v[0].name, sizeof(resp->variant));
+    pthread_mutex_unlock(&h->lock);
+    int rc = call_variant(h, &f->v[0], NULL, req, resp);
+    if (rc == KILN_EUNAVAILABLE)
+        diag_set(d, KILN_EUNAVAILABLE,
+                 "No model server of transform job %s is available.", e->name);
+    pthread_mutex_lock(&h->lock);
+    f->refs--;
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+void hoster_job_stop(struct hoster *h, struct hoster_job *j)
+{
+    struct endpoint *e = (struct endpoint *)j;
+    if (!e)
+        return;
+    pthread_mutex_lock(&h->lock);
+    for (struct endpoint **pp = &h->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    pthread_mutex_unlock(&h->lock);
+    retire(h, e->fleet);
+    mem_free(e);
 }
 
 /* ---- set-up and tear-down --------------------------------------------- */

@@ -85,4 +85,23 @@ int hoster_invoke(struct hoster *h, const char *account, const char *name,
                   const struct invoke_req *req, struct invoke_resp *resp,
                   struct kiln_diag *d);
 
+/*
+ * Transform jobs' fleets: `count` instances of `model` (its
+ * DescribeModel document) for job `job`, up and answering /ping when
+ * hoster_job_start returns 0; KILN_EINVAL (the model cannot be served,
+ * an instance did not start) or KILN_ELIMIT (no room) with the reason in
+ * d. Their output goes to the log group /aws/sagemaker/TransformJobs.
+ * hoster_job_invoke sends a request to one of the instances, as
+ * hoster_invoke does; hoster_job_stop waits for requests in flight, then
+ * stops them. Stop every job before hoster_free.
+ */
+struct hoster_job;
+int hoster_job_start(struct hoster *h, const char *account, const char *job,
+                     json_t *model, int count, struct hoster_job **out,
+                     struct kiln_diag *d);
+int hoster_job_invoke(struct hoster *h, struct hoster_job *j,
+                      const struct invoke_req *req, struct invoke_resp *resp,
+                      struct kiln_diag *d);
+void hoster_job_stop(struct hoster *h, struct hoster_job *j);
+
 #endif

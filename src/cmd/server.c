@@ -29,6 +29,7 @@
 #include "cmd/hoster.h"
 #include "cmd/scaler.h"
 #include "cmd/trainer.h"
+#include "cmd/transformer.h"
 #include "http/server.h"
 #include "meta/meta.h"
 #include "s3/objstore.h"
@@ -147,6 +148,7 @@ int cmd_server(int argc, char **argv)
     struct trainer *trainer = NULL;
     struct hoster *hoster = NULL;
     struct asyncq *asyncq = NULL;
+    struct transformer *transformer = NULL;
     struct scaler *scaler = NULL;
     struct front f = {0};
     int rest[64], nrest = 0, sig = 0, rc, status = 1;
@@ -204,6 +206,8 @@ int cmd_server(int argc, char **argv)
     }
     if (!rc)
         rc = asyncq_new(m, store, hoster, &asyncq, &d);
+    if (!rc)
+        rc = transformer_new(m, store, hoster, c.data_dir, &transformer, &d);
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);
         goto out;
@@ -220,6 +224,9 @@ int cmd_server(int argc, char **argv)
     f.jobs.endpoint_update = hoster_endpoint_update;
     f.jobs.endpoint_delete = hoster_endpoint_delete;
     f.jobs.endpoint_room = hoster_endpoint_room;
+    f.jobs.transforms = transformer;
+    f.jobs.transform_start = transformer_start;
+    f.jobs.transform_stop = transformer_stop;
     f.hoster = hoster;
     f.asyncq = asyncq;
     rc = scaler_new(m, &f.jobs, c.region, &scaler, &d);
@@ -260,6 +267,7 @@ out:
     scaler_free(scaler);
     trainer_free(trainer);
     asyncq_free(asyncq);
+    transformer_free(transformer);
     hoster_free(hoster);
     objstore_close(store);
     meta_close(m);

@@ -11,6 +11,7 @@
 #include "cmd/trainer.h"
 
 #include "cmd/cmd.h"
+#include "cmd/inputs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,193 +156,24 @@ static bool closing(struct trainer *t)
 
 static int owned_bucket(struct run *r, const char *bucket)
 {
-    struct meta_bucket b;
-    if (meta_bucket_get(r->t->o.meta, bucket, &b) != 0)
-        return diag_set(&r->d, KILN_EINVAL,
-                        "ClientError: Data download failed: the bucket "
-                        "'%s' does not exist.",
-                        bucket);
-    if (strcmp(b.account, r->job->account) != 0)
-        return diag_set(&r->d, KILN_EINVAL,
-                        "ClientError: Data download failed: access to "
-                        "bucket '%s' is denied.",
-                        bucket);
-    return 0;
-}
-
-struct keylist {
-    char **keys; /* full keys */
-    char **rel;  /* file names relative to the channel */
-    size_t n;
-    size_t dirlen; /* S3Prefix: bytes of the prefix's directory part */
-};
-
-static void keys_add(struct keylist *l, const char *key, const char *rel)
-{
-    l->keys = xrealloc(l->keys, (l->n + 1) * sizeof(char *));
-    l->rel = xrealloc(l->rel, (l->n + 1) * sizeof(char *));
-    l->keys[l->n] = xstrdup(key);
-    l->rel[l->n] = xstrdup(rel);
-    l->n++;
-}
-
-static void keys_free(struct keylist *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        mem_free(l->keys[i]);
-        mem_free(l->rel[i]);
-    }
-    mem_free(l->keys);
-    mem_free(l->rel);
-    memset(l, 0, sizeof(*l));
-}
-
-static int add_prefixed(void *ctx, const struct meta_object *o)
-{
-    struct keylist *l = ctx;
-    size_t n = strlen(o->key);
-    if (n && o->key[n - 1] == '/')
-        return 0; /* a "folder" marker, not data */
-    keys_add(l, o->key, o->key + l->dirlen);
-    return 0;
-}
-
-static int read_object_text(struct run *r, const char *bucket, const char *key,
-                            struct buf *out)
-{
-    struct buf tmp = BUF_INIT(8192);
-    char chunk[65536];
-    ssize_t n;
-    int fd, rc;
-
-    buf_addf(&tmp, "%s/.manifest", buf_cstr(&r->dir));
-    unlink(buf_cstr(&tmp));
-    rc =
-        objstore_link_object(r->t->o.store, bucket, key, buf_cstr(&tmp), &r->d);
-    if (rc) {
-        buf_release(&tmp);
-        return diag_set(&r->d, KILN_EINVAL,
-                        "ClientError: Data download failed: the manifest "
-                        "s3://%s/%s does not exist.",
-                        bucket, key);
-    }
-    fd = open(buf_cstr(&tmp), O_RDONLY | O_CLOEXEC);
-    while (fd >= 0 && (n = read(fd, chunk, sizeof(chunk))) > 0)
-        if (buf_add(out, chunk, (size_t)n) != 0) {
-            rc = diag_set(&r->d, KILN_EINVAL,
-                          "ClientError: the manifest is too large.");
-            break;
-        }
-    if (fd >= 0)
-        close(fd);
-    unlink(buf_cstr(&tmp));
-    buf_release(&tmp);
-    return rc;
+    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account};
+    return inputs_owned_bucket(&src, bucket, &r->d);
 }
 
 /* The objects of one channel, in key order, with their relative names. */
 static int channel_objects(struct run *r, json_t *ch, struct keylist *l,
                            char *bucket, size_t bsize)
 {
-    json_t *src =
+    json_t *s3 =
         json_object_get(json_object_get(ch, "DataSource"), "S3DataSource");
-    const char *type = jstr(src, "S3DataType");
-    const char *uri = jstr(src, "S3Uri");
-    const char *key;
-    int rc;
+    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account};
 
-    if (!src || !uri)
+    if (!s3 || !jstr(s3, "S3Uri"))
         return diag_set(&r->d, KILN_EINVAL,
                         "ClientError: channel '%s' has no S3DataSource; "
                         "kiln reads channels from S3.",
                         jstr(ch, "ChannelName"));
-    if (objstore_uri_split(uri, bucket, bsize, &key) != 0)
-        return diag_set(&r->d, KILN_EINVAL,
-                        "ClientError: '%s' is not an s3:// URI kiln can "
-                        "read.",
-                        uri);
-    rc = owned_bucket(r, bucket);
-    if (rc)
-        return rc;
-    if (strcmp(type, "S3Prefix") == 0) {
-        const char *slash = strrchr(key, '/');
-        l->dirlen = slash ? (size_t)(slash - key) + 1 : 0;
-        meta_object_scan(r->t->o.meta, bucket, NULL, key, add_prefixed, l);
-    } else if (strcmp(type, "ManifestFile") == 0) {
-        struct buf text = BUF_INIT(64u << 20);
-        struct manifest man;
-        const char *pkey;
-        rc = read_object_text(r, bucket, key, &text);
-        if (!rc && manifest_parse(buf_cstr(&text), text.len, &man, &r->d))
-            rc = diag_wrap(&r->d, KILN_EINVAL, "ClientError: ");
-        buf_release(&text);
-        if (rc)
-            return rc;
-        if (objstore_uri_split(man.prefix, bucket, bsize, &pkey) != 0)
-            rc = diag_set(&r->d, KILN_EINVAL,
-                          "ClientError: the manifest prefix '%s' is not an "
-                          "s3:// URI",
-                          man.prefix);
-        if (!rc)
-            rc = owned_bucket(r, bucket);
-        for (size_t i = 0; !rc && i < man.n; i++) {
-            struct buf full = BUF_INIT(4096);
-            buf_addf(&full, "%s%s", pkey, man.entries[i]);
-            keys_add(l, buf_cstr(&full), man.entries[i]);
-            buf_release(&full);
-        }
-        manifest_release(&man);
-        if (rc)
-            return rc;
-    } else if (strcmp(type, "AugmentedManifestFile") == 0) {
-        /* JSON Lines whose AttributeNames name s3:// objects; each object
-         * lands under its key's last component. */
-        struct buf text = BUF_INIT(64u << 20);
-        struct manifest man;
-        const char *names[17] = {"source-ref", NULL};
-        json_t *attrs = json_object_get(src, "AttributeNames");
-        if (json_array_size(attrs) > 0) {
-            size_t i, k = 0;
-            json_t *a;
-            json_array_foreach(attrs, i, a) if (k < 16) names[k++] =
-                json_string_value(a);
-            names[k] = NULL;
-        }
-        rc = read_object_text(r, bucket, key, &text);
-        if (!rc && manifest_parse_augmented(buf_cstr(&text), text.len, names,
-                                            &man, &r->d))
-            rc = diag_wrap(&r->d, KILN_EINVAL, "ClientError: ");
-        buf_release(&text);
-        if (rc)
-            return rc;
-        for (size_t i = 0; !rc && i < man.n; i++) {
-            const char *okey;
-            if (objstore_uri_split(man.entries[i], bucket, bsize, &okey) != 0) {
-                rc = diag_set(&r->d, KILN_EINVAL,
-                              "ClientError: '%s' is not an s3:// URI",
-                              man.entries[i]);
-                break;
-            }
-            rc = owned_bucket(r, bucket);
-            const char *slash = strrchr(okey, '/');
-            if (!rc)
-                keys_add(l, okey, slash ? slash + 1 : okey);
-        }
-        manifest_release(&man);
-        if (rc)
-            return rc;
-    } else {
-        return diag_set(&r->d, KILN_EINVAL,
-                        "ClientError: S3DataType %s is not supported by "
-                        "kiln yet.",
-                        type);
-    }
-    if (l->n == 0)
-        return diag_set(&r->d, KILN_EINVAL,
-                        "ClientError: Data download failed: no objects "
-                        "were found under %s",
-                        uri);
-    return 0;
+    return inputs_resolve(&src, s3, l, bucket, bsize, &r->d);
 }
 
 /* The job's place under S3OutputPath: its bucket, and "<prefix>/<job>/"

@@ -19,6 +19,7 @@
 #include "formats/ndarray.h"
 #include "formats/record.h"
 #include "formats/recordio.h"
+#include "formats/split.h"
 #include "harness.h"
 #include "ml/rng.h"
 
@@ -743,7 +744,109 @@ static void test_csv_paths_agree(void)
     csv_simd(was);
 }
 
+/* Writes len bytes to an unlinked temporary file; returns it at offset 0. */
+static int temp_fd(const void *data, size_t len)
+{
+    char path[] = "/tmp/kiln-split-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || (len && write(fd, data, len) != (ssize_t)len))
+        abort();
+    unlink(path);
+    lseek(fd, 0, SEEK_SET);
+    return fd;
+}
+
+/* Every mini-batch of `data`, each followed by '|', into out. */
+static int split_all(const void *data, size_t len, enum split_type type,
+                     bool single, size_t max, struct buf *out, size_t *n,
+                     struct kiln_diag *d)
+{
+    struct splitter s;
+    struct buf batch = BUF_INIT(1 << 20);
+    size_t records;
+    int fd = temp_fd(data, len), rc;
+    buf_reset(out);
+    *n = 0;
+    rc = splitter_init(&s, fd, false, type, single, max, d);
+    while (!rc && (rc = splitter_next(&s, &batch, &records, d)) == 0) {
+        buf_add(out, batch.data, batch.len);
+        buf_addc(out, '|');
+        *n += records;
+    }
+    splitter_release(&s);
+    buf_release(&batch);
+    close(fd);
+    return rc == KILN_CONTINUE ? 0 : rc;
+}
+
+static void test_transform_splitter(void)
+{
+    struct buf out = BUF_INIT(1 << 20);
+    struct kiln_diag d = {0};
+    size_t n;
+
+    /* Lines: blank ones skipped, the last one given its newline, packed
+     * into batches of at most 9 bytes. */
+    const char *text = "a,1\n\n\r\nbb,2\ncc,3\ndddd,4";
+    ASSERT_EQ(split_all(text, strlen(text), SPLIT_LINE, false, 9, &out, &n, &d),
+              0);
+    ASSERT_STR_EQ(buf_cstr(&out), "a,1\nbb,2\n|cc,3\n|dddd,4\n|");
+    ASSERT_EQ(n, 4u);
+    ASSERT_EQ(
+        split_all(text, strlen(text), SPLIT_LINE, true, 100, &out, &n, &d), 0);
+    ASSERT_STR_EQ(buf_cstr(&out), "a,1\n|bb,2\n|cc,3\n|dddd,4\n|");
+    /* A line longer than the payload fails, wherever it is. */
+    ASSERT_EQ(split_all(text, strlen(text), SPLIT_LINE, false, 5, &out, &n, &d),
+              KILN_ETOOBIG);
+    ASSERT_TRUE(strstr(d.msg, "MaxPayloadInMB") != NULL);
+    /* None: the whole object, or nothing for an empty one. */
+    ASSERT_EQ(
+        split_all(text, strlen(text), SPLIT_NONE, false, 100, &out, &n, &d), 0);
+    ASSERT_EQ(n, 1u);
+    ASSERT_EQ(out.len, strlen(text) + 1);
+    ASSERT_EQ(split_all("", 0, SPLIT_NONE, false, 100, &out, &n, &d), 0);
+    ASSERT_EQ(n, 0u);
+
+    /* RecordIO: records kept framed; a split record (flags 1, 3) is one. */
+    struct buf rio = BUF_INIT(4096);
+    recordio_write(&rio, "abcde", 5); /* 8 + 8 bytes */
+    static const uint8_t split2[] = {
+        0x0a, 0x23, 0xd7, 0xce, 0x02, 0x00, 0x00, 0x20, 'x', 'y', 0, 0,
+        0x0a, 0x23, 0xd7, 0xce, 0x01, 0x00, 0x00, 0x60, 'z', 0,   0, 0};
+    buf_add(&rio, split2, sizeof(split2));
+    recordio_write(&rio, "", 0);
+    ASSERT_EQ(
+        split_all(rio.data, rio.len, SPLIT_RECORDIO, false, 40, &out, &n, &d),
+        0);
+    ASSERT_EQ(n, 3u);
+    /* 16 + 24 fit in 40; the empty record (8 bytes) goes next. */
+    ASSERT_EQ(out.len, rio.len + 2);
+    ASSERT_EQ(out.data[40], '|');
+    ASSERT_EQ(split_all(rio.data, rio.len - 1, SPLIT_RECORDIO, false, 40, &out,
+                        &n, &d),
+              KILN_EINVAL);
+    ASSERT_TRUE(strstr(d.msg, "truncated") != NULL);
+    ASSERT_EQ(split_all("garbage!", 8, SPLIT_RECORDIO, false, 40, &out, &n, &d),
+              KILN_EINVAL);
+    ASSERT_TRUE(strstr(d.msg, "not RecordIO") != NULL);
+
+    /* TFRecord: u64 length, CRC, data, CRC, each record kept whole. */
+    static const uint8_t tf[] = {3,   0,   0,   0, 0, 0, 0, 0, 9, 9, 9, 9,
+                                 'a', 'b', 'c', 8, 8, 8, 8, 0, 0, 0, 0, 0,
+                                 0,   0,   0,   7, 7, 7, 7, 6, 6, 6, 6};
+    ASSERT_EQ(
+        split_all(tf, sizeof(tf), SPLIT_TFRECORD, true, 100, &out, &n, &d), 0);
+    ASSERT_EQ(n, 2u);
+    ASSERT_EQ(out.len, sizeof(tf) + 2);
+    ASSERT_EQ(out.data[19], '|');
+    ASSERT_EQ(split_all(tf, 10, SPLIT_TFRECORD, true, 100, &out, &n, &d),
+              KILN_EINVAL);
+    buf_release(&rio);
+    buf_release(&out);
+}
+
 static const struct test tests[] = {
+    {"batch transform splitter", test_transform_splitter},
     {"CSV fast path equals the full parser", test_csv_fast_path_exact},
     {"CSV fast paths and the full parser agree on odd fields",
      test_csv_paths_agree},

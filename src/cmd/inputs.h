@@ -1,0 +1,46 @@
+/*
+ * inputs.h - the S3 objects a job reads, from an S3DataSource: every
+ * object under an S3Prefix (in key order; "folder" markers skipped), the
+ * entries of a ManifestFile, or the s3:// URIs of an AugmentedManifestFile's
+ * AttributeNames (default "source-ref"). Each object comes with the name
+ * it has relative to the input: its key after the prefix's last '/', the
+ * manifest's entry, or an augmented URI's last component. Every bucket
+ * must be the account's. Messages start "ClientError: ", as SageMaker's
+ * FailureReason for bad input does.
+ */
+#ifndef KILN_CMD_INPUTS_H
+#define KILN_CMD_INPUTS_H
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "meta/meta.h"
+#include "s3/objstore.h"
+
+struct inputs_src {
+    struct meta *meta;
+    struct objstore *store;
+    const char *account;
+};
+
+struct keylist {
+    char **keys; /* full keys */
+    char **rel;  /* file names relative to the channel */
+    size_t n;
+    size_t dirlen; /* S3Prefix: bytes of the prefix's directory part */
+};
+
+void keys_add(struct keylist *l, const char *key, const char *rel);
+void keys_free(struct keylist *l);
+
+/* 0, or KILN_EINVAL when the bucket does not exist or is another's. */
+int inputs_owned_bucket(const struct inputs_src *s, const char *bucket,
+                        struct kiln_diag *d);
+
+/* The objects of S3DataSource `src` into l, all in one bucket (copied to
+ * bucket) unless augmented; KILN_EINVAL when there is none or the source
+ * cannot be read. */
+int inputs_resolve(const struct inputs_src *s, json_t *src, struct keylist *l,
+                   char *bucket, size_t bsize, struct kiln_diag *d);
+
+#endif
