@@ -14,6 +14,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
+#include "formats/dataproc.h"
 #include "meta/meta.h"
 
 #define NAME63 "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
@@ -201,6 +202,42 @@ static void fill(json_t *o, const char *key, json_t *value)
         json_decref(value);
 }
 
+/* DataProcessing: filters kiln can apply, to records it can read. */
+static int processing_valid(json_t *in, struct kiln_diag *d)
+{
+    json_t *dp = json_object_get(in, "DataProcessing");
+    json_t *ti = json_object_get(in, "TransformInput");
+    const char *join = str(dp, "JoinSource");
+    bool active = join && strcmp(join, "Input") == 0;
+    const char *filters[] = {"InputFilter", "OutputFilter"};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(filters); i++) {
+        const char *f = str(dp, filters[i]);
+        struct jsonpath *p = NULL;
+        if (!f || !*f || strcmp(f, "$") == 0)
+            continue;
+        active = true;
+        if (jsonpath_parse(f, &p, d) != 0)
+            return diag_wrap(d, KILN_EVALIDATION,
+                             i ? "OutputFilter: " : "InputFilter: ");
+        jsonpath_free(p);
+    }
+    if (!active)
+        return 0;
+    const char *split = str(ti, "SplitType"), *ct = str(ti, "ContentType");
+    if (!split || strcmp(split, "Line") != 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "DataProcessing works on records: set "
+                        "TransformInput SplitType to Line.");
+    if (!ct ||
+        !(str_starts(ct, "text/csv") || str_starts(ct, "application/json") ||
+          str_starts(ct, "application/jsonlines")))
+        return diag_set(d, KILN_EVALIDATION,
+                        "DataProcessing reads CSV and JSON records only: "
+                        "set TransformInput ContentType to text/csv, "
+                        "application/json or application/jsonlines.");
+    return 0;
+}
+
 /* What kiln refuses by name rather than accepts and ignores. */
 static int refused(json_t *in, struct kiln_diag *d)
 {
@@ -220,22 +257,7 @@ static int refused(json_t *in, struct kiln_diag *d)
         return diag_set(d, KILN_EVALIDATION,
                         "kiln does not support SageMaker Experiments "
                         "(ExperimentConfig) yet.");
-    json_t *dp = json_object_get(in, "DataProcessing");
-    const char *filters[] = {"InputFilter", "OutputFilter"};
-    for (size_t i = 0; i < KILN_ARRAY_LEN(filters); i++) {
-        const char *f = str(dp, filters[i]);
-        if (f && *f && strcmp(f, "$") != 0)
-            return diag_set(d, KILN_EVALIDATION,
-                            "kiln does not support DataProcessing %s "
-                            "other than \"$\" yet.",
-                            filters[i]);
-    }
-    const char *join = str(dp, "JoinSource");
-    if (join && strcmp(join, "Input") == 0)
-        return diag_set(d, KILN_EVALIDATION,
-                        "kiln does not support DataProcessing JoinSource "
-                        "Input yet.");
-    return 0;
+    return processing_valid(in, d);
 }
 
 int transform_create(const struct api_ctx *c, json_t *in, json_t **out,

@@ -28,6 +28,7 @@
 #include "base/str.h"
 #include "base/tm.h"
 #include "cmd/inputs.h"
+#include "formats/dataproc.h"
 #include "formats/split.h"
 
 #define TYPE        "transform-job"
@@ -55,8 +56,10 @@ struct transformer {
 };
 
 struct slot {
-    struct buf in;
-    struct invoke_resp resp;
+    struct buf in;           /* the mini-batch as read */
+    struct buf sent;         /* as InputFilter left it (DataProcessing) */
+    struct invoke_resp resp; /* the model's answer */
+    struct buf out;          /* joined and filtered (DataProcessing) */
     size_t records;
     bool done;
 };
@@ -73,6 +76,7 @@ struct run {
     size_t max_payload;
     long timeout_ms;
     int retries, workers;
+    struct dataproc dp;
     struct hoster_job *fleet;
     /* The pipeline, under lock. */
     pthread_mutex_t lock;
@@ -150,10 +154,11 @@ static bool answered(const struct slot *s)
 /* Sends one mini-batch, retrying 5xx answers and unreachable servers. */
 static int invoke(struct run *r, struct slot *s, struct kiln_diag *d)
 {
+    const struct buf *body = r->dp.input ? &s->sent : &s->in;
     struct invoke_req req = {.content_type = r->content_type,
                              .accept = r->accept,
-                             .body = s->in.data,
-                             .len = s->in.len,
+                             .body = body->data,
+                             .len = body->len,
                              .timeout_ms = r->timeout_ms,
                              .cancel = &r->job->stop};
     int rc = 0;
@@ -171,6 +176,67 @@ static int invoke(struct run *r, struct slot *s, struct kiln_diag *d)
     return rc;
 }
 
+/* The next line of b from *pos (its newline dropped); false at the end. */
+static bool next_line(const struct buf *b, size_t *pos, const char **line,
+                      size_t *len)
+{
+    if (*pos >= b->len)
+        return false;
+    const char *start = b->data + *pos;
+    const char *nl = memchr(start, '\n', b->len - *pos);
+    *line = start;
+    *len = nl ? (size_t)(nl - start) : b->len - *pos;
+    *pos += *len + (nl != NULL);
+    return true;
+}
+
+/* InputFilter: what each record of the mini-batch sends. */
+static int filter_input(struct run *r, struct slot *s, struct kiln_diag *d)
+{
+    size_t pos = 0, len;
+    const char *line;
+    buf_reset(&s->sent);
+    while (next_line(&s->in, &pos, &line, &len))
+        if (dataproc_input(&r->dp, line, len, &s->sent, d) != 0)
+            return KILN_EINVAL;
+    return 0;
+}
+
+/* JoinSource and OutputFilter: each record with its line of the answer
+ * (the whole answer for a single record). */
+static int rewrite_output(struct run *r, struct slot *s, struct kiln_diag *d)
+{
+    struct buf *ans = &s->resp.body;
+    size_t lines = 0, pos = 0, apos = 0, len, alen;
+    const char *line, *aline;
+
+    for (size_t i = 0; i < ans->len; i++)
+        lines += ans->data[i] == '\n';
+    lines += ans->len > 0 && ans->data[ans->len - 1] != '\n';
+    if (s->records > 1 && lines != s->records)
+        return diag_set(d, KILN_EINVAL,
+                        "The model answered %zu lines to a mini-batch of "
+                        "%zu records; joining or filtering the output needs "
+                        "one line per record (Accept text/csv or "
+                        "application/jsonlines, or BatchStrategy "
+                        "SingleRecord).",
+                        lines, s->records);
+    buf_reset(&s->out);
+    while (next_line(&s->in, &pos, &line, &len)) {
+        if (s->records == 1) {
+            aline = ans->data ? ans->data : "";
+            alen = ans->len;
+            while (alen && aline[alen - 1] == '\n')
+                alen--;
+        } else if (!next_line(ans, &apos, &aline, &alen)) {
+            break;
+        }
+        if (dataproc_output(&r->dp, line, len, aline, alen, &s->out, d) != 0)
+            return KILN_EINVAL;
+    }
+    return 0;
+}
+
 static void *worker(void *arg)
 {
     struct run *r = arg;
@@ -184,9 +250,15 @@ static void *worker(void *arg)
         struct slot *s = &r->slots[seq % r->nslots];
         pthread_mutex_unlock(&r->lock);
         struct kiln_diag d = {0};
-        int rc = invoke(r, s, &d);
+        bool bad = r->dp.input && filter_input(r, s, &d) != 0;
+        int rc = bad ? 0 : invoke(r, s, &d);
+        if (!bad && !rc && answered(s) && dataproc_rewrites_output(&r->dp))
+            bad = rewrite_output(r, s, &d) != 0;
         pthread_mutex_lock(&r->lock);
-        if (rc)
+        if (bad)
+            fail_locked(r, "ClientError: Mini-batch %llu of %s: %s",
+                        (unsigned long long)seq + 1, r->uri, d.msg);
+        else if (rc)
             fail_locked(r,
                         "ClientError: The model servers did not answer "
                         "mini-batch %llu of %s: %s",
@@ -263,7 +335,8 @@ static int transform_object(struct run *r, int fd, const char *path)
             pthread_cond_wait(&r->cond, &r->lock);
         if (!r->failed) {
             pthread_mutex_unlock(&r->lock);
-            const struct buf *b = &s->resp.body;
+            const struct buf *b =
+                dataproc_rewrites_output(&r->dp) ? &s->out : &s->resp.body;
             int wrc = write_all(out, b->data, b->len);
             if (!wrc && r->line_assembly && b->len > 0 &&
                 b->data[b->len - 1] != '\n')
@@ -327,6 +400,13 @@ static void settings(struct run *r)
                     1000;
     r->retries =
         (int)json_integer_value(json_object_get(mc, "InvocationsMaxRetries"));
+    json_t *dp = json_object_get(r->doc, "DataProcessing");
+    const char *join = jstr(dp, "JoinSource");
+    /* Checked by CreateTransformJob: the filters parse. */
+    dataproc_init(&r->dp, jstr(dp, "InputFilter"), jstr(dp, "OutputFilter"),
+                  join && strcmp(join, "Input") == 0,
+                  r->content_type && str_starts(r->content_type, "text/csv"),
+                  r->accept && str_starts(r->accept, "text/csv"), &r->d);
     if (count < 1)
         count = 1;
     if (per < 1)
@@ -433,7 +513,9 @@ static void run_job(struct tjob *job)
     r.slots = xcalloc(r.nslots, sizeof(*r.slots));
     for (size_t i = 0; i < r.nslots; i++) {
         buf_init(&r.slots[i].in, r.max_payload);
+        buf_init(&r.slots[i].sent, ANSWER_MAX);
         buf_init(&r.slots[i].resp.body, ANSWER_MAX);
+        buf_init(&r.slots[i].out, ANSWER_MAX);
     }
     pthread_t *threads = xcalloc((size_t)r.workers, sizeof(*threads));
     int nthreads = 0;
@@ -502,10 +584,13 @@ static void run_job(struct tjob *job)
 
     for (size_t i = 0; i < r.nslots; i++) {
         buf_release(&r.slots[i].in);
+        buf_release(&r.slots[i].sent);
         buf_release(&r.slots[i].resp.body);
+        buf_release(&r.slots[i].out);
     }
     mem_free(r.slots);
     mem_free(threads);
+    dataproc_release(&r.dp);
     pthread_cond_destroy(&r.cond);
     pthread_mutex_destroy(&r.lock);
     fsx_remove_tree(buf_cstr(&dir));

@@ -221,7 +221,10 @@ def test_bad_requests(server, sm):
     refused("ValidationException", "AugmentedManifestFile", TransformInput={
         "DataSource": {"S3DataSource": {"S3DataType": "AugmentedManifestFile",
                                         "S3Uri": "s3://data/x"}}})
-    refused("ValidationException", "JoinSource", DataProcessing={"JoinSource": "Input"})
+    refused("ValidationException", "InputFilter: '$[1' is not a JSONPath",
+            DataProcessing={"InputFilter": "$[1"})
+    refused("ValidationException", "SplitType to Line", DataProcessing={"JoinSource": "Input"},
+            TransformInput={"SplitType": "None"})
     refused("ValidationException", "transformResources.instanceType",
             TransformResources={"InstanceType": "ml.nope.large"})
     refused("ResourceInUse", "already exists", name="tj-lines")
@@ -259,3 +262,56 @@ def test_stop_and_list(server, sm):
     pages = sm.get_paginator("list_transform_jobs").paginate(PaginationConfig={"PageSize": 2})
     all_names = [j["TransformJobName"] for p in pages for j in p["TransformJobSummaries"]]
     assert len(all_names) == len(set(all_names)) >= 7
+
+
+def test_data_processing_filters_and_join(server, sm):
+    """The ID column stays out of what the model sees and comes back
+    beside its prediction (SageMaker's "associate prediction results with
+    input records")."""
+    s3 = client(server, "s3")
+    X = rows(500, 9)
+    ids = [f"id-{i}" if i % 7 else f'"id,{i}"' for i in range(len(X))]
+    lines = [f"{ident},{','.join(f'{x:.4f}' for x in row)}" for ident, row in zip(ids, X)]
+    s3.put_object(Bucket="data", Key="ids/a.csv", Body=("\n".join(lines) + "\n").encode())
+    job(sm, "tj-join-csv", "s3://data/ids/", MaxPayloadInMB=1,
+        TransformOutput={"Accept": "text/csv"},
+        DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-2]"})
+    d = wait(sm, "tj-join-csv")
+    assert d["TransformJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["DataProcessing"] == {"InputFilter": "$[1:]", "JoinSource": "Input",
+                                   "OutputFilter": "$[0,-2]"}
+    out = s3.get_object(Bucket="out", Key="tj-join-csv/a.csv.out")["Body"].read().decode()
+    got = out.splitlines()
+    want_c, _ = nearest(X)
+    assert [l.rsplit(",", 1)[0] for l in got] == ids
+    assert [float(l.rsplit(",", 1)[1]) for l in got] == want_c.tolist()
+
+    # JSON Lines: the features under "data" go to the model, and the
+    # answer joins each record under SageMakerOutput.
+    recs = [{"id": i, "data": {"features": row.tolist()}, "note": "x"} for i, row in enumerate(X[:20])]
+    s3.put_object(Bucket="data", Key="idsj/a.jsonl",
+                  Body="".join(json.dumps(r) + "\n" for r in recs).encode())
+    job(sm, "tj-join-json", "s3://data/idsj/",
+        TransformInput={"ContentType": "application/jsonlines"},
+        DataProcessing={"InputFilter": "$.data", "JoinSource": "Input",
+                        "OutputFilter": "$['id','SageMakerOutput']"})
+    d = wait(sm, "tj-join-json")
+    assert d["TransformJobStatus"] == "Completed", d.get("FailureReason")
+    got = [json.loads(l) for l in s3.get_object(
+        Bucket="out", Key="tj-join-json/a.jsonl.out")["Body"].read().decode().splitlines()]
+    assert [g["id"] for g in got] == list(range(20))
+    assert [g["SageMakerOutput"]["closest_cluster"] for g in got] == nearest(X[:20])[0].tolist()
+    assert all(set(g) == {"id", "SageMakerOutput"} for g in got)
+
+    # An index past the joined record fails the job with SageMaker's reason.
+    job(sm, "tj-join-bad", "s3://data/ids/", TransformOutput={"Accept": "text/csv"},
+        DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[40]"})
+    d = wait(sm, "tj-join-bad")
+    assert d["TransformJobStatus"] == "Failed"
+    assert "OutputFilter: Index 40 is out of range" in d["FailureReason"]
+    # A mini-batch answer that is not one line per record cannot be joined.
+    job(sm, "tj-join-json-answer", "s3://data/ids/", TransformOutput={"Accept": "application/json"},
+        DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input"})
+    d = wait(sm, "tj-join-json-answer")
+    assert d["TransformJobStatus"] == "Failed"
+    assert "one line per record" in d["FailureReason"]

@@ -12,6 +12,7 @@
 
 #include "formats/artifact.h"
 #include "formats/csv.h"
+#include "formats/dataproc.h"
 #include "formats/idx.h"
 #include "formats/jsonrows.h"
 #include "formats/libsvm.h"
@@ -845,7 +846,120 @@ static void test_transform_splitter(void)
     buf_release(&out);
 }
 
+/* What `path` selects from the JSON `in`, dumped; or "error: ...". */
+static void select_json(const char *path, const char *in, char *out,
+                        size_t size)
+{
+    struct jsonpath *p = NULL;
+    struct kiln_diag d = {0};
+    json_t *v = json_loads(in, JSON_DECODE_ANY, NULL), *sel = NULL;
+    if (jsonpath_parse(path, &p, &d) != 0 ||
+        jsonpath_apply(p, v, &sel, &d) != 0) {
+        snprintf(out, size, "error: %.400s", d.msg);
+    } else {
+        char *t = json_dumps(sel, JSON_ENCODE_ANY | JSON_COMPACT);
+        snprintf(out, size, "%s", t);
+        free(t);
+    }
+    json_decref(sel);
+    json_decref(v);
+    jsonpath_free(p);
+}
+
+static void test_transform_data_processing(void)
+{
+    static const struct {
+        const char *path, *in, *want;
+    } cases[] = {
+        {"$", "[1,2]", "[1,2]"},
+        {"$[1:]", "[\"id\",2,3]", "[2,3]"},
+        {"$[0,-1]", "[1,2,3]", "[1,3]"},
+        {"$[0,2:]", "[1,2,3,4]", "[1,3,4]"},
+        {"$[:2]", "[1,2,3]", "[1,2]"},
+        {"$[-2:]", "[1,2,3]", "[2,3]"},
+        {"$[1]", "[1,2,3]", "2"},
+        {"$.features", "{\"id\":1,\"features\":[5,6]}", "[5,6]"},
+        {"$.a.b[0]", "{\"a\":{\"b\":[7]}}", "7"},
+        {"$['id','SageMakerOutput']",
+         "{\"id\":1,\"x\":2,\"SageMakerOutput\":3}",
+         "{\"id\":1,\"SageMakerOutput\":3}"},
+        {"$[*]", "{\"a\":1,\"b\":2}", "[1,2]"},
+        {"$.*", "[1,2]", "[1,2]"},
+        {"$[5]", "[1,2]", "error: Index 5 is out of range"},
+        {"$.nope", "{}", "error: The record has no member 'nope'."},
+        {"$[1]", "{}", "error: An index or a slice"},
+        {"features", "{}", "error: 'features' is not a JSONPath"},
+        {"$[1", "[1]", "error: '$[1' is not"},
+        {"$['a", "{}", "error: '$['a' is not"},
+        {"$.", "{}", "error: '$.' is not"},
+        {"$[x]", "{}", "error: '$[x]' is not"},
+    };
+    char got[512];
+    for (size_t i = 0; i < KILN_ARRAY_LEN(cases); i++) {
+        select_json(cases[i].path, cases[i].in, got, sizeof(got));
+        if (strncmp(cases[i].want, "error: ", 7) == 0)
+            ASSERT_TRUE(strncmp(got, cases[i].want, strlen(cases[i].want)) ==
+                        0);
+        else
+            ASSERT_STR_EQ(got, cases[i].want);
+    }
+
+    /* CSV: an ID column left out of what the model gets, then joined back
+     * with the answer; fields kept byte for byte, quotes where needed. */
+    struct dataproc p;
+    struct kiln_diag d = {0};
+    struct buf out = BUF_INIT(4096);
+    ASSERT_EQ(dataproc_init(&p, "$[1:]", "$[0,-2]", true, true, true, &d), 0);
+    const char *rec = "\"a,\"\"b\"\"\",1.50,2e3";
+    ASSERT_EQ(dataproc_input(&p, rec, strlen(rec), &out, &d), 0);
+    ASSERT_STR_EQ(buf_cstr(&out), "1.50,2e3\n");
+    ASSERT_TRUE(dataproc_rewrites_output(&p));
+    buf_reset(&out);
+    ASSERT_EQ(dataproc_output(&p, rec, strlen(rec), "3,0.25\r", 7, &out, &d),
+              0);
+    ASSERT_STR_EQ(buf_cstr(&out), "\"a,\"\"b\"\"\",3\n");
+    buf_reset(&out);
+    ASSERT_EQ(dataproc_input(&p, "\"open", 5, &out, &d), KILN_EINVAL);
+    ASSERT_TRUE(strstr(d.msg, "no closing quote") != NULL);
+    dataproc_release(&p);
+
+    /* A JSON answer joined to a CSV row is one field. */
+    ASSERT_EQ(dataproc_init(&p, NULL, "$", true, true, false, &d), 0);
+    buf_reset(&out);
+    ASSERT_EQ(dataproc_output(&p, "1,2", 3, "{\"a\":1,\"b\":2}", 13, &out, &d),
+              0);
+    ASSERT_STR_EQ(buf_cstr(&out), "1,2,\"{\"\"a\"\":1,\"\"b\"\":2}\"\n");
+    dataproc_release(&p);
+
+    /* JSON: the answer under SageMakerOutput; a record that is not an
+     * object is wrapped. */
+    ASSERT_EQ(dataproc_init(&p, "$.data", "$['id','SageMakerOutput']", true,
+                            false, false, &d),
+              0);
+    rec = "{\"id\":7,\"data\":{\"features\":[1,2]},\"x\":0}";
+    buf_reset(&out);
+    ASSERT_EQ(dataproc_input(&p, rec, strlen(rec), &out, &d), 0);
+    ASSERT_STR_EQ(buf_cstr(&out), "{\"features\":[1,2]}\n");
+    buf_reset(&out);
+    ASSERT_EQ(dataproc_output(&p, rec, strlen(rec), "{\"c\":1}", 7, &out, &d),
+              0);
+    ASSERT_STR_EQ(buf_cstr(&out), "{\"id\":7,\"SageMakerOutput\":{\"c\":1}}\n");
+    dataproc_release(&p);
+    ASSERT_EQ(dataproc_init(&p, NULL, NULL, true, false, false, &d), 0);
+    buf_reset(&out);
+    ASSERT_EQ(dataproc_output(&p, "[1,2]", 5, "3", 1, &out, &d), 0);
+    ASSERT_STR_EQ(buf_cstr(&out),
+                  "{\"SageMakerInput\":[1,2],\"SageMakerOutput\":3}\n");
+    ASSERT_EQ(dataproc_input(&p, "{oops", 5, &out, &d), KILN_EINVAL);
+    dataproc_release(&p);
+    ASSERT_EQ(dataproc_init(&p, "$[", NULL, false, true, false, &d),
+              KILN_EINVAL);
+    ASSERT_TRUE(strncmp(d.msg, "InputFilter: ", 13) == 0);
+    buf_release(&out);
+}
+
 static const struct test tests[] = {
+    {"batch transform data processing", test_transform_data_processing},
     {"batch transform splitter", test_transform_splitter},
     {"CSV fast path equals the full parser", test_csv_fast_path_exact},
     {"CSV fast paths and the full parser agree on odd fields",
