@@ -6,6 +6,7 @@
  */
 #include "api/dispatch.h"
 
+#include "api/cost.h"
 #include "api/hosting.h"
 #include "api/logs.h"
 #include "api/scaling.h"
@@ -52,13 +53,16 @@ static const struct api_op ops[] = {
      .fn = tags_delete,
      .input = &tags_delete_input,
      .body_max = 64 * KB},
+/* One X-macro expansion per line. */
+/* clang-format off */
 #define HOSTING_ROW(op, handler)                                               \
     {.service = "sagemaker",                                                   \
      .target = "SageMaker." #op,                                               \
      .fn = handler,                                                            \
      .input = &handler##_input,                                                \
      .body_max = 1024 * KB},
-    HOSTING_OPS(HOSTING_ROW) TRANSFORM_OPS(HOSTING_ROW)
+    HOSTING_OPS(HOSTING_ROW)
+    TRANSFORM_OPS(HOSTING_ROW)
 #undef HOSTING_ROW
 #define SCALING_ROW(op, handler)                                               \
     {.service = "application-autoscaling",                                     \
@@ -66,13 +70,22 @@ static const struct api_op ops[] = {
      .fn = handler,                                                            \
      .input = &handler##_input,                                                \
      .body_max = 64 * KB},
-        SCALING_OPS(SCALING_ROW)
+    SCALING_OPS(SCALING_ROW)
 #undef SCALING_ROW
-            {.service = "logs",
-             .target = "Logs_20140328.DescribeLogGroups",
-             .fn = logs_describe_groups,
-             .input = &logs_describe_groups_input,
-             .body_max = 64 * KB},
+#define COST_ROW(op, handler)                                                  \
+    {.service = "ce",                                                          \
+     .target = "AWSInsightsIndexService." #op,                                 \
+     .fn = handler,                                                            \
+     .input = &handler##_input,                                                \
+     .body_max = 64 * KB},
+    COST_OPS(COST_ROW)
+#undef COST_ROW
+    /* clang-format on */
+    {.service = "logs",
+     .target = "Logs_20140328.DescribeLogGroups",
+     .fn = logs_describe_groups,
+     .input = &logs_describe_groups_input,
+     .body_max = 64 * KB},
     {.service = "logs",
      .target = "Logs_20140328.DescribeLogStreams",
      .fn = logs_describe_streams,

@@ -48,6 +48,9 @@ struct api_jobs {
                            const char *name);
     int (*transform_stop)(void *transforms, const char *account,
                           const char *name);
+    /* Cost Explorer: USD per instance-hour by instance type, a number or
+     * {"training": n, "hosting": n, "transform": n}; NULL: none. */
+    json_t *prices;
 };
 
 /* What a handler knows about its caller and the server. Borrowed. */

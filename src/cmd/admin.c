@@ -181,7 +181,13 @@ static int api_doc(void)
              "operation (`UnknownOperationException` for JSON services, "
              "`InvalidAction` for STS, `NotImplemented` for S3).\n\n"
              "## AWS JSON 1.1 (SageMaker, CloudWatch Logs, Application Auto "
-             "Scaling)\n\n"
+             "Scaling, Cost Explorer)\n\n"
+             "Cost Explorer (`ce`) reports the instance-hours of training "
+             "jobs, transform jobs and endpoints (metered by the minute; "
+             "serverless variants are not metered), priced with "
+             "`--price-list`; dimensions SERVICE, USAGE_TYPE, INSTANCE_TYPE, "
+             "REGION, OPERATION and, with resources, RESOURCE_ID; tags; "
+             "filters of Dimensions, Tags, And, Or and Not.\n\n"
              "| signing service | operation | request body limit |\n"
              "| --- | --- | --- |\n");
     api_op_each(op_row, &out);

@@ -218,6 +218,15 @@ static const struct cfg_option options[] = {
      .offset = OFF(mpi),
      .help = "Algorithms: 1 when the process is one rank of a "
              "multi-instance job (set by kiln's launcher)."},
+    {.name = "price-list",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "KILN_PRICE_LIST",
+     .offset = OFF(price_list),
+     .help = "JSON file of prices in USD per instance-hour, by instance "
+             "type: a number, or {\"training\": n, \"hosting\": n, "
+             "\"transform\": n}. Cost Explorer's GetCostAndUsage prices "
+             "usage with it; a type it does not list costs 0."},
     {.name = "config",
      .type = OPT_STRING,
      .def = NULL,

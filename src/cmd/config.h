@@ -41,6 +41,7 @@ struct kiln_config {
     char *mpirun;      /* training: the mpirun of multi-instance jobs */
     char *hostfile;    /* training: Open MPI hostfile of the cluster */
     char *mpi_options; /* training: extra mpirun options */
+    char *price_list;  /* Cost Explorer: JSON prices per instance-hour */
 };
 
 void config_init(struct kiln_config *c);

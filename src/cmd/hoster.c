@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -74,6 +75,7 @@ struct variant {
     char algo[32];
     char image[256];
     char model_dir[700];
+    char itype[64]; /* InstanceType: what its instances are metered as */
     struct instance *inst;
     unsigned rr;
     struct capture_buf cap; /* guarded by the hoster's lock */
@@ -103,9 +105,10 @@ struct fleet {
     char dir[512];
     char account[13], endpoint[64];
     struct capture_cfg cap;
-    int reserved; /* instances counted against the server's limit */
-    bool async;   /* AsyncInferenceConfig: InvokeEndpointAsync only */
-    int shadows;  /* shadow variants among v */
+    int reserved;   /* instances counted against the server's limit */
+    double metered; /* usage recorded up to then (0: a job's fleet) */
+    bool async;     /* AsyncInferenceConfig: InvokeEndpointAsync only */
+    int shadows;    /* shadow variants among v */
 };
 
 struct endpoint {
@@ -153,6 +156,7 @@ struct hoster {
     bool closing;
     bool stopping;           /* hoster_free has begun: long waits give up */
     double stats_flushed;    /* when the monitor last wrote metrics */
+    double usage_flushed;    /* when it last metered the fleets */
     unsigned seq;            /* fleet generations: unique file names */
     unsigned rng;            /* rand_r state: weighted variant choice */
     unsigned opseq;          /* operations, in the order they were asked for */
@@ -540,6 +544,67 @@ static void write_stats(struct hoster *h, struct statq *list)
 /* ---- data capture ---------------------------------------------------- */
 
 /* Pending capture records on their way to the object store. */
+/* ---- usage: instance time, metered by the minute ------------------- */
+
+#define USAGE_FLUSH_SECONDS 60.0
+
+struct usageq {
+    char account[13], endpoint[64], itype[64];
+    int count;
+    double start, end;
+    struct usageq *next;
+};
+
+/* Takes the instance time of f's variants since it was last metered.
+ * Serverless variants are billed by use in SageMaker, not metered here;
+ * a transform job's fleet is metered with its job. h->lock held. */
+static void take_usage(struct fleet *f, double now, struct usageq **list)
+{
+    if (f->metered <= 0 || now <= f->metered)
+        return;
+    for (size_t i = 0; i < f->nv; i++) {
+        const struct variant *v = &f->v[i];
+        if (v->max_concurrency || !v->itype[0])
+            continue;
+        struct usageq *q = xcalloc(1, sizeof(*q));
+        str_copy(q->account, f->account, sizeof(q->account));
+        str_copy(q->endpoint, f->endpoint, sizeof(q->endpoint));
+        str_copy(q->itype, v->itype, sizeof(q->itype));
+        q->count = v->count;
+        q->start = f->metered;
+        q->end = now;
+        q->next = *list;
+        *list = q;
+    }
+    f->metered = now;
+}
+
+/* Writes and frees the list; h->lock not held. */
+static void write_usage(struct hoster *h, struct usageq *list)
+{
+    while (list) {
+        struct usageq *q = list;
+        char arn[256], lc[64];
+        str_lower_copy(lc, q->endpoint, sizeof(lc));
+        snprintf(arn, sizeof(arn), "arn:aws:sagemaker:%s:%s:endpoint/%s",
+                 h->o.region, q->account, lc);
+        struct meta_usage u = {
+            .account = q->account,
+            .arn = arn,
+            .kind = "hosting",
+            .instance_type = q->itype,
+            .instance_count = q->count,
+            .start = q->start,
+            .end = q->end,
+            .billable_seconds =
+                (int64_t)llround((q->end - q->start) * q->count),
+        };
+        meta_usage_add(h->o.meta, &u);
+        list = q->next;
+        mem_free(q);
+    }
+}
+
 struct flush {
     char account[13], bucket[64], prefix[700], endpoint[64], variant[64];
     double first;
@@ -620,14 +685,17 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
         return;
     struct statq *stats = NULL;
     pthread_mutex_lock(&h->lock);
+    struct usageq *usage = NULL;
     for (size_t i = 0; i < f->nv; i++) {
         take_capture(f, &f->v[i], true, &pending);
         take_stats(f, &f->v[i], &stats);
     }
+    take_usage(f, tm_now(), &usage);
     h->instances -= f->reserved;
     pthread_mutex_unlock(&h->lock);
     write_capture(h, pending);
     write_stats(h, stats);
+    write_usage(h, usage);
     for (size_t i = 0; i < f->nv; i++) {
         /* A fleet whose building failed may have variants without
          * instances. */
@@ -775,6 +843,9 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         buf_init(&var->cap.data, CAPTURE_BUFFER_MAX);
         str_copy(var->image, jstr(pc, "Image") ? jstr(pc, "Image") : "",
                  sizeof(var->image));
+        str_copy(var->itype,
+                 jstr(v, "InstanceType") ? jstr(v, "InstanceType") : "",
+                 sizeof(var->itype));
         var->weight =
             json_number_value(json_object_get(v, "InitialVariantWeight"));
         var->count =
@@ -909,6 +980,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
     *out = f;
     if (job)
         return 0;
+    f->metered = tm_now();
     /* In service: its model files become the ones kept for it. */
     struct buf kp = BUF_INIT(4096), tgz = BUF_INIT(4096);
     kept_path(h, account, name, NULL, &kp);
@@ -1515,6 +1587,11 @@ static void *monitor(void *arg)
         bool stats_due = tm_now() - h->stats_flushed >= STATS_FLUSH_SECONDS;
         if (stats_due)
             h->stats_flushed = tm_now();
+        struct usageq *usage = NULL;
+        double now = tm_now();
+        bool usage_due = now - h->usage_flushed >= USAGE_FLUSH_SECONDS;
+        if (usage_due)
+            h->usage_flushed = now;
         if (h->closing) {
             pthread_mutex_unlock(&h->lock);
             break;
@@ -1524,6 +1601,8 @@ static void *monitor(void *arg)
         for (struct endpoint *e = watched(h, NULL); e; e = watched(h, e))
             for (int fi = 0; fi < 2; fi++) {
                 struct fleet *f = fi ? e->green : e->fleet;
+                if (f && usage_due)
+                    take_usage(f, now, &usage);
                 for (size_t i = 0; f && i < f->nv; i++) {
                     take_capture(f, &f->v[i], false, &due);
                     if (stats_due && !e->job)
@@ -1561,10 +1640,11 @@ static void *monitor(void *arg)
                     }
                 }
             }
-        if (due || nchecks || stats) {
+        if (due || nchecks || stats || usage) {
             pthread_mutex_unlock(&h->lock);
             write_capture(h, due);
             write_stats(h, stats);
+            write_usage(h, usage);
             for (size_t i = 0; i < nchecks; i++) {
                 bool ok = ping(h, checks[i].sock);
                 pthread_mutex_lock(&h->lock);

@@ -138,6 +138,41 @@ static int first_key(const struct kiln_config *c, struct meta *m,
     return rc;
 }
 
+/* The --price-list file: {"<instance type>": USD per hour, or {"training":
+ * n, "hosting": n, "transform": n}}. */
+static int load_prices(const char *path, json_t **out, struct kiln_diag *d)
+{
+    json_error_t e;
+    json_t *p = json_load_file(path, 0, &e), *v;
+    const char *type;
+    if (!p)
+        return diag_set(d, KILN_EINVAL, "price list %s: %s (line %d)", path,
+                        e.text, e.line);
+    bool ok = json_is_object(p);
+    json_object_foreach(p, type, v)
+    {
+        const char *kind;
+        json_t *n;
+        ok = ok && (json_is_number(v) || json_is_object(v));
+        json_object_foreach(v, kind, n) ok =
+            ok &&
+            (strcmp(kind, "training") == 0 || strcmp(kind, "hosting") == 0 ||
+             strcmp(kind, "transform") == 0) &&
+            json_is_number(n);
+    }
+    if (!ok) {
+        json_decref(p);
+        return diag_set(d, KILN_EINVAL,
+                        "price list %s: expected {\"ml.m5.large\": 0.115, "
+                        "...}, each price a number or an object of "
+                        "\"training\", \"hosting\" and \"transform\" "
+                        "prices",
+                        path);
+    }
+    *out = p;
+    return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
     struct kiln_config c;
@@ -149,6 +184,7 @@ int cmd_server(int argc, char **argv)
     struct hoster *hoster = NULL;
     struct asyncq *asyncq = NULL;
     struct transformer *transformer = NULL;
+    json_t *prices = NULL;
     struct scaler *scaler = NULL;
     struct front f = {0};
     int rest[64], nrest = 0, sig = 0, rc, status = 1;
@@ -179,6 +215,8 @@ int cmd_server(int argc, char **argv)
     }
     if (!rc)
         rc = first_key(&c, m, &d);
+    if (!rc && c.price_list)
+        rc = load_prices(c.price_list, &prices, &d);
     if (!rc)
         rc = objstore_open(c.data_dir, m, &store, &d);
     if (!rc) {
@@ -227,6 +265,7 @@ int cmd_server(int argc, char **argv)
     f.jobs.transforms = transformer;
     f.jobs.transform_start = transformer_start;
     f.jobs.transform_stop = transformer_stop;
+    f.jobs.prices = prices;
     f.hoster = hoster;
     f.asyncq = asyncq;
     rc = scaler_new(m, &f.jobs, c.region, &scaler, &d);
@@ -271,6 +310,7 @@ out:
     hoster_free(hoster);
     objstore_close(store);
     meta_close(m);
+    json_decref(prices);
     validate_cleanup();
     config_release(&c);
     cmd_signals_release();

@@ -170,6 +170,8 @@ static const char *const migrations[] = {
     "  min REAL NOT NULL,"
     "  max REAL NOT NULL,"
     "  PRIMARY KEY (account, name, endpoint, variant, minute)) WITHOUT ROWID;",
+    /* 11: usage read by time (Cost Explorer) */
+    "CREATE INDEX usage_time ON usage (account, end);",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -1325,6 +1327,35 @@ int meta_usage_add(struct meta *m, const struct meta_usage *u)
              : KILN_EIO;
     pthread_mutex_unlock(&m->lock);
     return rc;
+}
+
+int meta_usage_each(struct meta *m, const char *account, double from, double to,
+                    meta_usage_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+    pthread_mutex_lock(&m->lock);
+    st = prep(m,
+              "SELECT arn, kind, instance_type, instance_count, start, end, "
+              "billable_seconds FROM usage WHERE account = ?1 AND end > ?2 "
+              "AND start < ?3 ORDER BY start, arn",
+              "sdd", account, from, to);
+    while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
+        struct meta_usage u = {
+            .account = account,
+            .arn = col(st, 0),
+            .kind = col(st, 1),
+            .instance_type = col(st, 2),
+            .instance_count = sqlite3_column_int(st, 3),
+            .start = sqlite3_column_double(st, 4),
+            .end = sqlite3_column_double(st, 5),
+            .billable_seconds = sqlite3_column_int64(st, 6),
+        };
+        rc = fn(ctx, &u);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- hosting resources ---------------------------------------------- */

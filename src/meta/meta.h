@@ -188,7 +188,9 @@ int meta_emetric_add(struct meta *m, const struct meta_emetric *e);
 int meta_emetric_each(struct meta *m, const struct meta_emetric *want,
                       int64_t from, int64_t to, meta_emetric_fn fn, void *ctx);
 
-/* One metered run of instances (a training job, later an endpoint). */
+/* One metered run of instances: a training or transform job, or a
+ * slice of an endpoint variant's time (kind training, transform,
+ * hosting). */
 struct meta_usage {
     const char *account, *arn, *kind, *instance_type;
     int instance_count;
@@ -196,6 +198,12 @@ struct meta_usage {
     int64_t billable_seconds;
 };
 int meta_usage_add(struct meta *m, const struct meta_usage *u);
+/* Calls fn, under the store's lock (fn must not call into it), for the
+ * account's runs that overlap [from, to), by start time; a negative
+ * return stops with that error. */
+typedef int (*meta_usage_fn)(void *ctx, const struct meta_usage *u);
+int meta_usage_each(struct meta *m, const char *account, double from, double to,
+                    meta_usage_fn fn, void *ctx);
 
 /*
  * Hosting resources - "model", "endpoint-config", "endpoint" - each a
