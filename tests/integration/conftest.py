@@ -98,6 +98,14 @@ def server():
             assert mark not in err, err[-5000:]
 
 
+def own_data_dir(tmp_path):
+    """A data dir of its own, with the test key, for a server of a test."""
+    data_dir = os.path.join(str(tmp_path), "var")
+    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
+         "--secret-access-key", SECRET, "--account", ACCOUNT)
+    return data_dir
+
+
 def client(server, service, akid=AKID, secret=SECRET, retries=1):
     return boto3.client(
         service, endpoint_url=server.url, region_name=REGION,

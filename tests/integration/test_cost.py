@@ -10,7 +10,7 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, AKID, SECRET, Server, aws, client, kiln, model_tgz
+from conftest import ACCOUNT, Server, aws, client, model_tgz, own_data_dir
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
@@ -21,9 +21,7 @@ PRICES = {"ml.m5.large": 0.115,
 @pytest.fixture(scope="module")
 def priced():
     with tempfile.TemporaryDirectory(prefix="kiln-cost-") as tmp:
-        data = os.path.join(tmp, "var")
-        kiln("admin", "keys", "add", "--data-dir", data, "--access-key-id", AKID,
-             "--secret-access-key", SECRET, "--account", ACCOUNT)
+        data = own_data_dir(tmp)
         prices = os.path.join(tmp, "prices.json")
         with open(prices, "w") as f:
             json.dump(PRICES, f)

@@ -3,14 +3,12 @@ and the aws CLI, against a real server running real model servers."""
 import base64
 import datetime
 import http.client
-import io
 import json
 import os
 import signal
 import socket
 import struct
 import subprocess
-import tarfile
 import threading
 import time
 
@@ -18,8 +16,8 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import (ACCOUNT, AKID, KILN, SECRET, Server, aws, client, kiln, model_tgz,
-                      run_js, send, signed)
+from conftest import (ACCOUNT, KILN, Server, aws, client, model_tgz,
+                      own_data_dir, run_js, send, signed)
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "174872318107.dkr.ecr.us-west-2.amazonaws.com/kmeans:1"
@@ -785,14 +783,6 @@ def test_tags_on_models_configs_endpoints(server, models):
     sm.delete_model(ModelName="Tagged-Model")
     assert tags(create_model()) == {}
     sm.delete_model(ModelName="Tagged-Model")
-
-
-def own_data_dir(tmp_path):
-    """A data dir of its own, with the test key, for a server of a test."""
-    data_dir = str(tmp_path / "var")
-    kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
-         "--secret-access-key", SECRET, "--account", ACCOUNT)
-    return data_dir
 
 
 def model_a_on(s):

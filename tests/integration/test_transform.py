@@ -9,7 +9,7 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, KILN, aws, client, model_tgz
+from conftest import ACCOUNT, KILN, Server, aws, client, model_tgz, own_data_dir
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
@@ -315,3 +315,33 @@ def test_data_processing_filters_and_join(server, sm):
     d = wait(sm, "tj-join-json-answer")
     assert d["TransformJobStatus"] == "Failed"
     assert "one line per record" in d["FailureReason"]
+
+
+def test_job_runs_again_after_a_restart(tmp_path):
+    """A job still running when kiln stops runs again from the start at the
+    next start, and its output is whole."""
+    s = Server(own_data_dir(tmp_path))
+    X = rows(60000, 10)
+    try:
+        s3, sm = client(s, "s3"), client(s, "sagemaker")
+        for b in ("models", "data", "out"):
+            s3.create_bucket(Bucket=b)
+        s3.put_object(Bucket="models", Key="km/model.tar.gz", Body=model_tgz(CENTERS))
+        sm.create_model(ModelName="km", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": IMAGE, "ModelDataUrl": "s3://models/km/model.tar.gz"})
+        s3.put_object(Bucket="data", Key="slow/a.csv", Body=csv(X))
+        job(sm, "tj-restart", "s3://data/slow/", BatchStrategy="SingleRecord")
+        time.sleep(0.5)
+        assert sm.describe_transform_job(
+            TransformJobName="tj-restart")["TransformJobStatus"] == "InProgress"
+    finally:
+        assert s.stop() == 0, s.stderr()[-3000:]
+    s = Server(s.data_dir)
+    try:
+        sm = client(s, "sagemaker")
+        d = wait(sm, "tj-restart")
+        assert d["TransformJobStatus"] == "Completed", d.get("FailureReason")
+        out = client(s, "s3").get_object(Bucket="out", Key="tj-restart/a.csv.out")["Body"].read()
+        check_jsonlines(out, X)
+    finally:
+        assert s.stop() == 0, s.stderr()[-3000:]
