@@ -2,14 +2,16 @@
 # K-Means on Fashion-MNIST with the aws CLI only, against a local kiln:
 # convert to RecordIO-protobuf -> upload -> training job with the built-in
 # kmeans image -> model, endpoint config, endpoint -> invoke with text/csv
-# -> clean up.
+# -> batch transform of the 10,000 test images -> the instance-hours each
+# step used (Cost Explorer) -> clean up.
 #
 #   make run                             # in another terminal
 #   sh examples/kmeans_mnist_awscli.sh   # ROWS=10000 for a quicker run
 #
 # Environment: KILN_URL (default http://127.0.0.1:9000), KILN_DATA_DIR
 # (default ./var, for var/credentials), ROWS (training images, default all
-# 60,000), OUT (where predictions.json is left, default .), and the usual
+# 60,000), OUT (where predictions.json and batch.jsonl are left, default
+# .), and the usual
 # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY if you do not use var/credentials.
 # The CLI's own waiters poll every 30-120 s; the loops below poll each second.
 set -eu
@@ -106,3 +108,41 @@ grep -o '"closest_cluster": *[0-9.]*' "$OUT/predictions.json" |
     sed 's/.*: *//; s/\.0$//' | tr '\n' ' '
 echo
 stage "predictions in $OUT/predictions.json"
+
+stage "batch transform of the 10,000 test images"
+"$KILN" admin convert --from idx --to csv \
+    "$FM/t10k-images-idx3-ubyte.gz" "$work/t10k.csv"
+aws s3 cp --quiet "$work/t10k.csv" "s3://$bucket/kmeans/batch-in/t10k.csv"
+aws sagemaker create-transform-job --transform-job-name "$job" --model-name "$job" \
+    --transform-input "{\"DataSource\":{\"S3DataSource\":{\"S3DataType\":\"S3Prefix\",
+        \"S3Uri\":\"s3://$bucket/kmeans/batch-in/\"}},
+        \"ContentType\":\"text/csv\",\"SplitType\":\"Line\"}" \
+    --transform-output "S3OutputPath=s3://$bucket/kmeans/batch-out,Accept=application/jsonlines,AssembleWith=Line" \
+    --transform-resources InstanceType=ml.m5.large,InstanceCount=1 >/dev/null
+while :; do
+    status=$(aws sagemaker describe-transform-job --transform-job-name "$job" \
+        --query TransformJobStatus --output text)
+    case $status in
+    Completed) break ;;
+    Failed | Stopped)
+        aws sagemaker describe-transform-job --transform-job-name "$job" \
+            --query FailureReason --output text >&2
+        exit 1 ;;
+    esac
+    sleep 1
+done
+aws s3 cp --quiet "s3://$bucket/kmeans/batch-out/t10k.csv.out" "$OUT/batch.jsonl"
+stage "$(wc -l <"$OUT/batch.jsonl") predictions in $OUT/batch.jsonl"
+
+stage "deleting the endpoint"
+aws sagemaker delete-endpoint --endpoint-name "$job"
+while aws sagemaker describe-endpoint --endpoint-name "$job" >/dev/null 2>&1; do
+    sleep 1
+done
+stage "instance-hours by usage type today (Cost Explorer; priced with --price-list)"
+aws ce get-cost-and-usage \
+    --time-period "Start=$(date -u -d yesterday +%F),End=$(date -u -d tomorrow +%F)" \
+    --granularity DAILY --metrics UsageQuantity UnblendedCost \
+    --group-by Type=DIMENSION,Key=USAGE_TYPE \
+    --query 'ResultsByTime[].Groups[].[Keys[0],Metrics.UsageQuantity.Amount,Metrics.UnblendedCost.Amount]' \
+    --output text

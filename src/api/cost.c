@@ -327,7 +327,12 @@ static double price(const struct api_ctx *c, const struct row *r)
 static json_t *amount(double v, const char *unit)
 {
     char text[64];
-    snprintf(text, sizeof(text), "%.10f", v);
+    /* Decimal, as Cost Explorer writes amounts, to the nano-dollar and
+     * beyond: a job of seconds costs a few millionths. */
+    snprintf(text, sizeof(text), "%.15f", v);
+    size_t n = strlen(text);
+    while (n > 2 && text[n - 1] == '0' && text[n - 2] != '.')
+        text[--n] = '\0';
     json_t *o = json_object();
     json_object_set_new(o, "Amount", json_string(text));
     json_object_set_new(o, "Unit", json_string(unit));

@@ -69,6 +69,15 @@ def test_awscli_example(server, tmp_path):
     theirs = sklearn_purity(10000)
     print(f"cluster purity over 100 test images: kiln {ours:.2f}, scikit-learn {theirs:.2f}")
     assert ours > 0.4 and ours > theirs - 0.15
+    # The batch transform answers every test image, the first 100 as the
+    # endpoint did.
+    with open(tmp_path / "batch.jsonl") as f:
+        batch = [json.loads(l) for l in f]
+    assert len(batch) == 10000
+    assert [int(b["closest_cluster"]) for b in batch[:100]] == clusters.tolist()
+    # Cost Explorer's report shows the three kinds of use.
+    for usage in ("USE1-Train:ml.c5.xlarge", "USE1-Host:ml.m5.large", "USE1-Tsform:ml.m5.large"):
+        assert usage in r.stdout
     # A clean teardown: every describe is a ValidationException now.
     sm = client(server, "sagemaker")
     sm.get_waiter("endpoint_deleted").wait(EndpointName=job, WaiterConfig={"Delay": 1})
