@@ -31,6 +31,21 @@ fi
 start=$(date +%s)
 stage() { echo "[$(( $(date +%s) - start )) s] $*"; }
 aws() { /usr/bin/aws --endpoint-url "$URL" "$@"; }
+# wait_job training|transform NAME STATUS-FIELD: polls until Completed.
+wait_job() {
+    while :; do
+        status=$(aws sagemaker "describe-$1-job" "--$1-job-name" "$2" \
+            --query "$3" --output text)
+        case $status in
+        Completed) return ;;
+        Failed | Stopped)
+            aws sagemaker "describe-$1-job" "--$1-job-name" "$2" \
+                --query FailureReason --output text >&2
+            exit 1 ;;
+        esac
+        sleep 1
+    done
+}
 
 work=$(mktemp -d)
 job=kmeans-cli-$(date +%s)
@@ -68,18 +83,7 @@ aws sagemaker create-training-job --training-job-name "$job" --role-arn "$role" 
     --output-data-config "S3OutputPath=s3://$bucket/kmeans/output" \
     --resource-config InstanceType=ml.c5.xlarge,InstanceCount=1,VolumeSizeInGB=10 \
     --stopping-condition MaxRuntimeInSeconds=3600 >/dev/null
-while :; do
-    status=$(aws sagemaker describe-training-job --training-job-name "$job" \
-        --query TrainingJobStatus --output text)
-    case $status in
-    Completed) break ;;
-    Failed | Stopped)
-        aws sagemaker describe-training-job --training-job-name "$job" \
-            --query FailureReason --output text >&2
-        exit 1 ;;
-    esac
-    sleep 1
-done
+wait_job training "$job" TrainingJobStatus
 model=$(aws sagemaker describe-training-job --training-job-name "$job" \
     --query ModelArtifacts.S3ModelArtifacts --output text)
 stage "trained; model at $model"
@@ -119,18 +123,7 @@ aws sagemaker create-transform-job --transform-job-name "$job" --model-name "$jo
         \"ContentType\":\"text/csv\",\"SplitType\":\"Line\"}" \
     --transform-output "S3OutputPath=s3://$bucket/kmeans/batch-out,Accept=application/jsonlines,AssembleWith=Line" \
     --transform-resources InstanceType=ml.m5.large,InstanceCount=1 >/dev/null
-while :; do
-    status=$(aws sagemaker describe-transform-job --transform-job-name "$job" \
-        --query TransformJobStatus --output text)
-    case $status in
-    Completed) break ;;
-    Failed | Stopped)
-        aws sagemaker describe-transform-job --transform-job-name "$job" \
-            --query FailureReason --output text >&2
-        exit 1 ;;
-    esac
-    sleep 1
-done
+wait_job transform "$job" TransformJobStatus
 aws s3 cp --quiet "s3://$bucket/kmeans/batch-out/t10k.csv.out" "$OUT/batch.jsonl"
 stage "$(wc -l <"$OUT/batch.jsonl") predictions in $OUT/batch.jsonl"
 

@@ -11,6 +11,7 @@
 
 #include "api/cloudwatch.h"
 #include "api/paging.h"
+#include "api/tags.h"
 #include "base/instances.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -70,22 +71,10 @@ static const struct vshape container = {.type = VT_STRUCTURE,
                                         .members = container_members};
 static const struct vshape containers = {
     .type = VT_LIST, .flags = V_MAX, .max = 15, .item = &container};
-static const struct vshape tag_key = {
-    .type = VT_STRING, .flags = V_MIN | V_MAX, .min = 1, .max = 128};
-static const struct vshape tag_value = {
-    .type = VT_STRING, .flags = V_MAX, .max = 256};
-static const struct vmember tag_members[] = {
-    {"Key", &tag_key, true}, {"Value", &tag_value, true}, {NULL, NULL, false}};
-static const struct vshape tag = {.type = VT_STRUCTURE, .members = tag_members};
-static const struct vshape tags = {
-    .type = VT_LIST, .flags = V_MAX, .max = 50, .item = &tag};
 static const struct vmember create_model_members[] = {
-    {"ModelName", &model_name, true},
-    {"PrimaryContainer", &container, false},
-    {"Containers", &containers, false},
-    {"ExecutionRoleArn", &role, false},
-    {"Tags", &tags, false},
-    {NULL, NULL, false}};
+    {"ModelName", &model_name, true},   {"PrimaryContainer", &container, false},
+    {"Containers", &containers, false}, {"ExecutionRoleArn", &role, false},
+    {"Tags", &tags_shape, false},       {NULL, NULL, false}};
 const struct vshape hosting_create_model_input = {
     .type = VT_STRUCTURE, .members = create_model_members};
 static const struct vmember model_only[] = {{"ModelName", &model_name, true},
@@ -201,7 +190,7 @@ static const struct vmember create_config_members[] = {
     {"DataCaptureConfig", &capture, false},
     {"AsyncInferenceConfig", &async_config, false},
     {"ShadowProductionVariants", &variants, false},
-    {"Tags", &tags, false},
+    {"Tags", &tags_shape, false},
     {NULL, NULL, false}};
 const struct vshape hosting_create_config_input = {
     .type = VT_STRUCTURE, .members = create_config_members};
@@ -267,7 +256,7 @@ static const struct vmember create_endpoint_members[] = {
     {"EndpointName", &name63, true},
     {"EndpointConfigName", &name63, true},
     {"DeploymentConfig", &deployment_config, false},
-    {"Tags", &tags, false},
+    {"Tags", &tags_shape, false},
     {NULL, NULL, false}};
 const struct vshape hosting_create_endpoint_input = {
     .type = VT_STRUCTURE, .members = create_endpoint_members};
@@ -458,14 +447,6 @@ static int retried(int (*once)(const struct api_ctx *, json_t *, json_t **,
                     str(in, "EndpointName"));
 }
 
-static void store_tags(const struct api_ctx *c, const char *arn, json_t *in)
-{
-    size_t i;
-    json_t *t;
-    json_array_foreach(json_object_get(in, "Tags"), i, t)
-        meta_tag_set(c->meta, arn, str(t, "Key"), str(t, "Value"));
-}
-
 static json_t *arn_reply(const char *key, const char *arn)
 {
     json_t *o = json_object();
@@ -530,7 +511,7 @@ int hosting_create_model(const struct api_ctx *c, json_t *in, json_t **out,
     json_decref(doc);
     if (rc)
         return rc;
-    store_tags(c, arn, in);
+    tags_store(c, arn, in);
     *out = arn_reply("ModelArn", arn);
     return 0;
 }
@@ -908,7 +889,7 @@ int hosting_create_config(const struct api_ctx *c, json_t *in, json_t **out,
     json_decref(doc);
     if (rc)
         return rc;
-    store_tags(c, arn, in);
+    tags_store(c, arn, in);
     *out = arn_reply("EndpointConfigArn", arn);
     return 0;
 }
@@ -1097,7 +1078,7 @@ int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
     json_decref(cfg);
     if (rc)
         return rc;
-    store_tags(c, arn, in);
+    tags_store(c, arn, in);
     if (c->jobs && c->jobs->endpoint_create)
         c->jobs->endpoint_create(c->jobs->hosting, c->account, name);
     *out = arn_reply("EndpointArn", arn);

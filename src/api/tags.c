@@ -28,7 +28,7 @@ static const struct vshape value = {.type = VT_STRING,
 static const struct vmember tag_members[] = {
     {"Key", &key, true}, {"Value", &value, true}, {NULL, NULL, false}};
 static const struct vshape tag = {.type = VT_STRUCTURE, .members = tag_members};
-static const struct vshape tag_list = {
+const struct vshape tags_shape = {
     .type = VT_LIST, .flags = V_MAX, .max = 50, .item = &tag};
 static const struct vshape key_list = {
     .type = VT_LIST, .flags = V_MIN | V_MAX, .min = 1, .max = 50, .item = &key};
@@ -38,7 +38,7 @@ static const struct vshape max50 = {
     .type = VT_INTEGER, .flags = V_MIN, .min = 50};
 
 static const struct vmember add_members[] = {{"ResourceArn", &arn, true},
-                                             {"Tags", &tag_list, true},
+                                             {"Tags", &tags_shape, true},
                                              {NULL, NULL, false}};
 static const struct vmember list_members[] = {{"ResourceArn", &arn, true},
                                               {"NextToken", &token, false},
@@ -154,4 +154,12 @@ int tags_delete(const struct api_ctx *c, json_t *in, json_t **out,
         meta_tag_delete(c->meta, a, json_string_value(k));
     *out = json_object();
     return 0;
+}
+
+void tags_store(const struct api_ctx *c, const char *resource, json_t *in)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(in, "Tags"), i, t)
+        meta_tag_set(c->meta, resource, str(t, "Key"), str(t, "Value"));
 }

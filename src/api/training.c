@@ -8,6 +8,7 @@
 #include "api/training.h"
 
 #include "api/paging.h"
+#include "api/tags.h"
 #include "base/instances.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -414,12 +415,7 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
     }
     if (rc)
         goto out;
-    {
-        size_t i;
-        json_t *t;
-        json_array_foreach(json_object_get(in, "Tags"), i, t)
-            meta_tag_set(c->meta, arn, str(t, "Key"), str(t, "Value"));
-    }
+    tags_store(c, arn, in);
     if (c->jobs && c->jobs->start)
         c->jobs->start(c->jobs->ctx, c->account, name);
     *out = json_object();

@@ -10,6 +10,7 @@
 #include "api/transform.h"
 
 #include "api/hosting.h"
+#include "api/tags.h"
 #include "base/instances.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -128,16 +129,6 @@ static const struct vshape environment = {.type = VT_MAP,
                                           .max = 16,
                                           .key = &env_key,
                                           .item = &env_value};
-static const struct vshape tag_key = {
-    .type = VT_STRING, .flags = V_MIN | V_MAX, .min = 1, .max = 128};
-static const struct vshape tag_value = {
-    .type = VT_STRING, .flags = V_MAX, .max = 256};
-static const struct vmember tag_members[] = {
-    {"Key", &tag_key, true}, {"Value", &tag_value, true}, {NULL, NULL, false}};
-static const struct vshape tag = {.type = VT_STRUCTURE, .members = tag_members};
-static const struct vshape tags = {
-    .type = VT_LIST, .flags = V_MAX, .max = 50, .item = &tag};
-
 static const struct vmember create_members[] = {
     {"TransformJobName", &name63, true},
     {"ModelName", &model_name, true},
@@ -150,7 +141,7 @@ static const struct vmember create_members[] = {
     {"TransformOutput", &output, true},
     {"TransformResources", &resources, true},
     {"DataProcessing", &processing, false},
-    {"Tags", &tags, false},
+    {"Tags", &tags_shape, false},
     {NULL, NULL, false}};
 const struct vshape transform_create_input = {.type = VT_STRUCTURE,
                                               .members = create_members};
@@ -359,10 +350,7 @@ int transform_create(const struct api_ctx *c, json_t *in, json_t **out,
                         arn);
     if (rc)
         return rc;
-    size_t i;
-    json_t *t;
-    json_array_foreach(json_object_get(in, "Tags"), i, t)
-        meta_tag_set(c->meta, arn, str(t, "Key"), str(t, "Value"));
+    tags_store(c, arn, in);
     if (c->jobs && c->jobs->transform_start)
         c->jobs->transform_start(c->jobs->transforms, c->account, name);
     *out = json_object();

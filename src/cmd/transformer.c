@@ -111,8 +111,9 @@ static void data_log(struct run *r, const char *fmt, ...)
     buf_release(&stream);
 }
 
-/* Saves the job's document with `status`. */
-static void save(struct run *r, const char *status)
+/* Saves the job's document with `status`; with `expect`, only while the
+ * stored status is that (a StopTransformJob may have come first). */
+static void save(struct run *r, const char *status, const char *expect)
 {
     json_object_set_new(r->doc, "TransformJobStatus", json_string(status));
     json_object_set_new(r->doc, "LastModifiedTime", json_real(tm_now()));
@@ -122,7 +123,8 @@ static void save(struct run *r, const char *status)
                          .name = r->job->name,
                          .status = status,
                          .modified = tm_now(),
-                         .body = body};
+                         .body = body,
+                         .expect = expect};
     meta_res_save(r->t->meta, &m);
     mem_free(body);
 }
@@ -500,7 +502,7 @@ static void run_job(struct tjob *job)
         return;
     double start = tm_now();
     json_object_set_new(r.doc, "TransformStartTime", json_real(start));
-    save(&r, "InProgress");
+    save(&r, "InProgress", "InProgress");
     settings(&r);
     log_info("event=transform_start job=%s", job->name);
 
@@ -564,7 +566,7 @@ static void run_job(struct tjob *job)
     }
     if (status) {
         json_object_set_new(r.doc, "TransformEndTime", json_real(end));
-        save(&r, status);
+        save(&r, status, NULL);
         int64_t secs = (int64_t)(end - start + 0.5);
         struct meta_usage u = {
             .account = job->account,

@@ -123,6 +123,13 @@ static int too_big(struct splitter *s, uint64_t size, struct kiln_diag *d)
                     (unsigned long long)size, s->max_payload);
 }
 
+static int truncated(const struct splitter *s, const char *format,
+                     struct kiln_diag *d)
+{
+    return diag_set(d, KILN_EINVAL, "The %s input is truncated at byte %llu.",
+                    format, (unsigned long long)s->offset);
+}
+
 /* Moves n bytes from the window into the record. */
 static void take(struct splitter *s, size_t n)
 {
@@ -200,9 +207,7 @@ static int next_recordio(struct splitter *s, struct kiln_diag *d)
         if (avail(s) == 0 && first)
             return KILN_CONTINUE;
         if (avail(s) < 8)
-            return diag_set(d, KILN_EINVAL,
-                            "The RecordIO input is truncated at byte %llu.",
-                            (unsigned long long)s->offset);
+            return truncated(s, "RecordIO", d);
         const uint8_t *h = s->win + s->start;
         if (le32(h) != RECORDIO_MAGIC)
             return diag_set(d, KILN_EINVAL,
@@ -223,9 +228,7 @@ static int next_recordio(struct splitter *s, struct kiln_diag *d)
         if (rc)
             return rc;
         if (avail(s) < size)
-            return diag_set(d, KILN_EINVAL,
-                            "The RecordIO input is truncated at byte %llu.",
-                            (unsigned long long)s->offset);
+            return truncated(s, "RecordIO", d);
         take(s, (size_t)size);
         if (flag == 0 || flag == 3)
             return 0;
@@ -241,9 +244,7 @@ static int next_tfrecord(struct splitter *s, struct kiln_diag *d)
     if (avail(s) == 0)
         return KILN_CONTINUE;
     if (avail(s) < 12)
-        return diag_set(d, KILN_EINVAL,
-                        "The TFRecord input is truncated at byte %llu.",
-                        (unsigned long long)s->offset);
+        return truncated(s, "TFRecord", d);
     const uint8_t *h = s->win + s->start;
     uint64_t len = le32(h) | (uint64_t)le32(h + 4) << 32;
     if (len > s->max_payload || 16 + len > s->max_payload)
@@ -252,9 +253,7 @@ static int next_tfrecord(struct splitter *s, struct kiln_diag *d)
     if (rc)
         return rc;
     if (avail(s) < len + 16)
-        return diag_set(d, KILN_EINVAL,
-                        "The TFRecord input is truncated at byte %llu.",
-                        (unsigned long long)s->offset);
+        return truncated(s, "TFRecord", d);
     take(s, (size_t)len + 16);
     return 0;
 }

@@ -17,15 +17,21 @@ D = 8
 CENTERS = np.array([[10.0 * c] * D for c in range(4)], np.float32)
 
 
-@pytest.fixture(scope="module")
-def sm(server):
+def model_on(server):
+    """Buckets models, data and out, and model "km" on server; returns its
+    S3 and SageMaker clients."""
     s3, sm = client(server, "s3"), client(server, "sagemaker")
     for b in ("models", "data", "out"):
         s3.create_bucket(Bucket=b)
     s3.put_object(Bucket="models", Key="km/model.tar.gz", Body=model_tgz(CENTERS))
     sm.create_model(ModelName="km", ExecutionRoleArn=ROLE, PrimaryContainer={
         "Image": IMAGE, "ModelDataUrl": "s3://models/km/model.tar.gz"})
-    return sm
+    return s3, sm
+
+
+@pytest.fixture(scope="module")
+def sm(server):
+    return model_on(server)[1]
 
 
 def rows(n, seed):
@@ -323,12 +329,7 @@ def test_job_runs_again_after_a_restart(tmp_path):
     s = Server(own_data_dir(tmp_path))
     X = rows(60000, 10)
     try:
-        s3, sm = client(s, "s3"), client(s, "sagemaker")
-        for b in ("models", "data", "out"):
-            s3.create_bucket(Bucket=b)
-        s3.put_object(Bucket="models", Key="km/model.tar.gz", Body=model_tgz(CENTERS))
-        sm.create_model(ModelName="km", ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": IMAGE, "ModelDataUrl": "s3://models/km/model.tar.gz"})
+        s3, sm = model_on(s)
         s3.put_object(Bucket="data", Key="slow/a.csv", Body=csv(X))
         job(sm, "tj-restart", "s3://data/slow/", BatchStrategy="SingleRecord")
         time.sleep(0.5)
