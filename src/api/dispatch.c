@@ -13,6 +13,7 @@
 #include "api/tags.h"
 #include "api/training.h"
 #include "api/transform.h"
+#include "api/tuning.h"
 #include "base/mem.h"
 
 #define KB 1024
@@ -63,6 +64,7 @@ static const struct api_op ops[] = {
      .body_max = 1024 * KB},
     HOSTING_OPS(HOSTING_ROW)
     TRANSFORM_OPS(HOSTING_ROW)
+    TUNING_OPS(HOSTING_ROW)
 #undef HOSTING_ROW
 #define SCALING_ROW(op, handler)                                               \
     {.service = "application-autoscaling",                                     \

@@ -48,6 +48,10 @@ struct api_jobs {
                            const char *name);
     int (*transform_stop)(void *transforms, const char *account,
                           const char *name);
+    /* Tuning jobs: run one just recorded as InProgress; stop one. */
+    void *tuning;
+    int (*tuning_start)(void *tuning, const char *account, const char *name);
+    int (*tuning_stop)(void *tuning, const char *account, const char *name);
     /* Cost Explorer: USD per instance-hour by instance type, a number or
      * {"training": n, "hosting": n, "transform": n}; NULL: none. */
     json_t *prices;

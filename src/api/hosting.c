@@ -563,11 +563,20 @@ static int add_summary(void *ctx, const struct meta_res *r)
     if (p->keys[2]) {
         json_object_set_new(o, "LastModifiedTime", json_real(r->modified));
         json_object_set_new(o, p->keys[2], json_string(r->status));
-        /* Members of the document the summary repeats. */
+        /* Members of the document the summary repeats; "A.B" is member
+         * B of member A, B in the summary. */
         for (size_t k = 3; p->keys[k]; k++) {
-            json_t *v = json_object_get(doc, p->keys[k]);
+            const char *key = p->keys[k], *dot = strchr(key, '.');
+            json_t *from = doc;
+            if (dot) {
+                char outer[128];
+                snprintf(outer, sizeof(outer), "%.*s", (int)(dot - key), key);
+                from = json_object_get(doc, outer);
+                key = dot + 1;
+            }
+            json_t *v = json_object_get(from, key);
             if (v)
-                json_object_set(o, p->keys[k], v);
+                json_object_set(o, key, v);
         }
     }
     json_array_append_new(p->items, o);

@@ -135,6 +135,8 @@
       "InvalidArgument", 400, "MissingParameter", 400, "ValidationError")      \
     X(BADTOKEN, "invalid next token", 400, "ValidationException", 400,         \
       "InvalidArgument", 400, "InvalidNextToken", 400, "ValidationError")      \
+    X(NOJOB, "no such job", 400, "ResourceNotFound", 404, "NoSuchKey", 400,    \
+      "ValidationError", 400, "ValidationError")                               \
     X(NOALARM, "no such alarm", 400, "ValidationException", 400,               \
       "InvalidArgument", 404, "ResourceNotFound", 400, "ValidationError")      \
     X(NOPOLICY, "no bucket policy", 400, "ValidationException", 404,           \

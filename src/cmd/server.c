@@ -30,6 +30,7 @@
 #include "cmd/scaler.h"
 #include "cmd/trainer.h"
 #include "cmd/transformer.h"
+#include "cmd/tuner.h"
 #include "http/server.h"
 #include "meta/meta.h"
 #include "s3/objstore.h"
@@ -184,6 +185,7 @@ int cmd_server(int argc, char **argv)
     struct hoster *hoster = NULL;
     struct asyncq *asyncq = NULL;
     struct transformer *transformer = NULL;
+    struct tuner *tuner = NULL;
     json_t *prices = NULL;
     struct scaler *scaler = NULL;
     struct front f = {0};
@@ -268,7 +270,12 @@ int cmd_server(int argc, char **argv)
     f.jobs.prices = prices;
     f.hoster = hoster;
     f.asyncq = asyncq;
-    rc = scaler_new(m, &f.jobs, c.region, &scaler, &d);
+    rc = tuner_new(m, &f.jobs, c.region, &tuner, &d);
+    f.jobs.tuning = tuner;
+    f.jobs.tuning_start = tuner_start;
+    f.jobs.tuning_stop = tuner_stop;
+    if (!rc)
+        rc = scaler_new(m, &f.jobs, c.region, &scaler, &d);
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);
         goto out;
@@ -304,6 +311,7 @@ int cmd_server(int argc, char **argv)
 out:
     http_server_stop(srv);
     scaler_free(scaler);
+    tuner_free(tuner);
     trainer_free(trainer);
     asyncq_free(asyncq);
     transformer_free(transformer);

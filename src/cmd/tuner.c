@@ -1,0 +1,453 @@
+/*
+ * tuner.c - runs hyperparameter tuning jobs (see tuner.h).
+ *
+ * A tuning job's thread draws its hyperparameter sets up front (Random:
+ * MaxNumberOfTrainingJobs draws from the ranges, seeded by the job's name
+ * so a restart draws the same; Grid: every combination of the
+ * categorical values, up to MaxNumberOfTrainingJobs), then keeps
+ * MaxParallelTrainingJobs training jobs running until all have run,
+ * reading their records every half second. The training jobs are
+ * ordinary ones, started through CreateTrainingJob's own handler.
+ */
+#include "cmd/tuner.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "api/training.h"
+#include "api/tuning.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/tm.h"
+#include "ml/rng.h"
+
+#define TYPE       "hyper-parameter-tuning-job"
+#define CHILDREN   "KilnTrainingJobs"
+#define MAX_JOBS   500 /* training jobs one tuning job may draw */
+#define POLL_USECS 500000
+
+struct ujob {
+    struct tuner *t;
+    char account[13], name[33];
+    pthread_t thread;
+    int stop;      /* StopHyperParameterTuningJob, or kiln stopping */
+    bool shutdown; /* kiln stops: the job goes on at the next start */
+    bool done;
+    struct ujob *next;
+};
+
+struct tuner {
+    struct meta *meta;
+    const struct api_jobs *jobs;
+    char region[64];
+    pthread_mutex_t lock;
+    struct ujob *list;
+    bool closing;
+};
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* ---- drawing hyperparameters ---------------------------------------- */
+
+/* A value of range r (integer or continuous) at u in [0, 1). */
+static double scaled(json_t *r, double u, bool integer)
+{
+    double lo = strtod(jstr(r, "MinValue"), NULL);
+    double hi = strtod(jstr(r, "MaxValue"), NULL);
+    const char *scaling = jstr(r, "ScalingType");
+    double v;
+    if (integer) {
+        lo -= 0.5 - 1e-9; /* each integer as likely as the next */
+        hi += 0.5 - 1e-9;
+    }
+    if (scaling && strcmp(scaling, "Logarithmic") == 0)
+        v = exp(log(lo > 0 ? lo : 0.5) +
+                u * (log(hi) - log(lo > 0 ? lo : 0.5)));
+    else if (scaling && strcmp(scaling, "ReverseLogarithmic") == 0)
+        v = 1 - exp(log(1 - hi) + (1 - u) * (log(1 - lo) - log(1 - hi)));
+    else
+        v = lo + u * (hi - lo);
+    return integer ? nearbyint(v) : v;
+}
+
+static json_t *draw_random(json_t *ranges, struct rng *g)
+{
+    json_t *hp = json_object(), *r;
+    size_t i;
+    char text[64];
+    json_array_foreach(json_object_get(ranges, "IntegerParameterRanges"), i, r)
+    {
+        snprintf(text, sizeof(text), "%.0f", scaled(r, rng_uniform(g), true));
+        json_object_set_new(hp, jstr(r, "Name"), json_string(text));
+    }
+    json_array_foreach(json_object_get(ranges, "ContinuousParameterRanges"), i,
+                       r)
+    {
+        snprintf(text, sizeof(text), "%.10g", scaled(r, rng_uniform(g), false));
+        json_object_set_new(hp, jstr(r, "Name"), json_string(text));
+    }
+    json_array_foreach(json_object_get(ranges, "CategoricalParameterRanges"), i,
+                       r)
+    {
+        json_t *values = json_object_get(r, "Values");
+        json_object_set(
+            hp, jstr(r, "Name"),
+            json_array_get(values, rng_below(g, json_array_size(values))));
+    }
+    return hp;
+}
+
+/* The hyperparameter sets of the job, in the order they run. */
+static json_t *draw(json_t *doc, const char *name)
+{
+    json_t *cfg = json_object_get(doc, "HyperParameterTuningJobConfig");
+    json_t *ranges = json_object_get(cfg, "ParameterRanges");
+    json_t *lim = json_object_get(cfg, "ResourceLimits");
+    json_int_t max =
+        json_integer_value(json_object_get(lim, "MaxNumberOfTrainingJobs"));
+    json_t *sets = json_array();
+    if (max <= 0 || max > MAX_JOBS)
+        max = MAX_JOBS;
+    if (strcmp(jstr(cfg, "Strategy"), "Grid") == 0) {
+        /* Every combination, the first range varying slowest. */
+        json_t *cats = json_object_get(ranges, "CategoricalParameterRanges");
+        size_t n = json_array_size(cats), combos = 1;
+        for (size_t i = 0; i < n && combos <= (size_t)max; i++)
+            combos *= json_array_size(
+                json_object_get(json_array_get(cats, i), "Values"));
+        for (size_t c = 0; c < combos && c < (size_t)max; c++) {
+            json_t *hp = json_object();
+            size_t rest = c;
+            for (size_t i = n; i-- > 0;) {
+                json_t *r = json_array_get(cats, i);
+                json_t *values = json_object_get(r, "Values");
+                size_t k = json_array_size(values);
+                json_object_set(hp, jstr(r, "Name"),
+                                json_array_get(values, rest % k));
+                rest /= k;
+            }
+            json_array_append_new(sets, hp);
+        }
+        return sets;
+    }
+    struct rng g;
+    rng_seed(&g, name_hash(name));
+    for (json_int_t i = 0; i < max; i++)
+        json_array_append_new(sets, draw_random(ranges, &g));
+    return sets;
+}
+
+/* ---- the job --------------------------------------------------------- */
+
+static void save(struct tuner *t, struct ujob *j, json_t *doc,
+                 const char *status, const char *expect)
+{
+    json_object_set_new(doc, "HyperParameterTuningJobStatus",
+                        json_string(status));
+    json_object_set_new(doc, "LastModifiedTime", json_real(tm_now()));
+    char *body = json_dumps(doc, JSON_COMPACT);
+    struct meta_res m = {.account = j->account,
+                         .type = TYPE,
+                         .name = j->name,
+                         .status = status,
+                         .modified = tm_now(),
+                         .body = body,
+                         .expect = expect};
+    meta_res_save(t->meta, &m);
+    mem_free(body);
+}
+
+static bool stopping(struct ujob *j)
+{
+    return __atomic_load_n(&j->stop, __ATOMIC_RELAXED) != 0;
+}
+
+/* Starts training job number `n` (from 1) with hyperparameters `tuned`. */
+static void start_child(struct tuner *t, struct ujob *j, json_t *doc, size_t n,
+                        json_t *tuned)
+{
+    char child[64];
+    snprintf(child, sizeof(child), "%s-%03zu-%08x", j->name, n,
+             (unsigned)(name_hash(j->name) ^ (n * 0x9e3779b9u)));
+    json_t *req = tuning_child_request(doc, child, tuned), *out = NULL;
+    struct api_ctx c = {.jobs = t->jobs,
+                        .meta = t->meta,
+                        .account = j->account,
+                        .user = "tuning",
+                        .akid = "",
+                        .region = t->region,
+                        .request_id = ""};
+    struct kiln_diag d = {0};
+    if (training_create(&c, req, &out, &d) != 0)
+        log_warn("event=tuning_child_failed job=%s child=%s error=\"%s\"",
+                 j->name, child, d.msg);
+    json_decref(out);
+    json_decref(req);
+    /* Listed either way: one that could not start counts as failed. */
+    json_t *e = json_object();
+    json_object_set_new(e, "Name", json_string(child));
+    json_object_set(e, "Tuned", tuned);
+    json_array_append_new(json_object_get(doc, CHILDREN), e);
+}
+
+/* Asks every running training job of the tuning job to stop. */
+static void stop_children(struct tuner *t, struct ujob *j, json_t *doc)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(doc, CHILDREN), i, e)
+    {
+        char *body = NULL;
+        if (meta_training_get(t->meta, j->account, jstr(e, "Name"), &body) != 0)
+            continue;
+        json_t *td = json_loads(body, 0, NULL);
+        mem_free(body);
+        const char *st = jstr(td, "TrainingJobStatus");
+        if (st && strcmp(st, "InProgress") == 0 && t->jobs->stop)
+            t->jobs->stop(t->jobs->ctx, j->account, jstr(e, "Name"));
+        json_decref(td);
+    }
+}
+
+static int running(json_t *doc)
+{
+    return (int)json_integer_value(json_object_get(
+        json_object_get(doc, "TrainingJobStatusCounters"), "InProgress"));
+}
+
+/* Whether the best objective value reached TargetObjectiveMetricValue. */
+static bool target_reached(json_t *doc)
+{
+    json_t *cfg = json_object_get(doc, "HyperParameterTuningJobConfig");
+    json_t *target =
+        json_object_get(json_object_get(cfg, "TuningJobCompletionCriteria"),
+                        "TargetObjectiveMetricValue");
+    json_t *best =
+        json_object_get(json_object_get(doc, "BestTrainingJob"),
+                        "FinalHyperParameterTuningJobObjectiveMetric");
+    if (!target || !best)
+        return false;
+    double v = json_number_value(json_object_get(best, "Value"));
+    double goal = json_number_value(target);
+    const char *type =
+        jstr(json_object_get(cfg, "HyperParameterTuningJobObjective"), "Type");
+    return type && strcmp(type, "Maximize") == 0 ? v >= goal : v <= goal;
+}
+
+static void run_job(struct ujob *j)
+{
+    struct tuner *t = j->t;
+    char *body = NULL;
+    if (meta_res_get(t->meta, j->account, TYPE, j->name, &body) != 0)
+        return;
+    json_t *doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    if (!doc)
+        return;
+    json_t *sets = draw(doc, j->name);
+    json_t *lim =
+        json_object_get(json_object_get(doc, "HyperParameterTuningJobConfig"),
+                        "ResourceLimits");
+    int parallel = (int)json_integer_value(
+        json_object_get(lim, "MaxParallelTrainingJobs"));
+    json_int_t max_secs =
+        json_integer_value(json_object_get(lim, "MaxRuntimeInSeconds"));
+    double began = json_number_value(json_object_get(doc, "CreationTime"));
+    log_info("event=tuning_start job=%s training_jobs=%zu", j->name,
+             json_array_size(sets));
+    bool stopped = false, timed_out = false;
+    for (;;) {
+        tuning_progress(t->meta, j->account, doc);
+        size_t launched = json_array_size(json_object_get(doc, CHILDREN));
+        bool done_launching = launched >= json_array_size(sets) ||
+                              target_reached(doc) || stopped || timed_out;
+        if (stopping(j) && !stopped) {
+            if (__atomic_load_n(&j->shutdown, __ATOMIC_RELAXED))
+                break; /* goes on at the next start */
+            stopped = true;
+            stop_children(t, j, doc);
+            continue;
+        }
+        if (max_secs > 0 && !timed_out && tm_now() - began > (double)max_secs) {
+            timed_out = true;
+            stop_children(t, j, doc);
+            continue;
+        }
+        bool started = false;
+        for (int r = running(doc); !done_launching && r < parallel; r++) {
+            start_child(t, j, doc, launched + 1,
+                        json_array_get(sets, launched));
+            launched++;
+            started = true;
+            done_launching = launched >= json_array_size(sets);
+        }
+        save(t, j, doc, stopped ? "Stopping" : "InProgress", NULL);
+        /* The counters were read before what was just started. */
+        if (done_launching && !started && running(doc) == 0)
+            break;
+        usleep(POLL_USECS);
+        if (stopping(j) && __atomic_load_n(&j->shutdown, __ATOMIC_RELAXED))
+            break;
+    }
+    if (!__atomic_load_n(&j->shutdown, __ATOMIC_RELAXED) || stopped) {
+        tuning_progress(t->meta, j->account, doc);
+        const char *status = stopped ? "Stopped" : "Completed";
+        json_int_t ok = json_integer_value(json_object_get(
+            json_object_get(doc, "ObjectiveStatusCounters"), "Succeeded"));
+        if (!stopped && ok == 0) {
+            status = "Failed";
+            json_object_set_new(doc, "FailureReason",
+                                json_string("No training job of the tuning "
+                                            "job reported its objective "
+                                            "metric; see their "
+                                            "FailureReason."));
+        }
+        json_object_set_new(doc, "HyperParameterTuningEndTime",
+                            json_real(tm_now()));
+        save(t, j, doc, status, NULL);
+        log_info("event=tuning_end job=%s status=%s", j->name, status);
+    }
+    json_decref(sets);
+    json_decref(doc);
+}
+
+static void *job_thread(void *arg)
+{
+    struct ujob *j = arg;
+    run_job(j);
+    pthread_mutex_lock(&j->t->lock);
+    j->done = true;
+    pthread_mutex_unlock(&j->t->lock);
+    return NULL;
+}
+
+static void reap(struct tuner *t)
+{
+    for (struct ujob **pp = &t->list; *pp;) {
+        struct ujob *j = *pp;
+        if (j->done) {
+            pthread_join(j->thread, NULL);
+            *pp = j->next;
+            mem_free(j);
+        } else {
+            pp = &j->next;
+        }
+    }
+}
+
+int tuner_start(void *tv, const char *account, const char *name)
+{
+    struct tuner *t = tv;
+    struct ujob *j = xcalloc(1, sizeof(*j));
+    j->t = t;
+    str_copy(j->account, account, sizeof(j->account));
+    str_copy(j->name, name, sizeof(j->name));
+    pthread_mutex_lock(&t->lock);
+    reap(t);
+    int rc = 0;
+    if (t->closing || pthread_create(&j->thread, NULL, job_thread, j) != 0) {
+        mem_free(j);
+        rc = KILN_EUNAVAILABLE;
+    } else {
+        j->next = t->list;
+        t->list = j;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+int tuner_stop(void *tv, const char *account, const char *name)
+{
+    struct tuner *t = tv;
+    int rc = KILN_ENOTFOUND;
+    pthread_mutex_lock(&t->lock);
+    for (struct ujob *j = t->list; j; j = j->next)
+        if (!j->done && strcmp(j->account, account) == 0 &&
+            strcasecmp(j->name, name) == 0) {
+            __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
+            rc = 0;
+        }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+struct names {
+    char (*v)[2][64];
+    size_t n;
+};
+
+static int collect(void *ctx, const char *account, const char *name)
+{
+    struct names *l = ctx;
+    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    str_copy(l->v[l->n][0], account, sizeof(l->v[l->n][0]));
+    str_copy(l->v[l->n][1], name, sizeof(l->v[l->n][1]));
+    l->n++;
+    return 0;
+}
+
+int tuner_new(struct meta *meta, const struct api_jobs *jobs,
+              const char *region, struct tuner **out, struct kiln_diag *d)
+{
+    struct tuner *t = xcalloc(1, sizeof(*t));
+    (void)d;
+    t->meta = meta;
+    t->jobs = jobs;
+    str_copy(t->region, region, sizeof(t->region));
+    pthread_mutex_init(&t->lock, NULL);
+    *out = t;
+    /* Jobs running or stopping when kiln stopped go on (a stopping one
+     * stops what is left). */
+    const char *statuses[] = {"InProgress", "Stopping"};
+    for (size_t s = 0; s < KILN_ARRAY_LEN(statuses); s++) {
+        struct names l = {0};
+        meta_res_each_status(meta, TYPE, statuses[s], collect, &l);
+        for (size_t i = 0; i < l.n; i++) {
+            tuner_start(t, l.v[i][0], l.v[i][1]);
+            if (s == 1)
+                tuner_stop(t, l.v[i][0], l.v[i][1]);
+        }
+        mem_free(l.v);
+    }
+    return 0;
+}
+
+void tuner_free(struct tuner *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->closing = true;
+    for (struct ujob *j = t->list; j; j = j->next) {
+        __atomic_store_n(&j->shutdown, true, __ATOMIC_RELAXED);
+        __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&t->lock);
+    for (;;) {
+        pthread_mutex_lock(&t->lock);
+        reap(t);
+        bool idle = t->list == NULL;
+        pthread_mutex_unlock(&t->lock);
+        if (idle)
+            break;
+        usleep(10000);
+    }
+    pthread_mutex_destroy(&t->lock);
+    mem_free(t);
+}
