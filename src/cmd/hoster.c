@@ -541,9 +541,6 @@ static void write_stats(struct hoster *h, struct statq *list)
     }
 }
 
-/* ---- data capture ---------------------------------------------------- */
-
-/* Pending capture records on their way to the object store. */
 /* ---- usage: instance time, metered by the minute ------------------- */
 
 #define USAGE_FLUSH_SECONDS 60.0
@@ -605,6 +602,9 @@ static void write_usage(struct hoster *h, struct usageq *list)
     }
 }
 
+/* ---- data capture ---------------------------------------------------- */
+
+/* Pending capture records on their way to the object store. */
 struct flush {
     char account[13], bucket[64], prefix[700], endpoint[64], variant[64];
     double first;
