@@ -9,7 +9,7 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, KILN, Server, aws, client, model_tgz, own_data_dir
+from conftest import ACCOUNT, KILN, Server, aws, client, model_tgz, own_data_dir, run_js
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
@@ -346,3 +346,15 @@ def test_job_runs_again_after_a_restart(tmp_path):
         check_jsonlines(out, X)
     finally:
         assert s.stop() == 0, s.stderr()[-3000:]
+
+
+def test_javascript_sdk(server, sm):
+    """The AWS SDK for JavaScript v3 runs a job and waits with its own
+    waiter."""
+    X = rows(30, 11)
+    out = run_js(server, "sagemaker_transform.mjs", MODEL_NAME="km", ROWS=csv(X).decode())
+    assert out["waiter"] == "SUCCESS" and out["status"] == "Completed"
+    assert out["startBeforeEnd"] and out["listed"] == ["js-transform"]
+    assert out["type"] == "text/csv"
+    lines = out["body"].splitlines()
+    assert [int(float(l.split(",")[0])) for l in lines] == nearest(X)[0].tolist()

@@ -8,7 +8,7 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, KILN, client
+from conftest import ACCOUNT, KILN, Server, client, own_data_dir
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
@@ -22,8 +22,9 @@ def recordio(X):
                           capture_output=True, check=True).stdout
 
 
-@pytest.fixture(scope="module")
-def sm(server):
+def data_on(server):
+    """Bucket tune with train and test channels: 5 clusters in 8
+    dimensions."""
     s3 = client(server, "s3")
     s3.create_bucket(Bucket="tune")
     rng = np.random.default_rng(3)
@@ -32,6 +33,11 @@ def sm(server):
         X = centers[rng.integers(0, 5, n)] + rng.normal(0, 1, (n, D))
         s3.put_object(Bucket="tune", Key=f"{channel}/data.pbr", Body=recordio(X))
     return client(server, "sagemaker")
+
+
+@pytest.fixture(scope="module")
+def sm(server):
+    return data_on(server)
 
 
 def definition(**over):
@@ -189,3 +195,37 @@ def test_bad_requests(sm):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune-none")
     assert e.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_tuning_job_goes_on_after_a_restart(tmp_path):
+    """kiln stopped while a tuning job runs: at the next start the tuning
+    job starts the training jobs it had not started, and completes."""
+    s = Server(own_data_dir(tmp_path))
+    try:
+        sm = data_on(s)
+        sm.create_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName="tune-restart",
+            HyperParameterTuningJobConfig={**config(MaxNumberOfTrainingJobs=12),
+                                           "ResourceLimits": {"MaxNumberOfTrainingJobs": 12,
+                                                              "MaxParallelTrainingJobs": 1}},
+            TrainingJobDefinition=definition())
+        deadline = time.time() + 60
+        while not children(sm, "tune-restart") and time.time() < deadline:
+            time.sleep(0.1)
+        assert sm.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName="tune-restart")["HyperParameterTuningJobStatus"] == \
+            "InProgress"
+    finally:
+        assert s.stop() == 0, s.stderr()[-3000:]
+    s = Server(s.data_dir)
+    try:
+        sm = client(s, "sagemaker")
+        d = wait(sm, "tune-restart")
+        assert d["HyperParameterTuningJobStatus"] == "Completed"
+        jobs = children(sm, "tune-restart")
+        assert len(jobs) == 12 == len({j["TrainingJobName"] for j in jobs})
+        counters = d["TrainingJobStatusCounters"]
+        assert counters["Completed"] >= 1 and counters["InProgress"] == 0
+        assert sum(counters.values()) == 12
+    finally:
+        assert s.stop() == 0, s.stderr()[-3000:]
