@@ -293,11 +293,10 @@ int tuning_create(const struct api_ctx *c, json_t *in, json_t **out,
     if (!def)
         return diag_set(d, KILN_EVALIDATION,
                         "TrainingJobDefinition is required.");
-    if (strcmp(strategy, "Random") != 0 && strcmp(strategy, "Grid") != 0)
+    if (strcmp(strategy, "Hyperband") == 0)
         return diag_set(d, KILN_EVALIDATION,
-                        "kiln runs the Random and Grid strategies; %s is not "
-                        "supported yet.",
-                        strategy);
+                        "kiln runs the Bayesian, Random and Grid strategies; "
+                        "Hyperband is not supported yet.");
     const char *early = str(cfg, "TrainingJobEarlyStoppingType");
     if (early && strcmp(early, "Auto") == 0)
         return diag_set(d, KILN_EVALIDATION,
@@ -307,11 +306,12 @@ int tuning_create(const struct api_ctx *c, json_t *in, json_t **out,
         return diag_set(d, KILN_EVALIDATION,
                         "HyperParameterTuningJobObjective is required: the "
                         "metric the tuning job optimizes.");
-    if (strcmp(strategy, "Random") == 0 &&
+    if (strcmp(strategy, "Grid") != 0 &&
         !json_object_get(lim, "MaxNumberOfTrainingJobs"))
         return diag_set(d, KILN_EVALIDATION,
                         "ResourceLimits.MaxNumberOfTrainingJobs is required "
-                        "for the Random strategy.");
+                        "for the %s strategy.",
+                        strategy);
     rc = check_ranges(cfg, json_object_get(def, "StaticHyperParameters"), d);
     if (rc)
         return rc;

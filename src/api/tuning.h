@@ -3,7 +3,8 @@
  * CreateHyperParameterTuningJob records the job and hands it to the
  * runner through api_ctx.jobs (tuning_start), which starts its training
  * jobs; Describe, List, Stop and ListTrainingJobsForHyperParameterTuningJob
- * read the job and its training jobs. Random and Grid strategies.
+ * read the job and its training jobs. Bayesian, Random and Grid
+ * strategies.
  * Handlers follow api_handler_fn (dispatch.h).
  */
 #ifndef KILN_API_TUNING_H

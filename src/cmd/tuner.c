@@ -4,7 +4,8 @@
  * A tuning job's thread draws its hyperparameter sets up front (Random:
  * MaxNumberOfTrainingJobs draws from the ranges, seeded by the job's name
  * so a restart draws the same; Grid: every combination of the
- * categorical values, up to MaxNumberOfTrainingJobs), then keeps
+ * categorical values, up to MaxNumberOfTrainingJobs) or, for Bayesian,
+ * one at a time from the results so far (ml/bayesopt.c), then keeps
  * MaxParallelTrainingJobs training jobs running until all have run,
  * reading their records every half second. The training jobs are
  * ordinary ones, started through CreateTrainingJob's own handler.
@@ -24,6 +25,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
+#include "ml/bayesopt.h"
 #include "ml/rng.h"
 
 #define TYPE       "hyper-parameter-tuning-job"
@@ -86,30 +88,55 @@ static double scaled(json_t *r, double u, bool integer)
     return integer ? nearbyint(v) : v;
 }
 
-static json_t *draw_random(json_t *ranges, struct rng *g)
+static const char *const range_kinds[] = {"IntegerParameterRanges",
+                                          "ContinuousParameterRanges",
+                                          "CategoricalParameterRanges"};
+
+/* Coordinates of a point: one per range, integer ranges first, then
+ * continuous, then categorical. */
+static size_t dims(json_t *ranges)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < KILN_ARRAY_LEN(range_kinds); k++)
+        n += json_array_size(json_object_get(ranges, range_kinds[k]));
+    return n;
+}
+
+/* The hyperparameters at point u (each coordinate in [0, 1)). */
+static json_t *at_point(json_t *ranges, const double *u)
 {
     json_t *hp = json_object(), *r;
-    size_t i;
+    size_t i, c = 0;
     char text[64];
-    json_array_foreach(json_object_get(ranges, "IntegerParameterRanges"), i, r)
+    json_array_foreach(json_object_get(ranges, range_kinds[0]), i, r)
     {
-        snprintf(text, sizeof(text), "%.0f", scaled(r, rng_uniform(g), true));
+        snprintf(text, sizeof(text), "%.0f", scaled(r, u[c++], true));
         json_object_set_new(hp, jstr(r, "Name"), json_string(text));
     }
-    json_array_foreach(json_object_get(ranges, "ContinuousParameterRanges"), i,
-                       r)
+    json_array_foreach(json_object_get(ranges, range_kinds[1]), i, r)
     {
-        snprintf(text, sizeof(text), "%.10g", scaled(r, rng_uniform(g), false));
+        snprintf(text, sizeof(text), "%.10g", scaled(r, u[c++], false));
         json_object_set_new(hp, jstr(r, "Name"), json_string(text));
     }
-    json_array_foreach(json_object_get(ranges, "CategoricalParameterRanges"), i,
-                       r)
+    json_array_foreach(json_object_get(ranges, range_kinds[2]), i, r)
     {
         json_t *values = json_object_get(r, "Values");
-        json_object_set(
-            hp, jstr(r, "Name"),
-            json_array_get(values, rng_below(g, json_array_size(values))));
+        size_t k = (size_t)(u[c++] * (double)json_array_size(values));
+        if (k >= json_array_size(values))
+            k = json_array_size(values) - 1;
+        json_object_set(hp, jstr(r, "Name"), json_array_get(values, k));
     }
+    return hp;
+}
+
+static json_t *draw_random(json_t *ranges, struct rng *g)
+{
+    size_t n = dims(ranges);
+    double *u = xcalloc(n ? n : 1, sizeof(*u));
+    for (size_t i = 0; i < n; i++)
+        u[i] = rng_uniform(g);
+    json_t *hp = at_point(ranges, u);
+    mem_free(u);
     return hp;
 }
 
@@ -146,11 +173,80 @@ static json_t *draw(json_t *doc, const char *name)
         }
         return sets;
     }
+    /* Bayesian: each set is chosen when its turn comes (suggest). */
+    bool later = strcmp(jstr(cfg, "Strategy"), "Bayesian") == 0;
     struct rng g;
     rng_seed(&g, name_hash(name));
     for (json_int_t i = 0; i < max; i++)
-        json_array_append_new(sets, draw_random(ranges, &g));
+        json_array_append_new(sets,
+                              later ? json_null() : draw_random(ranges, &g));
     return sets;
+}
+
+/*
+ * Bayesian optimization's next point, from the training jobs' results so
+ * far: their points ("U") and objective values (negated to maximize);
+ * one still running counts at the best value yet, so parallel jobs spread
+ * out. Random until three have reported. The point goes to *u_out.
+ */
+static json_t *suggest(struct tuner *t, struct ujob *j, json_t *doc, size_t n,
+                       json_t **u_out)
+{
+    json_t *cfg = json_object_get(doc, "HyperParameterTuningJobConfig");
+    json_t *ranges = json_object_get(cfg, "ParameterRanges");
+    const char *type =
+        jstr(json_object_get(cfg, "HyperParameterTuningJobObjective"), "Type");
+    double sign = type && strcmp(type, "Maximize") == 0 ? -1 : 1;
+    size_t dim = dims(ranges), nobs = 0, npend = 0, i;
+    json_t *children = json_object_get(doc, CHILDREN), *e;
+    size_t cap = json_array_size(children) + 1;
+    double *x = xcalloc(cap * (dim ? dim : 1), sizeof(*x));
+    double *y = xcalloc(cap, sizeof(*y));
+    double *pend = xcalloc(cap * (dim ? dim : 1), sizeof(*pend));
+    double *u = xcalloc(dim ? dim : 1, sizeof(*u)), low = INFINITY;
+    json_array_foreach(children, i, e)
+    {
+        json_t *pu = json_object_get(e, "U");
+        if (json_array_size(pu) != dim)
+            continue;
+        json_t *s = tuning_child_summary(t->meta, j->account, doc, e);
+        json_t *f =
+            json_object_get(s, "FinalHyperParameterTuningJobObjectiveMetric");
+        const char *st = jstr(s, "TrainingJobStatus");
+        double *row = NULL;
+        if (f) {
+            row = x + nobs * dim;
+            y[nobs] = sign * json_number_value(json_object_get(f, "Value"));
+            low = y[nobs] < low ? y[nobs] : low;
+            nobs++;
+        } else if (st && strcmp(st, "InProgress") == 0) {
+            row = pend + npend++ * dim;
+        }
+        for (size_t d = 0; row && d < dim; d++)
+            row[d] = json_number_value(json_array_get(pu, d));
+        json_decref(s);
+    }
+    struct rng g;
+    rng_seed(&g, name_hash(j->name) ^ (uint64_t)n * 0x9e3779b97f4a7c15ull);
+    if (nobs < 3) {
+        for (size_t d = 0; d < dim; d++)
+            u[d] = rng_uniform(&g);
+    } else {
+        for (size_t p = 0; p < npend; p++) {
+            memcpy(x + nobs * dim, pend + p * dim, dim * sizeof(*x));
+            y[nobs++] = low;
+        }
+        bayesopt_suggest(x, y, nobs, dim, &g, u);
+    }
+    *u_out = json_array();
+    for (size_t d = 0; d < dim; d++)
+        json_array_append_new(*u_out, json_real(u[d]));
+    json_t *hp = at_point(ranges, u);
+    mem_free(x);
+    mem_free(y);
+    mem_free(pend);
+    mem_free(u);
+    return hp;
 }
 
 /* ---- the job --------------------------------------------------------- */
@@ -180,7 +276,7 @@ static bool stopping(struct ujob *j)
 
 /* Starts training job number `n` (from 1) with hyperparameters `tuned`. */
 static void start_child(struct tuner *t, struct ujob *j, json_t *doc, size_t n,
-                        json_t *tuned)
+                        json_t *tuned, json_t *point)
 {
     char child[64];
     snprintf(child, sizeof(child), "%s-%03zu-%08x", j->name, n,
@@ -203,6 +299,8 @@ static void start_child(struct tuner *t, struct ujob *j, json_t *doc, size_t n,
     json_t *e = json_object();
     json_object_set_new(e, "Name", json_string(child));
     json_object_set(e, "Tuned", tuned);
+    if (point)
+        json_object_set(e, "U", point);
     json_array_append_new(json_object_get(doc, CHILDREN), e);
 }
 
@@ -291,8 +389,15 @@ static void run_job(struct ujob *j)
         }
         bool started = false;
         for (int r = running(doc); !done_launching && r < parallel; r++) {
-            start_child(t, j, doc, launched + 1,
-                        json_array_get(sets, launched));
+            json_t *tuned = json_incref(json_array_get(sets, launched));
+            json_t *point = NULL;
+            if (json_is_null(tuned)) {
+                json_decref(tuned);
+                tuned = suggest(t, j, doc, launched + 1, &point);
+            }
+            start_child(t, j, doc, launched + 1, tuned, point);
+            json_decref(tuned);
+            json_decref(point);
             launched++;
             started = true;
             done_launching = launched >= json_array_size(sets);

@@ -153,6 +153,30 @@ def test_grid_search_runs_every_combination(sm):
     assert d["BestTrainingJob"]["TunedHyperParameters"]["k"] == "5"
 
 
+def test_bayesian_search(sm):
+    """SageMaker's default strategy: after three results, each next set is
+    where a Gaussian process expects the most improvement."""
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="tune-bayes",
+        HyperParameterTuningJobConfig=config("Bayesian", ranges={
+            "IntegerParameterRanges": [{"Name": "k", "MinValue": "2", "MaxValue": "9"}],
+            "CategoricalParameterRanges": [{"Name": "init_method",
+                                            "Values": ["random", "kmeans++"]}]},
+            MaxNumberOfTrainingJobs=8),
+        TrainingJobDefinition=definition())
+    d = wait(sm, "tune-bayes")
+    assert d["HyperParameterTuningJobStatus"] == "Completed"
+    assert d["HyperParameterTuningJobConfig"]["Strategy"] == "Bayesian"
+    jobs = children(sm, "tune-bayes")
+    assert len(jobs) == 8 and d["ObjectiveStatusCounters"]["Succeeded"] == 8
+    for j in jobs:
+        assert 2 <= int(j["TunedHyperParameters"]["k"]) <= 9
+        assert j["TunedHyperParameters"]["init_method"] in ("random", "kmeans++")
+    values = [j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in jobs]
+    assert d["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == \
+        min(values)
+
+
 def test_stop_tuning_job(sm):
     sm.create_hyper_parameter_tuning_job(
         HyperParameterTuningJobName="tune-stop",
@@ -177,8 +201,8 @@ def test_bad_requests(sm):
         assert e.value.response["Error"]["Code"] == code
         assert text in e.value.response["Error"]["Message"]
 
-    refused("ValidationException", "Bayesian is not supported",
-            cfg=config("Bayesian", MaxNumberOfTrainingJobs=2))
+    refused("ValidationException", "Hyperband is not supported",
+            cfg=config("Hyperband", MaxNumberOfTrainingJobs=2))
     refused("ValidationException", "categorical parameter ranges only", cfg=config("Grid"))
     refused("ValidationException", "both static and tuned",
             definition=definition(StaticHyperParameters={"k": "3", "feature_dim": "8"}))

@@ -15,6 +15,8 @@
 #include "formats/record.h"
 #include "formats/recordio.h"
 #include "harness.h"
+#include "ml/bayesopt.h"
+#include "ml/rng.h"
 
 /* n points around each of `k` centers at (10c, -10c, 10c, ...), noise
  * below 0.5, in a deterministic interleaved order. */
@@ -486,7 +488,43 @@ static void test_feed_epochs(void)
     buf_release(&csv);
 }
 
+/* Bayesian optimization finds the minimum of a smooth function of two
+ * variables in a few dozen evaluations, where random points do worse. */
+static double bowl(const double *u)
+{
+    return (u[0] - 0.7) * (u[0] - 0.7) + 2 * (u[1] - 0.2) * (u[1] - 0.2);
+}
+
+static void test_bayesopt_finds_the_minimum(void)
+{
+    double x[64 * 2], y[64];
+    struct rng g;
+    size_t n = 0;
+    rng_seed(&g, 7);
+    for (; n < 3; n++) {
+        x[2 * n] = rng_uniform(&g);
+        x[2 * n + 1] = rng_uniform(&g);
+        y[n] = bowl(x + 2 * n);
+    }
+    for (; n < 25; n++) {
+        bayesopt_suggest(x, y, n, 2, &g, x + 2 * n);
+        ASSERT_TRUE(x[2 * n] >= 0 && x[2 * n] < 1);
+        ASSERT_TRUE(x[2 * n + 1] >= 0 && x[2 * n + 1] < 1);
+        y[n] = bowl(x + 2 * n);
+    }
+    double best = INFINITY, random_best = INFINITY;
+    for (size_t i = 0; i < n; i++)
+        best = y[i] < best ? y[i] : best;
+    for (size_t i = 0; i < n; i++) {
+        double u[2] = {rng_uniform(&g), rng_uniform(&g)};
+        random_best = bowl(u) < random_best ? bowl(u) : random_best;
+    }
+    ASSERT_TRUE(best < 1e-3);
+    ASSERT_TRUE(best < random_best);
+}
+
 static const struct test tests[] = {
+    {"Bayesian optimization finds a minimum", test_bayesopt_finds_the_minimum},
     {"the AVX-512 kernel agrees with the portable path",
      test_simd_kernel_matches},
     {"a feed reads each epoch whole: replayed, fallen back, streamed",
