@@ -28,6 +28,7 @@
 #include "base/str.h"
 #include "base/tm.h"
 #include "cmd/inputs.h"
+#include "cmd/jobset.h"
 #include "formats/dataproc.h"
 #include "formats/split.h"
 
@@ -35,24 +36,12 @@
 #define MAX_WORKERS 64
 #define ANSWER_MAX  ((size_t)1 << 30)
 
-struct tjob {
-    struct transformer *t;
-    char account[13], name[64];
-    pthread_t thread;
-    int stop;      /* StopTransformJob, or kiln stopping: give up */
-    bool shutdown; /* kiln stops: the job runs again at the next start */
-    bool done;
-    struct tjob *next;
-};
-
 struct transformer {
     struct meta *meta;
     struct objstore *store;
     struct hoster *hoster;
     char *root; /* <data>/transforms: each job's scratch directory */
-    pthread_mutex_t lock;
-    struct tjob *jobs;
-    bool closing;
+    struct jobset *jobs;
 };
 
 struct slot {
@@ -65,7 +54,7 @@ struct slot {
 };
 
 struct run {
-    struct tjob *job;
+    struct job *job;
     struct transformer *t;
     json_t *doc;
     struct kiln_diag d;
@@ -167,7 +156,7 @@ static int invoke(struct run *r, struct slot *s, struct kiln_diag *d)
     for (int attempt = 0; attempt <= r->retries; attempt++) {
         if (attempt > 0)
             usleep(100000u * (unsigned)attempt);
-        if (__atomic_load_n(&r->job->stop, __ATOMIC_RELAXED))
+        if (jobset_stopping(r->job))
             return diag_set(d, KILN_EUNAVAILABLE, "stopped");
         d->msg[0] = '\0';
         buf_reset(&s->resp.body);
@@ -310,7 +299,7 @@ static int transform_object(struct run *r, int fd, const char *path)
     bool more = !rc;
     for (;;) {
         while (more && !r->failed && r->produced - r->written < r->nslots &&
-               !__atomic_load_n(&r->job->stop, __ATOMIC_RELAXED)) {
+               !jobset_stopping(r->job)) {
             struct slot *s = &r->slots[r->produced % r->nslots];
             pthread_mutex_unlock(&r->lock);
             int src = splitter_next(&sp, &s->in, &s->records, &d);
@@ -327,8 +316,7 @@ static int transform_object(struct run *r, int fd, const char *path)
             }
         }
         if (r->written == r->produced) {
-            if (!more || r->failed ||
-                __atomic_load_n(&r->job->stop, __ATOMIC_RELAXED))
+            if (!more || r->failed || jobset_stopping(r->job))
                 break;
             continue;
         }
@@ -351,7 +339,7 @@ static int transform_object(struct run *r, int fd, const char *path)
         }
         r->written++;
     }
-    bool ok = !r->failed && !__atomic_load_n(&r->job->stop, __ATOMIC_RELAXED);
+    bool ok = !r->failed && !jobset_stopping(r->job);
     pthread_mutex_unlock(&r->lock);
     if (out && fclose(out) != 0 && ok) {
         pthread_mutex_lock(&r->lock);
@@ -487,9 +475,9 @@ static int transform_all(struct run *r, const char *dir)
     return rc;
 }
 
-static void run_job(struct tjob *job)
+static void run_job(struct job *job)
 {
-    struct transformer *t = job->t;
+    struct transformer *t = job->ctx;
     struct run r = {.job = job, .t = t};
     char *body = NULL, *model = NULL;
     struct buf dir = BUF_INIT(4096);
@@ -554,9 +542,9 @@ static void run_job(struct tjob *job)
     double end = tm_now();
 
     const char *status = "Completed";
-    if (__atomic_load_n(&job->shutdown, __ATOMIC_RELAXED)) {
+    if (jobset_shutdown(job)) {
         status = NULL; /* runs again at the next start */
-    } else if (__atomic_load_n(&job->stop, __ATOMIC_RELAXED)) {
+    } else if (jobset_stopping(job)) {
         status = "Stopped";
     } else if (rc) {
         status = "Failed";
@@ -600,107 +588,54 @@ static void run_job(struct tjob *job)
     json_decref(r.doc);
 }
 
-static void *job_thread(void *arg)
-{
-    struct tjob *job = arg;
-    run_job(job);
-    pthread_mutex_lock(&job->t->lock);
-    job->done = true;
-    pthread_mutex_unlock(&job->t->lock);
-    return NULL;
-}
-
-/* Joins the jobs that have ended. t->lock held. */
-static void reap(struct transformer *t)
-{
-    for (struct tjob **pp = &t->jobs; *pp;) {
-        struct tjob *j = *pp;
-        if (j->done) {
-            pthread_join(j->thread, NULL);
-            *pp = j->next;
-            mem_free(j);
-        } else {
-            pp = &j->next;
-        }
-    }
-}
-
 int transformer_start(void *tv, const char *account, const char *name)
 {
     struct transformer *t = tv;
-    struct tjob *j = xcalloc(1, sizeof(*j));
-    j->t = t;
-    str_copy(j->account, account, sizeof(j->account));
-    str_copy(j->name, name, sizeof(j->name));
-    pthread_mutex_lock(&t->lock);
-    reap(t);
-    int rc = 0;
-    if (t->closing || pthread_create(&j->thread, NULL, job_thread, j) != 0) {
-        mem_free(j);
-        rc = KILN_EUNAVAILABLE;
-    } else {
-        j->next = t->jobs;
-        t->jobs = j;
-    }
-    pthread_mutex_unlock(&t->lock);
-    return rc;
+    return jobset_start(t->jobs, account, name);
+}
+
+/* StopTransformJob: the job reads Stopping until its thread lets go. */
+static void mark_stopping(struct job *j)
+{
+    struct transformer *t = j->ctx;
+    char *body = NULL;
+    if (meta_res_get(t->meta, j->account, TYPE, j->name, &body) != 0)
+        return;
+    json_t *doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    if (!doc)
+        return;
+    json_object_set_new(doc, "TransformJobStatus", json_string("Stopping"));
+    char *nb = json_dumps(doc, JSON_COMPACT);
+    struct meta_res m = {.account = j->account,
+                         .type = TYPE,
+                         .name = j->name,
+                         .status = "Stopping",
+                         .modified = tm_now(),
+                         .body = nb,
+                         .expect = "InProgress"};
+    meta_res_save(t->meta, &m);
+    mem_free(nb);
+    json_decref(doc);
 }
 
 int transformer_stop(void *tv, const char *account, const char *name)
 {
     struct transformer *t = tv;
-    int rc = KILN_ENOTFOUND;
-    pthread_mutex_lock(&t->lock);
-    for (struct tjob *j = t->jobs; j; j = j->next)
-        if (!j->done && strcmp(j->account, account) == 0 &&
-            strcasecmp(j->name, name) == 0) {
-            char *body = NULL;
-            /* Stopping until the job's thread has let go. */
-            if (meta_res_get(t->meta, account, TYPE, j->name, &body) == 0) {
-                json_t *doc = json_loads(body, 0, NULL);
-                json_object_set_new(doc, "TransformJobStatus",
-                                    json_string("Stopping"));
-                char *nb = json_dumps(doc, JSON_COMPACT);
-                struct meta_res m = {.account = account,
-                                     .type = TYPE,
-                                     .name = j->name,
-                                     .status = "Stopping",
-                                     .modified = tm_now(),
-                                     .body = nb,
-                                     .expect = "InProgress"};
-                meta_res_save(t->meta, &m);
-                mem_free(nb);
-                json_decref(doc);
-                mem_free(body);
-            }
-            __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
-            rc = 0;
-        }
-    pthread_mutex_unlock(&t->lock);
-    return rc;
+    return jobset_stop(t->jobs, account, name, mark_stopping);
 }
 
 /* ---- start and stop ------------------------------------------------ */
 
-struct names {
-    char (*v)[2][64];
-    size_t n;
-};
-
-static int collect(void *ctx, const char *account, const char *name)
+static void resume(void *ctx, const char *account, const char *name)
 {
-    struct names *l = ctx;
-    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-    str_copy(l->v[l->n][0], account, sizeof(l->v[l->n][0]));
-    str_copy(l->v[l->n][1], name, sizeof(l->v[l->n][1]));
-    l->n++;
-    return 0;
+    transformer_start(ctx, account, name);
 }
 
 /* A job stopping when kiln stopped has stopped. */
-static void stopped(struct transformer *t, const char *account,
-                    const char *name)
+static void stopped(void *ctx, const char *account, const char *name)
 {
+    struct transformer *t = ctx;
     char *body = NULL;
     if (meta_res_get(t->meta, account, TYPE, name, &body) != 0)
         return;
@@ -737,18 +672,10 @@ int transformer_new(struct meta *meta, struct objstore *store,
     t->root = buf_detach(&p, NULL);
     fsx_remove_tree(t->root);
     mkdir(t->root, 0700);
-    pthread_mutex_init(&t->lock, NULL);
+    t->jobs = jobset_new(t, run_job);
     *out = t;
-
-    struct names l = {0};
-    meta_res_each_status(meta, TYPE, "Stopping", collect, &l);
-    for (size_t i = 0; i < l.n; i++)
-        stopped(t, l.v[i][0], l.v[i][1]);
-    l.n = 0;
-    meta_res_each_status(meta, TYPE, "InProgress", collect, &l);
-    for (size_t i = 0; i < l.n; i++)
-        transformer_start(t, l.v[i][0], l.v[i][1]);
-    mem_free(l.v);
+    jobset_each_status(meta, TYPE, "Stopping", stopped, t);
+    jobset_each_status(meta, TYPE, "InProgress", resume, t);
     return 0;
 }
 
@@ -756,23 +683,7 @@ void transformer_free(struct transformer *t)
 {
     if (!t)
         return;
-    pthread_mutex_lock(&t->lock);
-    t->closing = true;
-    for (struct tjob *j = t->jobs; j; j = j->next) {
-        __atomic_store_n(&j->shutdown, true, __ATOMIC_RELAXED);
-        __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
-    }
-    pthread_mutex_unlock(&t->lock);
-    for (;;) {
-        pthread_mutex_lock(&t->lock);
-        reap(t);
-        bool idle = t->jobs == NULL;
-        pthread_mutex_unlock(&t->lock);
-        if (idle)
-            break;
-        usleep(10000);
-    }
-    pthread_mutex_destroy(&t->lock);
+    jobset_free(t->jobs);
     fsx_remove_tree(t->root);
     mem_free(t->root);
     mem_free(t);

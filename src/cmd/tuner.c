@@ -13,10 +13,8 @@
 #include "cmd/tuner.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "api/training.h"
@@ -25,6 +23,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
+#include "cmd/jobset.h"
 #include "ml/bayesopt.h"
 #include "ml/rng.h"
 
@@ -33,23 +32,11 @@
 #define MAX_JOBS   500 /* training jobs one tuning job may draw */
 #define POLL_USECS 500000
 
-struct ujob {
-    struct tuner *t;
-    char account[13], name[33];
-    pthread_t thread;
-    int stop;      /* StopHyperParameterTuningJob, or kiln stopping */
-    bool shutdown; /* kiln stops: the job goes on at the next start */
-    bool done;
-    struct ujob *next;
-};
-
 struct tuner {
     struct meta *meta;
     const struct api_jobs *jobs;
     char region[64];
-    pthread_mutex_t lock;
-    struct ujob *list;
-    bool closing;
+    struct jobset *set;
 };
 
 static const char *jstr(json_t *o, const char *k)
@@ -189,7 +176,7 @@ static json_t *draw(json_t *doc, const char *name)
  * one still running counts at the best value yet, so parallel jobs spread
  * out. Random until three have reported. The point goes to *u_out.
  */
-static json_t *suggest(struct tuner *t, struct ujob *j, json_t *doc, size_t n,
+static json_t *suggest(struct tuner *t, struct job *j, json_t *doc, size_t n,
                        json_t **u_out)
 {
     json_t *cfg = json_object_get(doc, "HyperParameterTuningJobConfig");
@@ -251,7 +238,7 @@ static json_t *suggest(struct tuner *t, struct ujob *j, json_t *doc, size_t n,
 
 /* ---- the job --------------------------------------------------------- */
 
-static void save(struct tuner *t, struct ujob *j, json_t *doc,
+static void save(struct tuner *t, struct job *j, json_t *doc,
                  const char *status, const char *expect)
 {
     json_object_set_new(doc, "HyperParameterTuningJobStatus",
@@ -269,16 +256,11 @@ static void save(struct tuner *t, struct ujob *j, json_t *doc,
     mem_free(body);
 }
 
-static bool stopping(struct ujob *j)
-{
-    return __atomic_load_n(&j->stop, __ATOMIC_RELAXED) != 0;
-}
-
 /* Starts training job number `n` (from 1) with hyperparameters `tuned`. */
-static void start_child(struct tuner *t, struct ujob *j, json_t *doc, size_t n,
+static void start_child(struct tuner *t, struct job *j, json_t *doc, size_t n,
                         json_t *tuned, json_t *point)
 {
-    char child[64];
+    char child[96];
     snprintf(child, sizeof(child), "%s-%03zu-%08x", j->name, n,
              (unsigned)(name_hash(j->name) ^ (n * 0x9e3779b9u)));
     json_t *req = tuning_child_request(doc, child, tuned), *out = NULL;
@@ -305,7 +287,7 @@ static void start_child(struct tuner *t, struct ujob *j, json_t *doc, size_t n,
 }
 
 /* Asks every running training job of the tuning job to stop. */
-static void stop_children(struct tuner *t, struct ujob *j, json_t *doc)
+static void stop_children(struct tuner *t, struct job *j, json_t *doc)
 {
     size_t i;
     json_t *e;
@@ -348,9 +330,9 @@ static bool target_reached(json_t *doc)
     return type && strcmp(type, "Maximize") == 0 ? v >= goal : v <= goal;
 }
 
-static void run_job(struct ujob *j)
+static void run_job(struct job *j)
 {
-    struct tuner *t = j->t;
+    struct tuner *t = j->ctx;
     char *body = NULL;
     if (meta_res_get(t->meta, j->account, TYPE, j->name, &body) != 0)
         return;
@@ -375,8 +357,8 @@ static void run_job(struct ujob *j)
         size_t launched = json_array_size(json_object_get(doc, CHILDREN));
         bool done_launching = launched >= json_array_size(sets) ||
                               target_reached(doc) || stopped || timed_out;
-        if (stopping(j) && !stopped) {
-            if (__atomic_load_n(&j->shutdown, __ATOMIC_RELAXED))
+        if (jobset_stopping(j) && !stopped) {
+            if (jobset_shutdown(j))
                 break; /* goes on at the next start */
             stopped = true;
             stop_children(t, j, doc);
@@ -407,10 +389,10 @@ static void run_job(struct ujob *j)
         if (done_launching && !started && running(doc) == 0)
             break;
         usleep(POLL_USECS);
-        if (stopping(j) && __atomic_load_n(&j->shutdown, __ATOMIC_RELAXED))
+        if (jobset_stopping(j) && jobset_shutdown(j))
             break;
     }
-    if (!__atomic_load_n(&j->shutdown, __ATOMIC_RELAXED) || stopped) {
+    if (!jobset_shutdown(j) || stopped) {
         tuning_progress(t->meta, j->account, doc);
         const char *status = stopped ? "Stopped" : "Completed";
         json_int_t ok = json_integer_value(json_object_get(
@@ -432,79 +414,28 @@ static void run_job(struct ujob *j)
     json_decref(doc);
 }
 
-static void *job_thread(void *arg)
-{
-    struct ujob *j = arg;
-    run_job(j);
-    pthread_mutex_lock(&j->t->lock);
-    j->done = true;
-    pthread_mutex_unlock(&j->t->lock);
-    return NULL;
-}
-
-static void reap(struct tuner *t)
-{
-    for (struct ujob **pp = &t->list; *pp;) {
-        struct ujob *j = *pp;
-        if (j->done) {
-            pthread_join(j->thread, NULL);
-            *pp = j->next;
-            mem_free(j);
-        } else {
-            pp = &j->next;
-        }
-    }
-}
-
 int tuner_start(void *tv, const char *account, const char *name)
 {
     struct tuner *t = tv;
-    struct ujob *j = xcalloc(1, sizeof(*j));
-    j->t = t;
-    str_copy(j->account, account, sizeof(j->account));
-    str_copy(j->name, name, sizeof(j->name));
-    pthread_mutex_lock(&t->lock);
-    reap(t);
-    int rc = 0;
-    if (t->closing || pthread_create(&j->thread, NULL, job_thread, j) != 0) {
-        mem_free(j);
-        rc = KILN_EUNAVAILABLE;
-    } else {
-        j->next = t->list;
-        t->list = j;
-    }
-    pthread_mutex_unlock(&t->lock);
-    return rc;
+    return jobset_start(t->set, account, name);
 }
 
 int tuner_stop(void *tv, const char *account, const char *name)
 {
     struct tuner *t = tv;
-    int rc = KILN_ENOTFOUND;
-    pthread_mutex_lock(&t->lock);
-    for (struct ujob *j = t->list; j; j = j->next)
-        if (!j->done && strcmp(j->account, account) == 0 &&
-            strcasecmp(j->name, name) == 0) {
-            __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
-            rc = 0;
-        }
-    pthread_mutex_unlock(&t->lock);
-    return rc;
+    return jobset_stop(t->set, account, name, NULL);
 }
 
-struct names {
-    char (*v)[2][64];
-    size_t n;
-};
-
-static int collect(void *ctx, const char *account, const char *name)
+/* A tuning job stopping when kiln stopped stops what it has left. */
+static void resume_stopping(void *ctx, const char *account, const char *name)
 {
-    struct names *l = ctx;
-    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-    str_copy(l->v[l->n][0], account, sizeof(l->v[l->n][0]));
-    str_copy(l->v[l->n][1], name, sizeof(l->v[l->n][1]));
-    l->n++;
-    return 0;
+    tuner_start(ctx, account, name);
+    tuner_stop(ctx, account, name);
+}
+
+static void resume(void *ctx, const char *account, const char *name)
+{
+    tuner_start(ctx, account, name);
 }
 
 int tuner_new(struct meta *meta, const struct api_jobs *jobs,
@@ -515,21 +446,10 @@ int tuner_new(struct meta *meta, const struct api_jobs *jobs,
     t->meta = meta;
     t->jobs = jobs;
     str_copy(t->region, region, sizeof(t->region));
-    pthread_mutex_init(&t->lock, NULL);
+    t->set = jobset_new(t, run_job);
     *out = t;
-    /* Jobs running or stopping when kiln stopped go on (a stopping one
-     * stops what is left). */
-    const char *statuses[] = {"InProgress", "Stopping"};
-    for (size_t s = 0; s < KILN_ARRAY_LEN(statuses); s++) {
-        struct names l = {0};
-        meta_res_each_status(meta, TYPE, statuses[s], collect, &l);
-        for (size_t i = 0; i < l.n; i++) {
-            tuner_start(t, l.v[i][0], l.v[i][1]);
-            if (s == 1)
-                tuner_stop(t, l.v[i][0], l.v[i][1]);
-        }
-        mem_free(l.v);
-    }
+    jobset_each_status(meta, TYPE, "InProgress", resume, t);
+    jobset_each_status(meta, TYPE, "Stopping", resume_stopping, t);
     return 0;
 }
 
@@ -537,22 +457,6 @@ void tuner_free(struct tuner *t)
 {
     if (!t)
         return;
-    pthread_mutex_lock(&t->lock);
-    t->closing = true;
-    for (struct ujob *j = t->list; j; j = j->next) {
-        __atomic_store_n(&j->shutdown, true, __ATOMIC_RELAXED);
-        __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
-    }
-    pthread_mutex_unlock(&t->lock);
-    for (;;) {
-        pthread_mutex_lock(&t->lock);
-        reap(t);
-        bool idle = t->list == NULL;
-        pthread_mutex_unlock(&t->lock);
-        if (idle)
-            break;
-        usleep(10000);
-    }
-    pthread_mutex_destroy(&t->lock);
+    jobset_free(t->set);
     mem_free(t);
 }

@@ -37,14 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         seeded = true;
     }
     c.jobs = &jobs;
-    const struct api_op *op = api_op_find(
-        "ce", data[0] & 1 ? "AWSInsightsIndexService.GetCostAndUsage"
-                          : "AWSInsightsIndexService."
-                            "GetCostAndUsageWithResources");
-    struct buf out = BUF_INIT(16u << 20);
-    struct kiln_diag d = {0};
-    if (op)
-        api_dispatch(op, &c, (const char *)data + 1, size - 1, &out, &d);
-    buf_release(&out);
+    metrics_dispatch(&c, "ce",
+                     data[0] & 1 ? "AWSInsightsIndexService.GetCostAndUsage"
+                                 : "AWSInsightsIndexService."
+                                   "GetCostAndUsageWithResources",
+                     data + 1, size - 1);
     return 0;
 }

@@ -37,12 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         meta_res_insert(c.meta, &m, &d);
         seeded = true;
     }
-    const struct api_op *op =
-        api_op_find("sagemaker", ops[data[0] % KILN_ARRAY_LEN(ops)]);
-    struct buf out = BUF_INIT(16u << 20);
-    struct kiln_diag d = {0};
-    if (op)
-        api_dispatch(op, &c, (const char *)data + 1, size - 1, &out, &d);
-    buf_release(&out);
+    metrics_dispatch(&c, "sagemaker", ops[data[0] % KILN_ARRAY_LEN(ops)],
+                     data + 1, size - 1);
     return 0;
 }

@@ -1,0 +1,161 @@
+/*
+ * jobset.c - running jobs on threads of their own (see jobset.h).
+ */
+#include "cmd/jobset.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "base/mem.h"
+#include "base/str.h"
+
+struct entry {
+    struct job job;
+    struct jobset *set;
+    pthread_t thread;
+    bool done;
+    struct entry *next;
+};
+
+struct jobset {
+    void *ctx;
+    void (*run)(struct job *j);
+    pthread_mutex_t lock;
+    struct entry *list;
+    bool closing;
+};
+
+struct jobset *jobset_new(void *ctx, void (*run)(struct job *j))
+{
+    struct jobset *s = xcalloc(1, sizeof(*s));
+    s->ctx = ctx;
+    s->run = run;
+    pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+static void *thread(void *arg)
+{
+    struct entry *e = arg;
+    e->set->run(&e->job);
+    pthread_mutex_lock(&e->set->lock);
+    e->done = true;
+    pthread_mutex_unlock(&e->set->lock);
+    return NULL;
+}
+
+/* Joins the jobs that have ended. s->lock held. */
+static void reap(struct jobset *s)
+{
+    for (struct entry **pp = &s->list; *pp;) {
+        struct entry *e = *pp;
+        if (e->done) {
+            pthread_join(e->thread, NULL);
+            *pp = e->next;
+            mem_free(e);
+        } else {
+            pp = &e->next;
+        }
+    }
+}
+
+int jobset_start(struct jobset *s, const char *account, const char *name)
+{
+    struct entry *e = xcalloc(1, sizeof(*e));
+    e->set = s;
+    e->job.ctx = s->ctx;
+    str_copy(e->job.account, account, sizeof(e->job.account));
+    str_copy(e->job.name, name, sizeof(e->job.name));
+    pthread_mutex_lock(&s->lock);
+    reap(s);
+    int rc = 0;
+    if (s->closing || pthread_create(&e->thread, NULL, thread, e) != 0) {
+        mem_free(e);
+        rc = KILN_EUNAVAILABLE;
+    } else {
+        e->next = s->list;
+        s->list = e;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int jobset_stop(struct jobset *s, const char *account, const char *name,
+                void (*also)(struct job *j))
+{
+    int rc = KILN_ENOTFOUND;
+    pthread_mutex_lock(&s->lock);
+    for (struct entry *e = s->list; e; e = e->next)
+        if (!e->done && strcmp(e->job.account, account) == 0 &&
+            strcasecmp(e->job.name, name) == 0) {
+            if (also)
+                also(&e->job);
+            __atomic_store_n(&e->job.stop, 1, __ATOMIC_RELAXED);
+            rc = 0;
+        }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+bool jobset_stopping(const struct job *j)
+{
+    return __atomic_load_n(&j->stop, __ATOMIC_RELAXED) != 0;
+}
+
+bool jobset_shutdown(const struct job *j)
+{
+    return __atomic_load_n(&j->shutdown, __ATOMIC_RELAXED);
+}
+
+void jobset_free(struct jobset *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->closing = true;
+    for (struct entry *e = s->list; e; e = e->next) {
+        __atomic_store_n(&e->job.shutdown, true, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->job.stop, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        reap(s);
+        bool idle = s->list == NULL;
+        pthread_mutex_unlock(&s->lock);
+        if (idle)
+            break;
+        usleep(10000);
+    }
+    pthread_mutex_destroy(&s->lock);
+    mem_free(s);
+}
+
+struct names {
+    char (*v)[2][64];
+    size_t n;
+};
+
+static int collect(void *ctx, const char *account, const char *name)
+{
+    struct names *l = ctx;
+    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    str_copy(l->v[l->n][0], account, sizeof(l->v[l->n][0]));
+    str_copy(l->v[l->n][1], name, sizeof(l->v[l->n][1]));
+    l->n++;
+    return 0;
+}
+
+void jobset_each_status(struct meta *m, const char *type, const char *status,
+                        void (*fn)(void *ctx, const char *account,
+                                   const char *name),
+                        void *ctx)
+{
+    struct names l = {0};
+    meta_res_each_status(m, type, status, collect, &l);
+    for (size_t i = 0; i < l.n; i++)
+        fn(ctx, l.v[i][0], l.v[i][1]);
+    mem_free(l.v);
+}
