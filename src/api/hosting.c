@@ -382,9 +382,9 @@ static int load(const struct api_ctx *c, const char *type, const char *name,
     return *doc ? 0 : diag_set(d, KILN_EINTERNAL, "unreadable record");
 }
 
-static int insert(const struct api_ctx *c, const char *type, const char *name,
-                  const char *arn, const char *status, json_t *doc, double now,
-                  struct kiln_diag *d)
+int hosting_insert_res(const struct api_ctx *c, const char *type,
+                       const char *name, const char *arn, const char *status,
+                       json_t *doc, double now, struct kiln_diag *d)
 {
     char *body = json_dumps(doc, JSON_COMPACT);
     struct meta_res r = {.account = c->account,
@@ -397,6 +397,14 @@ static int insert(const struct api_ctx *c, const char *type, const char *name,
                          .body = body};
     int rc = meta_res_insert(c->meta, &r, d);
     mem_free(body);
+    return rc;
+}
+
+static int insert(const struct api_ctx *c, const char *type, const char *name,
+                  const char *arn, const char *status, json_t *doc, double now,
+                  struct kiln_diag *d)
+{
+    int rc = hosting_insert_res(c, type, name, arn, status, doc, now, d);
     if (rc == KILN_EINUSE)
         rc = diag_set(d, KILN_EVALIDATION,
                       "Cannot create already existing %s \"%s\".",

@@ -43,6 +43,12 @@ HOSTING_OPS(HOSTING_DECLARE)
 void hosting_arn(const struct api_ctx *c, const char *type, const char *name,
                  char *out, size_t size);
 
+/* Stores a new resource of `type` with its document: 0, KILN_EINUSE when
+ * the name is taken. */
+int hosting_insert_res(const struct api_ctx *c, const char *type,
+                       const char *name, const char *arn, const char *status,
+                       json_t *doc, double now, struct kiln_diag *d);
+
 /*
  * A List* call over resources of `type`: every filter, sort order and
  * NextToken of the real API, the summaries under `result`. keys: the

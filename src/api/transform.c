@@ -330,17 +330,7 @@ int transform_create(const struct api_ctx *c, json_t *in, json_t **out,
             json_deep_copy(json_object_get(in, "DataProcessing")));
     json_object_set_new(doc, "CreationTime", json_real(now));
 
-    body = json_dumps(doc, JSON_COMPACT);
-    struct meta_res r = {.account = c->account,
-                         .type = TYPE,
-                         .name = name,
-                         .arn = arn,
-                         .status = "InProgress",
-                         .created = now,
-                         .modified = now,
-                         .body = body};
-    rc = meta_res_insert(c->meta, &r, d);
-    mem_free(body);
+    rc = hosting_insert_res(c, TYPE, name, arn, "InProgress", doc, now, d);
     json_decref(doc);
     if (rc == KILN_EINUSE)
         return diag_set(d, KILN_EINUSE,

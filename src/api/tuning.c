@@ -339,17 +339,7 @@ int tuning_create(const struct api_ctx *c, json_t *in, json_t **out,
     json_object_set_new(doc, CHILDREN, json_array());
     if (json_object_get(in, "Tags"))
         json_object_set(doc, "KilnTags", json_object_get(in, "Tags"));
-    char *body = json_dumps(doc, JSON_COMPACT);
-    struct meta_res r = {.account = c->account,
-                         .type = TYPE,
-                         .name = name,
-                         .arn = arn,
-                         .status = "InProgress",
-                         .created = now,
-                         .modified = now,
-                         .body = body};
-    rc = meta_res_insert(c->meta, &r, d);
-    mem_free(body);
+    rc = hosting_insert_res(c, TYPE, name, arn, "InProgress", doc, now, d);
     json_decref(doc);
     if (rc == KILN_EINUSE)
         return diag_set(d, KILN_EINUSE,

@@ -65,9 +65,9 @@ static struct api_ctx metrics_caller(void)
 
 /* Runs one JSON 1.1 request of operation `target` as the front door
  * does (the answer is dropped). */
-static void metrics_dispatch(const struct api_ctx *c, const char *service,
-                             const char *target, const uint8_t *body,
-                             size_t len)
+static inline void metrics_dispatch(const struct api_ctx *c,
+                                    const char *service, const char *target,
+                                    const uint8_t *body, size_t len)
 {
     const struct api_op *op = api_op_find(service, target);
     struct buf out = BUF_INIT(16u << 20);
