@@ -554,7 +554,8 @@ static void run_job(struct job *job)
     }
     if (status) {
         json_object_set_new(r.doc, "TransformEndTime", json_real(end));
-        save(&r, status, NULL);
+        /* Metered before the job reads as ended, so a report asked for
+         * then has it. */
         int64_t secs = (int64_t)(end - start + 0.5);
         struct meta_usage u = {
             .account = job->account,
@@ -567,6 +568,7 @@ static void run_job(struct job *job)
             .billable_seconds = (secs < 1 ? 1 : secs) * count,
         };
         meta_usage_add(t->meta, &u);
+        save(&r, status, NULL);
     }
     log_info("event=transform_end job=%s status=%s records=%llu batches=%llu",
              job->name, status ? status : "interrupted",
