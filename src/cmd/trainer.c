@@ -1029,7 +1029,8 @@ static void finish(struct run *r, const char *status, const char *secondary,
     json_t *v;
     json_object_foreach(r->metrics, k, v) json_array_append(list, v);
     json_object_set_new(r->doc, "FinalMetricDataList", list);
-    step(r, secondary, message);
+    /* Metered before the job reads as ended, so a report asked for then
+     * has it. */
     struct meta_usage u = {
         .account = r->job->account,
         .arn = jstr(r->doc, "TrainingJobArn"),
@@ -1042,6 +1043,7 @@ static void finish(struct run *r, const char *status, const char *secondary,
         .billable_seconds = secs * r->hosts,
     };
     meta_usage_add(r->t->o.meta, &u);
+    step(r, secondary, message);
     log_info("event=job_end job=%s status=%s seconds=%lld", r->job->name,
              status, (long long)secs);
 }
