@@ -462,6 +462,25 @@ static json_t *arn_reply(const char *key, const char *arn)
     return o;
 }
 
+int hosting_stop_job(const struct api_ctx *c, json_t *doc,
+                     const char *status_key, const char *what,
+                     int (*stop)(void *runner, const char *account,
+                                 const char *name),
+                     void *runner, const char *name, json_t **out,
+                     struct kiln_diag *d)
+{
+    const char *status = str(doc, status_key);
+    if (!status || strcmp(status, "InProgress") != 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "The request was rejected because the %s is in "
+                        "status %s.",
+                        what, status ? status : "unknown");
+    if (stop)
+        stop(runner, c->account, name);
+    *out = json_object();
+    return 0;
+}
+
 /* ---- models ---------------------------------------------------------- */
 
 /* Whether a container serves many models (Mode MultiModel), named per

@@ -43,6 +43,16 @@ HOSTING_OPS(HOSTING_DECLARE)
 void hosting_arn(const struct api_ctx *c, const char *type, const char *name,
                  char *out, size_t size);
 
+/* Stop*Job for a job read as `doc`: asks `stop` (may be NULL) to stop it
+ * while its `status_key` reads InProgress, else a ValidationException
+ * naming `what` and the status. */
+int hosting_stop_job(const struct api_ctx *c, json_t *doc,
+                     const char *status_key, const char *what,
+                     int (*stop)(void *runner, const char *account,
+                                 const char *name),
+                     void *runner, const char *name, json_t **out,
+                     struct kiln_diag *d);
+
 /* Stores a new resource of `type` with its document: 0, KILN_EINUSE when
  * the name is taken. */
 int hosting_insert_res(const struct api_ctx *c, const char *type,

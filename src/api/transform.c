@@ -374,17 +374,10 @@ int transform_stop(const struct api_ctx *c, json_t *in, json_t **out,
     int rc = load(c, name, &doc, d);
     if (rc)
         return rc;
-    const char *status = str(doc, "TransformJobStatus");
-    if (!status || strcmp(status, "InProgress") != 0)
-        rc = diag_set(d, KILN_EVALIDATION,
-                      "The request was rejected because the transform job "
-                      "is in status %s.",
-                      status ? status : "unknown");
-    else if (c->jobs && c->jobs->transform_stop)
-        c->jobs->transform_stop(c->jobs->transforms, c->account, name);
+    rc = hosting_stop_job(c, doc, "TransformJobStatus", "transform job",
+                          c->jobs ? c->jobs->transform_stop : NULL,
+                          c->jobs ? c->jobs->transforms : NULL, name, out, d);
     json_decref(doc);
-    if (!rc)
-        *out = json_object();
     return rc;
 }
 

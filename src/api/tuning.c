@@ -519,17 +519,10 @@ int tuning_stop(const struct api_ctx *c, json_t *in, json_t **out,
     int rc = load(c, name, &doc, d);
     if (rc)
         return rc;
-    const char *status = str(doc, "HyperParameterTuningJobStatus");
-    if (!status || strcmp(status, "InProgress") != 0)
-        rc = diag_set(d, KILN_EVALIDATION,
-                      "The request was rejected because the tuning job is "
-                      "in status %s.",
-                      status ? status : "unknown");
-    else if (c->jobs && c->jobs->tuning_stop)
-        c->jobs->tuning_stop(c->jobs->tuning, c->account, name);
+    rc = hosting_stop_job(c, doc, "HyperParameterTuningJobStatus", "tuning job",
+                          c->jobs ? c->jobs->tuning_stop : NULL,
+                          c->jobs ? c->jobs->tuning : NULL, name, out, d);
     json_decref(doc);
-    if (!rc)
-        *out = json_object();
     return rc;
 }
 
