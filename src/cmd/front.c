@@ -26,6 +26,7 @@
 #include "base/str.h"
 #include "cmd/asyncq.h"
 #include "cmd/hoster.h"
+#include "console/console.h"
 #include "http/awserr.h"
 #include "http/eventstream.h"
 #include "meta/meta.h"
@@ -289,9 +290,7 @@ static void on_headers(struct front *f, struct http_request *r)
             fr->op = api_op_find(fr->ar.a.service, fr->target);
     }
     if (fr->route == ROUTE_CONSOLE) {
-        static const char msg[] = "The web console is not part of this "
-                                  "build of kiln yet.\n";
-        http_respond(r, 404, "text/plain", msg, sizeof(msg) - 1);
+        console_answer(r);
         return;
     }
     if (rc) {

@@ -1,0 +1,572 @@
+// console.js - the kiln console: training jobs, one-click deploy and
+// retrain, endpoints with a test form, batch transform, tuning, and what
+// each job and endpoint used and cost.
+//
+// It calls kiln's public APIs only (SageMaker, the SageMaker runtime, STS,
+// CloudWatch Logs, Cost Explorer), each request signed here with the key
+// the user signed in with. The key stays in this tab's sessionStorage.
+// Data from the server is put on the page as text, never as markup.
+import { sign } from "./sigv4.js";
+
+const main = document.getElementById("main");
+const errorBox = document.getElementById("error");
+const KEY = "kiln.console.creds";
+const INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge",
+                        "ml.c5.2xlarge", "ml.t2.medium"];
+
+// h("td", {class: "num"}, "12"): an element with attributes (on* are
+// listeners) and children (strings become text; null and false are left
+// out; arrays are spread).
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat(Infinity)) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : String(kid));
+  }
+  return el;
+}
+
+function showError(e) {
+  errorBox.hidden = !e;
+  errorBox.textContent = e ? (e.code ? `${e.code}: ${e.message}` : String(e.message || e)) : "";
+}
+
+class ApiError extends Error {
+  constructor(code, message, status) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+function creds() {
+  try {
+    return JSON.parse(sessionStorage.getItem(KEY));
+  } catch {
+    return null;
+  }
+}
+
+async function signedFetch(path, { service, body, headers, c }) {
+  c = c || creds();
+  const signedHeaders = sign({
+    method: "POST", host: location.host, path, body, headers, service,
+    region: c.region, creds: c,
+  });
+  return fetch(path, { method: "POST", headers: signedHeaders, body });
+}
+
+// One call to an AWS JSON 1.1 service; its parsed answer, or an ApiError
+// with the service's error code and message.
+async function call(service, target, input, c) {
+  const body = JSON.stringify(input || {});
+  const res = await signedFetch("/", {
+    service, body, c,
+    headers: { "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target },
+  });
+  const text = await res.text();
+  let data = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    data = { message: text };
+  }
+  if (!res.ok) {
+    const code = (data.__type || res.headers.get("x-amzn-ErrorType") || `HTTP ${res.status}`)
+      .split("#").pop().split(":")[0];
+    throw new ApiError(code, data.message || data.Message || text, res.status);
+  }
+  return data;
+}
+
+const sm = (op, input) => call("sagemaker", `SageMaker.${op}`, input);
+const logs = (op, input) => call("logs", `Logs_20140328.${op}`, input);
+const ce = (op, input) => call("ce", `AWSInsightsIndexService.${op}`, input);
+
+// STS GetCallerIdentity (the Query protocol, XML answer): who the key is.
+async function whoami(c) {
+  const res = await signedFetch("/", {
+    service: "sts", c, body: "Action=GetCallerIdentity&Version=2011-06-15",
+    headers: { "Content-Type": "application/x-www-form-urlencoded; charset=utf-8" },
+  });
+  const xml = new DOMParser().parseFromString(await res.text(), "application/xml");
+  const text = (tag) => xml.getElementsByTagName(tag)[0]?.textContent || "";
+  if (!res.ok) throw new ApiError(text("Code") || `HTTP ${res.status}`, text("Message"), res.status);
+  return { account: text("Account"), arn: text("Arn") };
+}
+
+// InvokeEndpoint: the answer's status, body, variant and time taken.
+async function invoke(endpoint, contentType, accept, body) {
+  const t0 = performance.now();
+  const res = await signedFetch(`/endpoints/${encodeURIComponent(endpoint)}/invocations`, {
+    service: "sagemaker", body, headers: { "Content-Type": contentType, Accept: accept },
+  });
+  const text = await res.text();
+  return {
+    ok: res.ok, status: res.status, text, ms: performance.now() - t0,
+    variant: res.headers.get("x-Amzn-Invoked-Production-Variant"),
+    error: res.headers.get("x-amzn-ErrorType"),
+  };
+}
+
+// Every page of a List* operation: the items under `key`.
+async function listAll(fn, op, input, key, max = 1000) {
+  const items = [];
+  let token;
+  do {
+    const page = await fn(op, { ...input, ...(token ? { NextToken: token } : {}) });
+    items.push(...(page[key] || []));
+    token = page.NextToken;
+  } while (token && items.length < max);
+  return items;
+}
+
+const when = (t) => (t ? new Date(t * 1000).toLocaleString() : "");
+
+function duration(from, to) {
+  if (!from) return "";
+  const s = Math.max(0, Math.round((to || Date.now() / 1000) - from));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+const status = (s) => h("span", { class: `status ${s}` }, s);
+
+function table(head, rows, numeric = []) {
+  return h("table", {},
+    h("thead", {}, h("tr", {}, head.map((c, i) =>
+      h("th", { class: numeric.includes(i) ? "num" : null }, c)))),
+    h("tbody", {}, rows.length ? rows.map((r) => h("tr", {}, r.map((c, i) =>
+      h("td", { class: numeric.includes(i) ? "num" : null }, c))))
+      : h("tr", {}, h("td", { colspan: head.length, class: "muted" }, "None yet."))));
+}
+
+function facts(pairs) {
+  return h("dl", {}, pairs.filter(([, v]) => v !== undefined && v !== null && v !== "")
+    .map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+// Views. Each route renders into main; `live()` tells a view whether it is
+// still the one on screen, so its refresh loop can end.
+let generation = 0;
+
+function live(g) {
+  return g === generation;
+}
+
+// Calls render() now and again every `ms` while the view is on screen
+// and again() says so.
+async function refresh(g, ms, render, again = () => true) {
+  while (live(g)) {
+    try {
+      await render();
+    } catch (e) {
+      if (live(g)) showError(e);
+    }
+    if (!again()) return;
+    await new Promise((r) => setTimeout(r, ms));
+  }
+}
+
+function page(title, ...kids) {
+  main.replaceChildren(h("h1", {}, title), ...kids);
+}
+
+const BUSY = new Set(["InProgress", "Stopping", "Creating", "Updating",
+                      "Deleting", "SystemUpdating", "RollingBack"]);
+
+async function trainingList(g) {
+  const body = h("div");
+  page("Training jobs", body);
+  await refresh(g, 3000, async () => {
+    const jobs = await listAll(sm, "ListTrainingJobs",
+      { SortBy: "CreationTime", SortOrder: "Descending", MaxResults: 100 },
+      "TrainingJobSummaries", 500);
+    if (!live(g)) return;
+    body.replaceChildren(table(["Name", "Status", "Created", "Duration"], jobs.map((j) => [
+      h("a", { href: `#/training/${encodeURIComponent(j.TrainingJobName)}` }, j.TrainingJobName),
+      status(j.TrainingJobStatus), when(j.CreationTime),
+      duration(j.CreationTime, j.TrainingEndTime),
+    ])));
+  });
+}
+
+// A name for a retrained copy of job `name`: its name without an earlier
+// timestamp, then the time now, within SageMaker's 63 characters.
+function retrainName(name) {
+  const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+  return `${name.replace(/-\d{14}$/, "").slice(0, 48)}-${stamp}`;
+}
+
+// CreateTrainingJob with everything job `j` (a DescribeTrainingJob answer)
+// was created with, and its tags.
+async function retrain(j) {
+  const copy = {};
+  for (const k of ["RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
+                   "StoppingCondition", "HyperParameters", "VpcConfig", "CheckpointConfig",
+                   "Environment", "EnableNetworkIsolation", "RetryStrategy"]) {
+    if (j[k] !== undefined) copy[k] = j[k];
+  }
+  const a = j.AlgorithmSpecification;
+  copy.AlgorithmSpecification = { TrainingImage: a.TrainingImage,
+                                  TrainingInputMode: a.TrainingInputMode };
+  if (a.MetricDefinitions?.length) copy.AlgorithmSpecification.MetricDefinitions = a.MetricDefinitions;
+  const tags = await sm("ListTags", { ResourceArn: j.TrainingJobArn });
+  if (tags.Tags?.length) copy.Tags = tags.Tags;
+  copy.TrainingJobName = retrainName(j.TrainingJobName);
+  await sm("CreateTrainingJob", copy);
+  return copy.TrainingJobName;
+}
+
+// Model, endpoint config and endpoint, all named `name`, serving job
+// `j`'s model artifacts with its training image.
+async function deploy(j, name, instanceType, count) {
+  await sm("CreateModel", {
+    ModelName: name, ExecutionRoleArn: j.RoleArn,
+    PrimaryContainer: { Image: j.AlgorithmSpecification.TrainingImage,
+                        ModelDataUrl: j.ModelArtifacts.S3ModelArtifacts },
+  });
+  await sm("CreateEndpointConfig", {
+    EndpointConfigName: name,
+    ProductionVariants: [{ VariantName: "AllTraffic", ModelName: name,
+                           InstanceType: instanceType, InitialInstanceCount: count,
+                           InitialVariantWeight: 1 }],
+  });
+  await sm("CreateEndpoint", { EndpointName: name, EndpointConfigName: name });
+}
+
+function deployForm(j) {
+  const name = h("input", { name: "endpoint", value: j.TrainingJobName.slice(0, 63),
+                            required: true, pattern: "[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+                            size: 32 });
+  const type = h("select", { name: "instance-type" }, INSTANCE_TYPES.map((t) => h("option", {}, t)));
+  const count = h("input", { name: "instance-count", type: "number", min: 1, max: 16,
+                             value: 1, size: 3 });
+  const button = h("button", { class: "primary", type: "submit", id: "deploy" }, "Deploy");
+  return h("form", {
+    class: "inline",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      try {
+        await deploy(j, name.value, type.value, Number(count.value));
+        showError(null);
+        location.hash = `#/endpoints/${encodeURIComponent(name.value)}`;
+      } catch (e) {
+        showError(e);
+        button.disabled = false;
+      }
+    },
+  }, h("label", {}, "Endpoint name", name), h("label", {}, "Instance type", type),
+  h("label", {}, "Instances", count), button);
+}
+
+async function trainingJob(g, name) {
+  const top = h("div");
+  const actions = h("div");
+  const logBox = h("pre", { id: "log" });
+  page(name, top, actions, h("h2", {}, "Log"), logBox);
+  let job;
+  let shownActions = "";
+  await refresh(g, 2000, async () => {
+    job = await sm("DescribeTrainingJob", { TrainingJobName: name });
+    if (!live(g)) return;
+    const r = job.ResourceConfig || {};
+    const metrics = job.FinalMetricDataList || [];
+    const hp = Object.entries(job.HyperParameters || {});
+    top.replaceChildren(
+      facts([
+        ["Status", h("span", {}, status(job.TrainingJobStatus), " ",
+                     h("span", { class: "muted" }, job.SecondaryStatus || ""))],
+        ["Failure reason", job.FailureReason],
+        ["Algorithm", job.AlgorithmSpecification?.TrainingImage],
+        ["Instances", `${r.InstanceCount} x ${r.InstanceType}`],
+        ["Created", when(job.CreationTime)],
+        ["Ran", duration(job.TrainingStartTime, job.TrainingEndTime)],
+        ["Billable seconds", job.BillableTimeInSeconds],
+        ["Model artifacts", job.ModelArtifacts?.S3ModelArtifacts],
+        ["ARN", job.TrainingJobArn],
+      ]),
+      h("h2", {}, "Hyperparameters"),
+      table(["Name", "Value"], hp.map(([k, v]) => [k, v])),
+      h("h2", {}, "Final metrics"),
+      table(["Metric", "Value"], metrics.map((m) => [m.MetricName, String(m.Value)]), [1]),
+    );
+    // The buttons are drawn again only when what they offer changes, so a
+    // half-filled deploy form survives the refresh.
+    const offer = job.TrainingJobStatus;
+    if (offer !== shownActions) {
+      shownActions = offer;
+      const retrainButton = h("button", {
+        type: "button", id: "retrain",
+        onclick: async () => {
+          retrainButton.disabled = true;
+          try {
+            const next = await retrain(job);
+            showError(null);
+            location.hash = `#/training/${encodeURIComponent(next)}`;
+          } catch (e) {
+            showError(e);
+            retrainButton.disabled = false;
+          }
+        },
+      }, "Retrain with the same settings");
+      actions.replaceChildren(
+        ...(job.TrainingJobStatus === "Completed" ? [h("h2", {}, "Deploy"), deployForm(job)] : []),
+        h("div", { class: "actions" }, retrainButton));
+    }
+    const events = await logs("FilterLogEvents", {
+      logGroupName: "/aws/sagemaker/TrainingJobs", logStreamNamePrefix: name, limit: 1000,
+    }).then((x) => x.events || [], () => []);
+    if (live(g)) logBox.textContent = events.slice(-200).map((e) => e.message).join("\n");
+  }, () => BUSY.has(job?.TrainingJobStatus));
+}
+
+async function endpointList(g) {
+  const body = h("div");
+  page("Endpoints", body);
+  await refresh(g, 3000, async () => {
+    const eps = await listAll(sm, "ListEndpoints",
+      { SortBy: "CreationTime", SortOrder: "Descending", MaxResults: 100 },
+      "Endpoints", 500);
+    if (!live(g)) return;
+    body.replaceChildren(table(["Name", "Status", "Created", "Last modified"], eps.map((e) => [
+      h("a", { href: `#/endpoints/${encodeURIComponent(e.EndpointName)}` }, e.EndpointName),
+      status(e.EndpointStatus), when(e.CreationTime), when(e.LastModifiedTime),
+    ])));
+  });
+}
+
+function testForm(name) {
+  const ctype = h("select", { name: "content-type" },
+    ["text/csv", "application/json", "application/jsonlines"].map((t) => h("option", {}, t)));
+  const accept = h("select", { name: "accept" },
+    ["application/json", "application/jsonlines", "text/csv"].map((t) => h("option", {}, t)));
+  const body = h("textarea", { name: "body", placeholder: "1.5,2.0,0.3" });
+  const out = h("pre", { id: "answer", hidden: true });
+  const note = h("p", { id: "answer-note", class: "muted" });
+  const button = h("button", { class: "primary", type: "submit", id: "invoke" }, "Invoke");
+  return h("form", {
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      try {
+        const r = await invoke(name, ctype.value, accept.value, body.value);
+        note.textContent = r.ok
+          ? `${r.status} from variant ${r.variant} in ${r.ms.toFixed(1)} ms`
+          : `${r.status} ${r.error || ""}`;
+        out.textContent = r.text;
+        out.hidden = false;
+        showError(null);
+      } catch (e) {
+        showError(e);
+      }
+      button.disabled = false;
+    },
+  }, body, h("div", { class: "inline" }, h("label", {}, "Content type", ctype),
+    h("label", {}, "Accept", accept), button), note, out);
+}
+
+async function endpointView(g, name) {
+  const top = h("div");
+  const rest = h("div");
+  page(name, top, rest);
+  let ep;
+  let gone = false;
+  let drawn = "";
+  await refresh(g, 1500, async () => {
+    try {
+      ep = await sm("DescribeEndpoint", { EndpointName: name });
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.code !== "ValidationException") throw e;
+      gone = true;
+      top.replaceChildren(h("p", { id: "gone" }, e.message));
+      rest.replaceChildren();
+      return;
+    }
+    if (!live(g)) return;
+    const variants = ep.ProductionVariants || [];
+    top.replaceChildren(
+      facts([
+        ["Status", status(ep.EndpointStatus)],
+        ["Failure reason", ep.FailureReason],
+        ["Endpoint config", ep.EndpointConfigName],
+        ["Created", when(ep.CreationTime)],
+        ["Last modified", when(ep.LastModifiedTime)],
+        ["ARN", ep.EndpointArn],
+      ]),
+      h("h2", {}, "Variants"),
+      table(["Variant", "Instances", "Weight"], variants.map((v) => [
+        v.VariantName, `${v.CurrentInstanceCount ?? ""} of ${v.DesiredInstanceCount ?? ""}`,
+        String(v.CurrentWeight ?? ""),
+      ]), [1, 2]),
+    );
+    if (ep.EndpointStatus !== drawn) {
+      drawn = ep.EndpointStatus;
+      const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete endpoint");
+      del.addEventListener("click", async () => {
+        if (del.dataset.armed !== "yes") {
+          del.dataset.armed = "yes";
+          del.textContent = "Really delete? Click again";
+          return;
+        }
+        del.disabled = true;
+        try {
+          await sm("DeleteEndpoint", { EndpointName: name });
+          showError(null);
+        } catch (e) {
+          showError(e);
+        }
+      });
+      rest.replaceChildren(
+        ...(ep.EndpointStatus === "InService" ? [h("h2", {}, "Test"), testForm(name)] : []),
+        h("div", { class: "actions" }, ep.EndpointStatus === "Deleting" ? [] : del));
+    }
+  }, () => !gone);
+}
+
+async function simpleList(g, title, op, key, nameKey, statusKey) {
+  const body = h("div");
+  page(title, body);
+  await refresh(g, 3000, async () => {
+    const items = await listAll(sm, op,
+      { SortBy: "CreationTime", SortOrder: "Descending", MaxResults: 100 }, key, 500);
+    if (!live(g)) return;
+    body.replaceChildren(table(["Name", "Status", "Created", "Duration"], items.map((x) => [
+      x[nameKey], status(x[statusKey]), when(x.CreationTime),
+      duration(x.CreationTime, x.TransformEndTime || x.HyperParameterTuningEndTime),
+    ])));
+  });
+}
+
+const day = (d) => d.toISOString().slice(0, 10);
+
+// The last 14 days of instance-hours and cost per job and endpoint, from
+// Cost Explorer's GetCostAndUsageWithResources.
+async function costView(g) {
+  const body = h("div");
+  page("Usage and cost", h("p", { class: "muted" },
+    "Instance-hours of training jobs, transform jobs and endpoints over the last 14 days, "
+    + "metered by the minute, priced with the server's --price-list."), body);
+  await refresh(g, 10000, async () => {
+    const end = new Date(Date.now() + 86400000);
+    const start = new Date(end.getTime() - 14 * 86400000);
+    const rows = new Map();
+    let token;
+    do {
+      const r = await ce("GetCostAndUsageWithResources", {
+        TimePeriod: { Start: day(start), End: day(end) }, Granularity: "DAILY",
+        Metrics: ["UnblendedCost", "UsageQuantity"],
+        Filter: { Dimensions: { Key: "SERVICE", Values: ["Amazon SageMaker"] } },
+        GroupBy: [{ Type: "DIMENSION", Key: "RESOURCE_ID" },
+                  { Type: "DIMENSION", Key: "USAGE_TYPE" }],
+        ...(token ? { NextPageToken: token } : {}),
+      });
+      for (const period of r.ResultsByTime || []) {
+        for (const grp of period.Groups || []) {
+          const k = grp.Keys.join("\n");
+          const row = rows.get(k) || { keys: grp.Keys, hours: 0, cost: 0 };
+          row.hours += Number(grp.Metrics.UsageQuantity.Amount);
+          row.cost += Number(grp.Metrics.UnblendedCost.Amount);
+          rows.set(k, row);
+        }
+      }
+      token = r.NextPageToken;
+    } while (token);
+    if (!live(g)) return;
+    const list = [...rows.values()].sort((a, b) => b.cost - a.cost || b.hours - a.hours);
+    const total = list.reduce((s, r) => s + r.cost, 0);
+    body.replaceChildren(
+      table(["Resource", "Usage type", "Instance-hours", "Cost (USD)"], list.map((r) => {
+        const [arn, usage] = r.keys;
+        return [h("span", { title: arn }, arn.split(":").pop()), usage,
+                r.hours.toFixed(6), r.cost.toFixed(6)];
+      }), [2, 3]),
+      h("p", { id: "cost-total" }, `Total: ${total.toFixed(6)} USD`),
+    );
+  });
+}
+
+function signIn() {
+  document.getElementById("nav").hidden = true;
+  document.getElementById("signout").hidden = true;
+  document.getElementById("who").textContent = "";
+  const akid = h("input", { name: "access-key-id", required: true, autocomplete: "username" });
+  const secret = h("input", { name: "secret-access-key", type: "password", required: true,
+                              autocomplete: "current-password" });
+  const region = h("input", { name: "region", value: "us-east-1", required: true });
+  const button = h("button", { class: "primary", type: "submit", id: "sign-in" }, "Sign in");
+  page("Sign in", h("form", {
+    class: "login",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      const c = { akid: akid.value.trim(), secret: secret.value, region: region.value.trim() };
+      try {
+        const who = await whoami(c);
+        sessionStorage.setItem(KEY, JSON.stringify({ ...c, ...who }));
+        showError(null);
+        if (!location.hash || location.hash === "#/signin") location.hash = "#/training";
+        else route();
+      } catch (e) {
+        showError(e);
+        button.disabled = false;
+      }
+    },
+  }, h("p", { class: "muted" }, "Sign in with an access key that kiln knows "
+    + "(kiln admin keys add). Every request this page makes is signed with it."),
+  h("label", {}, "Access key ID", akid), h("label", {}, "Secret access key", secret),
+  h("label", {}, "Region", region), button));
+}
+
+const routes = [
+  [/^#\/training$/, trainingList],
+  [/^#\/training\/([^/]+)$/, trainingJob],
+  [/^#\/endpoints$/, endpointList],
+  [/^#\/endpoints\/([^/]+)$/, endpointView],
+  [/^#\/transform$/, (g) => simpleList(g, "Batch transform jobs", "ListTransformJobs",
+    "TransformJobSummaries", "TransformJobName", "TransformJobStatus")],
+  [/^#\/tuning$/, (g) => simpleList(g, "Hyperparameter tuning jobs",
+    "ListHyperParameterTuningJobs", "HyperParameterTuningJobSummaries",
+    "HyperParameterTuningJobName", "HyperParameterTuningJobStatus")],
+  [/^#\/cost$/, costView],
+];
+
+function route() {
+  const g = ++generation;
+  showError(null);
+  const c = creds();
+  if (!c) {
+    signIn();
+    return;
+  }
+  document.getElementById("nav").hidden = false;
+  document.getElementById("signout").hidden = false;
+  document.getElementById("who").textContent = `account ${c.account}`;
+  const hash = location.hash || "#/training";
+  for (const a of document.querySelectorAll("nav a")) {
+    a.classList.toggle("here", hash.startsWith(a.getAttribute("href")));
+  }
+  for (const [re, view] of routes) {
+    const m = hash.match(re);
+    if (m) {
+      view(g, ...m.slice(1).map(decodeURIComponent)).catch((e) => live(g) && showError(e));
+      return;
+    }
+  }
+  location.hash = "#/training";
+}
+
+document.getElementById("signout").addEventListener("click", () => {
+  sessionStorage.removeItem(KEY);
+  route();
+});
+window.addEventListener("hashchange", route);
+route();
