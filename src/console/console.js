@@ -6,7 +6,7 @@
 // CloudWatch Logs, Cost Explorer), each request signed here with the key
 // the user signed in with. The key stays in this tab's sessionStorage.
 // Data from the server is put on the page as text, never as markup.
-import { sign } from "./sigv4.js";
+import { canonicalQuery, presign, sign, uriEncode } from "./sigv4.js";
 
 const main = document.getElementById("main");
 const errorBox = document.getElementById("error");
@@ -53,22 +53,24 @@ function creds() {
   }
 }
 
-async function signedFetch(path, { service, body, headers, c }) {
+async function signedFetch(path, { method = "POST", query, service, body, headers, payload,
+                                   c }) {
   c = c || creds();
   const signedHeaders = sign({
-    method: "POST", host: location.host, path, body, headers, service,
+    method, host: location.host, path, query, body, headers, service, payload,
     region: c.region, creds: c,
   });
-  return fetch(path, { method: "POST", headers: signedHeaders, body });
+  const qs = canonicalQuery(query);
+  return fetch(qs ? `${path}?${qs}` : path, { method, headers: signedHeaders, body });
 }
 
 // One call to an AWS JSON 1.1 service; its parsed answer, or an ApiError
 // with the service's error code and message.
-async function call(service, target, input, c) {
+async function call(service, target, input, c, version = "1.1") {
   const body = JSON.stringify(input || {});
   const res = await signedFetch("/", {
     service, body, c,
-    headers: { "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target },
+    headers: { "Content-Type": `application/x-amz-json-${version}`, "X-Amz-Target": target },
   });
   const text = await res.text();
   let data = {};
@@ -88,6 +90,8 @@ async function call(service, target, input, c) {
 const sm = (op, input) => call("sagemaker", `SageMaker.${op}`, input);
 const logs = (op, input) => call("logs", `Logs_20140328.${op}`, input);
 const ce = (op, input) => call("ce", `AWSInsightsIndexService.${op}`, input);
+const cw = (op, input) =>
+  call("monitoring", `GraniteServiceVersion20100801.${op}`, input, undefined, "1.0");
 
 // STS GetCallerIdentity (the Query protocol, XML answer): who the key is.
 async function whoami(c) {
@@ -184,7 +188,9 @@ const BUSY = new Set(["InProgress", "Stopping", "Creating", "Updating",
 
 async function trainingList(g) {
   const body = h("div");
-  page("Training jobs", body);
+  page("Training jobs",
+    h("div", { class: "actions" }, h("a", { href: "#/training-new", id: "new-job" },
+      "New training job")), body);
   await refresh(g, 3000, async () => {
     const jobs = await listAll(sm, "ListTrainingJobs",
       { SortBy: "CreationTime", SortOrder: "Descending", MaxResults: 100 },
@@ -329,6 +335,207 @@ async function trainingJob(g, name) {
   }, () => BUSY.has(job?.TrainingJobStatus));
 }
 
+// One S3 request; its parsed XML answer, or an ApiError with S3's code.
+async function s3(method, path, { query, body, headers } = {}) {
+  const res = await signedFetch(path, {
+    method, query, body, headers, service: "s3", payload: "UNSIGNED-PAYLOAD",
+  });
+  const text = await res.text();
+  const xml = text ? new DOMParser().parseFromString(text, "application/xml") : null;
+  if (!res.ok) {
+    const get = (tag) => xml?.getElementsByTagName(tag)[0]?.textContent;
+    throw new ApiError(get("Code") || `HTTP ${res.status}`, get("Message") || text, res.status);
+  }
+  return xml;
+}
+
+// "/bucket/a%20b/c": a bucket and key as an S3 path, each segment encoded.
+const s3path = (bucket, key) => `/${bucket}/${key.split("/").map(uriEncode).join("/")}`;
+
+// The console's own address of a bucket's "folder".
+const folder = (bucket, prefix) => `#/s3/${bucket}/${encodeURIComponent(prefix)}`;
+
+const xmlText = (el, tag) => el.getElementsByTagName(tag)[0]?.textContent || "";
+
+function bytesText(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = Number(n);
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i ? `${v.toFixed(1)} ${units[i]}` : `${v} B`;
+}
+
+async function bucketList(g) {
+  const body = h("div");
+  const name = h("input", { name: "bucket", required: true, placeholder: "my-bucket" });
+  const button = h("button", { type: "submit", id: "create-bucket" }, "Create bucket");
+  page("Buckets", h("form", {
+    class: "inline",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await s3("PUT", `/${name.value.trim()}`);
+        showError(null);
+        location.hash = folder(name.value.trim(), "");
+      } catch (e) {
+        showError(e);
+      }
+    },
+  }, h("label", {}, "New bucket", name), button), body);
+  const xml = await s3("GET", "/");
+  if (!live(g)) return;
+  const buckets = [...xml.getElementsByTagName("Bucket")];
+  body.replaceChildren(table(["Bucket", "Created"], buckets.map((b) => [
+    h("a", { href: folder(xmlText(b, "Name"), "") }, xmlText(b, "Name")),
+    new Date(xmlText(b, "CreationDate")).toLocaleString(),
+  ])));
+}
+
+// A bucket's "folder": its sub-prefixes and objects (the first 1,000), an
+// upload form that puts files under it, and a presigned link to each
+// object.
+async function bucketView(g, bucket, prefix) {
+  const c = creds();
+  const files = h("input", { type: "file", name: "files", multiple: true, required: true });
+  const dest = h("input", { name: "prefix", value: prefix, size: 32, placeholder: "train/" });
+  const progress = h("p", { id: "upload-note", class: "muted" });
+  const button = h("button", { class: "primary", type: "submit", id: "upload" }, "Upload");
+  const body = h("div");
+  const up = prefix.replace(/[^/]*\/$/, "");
+  page(`s3://${bucket}/${prefix}`, h("form", {
+    class: "inline",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      try {
+        const under = dest.value.trim();
+        for (const f of files.files) {
+          progress.textContent = `Uploading ${f.name} (${bytesText(f.size)})...`;
+          await s3("PUT", s3path(bucket, under + f.name), {
+            body: f, headers: { "Content-Type": f.type || "application/octet-stream" },
+          });
+        }
+        progress.textContent = `Uploaded ${files.files.length} file(s).`;
+        showError(null);
+        files.value = "";
+        await draw();
+      } catch (e) {
+        showError(e);
+      }
+      button.disabled = false;
+    },
+  }, h("label", {}, "Files", files), h("label", {}, "Under the prefix", dest), button),
+  progress, body);
+  async function draw() {
+    const xml = await s3("GET", `/${bucket}`, {
+      query: { "list-type": "2", prefix, delimiter: "/", "max-keys": "1000" },
+    });
+    if (!live(g)) return;
+    const rows = [];
+    if (prefix) rows.push([h("a", { href: folder(bucket, up) }, ".."), "", ""]);
+    for (const p of xml.getElementsByTagName("CommonPrefixes")) {
+      const sub = xmlText(p, "Prefix");
+      rows.push([h("a", { href: folder(bucket, sub) }, sub.slice(prefix.length)), "", ""]);
+    }
+    for (const o of xml.getElementsByTagName("Contents")) {
+      const key = xmlText(o, "Key");
+      const href = presign({ method: "GET", host: location.host, path: s3path(bucket, key),
+                             region: c.region, creds: c, expires: 3600 });
+      rows.push([h("a", { href, download: key.split("/").pop() }, key.slice(prefix.length)),
+                 bytesText(xmlText(o, "Size")),
+                 new Date(xmlText(o, "LastModified")).toLocaleString()]);
+    }
+    const more = xmlText(xml, "IsTruncated") === "true"
+      ? h("p", { class: "muted" }, "Only the first 1,000 are shown.") : null;
+    body.replaceChildren(table(["Name", "Size", "Last modified"], rows, [1]), more);
+  }
+  await draw();
+}
+
+const KMEANS_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1";
+
+// "k=10\nfeature_dim=784": HyperParameters, one name=value a line.
+function parseHyperParameters(text) {
+  const out = {};
+  for (const line of text.split("\n")) {
+    const t = line.trim();
+    if (!t) continue;
+    const eq = t.indexOf("=");
+    if (eq <= 0) throw new Error(`Hyperparameter line "${t}" is not name=value.`);
+    out[t.slice(0, eq).trim()] = t.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+function channel(name, uri, contentType) {
+  return { ChannelName: name, ContentType: contentType,
+           DataSource: { S3DataSource: { S3DataType: "S3Prefix", S3Uri: uri,
+                                         S3DataDistributionType: "FullyReplicated" } } };
+}
+
+// A CreateTrainingJob form: k-means (the built-in image) by default, or
+// any image; train and optional test channels.
+async function newTrainingJob() {
+  const c = creds();
+  const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+  const field = (label, attrs) => {
+    const input = h("input", { size: 48, ...attrs });
+    return [input, h("label", {}, label, input)];
+  };
+  const [name, nameL] = field("Job name", { name: "job-name", value: `kmeans-${stamp}`,
+                                            required: true });
+  const [image, imageL] = field("Algorithm image", { name: "image", value: KMEANS_IMAGE,
+                                                     required: true, size: 60 });
+  const [train, trainL] = field("Training data (S3 URI)", { name: "train",
+                                                            placeholder: "s3://bucket/train/",
+                                                            required: true });
+  const [test, testL] = field("Test data (S3 URI, optional)", { name: "test",
+                                                               placeholder: "s3://bucket/test/" });
+  const ctype = h("select", { name: "content-type" },
+    h("option", { value: "application/x-recordio-protobuf" }, "RecordIO-protobuf"),
+    h("option", { value: "text/csv" }, "CSV"));
+  const hp = h("textarea", { name: "hyperparameters" },
+    "k=10\nfeature_dim=784\nmini_batch_size=500");
+  const [out, outL] = field("Output path (S3 URI)", { name: "output", required: true,
+                                                      placeholder: "s3://bucket/output" });
+  const type = h("select", { name: "instance-type" }, INSTANCE_TYPES.map((t) => h("option", {}, t)));
+  const [count, countL] = field("Instances", { name: "instance-count", type: "number", min: 1,
+                                               max: 16, value: 1, size: 3 });
+  const [role, roleL] = field("Role", { name: "role", size: 60,
+                                        value: `arn:aws:iam::${c.account}:role/SageMakerRole` });
+  const button = h("button", { class: "primary", type: "submit", id: "create-job" }, "Create");
+  page("New training job", h("form", {
+    class: "login wide",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      try {
+        const channels = [channel("train", train.value.trim(), ctype.value)];
+        if (test.value.trim()) channels.push(channel("test", test.value.trim(), ctype.value));
+        await sm("CreateTrainingJob", {
+          TrainingJobName: name.value.trim(), RoleArn: role.value.trim(),
+          AlgorithmSpecification: { TrainingImage: image.value.trim(), TrainingInputMode: "File" },
+          InputDataConfig: channels, HyperParameters: parseHyperParameters(hp.value),
+          OutputDataConfig: { S3OutputPath: out.value.trim() },
+          ResourceConfig: { InstanceType: type.value, InstanceCount: Number(count.value),
+                            VolumeSizeInGB: 10 },
+          StoppingCondition: { MaxRuntimeInSeconds: 3600 },
+        });
+        showError(null);
+        location.hash = `#/training/${encodeURIComponent(name.value.trim())}`;
+      } catch (e) {
+        showError(e);
+        button.disabled = false;
+      }
+    },
+  }, nameL, imageL, trainL, testL, h("label", {}, "Content type", ctype),
+  h("label", {}, "Hyperparameters (name=value, one a line)", hp), outL,
+  h("label", {}, "Instance type", type), countL, roleL, button));
+}
+
 async function endpointList(g) {
   const body = h("div");
   page("Endpoints", body);
@@ -374,14 +581,91 @@ function testForm(name) {
     h("label", {}, "Accept", accept), button), note, out);
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs, ...kids) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  el.append(...kids);
+  return el;
+}
+
+// Bars of `values` (one a minute, oldest first), each titled.
+function barChart(values, titles) {
+  const w = 6;
+  const height = 60;
+  const top = Math.max(1, ...values);
+  return svg("svg", { id: "invocations-chart", width: values.length * w, height,
+                      viewBox: `0 0 ${values.length * w} ${height}`, role: "img" },
+    ...values.map((v, i) => {
+      const bh = Math.round((v / top) * (height - 2));
+      return svg("rect", { x: i * w, y: height - bh, width: w - 1, height: bh, class: "bar" },
+        svg("title", {}, titles[i]));
+    }));
+}
+
+const MONITORED = [["Invocations", "Sum"], ["Invocation4XXErrors", "Sum"],
+                   ["Invocation5XXErrors", "Sum"], ["ModelLatency", "Average"],
+                   ["OverheadLatency", "Average"]];
+
+// The last hour of an endpoint's AWS/SageMaker metrics, by minute and
+// variant, from CloudWatch's GetMetricData: a chart of invocations and a
+// table per variant.
+async function endpointMetrics(name, variants) {
+  const end = (Math.floor(Date.now() / 60000) + 1) * 60;
+  const start = end - 3600;
+  const queries = [];
+  variants.forEach((v, vi) => MONITORED.forEach(([metric, stat], mi) => queries.push({
+    Id: `m${vi}_${mi}`, ReturnData: true,
+    MetricStat: { Period: 60, Stat: stat, Metric: {
+      Namespace: "AWS/SageMaker", MetricName: metric,
+      Dimensions: [{ Name: "EndpointName", Value: name }, { Name: "VariantName", Value: v }],
+    } },
+  })));
+  const r = await cw("GetMetricData", { MetricDataQueries: queries, StartTime: start,
+                                       EndTime: end });
+  const series = new Map((r.MetricDataResults || []).map((x) => [x.Id, x]));
+  const byMinute = new Array(60).fill(0);
+  const rows = variants.map((v, vi) => {
+    const get = (mi) => series.get(`m${vi}_${mi}`) || { Timestamps: [], Values: [] };
+    const inv = get(0);
+    const counts = new Map(inv.Timestamps.map((t, i) => [t, inv.Values[i]]));
+    inv.Timestamps.forEach((t, i) => {
+      const slot = Math.floor((t - start) / 60);
+      if (slot >= 0 && slot < 60) byMinute[slot] += inv.Values[i];
+    });
+    const sum = (mi) => get(mi).Values.reduce((a, b) => a + b, 0);
+    // Minute averages weighted by that minute's invocations.
+    const mean = (mi) => {
+      const s = get(mi);
+      let n = 0;
+      let total = 0;
+      s.Timestamps.forEach((t, i) => {
+        const w = counts.get(t) || 0;
+        n += w;
+        total += w * s.Values[i];
+      });
+      return n ? `${(total / n).toFixed(0)} µs` : "";
+    };
+    return [v, String(sum(0)), String(sum(1)), String(sum(2)), mean(3), mean(4)];
+  });
+  const titles = byMinute.map((n, i) =>
+    `${new Date((start + 60 * i) * 1000).toLocaleTimeString()}: ${n} invocations`);
+  return h("div", { id: "metrics" },
+    barChart(byMinute, titles),
+    table(["Variant", "Invocations", "4XX errors", "5XX errors", "Model latency",
+           "Overhead latency"], rows, [1, 2, 3, 4, 5]));
+}
+
 async function endpointView(g, name) {
   const top = h("div");
   const rest = h("div");
-  page(name, top, rest);
+  const monitor = h("div");
+  page(name, top, rest, h("h2", {}, "Invocations, last hour"), monitor);
   let ep;
   let gone = false;
   let drawn = "";
-  await refresh(g, 1500, async () => {
+  await refresh(g, 2000, async () => {
     try {
       ep = await sm("DescribeEndpoint", { EndpointName: name });
     } catch (e) {
@@ -389,6 +673,7 @@ async function endpointView(g, name) {
       gone = true;
       top.replaceChildren(h("p", { id: "gone" }, e.message));
       rest.replaceChildren();
+      monitor.replaceChildren();
       return;
     }
     if (!live(g)) return;
@@ -398,6 +683,10 @@ async function endpointView(g, name) {
         ["Status", status(ep.EndpointStatus)],
         ["Failure reason", ep.FailureReason],
         ["Endpoint config", ep.EndpointConfigName],
+        ["Data capture", ep.DataCaptureConfig?.EnableCapture
+          ? `${ep.DataCaptureConfig.CaptureStatus}, ${ep.DataCaptureConfig.CurrentSamplingPercentage}%`
+            + ` of requests to ${ep.DataCaptureConfig.DestinationS3Uri}`
+          : "off"],
         ["Created", when(ep.CreationTime)],
         ["Last modified", when(ep.LastModifiedTime)],
         ["ARN", ep.EndpointArn],
@@ -408,6 +697,9 @@ async function endpointView(g, name) {
         String(v.CurrentWeight ?? ""),
       ]), [1, 2]),
     );
+    const metrics = await endpointMetrics(name, variants.map((v) => v.VariantName));
+    if (!live(g)) return;
+    monitor.replaceChildren(metrics);
     if (ep.EndpointStatus !== drawn) {
       drawn = ep.EndpointStatus;
       const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete endpoint");
@@ -528,6 +820,7 @@ function signIn() {
 
 const routes = [
   [/^#\/training$/, trainingList],
+  [/^#\/training-new$/, newTrainingJob],
   [/^#\/training\/([^/]+)$/, trainingJob],
   [/^#\/endpoints$/, endpointList],
   [/^#\/endpoints\/([^/]+)$/, endpointView],
@@ -537,6 +830,8 @@ const routes = [
     "ListHyperParameterTuningJobs", "HyperParameterTuningJobSummaries",
     "HyperParameterTuningJobName", "HyperParameterTuningJobStatus")],
   [/^#\/cost$/, costView],
+  [/^#\/s3$/, bucketList],
+  [/^#\/s3\/([^/]+)\/(.*)$/, bucketView],
 ];
 
 function route() {

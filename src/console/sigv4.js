@@ -89,7 +89,7 @@ export function hex(b) {
 }
 
 // RFC 3986 encoding, as SigV4 wants it for each path segment.
-function encodeSegment(s) {
+export function uriEncode(s) {
   return encodeURIComponent(s).replace(/[!'()*]/g,
     (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
 }
@@ -97,29 +97,42 @@ function encodeSegment(s) {
 // SigV4's canonical URI for services other than S3: every segment encoded
 // twice, the first time by the request's own encoding.
 function canonicalPath(path) {
-  return path.split("/").map(encodeSegment).join("/");
+  return path.split("/").map(uriEncode).join("/");
+}
+
+// The query string of `query` ({name: value}) in SigV4's canonical form,
+// which is also a correct one to send.
+export function canonicalQuery(query) {
+  return Object.entries(query || {}).map(([k, v]) => [uriEncode(k), uriEncode(String(v))])
+    .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`).join("&");
 }
 
 // The headers to send with a request of `method` to `path` (already
-// URI-encoded, no query) with `body` (string or Uint8Array), signed for
+// URI-encoded) and `query` with `body` (string or Uint8Array), signed for
 // `service` in `region` with `creds` {akid, secret}; `headers` are signed
-// too. `now` is a Date (for tests).
-export function sign({ method, host, path, body, headers, service, region,
-                       creds, now }) {
+// too. S3 signs the path as sent and the payload hash it is given in
+// `payload` (such as "UNSIGNED-PAYLOAD", which it also sends); the other
+// services sign the path encoded once more and the body's hash. `now` is
+// a Date (for tests).
+export function sign({ method, host, path, query, body, headers, service, region,
+                       creds, payload, now }) {
   const t = (now || new Date()).toISOString().replace(/[-:]/g, "")
     .replace(/\.\d+/, "");
   const day = t.slice(0, 8);
-  const all = { ...headers, host, "x-amz-date": t };
+  const s3 = service === "s3";
+  const hash = payload || hex(sha256(body || ""));
+  const extra = s3 ? { "x-amz-content-sha256": hash } : {};
+  const all = { ...headers, ...extra, host, "x-amz-date": t };
   const names = Object.keys(all).map((k) => k.toLowerCase()).sort();
   const lower = {};
   for (const [k, v] of Object.entries(all)) {
     lower[k.toLowerCase()] = String(v).trim().replace(/\s+/g, " ");
   }
   const signed = names.join(";");
-  const payload = hex(sha256(body || ""));
   const canonical = [
-    method, canonicalPath(path), "",
-    names.map((k) => `${k}:${lower[k]}\n`).join(""), signed, payload,
+    method, s3 ? path : canonicalPath(path), canonicalQuery(query),
+    names.map((k) => `${k}:${lower[k]}\n`).join(""), signed, hash,
   ].join("\n");
   const scope = `${day}/${region}/${service}/aws4_request`;
   const toSign = ["AWS4-HMAC-SHA256", t, scope, hex(sha256(canonical))]
@@ -129,8 +142,32 @@ export function sign({ method, host, path, body, headers, service, region,
   key = hmac(key, service);
   key = hmac(key, "aws4_request");
   const signature = hex(hmac(key, toSign));
-  const out = { ...headers, "X-Amz-Date": t };
+  const out = { ...headers, ...extra, "X-Amz-Date": t };
   out.Authorization = `AWS4-HMAC-SHA256 Credential=${creds.akid}/${scope}, ` +
     `SignedHeaders=${signed}, Signature=${signature}`;
   return out;
+}
+
+// A presigned S3 URL path+query for `method` on `path` (already
+// URI-encoded), valid for `expires` seconds: SigV4 in the query, only the
+// host signed, the payload unsigned, as boto3's generate_presigned_url.
+export function presign({ method, host, path, region, creds, expires, now }) {
+  const t = (now || new Date()).toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
+  const day = t.slice(0, 8);
+  const scope = `${day}/${region}/s3/aws4_request`;
+  const query = {
+    "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+    "X-Amz-Credential": `${creds.akid}/${scope}`,
+    "X-Amz-Date": t,
+    "X-Amz-Expires": String(expires),
+    "X-Amz-SignedHeaders": "host",
+  };
+  const canonical = [method, path, canonicalQuery(query), `host:${host}\n`, "host",
+                     "UNSIGNED-PAYLOAD"].join("\n");
+  const toSign = ["AWS4-HMAC-SHA256", t, scope, hex(sha256(canonical))].join("\n");
+  let key = hmac("AWS4" + creds.secret, day);
+  key = hmac(key, region);
+  key = hmac(key, "s3");
+  key = hmac(key, "aws4_request");
+  return `${path}?${canonicalQuery(query)}&X-Amz-Signature=${hex(hmac(key, toSign))}`;
 }

@@ -5,14 +5,13 @@ endpoint used and cost, retraining and deleting, each checked with boto3."""
 import http.client
 import json
 import os
-import subprocess
 import tempfile
 
 import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, KILN, Server, client, own_data_dir, run_js
+from conftest import ACCOUNT, Server, client, own_data_dir, run_js
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
@@ -68,49 +67,50 @@ def test_files_need_no_signature_and_keep_the_page_to_itself(priced):
     assert r.status == 403
 
 
-def recordio(X):
-    text = "".join(",".join(f"{x:.4f}" for x in row) + "\n" for row in X)
-    return subprocess.run([KILN, "admin", "convert", "--from", "csv", "--to", "recordio",
-                           "/dev/stdin", "/dev/stdout"], input=text.encode(),
-                          capture_output=True, check=True).stdout
+def test_signing_code_matches_aws_examples(priced):
+    """sigv4.js against the SigV4 test suite, S3's documented signatures
+    and Node's SHA-256 and HMAC."""
+    assert run_js(priced, "sigv4_vectors.mjs") == {"ok": True}
 
 
-def test_sign_in_deploy_invoke_cost_retrain_delete(priced):
-    s3, sm = client(priced, "s3"), client(priced, "sagemaker")
-    s3.create_bucket(Bucket="console")
+def test_upload_train_deploy_invoke_monitor_cost_retrain_delete(priced, tmp_path):
+    sm = client(priced, "sagemaker")
     rng = np.random.default_rng(5)
     centers = np.array([[0.0] * 4, [10.0] * 4, [-10.0, 10.0, -10.0, 10.0]])
     X = centers[rng.integers(0, 3, 900)] + rng.normal(0, 0.5, (900, 4))
-    s3.put_object(Bucket="console", Key="train/data.pbr", Body=recordio(X))
+    data = tmp_path / "clusters.csv"
+    data.write_text("".join(",".join(f"{x:.4f}" for x in row) + "\n" for row in X))
     job = "console-km"
-    sm.create_training_job(
-        TrainingJobName=job, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": "s3://console/train/"}}}],
-        OutputDataConfig={"S3OutputPath": "s3://console/output"},
-        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5},
-        StoppingCondition={"MaxRuntimeInSeconds": 600},
-        HyperParameters={"k": "3", "feature_dim": "4", "mini_batch_size": "300"},
-        Tags=[{"Key": "team", "Value": "vision"}])
-    sm.get_waiter("training_job_completed_or_stopped").wait(
-        TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    trained = sm.describe_training_job(TrainingJobName=job)
-    assert trained["TrainingJobStatus"] == "Completed"
 
-    row = "9.8,10.1,10.3,9.9"
-    seen = run_js(priced, "console.mjs", PHASE="deploy", JOB=job, ENDPOINT="console-ep", ROW=row)
+    # Upload and train, all in the browser.
+    seen = run_js(priced, "console.mjs", PHASE="train", BUCKET="console", DATA=str(data),
+                  JOB=job, HYPERPARAMETERS="k=3\nfeature_dim=4\nmini_batch_size=300")
     # A wrong secret gets the front door's answer, and no way in.
     assert "SignatureDoesNotMatch" in seen["badSignIn"]
     assert seen["navAfterBadSignIn"] is False
     assert ACCOUNT in seen["who"]
-    assert "Completed" in seen["listed"]
-    assert IMAGE in seen["details"] and "ml.m5.large" in seen["details"]
-    assert any("feature_dim" in t and "mini_batch_size" in t for t in seen["tables"])
-    assert seen["log"].strip()
+    assert "clusters.csv" in seen["listing"] and seen["downloadMatches"] is True
+    obj = client(priced, "s3").get_object(Bucket="console", Key="train/clusters.csv")
+    assert obj["Body"].read() == data.read_bytes() and obj["ContentType"] == "text/csv"
+    trained = sm.describe_training_job(TrainingJobName=job)
+    assert trained["TrainingJobStatus"] == "Completed"
+    assert trained["HyperParameters"] == {"k": "3", "feature_dim": "4", "mini_batch_size": "300"}
+    assert trained["InputDataConfig"][0]["ContentType"] == "text/csv"
+    assert trained["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == \
+        "s3://console/train/"
+    assert trained["RoleArn"] == ROLE
+    sm.add_tags(ResourceArn=trained["TrainingJobArn"], Tags=[{"Key": "team", "Value": "vision"}])
+
+    row = "9.8,10.1,10.3,9.9"
+    seen1 = run_js(priced, "console.mjs", PHASE="deploy", JOB=job, ENDPOINT="console-ep",
+                   ROW=row)
+    assert "Completed" in seen1["listed"]
+    assert IMAGE in seen1["details"] and "ml.m5.large" in seen1["details"]
+    assert any("feature_dim" in t and "mini_batch_size" in t for t in seen1["tables"])
+    assert seen1["log"].strip()
 
     # One click made a model, a config and an endpoint that serve the job.
-    assert "InService" in seen["endpoint"]
+    assert "InService" in seen1["endpoint"]
     model = sm.describe_model(ModelName="console-ep")
     assert model["PrimaryContainer"]["ModelDataUrl"] == trained["ModelArtifacts"]["S3ModelArtifacts"]
     assert model["PrimaryContainer"]["Image"] == IMAGE
@@ -120,20 +120,20 @@ def test_sign_in_deploy_invoke_cost_retrain_delete(priced):
     want = client(priced, "sagemaker-runtime").invoke_endpoint(
         EndpointName="console-ep", Body=row, ContentType="text/csv",
         Accept="application/jsonlines")["Body"].read().decode()
-    assert json.loads(seen["answer"]) == json.loads(want)
-    assert "200 from variant AllTraffic" in seen["answerNote"]
+    assert json.loads(seen1["answer"]) == json.loads(want)
+    assert "200 from variant AllTraffic" in seen1["answerNote"]
 
     # The training job's instance time, priced, on the usage page.
-    rows = {r[0]: r for r in seen["cost"]}
+    rows = {r[0]: r for r in seen1["cost"]}
     mine = rows[trained["TrainingJobArn"]]
     assert mine[1] == "USE1-Train:ml.m5.large"
     hours = float(mine[2])
     assert hours > 0
     assert float(mine[3]) == pytest.approx(hours * PRICES["ml.m5.large"], abs=2e-6)
-    assert seen["costTotal"].startswith("Total: ")
+    assert seen1["costTotal"].startswith("Total: ")
 
     # Retrain: a new job with the same settings and tags.
-    again = seen["retrained"]
+    again = seen1["retrained"]
     assert again.startswith(job + "-") and len(again) == len(job) + 15
     sm.get_waiter("training_job_completed_or_stopped").wait(
         TrainingJobName=again, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
@@ -144,7 +144,14 @@ def test_sign_in_deploy_invoke_cost_retrain_delete(priced):
     assert sm.list_tags(ResourceArn=copy["TrainingJobArn"])["Tags"] == [
         {"Key": "team", "Value": "vision"}]
 
-    seen2 = run_js(priced, "console.mjs", PHASE="delete", ENDPOINT="console-ep")
+    seen2 = run_js(priced, "console.mjs", PHASE="delete", ENDPOINT="console-ep", INVOKED="2")
+    # The browser's call and boto3's, in CloudWatch's AWS/SageMaker metrics.
+    variant, invoked, e4, e5, model_latency, _ = seen2["metrics"][0]
+    assert (variant, invoked, e4, e5) == ("AllTraffic", "2", "0", "0")
+    assert model_latency.endswith(" µs") and int(model_latency.split()[0]) > 0
+    assert len(seen2["bars"]) == 60
+    assert sum(int(b.split(": ")[1].split()[0]) for b in seen2["bars"]) == 2
+    assert "Data captureoff" in seen2["capture"]
     assert "Click again" in seen2["armed"]
     assert "Could not find endpoint" in seen2["gone"]
     assert seen2["signedOut"] == 0
@@ -154,6 +161,6 @@ def test_sign_in_deploy_invoke_cost_retrain_delete(priced):
 
     # The page itself never failed; refused requests show as the browser's
     # own "Failed to load resource" lines, which are expected here.
-    for s in (seen, seen2):
+    for s in (seen, seen1, seen2):
         assert s["pageErrors"] == []
         assert [m for m in s["consoleErrors"] if "Failed to load resource" not in m] == []

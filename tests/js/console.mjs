@@ -1,14 +1,21 @@
 // The web console in a real browser (Debian's Chromium, driven by
 // playwright-core), as a user clicks through it; prints what it saw as JSON.
 // Environment: KILN_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, PHASE:
-//   deploy  sign in with a wrong secret, then the right one; find training
-//           job JOB, deploy it as endpoint ENDPOINT, invoke it with ROW,
-//           read the usage page, retrain JOB;
-//   delete  delete ENDPOINT, sign out.
+//   train   sign in with a wrong secret, then the right one; create bucket
+//           BUCKET, upload file DATA under train/, fetch its presigned
+//           link; create training job JOB on it with HYPERPARAMETERS and
+//           wait until it completes;
+//   deploy  deploy JOB as endpoint ENDPOINT, invoke it with ROW, read the
+//           usage page, retrain JOB;
+//   delete  read ENDPOINT's metrics until its Invocations reach INVOKED,
+//           delete it, sign out.
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
 import { chromium } from "playwright-core";
 
-const url = `${process.env.KILN_URL}/console/`;
-const { JOB, ENDPOINT, ROW, PHASE } = process.env;
+const base = process.env.KILN_URL;
+const url = `${base}/console/`;
+const { JOB, ENDPOINT, ROW, PHASE, BUCKET, DATA } = process.env;
 const seen = { pageErrors: [], consoleErrors: [] };
 
 const browser = await chromium.launch({
@@ -29,20 +36,52 @@ try {
 
   await page.goto(url);
   await page.waitForSelector("#sign-in");
-
-  if (PHASE === "deploy") {
+  if (PHASE === "train") {
     await signIn("not-the-secret");
     await page.waitForSelector("#error:not([hidden])");
     seen.badSignIn = await page.textContent("#error");
     seen.navAfterBadSignIn = await page.isVisible("#nav");
-
     await page.reload();
     await page.waitForSelector("#sign-in");
-    await signIn(process.env.AWS_SECRET_ACCESS_KEY);
-    await page.waitForSelector(`a[href="#/training/${JOB}"]`);
-    seen.who = await page.textContent("#who");
-    seen.listed = await page.textContent(`tr:has(a[href="#/training/${JOB}"])`);
+  }
+  await signIn(process.env.AWS_SECRET_ACCESS_KEY);
+  await page.waitForSelector("#nav:not([hidden])");
+  seen.who = await page.textContent("#who");
 
+  if (PHASE === "train") {
+    await page.click('nav a[href="#/s3"]');
+    await page.fill("input[name=bucket]", BUCKET);
+    await page.click("#create-bucket");
+    await page.waitForSelector("#upload");
+    await page.setInputFiles("input[name=files]", DATA);
+    await page.fill("input[name=prefix]", "train/");
+    await page.click("#upload");
+    await page.waitForFunction(() =>
+      document.getElementById("upload-note").textContent.startsWith("Uploaded"));
+    await page.click('a:text-is("train/")');
+    const name = basename(DATA);
+    const link = page.locator(`a:text-is("${name}")`);
+    await link.waitFor();
+    seen.listing = await page.textContent("main table");
+    // The presigned link works without the console: plain HTTP.
+    const href = await link.getAttribute("href");
+    const got = Buffer.from(await (await fetch(base + href)).arrayBuffer());
+    seen.downloadMatches = got.equals(await readFile(DATA));
+
+    await page.click('nav a[href="#/training"]');
+    await page.click("#new-job");
+    await page.fill("input[name=job-name]", JOB);
+    await page.fill("input[name=train]", `s3://${BUCKET}/train/`);
+    await page.selectOption("select[name=content-type]", "text/csv");
+    await page.fill("textarea[name=hyperparameters]", process.env.HYPERPARAMETERS);
+    await page.fill("input[name=output]", `s3://${BUCKET}/output`);
+    await page.click("#create-job");
+    await page.waitForURL(`**#/training/${JOB}`);
+    await page.waitForSelector("#deploy", { timeout: 120000 });
+    seen.listed = await page.textContent("main dl");
+  } else if (PHASE === "deploy") {
+    await page.waitForSelector(`a[href="#/training/${JOB}"]`);
+    seen.listed = await page.textContent(`tr:has(a[href="#/training/${JOB}"])`);
     await page.click(`a[href="#/training/${JOB}"]`);
     await page.waitForSelector("#deploy");
     seen.details = await page.textContent("main dl");
@@ -66,7 +105,7 @@ try {
     await page.click('nav a[href="#/cost"]');
     await page.waitForSelector("#cost-total");
     seen.cost = await page.$$eval("main tbody tr", (rs) =>
-      rs.map((r) => [...r.cells].map((c) => c.title || c.firstChild?.title || c.innerText)));
+      rs.map((r) => [...r.cells].map((c) => c.firstChild?.title || c.innerText)));
     seen.costTotal = await page.textContent("#cost-total");
 
     await page.click('nav a[href="#/training"]');
@@ -75,10 +114,18 @@ try {
     await page.waitForURL((u) => !u.hash.endsWith(`/${JOB}`) && u.hash.startsWith("#/training/"));
     seen.retrained = decodeURIComponent(new URL(page.url()).hash.slice("#/training/".length));
   } else {
-    await signIn(process.env.AWS_SECRET_ACCESS_KEY);
-    await page.waitForSelector("#nav:not([hidden])");
     await page.goto(`${url}#/endpoints/${ENDPOINT}`);
     await page.waitForSelector("#delete");
+    // The invocations so far reach CloudWatch's metrics within seconds.
+    await page.waitForFunction((n) => {
+      const cell = document.querySelector("#metrics tbody tr td:nth-child(2)");
+      return cell && cell.textContent === n;
+    }, process.env.INVOKED, { timeout: 30000 });
+    seen.metrics = await page.$$eval("#metrics tbody tr", (rs) =>
+      rs.map((r) => [...r.cells].map((c) => c.innerText)));
+    seen.bars = await page.$$eval("#invocations-chart title", (ts) =>
+      ts.map((t) => t.textContent));
+    seen.capture = await page.textContent("main dl");
     await page.click("#delete");
     seen.armed = await page.textContent("#delete");
     await page.click("#delete");
