@@ -592,7 +592,7 @@ function svg(tag, attrs, ...kids) {
 
 // Bars of `values` (one a minute, oldest first), each titled.
 function barChart(values, titles) {
-  const w = 6;
+  const w = 12;
   const height = 60;
   const top = Math.max(1, ...values);
   return svg("svg", { id: "invocations-chart", width: values.length * w, height,
@@ -782,6 +782,9 @@ async function costView(g) {
                 r.hours.toFixed(6), r.cost.toFixed(6)];
       }), [2, 3]),
       h("p", { id: "cost-total" }, `Total: ${total.toFixed(6)} USD`),
+      total === 0 && list.length
+        ? h("p", { class: "muted" }, "Costs read 0: this server has no price list "
+          + "(kiln server --price-list prices.json).") : null,
     );
   });
 }
