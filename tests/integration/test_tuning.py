@@ -215,7 +215,12 @@ def test_bad_requests(sm):
     refused("ValidationException", "TrainingJobDefinition: ", definition=bad_channel)
     refused("ValidationException", "Member must have length less than or equal to 32",
             name="a" * 33)
-    refused("ResourceInUse", "already exists", name="tune-random")
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="tune-dup",
+        HyperParameterTuningJobConfig=config(MaxNumberOfTrainingJobs=1),
+        TrainingJobDefinition=definition())
+    refused("ResourceInUse", "already exists", name="tune-dup")
+    assert wait(sm, "tune-dup")["HyperParameterTuningJobStatus"] == "Completed"
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune-none")
     assert e.value.response["Error"]["Code"] == "ResourceNotFound"
