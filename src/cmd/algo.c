@@ -13,6 +13,7 @@
 #include "algos/algo.h"
 #include "algos/kmeans/serve.h"
 #include "algos/kmeans/train.h"
+#include "algos/monitor/analyze.h"
 #include "base/log.h"
 #include "cmd/cmd.h"
 #include "http/server.h"
@@ -184,6 +185,11 @@ int cmd_algo(int argc, char **argv)
     if (nrest == 2 && strcmp(argv[rest[1]], "serve") == 0 &&
         strcmp(argv[rest[0]], "kmeans") == 0) {
         status = serve(&c);
+        goto out;
+    }
+    if (nrest == 2 && strcmp(argv[rest[0]], "model-monitor") == 0 &&
+        strcmp(argv[rest[1]], "analyze") == 0) {
+        status = monitor_analyze(getenv("KILN_PROCESSING_ROOT"));
         goto out;
     }
     if (nrest < 2 || strcmp(argv[rest[1]], "train") != 0) {

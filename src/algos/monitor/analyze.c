@@ -1,0 +1,272 @@
+/*
+ * analyze.c - `kiln algo model-monitor analyze`: the built-in
+ * "sagemaker-model-monitor-analyzer" image of processing jobs, configured
+ * as Model Monitor's container is, by environment variables:
+ *
+ *   dataset_format        {"csv": {"header": true}} or
+ *                         {"sagemakerCaptureJson": {...}}
+ *   dataset_source        the directory (or file) of the dataset
+ *   output_path           where statistics.json and the rest go
+ *   baseline_statistics   with baseline_constraints: monitor the dataset
+ *   baseline_constraints    against that baseline; without: suggest one
+ *   start_time, end_time  capture records to analyze (ISO 8601)
+ *
+ * Paths are the container's (/opt/ml/processing/...); the runner passes
+ * the directory that stands for "/" in KILN_PROCESSING_ROOT.
+ */
+#include "algos/monitor/analyze.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "algos/algo.h"
+#include "algos/monitor/monitor.h"
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/tm.h"
+
+#define FILE_MAX ((size_t)1 << 30)
+
+struct files {
+    char **paths;
+    size_t n, cap;
+};
+
+/* Where container path p is on this host. */
+static void host_path(const char *root, const char *p, struct buf *out)
+{
+    buf_reset(out);
+    if (root && *root && p[0] == '/')
+        buf_adds(out, root);
+    buf_adds(out, p);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every regular file under path (or path itself), depth first. */
+static void walk(const char *path, struct files *f, int depth)
+{
+    struct stat st;
+    if (depth > 32 || stat(path, &st) != 0)
+        return;
+    if (S_ISREG(st.st_mode)) {
+        if (f->n == f->cap) {
+            f->cap = f->cap ? 2 * f->cap : 16;
+            f->paths = xrealloc(f->paths, f->cap * sizeof(*f->paths));
+        }
+        f->paths[f->n++] = xstrdup(path);
+        return;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return;
+    DIR *dir = opendir(path);
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct buf sub = BUF_INIT(8192);
+        buf_addf(&sub, "%s/%s", path, e->d_name);
+        walk(buf_cstr(&sub), f, depth + 1);
+        buf_release(&sub);
+    }
+    if (dir)
+        closedir(dir);
+}
+
+static int read_file(const char *path, struct buf *out, struct kiln_diag *d)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char chunk[65536];
+    ssize_t n;
+
+    buf_reset(out);
+    if (fd < 0)
+        return diag_set(d, KILN_EIO, "cannot read %s: %s", path,
+                        strerror(errno));
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        if (buf_add(out, chunk, (size_t)n) != 0) {
+            close(fd);
+            return diag_set(d, KILN_ETOOBIG, "%s is larger than 1 GiB", path);
+        }
+    close(fd);
+    return n < 0 ? diag_set(d, KILN_EIO, "cannot read %s", path) : 0;
+}
+
+static json_t *load_json(const char *root, const char *path,
+                         struct kiln_diag *d)
+{
+    struct buf p = BUF_INIT(8192);
+    json_error_t e;
+    host_path(root, path, &p);
+    json_t *doc = json_load_file(buf_cstr(&p), 0, &e);
+    if (!doc)
+        diag_set(d, KILN_EINVAL, "cannot read %s: %s", path, e.text);
+    buf_release(&p);
+    return doc;
+}
+
+static int write_json(const char *dir, const char *name, json_t *doc,
+                      struct kiln_diag *d)
+{
+    struct buf p = BUF_INIT(8192);
+    buf_addf(&p, "%s/%s", dir, name);
+    int rc = json_dump_file(doc, buf_cstr(&p), JSON_INDENT(4)) == 0
+                 ? 0
+                 : diag_set(d, KILN_EIO, "cannot write %s", name);
+    buf_release(&p);
+    return rc;
+}
+
+/* The dataset's format: CSV (with or without header) or capture JSON. */
+static int dataset_format(const char *text, bool *capture, bool *header,
+                          struct kiln_diag *d)
+{
+    json_error_t e;
+    json_t *f = json_loads(text ? text : "{\"csv\": {\"header\": true}}", 0, &e);
+    int rc = 0;
+    *capture = false;
+    *header = true;
+    if (json_object_get(f, "sagemakerCaptureJson")) {
+        *capture = true;
+    } else if (json_is_object(json_object_get(f, "csv"))) {
+        json_t *h = json_object_get(json_object_get(f, "csv"), "header");
+        *header = h ? json_is_true(h) : true;
+    } else {
+        rc = diag_set(d, KILN_EINVAL,
+                      "dataset_format %s: kiln's analyzer reads \"csv\" "
+                      "datasets and \"sagemakerCaptureJson\" capture files.",
+                      f ? "is not one kiln reads" : "is not JSON");
+    }
+    json_decref(f);
+    return rc;
+}
+
+static double env_time(const char *name)
+{
+    const char *v = getenv(name);
+    double t = 0;
+    return v && tm_parse_iso(v, &t) == 0 ? t : 0;
+}
+
+static int analyze(const char *root, struct kiln_diag *d)
+{
+    const char *source = getenv("dataset_source");
+    const char *output = getenv("output_path");
+    const char *stats_path = getenv("baseline_statistics");
+    const char *cons_path = getenv("baseline_constraints");
+    bool capture, header, monitoring = cons_path && *cons_path;
+    struct mon_table t;
+    struct files files = {0};
+    struct buf p = BUF_INIT(8192), data = BUF_INIT(FILE_MAX);
+    json_t *stats = NULL, *cons = NULL, *doc = NULL;
+    char **names = NULL;
+    size_t nnames = 0;
+    int rc;
+
+    mon_table_init(&t);
+    if (!source || !output) {
+        rc = diag_set(d, KILN_EINVAL,
+                      "The environment must set dataset_source and "
+                      "output_path.");
+        goto out;
+    }
+    rc = dataset_format(getenv("dataset_format"), &capture, &header, d);
+    if (!rc && monitoring) {
+        if (!stats_path || !*stats_path) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "baseline_constraints wants baseline_statistics "
+                          "too.");
+            goto out;
+        }
+        stats = load_json(root, stats_path, d);
+        cons = stats ? load_json(root, cons_path, d) : NULL;
+        rc = cons ? mon_baseline_names(stats, &names, &nnames, d) : KILN_EINVAL;
+        if (!rc)
+            mon_table_names(&t, (const char *const *)names, nnames);
+    }
+    if (rc)
+        goto out;
+    host_path(root, source, &p);
+    walk(buf_cstr(&p), &files, 0);
+    if (files.n)
+        qsort(files.paths, files.n, sizeof(*files.paths), cmp_str);
+    algo_log("INFO", "Analyzing %zu file(s) of %s (%s)", files.n, source,
+             capture ? "data capture" : header ? "CSV with header" : "CSV");
+    double start = env_time("start_time"), end = env_time("end_time");
+    for (size_t i = 0; !rc && i < files.n; i++) {
+        rc = read_file(files.paths[i], &data, d);
+        if (!rc && capture)
+            rc = mon_read_capture(&t, data.data ? data.data : "", data.len,
+                                  start, end, d);
+        else if (!rc)
+            rc = mon_read_csv(&t, data.data ? data.data : "", data.len,
+                              header, d);
+        if (rc)
+            diag_wrap(d, rc, files.paths[i] + (root ? strlen(root) : 0));
+    }
+    if (rc)
+        goto out;
+    algo_log("INFO", "Read %llu row(s) of %zu column(s); %llu record(s) "
+             "skipped",
+             (unsigned long long)t.rows, t.ncols, (unsigned long long)t.skipped);
+    if (t.rows == 0) {
+        rc = diag_set(d, KILN_EINVAL, "Job inputs had no data.");
+        goto out;
+    }
+    host_path(root, output, &p);
+    mkdir(buf_cstr(&p), 0755);
+    doc = mon_statistics(&t);
+    rc = write_json(buf_cstr(&p), "statistics.json", doc, d);
+    json_decref(doc);
+    doc = NULL;
+    if (!rc && !monitoring) {
+        doc = mon_constraints(&t);
+        rc = write_json(buf_cstr(&p), "constraints.json", doc, d);
+    } else if (!rc) {
+        rc = mon_violations(&t, stats, cons, &doc, d);
+        if (!rc)
+            rc = write_json(buf_cstr(&p), "constraint_violations.json", doc, d);
+        if (!rc)
+            algo_log("INFO", "Found %zu violation(s)",
+                     json_array_size(json_object_get(doc, "violations")));
+    }
+out:
+    json_decref(doc);
+    json_decref(stats);
+    json_decref(cons);
+    for (size_t i = 0; i < nnames; i++)
+        mem_free(names[i]);
+    mem_free(names);
+    for (size_t i = 0; i < files.n; i++)
+        mem_free(files.paths[i]);
+    mem_free(files.paths);
+    mon_table_release(&t);
+    buf_release(&p);
+    buf_release(&data);
+    return rc;
+}
+
+int monitor_analyze(const char *root)
+{
+    struct kiln_diag d = {0};
+    int rc = analyze(root, &d);
+    if (!rc) {
+        algo_log("INFO", "Completed");
+        return 0;
+    }
+    /* The last line is the job's FailureReason. */
+    bool client = rc == KILN_EINVAL || rc == KILN_ETOOBIG;
+    printf("%s%s\n", client ? "ClientError: " : "", d.msg);
+    fflush(stdout);
+    return client ? 2 : 1;
+}
