@@ -13,8 +13,8 @@
  *
  * Dimensions: SERVICE ("Amazon SageMaker"), USAGE_TYPE ("USE1-Train:
  * ml.m5.large", as SageMaker's usage types read), INSTANCE_TYPE, REGION,
- * OPERATION (Training, Hosting, Transform), and RESOURCE_ID (the job's or
- * endpoint's ARN) with resources. Filters: Dimensions, Tags, And, Or,
+ * OPERATION (Training, Hosting, Transform, Processing), and RESOURCE_ID (the
+ * job's or endpoint's ARN) with resources. Filters: Dimensions, Tags, And, Or,
  * Not.
  */
 #include "api/cost.h"
@@ -123,9 +123,10 @@ static int add_tag(void *ctx, const char *key, const char *value)
 
 static const char *operation(const struct row *r)
 {
-    return strcmp(r->kind, "training") == 0    ? "Training"
-           : strcmp(r->kind, "transform") == 0 ? "Transform"
-                                               : "Hosting";
+    return strcmp(r->kind, "training") == 0     ? "Training"
+           : strcmp(r->kind, "transform") == 0  ? "Transform"
+           : strcmp(r->kind, "processing") == 0 ? "Processing"
+                                                : "Hosting";
 }
 
 /* SageMaker's usage type: "<region code>-Train:ml.m5.large". */
@@ -142,9 +143,10 @@ static void usage_type(const struct api_ctx *c, const struct row *r, char *out,
     for (size_t i = 0; i < KILN_ARRAY_LEN(codes); i++)
         if (strcmp(codes[i][0], c->region) == 0)
             code = codes[i][1];
-    const char *what = strcmp(r->kind, "training") == 0    ? "Train"
-                       : strcmp(r->kind, "transform") == 0 ? "Tsform"
-                                                           : "Host";
+    const char *what = strcmp(r->kind, "training") == 0     ? "Train"
+                       : strcmp(r->kind, "transform") == 0  ? "Tsform"
+                       : strcmp(r->kind, "processing") == 0 ? "Processing"
+                                                            : "Host";
     snprintf(out, size, "%s-%s:%s", code, what, r->itype);
 }
 

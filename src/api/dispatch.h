@@ -52,6 +52,12 @@ struct api_jobs {
     void *tuning;
     int (*tuning_start)(void *tuning, const char *account, const char *name);
     int (*tuning_stop)(void *tuning, const char *account, const char *name);
+    /* Processing jobs: run one just recorded as InProgress; stop one. */
+    void *processing;
+    int (*processing_start)(void *processing, const char *account,
+                            const char *name);
+    int (*processing_stop)(void *processing, const char *account,
+                           const char *name);
     /* Cost Explorer: USD per instance-hour by instance type, a number or
      * {"training": n, "hosting": n, "transform": n}; NULL: none. */
     json_t *prices;

@@ -164,7 +164,7 @@ static const struct vshape next_token = {
     .type = VT_STRING, .flags = V_MAX, .max = 8192, .pattern = ".*"};
 static const struct vshape max_results = {
     .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 1, .max = 100};
-static const struct vmember list_members[] = {
+const struct vmember job_list_members[] = {
     {"CreationTimeAfter", &timestamp, false},
     {"CreationTimeBefore", &timestamp, false},
     {"LastModifiedTimeAfter", &timestamp, false},
@@ -177,7 +177,7 @@ static const struct vmember list_members[] = {
     {"MaxResults", &max_results, false},
     {NULL, NULL, false}};
 const struct vshape transform_list_input = {.type = VT_STRUCTURE,
-                                            .members = list_members};
+                                            .members = job_list_members};
 
 static const char *str(json_t *o, const char *k)
 {

@@ -22,4 +22,8 @@
 TRANSFORM_OPS(TRANSFORM_DECLARE)
 #undef TRANSFORM_DECLARE
 
+/* The members of ListTransformJobs' input, which ListProcessingJobs
+ * shares: times, NameContains, StatusEquals, sorting, paging. */
+extern const struct vmember job_list_members[];
+
 #endif

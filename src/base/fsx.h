@@ -19,4 +19,11 @@ bool fsx_safe_relpath(const char *rel);
  * first '/' at or after path[from]. */
 void fsx_make_parents(char *path, size_t from);
 
+/* Calls fn for every regular file under path (or path itself when it is
+ * one), in path order, with its path and its path relative to `path`
+ * ("" for path itself); symbolic links are not followed. */
+void fsx_walk(const char *path,
+              void (*fn)(void *ctx, const char *file, const char *rel),
+              void *ctx);
+
 #endif

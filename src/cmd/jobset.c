@@ -3,6 +3,7 @@
  */
 #include "cmd/jobset.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
@@ -10,6 +11,7 @@
 
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/tm.h"
 
 struct entry {
     struct job job;
@@ -158,4 +160,32 @@ void jobset_each_status(struct meta *m, const char *type, const char *status,
     for (size_t i = 0; i < l.n; i++)
         fn(ctx, l.v[i][0], l.v[i][1]);
     mem_free(l.v);
+}
+
+void jobset_set_status(struct meta *m, const char *type, const char *account,
+                       const char *name, const char *status_key,
+                       const char *status, const char *expect,
+                       const char *end_key)
+{
+    char *body = NULL;
+    if (meta_res_get(m, account, type, name, &body) != 0)
+        return;
+    json_t *doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    if (!doc)
+        return;
+    json_object_set_new(doc, status_key, json_string(status));
+    if (end_key)
+        json_object_set_new(doc, end_key, json_real(tm_now()));
+    char *nb = json_dumps(doc, JSON_COMPACT);
+    struct meta_res r = {.account = account,
+                         .type = type,
+                         .name = name,
+                         .status = status,
+                         .modified = tm_now(),
+                         .body = nb,
+                         .expect = expect};
+    meta_res_save(m, &r);
+    mem_free(nb);
+    json_decref(doc);
 }

@@ -44,4 +44,14 @@ void jobset_each_status(struct meta *m, const char *type, const char *status,
                                    const char *name),
                         void *ctx);
 
+/*
+ * Sets the status of job `name` of `type`: its document's `status_key`
+ * and its record's status, only while the stored status is `expect` (NULL:
+ * whatever it is); with end_key, the document also gets that time now.
+ */
+void jobset_set_status(struct meta *m, const char *type, const char *account,
+                       const char *name, const char *status_key,
+                       const char *status, const char *expect,
+                       const char *end_key);
+
 #endif

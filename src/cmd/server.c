@@ -27,6 +27,7 @@
 #include "cmd/asyncq.h"
 #include "cmd/front.h"
 #include "cmd/hoster.h"
+#include "cmd/processor.h"
 #include "cmd/scaler.h"
 #include "cmd/trainer.h"
 #include "cmd/transformer.h"
@@ -140,7 +141,7 @@ static int first_key(const struct kiln_config *c, struct meta *m,
 }
 
 /* The --price-list file: {"<instance type>": USD per hour, or {"training":
- * n, "hosting": n, "transform": n}}. */
+ * n, "hosting": n, "transform": n, "processing": n}}. */
 static int load_prices(const char *path, json_t **out, struct kiln_diag *d)
 {
     json_error_t e;
@@ -158,7 +159,8 @@ static int load_prices(const char *path, json_t **out, struct kiln_diag *d)
         json_object_foreach(v, kind, n) ok =
             ok &&
             (strcmp(kind, "training") == 0 || strcmp(kind, "hosting") == 0 ||
-             strcmp(kind, "transform") == 0) &&
+             strcmp(kind, "transform") == 0 ||
+             strcmp(kind, "processing") == 0) &&
             json_is_number(n);
     }
     if (!ok) {
@@ -166,8 +168,8 @@ static int load_prices(const char *path, json_t **out, struct kiln_diag *d)
         return diag_set(d, KILN_EINVAL,
                         "price list %s: expected {\"ml.m5.large\": 0.115, "
                         "...}, each price a number or an object of "
-                        "\"training\", \"hosting\" and \"transform\" "
-                        "prices",
+                        "\"training\", \"hosting\", \"transform\" and "
+                        "\"processing\" prices",
                         path);
     }
     *out = p;
@@ -185,6 +187,7 @@ int cmd_server(int argc, char **argv)
     struct hoster *hoster = NULL;
     struct asyncq *asyncq = NULL;
     struct transformer *transformer = NULL;
+    struct processor *processor = NULL;
     struct tuner *tuner = NULL;
     json_t *prices = NULL;
     struct scaler *scaler = NULL;
@@ -248,6 +251,8 @@ int cmd_server(int argc, char **argv)
         rc = asyncq_new(m, store, hoster, &asyncq, &d);
     if (!rc)
         rc = transformer_new(m, store, hoster, c.data_dir, &transformer, &d);
+    if (!rc)
+        rc = processor_new(m, store, c.data_dir, c.region, &processor, &d);
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);
         goto out;
@@ -267,6 +272,9 @@ int cmd_server(int argc, char **argv)
     f.jobs.transforms = transformer;
     f.jobs.transform_start = transformer_start;
     f.jobs.transform_stop = transformer_stop;
+    f.jobs.processing = processor;
+    f.jobs.processing_start = processor_start;
+    f.jobs.processing_stop = processor_stop;
     f.jobs.prices = prices;
     f.hoster = hoster;
     f.asyncq = asyncq;
@@ -315,6 +323,7 @@ out:
     trainer_free(trainer);
     asyncq_free(asyncq);
     transformer_free(transformer);
+    processor_free(processor);
     hoster_free(hoster);
     objstore_close(store);
     meta_close(m);

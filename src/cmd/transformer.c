@@ -600,25 +600,8 @@ int transformer_start(void *tv, const char *account, const char *name)
 static void mark_stopping(struct job *j)
 {
     struct transformer *t = j->ctx;
-    char *body = NULL;
-    if (meta_res_get(t->meta, j->account, TYPE, j->name, &body) != 0)
-        return;
-    json_t *doc = json_loads(body, 0, NULL);
-    mem_free(body);
-    if (!doc)
-        return;
-    json_object_set_new(doc, "TransformJobStatus", json_string("Stopping"));
-    char *nb = json_dumps(doc, JSON_COMPACT);
-    struct meta_res m = {.account = j->account,
-                         .type = TYPE,
-                         .name = j->name,
-                         .status = "Stopping",
-                         .modified = tm_now(),
-                         .body = nb,
-                         .expect = "InProgress"};
-    meta_res_save(t->meta, &m);
-    mem_free(nb);
-    json_decref(doc);
+    jobset_set_status(t->meta, TYPE, j->account, j->name, "TransformJobStatus",
+                      "Stopping", "InProgress", NULL);
 }
 
 int transformer_stop(void *tv, const char *account, const char *name)
@@ -638,25 +621,8 @@ static void resume(void *ctx, const char *account, const char *name)
 static void stopped(void *ctx, const char *account, const char *name)
 {
     struct transformer *t = ctx;
-    char *body = NULL;
-    if (meta_res_get(t->meta, account, TYPE, name, &body) != 0)
-        return;
-    json_t *doc = json_loads(body, 0, NULL);
-    mem_free(body);
-    if (!doc)
-        return;
-    json_object_set_new(doc, "TransformJobStatus", json_string("Stopped"));
-    json_object_set_new(doc, "TransformEndTime", json_real(tm_now()));
-    char *nb = json_dumps(doc, JSON_COMPACT);
-    struct meta_res m = {.account = account,
-                         .type = TYPE,
-                         .name = name,
-                         .status = "Stopped",
-                         .modified = tm_now(),
-                         .body = nb};
-    meta_res_save(t->meta, &m);
-    mem_free(nb);
-    json_decref(doc);
+    jobset_set_status(t->meta, TYPE, account, name, "TransformJobStatus",
+                      "Stopped", NULL, "TransformEndTime");
 }
 
 int transformer_new(struct meta *meta, struct objstore *store,

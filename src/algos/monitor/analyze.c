@@ -16,7 +16,6 @@
  */
 #include "algos/monitor/analyze.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include "algos/algo.h"
 #include "algos/monitor/monitor.h"
 #include "base/buf.h"
+#include "base/fsx.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
@@ -48,39 +48,15 @@ static void host_path(const char *root, const char *p, struct buf *out)
     buf_adds(out, p);
 }
 
-static int cmp_str(const void *a, const void *b)
+static void add_file(void *ctx, const char *path, const char *rel)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every regular file under path (or path itself), depth first. */
-static void walk(const char *path, struct files *f, int depth)
-{
-    struct stat st;
-    if (depth > 32 || stat(path, &st) != 0)
-        return;
-    if (S_ISREG(st.st_mode)) {
-        if (f->n == f->cap) {
-            f->cap = f->cap ? 2 * f->cap : 16;
-            f->paths = xrealloc(f->paths, f->cap * sizeof(*f->paths));
-        }
-        f->paths[f->n++] = xstrdup(path);
-        return;
+    struct files *f = ctx;
+    (void)rel;
+    if (f->n == f->cap) {
+        f->cap = f->cap ? 2 * f->cap : 16;
+        f->paths = xrealloc(f->paths, f->cap * sizeof(*f->paths));
     }
-    if (!S_ISDIR(st.st_mode))
-        return;
-    DIR *dir = opendir(path);
-    struct dirent *e;
-    while (dir && (e = readdir(dir)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        struct buf sub = BUF_INIT(8192);
-        buf_addf(&sub, "%s/%s", path, e->d_name);
-        walk(buf_cstr(&sub), f, depth + 1);
-        buf_release(&sub);
-    }
-    if (dir)
-        closedir(dir);
+    f->paths[f->n++] = xstrdup(path);
 }
 
 static int read_file(const char *path, struct buf *out, struct kiln_diag *d)
@@ -132,7 +108,8 @@ static int dataset_format(const char *text, bool *capture, bool *header,
                           struct kiln_diag *d)
 {
     json_error_t e;
-    json_t *f = json_loads(text ? text : "{\"csv\": {\"header\": true}}", 0, &e);
+    json_t *f =
+        json_loads(text ? text : "{\"csv\": {\"header\": true}}", 0, &e);
     int rc = 0;
     *capture = false;
     *header = true;
@@ -197,11 +174,11 @@ static int analyze(const char *root, struct kiln_diag *d)
     if (rc)
         goto out;
     host_path(root, source, &p);
-    walk(buf_cstr(&p), &files, 0);
-    if (files.n)
-        qsort(files.paths, files.n, sizeof(*files.paths), cmp_str);
+    fsx_walk(buf_cstr(&p), add_file, &files);
     algo_log("INFO", "Analyzing %zu file(s) of %s (%s)", files.n, source,
-             capture ? "data capture" : header ? "CSV with header" : "CSV");
+             capture  ? "data capture"
+             : header ? "CSV with header"
+                      : "CSV");
     double start = env_time("start_time"), end = env_time("end_time");
     for (size_t i = 0; !rc && i < files.n; i++) {
         rc = read_file(files.paths[i], &data, d);
@@ -209,16 +186,18 @@ static int analyze(const char *root, struct kiln_diag *d)
             rc = mon_read_capture(&t, data.data ? data.data : "", data.len,
                                   start, end, d);
         else if (!rc)
-            rc = mon_read_csv(&t, data.data ? data.data : "", data.len,
-                              header, d);
+            rc = mon_read_csv(&t, data.data ? data.data : "", data.len, header,
+                              d);
         if (rc)
             diag_wrap(d, rc, files.paths[i] + (root ? strlen(root) : 0));
     }
     if (rc)
         goto out;
-    algo_log("INFO", "Read %llu row(s) of %zu column(s); %llu record(s) "
+    algo_log("INFO",
+             "Read %llu row(s) of %zu column(s); %llu record(s) "
              "skipped",
-             (unsigned long long)t.rows, t.ncols, (unsigned long long)t.skipped);
+             (unsigned long long)t.rows, t.ncols,
+             (unsigned long long)t.skipped);
     if (t.rows == 0) {
         rc = diag_set(d, KILN_EINVAL, "Job inputs had no data.");
         goto out;

@@ -91,7 +91,8 @@ static bool number(const char *s, size_t n, double *v, bool *integral)
 static void add_category(struct mon_col *c, const char *s, size_t n)
 {
     for (size_t k = 0; k < c->ncats; k++)
-        if (strlen(c->cats[k].value) == n && memcmp(c->cats[k].value, s, n) == 0) {
+        if (strlen(c->cats[k].value) == n &&
+            memcmp(c->cats[k].value, s, n) == 0) {
             c->cats[k].count++;
             return;
         }
@@ -182,8 +183,8 @@ static int add_row(struct mon_table *t, const char *line, size_t len,
     return 0;
 }
 
-int mon_read_csv(struct mon_table *t, const char *data, size_t len,
-                 bool header, struct kiln_diag *d)
+int mon_read_csv(struct mon_table *t, const char *data, size_t len, bool header,
+                 struct kiln_diag *d)
 {
     size_t pos = 0;
     bool first = header && t->ncols == 0;
@@ -259,8 +260,8 @@ int mon_read_capture(struct mon_table *t, const char *data, size_t len,
             continue;
         json_error_t e;
         json_t *rec = json_loadb(line, n, 0, &e);
-        json_t *in = json_object_get(
-            json_object_get(rec, "captureData"), "endpointInput");
+        json_t *in = json_object_get(json_object_get(rec, "captureData"),
+                                     "endpointInput");
         if (!json_is_object(in)) {
             json_decref(rec);
             rc = diag_set(d, KILN_EINVAL,
@@ -271,9 +272,8 @@ int mon_read_capture(struct mon_table *t, const char *data, size_t len,
         const char *when = json_string_value(json_object_get(
             json_object_get(rec, "eventMetadata"), "inferenceTime"));
         double at = 0;
-        bool in_window =
-            end <= 0 || (when && tm_parse_iso(when, &at) == 0 &&
-                         at >= start && at < end);
+        bool in_window = end <= 0 || (when && tm_parse_iso(when, &at) == 0 &&
+                                      at >= start && at < end);
         const char *ct =
             json_string_value(json_object_get(in, "observedContentType"));
         if (!in_window || !ct || !str_starts(ct, "text/csv")) {
@@ -284,8 +284,8 @@ int mon_read_capture(struct mon_table *t, const char *data, size_t len,
         buf_reset(&bytes);
         rc = capture_data(in, &bytes, d);
         if (!rc)
-            rc = mon_read_csv(t, bytes.data ? bytes.data : "", bytes.len,
-                              false, d);
+            rc = mon_read_csv(t, bytes.data ? bytes.data : "", bytes.len, false,
+                              d);
         json_decref(rec);
     }
     buf_release(&bytes);
@@ -369,16 +369,16 @@ json_t *mon_statistics(const struct mon_table *t)
     for (size_t i = 0; i < t->ncols; i++) {
         const struct mon_col *c = &t->cols[i];
         const char *type = inferred_type(c);
-        json_t *f = json_pack("{s:s,s:s}", "name", c->name, "inferred_type",
-                              type);
+        json_t *f =
+            json_pack("{s:s,s:s}", "name", c->name, "inferred_type", type);
         if (is_numeric(type))
             json_object_set_new(f, "numerical_statistics", numerical(c));
         else
             json_object_set_new(f, "string_statistics", categorical(c));
         json_array_append_new(features, f);
     }
-    return json_pack("{s:i,s:{s:I},s:o}", "version", 0, "dataset",
-                     "item_count", (json_int_t)t->rows, "features", features);
+    return json_pack("{s:i,s:{s:I},s:o}", "version", 0, "dataset", "item_count",
+                     (json_int_t)t->rows, "features", features);
 }
 
 json_t *mon_constraints(const struct mon_table *t)
@@ -425,8 +425,8 @@ int mon_baseline_names(json_t *stats, char ***names, size_t *n,
                         "The baseline statistics have no features list.");
     char **out = xcalloc(count + 1, sizeof(*out));
     for (size_t i = 0; i < count; i++) {
-        const char *name =
-            json_string_value(json_object_get(json_array_get(features, i), "name"));
+        const char *name = json_string_value(
+            json_object_get(json_array_get(features, i), "name"));
         if (!name) {
             for (size_t k = 0; k < i; k++)
                 mem_free(out[k]);
@@ -588,8 +588,8 @@ static void check_feature(const struct mon_col *c, json_t *bf, json_t *cf,
                       "type: %s, Expected match: %.1f%%. Observed: Only %.1f%% "
                       "of data is %s.",
                       type,
-                      100.0 * (1.0 - num(config, "datatype_check_threshold",
-                                         0.1)),
+                      100.0 *
+                          (1.0 - num(config, "datatype_check_threshold", 0.1)),
                       100.0 * share, type);
     }
     double completeness = num(cf, "completeness", 0);
@@ -599,8 +599,8 @@ static void check_feature(const struct mon_col *c, json_t *bf, json_t *cf,
                   "Data completeness requirement is not met. Expected: "
                   "%.1f%%. Observed: Only %.1f%% of data is complete.",
                   100.0 * completeness, 100.0 * got);
-    json_t *domains = json_object_get(
-        json_object_get(cf, "string_constraints"), "domains");
+    json_t *domains =
+        json_object_get(json_object_get(cf, "string_constraints"), "domains");
     if (json_is_array(domains) && c->present && !c->cats_overflow) {
         uint64_t inside = 0;
         for (size_t k = 0; k < c->ncats; k++)
@@ -623,9 +623,9 @@ static void check_feature(const struct mon_col *c, json_t *bf, json_t *cf,
     json_t *ss = json_object_get(bf, "string_statistics");
     if (ns) {
         double d = numeric_drift(
-            json_object_get(json_object_get(json_object_get(ns, "distribution"),
-                                            "kll"),
-                            "buckets"),
+            json_object_get(
+                json_object_get(json_object_get(ns, "distribution"), "kll"),
+                "buckets"),
             c);
         double thr = num(dist, "comparison_threshold", 0.1);
         if (d > thr)
@@ -671,8 +671,8 @@ int mon_violations(const struct mon_table *t, json_t *stats, json_t *cons,
                   "columns in current dataset: %zu, Number of columns in "
                   "baseline constraints: %zu",
                   t->max_fields, want);
-    for (size_t i = 0; t->rows && !(eval && strcmp(eval, "Enabled") != 0) &&
-                       i < t->ncols;
+    for (size_t i = 0;
+         t->rows && !(eval && strcmp(eval, "Enabled") != 0) && i < t->ncols;
          i++) {
         const struct mon_col *c = &t->cols[i];
         json_t *cf = find_feature(cons, c->name);

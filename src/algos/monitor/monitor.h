@@ -65,8 +65,8 @@ void mon_table_names(struct mon_table *t, const char *const *names, size_t n);
 
 /* Reads CSV rows from data[0..len); with header, the first names the
  * columns (unless already named). KILN_EINVAL for a bad row. */
-int mon_read_csv(struct mon_table *t, const char *data, size_t len,
-                 bool header, struct kiln_diag *d);
+int mon_read_csv(struct mon_table *t, const char *data, size_t len, bool header,
+                 struct kiln_diag *d);
 
 /*
  * Reads data capture records (JSON Lines) from data[0..len): the text/csv

@@ -1,0 +1,437 @@
+/*
+ * processor.c - processing jobs (see processor.h).
+ */
+#include "cmd/processor.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/fsx.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/tm.h"
+#include "cmd/inputs.h"
+#include "cmd/jobset.h"
+#include "jobs/proc.h"
+
+#define TYPE         "processing-job"
+#define LOG_GROUP    "/aws/sagemaker/ProcessingJobs"
+#define MAX_LOG_LINE (256 * 1024)
+#define STOP_GRACE   10.0
+
+struct processor {
+    struct meta *meta;
+    struct objstore *store;
+    char *root; /* <data>/processing: each job's directory */
+    char exe[4096];
+    char *region;
+    struct jobset *jobs;
+};
+
+struct run {
+    struct job *job;
+    struct processor *p;
+    json_t *doc;
+    struct kiln_diag d;
+    char tree[4096]; /* stands for the container's "/" */
+    char stream[256];
+    char last[1024]; /* the child's last line */
+    double start;
+};
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static void save(struct run *r, const char *status, const char *expect)
+{
+    json_object_set_new(r->doc, "ProcessingJobStatus", json_string(status));
+    json_object_set_new(r->doc, "LastModifiedTime", json_real(tm_now()));
+    char *body = json_dumps(r->doc, JSON_COMPACT);
+    struct meta_res m = {.account = r->job->account,
+                         .type = TYPE,
+                         .name = r->job->name,
+                         .status = status,
+                         .modified = tm_now(),
+                         .body = body,
+                         .expect = expect};
+    meta_res_save(r->p->meta, &m);
+    mem_free(body);
+}
+
+static void log_line(struct run *r, const char *line, size_t len)
+{
+    char *text = xstrndup(line, len);
+    str_utf8_fix(text, len);
+    meta_log_append(r->p->meta, r->job->account, LOG_GROUP, r->stream,
+                    (int64_t)(tm_now() * 1000), text);
+    if (len)
+        str_copy(r->last, text, sizeof(r->last));
+    mem_free(text);
+}
+
+/* The host path of container path `local` (checked at Create). */
+static void host_path(struct run *r, const char *local, struct buf *out)
+{
+    buf_reset(out);
+    buf_addf(out, "%s%s", r->tree, local);
+}
+
+/* Links every object of each S3Input under its LocalPath. */
+static int place_inputs(struct run *r)
+{
+    struct inputs_src src = {r->p->meta, r->p->store, r->job->account};
+    struct buf dest = BUF_INIT(8192);
+    size_t i;
+    json_t *in;
+    int rc = 0;
+
+    json_array_foreach(json_object_get(r->doc, "ProcessingInputs"), i, in)
+    {
+        json_t *s3 = json_object_get(in, "S3Input");
+        struct keylist l = {0};
+        char bucket[64];
+        rc = inputs_resolve(&src, s3, &l, bucket, sizeof(bucket), &r->d);
+        for (size_t k = 0; !rc && k < l.n; k++) {
+            if (!fsx_safe_relpath(l.rel[k]))
+                continue;
+            host_path(r, jstr(s3, "LocalPath"), &dest);
+            size_t from = strlen(r->tree);
+            buf_addf(&dest, "/%s", l.rel[k]);
+            fsx_make_parents(dest.data, from);
+            rc = objstore_link_object(r->p->store, bucket, l.keys[k],
+                                      buf_cstr(&dest), &r->d);
+        }
+        keys_free(&l);
+        if (rc) {
+            diag_wrap(&r->d, rc, "");
+            break;
+        }
+        log_info("event=processing_input job=%s input=%s", r->job->name,
+                 jstr(in, "InputName"));
+    }
+    buf_release(&dest);
+    return rc;
+}
+
+struct upload {
+    struct run *r;
+    char bucket[64];
+    const char *prefix;
+    int rc;
+    size_t files;
+};
+
+static void upload_file(void *ctx, const char *file, const char *rel)
+{
+    struct upload *u = ctx;
+    struct buf key = BUF_INIT(2048);
+    if (u->rc || !*rel)
+        return;
+    buf_addf(&key, "%s%s%s", u->prefix,
+             *u->prefix && u->prefix[strlen(u->prefix) - 1] != '/' ? "/" : "",
+             rel);
+    u->rc = objstore_put_path(u->r->p->store, u->bucket, buf_cstr(&key), file,
+                              NULL, &u->r->d);
+    u->files++;
+    buf_release(&key);
+}
+
+/* Puts each output's files under its S3Uri (S3UploadMode EndOfJob; a
+ * Continuous output is uploaded at the end too). */
+static int upload_outputs(struct run *r)
+{
+    struct inputs_src src = {r->p->meta, r->p->store, r->job->account};
+    struct buf dir = BUF_INIT(8192);
+    size_t i;
+    json_t *o;
+    int rc = 0;
+
+    json_array_foreach(
+        json_object_get(json_object_get(r->doc, "ProcessingOutputConfig"),
+                        "Outputs"),
+        i, o)
+    {
+        json_t *s3 = json_object_get(o, "S3Output");
+        struct upload u = {.r = r};
+        if (objstore_uri_split(jstr(s3, "S3Uri"), u.bucket, sizeof(u.bucket),
+                               &u.prefix) != 0) {
+            rc = diag_set(&r->d, KILN_EINVAL, "ClientError: bad S3Uri %s",
+                          jstr(s3, "S3Uri"));
+            break;
+        }
+        rc = inputs_owned_bucket(&src, u.bucket, &r->d);
+        if (rc)
+            break;
+        host_path(r, jstr(s3, "LocalPath"), &dir);
+        fsx_walk(buf_cstr(&dir), upload_file, &u);
+        rc = u.rc;
+        if (rc)
+            break;
+        log_info("event=processing_output job=%s output=%s files=%zu",
+                 r->job->name, jstr(o, "OutputName"), u.files);
+    }
+    buf_release(&dir);
+    return rc;
+}
+
+/* Streams the child's output into the log until EOF, enforcing stops and
+ * MaxRuntimeInSeconds; *why says which ended it early. */
+static void pump(struct run *r, struct proc *c, const char **why)
+{
+    struct buf pending = BUF_INIT(MAX_LOG_LINE + 65536);
+    double max_runtime = json_number_value(json_object_get(
+        json_object_get(r->doc, "StoppingCondition"), "MaxRuntimeInSeconds"));
+    double term_at = 0;
+    char chunk[65536];
+
+    for (;;) {
+        struct pollfd pfd = {c->out_fd, POLLIN, 0};
+        int n = poll(&pfd, 1, 100);
+        double now = tm_now();
+        if (!*why && (jobset_stopping(r->job) || jobset_shutdown(r->job)))
+            *why = "Stopped";
+        if (!*why && max_runtime > 0 && now - r->start > max_runtime)
+            *why = "MaxRuntimeExceeded";
+        if (*why && term_at == 0) {
+            proc_signal(c, SIGTERM);
+            term_at = now;
+        }
+        if (term_at > 0 && now - term_at > STOP_GRACE)
+            proc_signal(c, SIGKILL);
+        if (n <= 0)
+            continue;
+        ssize_t got = read(c->out_fd, chunk, sizeof(chunk));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        buf_add(&pending, chunk, (size_t)got);
+        char *s = pending.data, *nl;
+        while (
+            (nl = memchr(s, '\n', pending.len - (size_t)(s - pending.data)))) {
+            log_line(r, s, (size_t)(nl - s));
+            s = nl + 1;
+        }
+        size_t rest = pending.len - (size_t)(s - pending.data);
+        if (rest > MAX_LOG_LINE) {
+            log_line(r, s, rest);
+            rest = 0;
+        }
+        memmove(pending.data, s, rest);
+        pending.len = rest;
+    }
+    if (pending.len)
+        log_line(r, pending.data, pending.len);
+    buf_release(&pending);
+}
+
+/* Runs the built-in image; 0, or the diag says why it failed. */
+static int run_image(struct run *r, const char **why)
+{
+    const char *argv[] = {r->p->exe, "algo", "model-monitor", "analyze", NULL};
+    json_t *env = json_object_get(r->doc, "Environment");
+    size_t n = json_object_size(env), i = 0;
+    char **envp = xcalloc(n + 6, sizeof(*envp));
+    struct buf b = BUF_INIT(64 * 1024);
+    const char *k;
+    json_t *v;
+    struct proc c;
+    int status = 0, rc;
+
+    buf_addf(&b, "KILN_PROCESSING_ROOT=%s", r->tree);
+    envp[i++] = buf_detach(&b, NULL);
+    buf_addf(&b, "PROCESSING_JOB_NAME=%s", r->job->name);
+    envp[i++] = buf_detach(&b, NULL);
+    buf_addf(&b, "AWS_REGION=%s", r->p->region);
+    envp[i++] = buf_detach(&b, NULL);
+    buf_adds(&b, "PATH=/usr/local/bin:/usr/bin:/bin");
+    envp[i++] = buf_detach(&b, NULL);
+    json_object_foreach(env, k, v)
+    {
+        buf_addf(&b, "%s=%s", k, json_string_value(v));
+        envp[i++] = buf_detach(&b, NULL);
+    }
+    proc_init(&c);
+    rc = proc_start(&c, argv, (const char *const *)envp, r->tree, &r->d);
+    if (!rc) {
+        pump(r, &c, why);
+        proc_wait(&c, false, &status);
+        if (*why && strcmp(*why, "MaxRuntimeExceeded") == 0)
+            rc = diag_set(&r->d, KILN_EINVAL,
+                          "ClientError: The processing job ran past its "
+                          "MaxRuntimeInSeconds.");
+        else if (status != 0 && !*why)
+            rc = diag_set(
+                &r->d, KILN_EINVAL, "%s%s",
+                str_starts(r->last, "ClientError: ") ? "" : "AlgorithmError: ",
+                r->last[0] ? r->last : "the analyzer failed");
+    }
+    proc_release(&c);
+    for (size_t x = 0; x < i; x++)
+        mem_free(envp[x]);
+    mem_free(envp);
+    buf_release(&b);
+    return rc;
+}
+
+static void run_job(struct job *job)
+{
+    struct processor *p = job->ctx;
+    struct run r = {.job = job, .p = p};
+    struct buf dir = BUF_INIT(4096), out = BUF_INIT(8192);
+    const char *why = NULL;
+    char *body = NULL;
+    size_t i;
+    json_t *o;
+
+    if (meta_res_get(p->meta, job->account, TYPE, job->name, &body) != 0)
+        return;
+    r.doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    if (!r.doc)
+        return;
+    r.start = tm_now();
+    json_object_set_new(r.doc, "ProcessingStartTime", json_real(r.start));
+    save(&r, "InProgress", "InProgress");
+    snprintf(r.stream, sizeof(r.stream), "%s/algo-1-%lld", job->name,
+             (long long)r.start);
+    log_info("event=processing_start job=%s", job->name);
+
+    buf_addf(&dir, "%s/%s-%s", p->root, job->account, job->name);
+    fsx_remove_tree(buf_cstr(&dir));
+    mkdir(buf_cstr(&dir), 0700);
+    snprintf(r.tree, sizeof(r.tree), "%s/root", buf_cstr(&dir));
+    mkdir(r.tree, 0755);
+    int rc = place_inputs(&r);
+    json_array_foreach(
+        json_object_get(json_object_get(r.doc, "ProcessingOutputConfig"),
+                        "Outputs"),
+        i, o)
+    {
+        host_path(&r, jstr(json_object_get(o, "S3Output"), "LocalPath"), &out);
+        buf_adds(&out, "/");
+        fsx_make_parents(out.data, strlen(r.tree));
+    }
+    if (!rc)
+        rc = run_image(&r, &why);
+    if (!rc && !why)
+        rc = upload_outputs(&r);
+    double end = tm_now();
+
+    const char *status = "Completed";
+    if (jobset_shutdown(job)) {
+        status = NULL; /* runs again at the next start */
+    } else if (jobset_stopping(job)) {
+        status = "Stopped";
+    } else if (rc) {
+        status = "Failed";
+        str_utf8_fix(r.d.msg, strlen(r.d.msg));
+        json_object_set_new(r.doc, "FailureReason", json_string(r.d.msg));
+        json_object_set_new(r.doc, "ExitMessage", json_string(r.d.msg));
+        log_line(&r, r.d.msg, strlen(r.d.msg));
+    }
+    if (status) {
+        json_t *cluster = json_object_get(
+            json_object_get(r.doc, "ProcessingResources"), "ClusterConfig");
+        int count =
+            (int)json_integer_value(json_object_get(cluster, "InstanceCount"));
+        int64_t secs = (int64_t)(end - r.start + 0.5);
+        struct meta_usage u = {
+            .account = job->account,
+            .arn = jstr(r.doc, "ProcessingJobArn"),
+            .kind = "processing",
+            .instance_type = jstr(cluster, "InstanceType"),
+            .instance_count = count,
+            .start = r.start,
+            .end = end,
+            .billable_seconds = (secs < 1 ? 1 : secs) * count,
+        };
+        meta_usage_add(p->meta, &u);
+        json_object_set_new(r.doc, "ProcessingEndTime", json_real(end));
+        save(&r, status, NULL);
+    }
+    log_info("event=processing_end job=%s status=%s", job->name,
+             status ? status : "interrupted");
+    fsx_remove_tree(buf_cstr(&dir));
+    buf_release(&dir);
+    buf_release(&out);
+    json_decref(r.doc);
+}
+
+int processor_start(void *pv, const char *account, const char *name)
+{
+    struct processor *p = pv;
+    return jobset_start(p->jobs, account, name);
+}
+
+static void mark_stopping(struct job *j)
+{
+    struct processor *p = j->ctx;
+    jobset_set_status(p->meta, TYPE, j->account, j->name, "ProcessingJobStatus",
+                      "Stopping", "InProgress", NULL);
+}
+
+int processor_stop(void *pv, const char *account, const char *name)
+{
+    struct processor *p = pv;
+    return jobset_stop(p->jobs, account, name, mark_stopping);
+}
+
+static void resume(void *ctx, const char *account, const char *name)
+{
+    processor_start(ctx, account, name);
+}
+
+/* A job stopping when kiln stopped has stopped. */
+static void stopped(void *ctx, const char *account, const char *name)
+{
+    struct processor *p = ctx;
+    jobset_set_status(p->meta, TYPE, account, name, "ProcessingJobStatus",
+                      "Stopped", NULL, "ProcessingEndTime");
+}
+
+int processor_new(struct meta *meta, struct objstore *store,
+                  const char *data_dir, const char *region,
+                  struct processor **out, struct kiln_diag *d)
+{
+    struct processor *p = xcalloc(1, sizeof(*p));
+    struct buf b = BUF_INIT(4096);
+
+    ssize_t n = readlink("/proc/self/exe", p->exe, sizeof(p->exe) - 1);
+    if (n <= 0) {
+        mem_free(p);
+        return diag_set(d, KILN_EIO, "cannot find kiln's own executable");
+    }
+    p->exe[n] = '\0';
+    p->meta = meta;
+    p->store = store;
+    p->region = xstrdup(region);
+    buf_addf(&b, "%s/processing", data_dir);
+    p->root = buf_detach(&b, NULL);
+    fsx_remove_tree(p->root);
+    mkdir(p->root, 0700);
+    p->jobs = jobset_new(p, run_job);
+    *out = p;
+    jobset_each_status(meta, TYPE, "Stopping", stopped, p);
+    jobset_each_status(meta, TYPE, "InProgress", resume, p);
+    return 0;
+}
+
+void processor_free(struct processor *p)
+{
+    if (!p)
+        return;
+    jobset_free(p->jobs);
+    fsx_remove_tree(p->root);
+    mem_free(p->root);
+    mem_free(p->region);
+    mem_free(p);
+}
