@@ -78,9 +78,12 @@ static int resource(const struct api_ctx *c, const char *a, struct kiln_diag *d)
     /* Models, endpoint configs, endpoints and transform jobs: the ARN's
      * lower-case name finds them, as their names are unique regardless of case.
      */
-    static const char *const hosted[] = {"model", "endpoint-config", "endpoint",
+    static const char *const hosted[] = {"model",
+                                         "endpoint-config",
+                                         "endpoint",
                                          "transform-job",
-                                         "hyper-parameter-tuning-job"};
+                                         "hyper-parameter-tuning-job",
+                                         "processing-job"};
     for (size_t i = 0; slash && i < KILN_ARRAY_LEN(hosted); i++)
         if (tlen == strlen(hosted[i]) && strncmp(type, hosted[i], tlen) == 0)
             rc = meta_res_get(c->meta, c->account, hosted[i], slash + 1, &body);

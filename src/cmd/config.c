@@ -225,7 +225,8 @@ static const struct cfg_option options[] = {
      .offset = OFF(price_list),
      .help = "JSON file of prices in USD per instance-hour, by instance "
              "type: a number, or {\"training\": n, \"hosting\": n, "
-             "\"transform\": n}. Cost Explorer's GetCostAndUsage prices "
+             "\"transform\": n, \"processing\": n}. Cost Explorer's "
+             "GetCostAndUsage prices "
              "usage with it; a type it does not list costs 0."},
     {.name = "config",
      .type = OPT_STRING,

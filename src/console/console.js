@@ -733,7 +733,8 @@ async function simpleList(g, title, op, key, nameKey, statusKey) {
     if (!live(g)) return;
     body.replaceChildren(table(["Name", "Status", "Created", "Duration"], items.map((x) => [
       x[nameKey], status(x[statusKey]), when(x.CreationTime),
-      duration(x.CreationTime, x.TransformEndTime || x.HyperParameterTuningEndTime),
+      duration(x.CreationTime,
+               x.TransformEndTime || x.HyperParameterTuningEndTime || x.ProcessingEndTime),
     ])));
   });
 }
@@ -832,6 +833,8 @@ const routes = [
   [/^#\/tuning$/, (g) => simpleList(g, "Hyperparameter tuning jobs",
     "ListHyperParameterTuningJobs", "HyperParameterTuningJobSummaries",
     "HyperParameterTuningJobName", "HyperParameterTuningJobStatus")],
+  [/^#\/processing$/, (g) => simpleList(g, "Processing jobs", "ListProcessingJobs",
+    "ProcessingJobSummaries", "ProcessingJobName", "ProcessingJobStatus")],
   [/^#\/cost$/, costView],
   [/^#\/s3$/, bucketList],
   [/^#\/s3\/([^/]+)\/(.*)$/, bucketView],

@@ -1,0 +1,336 @@
+"""Model Monitor's data quality through processing jobs, driven with boto3 the
+way the SageMaker Python SDK's DefaultModelMonitor drives it: suggest a
+baseline from a CSV dataset, then check an endpoint's captured requests (and
+a CSV dataset) against it; each statistic and violation checked against
+numpy."""
+import base64
+import csv
+import io
+import json
+import time
+
+import botocore.exceptions
+import numpy as np
+import pytest
+
+from conftest import ACCOUNT, aws, client, model_tgz
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
+ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+KMEANS = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
+ROOT = "/opt/ml/processing"
+
+
+def job(sm, name, inputs, env, out, **kw):
+    """A processing job of the analyzer: inputs {name: (s3 uri, local
+    path)}, its output at `out`; waits for it to end and describes it."""
+    sm.create_processing_job(
+        ProcessingJobName=name, RoleArn=ROLE, AppSpecification={"ImageUri": ANALYZER},
+        ProcessingInputs=[{"InputName": n, "S3Input": {
+            "S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix", "S3InputMode": "File"}}
+            for n, (uri, local) in inputs.items()],
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "monitoring_output", "S3Output": {
+            "S3Uri": out, "LocalPath": f"{ROOT}/output", "S3UploadMode": "EndOfJob"}}]},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
+                                               "VolumeSizeInGB": 20}},
+        StoppingCondition={"MaxRuntimeInSeconds": 1800},
+        Environment={"output_path": f"{ROOT}/output", "publish_cloudwatch_metrics": "Disabled",
+                     **env}, **kw)
+    try:
+        sm.get_waiter("processing_job_completed_or_stopped").wait(
+            ProcessingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    except botocore.exceptions.WaiterError:
+        pass
+    return sm.describe_processing_job(ProcessingJobName=name)
+
+
+def baseline_env():
+    return {"dataset_format": json.dumps({"csv": {"header": True,
+                                                  "output_columns_position": "START"}}),
+            "dataset_source": f"{ROOT}/input/baseline_dataset_input"}
+
+
+def monitor_env(fmt):
+    return {"dataset_format": json.dumps(fmt), "dataset_source": f"{ROOT}/input/data",
+            "baseline_statistics": f"{ROOT}/baseline/stats/statistics.json",
+            "baseline_constraints": f"{ROOT}/baseline/constraints/constraints.json"}
+
+
+def read_json(s3, bucket, key):
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def csv_text(header, rows):
+    f = io.StringIO()
+    w = csv.writer(f, lineterminator="\n")
+    if header:
+        w.writerow(header)
+    w.writerows(rows)
+    return f.getvalue()
+
+
+@pytest.fixture(scope="module")
+def baseline(server):
+    """Bucket mon with a 2,000-row baseline: a, b, c ~ N(0, 1), color in
+    red/green/blue, suggested by a processing job."""
+    s3, sm = client(server, "s3"), client(server, "sagemaker")
+    s3.create_bucket(Bucket="mon")
+    rng = np.random.default_rng(11)
+    X = rng.normal(0, 1, (2000, 3))
+    colors = rng.choice(["red", "green", "blue"], 2000)
+    rows = [[f"{x:.4f}" for x in r] + [c] for r, c in zip(X, colors)]
+    s3.put_object(Bucket="mon", Key="baseline/data.csv",
+                  Body=csv_text(["a", "b", "c", "color"], rows))
+    d = job(sm, "mon-baseline", {"baseline_dataset_input": (
+        "s3://mon/baseline/data.csv", f"{ROOT}/input/baseline_dataset_input")},
+        baseline_env(), "s3://mon/baseline-results", Tags=[{"Key": "team", "Value": "ml"}])
+    assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+    return X, colors, d
+
+
+def test_suggested_baseline(server, baseline):
+    X, colors, d = baseline
+    s3, sm = client(server, "s3"), client(server, "sagemaker")
+    stats = read_json(s3, "mon", "baseline-results/statistics.json")
+    cons = read_json(s3, "mon", "baseline-results/constraints.json")
+    assert stats["dataset"]["item_count"] == 2000
+    names = [f["name"] for f in stats["features"]]
+    assert names == ["a", "b", "c", "color"]
+    Xr = np.round(X, 4)
+    for i, f in enumerate(stats["features"][:3]):
+        assert f["inferred_type"] == "Fractional"
+        ns = f["numerical_statistics"]
+        assert ns["common"] == {"num_present": 2000, "num_missing": 0}
+        assert ns["mean"] == pytest.approx(Xr[:, i].mean(), abs=1e-9)
+        assert ns["std_dev"] == pytest.approx(Xr[:, i].std(), rel=1e-6)
+        assert (ns["min"], ns["max"]) == pytest.approx((Xr[:, i].min(), Xr[:, i].max()))
+        buckets = ns["distribution"]["kll"]["buckets"]
+        assert len(buckets) == 10 and sum(b["count"] for b in buckets) == 2000
+        edges = np.linspace(Xr[:, i].min(), Xr[:, i].max(), 11)
+        want = np.histogram(Xr[:, i], edges)[0]
+        assert [b["count"] for b in buckets] == pytest.approx(want, abs=2)
+    color = stats["features"][3]
+    assert color["inferred_type"] == "String"
+    counts = {b["value"]: b["count"]
+              for b in color["string_statistics"]["distribution"]["categorical"]["buckets"]}
+    assert counts == {c: int((colors == c).sum()) for c in ("red", "green", "blue")}
+    by_name = {f["name"]: f for f in cons["features"]}
+    assert by_name["a"]["completeness"] == 1.0
+    assert by_name["a"]["num_constraints"] == {"is_non_negative": False}
+    assert sorted(by_name["color"]["string_constraints"]["domains"]) == ["blue", "green", "red"]
+    assert cons["monitoring_config"]["distribution_constraints"]["comparison_threshold"] == 0.1
+
+    # The job as Describe, List, tags and logs show it.
+    assert d["ProcessingJobArn"] == \
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:processing-job/mon-baseline"
+    assert d["ProcessingInputs"][0]["S3Input"]["S3DataDistributionType"] == "FullyReplicated"
+    assert d["ProcessingEndTime"] >= d["ProcessingStartTime"] >= d["CreationTime"]
+    assert d["Environment"]["dataset_source"] == f"{ROOT}/input/baseline_dataset_input"
+    summaries = sm.list_processing_jobs(NameContains="mon-base")["ProcessingJobSummaries"]
+    assert [(x["ProcessingJobName"], x["ProcessingJobStatus"]) for x in summaries] == [
+        ("mon-baseline", "Completed")]
+    assert sm.list_tags(ResourceArn=d["ProcessingJobArn"])["Tags"] == [
+        {"Key": "team", "Value": "ml"}]
+    logs = client(server, "logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
+                                        logStreamNamePrefix="mon-baseline/")["logStreams"]
+    events = logs.get_log_events(logGroupName="/aws/sagemaker/ProcessingJobs",
+                                 logStreamName=streams[0]["logStreamName"])["events"]
+    text = "\n".join(e["message"] for e in events)
+    assert "Read 2000 row(s) of 4 column(s)" in text and "Completed" in text
+    # aws CLI users see the same job.
+    out = json.loads(aws(server, "sagemaker", "describe-processing-job",
+                         "--processing-job-name", "mon-baseline").stdout)
+    assert out["ProcessingJobStatus"] == "Completed"
+
+
+def body(io):
+    """A capture's data: base64 unless its content type was listed."""
+    data = io["data"]
+    return base64.b64decode(data).decode() if io["encoding"] == "BASE64" else data
+
+
+def wait_capture(s3, prefix, rows):
+    """Capture records under prefix once they hold `rows` CSV rows."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="mon", Prefix=prefix)
+                .get("Contents", [])]
+        records = [json.loads(line) for k in keys
+                   for line in s3.get_object(Bucket="mon", Key=k)["Body"].read().splitlines()]
+        got = sum(len(body(r["captureData"]["endpointInput"]).splitlines()) for r in records)
+        if got >= rows:
+            return records
+        time.sleep(0.25)
+    raise AssertionError(f"capture under {prefix} has {got} of {rows} rows")
+
+
+def test_monitoring_captured_requests(server, baseline):
+    """An endpoint capturing 100% of its CSV requests: traffic like the
+    baseline's has no violation; traffic with column c shifted has a
+    baseline drift in c and nowhere else."""
+    s3, sm = client(server, "s3"), client(server, "sagemaker")
+    rt = client(server, "sagemaker-runtime")
+    s3.put_object(Bucket="mon", Key="models/km.tar.gz",
+                  Body=model_tgz(np.array([[0.0] * 3, [5.0] * 3], np.float32)))
+    sm.create_model(ModelName="mon-km", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": KMEANS, "ModelDataUrl": "s3://mon/models/km.tar.gz"})
+    rng = np.random.default_rng(12)
+    for name, shift in (("mon-ok", 0.0), ("mon-drift", 3.0)):
+        sm.create_endpoint_config(
+            EndpointConfigName=name,
+            DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
+                               "DestinationS3Uri": "s3://mon/capture",
+                               "CaptureOptions": [{"CaptureMode": "Input"},
+                                                  {"CaptureMode": "Output"}]},
+            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "mon-km",
+                                 "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        # The endpoint takes the feature columns; the baseline's fourth
+        # (color) is not sent.
+        for _ in range(20):
+            X = rng.normal(0, 1, (100, 3))
+            X[:, 2] += shift
+            body = "".join(",".join(f"{x:.4f}" for x in r) + "\n" for r in X)
+            rt.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=body)
+        wait_capture(s3, f"capture/{name}/", 2000)
+
+    inputs = {"stats": ("s3://mon/baseline-results/statistics.json", f"{ROOT}/baseline/stats"),
+              "constraints": ("s3://mon/baseline-results/constraints.json",
+                              f"{ROOT}/baseline/constraints")}
+    capture = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput",
+                                                              "endpointOutput"]}}
+    results = {}
+    for name in ("mon-ok", "mon-drift"):
+        env = {**monitor_env(capture), "sagemaker_endpoint_name": name,
+               "start_time": "2000-01-01T00:00:00Z", "end_time": "2100-01-01T00:00:00Z"}
+        d = job(sm, f"{name}-check", {**inputs, "data": (f"s3://mon/capture/{name}/",
+                                                         f"{ROOT}/input/data")},
+                env, f"s3://mon/results/{name}")
+        assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+        results[name] = read_json(s3, "mon", f"results/{name}/constraint_violations.json")
+        stats = read_json(s3, "mon", f"results/{name}/statistics.json")
+        assert stats["dataset"]["item_count"] == 2000
+        assert [f["name"] for f in stats["features"]] == ["a", "b", "c", "color"]
+    # Three columns sent where the baseline has four: that, and nothing
+    # else, for traffic like the baseline's.
+    missing = {"feature_name": "", "constraint_check_type": "missing_column_check",
+               "description": "There are missing columns in current dataset. Number of "
+                              "columns in current dataset: 3, Number of columns in baseline "
+                              "constraints: 4"}
+    ok = [v for v in results["mon-ok"]["violations"] if v != missing]
+    assert ok == [{"feature_name": "color", "constraint_check_type": "completeness_check",
+                   "description": "Data completeness requirement is not met. Expected: "
+                                  "100.0%. Observed: Only 0.0% of data is complete."}]
+    drift = {(v["feature_name"], v["constraint_check_type"])
+             for v in results["mon-drift"]["violations"] if v != missing}
+    assert drift == {("c", "baseline_drift_check"), ("color", "completeness_check")}
+
+    # A window with no requests in it: the job fails as SageMaker's does.
+    env = {**monitor_env(capture), "start_time": "2001-01-01T00:00:00Z",
+           "end_time": "2001-01-01T01:00:00Z"}
+    d = job(sm, "mon-empty-window", {**inputs, "data": ("s3://mon/capture/mon-ok/",
+                                                        f"{ROOT}/input/data")},
+            env, "s3://mon/results/empty")
+    assert d["ProcessingJobStatus"] == "Failed"
+    assert d["FailureReason"] == "ClientError: Job inputs had no data."
+    assert d["ExitMessage"] == d["FailureReason"]
+
+
+def test_every_check_on_a_csv_dataset(server, baseline):
+    """A CSV dataset against the baseline: a column of text where numbers
+    were, missing values, colors outside the domain, an extra column."""
+    s3, sm = client(server, "s3"), client(server, "sagemaker")
+    rng = np.random.default_rng(13)
+    rows = []
+    for i in range(1000):
+        a = "n/a" if i % 2 else f"{rng.normal():.4f}"
+        b = "" if i % 10 < 3 else f"{rng.normal():.4f}"
+        c = f"{rng.normal():.4f}"
+        color = ["red", "purple"][i % 2]
+        rows.append([a, b, c, color] + (["extra"] if i == 7 else []))
+    s3.put_object(Bucket="mon", Key="current/data.csv",
+                  Body=csv_text(["a", "b", "c", "color"], rows))
+    d = job(sm, "mon-csv-check", {
+        "stats": ("s3://mon/baseline-results/statistics.json", f"{ROOT}/baseline/stats"),
+        "constraints": ("s3://mon/baseline-results/constraints.json",
+                        f"{ROOT}/baseline/constraints"),
+        "data": ("s3://mon/current/", f"{ROOT}/input/data")},
+        monitor_env({"csv": {"header": True}}), "s3://mon/results/csv")
+    assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+    found = {(v["feature_name"], v["constraint_check_type"]): v["description"] for v in
+             read_json(s3, "mon", "results/csv/constraint_violations.json")["violations"]}
+    assert set(found) == {
+        ("a", "data_type_check"), ("b", "completeness_check"),
+        ("color", "categorical_values_check"), ("color", "baseline_drift_check"),
+        ("", "extra_column_check")}
+    assert "Only 50.0% of data is Fractional" in found[("a", "data_type_check")]
+    assert "Only 70.0% of data is complete" in found[("b", "completeness_check")]
+    assert "Only 50.0% of data is in the domain" in found[("color", "categorical_values_check")]
+
+
+def test_refusals_failures_and_usage(server, baseline):
+    sm = client(server, "sagemaker")
+
+    def refused(text, **over):
+        args = dict(ProcessingJobName="mon-bad", RoleArn=ROLE,
+                    AppSpecification={"ImageUri": ANALYZER},
+                    ProcessingResources={"ClusterConfig": {
+                        "InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
+                        "VolumeSizeInGB": 20}})
+        args.update(over)
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.create_processing_job(**args)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+        assert text in e.value.response["Error"]["Message"]
+
+    refused("kiln runs no container images yet",
+            AppSpecification={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mine:1"})
+    refused("LocalPath must be a path under /opt/ml/processing/", ProcessingInputs=[{
+        "InputName": "x", "S3Input": {"S3Uri": "s3://mon/current/", "LocalPath": "/etc",
+                                      "S3DataType": "S3Prefix"}}])
+    refused("LocalPath must be a path under /opt/ml/processing/", ProcessingInputs=[{
+        "InputName": "x", "S3Input": {"S3Uri": "s3://mon/current/",
+                                      "LocalPath": f"{ROOT}/input/../../../etc",
+                                      "S3DataType": "S3Prefix"}}])
+    refused("set InstanceCount to 1", ProcessingResources={"ClusterConfig": {
+        "InstanceCount": 2, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}})
+    refused("Member must satisfy enum value set", ProcessingResources={"ClusterConfig": {
+        "InstanceCount": 1, "InstanceType": "ml.nope", "VolumeSizeInGB": 20}})
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.create_processing_job(ProcessingJobName="mon-baseline", RoleArn=ROLE,
+                                 AppSpecification={"ImageUri": ANALYZER},
+                                 ProcessingResources={"ClusterConfig": {
+                                     "InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
+                                     "VolumeSizeInGB": 20}})
+    assert e.value.response["Error"]["Code"] == "ResourceInUse"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.describe_processing_job(ProcessingJobName="mon-none")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFound"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.stop_processing_job(ProcessingJobName="mon-baseline")
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+    # The analyzer's own errors fail the job with its message.
+    d = job(sm, "mon-bad-format", {"data": ("s3://mon/current/", f"{ROOT}/input/data")},
+            {"dataset_format": json.dumps({"parquet": {}}),
+             "dataset_source": f"{ROOT}/input/data"}, "s3://mon/results/bad")
+    assert d["ProcessingJobStatus"] == "Failed"
+    assert d["FailureReason"].startswith("ClientError: dataset_format")
+    d = job(sm, "mon-no-baseline", {"data": ("s3://mon/current/", f"{ROOT}/input/data")},
+            monitor_env({"csv": {"header": True}}), "s3://mon/results/none")
+    assert d["ProcessingJobStatus"] == "Failed"
+    assert "cannot read /opt/ml/processing/baseline/stats/statistics.json" in d["FailureReason"]
+
+    # Processing time is metered like the other jobs'.
+    ce = client(server, "ce")
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    r = ce.get_cost_and_usage(TimePeriod={"Start": day, "End": tomorrow}, Granularity="DAILY",
+                              Metrics=["UsageQuantity"],
+                              GroupBy=[{"Type": "DIMENSION", "Key": "USAGE_TYPE"}])
+    groups = {g["Keys"][0]: float(g["Metrics"]["UsageQuantity"]["Amount"])
+              for p in r["ResultsByTime"] for g in p["Groups"]}
+    assert groups.get("USE1-Processing:ml.m5.xlarge", 0) > 0
