@@ -189,7 +189,19 @@ int cmd_algo(int argc, char **argv)
     }
     if (nrest == 2 && strcmp(argv[rest[0]], "model-monitor") == 0 &&
         strcmp(argv[rest[1]], "analyze") == 0) {
-        status = monitor_analyze(getenv("KILN_PROCESSING_ROOT"));
+        struct monitor_opts mo = {.root = c.processing_root,
+                                  .format = c.dataset_format,
+                                  .source = c.dataset_source,
+                                  .output = c.output_path,
+                                  .statistics = c.baseline_statistics,
+                                  .constraints = c.baseline_constraints,
+                                  .start_time = c.start_time,
+                                  .end_time = c.end_time};
+        int rc = monitor_analyze(&mo, &d);
+        /* The last line is the processing job's FailureReason. */
+        if (rc)
+            printf("%s%s\n", rc == KILN_EINVAL ? "ClientError: " : "", d.msg);
+        status = !rc ? 0 : rc == KILN_EINVAL ? 2 : 1;
         goto out;
     }
     if (nrest < 2 || strcmp(argv[rest[1]], "train") != 0) {

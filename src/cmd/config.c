@@ -228,6 +228,64 @@ static const struct cfg_option options[] = {
              "\"transform\": n, \"processing\": n}. Cost Explorer's "
              "GetCostAndUsage prices "
              "usage with it; a type it does not list costs 0."},
+    {.name = "processing-root",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "KILN_PROCESSING_ROOT",
+     .offset = OFF(processing_root),
+     .help = "The Model Monitor analyzer (`kiln algo model-monitor "
+             "analyze`): the directory that stands for the container's /, "
+             "under which its /opt/ml/processing/ paths are read (set by "
+             "kiln's processing jobs)."},
+    {.name = "dataset-format",
+     .type = OPT_STRING,
+     .def = "{\"csv\": {\"header\": true}}",
+     .env = "dataset_format",
+     .offset = OFF(dataset_format),
+     .help = "The analyzer: the dataset's format, {\"csv\": {\"header\": "
+             "true|false}} or {\"sagemakerCaptureJson\": {}}."},
+    {.name = "dataset-source",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "dataset_source",
+     .offset = OFF(dataset_source),
+     .help = "The analyzer: the directory (every file under it) or file "
+             "of the dataset."},
+    {.name = "output-path",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "output_path",
+     .offset = OFF(output_path),
+     .help = "The analyzer: the directory statistics.json, "
+             "constraints.json or constraint_violations.json go to."},
+    {.name = "baseline-statistics",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "baseline_statistics",
+     .offset = OFF(baseline_statistics),
+     .help = "The analyzer: a baseline's statistics.json; with "
+             "baseline-constraints, the dataset is checked against it."},
+    {.name = "baseline-constraints",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "baseline_constraints",
+     .offset = OFF(baseline_constraints),
+     .help = "The analyzer: a baseline's constraints.json; unset, a "
+             "baseline is suggested from the dataset."},
+    {.name = "start-time",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "start_time",
+     .offset = OFF(start_time),
+     .help = "The analyzer: the first inference time (ISO 8601) of the "
+             "capture records to read."},
+    {.name = "end-time",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "end_time",
+     .offset = OFF(end_time),
+     .help = "The analyzer: the inference time (ISO 8601) capture records "
+             "must come before."},
     {.name = "config",
      .type = OPT_STRING,
      .def = NULL,

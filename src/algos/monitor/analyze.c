@@ -72,7 +72,7 @@ static int read_file(const char *path, struct buf *out, struct kiln_diag *d)
     while ((n = read(fd, chunk, sizeof(chunk))) > 0)
         if (buf_add(out, chunk, (size_t)n) != 0) {
             close(fd);
-            return diag_set(d, KILN_ETOOBIG, "%s is larger than 1 GiB", path);
+            return diag_set(d, KILN_EINVAL, "%s is larger than 1 GiB", path);
         }
     close(fd);
     return n < 0 ? diag_set(d, KILN_EIO, "cannot read %s", path) : 0;
@@ -128,19 +128,19 @@ static int dataset_format(const char *text, bool *capture, bool *header,
     return rc;
 }
 
-static double env_time(const char *name)
+static double iso_time(const char *v)
 {
-    const char *v = getenv(name);
     double t = 0;
     return v && tm_parse_iso(v, &t) == 0 ? t : 0;
 }
 
-static int analyze(const char *root, struct kiln_diag *d)
+int monitor_analyze(const struct monitor_opts *o, struct kiln_diag *d)
 {
-    const char *source = getenv("dataset_source");
-    const char *output = getenv("output_path");
-    const char *stats_path = getenv("baseline_statistics");
-    const char *cons_path = getenv("baseline_constraints");
+    const char *root = o->root;
+    const char *source = o->source;
+    const char *output = o->output;
+    const char *stats_path = o->statistics;
+    const char *cons_path = o->constraints;
     bool capture, header, monitoring = cons_path && *cons_path;
     struct mon_table t;
     struct files files = {0};
@@ -157,7 +157,7 @@ static int analyze(const char *root, struct kiln_diag *d)
                       "output_path.");
         goto out;
     }
-    rc = dataset_format(getenv("dataset_format"), &capture, &header, d);
+    rc = dataset_format(o->format, &capture, &header, d);
     if (!rc && monitoring) {
         if (!stats_path || !*stats_path) {
             rc = diag_set(d, KILN_EINVAL,
@@ -179,7 +179,7 @@ static int analyze(const char *root, struct kiln_diag *d)
              capture  ? "data capture"
              : header ? "CSV with header"
                       : "CSV");
-    double start = env_time("start_time"), end = env_time("end_time");
+    double start = iso_time(o->start_time), end = iso_time(o->end_time);
     for (size_t i = 0; !rc && i < files.n; i++) {
         rc = read_file(files.paths[i], &data, d);
         if (!rc && capture)
@@ -219,6 +219,8 @@ static int analyze(const char *root, struct kiln_diag *d)
             algo_log("INFO", "Found %zu violation(s)",
                      json_array_size(json_object_get(doc, "violations")));
     }
+    if (!rc)
+        algo_log("INFO", "Completed");
 out:
     json_decref(doc);
     json_decref(stats);
@@ -233,19 +235,4 @@ out:
     buf_release(&p);
     buf_release(&data);
     return rc;
-}
-
-int monitor_analyze(const char *root)
-{
-    struct kiln_diag d = {0};
-    int rc = analyze(root, &d);
-    if (!rc) {
-        algo_log("INFO", "Completed");
-        return 0;
-    }
-    /* The last line is the job's FailureReason. */
-    bool client = rc == KILN_EINVAL || rc == KILN_ETOOBIG;
-    printf("%s%s\n", client ? "ClientError: " : "", d.msg);
-    fflush(stdout);
-    return client ? 2 : 1;
 }
