@@ -9,6 +9,7 @@
 #include "api/cost.h"
 #include "api/hosting.h"
 #include "api/logs.h"
+#include "api/monitoring.h"
 #include "api/processing.h"
 #include "api/scaling.h"
 #include "api/tags.h"
@@ -67,6 +68,7 @@ static const struct api_op ops[] = {
     TRANSFORM_OPS(HOSTING_ROW)
     TUNING_OPS(HOSTING_ROW)
     PROCESSING_OPS(HOSTING_ROW)
+    MONITORING_OPS(HOSTING_ROW)
 #undef HOSTING_ROW
 #define SCALING_ROW(op, handler)                                               \
     {.service = "application-autoscaling",                                     \

@@ -196,9 +196,7 @@ bool processing_builtin_image(const char *image)
            strchr(":@", repo[sizeof(name) - 1]) != NULL;
 }
 
-/* A container path the runner can place: under /opt/ml/processing/, with
- * no "." or ".." component. */
-static bool good_local_path(const char *p)
+bool processing_local_path_ok(const char *p)
 {
     if (!p || !str_starts(p, ROOT) || strlen(p) <= strlen(ROOT))
         return false;
@@ -246,7 +244,7 @@ static int refused(json_t *in, struct kiln_diag *d)
                             "Processing input %s: kiln supports S3InputMode "
                             "File only.",
                             str(x, "InputName"));
-        if (!good_local_path(str(s3, "LocalPath")))
+        if (!processing_local_path_ok(str(s3, "LocalPath")))
             return diag_set(d, KILN_EVALIDATION,
                             "Processing input %s: LocalPath must be a path "
                             "under " ROOT ".",
@@ -263,7 +261,7 @@ static int refused(json_t *in, struct kiln_diag *d)
                             "Processing output %s: kiln writes S3Output "
                             "only.",
                             str(x, "OutputName"));
-        if (!good_local_path(str(s3, "LocalPath")))
+        if (!processing_local_path_ok(str(s3, "LocalPath")))
             return diag_set(d, KILN_EVALIDATION,
                             "Processing output %s: LocalPath must be a path "
                             "under " ROOT ".",

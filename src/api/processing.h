@@ -27,4 +27,8 @@ PROCESSING_OPS(PROCESSING_DECLARE)
  * tag ("<registry>/sagemaker-model-monitor-analyzer[:tag]"). */
 bool processing_builtin_image(const char *image);
 
+/* A container path the runner can place: under /opt/ml/processing/, with
+ * no "." or ".." component and no "//". */
+bool processing_local_path_ok(const char *p);
+
 #endif

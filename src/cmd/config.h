@@ -43,12 +43,12 @@ struct kiln_config {
     char *mpi_options; /* training: extra mpirun options */
     char *price_list;  /* Cost Explorer: JSON prices per instance-hour */
     /* The Model Monitor analyzer (a processing job's environment). */
-    char *processing_root;      /* host directory standing for "/" */
-    char *dataset_format;       /* {"csv": ...} or {"sagemakerCaptureJson"} */
-    char *dataset_source;       /* the dataset's directory or file */
-    char *output_path;          /* where the documents go */
-    char *baseline_statistics;  /* with baseline_constraints: check */
-    char *baseline_constraints; /* against this baseline */
+    char *processing_root;       /* host directory standing for "/" */
+    char *dataset_format;        /* {"csv": ...} or {"sagemakerCaptureJson"} */
+    char *dataset_source;        /* the dataset's directory or file */
+    char *output_path;           /* where the documents go */
+    char *baseline_statistics;   /* with baseline_constraints: check */
+    char *baseline_constraints;  /* against this baseline */
     char *start_time, *end_time; /* capture records in [start, end) */
 };
 

@@ -27,6 +27,7 @@
 #include "cmd/asyncq.h"
 #include "cmd/front.h"
 #include "cmd/hoster.h"
+#include "cmd/monitors.h"
 #include "cmd/processor.h"
 #include "cmd/scaler.h"
 #include "cmd/trainer.h"
@@ -188,6 +189,7 @@ int cmd_server(int argc, char **argv)
     struct asyncq *asyncq = NULL;
     struct transformer *transformer = NULL;
     struct processor *processor = NULL;
+    struct monitors *monitors = NULL;
     struct tuner *tuner = NULL;
     json_t *prices = NULL;
     struct scaler *scaler = NULL;
@@ -279,6 +281,8 @@ int cmd_server(int argc, char **argv)
     f.hoster = hoster;
     f.asyncq = asyncq;
     rc = tuner_new(m, &f.jobs, c.region, &tuner, &d);
+    if (!rc)
+        rc = monitors_new(m, store, &f.jobs, c.region, &monitors, &d);
     f.jobs.tuning = tuner;
     f.jobs.tuning_start = tuner_start;
     f.jobs.tuning_stop = tuner_stop;
@@ -319,6 +323,7 @@ int cmd_server(int argc, char **argv)
 out:
     http_server_stop(srv);
     scaler_free(scaler);
+    monitors_free(monitors);
     tuner_free(tuner);
     trainer_free(trainer);
     asyncq_free(asyncq);

@@ -1,6 +1,7 @@
 /*
- * fuzz_jobs.c - the SageMaker handlers of batch transform and tuning jobs
- * over a temporary store holding model "m": the input's first byte picks
+ * fuzz_jobs.c - the SageMaker handlers of batch transform, tuning and
+ * processing jobs and monitoring schedules over a temporary store holding
+ * model "m" and endpoint "e": the input's first byte picks
  * the operation, the rest is its request body, dispatched as the front
  * door does (parsing, validation, ranges, filters, paging tokens). No
  * runner is wired, so nothing runs.
@@ -20,6 +21,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "SageMaker.ListHyperParameterTuningJobs",
         "SageMaker.StopHyperParameterTuningJob",
         "SageMaker.ListTrainingJobsForHyperParameterTuningJob",
+        "SageMaker.CreateProcessingJob",
+        "SageMaker.DescribeProcessingJob",
+        "SageMaker.ListProcessingJobs",
+        "SageMaker.StopProcessingJob",
+        "SageMaker.CreateMonitoringSchedule",
+        "SageMaker.DescribeMonitoringSchedule",
+        "SageMaker.ListMonitoringSchedules",
+        "SageMaker.DeleteMonitoringSchedule",
+        "SageMaker.StopMonitoringSchedule",
+        "SageMaker.StartMonitoringSchedule",
+        "SageMaker.ListMonitoringExecutions",
     };
     static bool seeded;
     struct api_ctx c = metrics_caller();
@@ -35,6 +47,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             .status = "",
             .body = "{\"ModelName\":\"m\"}"};
         meta_res_insert(c.meta, &m, &d);
+        struct meta_res e = {
+            .account = c.account,
+            .type = "endpoint",
+            .name = "e",
+            .arn = "arn:aws:sagemaker:us-east-1:111122223333:endpoint/e",
+            .status = "InService",
+            .body = "{\"EndpointName\":\"e\",\"DataCaptureConfig\":"
+                    "{\"EnableCapture\":true,\"DestinationS3Uri\":"
+                    "\"s3://b/c\"}}"};
+        meta_res_insert(c.meta, &e, &d);
         seeded = true;
     }
     metrics_dispatch(&c, "sagemaker", ops[data[0] % KILN_ARRAY_LEN(ops)],

@@ -13,7 +13,7 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, aws, client, model_tgz
+from conftest import ACCOUNT, aws, client, model_tgz, send, signed
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
@@ -165,10 +165,11 @@ def wait_capture(s3, prefix, rows):
     raise AssertionError(f"capture under {prefix} has {got} of {rows} rows")
 
 
-def test_monitoring_captured_requests(server, baseline):
-    """An endpoint capturing 100% of its CSV requests: traffic like the
-    baseline's has no violation; traffic with column c shifted has a
-    baseline drift in c and nowhere else."""
+@pytest.fixture(scope="module")
+def captured(server, baseline):
+    """Endpoints mon-ok and mon-drift, capturing 100% of their requests:
+    2,000 rows each of a, b, c like the baseline's, mon-drift's with c
+    shifted by 3."""
     s3, sm = client(server, "s3"), client(server, "sagemaker")
     rt = client(server, "sagemaker-runtime")
     s3.put_object(Bucket="mon", Key="models/km.tar.gz",
@@ -197,6 +198,11 @@ def test_monitoring_captured_requests(server, baseline):
             rt.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=body)
         wait_capture(s3, f"capture/{name}/", 2000)
 
+
+def test_monitoring_captured_requests(server, captured):
+    """Traffic like the baseline's has no violation but the column it does
+    not send; traffic with column c shifted has a baseline drift in c."""
+    s3, sm = client(server, "s3"), client(server, "sagemaker")
     inputs = {"stats": ("s3://mon/baseline-results/statistics.json", f"{ROOT}/baseline/stats"),
               "constraints": ("s3://mon/baseline-results/constraints.json",
                               f"{ROOT}/baseline/constraints")}
@@ -334,3 +340,147 @@ def test_refusals_failures_and_usage(server, baseline):
     groups = {g["Keys"][0]: float(g["Metrics"]["UsageQuantity"]["Amount"])
               for p in r["ResultsByTime"] for g in p["Groups"]}
     assert groups.get("USE1-Processing:ml.m5.xlarge", 0) > 0
+
+
+def schedule_config(endpoint, expr="NOW", baseline="baseline-num-results", window=True):
+    sc = {"ScheduleExpression": expr}
+    if window:
+        sc.update(DataAnalysisStartTime="-PT1H", DataAnalysisEndTime="-PT0H")
+    return {
+        "ScheduleConfig": sc,
+        "MonitoringJobDefinition": {
+            "BaselineConfig": {
+                "ConstraintsResource": {"S3Uri": f"s3://mon/{baseline}/constraints.json"},
+                "StatisticsResource": {"S3Uri": f"s3://mon/{baseline}/statistics.json"}},
+            "MonitoringInputs": [{"EndpointInput": {
+                "EndpointName": endpoint, "LocalPath": f"{ROOT}/input/endpoint"}}],
+            "MonitoringOutputConfig": {"MonitoringOutputs": [{"S3Output": {
+                "S3Uri": "s3://mon/monitoring", "LocalPath": f"{ROOT}/output",
+                "S3UploadMode": "EndOfJob"}}]},
+            "MonitoringResources": {"ClusterConfig": {
+                "InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}},
+            "MonitoringAppSpecification": {"ImageUri": ANALYZER},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 1800},
+            "RoleArn": ROLE},
+        "MonitoringType": "DataQuality"}
+
+
+def create_schedule(server, name, cfg, tags=None):
+    """CreateMonitoringSchedule as a current SDK sends it: Debian's botocore
+    (1.29) predates DataAnalysisStartTime and DataAnalysisEndTime and would
+    refuse them, so this one is signed and sent by hand. Returns (HTTP
+    status, answer)."""
+    body = {"MonitoringScheduleName": name, "MonitoringScheduleConfig": cfg}
+    if tags:
+        body["Tags"] = tags
+    status, _, data = send(server, *signed(server, "sagemaker", json.dumps(body).encode(), {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "SageMaker.CreateMonitoringSchedule"}))
+    return status, json.loads(data)
+
+
+def executions(sm, schedule):
+    """The schedule's executions once none is pending or running."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        got = sm.list_monitoring_executions(
+            MonitoringScheduleName=schedule)["MonitoringExecutionSummaries"]
+        if got and all(e["MonitoringExecutionStatus"] not in ("Pending", "InProgress")
+                       for e in got):
+            return got
+        time.sleep(0.25)
+    raise AssertionError(f"{schedule}: {got}")
+
+
+def test_monitoring_schedules(server, baseline, captured):
+    """Schedules that run at once (NOW) over the last hour of captures: the
+    drifted endpoint's execution completes with violations, the other's
+    without; an hourly schedule stops, starts and is deleted."""
+    X, _, _ = baseline
+    s3, sm = client(server, "s3"), client(server, "sagemaker")
+    # A baseline of the three columns the endpoints take.
+    s3.put_object(Bucket="mon", Key="baseline-num/data.csv",
+                  Body=csv_text(["a", "b", "c"], [[f"{x:.4f}" for x in r] for r in X]))
+    d = job(sm, "mon-baseline-num", {"baseline_dataset_input": (
+        "s3://mon/baseline-num/data.csv", f"{ROOT}/input/baseline_dataset_input")},
+        baseline_env(), "s3://mon/baseline-num-results")
+    assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+
+    for name, endpoint in (("sched-ok", "mon-ok"), ("sched-drift", "mon-drift")):
+        status, r = create_schedule(server, name, schedule_config(endpoint),
+                                    [{"Key": "team", "Value": "ml"}])
+        assert status == 200, r
+        assert r["MonitoringScheduleArn"] == \
+            f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:monitoring-schedule/{name}"
+    ok, drift = executions(sm, "sched-ok"), executions(sm, "sched-drift")
+    assert [e["MonitoringExecutionStatus"] for e in ok] == ["Completed"]
+    assert [e["MonitoringExecutionStatus"] for e in drift] == ["CompletedWithViolations"]
+    e = drift[0]
+    assert e["EndpointName"] == "mon-drift" and e["MonitoringType"] == "DataQuality"
+    job_name = e["ProcessingJobArn"].split("/")[-1]
+    assert job_name.startswith("model-monitoring-")
+    pj = sm.describe_processing_job(ProcessingJobName=job_name)
+    assert pj["Environment"]["sagemaker_endpoint_name"] == "mon-drift"
+    out = pj["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    hour = time.strftime("%Y/%m/%d/%H", time.gmtime(e["ScheduledTime"].timestamp()))
+    assert out == f"s3://mon/monitoring/mon-drift/sched-drift/{hour}"
+    found = read_json(s3, "mon", out[len("s3://mon/"):] + "/constraint_violations.json")
+    assert [(v["feature_name"], v["constraint_check_type"]) for v in found["violations"]] == [
+        ("c", "baseline_drift_check")]
+    desc = sm.describe_monitoring_schedule(MonitoringScheduleName="sched-drift")
+    assert desc["MonitoringScheduleStatus"] == "Scheduled"
+    assert desc["EndpointName"] == "mon-drift" and desc["MonitoringType"] == "DataQuality"
+    assert desc["LastMonitoringExecutionSummary"]["MonitoringExecutionStatus"] == \
+        "CompletedWithViolations"
+    assert "KilnExecutions" not in desc and "KilnNextTime" not in desc
+    assert sm.list_tags(ResourceArn=desc["MonitoringScheduleArn"])["Tags"] == [
+        {"Key": "team", "Value": "ml"}]
+    both = sm.list_monitoring_executions(
+        EndpointName="mon-ok", SortBy="ScheduledTime")["MonitoringExecutionSummaries"]
+    assert [x["MonitoringScheduleName"] for x in both] == ["sched-ok"]
+
+    # An hourly schedule: nothing runs before the hour; stop, start, delete.
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="sched-hourly",
+        MonitoringScheduleConfig=schedule_config("mon-ok", "cron(0 * ? * * *)", window=False))
+    listed = sm.list_monitoring_schedules(EndpointName="mon-ok")["MonitoringScheduleSummaries"]
+    assert sorted(x["MonitoringScheduleName"] for x in listed) == ["sched-hourly", "sched-ok"]
+    assert sm.list_monitoring_executions(
+        MonitoringScheduleName="sched-hourly")["MonitoringExecutionSummaries"] == []
+    sm.stop_monitoring_schedule(MonitoringScheduleName="sched-hourly")
+    assert sm.describe_monitoring_schedule(
+        MonitoringScheduleName="sched-hourly")["MonitoringScheduleStatus"] == "Stopped"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        sm.stop_monitoring_schedule(MonitoringScheduleName="sched-hourly")
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    sm.start_monitoring_schedule(MonitoringScheduleName="sched-hourly")
+    assert sm.describe_monitoring_schedule(
+        MonitoringScheduleName="sched-hourly")["MonitoringScheduleStatus"] == "Scheduled"
+    sm.delete_monitoring_schedule(MonitoringScheduleName="sched-hourly")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        sm.describe_monitoring_schedule(MonitoringScheduleName="sched-hourly")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFound"
+
+    # An endpoint that captures nothing: its execution fails and says why.
+    sm.create_endpoint_config(EndpointConfigName="mon-nocap", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "mon-km", "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="mon-nocap", EndpointConfigName="mon-nocap")
+    assert create_schedule(server, "sched-nocap", schedule_config("mon-nocap"))[0] == 200
+    failed = executions(sm, "sched-nocap")
+    assert failed[0]["MonitoringExecutionStatus"] == "Failed"
+    assert "captures no data" in failed[0]["FailureReason"]
+
+    def refused(code, text, name="sched-bad", **cfg):
+        status, r = create_schedule(server, name, cfg)
+        assert status == 400 and r["__type"].endswith(code), r
+        assert text in r["message"]
+
+    refused("ValidationException", "is not one kiln runs",
+            **schedule_config("mon-ok", "rate(5 minutes)", window=False))
+    refused("ValidationException", "required with NOW",
+            **schedule_config("mon-ok", window=False))
+    refused("ValidationException", "Could not find endpoint", **schedule_config("mon-none"))
+    refused("ValidationException", "data quality only",
+            **{**schedule_config("mon-ok"), "MonitoringType": "ModelQuality"})
+    refused("ResourceInUse", "already exists", name="sched-ok", **schedule_config("mon-ok"))

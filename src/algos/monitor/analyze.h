@@ -10,11 +10,11 @@
 
 /* The analyzer's settings: Model Monitor's environment variables. */
 struct monitor_opts {
-    const char *root;       /* stands for "/" (NULL: paths as they are) */
-    const char *format;     /* dataset_format */
-    const char *source;     /* dataset_source */
-    const char *output;     /* output_path */
-    const char *statistics; /* baseline_statistics */
+    const char *root;        /* stands for "/" (NULL: paths as they are) */
+    const char *format;      /* dataset_format */
+    const char *source;      /* dataset_source */
+    const char *output;      /* output_path */
+    const char *statistics;  /* baseline_statistics */
     const char *constraints; /* baseline_constraints */
     const char *start_time, *end_time;
 };
