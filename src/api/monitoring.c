@@ -123,10 +123,10 @@ static const struct vmember definition_members[] = {
     {"BaselineConfig", &baseline, false},
     {"MonitoringInputs", &inputs, true},
     {"MonitoringOutputConfig", &output_config, true},
-    {"MonitoringResources", &any_struct, true},
+    {"MonitoringResources", &processing_resources_shape, true},
     {"MonitoringAppSpecification", &app_spec, true},
-    {"StoppingCondition", &any_struct, false},
-    {"Environment", &any_struct, false},
+    {"StoppingCondition", &processing_stopping_shape, false},
+    {"Environment", &processing_environment_shape, false},
     {"NetworkConfig", &any_struct, false},
     {"RoleArn", &str256, true},
     {NULL, NULL, false}};

@@ -115,14 +115,14 @@ static const struct vshape cluster_config = {.type = VT_STRUCTURE,
                                              .members = cluster_members};
 static const struct vmember resources_members[] = {
     {"ClusterConfig", &cluster_config, true}, {NULL, NULL, false}};
-static const struct vshape resources = {.type = VT_STRUCTURE,
-                                        .members = resources_members};
+const struct vshape processing_resources_shape = {.type = VT_STRUCTURE,
+                                                  .members = resources_members};
 static const struct vshape runtime = {
     .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 1, .max = 777600};
 static const struct vmember stopping_members[] = {
     {"MaxRuntimeInSeconds", &runtime, true}, {NULL, NULL, false}};
-static const struct vshape stopping = {.type = VT_STRUCTURE,
-                                       .members = stopping_members};
+const struct vshape processing_stopping_shape = {.type = VT_STRUCTURE,
+                                                 .members = stopping_members};
 static const struct vshape arg = {.type = VT_STRING,
                                   .flags = V_MIN | V_MAX,
                                   .min = 1,
@@ -143,11 +143,11 @@ static const struct vshape env_key = {.type = VT_STRING,
                                       .pattern = "[a-zA-Z_][a-zA-Z0-9_]*"};
 static const struct vshape env_value = {
     .type = VT_STRING, .flags = V_MAX, .max = 256, .pattern = "[\\S\\s]*"};
-static const struct vshape environment = {.type = VT_MAP,
-                                          .flags = V_MAX,
-                                          .max = 100,
-                                          .key = &env_key,
-                                          .item = &env_value};
+const struct vshape processing_environment_shape = {.type = VT_MAP,
+                                                    .flags = V_MAX,
+                                                    .max = 100,
+                                                    .key = &env_key,
+                                                    .item = &env_value};
 static const struct vshape role = {
     .type = VT_STRING, .flags = V_MIN | V_MAX, .min = 20, .max = 2048};
 
@@ -155,10 +155,10 @@ static const struct vmember create_members[] = {
     {"ProcessingInputs", &inputs, false},
     {"ProcessingOutputConfig", &output_config, false},
     {"ProcessingJobName", &name63, true},
-    {"ProcessingResources", &resources, true},
-    {"StoppingCondition", &stopping, false},
+    {"ProcessingResources", &processing_resources_shape, true},
+    {"StoppingCondition", &processing_stopping_shape, false},
     {"AppSpecification", &app_spec, true},
-    {"Environment", &environment, false},
+    {"Environment", &processing_environment_shape, false},
     {"NetworkConfig", &any_struct, false},
     {"RoleArn", &role, true},
     {"Tags", &tags_shape, false},

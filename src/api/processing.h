@@ -23,6 +23,12 @@
 PROCESSING_OPS(PROCESSING_DECLARE)
 #undef PROCESSING_DECLARE
 
+/* Shapes monitoring schedules share: ProcessingResources (ClusterConfig),
+ * StoppingCondition and Environment. */
+extern const struct vshape processing_resources_shape;
+extern const struct vshape processing_stopping_shape;
+extern const struct vshape processing_environment_shape;
+
 /* Whether image names Model Monitor's analyzer, under any registry and
  * tag ("<registry>/sagemaker-model-monitor-analyzer[:tag]"). */
 bool processing_builtin_image(const char *image);

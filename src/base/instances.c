@@ -59,7 +59,7 @@ static const struct instance_type types[] = {
 
 const struct instance_type *instance_find(const char *name)
 {
-    for (size_t i = 0; i < KILN_ARRAY_LEN(types); i++)
+    for (size_t i = 0; name && i < KILN_ARRAY_LEN(types); i++)
         if (strcmp(types[i].name, name) == 0)
             return &types[i];
     return NULL;

@@ -11,6 +11,7 @@
 
 #include "api/monitoring.h"
 #include "api/processing.h"
+#include "api/validate.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -218,7 +219,10 @@ static void start_execution(struct monitors *m, const char *account,
                             .akid = "",
                             .region = m->region,
                             .request_id = ""};
-        rc = processing_create(&c, req, &resp, &d);
+        /* Checked as a CreateProcessingJob request from a client is. */
+        rc = validate_request(&processing_create_input, req, &d);
+        if (!rc)
+            rc = processing_create(&c, req, &resp, &d);
         json_decref(resp);
         json_decref(req);
         json_object_set_new(entry, "Output", json_string(buf_cstr(&out)));

@@ -498,13 +498,16 @@ static double numeric_drift(json_t *base_buckets, const struct mon_col *c)
     double *v = xmalloc(c->nvals * sizeof(*v));
     memcpy(v, c->vals, c->nvals * sizeof(*v));
     qsort(v, c->nvals, sizeof(*v), cmp_double);
+    size_t last = json_array_size(base_buckets) - 1;
     json_array_foreach(base_buckets, i, b)
     {
         if (i == 0)
             dist = fabs(cdf(v, c->nvals, num(b, "lower_bound", 0), true));
         acc += num(b, "count", 0);
-        double gap = fabs(acc / total -
-                          cdf(v, c->nvals, num(b, "upper_bound", 0), false));
+        /* Buckets are [lower, upper), the last one closed. */
+        double gap =
+            fabs(acc / total -
+                 cdf(v, c->nvals, num(b, "upper_bound", 0), i != last));
         if (gap > dist)
             dist = gap;
     }
