@@ -657,11 +657,32 @@ async function endpointMetrics(name, variants) {
            "Overhead latency"], rows, [1, 2, 3, 4, 5]));
 }
 
+// The endpoint's monitoring schedules and their latest executions
+// (Model Monitor's data quality).
+async function dataQuality(name) {
+  const schedules = await listAll(sm, "ListMonitoringSchedules", { EndpointName: name },
+    "MonitoringScheduleSummaries", 100);
+  const runs = await sm("ListMonitoringExecutions", {
+    EndpointName: name, SortBy: "ScheduledTime", SortOrder: "Descending", MaxResults: 10,
+  });
+  return [
+    table(["Schedule", "Status"], schedules.map((x) => [
+      x.MonitoringScheduleName, status(x.MonitoringScheduleStatus)])),
+    h("h2", {}, "Latest checks"),
+    table(["Scheduled", "Schedule", "Result", "Failure"],
+      (runs.MonitoringExecutionSummaries || []).map((x) => [
+        when(x.ScheduledTime), x.MonitoringScheduleName, status(x.MonitoringExecutionStatus),
+        x.FailureReason || ""])),
+  ];
+}
+
 async function endpointView(g, name) {
   const top = h("div");
   const rest = h("div");
   const monitor = h("div");
-  page(name, top, rest, h("h2", {}, "Invocations, last hour"), monitor);
+  const quality = h("div", { id: "data-quality" });
+  page(name, top, rest, h("h2", {}, "Invocations, last hour"), monitor,
+    h("h2", {}, "Data quality"), quality);
   let ep;
   let gone = false;
   let drawn = "";
@@ -698,8 +719,10 @@ async function endpointView(g, name) {
       ]), [1, 2]),
     );
     const metrics = await endpointMetrics(name, variants.map((v) => v.VariantName));
+    const checks = await dataQuality(name);
     if (!live(g)) return;
     monitor.replaceChildren(metrics);
+    quality.replaceChildren(...checks);
     if (ep.EndpointStatus !== drawn) {
       drawn = ep.EndpointStatus;
       const del = h("button", { type: "button", class: "danger", id: "delete" }, "Delete endpoint");

@@ -144,7 +144,23 @@ def test_upload_train_deploy_invoke_monitor_cost_retrain_delete(priced, tmp_path
     assert sm.list_tags(ResourceArn=copy["TrainingJobArn"])["Tags"] == [
         {"Key": "team", "Value": "vision"}]
 
+    # An hourly data-quality schedule shows on the endpoint's page.
+    sm.create_monitoring_schedule(MonitoringScheduleName="console-hourly",
+                                  MonitoringScheduleConfig={
+        "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+        "MonitoringJobDefinition": {
+            "MonitoringInputs": [{"EndpointInput": {
+                "EndpointName": "console-ep", "LocalPath": "/opt/ml/processing/input/ep"}}],
+            "MonitoringOutputConfig": {"MonitoringOutputs": [{"S3Output": {
+                "S3Uri": "s3://console/monitoring", "LocalPath": "/opt/ml/processing/output"}}]},
+            "MonitoringResources": {"ClusterConfig": {
+                "InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 5}},
+            "MonitoringAppSpecification": {"ImageUri": "156813124566.dkr.ecr.us-east-1."
+                                                       "amazonaws.com/sagemaker-model-"
+                                                       "monitor-analyzer"},
+            "RoleArn": ROLE}})
     seen2 = run_js(priced, "console.mjs", PHASE="delete", ENDPOINT="console-ep", INVOKED="2")
+    assert "console-hourlyScheduled" in seen2["quality"]
     # The browser's call and boto3's, in CloudWatch's AWS/SageMaker metrics.
     variant, invoked, e4, e5, model_latency, _ = seen2["metrics"][0]
     assert (variant, invoked, e4, e5) == ("AllTraffic", "2", "0", "0")

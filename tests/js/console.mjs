@@ -126,6 +126,7 @@ try {
     seen.bars = await page.$$eval("#invocations-chart title", (ts) =>
       ts.map((t) => t.textContent));
     seen.capture = await page.textContent("main dl");
+    seen.quality = await page.textContent("#data-quality");
     await page.click("#delete");
     seen.armed = await page.textContent("#delete");
     await page.click("#delete");
