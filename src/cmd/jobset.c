@@ -84,8 +84,10 @@ int jobset_start(struct jobset *s, const char *account, const char *name)
     return rc;
 }
 
-int jobset_stop(struct jobset *s, const char *account, const char *name,
-                void (*also)(struct job *j))
+/* Asks the job to stop, calling also(ctx, job) first under the lock. */
+static int stop_where(struct jobset *s, const char *account, const char *name,
+                      void (*also)(const void *ctx, struct job *j),
+                      const void *ctx)
 {
     int rc = KILN_ENOTFOUND;
     pthread_mutex_lock(&s->lock);
@@ -93,12 +95,37 @@ int jobset_stop(struct jobset *s, const char *account, const char *name,
         if (!e->done && strcmp(e->job.account, account) == 0 &&
             strcasecmp(e->job.name, name) == 0) {
             if (also)
-                also(&e->job);
+                also(ctx, &e->job);
             __atomic_store_n(&e->job.stop, 1, __ATOMIC_RELAXED);
             rc = 0;
         }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+static void call_also(const void *ctx, struct job *j)
+{
+    void (*also)(struct job *) = *(void (*const *)(struct job *))ctx;
+    also(j);
+}
+
+int jobset_stop(struct jobset *s, const char *account, const char *name,
+                void (*also)(struct job *j))
+{
+    return stop_where(s, account, name, also ? call_also : NULL, &also);
+}
+
+static void mark_stopping(const void *ctx, struct job *j)
+{
+    const struct jobset_records *r = ctx;
+    jobset_set_status(r->meta, r->type, j->account, j->name, r->status_key,
+                      "Stopping", "InProgress", NULL);
+}
+
+int jobset_stop_recorded(struct jobset *s, const struct jobset_records *r,
+                         const char *account, const char *name)
+{
+    return stop_where(s, account, name, mark_stopping, r);
 }
 
 bool jobset_stopping(const struct job *j)
@@ -188,4 +215,29 @@ void jobset_set_status(struct meta *m, const char *type, const char *account,
     meta_res_save(m, &r);
     mem_free(nb);
     json_decref(doc);
+}
+
+struct recover {
+    struct jobset *s;
+    const struct jobset_records *r;
+};
+
+static void stopped(void *ctx, const char *account, const char *name)
+{
+    const struct recover *v = ctx;
+    jobset_set_status(v->r->meta, v->r->type, account, name, v->r->status_key,
+                      "Stopped", NULL, v->r->end_key);
+}
+
+static void resume(void *ctx, const char *account, const char *name)
+{
+    const struct recover *v = ctx;
+    jobset_start(v->s, account, name);
+}
+
+void jobset_recover(struct jobset *s, const struct jobset_records *r)
+{
+    struct recover v = {s, r};
+    jobset_each_status(r->meta, r->type, "Stopping", stopped, &v);
+    jobset_each_status(r->meta, r->type, "InProgress", resume, &v);
 }

@@ -45,6 +45,25 @@ void jobset_each_status(struct meta *m, const char *type, const char *status,
                         void *ctx);
 
 /*
+ * The records of jobs whose document carries their status: the resource
+ * type, the document's status member ("TransformJobStatus") and its
+ * end-time member ("TransformEndTime").
+ */
+struct jobset_records {
+    struct meta *meta;
+    const char *type, *status_key, *end_key;
+};
+
+/* Stop*Job: the record reads Stopping (while it read InProgress) until
+ * the job's thread lets go; then as jobset_stop(). */
+int jobset_stop_recorded(struct jobset *s, const struct jobset_records *r,
+                         const char *account, const char *name);
+
+/* At start: a job that was Stopping has stopped (its end time: now); one
+ * InProgress runs again from the start. */
+void jobset_recover(struct jobset *s, const struct jobset_records *r);
+
+/*
  * Sets the status of job `name` of `type`: its document's `status_key`
  * and its record's status, only while the stored status is `expect` (NULL:
  * whatever it is); with end_key, the document also gets that time now.

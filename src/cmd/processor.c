@@ -32,6 +32,7 @@ struct processor {
     char exe[4096];
     char *region;
     struct jobset *jobs;
+    struct jobset_records records;
 };
 
 struct run {
@@ -372,30 +373,10 @@ int processor_start(void *pv, const char *account, const char *name)
     return jobset_start(p->jobs, account, name);
 }
 
-static void mark_stopping(struct job *j)
-{
-    struct processor *p = j->ctx;
-    jobset_set_status(p->meta, TYPE, j->account, j->name, "ProcessingJobStatus",
-                      "Stopping", "InProgress", NULL);
-}
-
 int processor_stop(void *pv, const char *account, const char *name)
 {
     struct processor *p = pv;
-    return jobset_stop(p->jobs, account, name, mark_stopping);
-}
-
-static void resume(void *ctx, const char *account, const char *name)
-{
-    processor_start(ctx, account, name);
-}
-
-/* A job stopping when kiln stopped has stopped. */
-static void stopped(void *ctx, const char *account, const char *name)
-{
-    struct processor *p = ctx;
-    jobset_set_status(p->meta, TYPE, account, name, "ProcessingJobStatus",
-                      "Stopped", NULL, "ProcessingEndTime");
+    return jobset_stop_recorded(p->jobs, &p->records, account, name);
 }
 
 int processor_new(struct meta *meta, struct objstore *store,
@@ -420,8 +401,9 @@ int processor_new(struct meta *meta, struct objstore *store,
     mkdir(p->root, 0700);
     p->jobs = jobset_new(p, run_job);
     *out = p;
-    jobset_each_status(meta, TYPE, "Stopping", stopped, p);
-    jobset_each_status(meta, TYPE, "InProgress", resume, p);
+    p->records = (struct jobset_records){meta, TYPE, "ProcessingJobStatus",
+                                         "ProcessingEndTime"};
+    jobset_recover(p->jobs, &p->records);
     return 0;
 }
 

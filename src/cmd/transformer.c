@@ -42,6 +42,7 @@ struct transformer {
     struct hoster *hoster;
     char *root; /* <data>/transforms: each job's scratch directory */
     struct jobset *jobs;
+    struct jobset_records records;
 };
 
 struct slot {
@@ -596,34 +597,13 @@ int transformer_start(void *tv, const char *account, const char *name)
     return jobset_start(t->jobs, account, name);
 }
 
-/* StopTransformJob: the job reads Stopping until its thread lets go. */
-static void mark_stopping(struct job *j)
-{
-    struct transformer *t = j->ctx;
-    jobset_set_status(t->meta, TYPE, j->account, j->name, "TransformJobStatus",
-                      "Stopping", "InProgress", NULL);
-}
-
 int transformer_stop(void *tv, const char *account, const char *name)
 {
     struct transformer *t = tv;
-    return jobset_stop(t->jobs, account, name, mark_stopping);
+    return jobset_stop_recorded(t->jobs, &t->records, account, name);
 }
 
 /* ---- start and stop ------------------------------------------------ */
-
-static void resume(void *ctx, const char *account, const char *name)
-{
-    transformer_start(ctx, account, name);
-}
-
-/* A job stopping when kiln stopped has stopped. */
-static void stopped(void *ctx, const char *account, const char *name)
-{
-    struct transformer *t = ctx;
-    jobset_set_status(t->meta, TYPE, account, name, "TransformJobStatus",
-                      "Stopped", NULL, "TransformEndTime");
-}
 
 int transformer_new(struct meta *meta, struct objstore *store,
                     struct hoster *hoster, const char *data_dir,
@@ -642,8 +622,9 @@ int transformer_new(struct meta *meta, struct objstore *store,
     mkdir(t->root, 0700);
     t->jobs = jobset_new(t, run_job);
     *out = t;
-    jobset_each_status(meta, TYPE, "Stopping", stopped, t);
-    jobset_each_status(meta, TYPE, "InProgress", resume, t);
+    t->records = (struct jobset_records){meta, TYPE, "TransformJobStatus",
+                                         "TransformEndTime"};
+    jobset_recover(t->jobs, &t->records);
     return 0;
 }
 
