@@ -3,7 +3,6 @@
  */
 #include "cmd/monitors.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +16,7 @@
 #include "base/str.h"
 #include "base/tm.h"
 #include "cmd/jobset.h"
+#include "cmd/ticker.h"
 
 #define TYPE          "monitoring-schedule"
 #define ROUND_SECONDS 1
@@ -28,10 +28,7 @@ struct monitors {
     struct objstore *store;
     const struct api_jobs *jobs;
     const char *region;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool closing;
+    struct ticker *ticker;
 };
 
 static const char *jstr(json_t *o, const char *k)
@@ -355,23 +352,11 @@ static void tick(void *ctx, const char *account, const char *name)
     json_decref(doc);
 }
 
-static void *run(void *arg)
+static void round_once(void *ctx)
 {
-    struct monitors *m = arg;
-    pthread_mutex_lock(&m->lock);
-    while (!m->closing) {
-        pthread_mutex_unlock(&m->lock);
-        jobset_each_status(m->meta, TYPE, "Scheduled", tick, m);
-        jobset_each_status(m->meta, TYPE, "Stopped", tick, m);
-        pthread_mutex_lock(&m->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += ROUND_SECONDS;
-        if (!m->closing)
-            pthread_cond_timedwait(&m->wake, &m->lock, &until);
-    }
-    pthread_mutex_unlock(&m->lock);
-    return NULL;
+    struct monitors *m = ctx;
+    jobset_each_status(m->meta, TYPE, "Scheduled", tick, m);
+    jobset_each_status(m->meta, TYPE, "Stopped", tick, m);
 }
 
 int monitors_new(struct meta *meta, struct objstore *store,
@@ -383,13 +368,9 @@ int monitors_new(struct meta *meta, struct objstore *store,
     m->store = store;
     m->jobs = jobs;
     m->region = region;
-    pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->wake, NULL);
-    if (pthread_create(&m->thread, NULL, run, m) != 0) {
-        pthread_cond_destroy(&m->wake);
-        pthread_mutex_destroy(&m->lock);
+    if (ticker_start(ROUND_SECONDS, round_once, m, &m->ticker, d) != 0) {
         mem_free(m);
-        return diag_set(d, KILN_EIO, "cannot start the monitoring scheduler");
+        return diag_wrap(d, KILN_EIO, "the monitoring scheduler: ");
     }
     *out = m;
     return 0;
@@ -399,12 +380,6 @@ void monitors_free(struct monitors *m)
 {
     if (!m)
         return;
-    pthread_mutex_lock(&m->lock);
-    m->closing = true;
-    pthread_cond_broadcast(&m->wake);
-    pthread_mutex_unlock(&m->lock);
-    pthread_join(m->thread, NULL);
-    pthread_cond_destroy(&m->wake);
-    pthread_mutex_destroy(&m->lock);
+    ticker_stop(m->ticker);
     mem_free(m);
 }

@@ -7,7 +7,6 @@
 #include "cmd/scaler.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -18,6 +17,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
+#include "cmd/ticker.h"
 #include "meta/meta.h"
 
 #define ROUND_SECONDS    5
@@ -28,10 +28,7 @@ struct scaler {
     struct meta *meta;
     const struct api_jobs *jobs;
     const char *region;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool closing;
+    struct ticker *ticker;
     /* When each policy last scaled its variant ("account|name"). */
     struct {
         char key[2100];
@@ -199,23 +196,12 @@ static int scale_one(void *ctx, const char *account, const char *name)
     return 0;
 }
 
-static void *run(void *arg)
+/* One round: alarms, then every active policy. */
+static void round_once(void *ctx)
 {
-    struct scaler *s = arg;
-    pthread_mutex_lock(&s->lock);
-    while (!s->closing) {
-        pthread_mutex_unlock(&s->lock);
-        cloudwatch_alarms_evaluate(s->meta);
-        meta_res_each_status(s->meta, SCALING_POLICY, "Active", scale_one, s);
-        pthread_mutex_lock(&s->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += ROUND_SECONDS;
-        if (!s->closing)
-            pthread_cond_timedwait(&s->wake, &s->lock, &until);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
+    struct scaler *s = ctx;
+    cloudwatch_alarms_evaluate(s->meta);
+    meta_res_each_status(s->meta, SCALING_POLICY, "Active", scale_one, s);
 }
 
 int scaler_new(struct meta *meta, const struct api_jobs *jobs,
@@ -225,13 +211,9 @@ int scaler_new(struct meta *meta, const struct api_jobs *jobs,
     s->meta = meta;
     s->jobs = jobs;
     s->region = region;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->wake, NULL);
-    if (pthread_create(&s->thread, NULL, run, s) != 0) {
-        pthread_cond_destroy(&s->wake);
-        pthread_mutex_destroy(&s->lock);
+    if (ticker_start(ROUND_SECONDS, round_once, s, &s->ticker, d) != 0) {
         mem_free(s);
-        return diag_set(d, KILN_EIO, "cannot start the autoscaler");
+        return diag_wrap(d, KILN_EIO, "the autoscaler: ");
     }
     *out = s;
     return 0;
@@ -241,12 +223,6 @@ void scaler_free(struct scaler *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->lock);
-    s->closing = true;
-    pthread_cond_broadcast(&s->wake);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
-    pthread_cond_destroy(&s->wake);
-    pthread_mutex_destroy(&s->lock);
+    ticker_stop(s->ticker);
     mem_free(s);
 }
