@@ -211,6 +211,23 @@ static const char *str(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+json_t *monitoring_endpoint_input(json_t *def)
+{
+    return json_object_get(
+        json_array_get(json_object_get(def, "MonitoringInputs"), 0),
+        "EndpointInput");
+}
+
+json_t *monitoring_s3_output(json_t *def)
+{
+    return json_object_get(
+        json_array_get(
+            json_object_get(json_object_get(def, "MonitoringOutputConfig"),
+                            "MonitoringOutputs"),
+            0),
+        "S3Output");
+}
+
 /* ---- schedule expressions ------------------------------------------ */
 
 int monitoring_next(const char *expr, double after, double *next)
@@ -358,18 +375,12 @@ static int check_config(const struct api_ctx *c, json_t *cfg,
                         "kiln runs no container images yet: the "
                         "MonitoringAppSpecification's ImageUri must be the "
                         "built-in sagemaker-model-monitor-analyzer.");
-    json_t *in = json_array_get(json_object_get(def, "MonitoringInputs"), 0);
-    json_t *ep = json_object_get(in, "EndpointInput");
+    json_t *ep = monitoring_endpoint_input(def);
     if (!ep)
         return diag_set(d, KILN_EVALIDATION,
                         "kiln monitors endpoints only: give an "
                         "EndpointInput, not a BatchTransformInput.");
-    json_t *out = json_object_get(
-        json_array_get(
-            json_object_get(json_object_get(def, "MonitoringOutputConfig"),
-                            "MonitoringOutputs"),
-            0),
-        "S3Output");
+    json_t *out = monitoring_s3_output(def);
     if (!processing_local_path_ok(str(ep, "LocalPath")) ||
         !processing_local_path_ok(str(out, "LocalPath")))
         return diag_set(d, KILN_EVALIDATION,
@@ -404,12 +415,8 @@ int monitoring_create(const struct api_ctx *c, json_t *in, json_t **out,
     monitoring_next(expr, now, &next);
     if (strcmp(expr, "NOW") == 0)
         next = now;
-    json_t *ep = json_object_get(
-        json_array_get(
-            json_object_get(json_object_get(cfg, "MonitoringJobDefinition"),
-                            "MonitoringInputs"),
-            0),
-        "EndpointInput");
+    json_t *ep = monitoring_endpoint_input(
+        json_object_get(cfg, "MonitoringJobDefinition"));
     hosting_arn(c, TYPE, name, arn, sizeof(arn));
     json_t *doc = json_object();
     json_object_set_new(doc, "MonitoringScheduleArn", json_string(arn));

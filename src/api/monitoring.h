@@ -33,6 +33,11 @@ MONITORING_OPS(MONITORING_DECLARE)
 #define MONITORING_EXECUTIONS "KilnExecutions"
 #define MONITORING_NEXT       "KilnNextTime"
 
+/* Parts of a MonitoringJobDefinition (borrowed; NULL when absent): its
+ * EndpointInput and its first output's S3Output. */
+json_t *monitoring_endpoint_input(json_t *def);
+json_t *monitoring_s3_output(json_t *def);
+
 /*
  * The next time at or after `after` (epoch seconds) that ScheduleExpression
  * `expr` fires, or 0 for "NOW" (once, at creation); KILN_EINVAL for an

@@ -72,15 +72,8 @@ static json_t *execution_request(json_t *doc, const char *job,
     json_t *def =
         json_object_get(json_object_get(doc, "MonitoringScheduleConfig"),
                         "MonitoringJobDefinition");
-    json_t *ep = json_object_get(
-        json_array_get(json_object_get(def, "MonitoringInputs"), 0),
-        "EndpointInput");
-    json_t *out = json_object_get(
-        json_array_get(
-            json_object_get(json_object_get(def, "MonitoringOutputConfig"),
-                            "MonitoringOutputs"),
-            0),
-        "S3Output");
+    json_t *ep = monitoring_endpoint_input(def);
+    json_t *out = monitoring_s3_output(def);
     json_t *base = json_object_get(def, "BaselineConfig");
     const char *stats =
         jstr(json_object_get(base, "StatisticsResource"), "S3Uri");
@@ -150,17 +143,9 @@ static void start_execution(struct monitors *m, const char *account,
     json_t *sc = json_object_get(cfg, "ScheduleConfig");
     const char *schedule = jstr(doc, "MonitoringScheduleName");
     const char *endpoint = jstr(doc, "EndpointName");
-    const char *out_base =
-        jstr(json_object_get(
-                 json_array_get(
-                     json_object_get(
-                         json_object_get(
-                             json_object_get(cfg, "MonitoringJobDefinition"),
-                             "MonitoringOutputConfig"),
-                         "MonitoringOutputs"),
-                     0),
-                 "S3Output"),
-             "S3Uri");
+    const char *out_base = jstr(
+        monitoring_s3_output(json_object_get(cfg, "MonitoringJobDefinition")),
+        "S3Uri");
     double from = t - 3600, to = t, off;
     char job[64], stamp[16], hour[32];
     struct kiln_diag d = {0};
