@@ -3,9 +3,6 @@
  */
 #include "cmd/processor.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -183,55 +180,23 @@ static int upload_outputs(struct run *r)
     return rc;
 }
 
-/* Streams the child's output into the log until EOF, enforcing stops and
- * MaxRuntimeInSeconds; *why says which ended it early. */
-static void pump(struct run *r, struct proc *c, const char **why)
+/* Why the analyzer must stop now: "Stopped" (asked to, or kiln stops) or
+ * "MaxRuntimeExceeded"; NULL while it may run. */
+static const char *must_stop(void *ctx)
 {
-    struct buf pending = BUF_INIT(MAX_LOG_LINE + 65536);
+    struct run *r = ctx;
     double max_runtime = json_number_value(json_object_get(
         json_object_get(r->doc, "StoppingCondition"), "MaxRuntimeInSeconds"));
-    double term_at = 0;
-    char chunk[65536];
+    if (jobset_stopping(r->job) || jobset_shutdown(r->job))
+        return "Stopped";
+    if (max_runtime > 0 && tm_now() - r->start > max_runtime)
+        return "MaxRuntimeExceeded";
+    return NULL;
+}
 
-    for (;;) {
-        struct pollfd pfd = {c->out_fd, POLLIN, 0};
-        int n = poll(&pfd, 1, 100);
-        double now = tm_now();
-        if (!*why && (jobset_stopping(r->job) || jobset_shutdown(r->job)))
-            *why = "Stopped";
-        if (!*why && max_runtime > 0 && now - r->start > max_runtime)
-            *why = "MaxRuntimeExceeded";
-        if (*why && term_at == 0) {
-            proc_signal(c, SIGTERM);
-            term_at = now;
-        }
-        if (term_at > 0 && now - term_at > STOP_GRACE)
-            proc_signal(c, SIGKILL);
-        if (n <= 0)
-            continue;
-        ssize_t got = read(c->out_fd, chunk, sizeof(chunk));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
-        buf_add(&pending, chunk, (size_t)got);
-        char *s = pending.data, *nl;
-        while (
-            (nl = memchr(s, '\n', pending.len - (size_t)(s - pending.data)))) {
-            log_line(r, s, (size_t)(nl - s));
-            s = nl + 1;
-        }
-        size_t rest = pending.len - (size_t)(s - pending.data);
-        if (rest > MAX_LOG_LINE) {
-            log_line(r, s, rest);
-            rest = 0;
-        }
-        memmove(pending.data, s, rest);
-        pending.len = rest;
-    }
-    if (pending.len)
-        log_line(r, pending.data, pending.len);
-    buf_release(&pending);
+static void on_line(void *ctx, const char *line, size_t len)
+{
+    log_line(ctx, line, len);
 }
 
 /* Runs the built-in image; 0, or the diag says why it failed. */
@@ -263,7 +228,12 @@ static int run_image(struct run *r, const char **why)
     proc_init(&c);
     rc = proc_start(&c, argv, (const char *const *)envp, r->tree, &r->d);
     if (!rc) {
-        pump(r, &c, why);
+        struct proc_pump o = {.max_line = MAX_LOG_LINE,
+                              .grace = STOP_GRACE,
+                              .check = must_stop,
+                              .line = on_line,
+                              .ctx = r};
+        proc_pump(&c, &o, why);
         proc_wait(&c, false, &status);
         if (*why && strcmp(*why, "MaxRuntimeExceeded") == 0)
             rc = diag_set(&r->d, KILN_EINVAL,

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -820,59 +819,39 @@ static void log_line(struct run *r, const char *line, size_t len)
     mem_free(text);
 }
 
+/* Why the job's process must stop now: "Interrupted" (kiln stops),
+ * "Stopped" or "MaxRuntimeExceeded"; NULL while it may run. */
+static const char *must_stop(void *ctx)
+{
+    struct run *r = ctx;
+    double max_runtime = json_number_value(json_object_get(
+        json_object_get(r->doc, "StoppingCondition"), "MaxRuntimeInSeconds"));
+    if (closing(r->t))
+        return "Interrupted";
+    if (stop_requested(r)) {
+        step(r, "Stopping", "Stopping the training job");
+        return "Stopped";
+    }
+    if (max_runtime > 0 && tm_now() - r->start > max_runtime)
+        return "MaxRuntimeExceeded";
+    return NULL;
+}
+
+static void on_line(void *ctx, const char *line, size_t len)
+{
+    log_line(ctx, line, len);
+}
+
 /* Streams the child's output into the log until EOF, enforcing stops and
  * the runtime limit. Sets *why to "Stopped"/"MaxRuntimeExceeded"/NULL. */
 static void pump(struct run *r, struct proc *p, const char **why)
 {
-    struct buf pending = BUF_INIT(MAX_LOG_LINE + 65536);
-    double max_runtime = json_number_value(json_object_get(
-        json_object_get(r->doc, "StoppingCondition"), "MaxRuntimeInSeconds"));
-    double term_at = 0;
-    char chunk[65536];
-
-    for (;;) {
-        struct pollfd pfd = {p->out_fd, POLLIN, 0};
-        int n = poll(&pfd, 1, 100);
-        double now = tm_now();
-        if (!*why && closing(r->t))
-            *why = "Interrupted";
-        if (!*why && stop_requested(r))
-            *why = "Stopped";
-        if (!*why && max_runtime > 0 && now - r->start > max_runtime)
-            *why = "MaxRuntimeExceeded";
-        if (*why && term_at == 0) {
-            proc_signal(p, SIGTERM);
-            term_at = now;
-            if (strcmp(*why, "Stopped") == 0)
-                step(r, "Stopping", "Stopping the training job");
-        }
-        if (term_at > 0 && now - term_at > r->t->o.stop_grace_seconds)
-            proc_signal(p, SIGKILL);
-        if (n <= 0)
-            continue;
-        ssize_t got = read(p->out_fd, chunk, sizeof(chunk));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
-        buf_add(&pending, chunk, (size_t)got);
-        char *start = pending.data, *nl;
-        while ((nl = memchr(start, '\n',
-                            pending.len - (size_t)(start - pending.data)))) {
-            log_line(r, start, (size_t)(nl - start));
-            start = nl + 1;
-        }
-        size_t rest = pending.len - (size_t)(start - pending.data);
-        if (rest > MAX_LOG_LINE) {
-            log_line(r, start, rest);
-            rest = 0;
-        }
-        memmove(pending.data, start, rest);
-        pending.len = rest;
-    }
-    if (pending.len)
-        log_line(r, pending.data, pending.len);
-    buf_release(&pending);
+    struct proc_pump o = {.max_line = MAX_LOG_LINE,
+                          .grace = r->t->o.stop_grace_seconds,
+                          .check = must_stop,
+                          .line = on_line,
+                          .ctx = r};
+    proc_pump(p, &o, why);
 }
 
 /* The environment of every host's algorithm process, except its own

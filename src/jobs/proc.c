@@ -6,11 +6,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "base/buf.h"
+#include "base/tm.h"
 
 void proc_init(struct proc *p)
 {
@@ -136,4 +141,49 @@ void proc_release(struct proc *p)
     if (p->out_fd >= 0)
         close(p->out_fd);
     p->out_fd = -1;
+}
+
+void proc_pump(struct proc *p, const struct proc_pump *o, const char **why)
+{
+    struct buf pending = BUF_INIT(o->max_line + 65536);
+    double term_at = 0;
+    char chunk[65536];
+
+    for (;;) {
+        struct pollfd pfd = {p->out_fd, POLLIN, 0};
+        int n = poll(&pfd, 1, 100);
+        double now = tm_now();
+        if (!*why)
+            *why = o->check(o->ctx);
+        if (*why && term_at == 0) {
+            proc_signal(p, SIGTERM);
+            term_at = now;
+        }
+        if (term_at > 0 && now - term_at > o->grace)
+            proc_signal(p, SIGKILL);
+        if (n <= 0)
+            continue;
+        ssize_t got = read(p->out_fd, chunk, sizeof(chunk));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        buf_add(&pending, chunk, (size_t)got);
+        char *start = pending.data, *nl;
+        while ((nl = memchr(start, '\n',
+                            pending.len - (size_t)(start - pending.data)))) {
+            o->line(o->ctx, start, (size_t)(nl - start));
+            start = nl + 1;
+        }
+        size_t rest = pending.len - (size_t)(start - pending.data);
+        if (rest > o->max_line) {
+            o->line(o->ctx, start, rest);
+            rest = 0;
+        }
+        memmove(pending.data, start, rest);
+        pending.len = rest;
+    }
+    if (pending.len)
+        o->line(o->ctx, pending.data, pending.len);
+    buf_release(&pending);
 }

@@ -42,6 +42,24 @@ void proc_signal(struct proc *p, int sig);
  * nohang, returns KILN_CONTINUE while it still runs. */
 int proc_wait(struct proc *p, bool nohang, int *status);
 
+/*
+ * Reading a child's output: every line goes to line(ctx, text, len)
+ * (without its '\n'; one longer than max_line in pieces of that size).
+ * Every 100 ms, check(ctx) may give a reason to stop the child (NULL:
+ * none); the first one is kept in *why, the child gets SIGTERM, and
+ * SIGKILL `grace` seconds later.
+ */
+struct proc_pump {
+    size_t max_line;
+    double grace;
+    const char *(*check)(void *ctx);
+    void (*line)(void *ctx, const char *text, size_t len);
+    void *ctx;
+};
+
+/* Reads the child's output until EOF (it has exited or closed it). */
+void proc_pump(struct proc *p, const struct proc_pump *o, const char **why);
+
 /* Closes out_fd; kills and reaps a still-running child. */
 void proc_release(struct proc *p);
 
