@@ -325,6 +325,16 @@ def test_refusals_failures_and_usage(server, baseline):
              "dataset_source": f"{ROOT}/input/data"}, "s3://mon/results/bad")
     assert d["ProcessingJobStatus"] == "Failed"
     assert d["FailureReason"].startswith("ClientError: dataset_format")
+    # Paths in the environment stay inside the job's own tree.
+    for var, value in (("dataset_source", f"{ROOT}/../../../../../etc"),
+                       ("output_path", "../../out")):
+        env = {"dataset_format": json.dumps({"csv": {"header": False}}),
+               "dataset_source": f"{ROOT}/input/data", var: value}
+        d = job(sm, f"mon-escape-{var.split('_')[0]}",
+                {"data": ("s3://mon/current/", f"{ROOT}/input/data")}, env,
+                f"s3://mon/results/escape-{var}")
+        assert d["ProcessingJobStatus"] == "Failed"
+        assert d["FailureReason"].startswith(f"ClientError: {var} must be an absolute path")
     d = job(sm, "mon-no-baseline", {"data": ("s3://mon/current/", f"{ROOT}/input/data")},
             monitor_env({"csv": {"header": True}}), "s3://mon/results/none")
     assert d["ProcessingJobStatus"] == "Failed"

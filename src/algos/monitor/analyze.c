@@ -39,6 +39,22 @@ struct files {
     size_t n, cap;
 };
 
+/* Under a root, a path must stay in it: absolute, no ".." component. */
+static int confined(const char *root, const char *name, const char *p,
+                    struct kiln_diag *d)
+{
+    if (!root || !*root || !p)
+        return 0;
+    bool ok = p[0] == '/';
+    for (const char *s = p; ok && (s = strstr(s, "..")) != NULL; s += 2)
+        ok = !((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'));
+    return ok ? 0
+              : diag_set(d, KILN_EINVAL,
+                         "%s must be an absolute path in the container "
+                         "without \"..\": '%.200s'",
+                         name, p);
+}
+
 /* Where container path p is on this host. */
 static void host_path(const char *root, const char *p, struct buf *out)
 {
@@ -157,6 +173,15 @@ int monitor_analyze(const struct monitor_opts *o, struct kiln_diag *d)
                       "output_path.");
         goto out;
     }
+    rc = confined(root, "dataset_source", source, d);
+    if (!rc)
+        rc = confined(root, "output_path", output, d);
+    if (!rc)
+        rc = confined(root, "baseline_statistics", stats_path, d);
+    if (!rc)
+        rc = confined(root, "baseline_constraints", cons_path, d);
+    if (rc)
+        goto out;
     rc = dataset_format(o->format, &capture, &header, d);
     if (!rc && monitoring) {
         if (!stats_path || !*stats_path) {
