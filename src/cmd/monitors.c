@@ -178,7 +178,8 @@ static void start_execution(struct monitors *m, const char *account,
     if (!ep)
         rc = diag_set(&d, KILN_EINVAL, "The endpoint %s does not exist.",
                       endpoint);
-    else if (!dest || !json_is_true(json_object_get(dcc, "EnableCapture")))
+    else if (!dest || !*dest || !out_base || !*out_base ||
+             !json_is_true(json_object_get(dcc, "EnableCapture")))
         rc = diag_set(&d, KILN_EINVAL,
                       "The endpoint %s captures no data: its endpoint config "
                       "has no DataCaptureConfig with EnableCapture.",
