@@ -148,6 +148,13 @@ static const struct vmember create_members[] = {
 const struct vshape monitoring_create_input = {.type = VT_STRUCTURE,
                                                .members = create_members};
 
+static const struct vmember update_members[] = {
+    {"MonitoringScheduleName", &name63, true},
+    {"MonitoringScheduleConfig", &config, true},
+    {NULL, NULL, false}};
+const struct vshape monitoring_update_input = {.type = VT_STRUCTURE,
+                                               .members = update_members};
+
 static const struct vmember name_members[] = {
     {"MonitoringScheduleName", &name63, true}, {NULL, NULL, false}};
 const struct vshape monitoring_describe_input = {.type = VT_STRUCTURE,
@@ -400,21 +407,35 @@ static int check_config(const struct api_ctx *c, json_t *cfg,
     return 0;
 }
 
+/* When a schedule of config `cfg` runs next, from `now` (0: never). */
+static double next_run(json_t *cfg, double now)
+{
+    const char *expr =
+        str(json_object_get(cfg, "ScheduleConfig"), "ScheduleExpression");
+    double next = 0;
+    if (expr && strcmp(expr, "NOW") == 0)
+        return now;
+    return monitoring_next(expr, now, &next) == 0 ? next : 0;
+}
+
+/* The stored copy of a configuration: its type made explicit. */
+static json_t *stored_config(json_t *cfg)
+{
+    json_t *copy = json_deep_copy(cfg);
+    json_object_set_new(copy, "MonitoringType", json_string("DataQuality"));
+    return copy;
+}
+
 int monitoring_create(const struct api_ctx *c, json_t *in, json_t **out,
                       struct kiln_diag *d)
 {
     const char *name = str(in, "MonitoringScheduleName");
     json_t *cfg = json_object_get(in, "MonitoringScheduleConfig");
     char arn[256];
-    double now = tm_now(), next = 0;
+    double now = tm_now();
     int rc = check_config(c, cfg, d);
     if (rc)
         return rc;
-    const char *expr =
-        str(json_object_get(cfg, "ScheduleConfig"), "ScheduleExpression");
-    monitoring_next(expr, now, &next);
-    if (strcmp(expr, "NOW") == 0)
-        next = now;
     json_t *ep = monitoring_endpoint_input(
         json_object_get(cfg, "MonitoringJobDefinition"));
     hosting_arn(c, TYPE, name, arn, sizeof(arn));
@@ -426,13 +447,11 @@ int monitoring_create(const struct api_ctx *c, json_t *in, json_t **out,
     json_object_set_new(doc, "MonitoringType", json_string("DataQuality"));
     json_object_set_new(doc, "CreationTime", json_real(now));
     json_object_set_new(doc, "LastModifiedTime", json_real(now));
-    json_t *copy = json_deep_copy(cfg);
-    json_object_set_new(copy, "MonitoringType", json_string("DataQuality"));
-    json_object_set_new(doc, "MonitoringScheduleConfig", copy);
+    json_object_set_new(doc, "MonitoringScheduleConfig", stored_config(cfg));
     json_object_set_new(doc, "EndpointName",
                         json_string(str(ep, "EndpointName")));
     json_object_set_new(doc, MONITORING_EXECUTIONS, json_array());
-    json_object_set_new(doc, MONITORING_NEXT, json_real(next));
+    json_object_set_new(doc, MONITORING_NEXT, json_real(next_run(cfg, now)));
     rc = hosting_insert_res(c, TYPE, name, arn, "Scheduled", doc, now, d);
     json_decref(doc);
     if (rc == KILN_EINUSE)
@@ -515,6 +534,38 @@ int monitoring_delete(const struct api_ctx *c, json_t *in, json_t **out,
     return 0;
 }
 
+int monitoring_update(const struct api_ctx *c, json_t *in, json_t **out,
+                      struct kiln_diag *d)
+{
+    json_t *cfg = json_object_get(in, "MonitoringScheduleConfig"), *doc;
+    int rc = check_config(c, cfg, d);
+    if (!rc)
+        rc = load(c, str(in, "MonitoringScheduleName"), &doc, d);
+    if (rc)
+        return rc;
+    char *status = xstrdup(str(doc, "MonitoringScheduleStatus"));
+    double now = tm_now();
+    json_object_set_new(doc, "MonitoringScheduleConfig", stored_config(cfg));
+    json_object_set(doc, "EndpointName",
+                    json_object_get(monitoring_endpoint_input(json_object_get(
+                                        cfg, "MonitoringJobDefinition")),
+                                    "EndpointName"));
+    json_object_set_new(doc, "LastModifiedTime", json_real(now));
+    json_object_set_new(
+        doc, MONITORING_NEXT,
+        json_real(strcmp(status, "Scheduled") == 0 ? next_run(cfg, now) : 0));
+    rc = save(c, doc, status);
+    if (rc)
+        rc = diag_set(d, KILN_EVALIDATION,
+                      "The monitoring schedule changed; try again.");
+    else
+        *out = json_pack("{s:O}", "MonitoringScheduleArn",
+                         json_object_get(doc, "MonitoringScheduleArn"));
+    mem_free(status);
+    json_decref(doc);
+    return rc;
+}
+
 /* Stop and Start: from `from` to `to`, else a ValidationException. */
 static int move(const struct api_ctx *c, json_t *in, const char *from,
                 const char *to, json_t **out, struct kiln_diag *d)
@@ -534,14 +585,13 @@ static int move(const struct api_ctx *c, json_t *in, const char *from,
     }
     json_object_set_new(doc, "MonitoringScheduleStatus", json_string(to));
     json_object_set_new(doc, "LastModifiedTime", json_real(tm_now()));
+    json_t *cfg = json_object_get(doc, "MonitoringScheduleConfig");
     const char *expr =
-        str(json_object_get(json_object_get(doc, "MonitoringScheduleConfig"),
-                            "ScheduleConfig"),
-            "ScheduleExpression");
-    double next = 0;
-    if (strcmp(to, "Scheduled") == 0 && expr && strcmp(expr, "NOW") != 0 &&
-        monitoring_next(expr, tm_now(), &next) == 0)
-        json_object_set_new(doc, MONITORING_NEXT, json_real(next));
+        str(json_object_get(cfg, "ScheduleConfig"), "ScheduleExpression");
+    /* Started again, a NOW schedule does not run again. */
+    if (strcmp(to, "Scheduled") == 0 && expr && strcmp(expr, "NOW") != 0)
+        json_object_set_new(doc, MONITORING_NEXT,
+                            json_real(next_run(cfg, tm_now())));
     rc = save(c, doc, from);
     json_decref(doc);
     if (rc)

@@ -1,6 +1,7 @@
 /*
  * monitoring.h - Model Monitor's monitoring schedules: Create, Describe,
  * List, Delete, Stop and Start a schedule, and ListMonitoringExecutions.
+ * UpdateMonitoringSchedule replaces a schedule's configuration.
  * A schedule is a meta_res document of type "monitoring-schedule" that
  * also lists its executions (hidden from Describe); the scheduler
  * (cmd/monitors.c) starts each execution as a processing job of the
@@ -19,6 +20,7 @@
     X(DeleteMonitoringSchedule, monitoring_delete)                             \
     X(StopMonitoringSchedule, monitoring_stop)                                 \
     X(StartMonitoringSchedule, monitoring_start)                               \
+    X(UpdateMonitoringSchedule, monitoring_update)                             \
     X(ListMonitoringExecutions, monitoring_executions)
 
 #define MONITORING_DECLARE(op, fn)                                             \

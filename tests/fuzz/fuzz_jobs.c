@@ -32,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "SageMaker.StopMonitoringSchedule",
         "SageMaker.StartMonitoringSchedule",
         "SageMaker.ListMonitoringExecutions",
+        "SageMaker.UpdateMonitoringSchedule",
     };
     static bool seeded;
     struct api_ctx c = metrics_caller();

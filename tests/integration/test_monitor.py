@@ -466,6 +466,20 @@ def test_monitoring_schedules(server, baseline, captured):
     sm.start_monitoring_schedule(MonitoringScheduleName="sched-hourly")
     assert sm.describe_monitoring_schedule(
         MonitoringScheduleName="sched-hourly")["MonitoringScheduleStatus"] == "Scheduled"
+    arn = sm.update_monitoring_schedule(
+        MonitoringScheduleName="sched-hourly",
+        MonitoringScheduleConfig=schedule_config("mon-drift", "cron(0 3 ? * * *)",
+                                                 window=False))["MonitoringScheduleArn"]
+    desc = sm.describe_monitoring_schedule(MonitoringScheduleName="sched-hourly")
+    assert desc["MonitoringScheduleArn"] == arn and desc["EndpointName"] == "mon-drift"
+    assert desc["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == \
+        "cron(0 3 ? * * *)"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        sm.update_monitoring_schedule(
+            MonitoringScheduleName="sched-hourly",
+            MonitoringScheduleConfig=schedule_config("mon-ok", "cron(0 */5 ? * * *)",
+                                                     window=False))
+    assert "is not one kiln runs" in err.value.response["Error"]["Message"]
     sm.delete_monitoring_schedule(MonitoringScheduleName="sched-hourly")
     with pytest.raises(botocore.exceptions.ClientError) as err:
         sm.describe_monitoring_schedule(MonitoringScheduleName="sched-hourly")
