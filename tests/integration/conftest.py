@@ -1,5 +1,6 @@
 """Integration fixtures: a real `kiln server` on a free loopback port with a
 temporary data directory, driven by Debian's boto3 and aws CLI."""
+import contextlib
 import datetime
 import http.client
 import json
@@ -104,6 +105,20 @@ def own_data_dir(tmp_path):
     kiln("admin", "keys", "add", "--data-dir", data_dir, "--access-key-id", AKID,
          "--secret-access-key", SECRET, "--account", ACCOUNT)
     return data_dir
+
+
+@contextlib.contextmanager
+def priced_server(prices, prefix):
+    """A server of its own started with --price-list of `prices`; stopped
+    cleanly at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        data = own_data_dir(tmp)
+        path = os.path.join(tmp, "prices.json")
+        with open(path, "w") as f:
+            json.dump(prices, f)
+        s = Server(data, ["--price-list", path])
+        yield s
+        assert s.stop() == 0, s.stderr()[-3000:]
 
 
 def client(server, service, akid=AKID, secret=SECRET, retries=1):

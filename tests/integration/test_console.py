@@ -5,13 +5,12 @@ endpoint used and cost, retraining and deleting, each checked with boto3."""
 import http.client
 import json
 import os
-import tempfile
 
 import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, Server, client, own_data_dir, run_js
+from conftest import ACCOUNT, client, priced_server, run_js
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
@@ -20,14 +19,8 @@ PRICES = {"ml.m5.large": 0.115, "ml.c5.xlarge": 0.204}
 
 @pytest.fixture(scope="module")
 def priced():
-    with tempfile.TemporaryDirectory(prefix="kiln-console-") as tmp:
-        data = own_data_dir(tmp)
-        prices = os.path.join(tmp, "prices.json")
-        with open(prices, "w") as f:
-            json.dump(PRICES, f)
-        s = Server(data, ["--price-list", prices])
+    with priced_server(PRICES, "kiln-console-") as s:
         yield s
-        assert s.stop() == 0, s.stderr()[-3000:]
 
 
 def get(server, method, path):

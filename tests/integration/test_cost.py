@@ -3,14 +3,12 @@ GetCostAndUsage with boto3 and the aws CLI, from a server started with a
 price list."""
 import datetime
 import json
-import os
-import tempfile
 
 import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, Server, aws, client, model_tgz, own_data_dir
+from conftest import ACCOUNT, aws, client, model_tgz, priced_server
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
@@ -20,14 +18,8 @@ PRICES = {"ml.m5.large": 0.115,
 
 @pytest.fixture(scope="module")
 def priced():
-    with tempfile.TemporaryDirectory(prefix="kiln-cost-") as tmp:
-        data = own_data_dir(tmp)
-        prices = os.path.join(tmp, "prices.json")
-        with open(prices, "w") as f:
-            json.dump(PRICES, f)
-        s = Server(data, ["--price-list", prices])
+    with priced_server(PRICES, "kiln-cost-") as s:
         yield s
-        assert s.stop() == 0, s.stderr()[-3000:]
 
 
 def period():
