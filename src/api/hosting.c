@@ -370,16 +370,23 @@ static int not_found(const struct api_ctx *c, const char *type,
                     type_words(type), arn);
 }
 
-static int load(const struct api_ctx *c, const char *type, const char *name,
-                json_t **doc, struct kiln_diag *d)
+int hosting_load_doc(const struct api_ctx *c, const char *type,
+                     const char *name, json_t **doc, struct kiln_diag *d)
 {
     char *body = NULL;
     *doc = NULL; /* so that every caller may json_decref it on failure */
     if (meta_res_get(c->meta, c->account, type, name, &body) != 0)
-        return not_found(c, type, name, d);
+        return KILN_ENOTFOUND;
     *doc = json_loads(body, 0, NULL);
     mem_free(body);
     return *doc ? 0 : diag_set(d, KILN_EINTERNAL, "unreadable record");
+}
+
+static int load(const struct api_ctx *c, const char *type, const char *name,
+                json_t **doc, struct kiln_diag *d)
+{
+    int rc = hosting_load_doc(c, type, name, doc, d);
+    return rc == KILN_ENOTFOUND ? not_found(c, type, name, d) : rc;
 }
 
 int hosting_insert_res(const struct api_ctx *c, const char *type,

@@ -53,6 +53,12 @@ int hosting_stop_job(const struct api_ctx *c, json_t *doc,
                      void *runner, const char *name, json_t **out,
                      struct kiln_diag *d);
 
+/* The document of the caller's resource `type` `name` (a new reference):
+ * 0, KILN_ENOTFOUND with the diag left to the caller (each API words it
+ * its own way), or KILN_EINTERNAL. */
+int hosting_load_doc(const struct api_ctx *c, const char *type,
+                     const char *name, json_t **doc, struct kiln_diag *d);
+
 /* Stores a new resource of `type` with its document: 0, KILN_EINUSE when
  * the name is taken. */
 int hosting_insert_res(const struct api_ctx *c, const char *type,

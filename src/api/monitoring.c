@@ -315,13 +315,11 @@ int monitoring_offset(const char *text, double *seconds)
 static int load(const struct api_ctx *c, const char *name, json_t **doc,
                 struct kiln_diag *d)
 {
-    char *body = NULL;
-    if (meta_res_get(c->meta, c->account, TYPE, name, &body) != 0)
+    int rc = hosting_load_doc(c, TYPE, name, doc, d);
+    if (rc == KILN_ENOTFOUND)
         return diag_set(d, KILN_ENOJOB,
                         "Monitoring Schedule %s does not exist.", name);
-    *doc = json_loads(body, 0, NULL);
-    mem_free(body);
-    return *doc ? 0 : diag_set(d, KILN_EINTERNAL, "unreadable record");
+    return rc;
 }
 
 static int save(const struct api_ctx *c, json_t *doc, const char *expect)

@@ -338,13 +338,11 @@ int processing_create(const struct api_ctx *c, json_t *in, json_t **out,
 static int load(const struct api_ctx *c, const char *name, json_t **doc,
                 struct kiln_diag *d)
 {
-    char *body = NULL;
-    if (meta_res_get(c->meta, c->account, TYPE, name, &body) != 0)
+    int rc = hosting_load_doc(c, TYPE, name, doc, d);
+    if (rc == KILN_ENOTFOUND)
         return diag_set(d, KILN_ENOJOB, "Processing job %s does not exist.",
                         name);
-    *doc = json_loads(body, 0, NULL);
-    mem_free(body);
-    return *doc ? 0 : diag_set(d, KILN_EINTERNAL, "unreadable record");
+    return rc;
 }
 
 int processing_describe(const struct api_ctx *c, json_t *in, json_t **out,

@@ -486,15 +486,13 @@ void tuning_progress(struct meta *m, const char *account, json_t *doc)
 static int load(const struct api_ctx *c, const char *name, json_t **doc,
                 struct kiln_diag *d)
 {
-    char *body = NULL;
-    if (meta_res_get(c->meta, c->account, TYPE, name, &body) != 0)
+    int rc = hosting_load_doc(c, TYPE, name, doc, d);
+    if (rc == KILN_ENOTFOUND)
         return diag_set(d, KILN_ENOJOB,
                         "Amazon SageMaker can't find a tuning job with name "
                         "%s",
                         name);
-    *doc = json_loads(body, 0, NULL);
-    mem_free(body);
-    return *doc ? 0 : diag_set(d, KILN_EINTERNAL, "unreadable record");
+    return rc;
 }
 
 int tuning_describe(const struct api_ctx *c, json_t *in, json_t **out,
