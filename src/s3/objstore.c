@@ -319,6 +319,13 @@ static void writer_init(struct objstore_writer *w, int fd, unsigned digests)
     w->crc32 = (uint32_t)crc32(0L, Z_NULL, 0);
 }
 
+/*
+ * A new object's file starts as an unnamed inode in its final directory
+ * (O_TMPFILE) and gets its name only once its data is durable: a crash
+ * or an abort leaves nothing behind, and concurrent PUTs do not all
+ * create and rename entries in one shared directory. File systems
+ * without O_TMPFILE get a named file under tmp/ instead.
+ */
 int objstore_writer_open(struct objstore *s, unsigned digests,
                          struct objstore_writer *w, struct kiln_diag *d)
 {
@@ -327,8 +334,14 @@ int objstore_writer_open(struct objstore *s, unsigned digests,
 
     memset(w, 0, sizeof(*w));
     make_id(w->id);
-    tmp_path(s, w->id, &p);
-    fd = open(buf_cstr(&p), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    buf_addf(&p, "%s/%.2s", s->root, w->id);
+    fd = open(buf_cstr(&p), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    w->unnamed = fd >= 0;
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        buf_reset(&p);
+        tmp_path(s, w->id, &p);
+        fd = open(buf_cstr(&p), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
     if (fd < 0) {
         int rc = diag_set(d, KILN_EIO, "cannot create '%s': %s", buf_cstr(&p),
                           strerror(errno));
@@ -339,6 +352,27 @@ int objstore_writer_open(struct objstore *s, unsigned digests,
     buf_release(&p);
     writer_init(w, fd, digests);
     return 0;
+}
+
+/* Gives the durable file its name: links the unnamed inode, or renames
+ * the named temp file. */
+static int writer_name(struct objstore *s, struct objstore_writer *w,
+                       const char *to)
+{
+    struct buf from = BUF_INIT(256);
+    int rc;
+
+    if (w->unnamed) {
+        buf_addf(&from, "/proc/self/fd/%d", w->fd);
+        rc = linkat(AT_FDCWD, buf_cstr(&from), AT_FDCWD, to, AT_SYMLINK_FOLLOW);
+        if (rc != 0 && errno == ENOENT) /* no /proc: needs privilege */
+            rc = linkat(w->fd, "", AT_FDCWD, to, AT_EMPTY_PATH);
+    } else {
+        tmp_path(s, w->id, &from);
+        rc = rename(buf_cstr(&from), to);
+    }
+    buf_release(&from);
+    return rc;
 }
 
 static void digest(struct objstore_writer *w, const void *data, size_t len)
@@ -541,7 +575,7 @@ int objstore_writer_append_fd(struct objstore_writer *w, int fd, uint64_t off,
 int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
                            struct kiln_diag *d)
 {
-    struct buf from = BUF_INIT(4096), to = BUF_INIT(4096);
+    struct buf to = BUF_INIT(4096);
     unsigned int n;
     int rc = flush_pending(w, d), err;
 
@@ -567,24 +601,20 @@ int objstore_writer_commit(struct objstore *s, struct objstore_writer *w,
             asm_release(s, w, false);
         return rc;
     }
-    tmp_path(s, w->id, &from);
     objstore_blob_path(s, w->id, &to);
-    if (rc) {
-        close(w->fd);
-        w->fd = -1;
-    } else if (fsync(w->fd) != 0 || close(w->fd) != 0) {
-        w->fd = -1;
+    if (!rc && fsync(w->fd) != 0)
         rc = diag_set(d, KILN_EIO, "cannot flush object data: %s",
                       strerror(errno));
-    } else {
-        w->fd = -1;
-        if (rename(buf_cstr(&from), buf_cstr(&to)) != 0)
-            rc = diag_set(d, KILN_EIO, "cannot store object data: %s",
-                          strerror(errno));
+    if (!rc && writer_name(s, w, buf_cstr(&to)) != 0)
+        rc = diag_set(d, KILN_EIO, "cannot store object data: %s",
+                      strerror(errno));
+    close(w->fd);
+    w->fd = -1;
+    if (rc && !w->unnamed) {
+        buf_reset(&to);
+        tmp_path(s, w->id, &to);
+        unlink(buf_cstr(&to));
     }
-    if (rc)
-        unlink(buf_cstr(&from));
-    buf_release(&from);
     buf_release(&to);
     return rc;
 }
@@ -602,8 +632,10 @@ void objstore_writer_abort(struct objstore *s, struct objstore_writer *w)
     } else if (w->fd >= 0) {
         close(w->fd);
         w->fd = -1;
-        tmp_path(s, w->id, &p);
-        unlink(buf_cstr(&p));
+        if (!w->unnamed) {
+            tmp_path(s, w->id, &p);
+            unlink(buf_cstr(&p));
+        }
     }
     buf_release(&p);
 }

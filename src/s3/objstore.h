@@ -2,11 +2,13 @@
  * objstore.h - kiln's object store engine: immutable blob files named by
  * id under <data-dir>/objects, indexed by the metadata store.
  *
- * A write streams into objects/tmp/<id> while the digests S3 needs are
- * computed, then objstore_writer_commit() fsyncs and renames it to
- * objects/<id[0..2]>/<id>. Only after that does the caller commit the
- * index row, so a crash leaves either the old object or the new one, and
- * objstore_open() sweeps temp files and blobs no row references. Blobs
+ * A write streams into an unnamed file (O_TMPFILE) in objects/<id[0..2]>/
+ * while the digests S3 needs are computed, then objstore_writer_commit()
+ * fsyncs it and links it as objects/<id[0..2]>/<id> (where the file
+ * system has no O_TMPFILE: a named objects/tmp/<id>, renamed). Only after
+ * that does the caller commit the index row, so a crash leaves either the
+ * old object or the new one, and objstore_open() sweeps temp files and
+ * blobs no row references. Blobs
  * are never modified: a copy is a hard link, an overwrite a new blob.
  * Readers open the blob file; an unlinked blob stays readable through an
  * open descriptor. Any thread; a writer has one owner.
@@ -52,6 +54,7 @@ struct objstore_writer {
     size_t npend; /* bytes in it */
     struct objstore_pipe *pipe;
     bool direct;     /* blocks go to the file with direct I/O */
+    bool unnamed;    /* fd is an O_TMPFILE inode, named at commit */
     uint64_t filed;  /* bytes written (or handed to be written) */
     uint64_t queued; /* bytes handed to writeback (see flush_pending) */
     unsigned digests;
