@@ -32,6 +32,14 @@ struct meta {
         double at; /* tm_monotonic() when read; 0 = empty */
     } keys[32];
     unsigned next_key;
+    /* Statements prep() made, kept prepared for the next call with the
+     * same SQL: parsing costs more than running most of them. */
+    struct stmt_slot {
+        sqlite3_stmt *st;
+        uint32_t hash; /* of the SQL text */
+        bool busy;     /* handed out, not yet given back by done() */
+    } stmts[64];
+    unsigned next_stmt; /* the slot a full cache gives up next */
 };
 
 /* How long a key read from the database is trusted without reading it
@@ -256,6 +264,8 @@ void meta_close(struct meta *m)
     if (!m)
         return;
     sqlite3_finalize(m->key_get);
+    for (size_t i = 0; i < KILN_ARRAY_LEN(m->stmts); i++)
+        sqlite3_finalize(m->stmts[i].st);
     explicit_bzero(m->keys, sizeof(m->keys));
     sqlite3_close(m->db);
     pthread_mutex_destroy(&m->lock);
@@ -533,19 +543,83 @@ out:
     return rc;
 }
 
+static uint32_t sql_hash(const char *sql)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *sql; sql++)
+        h = (h ^ (uint8_t)*sql) * 16777619u;
+    return h;
+}
+
+/* A prepared statement for `sql`: an idle one from the cache, else a new
+ * one, cached when a slot is free or idle. The caller holds m->lock. */
+static sqlite3_stmt *stmt_get(struct meta *m, const char *sql)
+{
+    uint32_t h = sql_hash(sql);
+    struct stmt_slot *free_slot = NULL;
+    sqlite3_stmt *st = NULL;
+
+    for (size_t i = 0; i < KILN_ARRAY_LEN(m->stmts); i++) {
+        struct stmt_slot *e = &m->stmts[i];
+        if (!e->st) {
+            if (!free_slot)
+                free_slot = e;
+        } else if (!e->busy && e->hash == h &&
+                   strcmp(sqlite3_sql(e->st), sql) == 0) {
+            e->busy = true;
+            return e->st;
+        }
+    }
+    for (size_t i = 0; !free_slot && i < KILN_ARRAY_LEN(m->stmts); i++) {
+        struct stmt_slot *e =
+            &m->stmts[m->next_stmt++ % KILN_ARRAY_LEN(m->stmts)];
+        if (!e->busy) {
+            sqlite3_finalize(e->st);
+            e->st = NULL;
+            free_slot = e;
+        }
+    }
+    if (sqlite3_prepare_v3(m->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                           NULL) != SQLITE_OK) {
+        log_error("event=sql_prepare error=\"%s\"", sqlite3_errmsg(m->db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    if (free_slot)
+        *free_slot = (struct stmt_slot){.st = st, .hash = h, .busy = true};
+    return st;
+}
+
+/* Gives back a statement from prep(): a cached one is reset for its next
+ * use, any other finalized. */
+static void done(struct meta *m, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < KILN_ARRAY_LEN(m->stmts); i++) {
+        struct stmt_slot *e = &m->stmts[i];
+        if (e->st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            e->busy = false;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
 /*
  * Prepares `sql` and binds one argument per character of `fmt`: 's' text
- * (NULL binds SQL NULL), 'd' double, 'i' long long. NULL on failure.
+ * (NULL binds SQL NULL), 'd' double, 'i' long long. NULL on failure. Give
+ * the statement back with done().
  */
 static sqlite3_stmt *prep(struct meta *m, const char *sql, const char *fmt, ...)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = stmt_get(m, sql);
     va_list ap;
 
-    if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("event=sql_prepare error=\"%s\"", sqlite3_errmsg(m->db));
+    if (!st)
         return NULL;
-    }
     va_start(ap, fmt);
     for (int i = 1; *fmt; fmt++, i++) {
         if (*fmt == 's') {
@@ -563,10 +637,10 @@ static sqlite3_stmt *prep(struct meta *m, const char *sql, const char *fmt, ...)
 }
 
 /* Runs a statement that returns no rows; SQLITE_DONE on success. */
-static int run(sqlite3_stmt *st)
+static int run(struct meta *m, sqlite3_stmt *st)
 {
     int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
-    sqlite3_finalize(st);
+    done(m, st);
     return rc;
 }
 
@@ -578,16 +652,16 @@ static const char *col(sqlite3_stmt *st, int i)
 static void begin(struct meta *m)
 {
     pthread_mutex_lock(&m->lock);
-    sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    run(m, prep(m, "BEGIN IMMEDIATE", ""));
 }
 
 /* Commits when rc is 0, else rolls back; then unlocks. Returns rc. */
 static int end(struct meta *m, int rc)
 {
-    if (rc == 0 && sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (rc == 0 && run(m, prep(m, "COMMIT", "")) != SQLITE_DONE)
         rc = KILN_EIO;
     if (rc)
-        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+        run(m, prep(m, "ROLLBACK", ""));
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -613,7 +687,7 @@ int meta_bucket_create(struct meta *m, const struct meta_bucket *b,
     st = prep(m, "SELECT account FROM buckets WHERE name = ?", "s", b->name);
     if (st && sqlite3_step(st) == SQLITE_ROW)
         rc = strcmp(col(st, 0), b->account) == 0 ? KILN_EOWNED : KILN_ETAKEN;
-    sqlite3_finalize(st);
+    done(m, st);
     if (rc == KILN_EOWNED)
         diag_set(d, rc,
                  "Your previous request to create the named bucket "
@@ -624,8 +698,8 @@ int meta_bucket_create(struct meta *m, const struct meta_bucket *b,
                  "namespace is shared by all users of the system. Please "
                  "select a different name and try again.");
     if (!rc &&
-        run(prep(m, "INSERT INTO buckets (" BUCKET_COLS ") VALUES (?,?,?,?)",
-                 "sssd", b->name, b->account, b->region, b->created)) !=
+        run(m, prep(m, "INSERT INTO buckets (" BUCKET_COLS ") VALUES (?,?,?,?)",
+                    "sssd", b->name, b->account, b->region, b->created)) !=
             SQLITE_DONE)
         rc = sql_error(m, d, "create bucket");
     return end(m, rc);
@@ -643,7 +717,7 @@ int meta_bucket_get(struct meta *m, const char *name, struct meta_bucket *out)
         bucket_from_row(st, out);
         rc = 0;
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -652,8 +726,8 @@ int meta_bucket_cors_set(struct meta *m, const char *name, const char *cors)
 {
     int rc;
     pthread_mutex_lock(&m->lock);
-    rc = run(prep(m, "UPDATE buckets SET cors = ? WHERE name = ?", "ss", cors,
-                  name)) == SQLITE_DONE
+    rc = run(m, prep(m, "UPDATE buckets SET cors = ? WHERE name = ?", "ss",
+                     cors, name)) == SQLITE_DONE
              ? (sqlite3_changes(m->db) ? 0 : KILN_ENOBUCKET)
              : KILN_EIO;
     pthread_mutex_unlock(&m->lock);
@@ -671,7 +745,7 @@ int meta_bucket_cors_get(struct meta *m, const char *name, char **cors)
         *cors = xstrdup(col(st, 0));
         rc = 0;
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -693,9 +767,9 @@ int meta_bucket_delete(struct meta *m, const char *name)
         rc = KILN_ENOBUCKET;
     else if (sqlite3_column_int(st, 1))
         rc = KILN_ENOTEMPTY;
-    sqlite3_finalize(st);
-    if (!rc && run(prep(m, "DELETE FROM buckets WHERE name = ?", "s", name)) !=
-                   SQLITE_DONE)
+    done(m, st);
+    if (!rc && run(m, prep(m, "DELETE FROM buckets WHERE name = ?", "s",
+                           name)) != SQLITE_DONE)
         rc = KILN_EIO;
     return end(m, rc);
 }
@@ -716,7 +790,7 @@ int meta_bucket_each(struct meta *m, const char *account, meta_bucket_fn fn,
         bucket_from_row(st, &b);
         rc = fn(ctx, &b);
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc < 0 ? rc : 0;
 }
@@ -755,7 +829,7 @@ int meta_object_get(struct meta *m, const char *bucket, const char *key,
         "ss", bucket, key);
     if (st && sqlite3_step(st) == SQLITE_ROW)
         rc = object_row(st, fn, ctx);
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -770,7 +844,7 @@ static void old_object_blob(struct meta *m, const char *bucket, const char *key,
     old_blob[0] = '\0';
     if (st && sqlite3_step(st) == SQLITE_ROW)
         str_copy(old_blob, col(st, 0), META_BLOB_ID);
-    sqlite3_finalize(st);
+    done(m, st);
 }
 
 static int insert_object(struct meta *m, const struct meta_object *o,
@@ -781,19 +855,19 @@ static int insert_object(struct meta *m, const struct meta_object *o,
 
     st = prep(m, "SELECT 1 FROM buckets WHERE name = ?", "s", o->bucket);
     exists = st && sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    done(m, st);
     if (!exists)
         return diag_set(d, KILN_ENOBUCKET,
                         "The specified bucket does not exist");
     old_object_blob(m, o->bucket, o->key, old_blob);
-    if (run(prep(m,
-                 "INSERT OR REPLACE INTO objects (" OBJECT_COLS
-                 ") VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                 "sssisdsssis", o->bucket, o->key, o->blob, (long long)o->size,
-                 o->etag, o->modified, o->content_type,
-                 o->headers ? o->headers : "{}",
-                 o->checksums ? o->checksums : "{}", (long long)o->parts,
-                 o->part_sizes ? o->part_sizes : "")) != SQLITE_DONE)
+    if (run(m, prep(m,
+                    "INSERT OR REPLACE INTO objects (" OBJECT_COLS
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "sssisdsssis", o->bucket, o->key, o->blob,
+                    (long long)o->size, o->etag, o->modified, o->content_type,
+                    o->headers ? o->headers : "{}",
+                    o->checksums ? o->checksums : "{}", (long long)o->parts,
+                    o->part_sizes ? o->part_sizes : "")) != SQLITE_DONE)
         return sql_error(m, d, "store object");
     return 0;
 }
@@ -811,7 +885,8 @@ int meta_object_set_headers(struct meta *m, const char *bucket, const char *key,
     int rc = 0;
 
     begin(m);
-    if (run(prep(m,
+    if (run(m,
+            prep(m,
                  "UPDATE objects SET headers = ? WHERE bucket = ? AND key = ? "
                  "AND blob = ?",
                  "ssss", headers, bucket, key, blob)) != SQLITE_DONE)
@@ -829,8 +904,8 @@ int meta_object_delete(struct meta *m, const char *bucket, const char *key,
     begin(m);
     old_object_blob(m, bucket, key, old_blob);
     if (old_blob[0] &&
-        run(prep(m, "DELETE FROM objects WHERE bucket = ? AND key = ?", "ss",
-                 bucket, key)) != SQLITE_DONE)
+        run(m, prep(m, "DELETE FROM objects WHERE bucket = ? AND key = ?", "ss",
+                    bucket, key)) != SQLITE_DONE)
         rc = KILN_EIO;
     return end(m, rc);
 }
@@ -859,7 +934,7 @@ int meta_object_scan(struct meta *m, const char *bucket, const char *after,
             break;
         rc = object_row(st, fn, ctx);
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc < 0 ? rc : 0;
 }
@@ -885,7 +960,8 @@ int meta_upload_create(struct meta *m, const struct meta_upload *u,
     int rc = 0;
 
     begin(m);
-    if (run(prep(m,
+    if (run(m,
+            prep(m,
                  "INSERT INTO uploads (" UPLOAD_COLS ") VALUES (?,?,?,?,?,?)",
                  "ssssds", u->id, u->bucket, u->key, u->account, u->initiated,
                  u->headers ? u->headers : "{}")) != SQLITE_DONE)
@@ -903,7 +979,7 @@ int meta_upload_get(struct meta *m, const char *id, meta_upload_fn fn,
     st = prep(m, "SELECT " UPLOAD_COLS " FROM uploads WHERE id = ?", "s", id);
     if (st && sqlite3_step(st) == SQLITE_ROW)
         rc = upload_row(st, fn, ctx);
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -921,7 +997,7 @@ int meta_upload_each(struct meta *m, const char *bucket, meta_upload_fn fn,
               "s", bucket);
     while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW)
         rc = upload_row(st, fn, ctx);
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc < 0 ? rc : 0;
 }
@@ -947,15 +1023,16 @@ int meta_part_put(struct meta *m, const char *id, const struct meta_part *p,
                       "or completed.");
     else if (col(st, 1))
         str_copy(old_blob, col(st, 1), META_BLOB_ID);
-    sqlite3_finalize(st);
+    done(m, st);
     if (!rc &&
-        run(prep(m,
-                 "INSERT OR REPLACE INTO parts (upload, number, blob, "
-                 "size, etag, modified, pos, checksum) VALUES "
-                 "(?,?,?,?,?,?,?,?)",
-                 "sisisdis", id, (long long)p->number, p->blob,
-                 (long long)p->size, p->etag, p->modified, (long long)p->offset,
-                 p->checksum ? p->checksum : "")) != SQLITE_DONE)
+        run(m, prep(m,
+                    "INSERT OR REPLACE INTO parts (upload, number, blob, "
+                    "size, etag, modified, pos, checksum) VALUES "
+                    "(?,?,?,?,?,?,?,?)",
+                    "sisisdis", id, (long long)p->number, p->blob,
+                    (long long)p->size, p->etag, p->modified,
+                    (long long)p->offset, p->checksum ? p->checksum : "")) !=
+            SQLITE_DONE)
         rc = sql_error(m, d, "store part");
     /* The old part's blob goes back only if no other part is in it. */
     if (!rc && old_blob[0]) {
@@ -965,7 +1042,7 @@ int meta_part_put(struct meta *m, const char *id, const struct meta_part *p,
             rc = sql_error(m, d, "store part");
         else if (sqlite3_column_int(st, 0))
             old_blob[0] = '\0';
-        sqlite3_finalize(st);
+        done(m, st);
     }
     return end(m, rc);
 }
@@ -992,17 +1069,17 @@ int meta_part_each(struct meta *m, const char *id, meta_part_fn fn, void *ctx)
         };
         rc = fn(ctx, &p);
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc < 0 ? rc : 0;
 }
 
 static int drop_upload(struct meta *m, const char *id)
 {
-    if (run(prep(m, "DELETE FROM parts WHERE upload = ?", "s", id)) !=
+    if (run(m, prep(m, "DELETE FROM parts WHERE upload = ?", "s", id)) !=
         SQLITE_DONE)
         return KILN_EIO;
-    if (run(prep(m, "DELETE FROM uploads WHERE id = ?", "s", id)) !=
+    if (run(m, prep(m, "DELETE FROM uploads WHERE id = ?", "s", id)) !=
         SQLITE_DONE)
         return KILN_EIO;
     return sqlite3_changes(m->db) ? 0 : KILN_ENOUPLOAD;
@@ -1041,7 +1118,7 @@ bool meta_blob_in_use(struct meta *m, const char *id)
               "s", id);
     if (st && sqlite3_step(st) == SQLITE_ROW)
         used = sqlite3_column_int(st, 0) != 0;
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return used;
 }
@@ -1063,7 +1140,7 @@ int meta_training_get(struct meta *m, const char *account, const char *name,
         *body = xstrdup(col(st, 0));
         rc = 0;
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -1074,7 +1151,8 @@ int meta_training_save(struct meta *m, const char *account,
     int rc = 0;
 
     begin(m);
-    if (run(prep(m,
+    if (run(m,
+            prep(m,
                  "UPDATE training_jobs SET status = ?, secondary_status = ?, "
                  "modified = ?, ended = ?, body = ? WHERE account = ? AND "
                  "name_lc = lower(?)",
@@ -1101,7 +1179,7 @@ static int each_named(struct meta *m, sqlite3_stmt *st, meta_named_fn fn,
         buf_add(&list, col(st, 0), strlen(col(st, 0)) + 1);
         buf_add(&list, col(st, 1), strlen(col(st, 1)) + 1);
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     for (size_t at = 0; at < list.len && rc == 0;) {
         const char *acct = list.data + at;
@@ -1131,10 +1209,10 @@ int meta_tag_set(struct meta *m, const char *arn, const char *key,
 {
     int rc;
     pthread_mutex_lock(&m->lock);
-    rc = run(prep(m,
-                  "INSERT OR REPLACE INTO tags (arn, key, value) VALUES "
-                  "(?, ?, ?)",
-                  "sss", arn, key, value)) == SQLITE_DONE
+    rc = run(m, prep(m,
+                     "INSERT OR REPLACE INTO tags (arn, key, value) VALUES "
+                     "(?, ?, ?)",
+                     "sss", arn, key, value)) == SQLITE_DONE
              ? 0
              : KILN_EIO;
     pthread_mutex_unlock(&m->lock);
@@ -1145,8 +1223,8 @@ int meta_tag_delete(struct meta *m, const char *arn, const char *key)
 {
     int rc;
     pthread_mutex_lock(&m->lock);
-    rc = run(prep(m, "DELETE FROM tags WHERE arn = ? AND key = ?", "ss", arn,
-                  key)) == SQLITE_DONE
+    rc = run(m, prep(m, "DELETE FROM tags WHERE arn = ? AND key = ?", "ss", arn,
+                     key)) == SQLITE_DONE
              ? 0
              : KILN_EIO;
     pthread_mutex_unlock(&m->lock);
@@ -1162,7 +1240,7 @@ int meta_tag_each(struct meta *m, const char *arn, meta_tag_fn fn, void *ctx)
               arn);
     while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW)
         rc = fn(ctx, col(st, 0), col(st, 1));
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc < 0 ? rc : 0;
 }
@@ -1184,19 +1262,20 @@ int meta_log_append(struct meta *m, const char *account, const char *group,
     }
 
     begin(m);
-    if (run(prep(m,
+    if (run(m,
+            prep(m,
                  "INSERT INTO log_events (account, grp, stream, ts, ingested, "
                  "message) VALUES (?,?,?,?,?,?)",
                  "sssiis", account, group, stream, (long long)ts,
                  (long long)now, message)) != SQLITE_DONE ||
-        run(prep(m,
-                 "INSERT INTO log_streams (account, grp, stream, created, "
-                 "first_ts, last_ts, last_ingested, bytes) VALUES "
-                 "(?1,?2,?3,?4,?5,?5,?4,?6) ON CONFLICT (account, grp, "
-                 "stream) DO UPDATE SET last_ts = max(coalesce(last_ts, 0), "
-                 "?5), last_ingested = ?4, bytes = bytes + ?6",
-                 "sssiii", account, group, stream, (long long)now,
-                 (long long)ts, (long long)strlen(message))) != SQLITE_DONE)
+        run(m, prep(m,
+                    "INSERT INTO log_streams (account, grp, stream, created, "
+                    "first_ts, last_ts, last_ingested, bytes) VALUES "
+                    "(?1,?2,?3,?4,?5,?5,?4,?6) ON CONFLICT (account, grp, "
+                    "stream) DO UPDATE SET last_ts = max(coalesce(last_ts, 0), "
+                    "?5), last_ingested = ?4, bytes = bytes + ?6",
+                    "sssiii", account, group, stream, (long long)now,
+                    (long long)ts, (long long)strlen(message))) != SQLITE_DONE)
         rc = KILN_EIO;
     mem_free(fixed);
     return end(m, rc);
@@ -1228,7 +1307,7 @@ int meta_log_streams(struct meta *m, const char *account, const char *group,
         };
         rc = fn(ctx, &s);
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     buf_release(&sql);
     return rc < 0 ? rc : 0;
@@ -1249,7 +1328,7 @@ int meta_log_groups(struct meta *m, const char *account, const char *prefix,
     while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW)
         rc = fn(ctx, col(st, 0), sqlite3_column_int64(st, 1),
                 sqlite3_column_int64(st, 2));
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc < 0 ? rc : 0;
 }
@@ -1265,7 +1344,7 @@ bool meta_log_exists(struct meta *m, const char *account, const char *group,
               "AND (?3 IS NULL OR stream = ?3) LIMIT 1",
               "sss", account, group, stream);
     found = st && sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return found;
 }
@@ -1304,7 +1383,7 @@ int meta_log_events(struct meta *m, const struct meta_log_query *q,
         };
         rc = fn(ctx, &e);
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     buf_release(&sql);
     return rc < 0 ? rc : 0;
@@ -1316,13 +1395,13 @@ int meta_usage_add(struct meta *m, const struct meta_usage *u)
 {
     int rc;
     pthread_mutex_lock(&m->lock);
-    rc = run(prep(m,
-                  "INSERT INTO usage (account, arn, kind, instance_type, "
-                  "instance_count, start, end, billable_seconds) VALUES "
-                  "(?,?,?,?,?,?,?,?)",
-                  "ssssiddi", u->account, u->arn, u->kind, u->instance_type,
-                  (long long)u->instance_count, u->start, u->end,
-                  (long long)u->billable_seconds)) == SQLITE_DONE
+    rc = run(m, prep(m,
+                     "INSERT INTO usage (account, arn, kind, instance_type, "
+                     "instance_count, start, end, billable_seconds) VALUES "
+                     "(?,?,?,?,?,?,?,?)",
+                     "ssssiddi", u->account, u->arn, u->kind, u->instance_type,
+                     (long long)u->instance_count, u->start, u->end,
+                     (long long)u->billable_seconds)) == SQLITE_DONE
              ? 0
              : KILN_EIO;
     pthread_mutex_unlock(&m->lock);
@@ -1353,7 +1432,7 @@ int meta_usage_each(struct meta *m, const char *account, double from, double to,
         };
         rc = fn(ctx, &u);
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc < 0 ? rc : 0;
 }
@@ -1365,7 +1444,8 @@ int meta_res_insert(struct meta *m, const struct meta_res *r,
 {
     int rc = 0, s;
     begin(m);
-    s = run(prep(m,
+    s = run(m,
+            prep(m,
                  "INSERT INTO resources (account, type, name, name_lc, arn, "
                  "status, created, modified, body) VALUES (?,?,?,lower(?),?,"
                  "?,?,?,?)",
@@ -1392,7 +1472,7 @@ int meta_res_get(struct meta *m, const char *account, const char *type,
         *body = xstrdup(col(st, 0));
         rc = 0;
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -1401,12 +1481,12 @@ int meta_res_save(struct meta *m, const struct meta_res *r)
 {
     int rc = 0;
     begin(m);
-    if (run(prep(m,
-                 "UPDATE resources SET status = ?, modified = ?, body = ? "
-                 "WHERE account = ? AND type = ? AND name_lc = lower(?) "
-                 "AND (?7 IS NULL OR status = ?7)",
-                 "sdsssss", r->status ? r->status : "", r->modified, r->body,
-                 r->account, r->type, r->name, r->expect)) != SQLITE_DONE)
+    if (run(m, prep(m,
+                    "UPDATE resources SET status = ?, modified = ?, body = ? "
+                    "WHERE account = ? AND type = ? AND name_lc = lower(?) "
+                    "AND (?7 IS NULL OR status = ?7)",
+                    "sdsssss", r->status ? r->status : "", r->modified, r->body,
+                    r->account, r->type, r->name, r->expect)) != SQLITE_DONE)
         rc = KILN_EIO;
     else if (sqlite3_changes(m->db) == 0)
         rc = r->expect ? KILN_EPRECONDITION : KILN_ENOTFOUND;
@@ -1419,14 +1499,14 @@ int meta_res_delete(struct meta *m, const char *account, const char *type,
     int rc = 0;
     begin(m);
     /* Its tags go with it, so a new resource of that name starts bare. */
-    if (run(prep(m,
-                 "DELETE FROM tags WHERE arn IN (SELECT arn FROM resources "
-                 "WHERE account = ? AND type = ? AND name_lc = lower(?))",
-                 "sss", account, type, name)) != SQLITE_DONE ||
-        run(prep(m,
-                 "DELETE FROM resources WHERE account = ? AND type = ? AND "
-                 "name_lc = lower(?)",
-                 "sss", account, type, name)) != SQLITE_DONE)
+    if (run(m, prep(m,
+                    "DELETE FROM tags WHERE arn IN (SELECT arn FROM resources "
+                    "WHERE account = ? AND type = ? AND name_lc = lower(?))",
+                    "sss", account, type, name)) != SQLITE_DONE ||
+        run(m, prep(m,
+                    "DELETE FROM resources WHERE account = ? AND type = ? AND "
+                    "name_lc = lower(?)",
+                    "sss", account, type, name)) != SQLITE_DONE)
         rc = KILN_EIO;
     else if (sqlite3_changes(m->db) == 0)
         rc = KILN_ENOTFOUND;
@@ -1467,7 +1547,7 @@ int meta_res_list(struct meta *m, const char *type,
         rc = fn(ctx, &r);
     }
 out:
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     buf_release(&sql);
     return rc;
@@ -1490,10 +1570,10 @@ int meta_metric_add(struct meta *m, const char *arn, const char *name,
 {
     int rc;
     pthread_mutex_lock(&m->lock);
-    rc = run(prep(m,
-                  "INSERT INTO metrics (arn, name, ts, value) VALUES "
-                  "(?, ?, ?, ?)",
-                  "ssdd", arn, name, ts, value)) == SQLITE_DONE
+    rc = run(m, prep(m,
+                     "INSERT INTO metrics (arn, name, ts, value) VALUES "
+                     "(?, ?, ?, ?)",
+                     "ssdd", arn, name, ts, value)) == SQLITE_DONE
              ? 0
              : KILN_EIO;
     pthread_mutex_unlock(&m->lock);
@@ -1504,7 +1584,8 @@ int meta_emetric_add(struct meta *m, const struct meta_emetric *e)
 {
     int rc;
     pthread_mutex_lock(&m->lock);
-    rc = run(prep(m,
+    rc = run(m,
+             prep(m,
                   "INSERT INTO endpoint_metrics (account, endpoint, variant, "
                   "name, minute, n, sum, min, max) VALUES (?,?,?,?,?,?,?,?,?) "
                   "ON CONFLICT DO UPDATE SET n = n + excluded.n, sum = sum + "
@@ -1548,7 +1629,7 @@ int meta_emetric_each(struct meta *m, const struct meta_emetric *want,
         };
         rc = fn(ctx, &e);
     }
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc < 0 ? rc : 0;
 }
@@ -1566,7 +1647,7 @@ int meta_metric_each(struct meta *m, const char *arn, meta_metric_fn fn,
     while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW)
         rc = fn(ctx, col(st, 0), sqlite3_column_double(st, 1),
                 sqlite3_column_double(st, 2));
-    sqlite3_finalize(st);
+    done(m, st);
     pthread_mutex_unlock(&m->lock);
     return rc < 0 ? rc : 0;
 }
