@@ -16,7 +16,6 @@
 #include "http/awserr.h"
 #include "meta/meta.h"
 
-#define NAMESPACE     "AWS/SageMaker"
 #define XMLNS         "http://monitoring.amazonaws.com/doc/2010-08-01/"
 #define MAX_POINTS    1440
 #define LIST_DAYS     14 /* ListMetrics: metrics with data this recent */
@@ -33,35 +32,63 @@ static const struct {
 static const char *const statistics[] = {"SampleCount", "Average", "Sum",
                                          "Minimum", "Maximum"};
 
+/* The namespaces kiln keeps, and the two dimensions every metric of one
+ * has: the endpoint's metrics, and the data-quality metrics Model Monitor
+ * publishes for a monitoring schedule's executions. */
+static const struct space {
+    const char *ns, *dim1, *dim2;
+} spaces[] = {
+    {META_EMETRIC_NS, "EndpointName", "VariantName"},
+    {META_DATA_METRICS_NS, "Endpoint", "MonitoringSchedule"},
+};
+
+static const struct space *space_of(const char *ns)
+{
+    for (size_t i = 0; ns && i < KILN_ARRAY_LEN(spaces); i++)
+        if (strcmp(spaces[i].ns, ns) == 0)
+            return &spaces[i];
+    return NULL;
+}
+
+/* A metric's two dimensions (endpoint: the first, variant: the second). */
 struct dims {
     struct buf endpoint, variant;
     bool has_endpoint, has_variant;
 };
 
-/* The query's <prefix>Dimensions.member.N: EndpointName and VariantName;
- * false when another dimension is named. */
+/* Files dimension `name` = value under the space's two; false for any
+ * other name. */
+static bool dims_add(struct dims *dm, const struct space *sp, const char *name,
+                     const char *value, bool has_value)
+{
+    if (strcmp(name, sp->dim1) == 0) {
+        dm->has_endpoint = has_value;
+        buf_adds(&dm->endpoint, value);
+    } else if (strcmp(name, sp->dim2) == 0) {
+        dm->has_variant = has_value;
+        buf_adds(&dm->variant, value);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* The query's <prefix>Dimensions.member.N, the two of namespace sp; false
+ * when another dimension is named, or sp is NULL. */
 static bool read_dims(const char *params, size_t len, const char *prefix,
-                      struct dims *dm)
+                      const struct space *sp, struct dims *dm)
 {
     struct buf name = BUF_INIT(256), value = BUF_INIT(1024);
     char key[160];
-    bool ok = true;
+    bool ok = sp != NULL;
 
-    for (int i = 1; i <= MAX_DIMENSION; i++) {
+    for (int i = 1; ok && i <= MAX_DIMENSION; i++) {
         snprintf(key, sizeof(key), "%sDimensions.member.%d.Name", prefix, i);
         if (!query_param(params, len, key, &name))
             break;
         snprintf(key, sizeof(key), "%sDimensions.member.%d.Value", prefix, i);
         bool has_value = query_param(params, len, key, &value);
-        if (strcmp(buf_cstr(&name), "EndpointName") == 0) {
-            dm->has_endpoint = has_value;
-            buf_adds(&dm->endpoint, buf_cstr(&value));
-        } else if (strcmp(buf_cstr(&name), "VariantName") == 0) {
-            dm->has_variant = has_value;
-            buf_adds(&dm->variant, buf_cstr(&value));
-        } else {
-            ok = false;
-        }
+        ok = dims_add(dm, sp, buf_cstr(&name), buf_cstr(&value), has_value);
     }
     buf_release(&name);
     buf_release(&value);
@@ -74,9 +101,13 @@ static void dims_release(struct dims *dm)
     buf_release(&dm->variant);
 }
 
-static const char *unit_of(const char *metric)
+/* The unit of a metric of namespace sp; NULL for a metric kiln has none
+ * of. Model Monitor's feature metrics have no unit. */
+static const char *unit_of(const struct space *sp, const char *metric)
 {
-    for (size_t i = 0; i < KILN_ARRAY_LEN(metrics); i++)
+    if (sp && strcmp(sp->ns, META_DATA_METRICS_NS) == 0)
+        return strncmp(metric, "feature_", 8) == 0 ? "None" : NULL;
+    for (size_t i = 0; sp && i < KILN_ARRAY_LEN(metrics); i++)
         if (strcmp(metrics[i].name, metric) == 0)
             return metrics[i].unit;
     return NULL;
@@ -86,27 +117,35 @@ static const char *unit_of(const char *metric)
 
 struct listing {
     struct buf *out;
-    char last[256];
+    struct buf last; /* the metric listed last */
 };
 
 static int list_row(void *ctx, const struct meta_emetric *e)
 {
     struct listing *l = ctx;
-    char id[256];
-    snprintf(id, sizeof(id), "%s\n%s\n%s", e->name, e->endpoint, e->variant);
-    if (strcmp(id, l->last) == 0)
+    const struct space *sp = space_of(e->ns);
+    size_t mark = l->out->len;
+
+    if (!sp)
         return 0;
-    str_copy(l->last, id, sizeof(l->last));
-    buf_adds(l->out,
-             "<member><Namespace>" NAMESPACE "</Namespace><MetricName>");
+    buf_addf(l->out, "<member><Namespace>%s</Namespace><MetricName>", sp->ns);
     awserr_xml_escape(l->out, e->name);
-    buf_adds(l->out, "</MetricName><Dimensions><member><Name>EndpointName"
-                     "</Name><Value>");
+    buf_addf(l->out, "</MetricName><Dimensions><member><Name>%s</Name><Value>",
+             sp->dim1);
     awserr_xml_escape(l->out, e->endpoint);
-    buf_adds(l->out, "</Value></member><member><Name>VariantName</Name>"
-                     "<Value>");
+    buf_addf(l->out, "</Value></member><member><Name>%s</Name><Value>",
+             sp->dim2);
     awserr_xml_escape(l->out, e->variant);
     buf_adds(l->out, "</Value></member></Dimensions></member>");
+    /* One member per metric, not per minute: drop a repeat. */
+    if (l->last.len == l->out->len - mark &&
+        memcmp(l->last.data, l->out->data + mark, l->last.len) == 0) {
+        l->out->len = mark;
+        l->out->data[mark] = '\0';
+    } else {
+        buf_reset(&l->last);
+        buf_add(&l->last, l->out->data + mark, l->out->len - mark);
+    }
     return 0;
 }
 
@@ -114,25 +153,30 @@ static int list_metrics(const struct api_ctx *c, const char *params, size_t len,
                         struct buf *out, struct kiln_diag *d)
 {
     struct buf ns = BUF_INIT(1024), name = BUF_INIT(1024);
-    struct dims dm = {BUF_INIT(1024), BUF_INIT(1024), false, false};
-    bool ours = !query_param(params, len, "Namespace", &ns) ||
-                strcmp(buf_cstr(&ns), NAMESPACE) == 0;
+    bool any_ns = !query_param(params, len, "Namespace", &ns);
     bool named = query_param(params, len, "MetricName", &name);
-    struct listing l = {.out = out};
+    struct listing l = {.out = out, .last = BUF_INIT(1024)};
 
     (void)d;
-    ours &= read_dims(params, len, "", &dm);
     buf_adds(out, "<ListMetricsResponse xmlns=\"" XMLNS "\">"
                   "<ListMetricsResult><Metrics>");
-    if (ours) {
+    for (size_t i = 0; i < KILN_ARRAY_LEN(spaces); i++) {
+        const struct space *sp = &spaces[i];
+        struct dims dm = {BUF_INIT(1024), BUF_INIT(1024), false, false};
         int64_t now = (int64_t)(tm_now() / 60);
-        struct meta_emetric want = {
-            .account = c->account,
-            .name = named ? buf_cstr(&name) : NULL,
-            .endpoint = dm.has_endpoint ? buf_cstr(&dm.endpoint) : NULL,
-            .variant = dm.has_variant ? buf_cstr(&dm.variant) : NULL};
-        meta_emetric_each(c->meta, &want, now - LIST_DAYS * 24 * 60, now + 1,
-                          list_row, &l);
+        /* Dimensions of the other namespace's metrics match none here. */
+        if ((any_ns || strcmp(buf_cstr(&ns), sp->ns) == 0) &&
+            read_dims(params, len, "", sp, &dm)) {
+            struct meta_emetric want = {
+                .account = c->account,
+                .ns = sp->ns,
+                .name = named ? buf_cstr(&name) : NULL,
+                .endpoint = dm.has_endpoint ? buf_cstr(&dm.endpoint) : NULL,
+                .variant = dm.has_variant ? buf_cstr(&dm.variant) : NULL};
+            meta_emetric_each(c->meta, &want, now - LIST_DAYS * 24 * 60,
+                              now + 1, list_row, &l);
+        }
+        dims_release(&dm);
     }
     buf_addf(out,
              "</Metrics></ListMetricsResult><ResponseMetadata><RequestId>%s"
@@ -140,7 +184,7 @@ static int list_metrics(const struct api_ctx *c, const char *params, size_t len,
              c->request_id);
     buf_release(&ns);
     buf_release(&name);
-    dims_release(&dm);
+    buf_release(&l.last);
     return 0;
 }
 
@@ -191,18 +235,19 @@ static int series_row(void *ctx, const struct meta_emetric *e)
 
 /* Calls fn, oldest first, for each period from `first` (seconds, a whole
  * minute) to `end` in which metric `name` of namespace `ns` has data for
- * the dimensions dm. SageMaker's endpoint metrics have both dimensions: a
- * query naming fewer or others matches nothing, as in CloudWatch. */
+ * the dimensions dm. The metrics kiln keeps have both dimensions: a query
+ * naming fewer or others matches nothing, as in CloudWatch. */
 static void series_each(const struct api_ctx *c, const char *ns,
                         const char *name, const struct dims *dm, int64_t first,
                         double end, int64_t period, point_fn fn, void *ctx)
 {
     struct series s = {first, period, -1, {0, 0, 0, 0}, fn, ctx};
+    const struct space *sp = space_of(ns);
 
-    if (!unit_of(name) || strcmp(ns, NAMESPACE) != 0 || !dm->has_endpoint ||
-        !dm->has_variant)
+    if (!unit_of(sp, name) || !dm->has_endpoint || !dm->has_variant)
         return;
     struct meta_emetric w = {.account = c->account,
+                             .ns = sp->ns,
                              .name = name,
                              .endpoint = buf_cstr(&dm->endpoint),
                              .variant = buf_cstr(&dm->variant)};
@@ -337,10 +382,11 @@ static int get_statistics(const struct api_ctx *c, const char *params,
     if (rc)
         goto out;
 
-    struct stats_out o = {out, want, unit_of(buf_cstr(&name))};
+    const struct space *sp = space_of(buf_cstr(&ns));
+    struct stats_out o = {out, want, unit_of(sp, buf_cstr(&name))};
     buf_adds(out, "<GetMetricStatisticsResponse xmlns=\"" XMLNS "\">"
                   "<GetMetricStatisticsResult><Datapoints>");
-    if (read_dims(params, len, "", &dm))
+    if (read_dims(params, len, "", sp, &dm))
         series_each(c, buf_cstr(&ns), buf_cstr(&name), &dm, first, end, period,
                     stats_point, &o);
     buf_adds(out, "</Datapoints><Label>");
@@ -485,11 +531,12 @@ static int read_query(const struct api_ctx *c, const char *params, size_t len,
     if (!rc && !PARAM("Label", &q->label))
         buf_adds(&q->label, buf_cstr(&name));
     /* A unit other than the metric's matches no data, as in CloudWatch. */
+    const struct space *sp = space_of(buf_cstr(&ns));
+    const char *unit = unit_of(sp, buf_cstr(&name));
     bool unit_ok = !PARAM("MetricStat.Unit", &v) ||
-                   (unit_of(buf_cstr(&name)) &&
-                    strcmp(buf_cstr(&v), unit_of(buf_cstr(&name))) == 0);
+                   (unit && strcmp(buf_cstr(&v), unit) == 0);
     snprintf(key, sizeof(key), "%sMetricStat.Metric.", prefix);
-    if (!rc && unit_ok && read_dims(params, len, key, &dm))
+    if (!rc && unit_ok && read_dims(params, len, key, sp, &dm))
         series_each(c, buf_cstr(&ns), buf_cstr(&name), &dm,
                     (int64_t)floor(start / 60) * 60, end, period, mdq_point, q);
 #undef PARAM
@@ -1537,26 +1584,23 @@ static int evaluate(void *ctx, const char *account, const char *name)
     w.v = xcalloc(n ? n : 1, sizeof(*w.v));
     w.have = xcalloc(n ? n : 1, sizeof(*w.have));
 
-    /* The metric's dimensions, if they are the two SageMaker's endpoint
-     * metrics have; other alarms never find data. */
+    /* The metric's dimensions, if they are the two its namespace's metrics
+     * have; other alarms never find data. */
     struct dims dm = {BUF_INIT(1024), BUF_INIT(1024), false, false};
+    const struct space *sp = space_of(jtext(a, "Namespace"));
+    const char *unit = unit_of(sp, jtext(a, "MetricName"));
     size_t i, others = 0;
     json_t *dim;
     json_array_foreach(json_object_get(a, "Dimensions"), i, dim)
     {
-        if (strcmp(jtext(dim, "Name"), "EndpointName") == 0)
-            dm.has_endpoint = !buf_adds(&dm.endpoint, jtext(dim, "Value"));
-        else if (strcmp(jtext(dim, "Name"), "VariantName") == 0)
-            dm.has_variant = !buf_adds(&dm.variant, jtext(dim, "Value"));
-        else
+        if (!sp ||
+            !dims_add(&dm, sp, jtext(dim, "Name"), jtext(dim, "Value"), true))
             others++;
     }
     struct api_ctx c = {.meta = m, .account = account};
     if (!others && w.stat < KILN_ARRAY_LEN(statistics) &&
         (!json_object_get(a, "Unit") ||
-         strcmp(jtext(a, "Unit"), unit_of(jtext(a, "MetricName"))
-                                      ? unit_of(jtext(a, "MetricName"))
-                                      : "") == 0))
+         strcmp(jtext(a, "Unit"), unit ? unit : "") == 0))
         series_each(&c, jtext(a, "Namespace"), jtext(a, "MetricName"), &dm,
                     w.first, now, w.period, window_point, &w);
 

@@ -4,9 +4,11 @@
  * GetMetricStatistics and GetMetricData for the AWS/SageMaker endpoint
  * metrics (Invocations, Invocation4XXErrors, Invocation5XXErrors,
  * InvocationsPerInstance, ModelLatency, OverheadLatency; dimensions
- * EndpointName and VariantName), kept by the minute; and metric alarms
- * on them (PutMetricAlarm, DescribeAlarms, DeleteAlarms, SetAlarmState),
- * which endpoint deployments roll back on. Any thread.
+ * EndpointName and VariantName) and Model Monitor's data metrics
+ * (aws/sagemaker/Endpoints/data-metrics: feature_*; dimensions Endpoint
+ * and MonitoringSchedule), kept by the minute; and metric alarms on them
+ * (PutMetricAlarm, DescribeAlarms, DeleteAlarms, SetAlarmState), which
+ * endpoint deployments roll back on. Any thread.
  */
 #ifndef KILN_API_CLOUDWATCH_H
 #define KILN_API_CLOUDWATCH_H

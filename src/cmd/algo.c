@@ -196,7 +196,11 @@ int cmd_algo(int argc, char **argv)
                                   .statistics = c.baseline_statistics,
                                   .constraints = c.baseline_constraints,
                                   .start_time = c.start_time,
-                                  .end_time = c.end_time};
+                                  .end_time = c.end_time,
+                                  .publish = c.publish_cloudwatch_metrics,
+                                  .endpoint = c.sagemaker_endpoint_name,
+                                  .schedule =
+                                      c.sagemaker_monitoring_schedule_name};
         int rc = monitor_analyze(&mo, &d);
         /* The last line is the processing job's FailureReason. */
         if (rc)

@@ -286,6 +286,30 @@ static const struct cfg_option options[] = {
      .offset = OFF(end_time),
      .help = "The analyzer: the inference time (ISO 8601) capture records "
              "must come before."},
+    {.name = "publish-cloudwatch-metrics",
+     .type = OPT_STRING,
+     .def = "Enabled",
+     .env = "publish_cloudwatch_metrics",
+     .offset = OFF(publish_cloudwatch_metrics),
+     .help = "The analyzer: Enabled or Disabled. Enabled, a check of an "
+             "endpoint's data against a baseline whose monitoring_config "
+             "does not disable emit_metrics writes Model Monitor's "
+             "per-feature CloudWatch metrics to "
+             "/opt/ml/output/metrics/cloudwatch."},
+    {.name = "sagemaker-endpoint-name",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "sagemaker_endpoint_name",
+     .offset = OFF(sagemaker_endpoint_name),
+     .help = "The analyzer: the endpoint whose data it checks (the "
+             "metrics' Endpoint dimension)."},
+    {.name = "sagemaker-monitoring-schedule-name",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "sagemaker_monitoring_schedule_name",
+     .offset = OFF(sagemaker_monitoring_schedule_name),
+     .help = "The analyzer: the monitoring schedule it runs for (the "
+             "metrics' MonitoringSchedule dimension)."},
     {.name = "config",
      .type = OPT_STRING,
      .def = NULL,

@@ -50,6 +50,9 @@ struct kiln_config {
     char *baseline_statistics;   /* with baseline_constraints: check */
     char *baseline_constraints;  /* against this baseline */
     char *start_time, *end_time; /* capture records in [start, end) */
+    char *publish_cloudwatch_metrics; /* "Enabled" or "Disabled" */
+    char *sagemaker_endpoint_name;    /* the metrics' dimensions */
+    char *sagemaker_monitoring_schedule_name;
 };
 
 void config_init(struct kiln_config *c);

@@ -103,8 +103,6 @@ static json_t *execution_request(json_t *doc, const char *job,
                     json_object_get(doc, "EndpointName"));
     json_object_set(env, "sagemaker_monitoring_schedule_name",
                     json_object_get(doc, "MonitoringScheduleName"));
-    json_object_set_new(env, "publish_cloudwatch_metrics",
-                        json_string("Disabled"));
 
     json_t *inputs = json_array();
     add_input(inputs, "input_1", capture, jstr(ep, "LocalPath"));

@@ -21,6 +21,9 @@
 #define LOG_GROUP    "/aws/sagemaker/ProcessingJobs"
 #define MAX_LOG_LINE (256 * 1024)
 #define STOP_GRACE   10.0
+#define METRICS_FILE "/opt/ml/output/metrics/cloudwatch"
+#define MAX_METRICS  100000
+#define METRIC_LINE  65536
 
 struct processor {
     struct meta *meta;
@@ -182,6 +185,85 @@ static int upload_outputs(struct run *r)
 
 /* Why the analyzer must stop now: "Stopped" (asked to, or kiln stops) or
  * "MaxRuntimeExceeded"; NULL while it may run. */
+/* Dimension `name` of a metrics-file datum, or NULL. */
+static const char *dimension(json_t *datum, const char *name)
+{
+    size_t i;
+    json_t *dim;
+    json_array_foreach(json_object_get(datum, "Dimensions"), i, dim)
+    {
+        if (json_is_string(json_object_get(dim, "Name")) &&
+            strcmp(jstr(dim, "Name"), name) == 0)
+            return jstr(dim, "Value");
+    }
+    return NULL;
+}
+
+/* One datum of the metrics file as the row CloudWatch keeps; false when
+ * the line is not a datum with both dimensions. */
+static bool metric_row(json_t *m, struct meta_emetric *e)
+{
+    json_t *sv = json_object_get(m, "StatisticValues");
+    const char *when = jstr(m, "Timestamp");
+    double ts = 0;
+
+    e->name = jstr(m, "MetricName");
+    e->endpoint = dimension(m, "Endpoint");
+    e->variant = dimension(m, "MonitoringSchedule");
+    if (!e->name || !*e->name || strlen(e->name) > 255 || !e->endpoint ||
+        !e->variant || !when || tm_parse_iso(when, &ts) != 0)
+        return false;
+    e->minute = (int64_t)(ts / 60);
+    if (json_is_number(json_object_get(m, "Value"))) {
+        e->n = 1;
+        e->sum = e->min = e->max =
+            json_number_value(json_object_get(m, "Value"));
+        return true;
+    }
+    e->n = json_number_value(json_object_get(sv, "SampleCount"));
+    e->sum = json_number_value(json_object_get(sv, "Sum"));
+    e->min = json_number_value(json_object_get(sv, "Minimum"));
+    e->max = json_number_value(json_object_get(sv, "Maximum"));
+    return json_is_object(sv) && e->n > 0 && e->min <= e->max;
+}
+
+/*
+ * Publishes what the image wrote to /opt/ml/output/metrics/cloudwatch, as
+ * SageMaker does for Model Monitor: each line a PutMetricData datum with
+ * the Endpoint and MonitoringSchedule dimensions, kept in CloudWatch's
+ * aws/sagemaker/Endpoints/data-metrics namespace. A line that is not one
+ * is skipped.
+ */
+static void publish_metrics(struct run *r)
+{
+    struct buf path = BUF_INIT(4096);
+    char *line = xmalloc(METRIC_LINE);
+    size_t added = 0, skipped = 0;
+
+    host_path(r, METRICS_FILE, &path);
+    FILE *f = fopen(buf_cstr(&path), "r");
+    buf_release(&path);
+    while (f && fgets(line, METRIC_LINE, f) && added + skipped < MAX_METRICS) {
+        json_t *m = json_loads(line, 0, NULL);
+        struct meta_emetric e = {.account = r->job->account,
+                                 .ns = META_DATA_METRICS_NS};
+        if (metric_row(m, &e) && meta_emetric_add(r->p->meta, &e) == 0)
+            added++;
+        else
+            skipped++;
+        json_decref(m);
+    }
+    mem_free(line);
+    if (!f)
+        return;
+    fclose(f);
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "Published %zu CloudWatch metric(s) to " META_DATA_METRICS_NS "%s",
+             added, skipped ? "; skipped lines that were not metrics" : "");
+    log_line(r, msg, strlen(msg));
+}
+
 static const char *must_stop(void *ctx)
 {
     struct run *r = ctx;
@@ -295,6 +377,8 @@ static void run_job(struct job *job)
         rc = run_image(&r, &why);
     if (!rc && !why)
         rc = upload_outputs(&r);
+    if (!rc && !why)
+        publish_metrics(&r);
     double end = tm_now();
 
     const char *status = "Completed";

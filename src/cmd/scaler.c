@@ -86,6 +86,7 @@ static double per_instance(struct scaler *s, const char *account,
     double now = tm_now();
     struct window w = {.now = (int64_t)(now / 60)};
     struct meta_emetric want = {.account = account,
+                                .ns = META_EMETRIC_NS,
                                 .endpoint = endpoint,
                                 .variant = variant,
                                 .name = "InvocationsPerInstance"};

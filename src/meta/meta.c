@@ -180,6 +180,25 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (account, name, endpoint, variant, minute)) WITHOUT ROWID;",
     /* 11: usage read by time (Cost Explorer) */
     "CREATE INDEX usage_time ON usage (account, end);",
+    /* 12: endpoint metrics of more than one namespace (Model Monitor's
+     * data metrics beside AWS/SageMaker) */
+    "CREATE TABLE endpoint_metrics2 ("
+    "  account TEXT NOT NULL,"
+    "  ns TEXT NOT NULL,"
+    "  endpoint TEXT NOT NULL,"
+    "  variant TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  minute INTEGER NOT NULL,"
+    "  n REAL NOT NULL,"
+    "  sum REAL NOT NULL,"
+    "  min REAL NOT NULL,"
+    "  max REAL NOT NULL,"
+    "  PRIMARY KEY (account, ns, name, endpoint, variant, minute))"
+    "  WITHOUT ROWID;"
+    "INSERT INTO endpoint_metrics2 SELECT account, 'AWS/SageMaker', endpoint,"
+    "  variant, name, minute, n, sum, min, max FROM endpoint_metrics;"
+    "DROP TABLE endpoint_metrics;"
+    "ALTER TABLE endpoint_metrics2 RENAME TO endpoint_metrics;",
 };
 
 static int sql_error(struct meta *m, struct kiln_diag *d, const char *what)
@@ -1584,16 +1603,15 @@ int meta_emetric_add(struct meta *m, const struct meta_emetric *e)
 {
     int rc;
     pthread_mutex_lock(&m->lock);
-    rc = run(m,
-             prep(m,
-                  "INSERT INTO endpoint_metrics (account, endpoint, variant, "
-                  "name, minute, n, sum, min, max) VALUES (?,?,?,?,?,?,?,?,?) "
-                  "ON CONFLICT DO UPDATE SET n = n + excluded.n, sum = sum + "
-                  "excluded.sum, min = min(min, excluded.min), max = "
-                  "max(max, excluded.max)",
-                  "ssssidddd", e->account, e->endpoint, e->variant, e->name,
-                  (long long)e->minute, e->n, e->sum, e->min, e->max)) ==
-                 SQLITE_DONE
+    rc = run(m, prep(m,
+                     "INSERT INTO endpoint_metrics (account, ns, endpoint, "
+                     "variant, name, minute, n, sum, min, max) VALUES "
+                     "(?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET n = n + "
+                     "excluded.n, sum = sum + excluded.sum, min = min(min, "
+                     "excluded.min), max = max(max, excluded.max)",
+                     "sssssidddd", e->account, e->ns ? e->ns : META_EMETRIC_NS,
+                     e->endpoint, e->variant, e->name, (long long)e->minute,
+                     e->n, e->sum, e->min, e->max)) == SQLITE_DONE
              ? 0
              : KILN_EIO;
     pthread_mutex_unlock(&m->lock);
@@ -1606,18 +1624,19 @@ int meta_emetric_each(struct meta *m, const struct meta_emetric *want,
     sqlite3_stmt *st;
     int rc = 0;
     pthread_mutex_lock(&m->lock);
-    /* A NULL name, endpoint or variant matches any. */
+    /* A NULL namespace, name, endpoint or variant matches any. */
     st = prep(m,
-              "SELECT endpoint, variant, name, minute, n, sum, min, max FROM "
-              "endpoint_metrics WHERE account = ?1 AND (?2 IS NULL OR name = "
-              "?2) AND (?3 IS NULL OR endpoint = ?3) AND (?4 IS NULL OR "
-              "variant = ?4) AND minute >= ?5 AND minute < ?6 ORDER BY name, "
-              "endpoint, variant, minute",
-              "ssssii", want->account, want->name, want->endpoint,
-              want->variant, (long long)from, (long long)to);
+              "SELECT endpoint, variant, name, minute, n, sum, min, max, ns "
+              "FROM endpoint_metrics WHERE account = ?1 AND (?2 IS NULL OR "
+              "name = ?2) AND (?3 IS NULL OR endpoint = ?3) AND (?4 IS NULL "
+              "OR variant = ?4) AND (?7 IS NULL OR ns = ?7) AND minute >= ?5 "
+              "AND minute < ?6 ORDER BY ns, name, endpoint, variant, minute",
+              "ssssiis", want->account, want->name, want->endpoint,
+              want->variant, (long long)from, (long long)to, want->ns);
     while (rc == 0 && st && sqlite3_step(st) == SQLITE_ROW) {
         struct meta_emetric e = {
             .account = want->account,
+            .ns = col(st, 8),
             .endpoint = col(st, 0),
             .variant = col(st, 1),
             .name = col(st, 2),

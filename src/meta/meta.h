@@ -170,21 +170,26 @@ int meta_metric_each(struct meta *m, const char *arn, meta_metric_fn fn,
                      void *ctx);
 
 /*
- * Endpoint metrics (CloudWatch's AWS/SageMaker namespace): per account,
- * endpoint, variant, metric name and minute (epoch seconds / 60), the
+ * Endpoint metrics (CloudWatch's AWS/SageMaker namespace, and others with
+ * two dimensions per metric): per account, namespace, endpoint, variant
+ * (the second dimension), metric name and minute (epoch seconds / 60), the
  * number of samples and their sum, minimum and maximum. Adding to a
- * minute that has some merges them.
+ * minute that has some merges them. A NULL ns adds to META_EMETRIC_NS.
  */
+#define META_EMETRIC_NS "AWS/SageMaker"
+/* Model Monitor's per-feature metrics, dimensions Endpoint and
+ * MonitoringSchedule (in the endpoint and variant fields). */
+#define META_DATA_METRICS_NS "aws/sagemaker/Endpoints/data-metrics"
 struct meta_emetric {
-    const char *account, *endpoint, *variant, *name;
+    const char *account, *ns, *endpoint, *variant, *name;
     int64_t minute;
     double n, sum, min, max;
 };
 typedef int (*meta_emetric_fn)(void *ctx, const struct meta_emetric *e);
 int meta_emetric_add(struct meta *m, const struct meta_emetric *e);
 /* Calls fn for the minutes in [from, to) of what `want` names (its NULL
- * name, endpoint or variant: any), ordered by name, endpoint, variant,
- * minute. */
+ * namespace, name, endpoint or variant: any), ordered by namespace, name,
+ * endpoint, variant, minute. */
 int meta_emetric_each(struct meta *m, const struct meta_emetric *want,
                       int64_t from, int64_t to, meta_emetric_fn fn, void *ctx);
 

@@ -3,7 +3,8 @@
  * the first byte chooses how the rest is read (CSV with or without header,
  * or data capture records); the dataset is then checked against a baseline
  * suggested from it and against the input read as baseline documents
- * ("<statistics JSON>\n<constraints JSON>").
+ * ("<statistics JSON>\n<constraints JSON>"), violations and CloudWatch
+ * metrics both.
  */
 #include <string.h>
 
@@ -17,6 +18,7 @@ static void check(struct mon_table *t, json_t *stats, json_t *cons)
     json_t *v = NULL;
     if (mon_violations(t, stats, cons, &v, &d) == 0)
         json_decref(v);
+    json_decref(mon_metrics(t, stats, cons));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

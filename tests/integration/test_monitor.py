@@ -169,7 +169,7 @@ def wait_capture(s3, prefix, rows):
 def captured(server, baseline):
     """Endpoints mon-ok and mon-drift, capturing 100% of their requests:
     2,000 rows each of a, b, c like the baseline's, mon-drift's with c
-    shifted by 3."""
+    shifted by 3. Returns the rows each was sent, as sent."""
     s3, sm = client(server, "s3"), client(server, "sagemaker")
     rt = client(server, "sagemaker-runtime")
     s3.put_object(Bucket="mon", Key="models/km.tar.gz",
@@ -177,6 +177,7 @@ def captured(server, baseline):
     sm.create_model(ModelName="mon-km", ExecutionRoleArn=ROLE, PrimaryContainer={
         "Image": KMEANS, "ModelDataUrl": "s3://mon/models/km.tar.gz"})
     rng = np.random.default_rng(12)
+    sent = {}
     for name, shift in (("mon-ok", 0.0), ("mon-drift", 3.0)):
         sm.create_endpoint_config(
             EndpointConfigName=name,
@@ -196,7 +197,9 @@ def captured(server, baseline):
             X[:, 2] += shift
             body = "".join(",".join(f"{x:.4f}" for x in r) + "\n" for r in X)
             rt.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=body)
+            sent.setdefault(name, []).append(np.loadtxt(body.splitlines(), delimiter=","))
         wait_capture(s3, f"capture/{name}/", 2000)
+    return {name: np.vstack(rows) for name, rows in sent.items()}
 
 
 def test_monitoring_captured_requests(server, captured):
@@ -352,7 +355,8 @@ def test_refusals_failures_and_usage(server, baseline):
     assert groups.get("USE1-Processing:ml.m5.xlarge", 0) > 0
 
 
-def schedule_config(endpoint, expr="NOW", baseline="baseline-num-results", window=True):
+def schedule_config(endpoint, expr="NOW", baseline="baseline-num-results", window=True,
+                    env=None):
     sc = {"ScheduleExpression": expr}
     if window:
         sc.update(DataAnalysisStartTime="-PT1H", DataAnalysisEndTime="-PT0H")
@@ -371,7 +375,7 @@ def schedule_config(endpoint, expr="NOW", baseline="baseline-num-results", windo
                 "InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}},
             "MonitoringAppSpecification": {"ImageUri": ANALYZER},
             "StoppingCondition": {"MaxRuntimeInSeconds": 1800},
-            "RoleArn": ROLE},
+            "RoleArn": ROLE, **({"Environment": env} if env else {})},
         "MonitoringType": "DataQuality"}
 
 
@@ -402,6 +406,60 @@ def executions(sm, schedule):
     raise AssertionError(f"{schedule}: {got}")
 
 
+DATA_NS = "aws/sagemaker/Endpoints/data-metrics"
+
+
+def data_metrics(server, rows):
+    """The per-feature metrics sched-drift's execution published, as Model
+    Monitor's container emits them, match the rows mon-drift was sent; an
+    alarm on the drift of c fires; sched-ok, which disabled them, has none."""
+    cw = client(server, "cloudwatch")
+    listed = cw.list_metrics(Namespace=DATA_NS)["Metrics"]
+    dims = [{"Name": "Endpoint", "Value": "mon-drift"},
+            {"Name": "MonitoringSchedule", "Value": "sched-drift"}]
+    assert all(m["Namespace"] == DATA_NS and m["Dimensions"] == dims for m in listed), listed
+    assert sorted(m["MetricName"] for m in listed) == sorted(
+        f"feature_{kind}_{col}" for kind in ("data", "non_null", "baseline_drift")
+        for col in "abc")
+    assert cw.list_metrics(Namespace=DATA_NS, Dimensions=[
+        {"Name": "Endpoint", "Value": "mon-ok"}])["Metrics"] == []
+    # Other namespaces' dimensions match nothing here, and the reverse.
+    assert cw.list_metrics(Namespace=DATA_NS, Dimensions=[
+        {"Name": "EndpointName", "Value": "mon-drift"}])["Metrics"] == []
+    assert cw.list_metrics(Namespace="AWS/SageMaker", MetricName="feature_data_a")["Metrics"] == []
+
+    now = time.time()
+
+    def stats(name, *which):
+        points = cw.get_metric_statistics(
+            Namespace=DATA_NS, MetricName=name, Dimensions=dims, StartTime=now - 7200,
+            EndTime=now + 60, Period=86400, Statistics=list(which))["Datapoints"]
+        assert len(points) == 1, points
+        return points[0]
+
+    for i, col in enumerate("abc"):
+        p = stats(f"feature_data_{col}", "SampleCount", "Sum", "Minimum", "Maximum")
+        assert p["SampleCount"] == len(rows)
+        assert p["Sum"] == pytest.approx(rows[:, i].sum(), abs=1e-6)
+        assert p["Minimum"] == pytest.approx(rows[:, i].min())
+        assert p["Maximum"] == pytest.approx(rows[:, i].max())
+        assert stats(f"feature_non_null_{col}", "Sum")["Sum"] == 1.0
+    assert stats("feature_baseline_drift_c", "Maximum")["Maximum"] > 0.5
+    assert stats("feature_baseline_drift_a", "Maximum")["Maximum"] < 0.1
+
+    cw.put_metric_alarm(
+        AlarmName="drift-c", Namespace=DATA_NS, MetricName="feature_baseline_drift_c",
+        Dimensions=dims, Statistic="Maximum", Period=3600, EvaluationPeriods=2,
+        DatapointsToAlarm=1, Threshold=0.1, ComparisonOperator="GreaterThanThreshold")
+    for _ in range(60):
+        state = cw.describe_alarms(AlarmNames=["drift-c"])["MetricAlarms"][0]["StateValue"]
+        if state == "ALARM":
+            break
+        time.sleep(0.5)
+    assert state == "ALARM"
+    cw.delete_alarms(AlarmNames=["drift-c"])
+
+
 def test_monitoring_schedules(server, baseline, captured):
     """Schedules that run at once (NOW) over the last hour of captures: the
     drifted endpoint's execution completes with violations, the other's
@@ -416,9 +474,12 @@ def test_monitoring_schedules(server, baseline, captured):
         baseline_env(), "s3://mon/baseline-num-results")
     assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
 
-    for name, endpoint in (("sched-ok", "mon-ok"), ("sched-drift", "mon-drift")):
-        status, r = create_schedule(server, name, schedule_config(endpoint),
-                                    [{"Key": "team", "Value": "ml"}])
+    # sched-drift publishes CloudWatch metrics (as the SDK asks by default);
+    # sched-ok turns them off.
+    for name, endpoint, publish in (("sched-ok", "mon-ok", "Disabled"),
+                                    ("sched-drift", "mon-drift", "Enabled")):
+        cfg = schedule_config(endpoint, env={"publish_cloudwatch_metrics": publish})
+        status, r = create_schedule(server, name, cfg, [{"Key": "team", "Value": "ml"}])
         assert status == 200, r
         assert r["MonitoringScheduleArn"] == \
             f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:monitoring-schedule/{name}"
@@ -448,6 +509,7 @@ def test_monitoring_schedules(server, baseline, captured):
     both = sm.list_monitoring_executions(
         EndpointName="mon-ok", SortBy="ScheduledTime")["MonitoringExecutionSummaries"]
     assert [x["MonitoringScheduleName"] for x in both] == ["sched-ok"]
+    data_metrics(server, captured["mon-drift"])
 
     # An hourly schedule: nothing runs before the hour; stop, start, delete.
     sm.create_monitoring_schedule(

@@ -10,6 +10,11 @@
  *   baseline_statistics   with baseline_constraints: monitor the dataset
  *   baseline_constraints    against that baseline; without: suggest one
  *   start_time, end_time  capture records to analyze (ISO 8601)
+ *   publish_cloudwatch_metrics      Enabled (the default) or Disabled
+ *   sagemaker_endpoint_name,        the dimensions of the metrics a
+ *   sagemaker_monitoring_schedule_name  check writes to
+ *                         /opt/ml/output/metrics/cloudwatch, one JSON
+ *                         datum per line (see publish_metrics)
  *
  * Paths are the container's (/opt/ml/processing/...); the runner passes
  * the directory that stands for "/" in KILN_PROCESSING_ROOT.
@@ -119,6 +124,71 @@ static int write_json(const char *dir, const char *name, json_t *doc,
     return rc;
 }
 
+static double iso_time(const char *v)
+{
+    double t = 0;
+    return v && tm_parse_iso(v, &t) == 0 ? t : 0;
+}
+
+#define METRICS_FILE "/opt/ml/output/metrics/cloudwatch"
+
+/*
+ * Writes the check's CloudWatch metrics as Model Monitor's container does
+ * for a schedule on an endpoint: unless publish_cloudwatch_metrics or the
+ * baseline's emit_metrics is Disabled, one PutMetricData datum per line,
+ * stamped with the end of the analysis window (else now) and dimensioned
+ * Endpoint and MonitoringSchedule. The processing job publishes them.
+ */
+static int publish_metrics(const struct monitor_opts *o,
+                           const struct mon_table *t, json_t *stats,
+                           json_t *cons, struct kiln_diag *d)
+{
+    const char *emit = json_string_value(json_object_get(
+        json_object_get(cons, "monitoring_config"), "emit_metrics"));
+    if ((o->publish && strcmp(o->publish, "Disabled") == 0) ||
+        (emit && strcmp(emit, "Disabled") == 0) || !o->endpoint ||
+        !*o->endpoint || !o->schedule || !*o->schedule)
+        return 0;
+
+    char when[TM_ISO_LEN];
+    double end = iso_time(o->end_time);
+    tm_format_iso(end > 0 ? end : tm_now(), when);
+    json_t *dims = json_pack("[{s:s,s:s},{s:s,s:s}]", "Name", "Endpoint",
+                             "Value", o->endpoint, "Name", "MonitoringSchedule",
+                             "Value", o->schedule);
+    json_t *list = mon_metrics(t, stats, cons), *m;
+    struct buf p = BUF_INIT(4096);
+    size_t i;
+    int rc = 0;
+
+    host_path(o->root, METRICS_FILE, &p);
+    fsx_make_parents(p.data, o->root ? strlen(o->root) : 0);
+    FILE *f = fopen(buf_cstr(&p), "w");
+    if (!f)
+        rc = diag_set(d, KILN_EIO, "cannot write %s: %s", METRICS_FILE,
+                      strerror(errno));
+    json_array_foreach(list, i, m)
+    {
+        if (rc)
+            break;
+        json_object_set_new(m, "Timestamp", json_string(when));
+        json_object_set(m, "Dimensions", dims);
+        char *line = json_dumps(m, JSON_COMPACT);
+        if (fprintf(f, "%s\n", line) < 0)
+            rc = diag_set(d, KILN_EIO, "cannot write %s", METRICS_FILE);
+        mem_free(line);
+    }
+    if (f && fclose(f) != 0 && !rc)
+        rc = diag_set(d, KILN_EIO, "cannot write %s", METRICS_FILE);
+    if (!rc)
+        algo_log("INFO", "Wrote %zu CloudWatch metric(s)",
+                 json_array_size(list));
+    json_decref(list);
+    json_decref(dims);
+    buf_release(&p);
+    return rc;
+}
+
 /* The dataset's format: CSV (with or without header) or capture JSON. */
 static int dataset_format(const char *text, bool *capture, bool *header,
                           struct kiln_diag *d)
@@ -142,12 +212,6 @@ static int dataset_format(const char *text, bool *capture, bool *header,
     }
     json_decref(f);
     return rc;
-}
-
-static double iso_time(const char *v)
-{
-    double t = 0;
-    return v && tm_parse_iso(v, &t) == 0 ? t : 0;
 }
 
 int monitor_analyze(const struct monitor_opts *o, struct kiln_diag *d)
@@ -243,6 +307,8 @@ int monitor_analyze(const struct monitor_opts *o, struct kiln_diag *d)
         if (!rc)
             algo_log("INFO", "Found %zu violation(s)",
                      json_array_size(json_object_get(doc, "violations")));
+        if (!rc)
+            rc = publish_metrics(o, &t, stats, cons, d);
     }
     if (!rc)
         algo_log("INFO", "Completed");

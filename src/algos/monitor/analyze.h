@@ -17,6 +17,8 @@ struct monitor_opts {
     const char *statistics;  /* baseline_statistics */
     const char *constraints; /* baseline_constraints */
     const char *start_time, *end_time;
+    const char *publish;             /* publish_cloudwatch_metrics */
+    const char *endpoint, *schedule; /* the metrics' dimensions */
 };
 
 /*

@@ -574,6 +574,27 @@ static bool in_domain(json_t *domains, const char *value)
     return false;
 }
 
+/* The drift distance of column c from baseline feature bf, numeric or
+ * categorical; false when bf has neither distribution. */
+static bool feature_drift(const struct mon_col *c, json_t *bf, double *d)
+{
+    json_t *ns = json_object_get(bf, "numerical_statistics");
+    json_t *ss = json_object_get(bf, "string_statistics");
+    if (ns)
+        *d = numeric_drift(
+            json_object_get(
+                json_object_get(json_object_get(ns, "distribution"), "kll"),
+                "buckets"),
+            c);
+    else if (ss)
+        *d = categorical_drift(
+            json_object_get(json_object_get(json_object_get(ss, "distribution"),
+                                            "categorical"),
+                            "buckets"),
+            c);
+    return ns || ss;
+}
+
 static void check_feature(const struct mon_col *c, json_t *bf, json_t *cf,
                           json_t *config, json_t *out)
 {
@@ -622,26 +643,11 @@ static void check_feature(const struct mon_col *c, json_t *bf, json_t *cf,
         json_string_value(json_object_get(dist, "perform_comparison"));
     if (compare && strcmp(compare, "Enabled") != 0)
         return;
-    json_t *ns = json_object_get(bf, "numerical_statistics");
-    json_t *ss = json_object_get(bf, "string_statistics");
-    if (ns) {
-        double d = numeric_drift(
-            json_object_get(
-                json_object_get(json_object_get(ns, "distribution"), "kll"),
-                "buckets"),
-            c);
-        double thr = num(dist, "comparison_threshold", 0.1);
-        if (d > thr)
-            violation(out, c->name, "baseline_drift_check",
-                      "Baseline drift distance: %.4g exceeds threshold: %g", d,
-                      thr);
-    } else if (ss) {
-        double d = categorical_drift(
-            json_object_get(json_object_get(json_object_get(ss, "distribution"),
-                                            "categorical"),
-                            "buckets"),
-            c);
-        double thr = num(dist, "categorical_comparison_threshold", 0.1);
+    double d;
+    if (feature_drift(c, bf, &d)) {
+        double thr = json_object_get(bf, "numerical_statistics")
+                         ? num(dist, "comparison_threshold", 0.1)
+                         : num(dist, "categorical_comparison_threshold", 0.1);
         if (d > thr)
             violation(out, c->name, "baseline_drift_check",
                       "Baseline drift distance: %.4g exceeds threshold: %g", d,
@@ -684,4 +690,49 @@ int mon_violations(const struct mon_table *t, json_t *stats, json_t *cons,
     }
     *out = json_pack("{s:o}", "violations", list);
     return 0;
+}
+
+/* Appends {"MetricName": "<prefix><feature>"} to list, or NULL when the
+ * name would pass CloudWatch's 255 characters. */
+static json_t *metric(json_t *list, const char *prefix, const char *feature)
+{
+    char name[256];
+    int n = snprintf(name, sizeof(name), "%s%s", prefix, feature);
+    if (n < 0 || (size_t)n >= sizeof(name))
+        return NULL;
+    json_t *m = json_pack("{s:s}", "MetricName", name);
+    json_array_append_new(list, m);
+    return m;
+}
+
+json_t *mon_metrics(const struct mon_table *t, json_t *stats, json_t *cons)
+{
+    json_t *list = json_array();
+
+    for (size_t i = 0; i < t->ncols; i++) {
+        const struct mon_col *c = &t->cols[i];
+        json_t *cf = find_feature(cons, c->name);
+        const char *type =
+            json_string_value(json_object_get(cf, "inferred_type"));
+        uint64_t all = c->present + c->missing;
+        json_t *m;
+        double d;
+
+        if (!cf)
+            continue;
+        if (is_numeric(type ? type : "") && c->numeric &&
+            (m = metric(list, "feature_data_", c->name)))
+            json_object_set_new(m, "StatisticValues",
+                                json_pack("{s:f,s:f,s:f,s:f}", "SampleCount",
+                                          (double)c->numeric, "Sum", c->sum,
+                                          "Minimum", c->min, "Maximum",
+                                          c->max));
+        if (all && (m = metric(list, "feature_non_null_", c->name)))
+            json_object_set_new(m, "Value",
+                                json_real((double)c->present / (double)all));
+        if (feature_drift(c, find_feature(stats, c->name), &d) &&
+            (m = metric(list, "feature_baseline_drift_", c->name)))
+            json_object_set_new(m, "Value", json_real(d));
+    }
+    return list;
 }

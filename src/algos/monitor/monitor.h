@@ -96,4 +96,15 @@ int mon_baseline_names(json_t *stats, char ***names, size_t *n,
 int mon_violations(const struct mon_table *t, json_t *stats, json_t *cons,
                    json_t **out, struct kiln_diag *d);
 
+/*
+ * The CloudWatch metrics Model Monitor's container emits for a check of
+ * the table against a baseline, per feature the constraints list:
+ * feature_data_<name> (numeric features: SampleCount, Sum, Minimum and
+ * Maximum of the values), feature_non_null_<name> (the share of rows with
+ * a value) and feature_baseline_drift_<name> (the drift distance). An
+ * array of PutMetricData datums without Timestamp and Dimensions (a new
+ * reference).
+ */
+json_t *mon_metrics(const struct mon_table *t, json_t *stats, json_t *cons);
+
 #endif
