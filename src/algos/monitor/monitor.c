@@ -39,6 +39,7 @@ void mon_table_release(struct mon_table *t)
         for (size_t k = 0; k < c->ncats; k++)
             mem_free(c->cats[k].value);
         mem_free(c->cats);
+        mem_free(c->slots);
     }
     mem_free(t->cols);
     memset(t, 0, sizeof(*t));
@@ -88,14 +89,42 @@ static bool number(const char *s, size_t n, double *v, bool *integral)
     return true;
 }
 
+static uint32_t bytes_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+/* The slot of c->slots where the value with hash h and bytes s[0..n) is,
+ * or the free slot where it would go. */
+static size_t cat_slot(const struct mon_col *c, uint32_t h, const char *s,
+                       size_t n)
+{
+    size_t mask = c->nslots - 1, i = h & mask;
+    for (; c->slots[i]; i = (i + 1) & mask) {
+        const struct mon_cat *k = &c->cats[c->slots[i] - 1];
+        if (k->hash == h && k->len == n && memcmp(k->value, s, n) == 0)
+            break;
+    }
+    return i;
+}
+
+/* Counts one more of value s[0..n): each distinct value is found through
+ * a hash index, not by comparing it with every value kept so far. */
 static void add_category(struct mon_col *c, const char *s, size_t n)
 {
-    for (size_t k = 0; k < c->ncats; k++)
-        if (strlen(c->cats[k].value) == n &&
-            memcmp(c->cats[k].value, s, n) == 0) {
-            c->cats[k].count++;
-            return;
-        }
+    uint32_t h = bytes_hash(s, n);
+    if (!c->slots) {
+        c->nslots = 16;
+        c->slots = xcalloc(c->nslots, sizeof(*c->slots));
+    }
+    size_t i = cat_slot(c, h, s, n);
+    if (c->slots[i]) {
+        c->cats[c->slots[i] - 1].count++;
+        return;
+    }
     if (c->ncats == MON_MAX_CATEGORIES) {
         c->cats_overflow = true;
         return;
@@ -108,9 +137,19 @@ static void add_category(struct mon_col *c, const char *s, size_t n)
     memcpy(v, s, n);
     v[n] = '\0';
     str_utf8_fix(v, n); /* the value goes into JSON */
-    c->cats[c->ncats].value = v;
-    c->cats[c->ncats].count = 1;
-    c->ncats++;
+    c->cats[c->ncats] = (struct mon_cat){v, n, h, 1};
+    c->slots[i] = (uint32_t)++c->ncats;
+    if (2 * c->ncats > c->nslots) { /* grow and index every value again */
+        mem_free(c->slots);
+        c->nslots *= 2;
+        c->slots = xcalloc(c->nslots, sizeof(*c->slots));
+        for (size_t k = 0; k < c->ncats; k++) {
+            size_t j = c->cats[k].hash & (c->nslots - 1);
+            while (c->slots[j])
+                j = (j + 1) & (c->nslots - 1);
+            c->slots[j] = (uint32_t)k + 1;
+        }
+    }
 }
 
 static void add_field(struct mon_col *c, const char *s, size_t n)

@@ -31,6 +31,8 @@
 
 struct mon_cat {
     char *value;
+    size_t len;
+    uint32_t hash; /* of the bytes read, before any UTF-8 repair */
     uint64_t count;
 };
 
@@ -43,6 +45,8 @@ struct mon_col {
     size_t nvals, valcap;
     struct mon_cat *cats;
     size_t ncats, catcap;
+    uint32_t *slots;    /* open-addressing index of cats: k + 1, 0 free */
+    size_t nslots;      /* a power of two, over twice ncats */
     bool cats_overflow; /* more than MON_MAX_CATEGORIES distinct */
 };
 
