@@ -13,7 +13,7 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, aws, client, model_tgz, send, signed
+from conftest import ACCOUNT, Server, aws, client, model_tgz, own_data_dir, send, signed
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
@@ -21,9 +21,10 @@ KMEANS = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
 ROOT = "/opt/ml/processing"
 
 
-def job(sm, name, inputs, env, out, **kw):
+def job(sm, name, inputs, env, out, runtime=1800, wait=True, **kw):
     """A processing job of the analyzer: inputs {name: (s3 uri, local
-    path)}, its output at `out`; waits for it to end and describes it."""
+    path)}, its output at `out`; waits for it to end (unless not `wait`)
+    and describes it."""
     sm.create_processing_job(
         ProcessingJobName=name, RoleArn=ROLE, AppSpecification={"ImageUri": ANALYZER},
         ProcessingInputs=[{"InputName": n, "S3Input": {
@@ -33,9 +34,11 @@ def job(sm, name, inputs, env, out, **kw):
             "S3Uri": out, "LocalPath": f"{ROOT}/output", "S3UploadMode": "EndOfJob"}}]},
         ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
                                                "VolumeSizeInGB": 20}},
-        StoppingCondition={"MaxRuntimeInSeconds": 1800},
+        StoppingCondition={"MaxRuntimeInSeconds": runtime},
         Environment={"output_path": f"{ROOT}/output", "publish_cloudwatch_metrics": "Disabled",
                      **env}, **kw)
+    if not wait:
+        return sm.describe_processing_job(ProcessingJobName=name)
     try:
         sm.get_waiter("processing_job_completed_or_stopped").wait(
             ProcessingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
@@ -570,3 +573,72 @@ def test_monitoring_schedules(server, baseline, captured):
     refused("ValidationException", "data quality only",
             **{**schedule_config("mon-ok"), "MonitoringType": "ModelQuality"})
     refused("ResourceInUse", "already exists", name="sched-ok", **schedule_config("mon-ok"))
+
+
+def test_stop_runtime_limit_and_restart(tmp_path):
+    """A long analysis (8,000,000 rows: one 200,000-row CSV under 40 keys)
+    stops when asked, fails past its MaxRuntimeInSeconds, and a job still
+    running when kiln stops runs again, whole, at the next start."""
+    s = Server(own_data_dir(tmp_path))
+    inputs = {"data": ("s3://big/data/", f"{ROOT}/input/data")}
+    env = {"dataset_format": json.dumps({"csv": {"header": True}}),
+           "dataset_source": f"{ROOT}/input/data"}
+
+    def running(sm, name, **kw):
+        job(sm, name, inputs, env, f"s3://big/out/{name}", wait=False, **kw)
+        for _ in range(100):
+            d = sm.describe_processing_job(ProcessingJobName=name)
+            if d["ProcessingJobStatus"] != "InProgress" or "ProcessingStartTime" in d:
+                break
+            time.sleep(0.1)
+        assert d["ProcessingJobStatus"] == "InProgress", d
+
+    def waited(sm, name):
+        try:
+            sm.get_waiter("processing_job_completed_or_stopped").wait(
+                ProcessingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        except botocore.exceptions.WaiterError:
+            pass  # Failed
+        return sm.describe_processing_job(ProcessingJobName=name)
+
+    try:
+        s3, sm = client(s, "s3"), client(s, "sagemaker")
+        s3.create_bucket(Bucket="big")
+        X = np.random.default_rng(5).normal(0, 1, (200000, 3))
+        s3.put_object(Bucket="big", Key="data/part-00.csv",
+                      Body=csv_text(["a", "b", "c"], [[f"{x:.4f}" for x in r] for r in X]))
+        for i in range(1, 40):
+            s3.copy_object(Bucket="big", Key=f"data/part-{i:02d}.csv",
+                           CopySource={"Bucket": "big", "Key": "data/part-00.csv"})
+
+        running(sm, "proc-stop")
+        time.sleep(0.5)
+        sm.stop_processing_job(ProcessingJobName="proc-stop")
+        assert sm.describe_processing_job(ProcessingJobName="proc-stop")[
+            "ProcessingJobStatus"] in ("Stopping", "Stopped")
+        d = waited(sm, "proc-stop")
+        assert d["ProcessingJobStatus"] == "Stopped" and "ProcessingEndTime" in d
+        assert "Contents" not in s3.list_objects_v2(Bucket="big", Prefix="out/proc-stop/")
+
+        running(sm, "proc-limit", runtime=1)
+        d = waited(sm, "proc-limit")
+        assert d["ProcessingJobStatus"] == "Failed"
+        assert d["FailureReason"] == \
+            "ClientError: The processing job ran past its MaxRuntimeInSeconds."
+        assert "Contents" not in s3.list_objects_v2(Bucket="big", Prefix="out/proc-limit/")
+
+        running(sm, "proc-restart")
+        time.sleep(0.5)
+    finally:
+        assert s.stop() == 0, s.stderr()[-3000:]
+    s = Server(s.data_dir)
+    try:
+        s3, sm = client(s, "s3"), client(s, "sagemaker")
+        d = waited(sm, "proc-restart")
+        assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+        stats = read_json(s3, "big", "out/proc-restart/statistics.json")
+        assert stats["dataset"]["item_count"] == 8000000
+        a = stats["features"][0]["numerical_statistics"]
+        assert a["sum"] == pytest.approx(40 * np.round(X[:, 0], 4).sum(), abs=1e-3)
+    finally:
+        assert s.stop() == 0, s.stderr()[-3000:]
