@@ -657,6 +657,54 @@ async function endpointMetrics(name, variants) {
            "Overhead latency"], rows, [1, 2, 3, 4, 5]));
 }
 
+const DATA_NS = "aws/sagemaker/Endpoints/data-metrics";
+const FEATURE_METRICS = [["data", "Average"], ["non_null", "Average"],
+                         ["baseline_drift", "Maximum"]];
+
+// The per-feature metrics the endpoint's checks published to CloudWatch
+// (Model Monitor's data metrics) over the last day: for each schedule and
+// feature, the latest mean, share of values present and drift distance.
+async function featureMetrics(name) {
+  const listed = await listAll(cw, "ListMetrics", {
+    Namespace: DATA_NS, Dimensions: [{ Name: "Endpoint", Value: name }],
+  }, "Metrics", 500);
+  const found = [];
+  for (const m of listed) {
+    const k = FEATURE_METRICS.findIndex(([kind]) => m.MetricName.startsWith(`feature_${kind}_`));
+    const schedule = (m.Dimensions || []).find((d) => d.Name === "MonitoringSchedule")?.Value;
+    if (k >= 0 && schedule !== undefined) {
+      found.push({ m, k, schedule,
+                   feature: m.MetricName.slice(`feature_${FEATURE_METRICS[k][0]}_`.length) });
+    }
+  }
+  const latest = new Map();
+  if (found.length) {
+    const end = (Math.floor(Date.now() / 60000) + 1) * 60;
+    const r = await cw("GetMetricData", {
+      StartTime: end - 86400, EndTime: end, ScanBy: "TimestampDescending",
+      MetricDataQueries: found.map((f, i) => ({
+        Id: `f${i}`, ReturnData: true,
+        MetricStat: { Period: 3600, Stat: FEATURE_METRICS[f.k][1], Metric: {
+          Namespace: DATA_NS, MetricName: f.m.MetricName, Dimensions: f.m.Dimensions } },
+      })),
+    });
+    for (const x of r.MetricDataResults || []) {
+      if (x.Values?.length) latest.set(x.Id, x.Values[0]);
+    }
+  }
+  const rows = new Map();
+  found.forEach((f, i) => {
+    const key = `${f.schedule}\n${f.feature}`;
+    if (!rows.has(key)) rows.set(key, [f.schedule, f.feature, "", "", ""]);
+    const v = latest.get(`f${i}`);
+    if (v === undefined) return;
+    rows.get(key)[2 + f.k] = f.k === 1 ? `${(100 * v).toFixed(1)}%` : v.toFixed(4);
+  });
+  return h("div", { id: "feature-metrics" },
+    table(["Schedule", "Feature", "Mean", "Present", "Drift"],
+      [...rows.values()].sort((a, b) => (a[0] + a[1]).localeCompare(b[0] + b[1])), [2, 3, 4]));
+}
+
 // The endpoint's monitoring schedules and their latest executions
 // (Model Monitor's data quality).
 async function dataQuality(name) {
@@ -673,6 +721,8 @@ async function dataQuality(name) {
       (runs.MonitoringExecutionSummaries || []).map((x) => [
         when(x.ScheduledTime), x.MonitoringScheduleName, status(x.MonitoringExecutionStatus),
         x.FailureReason || ""])),
+    h("h2", {}, "Features, latest check"),
+    await featureMetrics(name),
   ];
 }
 

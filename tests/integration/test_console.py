@@ -80,6 +80,11 @@ def test_upload_train_deploy_invoke_monitor_cost_retrain_delete(priced, tmp_path
                   JOB=job, HYPERPARAMETERS="k=3\nfeature_dim=4\nmini_batch_size=300")
     # A wrong secret gets the front door's answer, and no way in.
     assert "SignatureDoesNotMatch" in seen["badSignIn"]
+    # The calls that failed: that sign-in's STS call, and the log of the
+    # first training job read before its log group exists.
+    assert f"403 {priced.url}/" in seen["failed"]
+    assert set(seen["failed"]) <= {
+        f"403 {priced.url}/", "400 Logs_20140328.FilterLogEvents ResourceNotFoundException"}
     assert seen["navAfterBadSignIn"] is False
     assert ACCOUNT in seen["who"]
     assert "clusters.csv" in seen["listing"] and seen["downloadMatches"] is True

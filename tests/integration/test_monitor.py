@@ -13,7 +13,8 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, Server, aws, client, model_tgz, own_data_dir, send, signed
+from conftest import (ACCOUNT, Server, aws, client, model_tgz, own_data_dir, run_js, send,
+                      signed)
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
@@ -449,6 +450,19 @@ def data_metrics(server, rows):
         assert stats(f"feature_non_null_{col}", "Sum")["Sum"] == 1.0
     assert stats("feature_baseline_drift_c", "Maximum")["Maximum"] > 0.5
     assert stats("feature_baseline_drift_a", "Maximum")["Maximum"] < 0.1
+
+    # The web console shows the same, per feature, on the endpoint's page.
+    seen = run_js(server, "console.mjs", PHASE="quality", ENDPOINT="mon-drift")
+    assert [r[:2] for r in seen["features"]] == [["sched-drift", c] for c in "abc"]
+    for (_, col, mean, present, drift), i in zip(seen["features"], range(3)):
+        assert float(mean) == pytest.approx(rows[:, i].mean(), abs=1e-4)
+        assert present == "100.0%"
+        assert float(drift) == pytest.approx(
+            stats(f"feature_baseline_drift_{col}", "Maximum")["Maximum"], abs=1e-4)
+    # No call failed; the browser's own favicon.ico request, unsigned, is
+    # refused and shows as "Failed to load resource".
+    assert seen["pageErrors"] == [] and seen["failed"] == []
+    assert [m for m in seen["consoleErrors"] if "Failed to load resource" not in m] == []
 
     cw.put_metric_alarm(
         AlarmName="drift-c", Namespace=DATA_NS, MetricName="feature_baseline_drift_c",

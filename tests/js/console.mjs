@@ -8,7 +8,8 @@
 //   deploy  deploy JOB as endpoint ENDPOINT, invoke it with ROW, read the
 //           usage page, retrain JOB;
 //   delete  read ENDPOINT's metrics until its Invocations reach INVOKED,
-//           delete it, sign out.
+//           delete it, sign out;
+//   quality read the per-feature metrics on ENDPOINT's page.
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { chromium } from "playwright-core";
@@ -27,6 +28,14 @@ try {
   page.setDefaultTimeout(60000);
   page.on("pageerror", (e) => seen.pageErrors.push(String(e)));
   page.on("console", (m) => m.type() === "error" && seen.consoleErrors.push(m.text()));
+  seen.failed = [];
+  page.on("response", async (r) => {
+    if (r.status() >= 400) {
+      const type = await r.json().then((x) => x.__type, () => undefined);
+      seen.failed.push([r.status(), r.request().headers()["x-amz-target"] || r.url(), type]
+        .filter((x) => x !== undefined).join(" "));
+    }
+  });
 
   async function signIn(secret) {
     await page.fill("input[name=access-key-id]", process.env.AWS_ACCESS_KEY_ID);
@@ -113,6 +122,11 @@ try {
     await page.click("#retrain");
     await page.waitForURL((u) => !u.hash.endsWith(`/${JOB}`) && u.hash.startsWith("#/training/"));
     seen.retrained = decodeURIComponent(new URL(page.url()).hash.slice("#/training/".length));
+  } else if (PHASE === "quality") {
+    await page.goto(`${url}#/endpoints/${ENDPOINT}`);
+    await page.waitForSelector("#feature-metrics tbody tr td:nth-child(5)");
+    seen.features = await page.$$eval("#feature-metrics tbody tr", (rs) =>
+      rs.map((r) => [...r.cells].map((c) => c.innerText)));
   } else {
     await page.goto(`${url}#/endpoints/${ENDPOINT}`);
     await page.waitForSelector("#delete");
