@@ -183,8 +183,6 @@ static int upload_outputs(struct run *r)
     return rc;
 }
 
-/* Why the analyzer must stop now: "Stopped" (asked to, or kiln stops) or
- * "MaxRuntimeExceeded"; NULL while it may run. */
 /* Dimension `name` of a metrics-file datum, or NULL. */
 static const char *dimension(json_t *datum, const char *name)
 {
@@ -264,6 +262,8 @@ static void publish_metrics(struct run *r)
     log_line(r, msg, strlen(msg));
 }
 
+/* Why the analyzer must stop now: "Stopped" (asked to, or kiln stops) or
+ * "MaxRuntimeExceeded"; NULL while it may run. */
 static const char *must_stop(void *ctx)
 {
     struct run *r = ctx;
