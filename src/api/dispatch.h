@@ -39,9 +39,8 @@ struct api_jobs {
                            const char *name);
     int (*endpoint_delete)(void *hosting, const char *account,
                            const char *name);
-    /* Whether a deployment's instances fit beside those running. */
-    int (*endpoint_room)(void *hosting, json_t *deployment,
-                         struct kiln_diag *d);
+    /* Whether `instances` more model servers fit beside those running. */
+    int (*endpoint_room)(void *hosting, int instances, struct kiln_diag *d);
     /* Transform jobs: run one just recorded as InProgress; stop one. */
     void *transforms;
     int (*transform_start)(void *transforms, const char *account,

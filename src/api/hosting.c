@@ -9,6 +9,8 @@
  */
 #include "api/hosting.h"
 
+#include <limits.h>
+
 #include "api/cloudwatch.h"
 #include "api/paging.h"
 #include "api/tags.h"
@@ -246,8 +248,19 @@ static const struct vmember rollback_members[] = {{"Alarms", &alarms, false},
                                                   {NULL, NULL, false}};
 static const struct vshape rollback = {.type = VT_STRUCTURE,
                                        .members = rollback_members};
+static const struct vshape rolling_timeout = {
+    .type = VT_INTEGER, .flags = V_MIN | V_MAX, .min = 600, .max = 28800};
+static const struct vmember rolling_members[] = {
+    {"MaximumBatchSize", &capacity_size, true},
+    {"WaitIntervalInSeconds", &wait_seconds, true},
+    {"MaximumExecutionTimeoutInSeconds", &rolling_timeout, false},
+    {"RollbackMaximumBatchSize", &capacity_size, false},
+    {NULL, NULL, false}};
+static const struct vshape rolling = {.type = VT_STRUCTURE,
+                                      .members = rolling_members};
 static const struct vmember deployment_config_members[] = {
     {"BlueGreenUpdatePolicy", &blue_green, false},
+    {"RollingUpdatePolicy", &rolling, false},
     {"AutoRollbackConfiguration", &rollback, false},
     {NULL, NULL, false}};
 static const struct vshape deployment_config = {
@@ -993,13 +1006,53 @@ static int deployment(const struct api_ctx *c, const char *config, json_t **dep,
     return 0;
 }
 
-/* Whether the instances of `dep` fit beside those running
+/* Whether `instances` more model servers fit beside those running
  * (ResourceLimitExceeded when not). */
-static int fits(const struct api_ctx *c, json_t *dep, struct kiln_diag *d)
+static int fits(const struct api_ctx *c, int instances, struct kiln_diag *d)
 {
     if (c->jobs && c->jobs->endpoint_room)
-        return c->jobs->endpoint_room(c->jobs->hosting, dep, d);
+        return c->jobs->endpoint_room(c->jobs->hosting, instances, d);
     return 0;
+}
+
+int hosting_instances(json_t *dep)
+{
+    json_t *v;
+    size_t i;
+    long long n = 0;
+    json_array_foreach(json_object_get(dep, "Variants"), i, v)
+    {
+        json_int_t c =
+            json_integer_value(json_object_get(v, "InitialInstanceCount"));
+        n += c < 1 ? 1 : c;
+    }
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+int hosting_batch_instances(json_t *size, int count)
+{
+    json_int_t value = json_integer_value(json_object_get(size, "Value"));
+    const char *type = str(size, "Type");
+    if (type && strcmp(type, "CAPACITY_PERCENT") == 0)
+        value = value * count / 100;
+    return value < 1 ? 1 : value > count ? count : (int)value;
+}
+
+/* The instances of the one variant of a deployment (a rolling one). */
+static int rolling_count(json_t *dep)
+{
+    json_t *v = json_array_get(json_object_get(dep, "Variants"), 0);
+    json_int_t n =
+        json_integer_value(json_object_get(v, "InitialInstanceCount"));
+    return n < 1 ? 1 : n > INT_MAX ? INT_MAX : (int)n;
+}
+
+int hosting_rolling_headroom(json_t *now, json_t *dep, json_t *ru)
+{
+    int n = rolling_count(dep), was = rolling_count(now);
+    int batch =
+        hosting_batch_instances(json_object_get(ru, "MaximumBatchSize"), n);
+    return n - was > batch ? n - was : batch;
 }
 
 /* The green fleet's instances, for a CapacitySize of INSTANCE_COUNT. */
@@ -1017,11 +1070,12 @@ static json_int_t production_instances(json_t *dep)
 }
 
 /*
- * A blue/green DeploymentConfig as kiln runs it (hoster.c): all at once,
- * canary or linear traffic shifting with their waits, rolled back when
- * one of AutoRollbackConfiguration's CloudWatch alarms (which must exist)
- * goes into ALARM. Rolling updates are refused. `dep` (the deployment to
- * bring up, or NULL) checks sizes against it.
+ * A DeploymentConfig as kiln runs it (hoster.c): blue/green all at once,
+ * canary or linear traffic shifting with their waits, or a rolling
+ * update (checked by rolling_valid), rolled back when one of
+ * AutoRollbackConfiguration's CloudWatch alarms (which must exist) goes
+ * into ALARM. `dep` (the deployment to bring up, or NULL) checks sizes
+ * against it.
  */
 static int deployment_config_valid(const struct api_ctx *c, json_t *in,
                                    json_t *dep, struct kiln_diag *d)
@@ -1030,10 +1084,12 @@ static int deployment_config_valid(const struct api_ctx *c, json_t *in,
     json_t *bg = json_object_get(dc, "BlueGreenUpdatePolicy");
     json_t *tr = json_object_get(bg, "TrafficRoutingConfiguration");
     const char *type = str(tr, "Type");
-    static const char *const unsupported[][2] = {
-        {"RollingUpdatePolicy", "rolling updates"},
-    };
-    int rc = refuse_members(dc, unsupported, KILN_ARRAY_LEN(unsupported), d);
+    int rc = 0;
+    if (bg && json_object_get(dc, "RollingUpdatePolicy"))
+        rc = diag_set(d, KILN_EVALIDATION,
+                      "A DeploymentConfig takes either a "
+                      "BlueGreenUpdatePolicy or a RollingUpdatePolicy, not "
+                      "both.");
     json_t *alarm;
     size_t i;
     json_array_foreach(
@@ -1084,6 +1140,79 @@ static int deployment_config_valid(const struct api_ctx *c, json_t *in,
     return 0;
 }
 
+/*
+ * A RollingUpdatePolicy kiln can follow. As SageMaker has it: one
+ * production variant and no shadow variant, with instances (not
+ * serverless), keeping its name across the update; MaximumBatchSize 5% to
+ * 50% of the new variant's instances. kiln adds: not a multi-model
+ * variant. `now`: the deployment being replaced (NULL for CreateEndpoint,
+ * whose policy is only checked).
+ */
+static int rolling_valid(json_t *now, json_t *dep, json_t *in,
+                         struct kiln_diag *d)
+{
+    json_t *ru = json_object_get(json_object_get(in, "DeploymentConfig"),
+                                 "RollingUpdatePolicy");
+    json_t *vs = json_object_get(dep, "Variants");
+    json_t *v = json_array_get(vs, 0);
+    json_t *was = json_array_get(json_object_get(now, "Variants"), 0);
+    const char *how =
+        str(json_object_get(json_object_get(v, "Model"), "PrimaryContainer"),
+            "Mode");
+
+    if (!ru)
+        return 0;
+    if (json_array_size(vs) != 1 ||
+        (now && json_array_size(json_object_get(now, "Variants")) != 1))
+        return diag_set(d, KILN_EVALIDATION,
+                        "A rolling deployment needs an endpoint with one "
+                        "production variant and no shadow variant; use a "
+                        "BlueGreenUpdatePolicy.");
+    if (json_object_get(v, "ServerlessConfig"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "Rolling deployments are not supported for "
+                        "serverless variants; use a BlueGreenUpdatePolicy.");
+    if (how && strcmp(how, "MultiModel") == 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "kiln does not support rolling deployments of "
+                        "multi-model variants yet; use a "
+                        "BlueGreenUpdatePolicy.");
+    if (was && strcmp(str(was, "VariantName"), str(v, "VariantName")) != 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "A rolling deployment keeps the variant's name: the "
+                        "new endpoint configuration must name it %s, not %s.",
+                        str(was, "VariantName"), str(v, "VariantName"));
+    int n = rolling_count(dep);
+    json_t *size = json_object_get(ru, "MaximumBatchSize");
+    json_int_t value = json_integer_value(json_object_get(size, "Value"));
+    bool percent = strcmp(str(size, "Type"), "CAPACITY_PERCENT") == 0;
+    if (percent ? value < 5 || value > 50 : value * 20 < n || value * 2 > n)
+        return diag_set(d, KILN_EVALIDATION,
+                        "MaximumBatchSize must be between 5%% and 50%% of the "
+                        "variant's %d instance%s%s.",
+                        n, n == 1 ? "" : "s",
+                        n == 1 ? "; a rolling deployment needs at least 2"
+                               : "");
+    json_t *back = json_object_get(ru, "RollbackMaximumBatchSize");
+    if (back && strcmp(str(back, "Type"), "CAPACITY_PERCENT") == 0 &&
+        json_integer_value(json_object_get(back, "Value")) > 100)
+        return diag_set(d, KILN_EVALIDATION,
+                        "RollbackMaximumBatchSize cannot be more than 100 "
+                        "percent.");
+    /* A wait after each batch; the deployment must fit in its limit. */
+    int batch = hosting_batch_instances(size, n);
+    json_int_t total =
+        (json_int_t)((n + batch - 1) / batch) *
+        json_integer_value(json_object_get(ru, "WaitIntervalInSeconds"));
+    json_t *max = json_object_get(ru, "MaximumExecutionTimeoutInSeconds");
+    if (max && total > json_integer_value(max))
+        return diag_set(d, KILN_EVALIDATION,
+                        "The rolling deployment waits %lld seconds in all, "
+                        "more than MaximumExecutionTimeoutInSeconds (%lld).",
+                        (long long)total, (long long)json_integer_value(max));
+    return 0;
+}
+
 int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
                             struct kiln_diag *d)
 {
@@ -1098,7 +1227,9 @@ int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,
     if (!rc)
         rc = deployment_config_valid(c, in, dep, d);
     if (!rc)
-        rc = fits(c, dep, d);
+        rc = rolling_valid(NULL, dep, in, d);
+    if (!rc)
+        rc = fits(c, hosting_instances(dep), d);
     if (rc) {
         json_decref(dep);
         json_decref(cfg);
@@ -1310,10 +1441,20 @@ static int update_endpoint_once(const struct api_ctx *c, json_t *in,
         rc = deployment_config_valid(c, in, dep, d);
     if (!rc)
         rc = same_kind(doc, dep, d);
+    json_t *now = json_object_get(doc, DEPLOYMENT);
     if (!rc && json_is_true(json_object_get(in, "RetainAllVariantProperties")))
-        retain_properties(in, json_object_get(doc, DEPLOYMENT), dep);
+        retain_properties(in, now, dep);
     if (!rc)
-        rc = fits(c, dep, d);
+        rc = rolling_valid(now, dep, in, d);
+    /* Blue/green brings up the whole new fleet beside the old; a rolling
+     * update at most a batch, or what the fleet grows by. */
+    json_t *ru = json_object_get(json_object_get(in, "DeploymentConfig"),
+                                 "RollingUpdatePolicy");
+    if (!rc)
+        rc = fits(c,
+                  ru ? hosting_rolling_headroom(now, dep, ru)
+                     : hosting_instances(dep),
+                  d);
     if (rc) {
         json_decref(dep);
         json_decref(cfg);
@@ -1392,7 +1533,7 @@ static int update_weights_once(const struct api_ctx *c, json_t *in,
                                     json_object_get(want, wanted[k]));
         }
     }
-    rc = fits(c, dep, d);
+    rc = fits(c, hosting_instances(dep), d);
     if (rc) {
         json_decref(dep);
         json_decref(doc);

@@ -76,4 +76,19 @@ int hosting_list_res(const struct api_ctx *c, json_t *in, const char *type,
                      const char *result, const char *const *keys, json_t **out,
                      struct kiln_diag *d);
 
+/* The model-server instances a deployment asks for: every variant's
+ * InitialInstanceCount, at least 1 each. */
+int hosting_instances(json_t *deployment);
+
+/*
+ * Rolling updates (DeploymentConfig's RollingUpdatePolicy), of a
+ * deployment with one variant. hosting_batch_instances: the instances a
+ * CapacitySize (MaximumBatchSize, RollbackMaximumBatchSize) comes to for
+ * a variant of `count`, from 1 to count. hosting_rolling_headroom: how
+ * many instances beyond those of `now` the update from `now` to `dep`
+ * runs at its busiest, a batch or what the fleet grows by.
+ */
+int hosting_batch_instances(json_t *size, int count);
+int hosting_rolling_headroom(json_t *now, json_t *dep, json_t *ru);
+
 #endif

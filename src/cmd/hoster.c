@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "api/cloudwatch.h"
+#include "api/hosting.h"
 #include "base/fsx.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -59,6 +60,10 @@ struct instance {
     bool loading;
     int busy; /* requests in it */
     double used;
+    /* A rolling update's: an idle instance takes no requests and the
+     * monitor leaves it alone; one that is also off has no process (not
+     * started yet, or stopped). */
+    bool idle, off;
 };
 
 struct variant {
@@ -109,6 +114,7 @@ struct fleet {
     double metered; /* usage recorded up to then (0: a job's fleet) */
     bool async;     /* AsyncInferenceConfig: InvokeEndpointAsync only */
     int shadows;    /* shadow variants among v */
+    unsigned gen;   /* in its instances' socket names */
 };
 
 struct endpoint {
@@ -563,11 +569,16 @@ static void take_usage(struct fleet *f, double now, struct usageq **list)
         const struct variant *v = &f->v[i];
         if (v->max_concurrency || !v->itype[0])
             continue;
+        int n = v->multi ? v->count : 0;
+        for (int k = 0; !v->multi && k < v->slots; k++)
+            n += !v->inst[k].off;
+        if (n == 0)
+            continue;
         struct usageq *q = xcalloc(1, sizeof(*q));
         str_copy(q->account, f->account, sizeof(q->account));
         str_copy(q->endpoint, f->endpoint, sizeof(q->endpoint));
         str_copy(q->itype, v->itype, sizeof(q->itype));
-        q->count = v->count;
+        q->count = n;
         q->start = f->metered;
         q->end = now;
         q->next = *list;
@@ -757,21 +768,6 @@ static void kept_forget(const struct hoster *h, const char *account,
     buf_release(&kp);
 }
 
-/* The instances a deployment asks for (at least one per variant). */
-static int deployment_instances(json_t *dep)
-{
-    json_t *v;
-    size_t i;
-    long long n = 0;
-    json_array_foreach(json_object_get(dep, "Variants"), i, v)
-    {
-        json_int_t c =
-            json_integer_value(json_object_get(v, "InitialInstanceCount"));
-        n += c < 1 ? 1 : c;
-    }
-    return n > INT_MAX ? INT_MAX : (int)n;
-}
-
 /* Whether `need` more instances fit; h->lock held. A blue/green update
  * needs room for both fleets, as on SageMaker. */
 static int room(const struct hoster *h, int need, struct kiln_diag *d)
@@ -787,26 +783,59 @@ static int room(const struct hoster *h, int need, struct kiln_diag *d)
                     h->max_instances, h->instances, need);
 }
 
-int hoster_endpoint_room(void *hv, json_t *deployment, struct kiln_diag *d)
+int hoster_endpoint_room(void *hv, int instances, struct kiln_diag *d)
 {
     struct hoster *h = hv;
     pthread_mutex_lock(&h->lock);
-    int rc = room(h, deployment_instances(deployment), d);
+    int rc = room(h, instances, d);
     pthread_mutex_unlock(&h->lock);
     return rc;
 }
 
-/* Builds and starts the fleet of a deployment; waits until every instance
- * answers /ping. */
+/* Waits until instance `in` of v, just started, answers /ping: 0, or
+ * KILN_EINVAL when it exits or takes longer than START_TIMEOUT. */
+static int await_ready(struct hoster *h, const struct variant *v,
+                       struct instance *in, struct kiln_diag *d)
+{
+    double until = tm_now() + START_TIMEOUT;
+    int st;
+    for (;;) {
+        bool ok = ping(h, in->sock);
+        pthread_mutex_lock(&h->lock);
+        in->ready = ok;
+        pthread_mutex_unlock(&h->lock);
+        if (ok)
+            return 0;
+        if (proc_wait(&in->proc, true, &st) == 0)
+            return diag_set(d, KILN_EINVAL,
+                            "The model server of variant %s exited with "
+                            "status %d while starting; check the endpoint's "
+                            "logs.",
+                            v->name, st);
+        if (tm_now() > until)
+            return diag_set(d, KILN_EINVAL,
+                            "The model server of variant %s did not pass its "
+                            "/ping health check within %.0f seconds.",
+                            v->name, START_TIMEOUT);
+        usleep(5000);
+    }
+}
 
+/*
+ * Builds and starts the fleet of a deployment; waits until its instances
+ * answer /ping. `start`: how many instances of each variant to start (the
+ * rest are idle and off, for a rolling update to start), or -1 for all;
+ * `reserve`: the instances to count against the server's limit, or -1 for
+ * those of the deployment.
+ */
 static int build_fleet(struct hoster *h, const char *account, const char *name,
-                       json_t *dep, bool resume, bool job, struct fleet **out,
-                       struct kiln_diag *d)
+                       json_t *dep, bool resume, bool job, int start,
+                       int reserve, struct fleet **out, struct kiln_diag *d)
 {
     json_t *vs = json_object_get(dep, "Variants"), *v;
     struct fleet *f;
     size_t i;
-    int rc, need = deployment_instances(dep);
+    int rc, need = reserve >= 0 ? reserve : hosting_instances(dep);
     unsigned gen;
 
     /* The API checked for room; this reserves it, as two calls may have
@@ -821,6 +850,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         return rc;
     f = xcalloc(1, sizeof(*f));
     f->reserved = need;
+    f->gen = gen;
     snprintf(f->dir, sizeof(f->dir), "%s/%s-%s-%u", h->root, account, name,
              gen);
     mkdir(f->dir, 0700);
@@ -944,35 +974,16 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
              * private directory under /tmp, not in the data dir. */
             snprintf(in->sock, sizeof(in->sock), "%.40s/%u-%zu-%d.sock",
                      h->sockdir, gen, i, k + 1);
-            rc = spawn_instance(h, var, in, d);
+            in->idle = in->off = start >= 0 && k >= start;
+            if (!in->off)
+                rc = spawn_instance(h, var, in, d);
         }
     }
-    /* Wait for every instance's /ping. */
-    double until = tm_now() + START_TIMEOUT;
+    /* Wait for the started instances' /ping. */
     for (size_t vi = 0; !rc && vi < f->nv; vi++)
-        for (int k = 0; !rc && !f->v[vi].multi && k < f->v[vi].count; k++) {
-            struct instance *in = &f->v[vi].inst[k];
-            int st;
-            while (!(in->ready = ping(h, in->sock))) {
-                if (proc_wait(&in->proc, true, &st) == 0) {
-                    rc = diag_set(d, KILN_EINVAL,
-                                  "The model server of variant %s exited "
-                                  "with status %d while starting; check the "
-                                  "endpoint's logs.",
-                                  f->v[vi].name, st);
-                    break;
-                }
-                if (tm_now() > until) {
-                    rc = diag_set(d, KILN_EINVAL,
-                                  "The model server of variant %s did not "
-                                  "pass its /ping health check within %.0f "
-                                  "seconds.",
-                                  f->v[vi].name, START_TIMEOUT);
-                    break;
-                }
-                usleep(5000);
-            }
-        }
+        for (int k = 0; !rc && !f->v[vi].multi && k < f->v[vi].count; k++)
+            if (!f->v[vi].inst[k].off)
+                rc = await_ready(h, &f->v[vi], &f->v[vi].inst[k], d);
     if (rc) {
         stop_fleet(h, f);
         return rc;
@@ -1165,7 +1176,7 @@ static void do_create(struct op *op)
     status_copy(doc, was, sizeof(was));
     rc = build_fleet(h, op->account, op->name,
                      json_object_get(doc, "KilnDeployment"),
-                     op->kind == OP_RESUME, false, &f, &d);
+                     op->kind == OP_RESUME, false, -1, -1, &f, &d);
     pthread_mutex_lock(&h->lock);
     struct endpoint *e = find(h, op->account, op->name);
     if (!e) {
@@ -1302,6 +1313,44 @@ static enum nap_end nap(struct op *op, double seconds, json_t *alarms,
     return NAP_DONE;
 }
 
+/* Records how an update ended, and releases doc: f, the fleet now in
+ * service, or NULL when the update failed or was rolled back (`fired`
+ * names the alarm, or is "") with d saying why. */
+static void updated(struct op *op, json_t *doc, json_t *pending,
+                    const struct fleet *f, const char *fired,
+                    struct kiln_diag *d, const char *was)
+{
+    if (fired[0]) {
+        log_warn("event=rollback endpoint=%s alarm=%s", op->name, fired);
+        diag_set(d, KILN_EINVAL,
+                 "Rolled back: CloudWatch alarm %s went into ALARM during "
+                 "the deployment (AutoRollbackConfiguration).",
+                 fired);
+    }
+    if (f) {
+        json_object_set(doc, "KilnDeployment", pending);
+        json_object_set_new(doc, "EndpointConfigName",
+                            json_string(jstr(pending, "EndpointConfigName")));
+        json_object_del(doc, "FailureReason");
+        describe_variants(doc, f);
+        describe_capture(doc, pending);
+    } else {
+        char msg[1100];
+        snprintf(msg, sizeof(msg),
+                 "Failed to update the endpoint; it keeps serving its "
+                 "previous configuration: %s",
+                 d->msg);
+        json_object_set_new(doc, "FailureReason", json_string(msg));
+    }
+    json_object_del(doc, "PendingDeployment");
+    json_object_set_new(doc, "EndpointStatus", json_string("InService"));
+    save_doc(op->h, op->account, doc, was);
+    json_decref(doc);
+}
+
+static void roll(struct op *op, json_t *doc, json_t *pending, json_t *ru,
+                 struct fleet *old, const char *was);
+
 static void do_update(struct op *op)
 {
     struct hoster *h = op->h;
@@ -1315,8 +1364,24 @@ static void do_update(struct op *op)
         return;
     status_copy(doc, was, sizeof(was));
     json_t *pending = json_object_get(doc, "PendingDeployment");
+    json_t *ru = json_object_get(json_object_get(pending, "DeploymentConfig"),
+                                 "RollingUpdatePolicy");
+    /* A rolling update needs a fleet of one variant to roll from; an
+     * endpoint that failed has none, and is brought up all at once. */
+    pthread_mutex_lock(&h->lock);
+    struct endpoint *e = find(h, op->account, op->name);
+    old = e ? e->fleet : NULL;
+    bool rolls = ru && old && old->nv == 1 && !old->v[0].multi &&
+                 json_array_size(json_object_get(pending, "Variants")) == 1;
+    pthread_mutex_unlock(&h->lock);
+    if (rolls) {
+        roll(op, doc, pending, ru, old, was);
+        return;
+    }
+    old = NULL;
     struct shift plan = {.n = 0};
-    rc = build_fleet(h, op->account, op->name, pending, false, false, &f, &d);
+    rc = build_fleet(h, op->account, op->name, pending, false, false, -1, -1,
+                     &f, &d);
     if (!rc)
         plan_shift(pending, f, &plan);
     /* Canary or linear: the new fleet takes a growing share first. */
@@ -1354,7 +1419,7 @@ static void do_update(struct op *op)
         return;
     }
     pthread_mutex_lock(&h->lock);
-    struct endpoint *e = find(h, op->account, op->name);
+    e = find(h, op->account, op->name);
     if (!rc && e) {
         old = e->fleet;
         e->fleet = f;
@@ -1391,32 +1456,339 @@ static void do_update(struct op *op)
     } else if (!rc && plan.hold > 0 && baked == NAP_DONE) {
         nap(op, plan.hold, NULL, NULL, 0);
     }
-    if (fired[0]) {
-        log_warn("event=rollback endpoint=%s alarm=%s", op->name, fired);
-        diag_set(&d, KILN_EINVAL,
-                 "Rolled back: CloudWatch alarm %s went into ALARM during "
-                 "the deployment (AutoRollbackConfiguration).",
-                 fired);
+    updated(op, doc, pending, rc ? NULL : f, fired, &d, was);
+    retire(h, old);
+}
+
+/* ---- rolling updates ------------------------------------------------- */
+
+/* Instances of f's variant that take requests (active) or have a process
+ * (running). h->lock held. */
+static int active(const struct fleet *f)
+{
+    int n = 0;
+    for (int k = 0; k < f->v[0].count; k++)
+        n += !f->v[0].inst[k].idle;
+    return n;
+}
+
+static int running(const struct fleet *f)
+{
+    int n = 0;
+    for (int k = 0; k < f->v[0].count; k++)
+        n += !f->v[0].inst[k].off;
+    return n;
+}
+
+/* Requests go to the fleets in proportion to their active instances, as
+ * SageMaker spreads them evenly over a variant's instances. h->lock held;
+ * the endpoint may be gone (a deletion waits behind the update). */
+static void rebalance(struct hoster *h, const struct op *op, struct fleet *old,
+                      struct fleet *f)
+{
+    struct endpoint *e = find(h, op->account, op->name);
+    int a = active(old), b = active(f);
+    if (!e)
+        return;
+    e->green = f;
+    e->green_share = a + b ? (double)b / (a + b) : 1;
+    log_info("event=rolling_step endpoint=%s new=%d old=%d", op->name, b, a);
+}
+
+/* Stops instance `in` of f, a fleet in service: it takes no more
+ * requests, those in it finish (for up to 5 s), then it exits. */
+static void stop_instance(struct hoster *h, struct fleet *f,
+                          struct instance *in)
+{
+    struct usageq *usage = NULL;
+    double until = tm_now() + 5;
+    int st;
+
+    pthread_mutex_lock(&h->lock);
+    in->idle = true;
+    in->ready = false;
+    while (in->busy > 0 && tm_now() < until) {
+        pthread_mutex_unlock(&h->lock);
+        usleep(2000);
+        pthread_mutex_lock(&h->lock);
     }
-    if (!rc) {
-        json_object_set(doc, "KilnDeployment", pending);
-        json_object_set_new(doc, "EndpointConfigName",
-                            json_string(jstr(pending, "EndpointConfigName")));
-        json_object_del(doc, "FailureReason");
-        describe_variants(doc, f);
-        describe_capture(doc, pending);
-    } else {
-        char msg[1100];
-        snprintf(msg, sizeof(msg),
-                 "Failed to update the endpoint; it keeps serving its "
-                 "previous configuration: %s",
-                 d.msg);
-        json_object_set_new(doc, "FailureReason", json_string(msg));
+    take_usage(f, tm_now(), &usage); /* metered up to now as it was */
+    in->off = true;
+    pthread_mutex_unlock(&h->lock);
+    write_usage(h, usage);
+    /* The monitor leaves an idle instance alone: its process is ours. */
+    proc_signal(&in->proc, SIGTERM);
+    until = tm_now() + 5;
+    while (in->proc.pid > 0 &&
+           proc_wait(&in->proc, true, &st) == KILN_CONTINUE && tm_now() < until)
+        usleep(10000);
+    proc_release(&in->proc);
+    buf_reset(&in->pending);
+    handles_forget(h, in->sock);
+    unlink(in->sock);
+}
+
+/* Starts up to k of f's instances that are off, f a fleet in service;
+ * they take requests once they all answer /ping. 0, or KILN_EINVAL with
+ * none of them left running. */
+static int grow(struct hoster *h, struct fleet *f, int k, struct kiln_diag *d)
+{
+    struct variant *v = &f->v[0];
+    struct instance **picked = xcalloc((size_t)v->count, sizeof(*picked));
+    struct usageq *usage = NULL;
+    int n = 0, rc = 0;
+
+    pthread_mutex_lock(&h->lock);
+    take_usage(f, tm_now(), &usage);
+    for (int i = 0; i < v->count && n < k; i++)
+        if (v->inst[i].off) {
+            v->inst[i].off = false;
+            picked[n++] = &v->inst[i];
+        }
+    pthread_mutex_unlock(&h->lock);
+    write_usage(h, usage);
+    for (int i = 0; i < n && !rc; i++)
+        rc = spawn_instance(h, v, picked[i], d);
+    for (int i = 0; i < n && !rc; i++)
+        rc = await_ready(h, v, picked[i], d);
+    pthread_mutex_lock(&h->lock);
+    for (int i = 0; i < n && !rc; i++)
+        picked[i]->idle = false;
+    pthread_mutex_unlock(&h->lock);
+    for (int i = 0; i < n && rc; i++)
+        stop_instance(h, f, picked[i]);
+    mem_free(picked);
+    return rc;
+}
+
+/* Takes up to k of f's active instances out of service (the last first);
+ * they keep running until stopped. h->lock held. */
+static void park(struct fleet *f, int k)
+{
+    for (int i = f->v[0].count - 1; i >= 0 && k > 0; i--) {
+        struct instance *in = &f->v[0].inst[i];
+        if (!in->idle) {
+            in->idle = true;
+            in->ready = false;
+            k--;
+        }
     }
-    json_object_del(doc, "PendingDeployment");
-    json_object_set_new(doc, "EndpointStatus", json_string("InService"));
-    save_doc(h, op->account, doc, was);
-    json_decref(doc);
+}
+
+/* f's parked instances take requests again. h->lock held. */
+static void unpark(struct fleet *f)
+{
+    for (int i = 0; i < f->v[0].count; i++) {
+        struct instance *in = &f->v[0].inst[i];
+        if (in->idle && !in->off) {
+            in->idle = false;
+            in->ready = in->proc.pid > 0; /* else the monitor restarts it */
+        }
+    }
+}
+
+/* Stops f's parked instances (idle, still running). */
+static void stop_parked(struct hoster *h, struct fleet *f)
+{
+    for (int i = 0; i < f->v[0].count; i++) {
+        struct instance *in = &f->v[0].inst[i];
+        pthread_mutex_lock(&h->lock);
+        bool parked = in->idle && !in->off;
+        pthread_mutex_unlock(&h->lock);
+        if (parked)
+            stop_instance(h, f, in);
+    }
+}
+
+/*
+ * Rolls back a rolling update: the old fleet's parked instances take
+ * requests again at once, then its stopped ones start `batch` at a time
+ * (RollbackMaximumBatchSize) while as many of the new fleet's stop, within
+ * the instances the update reserved. Ends with the old fleet in service
+ * and the new one stopped; when the old one cannot start again, with as
+ * much of it as runs.
+ */
+static void roll_back(struct op *op, struct fleet *old, struct fleet *f,
+                      int batch)
+{
+    struct hoster *h = op->h;
+    pthread_mutex_lock(&h->lock);
+    unpark(old);
+    rebalance(h, op, old, f);
+    pthread_mutex_unlock(&h->lock);
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        int off = old->v[0].count - running(old);
+        int fresh = running(f), has = running(old);
+        int room = old->reserved + f->reserved - has - fresh;
+        pthread_mutex_unlock(&h->lock);
+        if (fresh == 0)
+            break;
+        int k = off < batch ? off : batch;
+        if (k > room)
+            k = room;
+        struct kiln_diag d = {0};
+        if (k > 0 && grow(h, old, k, &d) != 0) {
+            /* The monitor starts the rest, and restarts them while they
+             * fail, as it does any instance in service. */
+            log_warn("event=rollback_restart endpoint=%s reason=\"%s\"",
+                     op->name, d.msg);
+            pthread_mutex_lock(&h->lock);
+            for (int i = 0; i < old->v[0].count; i++)
+                if (old->v[0].inst[i].off)
+                    old->v[0].inst[i].off = old->v[0].inst[i].idle = false;
+            pthread_mutex_unlock(&h->lock);
+            k = off = 0;
+        }
+        /* As many new instances stop as old ones started; when there was
+         * no room to start any, a batch stops first, keeping one in
+         * service if the old fleet has none. */
+        int stop = off == 0 ? fresh : k > 0 ? k : batch;
+        if (k == 0 && off > 0 && has == 0 && stop >= fresh)
+            stop = fresh - 1;
+        pthread_mutex_lock(&h->lock);
+        park(f, stop);
+        rebalance(h, op, old, f);
+        pthread_mutex_unlock(&h->lock);
+        stop_parked(h, f);
+    }
+    pthread_mutex_lock(&h->lock);
+    struct endpoint *e = find(h, op->account, op->name);
+    if (e) {
+        e->green = NULL;
+        e->busy = false;
+    }
+    /* The reservation goes back to what the old fleet asks for. */
+    int spare = old->reserved - old->v[0].count;
+    old->reserved -= spare;
+    f->reserved += spare;
+    pthread_mutex_unlock(&h->lock);
+    retire(h, f);
+}
+
+/*
+ * A rolling update (RollingUpdatePolicy) of an endpoint of one variant.
+ * Batch by batch (MaximumBatchSize), new instances start and take
+ * requests, as many old ones stop taking them, and after
+ * WaitIntervalInSeconds, the alarms watched, those old ones stop. So the
+ * endpoint runs at most a batch more than its old fleet, or its new fleet
+ * when that is larger (what the API reserved room for). An alarm, a batch
+ * that does not start, or running past MaximumExecutionTimeoutInSeconds
+ * rolls back. `old` is the fleet in service.
+ */
+static void roll(struct op *op, json_t *doc, json_t *pending, json_t *ru,
+                 struct fleet *old, const char *was)
+{
+    struct hoster *h = op->h;
+    struct kiln_diag d = {0};
+    struct fleet *f = NULL;
+    json_t *alarms = json_object_get(
+        json_object_get(json_object_get(pending, "DeploymentConfig"),
+                        "AutoRollbackConfiguration"),
+        "Alarms");
+    json_t *now = json_object_get(doc, "KilnDeployment");
+    json_t *limit = json_object_get(ru, "MaximumExecutionTimeoutInSeconds");
+    double wait = (double)json_integer_value(
+        json_object_get(ru, "WaitIntervalInSeconds"));
+    double deadline =
+        limit ? tm_now() + (double)json_integer_value(limit) : INFINITY;
+    int n = hosting_instances(pending);
+    int batch =
+        hosting_batch_instances(json_object_get(ru, "MaximumBatchSize"), n);
+    int back = json_object_get(ru, "RollbackMaximumBatchSize")
+                   ? hosting_batch_instances(
+                         json_object_get(ru, "RollbackMaximumBatchSize"),
+                         old->v[0].count)
+                   : old->v[0].count;
+    char fired[256] = "";
+    int rc = build_fleet(h, op->account, op->name, pending, false, false, batch,
+                         hosting_rolling_headroom(now, pending, ru), &f, &d);
+    if (rc) {
+        pthread_mutex_lock(&h->lock);
+        struct endpoint *e = find(h, op->account, op->name);
+        if (e)
+            e->busy = false;
+        pthread_mutex_unlock(&h->lock);
+        updated(op, doc, pending, NULL, fired, &d, was);
+        return;
+    }
+    for (;;) {
+        /* The batch just started takes requests; as many old instances
+         * stop taking them, and stop after the wait. */
+        pthread_mutex_lock(&h->lock);
+        park(old, batch);
+        rebalance(h, op, old, f);
+        pthread_mutex_unlock(&h->lock);
+        double left = deadline - tm_now();
+        enum nap_end end = nap(op,
+                               wait < left ? wait
+                               : left > 0  ? left
+                                           : 0,
+                               alarms, fired, sizeof(fired));
+        if (end == NAP_CUT) {
+            /* A DeleteEndpoint follows, or the server stops (and the
+             * update runs again at start): the new fleet goes. */
+            pthread_mutex_lock(&h->lock);
+            struct endpoint *e = find(h, op->account, op->name);
+            unpark(old);
+            if (e) {
+                e->green = NULL;
+                e->busy = false;
+            }
+            pthread_mutex_unlock(&h->lock);
+            retire(h, f);
+            json_decref(doc);
+            return;
+        }
+        if (end == NAP_DONE && tm_now() >= deadline) {
+            pthread_mutex_lock(&h->lock);
+            bool done = running(f) == n && active(old) == 0;
+            pthread_mutex_unlock(&h->lock);
+            if (!done)
+                rc = diag_set(&d, KILN_EINVAL,
+                              "The rolling deployment did not finish within "
+                              "MaximumExecutionTimeoutInSeconds (%lld "
+                              "seconds).",
+                              (long long)json_integer_value(limit));
+        }
+        if (end == NAP_ALARM)
+            rc = KILN_EINVAL;
+        if (rc)
+            break;
+        stop_parked(h, old);
+        pthread_mutex_lock(&h->lock);
+        int more = n - running(f), left_old = active(old);
+        pthread_mutex_unlock(&h->lock);
+        if (more == 0 && left_old == 0)
+            break;
+        if (more > 0 && (rc = grow(h, f, more < batch ? more : batch, &d)))
+            break;
+    }
+    if (rc) {
+        log_warn("event=rolling_rollback endpoint=%s", op->name);
+        roll_back(op, old, f, back);
+        updated(op, doc, pending, NULL, fired, &d, was);
+        return;
+    }
+    pthread_mutex_lock(&h->lock);
+    struct endpoint *e = find(h, op->account, op->name);
+    if (e) {
+        e->fleet = f;
+        e->green = NULL;
+        e->in_service = true;
+        e->busy = false;
+    }
+    /* The reservation comes down to what the new fleet asks for. */
+    int spare = f->reserved - n;
+    f->reserved -= spare;
+    old->reserved += spare;
+    pthread_mutex_unlock(&h->lock);
+    if (!e) { /* cannot happen: a deletion waits behind the update */
+        retire(h, f);
+        f = NULL;
+        rc = diag_set(&d, KILN_EINVAL, "the endpoint went away");
+    }
+    updated(op, doc, pending, f, fired, &d, was);
     retire(h, old);
 }
 
@@ -1610,8 +1982,11 @@ static void *monitor(void *arg)
                     for (int k = 0; k < f->v[i].slots; k++) {
                         struct instance *in = &f->v[i].inst[k];
                         int st;
-                        /* A free slot, or one its loader still owns. */
-                        if (f->v[i].multi && (!in->target[0] || in->loading))
+                        /* A free slot, or one its loader still owns; an
+                         * instance a rolling update starts or stops. */
+                        if ((f->v[i].multi &&
+                             (!in->target[0] || in->loading)) ||
+                            in->idle)
                             continue;
                         if (in->proc.out_fd >= 0)
                             drain(h, e, &f->v[i], in);
@@ -1649,7 +2024,7 @@ static void *monitor(void *arg)
                 bool ok = ping(h, checks[i].sock);
                 pthread_mutex_lock(&h->lock);
                 struct instance *in = checks[i].in;
-                if (ok && in->proc.pid > 0 &&
+                if (ok && !in->idle && in->proc.pid > 0 &&
                     strcmp(in->sock, checks[i].sock) == 0)
                     in->ready = true;
                 checks[i].f->refs--;
@@ -1711,6 +2086,8 @@ static int call_variant(struct hoster *h, struct variant *v,
             str_copy(sock, only->sock, sizeof(sock));
         else if (only)
             in = NULL;
+        if (in && !only)
+            in->busy++; /* a slot's is counted by its loader */
         pthread_mutex_unlock(&h->lock);
         if (in) {
             resp->content_type[0] = resp->custom_attributes[0] = '\0';
@@ -1720,6 +2097,11 @@ static int call_variant(struct hoster *h, struct variant *v,
                              timeout_ms, &resp->status)
                       : -1;
             handle_put(h, sock, c);
+            if (!only) {
+                pthread_mutex_lock(&h->lock);
+                in->busy--;
+                pthread_mutex_unlock(&h->lock);
+            }
             if (r == 0) {
                 rc = 0;
                 break;
@@ -2206,7 +2588,7 @@ int hoster_job_start(struct hoster *h, const char *account, const char *job,
     json_object_set_new(v, "InitialVariantWeight", json_real(1));
     json_array_append_new(vs, v);
     json_object_set_new(dep, "Variants", vs);
-    int rc = build_fleet(h, account, job, dep, false, true, &f, d);
+    int rc = build_fleet(h, account, job, dep, false, true, -1, -1, &f, d);
     json_decref(dep);
     if (rc)
         return rc;

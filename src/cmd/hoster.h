@@ -45,9 +45,9 @@ void hoster_free(struct hoster *h);
 int hoster_endpoint_create(void *h, const char *account, const char *name);
 int hoster_endpoint_update(void *h, const char *account, const char *name);
 int hoster_endpoint_delete(void *h, const char *account, const char *name);
-/* Whether the instances `deployment` asks for fit beside those running:
- * 0, or KILN_ELIMIT with SageMaker's ResourceLimitExceeded text. */
-int hoster_endpoint_room(void *h, json_t *deployment, struct kiln_diag *d);
+/* Whether `instances` more model servers fit beside those running: 0, or
+ * KILN_ELIMIT with SageMaker's ResourceLimitExceeded text. */
+int hoster_endpoint_room(void *h, int instances, struct kiln_diag *d);
 
 struct invoke_req {
     const char *content_type, *accept, *custom_attributes, *target_variant,

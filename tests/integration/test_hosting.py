@@ -443,7 +443,7 @@ def test_update_retaining_variant_properties(server, models):
         "DeploymentConfig": {"RollingUpdatePolicy": {
             "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
             "WaitIntervalInSeconds": 60}}})
-    assert status == 400 and "rolling updates" in answer["message"]
+    assert status == 400 and "a rolling deployment needs at least 2" in answer["message"]
     assert sm.describe_endpoint(EndpointName="ep-retain")["EndpointStatus"] == "InService"
     sm.delete_endpoint(EndpointName="ep-retain")
 
@@ -926,6 +926,137 @@ def test_instance_limit(tmp_path):
                                    Body=",".join(["10"] * D))
             assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
         assert len(instance_sockets(s)) == 3
+    finally:
+        assert s.stop() == 0
+
+
+def test_rolling_update(tmp_path):
+    """UpdateEndpoint with a RollingUpdatePolicy (sent by the JavaScript SDK,
+    as Debian's botocore predates it): batch by batch, new instances start
+    and take requests while old ones stop, so an endpoint of two instances
+    updates within a limit of three model servers, where blue/green needs
+    four. No call fails; both models answer while it rolls; an alarm rolls
+    it back; what cannot roll is refused."""
+    data_dir = own_data_dir(tmp_path)
+    s = Server(data_dir, ["--max-endpoint-instances", "3"])
+    try:
+        s3, sm = model_a_on(s)
+        add_model(sm, "model-b", "b", s3, model_tgz(CENTERS_B))
+        rt, cw = client(s, "sagemaker-runtime"), client(s, "cloudwatch")
+        for name, model, n, variant in (("roll-a", "model-a", 2, "AllTraffic"),
+                                        ("roll-b", "model-b", 2, "AllTraffic"),
+                                        ("roll-one", "model-b", 1, "AllTraffic"),
+                                        ("roll-renamed", "model-b", 2, "Other")):
+            sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+                {"VariantName": variant, "ModelName": model, "InitialInstanceCount": n,
+                 "InstanceType": "ml.m5.large"}])
+        sm.create_endpoint_config(EndpointConfigName="roll-two", ProductionVariants=[
+            {"VariantName": v, "ModelName": m, "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.large"} for v, m in (("A", "model-a"), ("B", "model-b"))])
+        sm.create_endpoint(EndpointName="roll", EndpointConfigName="roll-a")
+        wait = {"Delay": 0.2, "MaxAttempts": 300}
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="roll", WaiterConfig=wait)
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.update_endpoint(EndpointName="roll", EndpointConfigName="roll-b")
+        assert e.value.response["Error"]["Code"] == "ResourceLimitExceeded"
+
+        def update(config, deployment_config, op="update", endpoint="roll"):
+            [r] = run_js(s, "sagemaker_update.mjs", CALLS=json.dumps([{
+                "op": op, "EndpointName": endpoint, "EndpointConfigName": config,
+                "DeploymentConfig": deployment_config}]))
+            return r
+
+        row = ",".join(["10"] * D)  # model-a: cluster 1; model-b: cluster 0
+
+        def invoke_until_in_service(timeout=60):
+            """Invokes while the endpoint updates: the clusters answered and
+            the most model servers seen running."""
+            seen, most = [], 0
+            deadline = time.time() + timeout
+            while sm.describe_endpoint(EndpointName="roll")["EndpointStatus"] != "InService":
+                assert time.time() < deadline
+                r = rt.invoke_endpoint(EndpointName="roll", ContentType="text/csv", Body=row)
+                seen.append(json.loads(r["Body"].read())["predictions"][0]["closest_cluster"])
+                most = max(most, len(instance_sockets(s)))
+            return seen, most
+
+        rolling = {"RollingUpdatePolicy": {
+            "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
+            "WaitIntervalInSeconds": 3}}
+        assert update("roll-b", rolling) == {"status": "Updating", "last": rolling}
+        seen, most = invoke_until_in_service()
+        assert most <= 3, most
+        last_a = max(i for i, c in enumerate(seen) if c == 1.0)
+        assert 0.0 in seen[:last_a], seen  # model-b answered while model-a still did
+        assert seen[-1] == 0.0
+        d = sm.describe_endpoint(EndpointName="roll")
+        assert d["EndpointConfigName"] == "roll-b" and "FailureReason" not in d
+        assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+        assert len(instance_sockets(s)) == 2
+        for _ in range(20):
+            r = rt.invoke_endpoint(EndpointName="roll", ContentType="text/csv", Body=row)
+            assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 0.0
+        log = s.stderr()
+        assert "event=rolling_step endpoint=roll new=1 old=1" in log
+        assert "event=rolling_step endpoint=roll new=2 old=0" in log
+
+        # An alarm that fires while the first batch bakes rolls it back: the
+        # old instances take every request again and the new one stops.
+        cw.put_metric_alarm(AlarmName="roll-manual", Namespace="AWS/SageMaker",
+                            MetricName="Invocations",
+                            Dimensions=[{"Name": "EndpointName", "Value": "roll"}],
+                            Statistic="Sum", Period=60, EvaluationPeriods=2,
+                            DatapointsToAlarm=1, Threshold=1e9,
+                            ComparisonOperator="GreaterThanOrEqualToThreshold",
+                            TreatMissingData="ignore")
+        slow = {"RollingUpdatePolicy": {
+            "MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+            "WaitIntervalInSeconds": 600},
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "roll-manual"}]}}
+        assert update("roll-a", slow)["status"] == "Updating"
+        deadline = time.time() + 30
+        while True:  # until the new batch answers
+            r = rt.invoke_endpoint(EndpointName="roll", ContentType="text/csv", Body=row)
+            if json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 1.0:
+                break
+            assert time.time() < deadline
+        cw.set_alarm_state(AlarmName="roll-manual", StateValue="ALARM",
+                           StateReason="testing the rollback")
+        seen, most = invoke_until_in_service(timeout=15)
+        assert most <= 3, most
+        d = sm.describe_endpoint(EndpointName="roll")
+        assert d["EndpointConfigName"] == "roll-b"
+        assert "alarm roll-manual" in d["FailureReason"], d["FailureReason"]
+        assert len(instance_sockets(s)) == 2
+        for _ in range(20):
+            r = rt.invoke_endpoint(EndpointName="roll", ContentType="text/csv", Body=row)
+            assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] == 0.0
+        assert "event=rolling_rollback endpoint=roll" in s.stderr()
+
+        # What cannot roll, refused before anything starts.
+        both = dict(rolling, BlueGreenUpdatePolicy={"TrafficRoutingConfiguration": {
+            "Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}})
+        half = {"RollingUpdatePolicy": dict(rolling["RollingUpdatePolicy"],
+                                            MaximumBatchSize={"Type": "INSTANCE_COUNT",
+                                                              "Value": 2})}
+        timeout = {"RollingUpdatePolicy": dict(rolling["RollingUpdatePolicy"],
+                                               WaitIntervalInSeconds=400,
+                                               MaximumExecutionTimeoutInSeconds=600)}
+        calls = [("roll-b", both, "update", "either a BlueGreenUpdatePolicy or"),
+                 ("roll-b", half, "update", "between 5% and 50% of the variant's 2"),
+                 ("roll-one", rolling, "update", "needs at least 2"),
+                 ("roll-renamed", rolling, "update", "must name it AllTraffic, not Other"),
+                 ("roll-two", rolling, "update", "one production variant"),
+                 ("roll-two", rolling, "create", "one production variant"),
+                 ("roll-b", timeout, "update", "waits 800 seconds in all")]
+        got = run_js(s, "sagemaker_update.mjs", CALLS=json.dumps([
+            {"op": op, "EndpointName": "roll" if op == "update" else "roll-new",
+             "EndpointConfigName": c, "DeploymentConfig": dc} for c, dc, op, _ in calls]))
+        for (c, _, op, words), r in zip(calls, got):
+            assert r.get("error") == "ValidationException", (c, r)
+            assert words in r["message"], (words, r["message"])
+        d = sm.describe_endpoint(EndpointName="roll")
+        assert d["EndpointStatus"] == "InService" and d["EndpointConfigName"] == "roll-b"
     finally:
         assert s.stop() == 0
 
