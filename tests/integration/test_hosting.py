@@ -936,7 +936,8 @@ def test_rolling_update(tmp_path):
     and take requests while old ones stop, so an endpoint of two instances
     updates within a limit of three model servers, where blue/green needs
     four. No call fails; both models answer while it rolls; an alarm rolls
-    it back; what cannot roll is refused."""
+    it back; what cannot roll is refused; one cut short by a restart rolls
+    again after it."""
     data_dir = own_data_dir(tmp_path)
     s = Server(data_dir, ["--max-endpoint-instances", "3"])
     try:
@@ -1057,6 +1058,25 @@ def test_rolling_update(tmp_path):
             assert words in r["message"], (words, r["message"])
         d = sm.describe_endpoint(EndpointName="roll")
         assert d["EndpointStatus"] == "InService" and d["EndpointConfigName"] == "roll-b"
+
+        # A server stopped in the middle of a rolling update serves the old
+        # configuration after its restart, then rolls again to the end.
+        again = {"RollingUpdatePolicy": dict(rolling["RollingUpdatePolicy"],
+                                             WaitIntervalInSeconds=4)}
+        assert update("roll-a", again)["status"] == "Updating"
+        deadline = time.time() + 30
+        while "event=rolling_step endpoint=roll new=1 old=1" not in \
+                s.stderr().split("event=rolling_rollback")[-1]:
+            assert time.time() < deadline
+            time.sleep(0.1)
+        assert s.stop() == 0
+        s = Server(data_dir, ["--max-endpoint-instances", "3"])
+        sm, rt = client(s, "sagemaker"), client(s, "sagemaker-runtime", retries=10)
+        assert sm.describe_endpoint(EndpointName="roll")["EndpointStatus"] == "Updating"
+        seen, most = invoke_until_in_service()
+        assert most <= 3 and 0.0 in seen and seen[-1] == 1.0, (most, seen[:3], seen[-3:])
+        d = sm.describe_endpoint(EndpointName="roll")
+        assert d["EndpointConfigName"] == "roll-a" and "FailureReason" not in d
     finally:
         assert s.stop() == 0
 
