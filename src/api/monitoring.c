@@ -22,7 +22,13 @@
 #include "base/tm.h"
 #include "meta/meta.h"
 
-#define TYPE "monitoring-schedule"
+#define TYPE     "monitoring-schedule"
+#define DEF_TYPE "data-quality-job-definition"
+/* A schedule of a named job definition keeps a copy of it, as a
+ * MonitoringJobDefinition, here (hidden from Describe). */
+#define RESOLVED "KilnJobDefinition"
+/* What a schedule without a ScheduleConfig runs: daily, at midnight. */
+#define DAILY "cron(0 0 ? * * *)"
 
 static const char *const schedule_statuses[] = {"Pending", "Failed",
                                                 "Scheduled", "Stopped", NULL};
@@ -140,6 +146,37 @@ static const struct vmember config_members[] = {
     {NULL, NULL, false}};
 static const struct vshape config = {.type = VT_STRUCTURE,
                                      .members = config_members};
+
+static const struct vmember dq_app_members[] = {
+    {"ImageUri", &str256, true},
+    {"RecordPreprocessorSourceUri", &s3_uri, false},
+    {"PostAnalyticsProcessorSourceUri", &s3_uri, false},
+    {"Environment", &processing_environment_shape, false},
+    {NULL, NULL, false}};
+static const struct vshape dq_app = {.type = VT_STRUCTURE,
+                                     .members = dq_app_members};
+static const struct vmember dq_create_members[] = {
+    {"JobDefinitionName", &name63, true},
+    {"DataQualityBaselineConfig", &baseline, false},
+    {"DataQualityAppSpecification", &dq_app, true},
+    {"DataQualityJobInput", &input, true},
+    {"DataQualityJobOutputConfig", &output_config, true},
+    {"JobResources", &processing_resources_shape, true},
+    {"NetworkConfig", &any_struct, false},
+    {"RoleArn", &str256, true},
+    {"StoppingCondition", &processing_stopping_shape, false},
+    {"Tags", &tags_shape, false},
+    {NULL, NULL, false}};
+const struct vshape monitoring_create_dq_input = {.type = VT_STRUCTURE,
+                                                  .members = dq_create_members};
+static const struct vmember dq_name_members[] = {
+    {"JobDefinitionName", &name63, true}, {NULL, NULL, false}};
+const struct vshape monitoring_describe_dq_input = {.type = VT_STRUCTURE,
+                                                    .members = dq_name_members};
+const struct vshape monitoring_delete_dq_input = {.type = VT_STRUCTURE,
+                                                  .members = dq_name_members};
+static const char *const dq_sort[] = {"Name", "CreationTime", NULL};
+static const struct vshape e_dq_sort = {.type = VT_STRING, .enums = dq_sort};
 static const struct vmember create_members[] = {
     {"MonitoringScheduleName", &name63, true},
     {"MonitoringScheduleConfig", &config, true},
@@ -212,6 +249,19 @@ static const struct vmember exec_members[] = {
     {NULL, NULL, false}};
 const struct vshape monitoring_executions_input = {.type = VT_STRUCTURE,
                                                    .members = exec_members};
+
+static const struct vmember dq_list_members[] = {
+    {"EndpointName", &name63, false},
+    {"SortBy", &e_dq_sort, false},
+    {"SortOrder", &e_order, false},
+    {"NextToken", &token, false},
+    {"MaxResults", &max_results, false},
+    {"NameContains", &name_contains, false},
+    {"CreationTimeBefore", &timestamp, false},
+    {"CreationTimeAfter", &timestamp, false},
+    {NULL, NULL, false}};
+const struct vshape monitoring_list_dq_input = {.type = VT_STRUCTURE,
+                                                .members = dq_list_members};
 
 static const char *str(json_t *o, const char *k)
 {
@@ -337,49 +387,67 @@ static int save(const struct api_ctx *c, json_t *doc, const char *expect)
     return rc;
 }
 
-/* What kiln refuses by name, and a definition it cannot run. */
-static int check_config(const struct api_ctx *c, json_t *cfg,
-                        struct kiln_diag *d)
+const char *monitoring_expression(json_t *cfg)
 {
-    json_t *def = json_object_get(cfg, "MonitoringJobDefinition");
     json_t *sc = json_object_get(cfg, "ScheduleConfig");
-    const char *type = str(cfg, "MonitoringType");
-    const char *expr = str(sc, "ScheduleExpression");
-    double next, off;
+    return sc ? str(sc, "ScheduleExpression") : DAILY;
+}
 
-    if (json_object_get(cfg, "MonitoringJobDefinitionName"))
-        return diag_set(d, KILN_EVALIDATION,
-                        "kiln does not support monitoring job definitions "
-                        "(MonitoringJobDefinitionName) yet: give the "
-                        "MonitoringJobDefinition itself.");
-    if (type && strcmp(type, "DataQuality") != 0)
-        return diag_set(d, KILN_EVALIDATION,
-                        "kiln monitors data quality only, not %s.", type);
-    if (!def)
-        return diag_set(d, KILN_EVALIDATION,
-                        "MonitoringScheduleConfig must have a "
-                        "MonitoringJobDefinition.");
-    if (!sc || monitoring_next(expr, 0, &next) != 0)
-        return diag_set(d, KILN_EVALIDATION,
-                        "Schedule expression %.100s is not one kiln runs: "
-                        "use NOW, cron(0 * ? * * *) (hourly), "
-                        "cron(0 */N ? * * *) or cron(0 H ? * * *) (daily).",
-                        expr ? expr : "(none)");
-    const char *from = str(sc, "DataAnalysisStartTime");
-    const char *to = str(sc, "DataAnalysisEndTime");
-    if ((from || to || strcmp(expr, "NOW") == 0) &&
-        (monitoring_offset(from, &off) != 0 ||
-         monitoring_offset(to, &off) != 0))
-        return diag_set(d, KILN_EVALIDATION,
-                        "DataAnalysisStartTime and DataAnalysisEndTime must "
-                        "both be ISO 8601 offsets such as -PT1H and -PT0H "
-                        "(required with NOW).");
-    if (!processing_builtin_image(str(
-            json_object_get(def, "MonitoringAppSpecification"), "ImageUri")))
+json_t *monitoring_definition(json_t *doc)
+{
+    json_t *def =
+        json_object_get(json_object_get(doc, "MonitoringScheduleConfig"),
+                        "MonitoringJobDefinition");
+    return def ? def : json_object_get(doc, RESOLVED);
+}
+
+/* A data quality job definition (its Describe document) as the
+ * MonitoringJobDefinition a schedule runs (a new reference). */
+static json_t *as_monitoring_definition(json_t *jd)
+{
+    json_t *app = json_object_get(jd, "DataQualityAppSpecification");
+    json_t *spec = json_deep_copy(app);
+    json_t *def = json_object();
+    static const char *const same[][2] = {
+        {"DataQualityBaselineConfig", "BaselineConfig"},
+        {"DataQualityJobOutputConfig", "MonitoringOutputConfig"},
+        {"JobResources", "MonitoringResources"},
+        {"StoppingCondition", "StoppingCondition"},
+        {"NetworkConfig", "NetworkConfig"},
+        {"RoleArn", "RoleArn"}};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(same); i++)
+        if (json_object_get(jd, same[i][0]))
+            json_object_set(def, same[i][1], json_object_get(jd, same[i][0]));
+    json_object_set_new(
+        def, "MonitoringInputs",
+        json_pack("[O]", json_object_get(jd, "DataQualityJobInput")));
+    if (json_object_get(app, "Environment"))
+        json_object_set(def, "Environment",
+                        json_object_get(app, "Environment"));
+    json_object_del(spec, "Environment");
+    json_object_set_new(def, "MonitoringAppSpecification", spec);
+    return def;
+}
+
+/* A MonitoringJobDefinition kiln can run: the built-in analyzer on an
+ * endpoint's captures. */
+static int check_definition(json_t *def, struct kiln_diag *d)
+{
+    json_t *app = json_object_get(def, "MonitoringAppSpecification");
+    if (!processing_builtin_image(str(app, "ImageUri")))
         return diag_set(d, KILN_EVALIDATION,
                         "kiln runs no container images yet: the "
-                        "MonitoringAppSpecification's ImageUri must be the "
-                        "built-in sagemaker-model-monitor-analyzer.");
+                        "ImageUri must be the built-in "
+                        "sagemaker-model-monitor-analyzer.");
+    static const char *const scripts[] = {
+        "RecordPreprocessorSourceUri", "PostAnalyticsProcessorSourceUri",
+        "ContainerEntrypoint", "ContainerArguments"};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(scripts); i++)
+        if (json_object_get(app, scripts[i]))
+            return diag_set(d, KILN_EVALIDATION,
+                            "kiln's analyzer runs no scripts or commands of "
+                            "its own yet: remove %s.",
+                            scripts[i]);
     json_t *ep = monitoring_endpoint_input(def);
     if (!ep)
         return diag_set(d, KILN_EVALIDATION,
@@ -396,20 +464,106 @@ static int check_config(const struct api_ctx *c, json_t *cfg,
         return diag_set(d, KILN_EVALIDATION,
                         "MonitoringResources: ClusterConfig must name a "
                         "known InstanceType.");
-    char *body = NULL;
-    if (meta_res_get(c->meta, c->account, "endpoint", str(ep, "EndpointName"),
-                     &body) != 0)
-        return diag_set(d, KILN_EVALIDATION, "Could not find endpoint \"%s\".",
-                        str(ep, "EndpointName"));
-    mem_free(body);
     return 0;
+}
+
+/*
+ * A schedule's configuration kiln can run; *def gets the definition it
+ * runs (a new reference): its MonitoringJobDefinition, or the data
+ * quality job definition it names, copied.
+ */
+static int check_config(const struct api_ctx *c, json_t *cfg, json_t **def,
+                        struct kiln_diag *d)
+{
+    json_t *sc = json_object_get(cfg, "ScheduleConfig");
+    const char *type = str(cfg, "MonitoringType");
+    const char *named = str(cfg, "MonitoringJobDefinitionName");
+    const char *expr = monitoring_expression(cfg);
+    double next, off;
+    int rc;
+
+    *def = NULL;
+    if (type && strcmp(type, "DataQuality") != 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "kiln monitors data quality only, not %s.", type);
+    if (named && json_object_get(cfg, "MonitoringJobDefinition"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "MonitoringScheduleConfig takes either a "
+                        "MonitoringJobDefinition or a "
+                        "MonitoringJobDefinitionName, not both.");
+    if (named && !type)
+        return diag_set(d, KILN_EVALIDATION,
+                        "MonitoringType is required with a "
+                        "MonitoringJobDefinitionName.");
+    if (!named && !json_object_get(cfg, "MonitoringJobDefinition"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "MonitoringScheduleConfig must have a "
+                        "MonitoringJobDefinition or a "
+                        "MonitoringJobDefinitionName.");
+    if (monitoring_next(expr, 0, &next) != 0)
+        return diag_set(d, KILN_EVALIDATION,
+                        "Schedule expression %.100s is not one kiln runs: "
+                        "use NOW, cron(0 * ? * * *) (hourly), "
+                        "cron(0 */N ? * * *) or cron(0 H ? * * *) (daily).",
+                        expr ? expr : "(none)");
+    const char *from = str(sc, "DataAnalysisStartTime");
+    const char *to = str(sc, "DataAnalysisEndTime");
+    if ((from || to || strcmp(expr, "NOW") == 0) &&
+        (monitoring_offset(from, &off) != 0 ||
+         monitoring_offset(to, &off) != 0))
+        return diag_set(d, KILN_EVALIDATION,
+                        "DataAnalysisStartTime and DataAnalysisEndTime must "
+                        "both be ISO 8601 offsets such as -PT1H and -PT0H "
+                        "(required with NOW).");
+    if (named) {
+        json_t *jd;
+        rc = hosting_load_doc(c, DEF_TYPE, named, &jd, d);
+        if (rc == KILN_ENOTFOUND)
+            return diag_set(d, KILN_EVALIDATION,
+                            "The data quality job definition %s does not "
+                            "exist.",
+                            named);
+        if (rc)
+            return rc;
+        *def = as_monitoring_definition(jd);
+        json_decref(jd);
+    } else {
+        *def = json_incref(json_object_get(cfg, "MonitoringJobDefinition"));
+    }
+    rc = check_definition(*def, d);
+    json_t *ep = monitoring_endpoint_input(*def);
+    char *body = NULL;
+    if (!rc && meta_res_get(c->meta, c->account, "endpoint",
+                            str(ep, "EndpointName"), &body) != 0)
+        rc = diag_set(d, KILN_EVALIDATION, "Could not find endpoint \"%s\".",
+                      str(ep, "EndpointName"));
+    mem_free(body);
+    if (rc) {
+        json_decref(*def);
+        *def = NULL;
+    }
+    return rc;
+}
+
+/* The definition a schedule of `cfg` runs kept in its document `doc`,
+ * when it is a named one's copy; `def` is taken. */
+static void keep_definition(json_t *doc, json_t *cfg, json_t *def)
+{
+    json_object_set(
+        doc, "EndpointName",
+        json_object_get(monitoring_endpoint_input(def), "EndpointName"));
+    if (json_object_get(cfg, "MonitoringJobDefinitionName"))
+        json_object_set_new(doc, RESOLVED, def);
+    else {
+        json_object_del(doc, RESOLVED);
+        json_decref(def);
+    }
 }
 
 /* When a schedule of config `cfg` runs next, from `now` (0: never). */
 static double next_run(json_t *cfg, double now)
 {
-    const char *expr =
-        str(json_object_get(cfg, "ScheduleConfig"), "ScheduleExpression");
+    const char *expr = monitoring_expression(cfg);
     double next = 0;
     if (expr && strcmp(expr, "NOW") == 0)
         return now;
@@ -431,11 +585,10 @@ int monitoring_create(const struct api_ctx *c, json_t *in, json_t **out,
     json_t *cfg = json_object_get(in, "MonitoringScheduleConfig");
     char arn[256];
     double now = tm_now();
-    int rc = check_config(c, cfg, d);
+    json_t *def;
+    int rc = check_config(c, cfg, &def, d);
     if (rc)
         return rc;
-    json_t *ep = monitoring_endpoint_input(
-        json_object_get(cfg, "MonitoringJobDefinition"));
     hosting_arn(c, TYPE, name, arn, sizeof(arn));
     json_t *doc = json_object();
     json_object_set_new(doc, "MonitoringScheduleArn", json_string(arn));
@@ -446,8 +599,7 @@ int monitoring_create(const struct api_ctx *c, json_t *in, json_t **out,
     json_object_set_new(doc, "CreationTime", json_real(now));
     json_object_set_new(doc, "LastModifiedTime", json_real(now));
     json_object_set_new(doc, "MonitoringScheduleConfig", stored_config(cfg));
-    json_object_set_new(doc, "EndpointName",
-                        json_string(str(ep, "EndpointName")));
+    keep_definition(doc, cfg, def);
     json_object_set_new(doc, MONITORING_EXECUTIONS, json_array());
     json_object_set_new(doc, MONITORING_NEXT, json_real(next_run(cfg, now)));
     rc = hosting_insert_res(c, TYPE, name, arn, "Scheduled", doc, now, d);
@@ -497,6 +649,11 @@ static json_t *summary(const struct api_ctx *c, json_t *doc, json_t *e)
                         json_string(status ? status : "Pending"));
     json_object_set(s, "EndpointName", json_object_get(doc, "EndpointName"));
     json_object_set_new(s, "MonitoringType", json_string("DataQuality"));
+    json_t *named =
+        json_object_get(json_object_get(doc, "MonitoringScheduleConfig"),
+                        "MonitoringJobDefinitionName");
+    if (named)
+        json_object_set(s, "MonitoringJobDefinitionName", named);
     if (json_object_get(e, "FailureReason"))
         json_object_set(s, "FailureReason",
                         json_object_get(e, "FailureReason"));
@@ -517,6 +674,7 @@ int monitoring_describe(const struct api_ctx *c, json_t *in, json_t **out,
                             summary(c, doc, json_array_get(list, n - 1)));
     json_object_del(doc, MONITORING_EXECUTIONS);
     json_object_del(doc, MONITORING_NEXT);
+    json_object_del(doc, RESOLVED);
     *out = doc;
     return 0;
 }
@@ -535,19 +693,16 @@ int monitoring_delete(const struct api_ctx *c, json_t *in, json_t **out,
 int monitoring_update(const struct api_ctx *c, json_t *in, json_t **out,
                       struct kiln_diag *d)
 {
-    json_t *cfg = json_object_get(in, "MonitoringScheduleConfig"), *doc;
-    int rc = check_config(c, cfg, d);
-    if (!rc)
-        rc = load(c, str(in, "MonitoringScheduleName"), &doc, d);
+    json_t *cfg = json_object_get(in, "MonitoringScheduleConfig"), *doc, *def;
+    int rc = check_config(c, cfg, &def, d);
+    if (!rc && (rc = load(c, str(in, "MonitoringScheduleName"), &doc, d)))
+        json_decref(def);
     if (rc)
         return rc;
     char *status = xstrdup(str(doc, "MonitoringScheduleStatus"));
     double now = tm_now();
     json_object_set_new(doc, "MonitoringScheduleConfig", stored_config(cfg));
-    json_object_set(doc, "EndpointName",
-                    json_object_get(monitoring_endpoint_input(json_object_get(
-                                        cfg, "MonitoringJobDefinition")),
-                                    "EndpointName"));
+    keep_definition(doc, cfg, def);
     json_object_set_new(doc, "LastModifiedTime", json_real(now));
     json_object_set_new(
         doc, MONITORING_NEXT,
@@ -584,8 +739,7 @@ static int move(const struct api_ctx *c, json_t *in, const char *from,
     json_object_set_new(doc, "MonitoringScheduleStatus", json_string(to));
     json_object_set_new(doc, "LastModifiedTime", json_real(tm_now()));
     json_t *cfg = json_object_get(doc, "MonitoringScheduleConfig");
-    const char *expr =
-        str(json_object_get(cfg, "ScheduleConfig"), "ScheduleExpression");
+    const char *expr = monitoring_expression(cfg);
     /* Started again, a NOW schedule does not run again. */
     if (strcmp(to, "Scheduled") == 0 && expr && strcmp(expr, "NOW") != 0)
         json_object_set_new(doc, MONITORING_NEXT,
@@ -615,9 +769,13 @@ int monitoring_list(const struct api_ctx *c, json_t *in, json_t **out,
                     struct kiln_diag *d)
 {
     static const char *const keys[] = {
-        "MonitoringScheduleName",   "MonitoringScheduleArn",
-        "MonitoringScheduleStatus", "EndpointName",
-        "MonitoringType",           NULL};
+        "MonitoringScheduleName",
+        "MonitoringScheduleArn",
+        "MonitoringScheduleStatus",
+        "EndpointName",
+        "MonitoringType",
+        "MonitoringScheduleConfig.MonitoringJobDefinitionName",
+        NULL};
     int rc = hosting_list_res(c, in, TYPE, "MonitoringScheduleSummaries", keys,
                               out, d);
     const char *ep = str(in, "EndpointName");
@@ -663,13 +821,17 @@ static void gather_one(struct gather *g, const char *account, const char *name)
     const char *want = str(g->in, "MonitoringScheduleName");
     const char *ep = str(g->in, "EndpointName");
     const char *status = str(g->in, "StatusEquals");
+    const char *named = str(g->in, "MonitoringJobDefinitionName");
     size_t i;
     json_t *e;
 
     if (strcmp(account, g->c->account) != 0 ||
         (want && strcasecmp(want, name) != 0) || load(g->c, name, &doc, &d))
         return;
-    if (ep && strcmp(ep, str(doc, "EndpointName")) != 0) {
+    const char *has = str(json_object_get(doc, "MonitoringScheduleConfig"),
+                          "MonitoringJobDefinitionName");
+    if ((ep && strcmp(ep, str(doc, "EndpointName")) != 0) ||
+        (named && (!has || strcmp(named, has) != 0))) {
         json_decref(doc);
         return;
     }
@@ -757,4 +919,107 @@ int monitoring_executions(const struct api_ctx *c, json_t *in, json_t **out,
     mem_free(v);
     json_decref(g.items);
     return 0;
+}
+
+/* ---- data quality job definitions ---------------------------------- */
+
+static int load_definition(const struct api_ctx *c, const char *name,
+                           json_t **doc, struct kiln_diag *d)
+{
+    int rc = hosting_load_doc(c, DEF_TYPE, name, doc, d);
+    if (rc == KILN_ENOTFOUND)
+        return diag_set(d, KILN_ENOJOB, "Job definition %s does not exist.",
+                        name);
+    return rc;
+}
+
+int monitoring_create_dq(const struct api_ctx *c, json_t *in, json_t **out,
+                         struct kiln_diag *d)
+{
+    const char *name = str(in, "JobDefinitionName");
+    static const char *const kept[] = {"DataQualityBaselineConfig",
+                                       "DataQualityAppSpecification",
+                                       "DataQualityJobInput",
+                                       "DataQualityJobOutputConfig",
+                                       "JobResources",
+                                       "NetworkConfig",
+                                       "RoleArn",
+                                       "StoppingCondition"};
+    char arn[256];
+    double now = tm_now();
+    json_t *doc = json_object();
+    for (size_t i = 0; i < KILN_ARRAY_LEN(kept); i++)
+        if (json_object_get(in, kept[i]))
+            json_object_set(doc, kept[i], json_object_get(in, kept[i]));
+    /* Checked as the schedules that name it will run it; the endpoint
+     * need not exist yet. */
+    json_t *def = as_monitoring_definition(doc);
+    int rc = check_definition(def, d);
+    json_decref(def);
+    if (rc) {
+        json_decref(doc);
+        return rc;
+    }
+    hosting_arn(c, DEF_TYPE, name, arn, sizeof(arn));
+    json_object_set_new(doc, "JobDefinitionArn", json_string(arn));
+    json_object_set_new(doc, "JobDefinitionName", json_string(name));
+    json_object_set_new(doc, "CreationTime", json_real(now));
+    rc = hosting_insert_res(c, DEF_TYPE, name, arn, "", doc, now, d);
+    json_decref(doc);
+    if (rc == KILN_EINUSE)
+        return diag_set(d, KILN_EINUSE, "Job definition %s already exists.",
+                        arn);
+    if (rc)
+        return rc;
+    tags_store(c, arn, in);
+    *out = json_pack("{s:s}", "JobDefinitionArn", arn);
+    return 0;
+}
+
+int monitoring_describe_dq(const struct api_ctx *c, json_t *in, json_t **out,
+                           struct kiln_diag *d)
+{
+    return load_definition(c, str(in, "JobDefinitionName"), out, d);
+}
+
+int monitoring_delete_dq(const struct api_ctx *c, json_t *in, json_t **out,
+                         struct kiln_diag *d)
+{
+    const char *name = str(in, "JobDefinitionName");
+    /* Schedules that name it keep the copy they run. */
+    if (meta_res_delete(c->meta, c->account, DEF_TYPE, name) != 0)
+        return diag_set(d, KILN_ENOJOB, "Job definition %s does not exist.",
+                        name);
+    *out = json_object();
+    return 0;
+}
+
+int monitoring_list_dq(const struct api_ctx *c, json_t *in, json_t **out,
+                       struct kiln_diag *d)
+{
+    static const char *const keys[] = {"MonitoringJobDefinitionName",
+                                       "MonitoringJobDefinitionArn", NULL};
+    int rc = hosting_list_res(c, in, DEF_TYPE, "JobDefinitionSummaries", keys,
+                              out, d);
+    const char *ep = str(in, "EndpointName");
+    json_t *list = json_object_get(*out, "JobDefinitionSummaries");
+    for (size_t i = json_array_size(list); !rc && i-- > 0;) {
+        json_t *s = json_array_get(list, i), *doc;
+        struct kiln_diag ignored = {0};
+        if (load_definition(c, str(s, "MonitoringJobDefinitionName"), &doc,
+                            &ignored) != 0) {
+            json_array_remove(list, i); /* deleted meanwhile */
+            continue;
+        }
+        json_t *name = json_object_get(
+            json_object_get(json_object_get(doc, "DataQualityJobInput"),
+                            "EndpointInput"),
+            "EndpointName");
+        if (ep && (!name || strcmp(ep, json_string_value(name)) != 0))
+            json_array_remove(list, i);
+        else if (name)
+            json_object_set(s, "EndpointName", name);
+        json_decref(doc);
+    }
+    return rc;
 }

@@ -5,7 +5,11 @@
  * A schedule is a meta_res document of type "monitoring-schedule" that
  * also lists its executions (hidden from Describe); the scheduler
  * (cmd/monitors.c) starts each execution as a processing job of the
- * built-in analyzer and records how it ended. Data quality only.
+ * built-in analyzer and records how it ended. Data quality only. The
+ * data quality job definitions a schedule may name instead of holding a
+ * MonitoringJobDefinition (as the SageMaker Python SDK's
+ * DefaultModelMonitor does) are documents of type
+ * "data-quality-job-definition"; a schedule copies the one it names.
  * Handlers follow api_handler_fn (dispatch.h).
  */
 #ifndef KILN_API_MONITORING_H
@@ -21,7 +25,11 @@
     X(StopMonitoringSchedule, monitoring_stop)                                 \
     X(StartMonitoringSchedule, monitoring_start)                               \
     X(UpdateMonitoringSchedule, monitoring_update)                             \
-    X(ListMonitoringExecutions, monitoring_executions)
+    X(ListMonitoringExecutions, monitoring_executions)                         \
+    X(CreateDataQualityJobDefinition, monitoring_create_dq)                    \
+    X(DescribeDataQualityJobDefinition, monitoring_describe_dq)                \
+    X(ListDataQualityJobDefinitions, monitoring_list_dq)                       \
+    X(DeleteDataQualityJobDefinition, monitoring_delete_dq)
 
 #define MONITORING_DECLARE(op, fn)                                             \
     extern const struct vshape fn##_input;                                     \
@@ -34,6 +42,14 @@ MONITORING_OPS(MONITORING_DECLARE)
  * of its next one (0: none). */
 #define MONITORING_EXECUTIONS "KilnExecutions"
 #define MONITORING_NEXT       "KilnNextTime"
+
+/* The MonitoringJobDefinition schedule `doc` runs (borrowed): its own, or
+ * its copy of the data quality job definition it names. */
+json_t *monitoring_definition(json_t *doc);
+
+/* The ScheduleExpression of a MonitoringScheduleConfig (borrowed): daily
+ * at midnight when it has no ScheduleConfig. */
+const char *monitoring_expression(json_t *cfg);
 
 /* Parts of a MonitoringJobDefinition (borrowed; NULL when absent): its
  * EndpointInput and its first output's S3Output. */

@@ -69,9 +69,7 @@ static json_t *execution_request(json_t *doc, const char *job,
                                  const char *capture, const char *out_uri,
                                  double from, double to)
 {
-    json_t *def =
-        json_object_get(json_object_get(doc, "MonitoringScheduleConfig"),
-                        "MonitoringJobDefinition");
+    json_t *def = monitoring_definition(doc);
     json_t *ep = monitoring_endpoint_input(def);
     json_t *out = monitoring_s3_output(def);
     json_t *base = json_object_get(def, "BaselineConfig");
@@ -141,9 +139,8 @@ static void start_execution(struct monitors *m, const char *account,
     json_t *sc = json_object_get(cfg, "ScheduleConfig");
     const char *schedule = jstr(doc, "MonitoringScheduleName");
     const char *endpoint = jstr(doc, "EndpointName");
-    const char *out_base = jstr(
-        monitoring_s3_output(json_object_get(cfg, "MonitoringJobDefinition")),
-        "S3Uri");
+    const char *out_base =
+        jstr(monitoring_s3_output(monitoring_definition(doc)), "S3Uri");
     double from = t - 3600, to = t, off;
     char job[64], stamp[16], hour[32];
     struct kiln_diag d = {0};
@@ -309,10 +306,8 @@ static void tick(void *ctx, const char *account, const char *name)
     bool changed = settle(m, account, doc);
     if (strcmp(status, "Scheduled") == 0 && next > 0 && now >= next) {
         start_execution(m, account, doc, next);
-        const char *expr = jstr(
-            json_object_get(json_object_get(doc, "MonitoringScheduleConfig"),
-                            "ScheduleConfig"),
-            "ScheduleExpression");
+        const char *expr = monitoring_expression(
+            json_object_get(doc, "MonitoringScheduleConfig"));
         double after = 0;
         /* A run missed while kiln was down is not made up. */
         if (monitoring_next(expr, now, &after) != 0)

@@ -1,6 +1,7 @@
 /*
  * fuzz_jobs.c - the SageMaker handlers of batch transform, tuning and
- * processing jobs and monitoring schedules over a temporary store holding
+ * processing jobs, monitoring schedules and data quality job definitions
+ * over a temporary store holding
  * model "m" and endpoint "e": the input's first byte picks
  * the operation, the rest is its request body, dispatched as the front
  * door does (parsing, validation, ranges, filters, paging tokens). No
@@ -33,6 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "SageMaker.StartMonitoringSchedule",
         "SageMaker.ListMonitoringExecutions",
         "SageMaker.UpdateMonitoringSchedule",
+        "SageMaker.CreateDataQualityJobDefinition",
+        "SageMaker.DescribeDataQualityJobDefinition",
+        "SageMaker.ListDataQualityJobDefinitions",
+        "SageMaker.DeleteDataQualityJobDefinition",
     };
     static bool seeded;
     struct api_ctx c = metrics_caller();
