@@ -1069,6 +1069,20 @@ static json_int_t production_instances(json_t *dep)
     return n > 0 ? n : 1;
 }
 
+/* That the `total` seconds a deployment (`what`) waits fit in its
+ * policy's MaximumExecutionTimeoutInSeconds, when it has one. */
+static int within_limit(json_t *policy, json_int_t total, const char *what,
+                        struct kiln_diag *d)
+{
+    json_t *max = json_object_get(policy, "MaximumExecutionTimeoutInSeconds");
+    if (!max || total <= json_integer_value(max))
+        return 0;
+    return diag_set(d, KILN_EVALIDATION,
+                    "%s takes %lld seconds of waiting, more than "
+                    "MaximumExecutionTimeoutInSeconds (%lld).",
+                    what, (long long)total, (long long)json_integer_value(max));
+}
+
 /*
  * A DeploymentConfig as kiln runs it (hoster.c): blue/green all at once,
  * canary or linear traffic shifting with their waits, or a rolling
@@ -1131,13 +1145,7 @@ static int deployment_config_valid(const struct api_ctx *c, json_t *in,
     json_int_t total =
         wait * steps +
         json_integer_value(json_object_get(bg, "TerminationWaitInSeconds"));
-    json_t *max = json_object_get(bg, "MaximumExecutionTimeoutInSeconds");
-    if (max && total > json_integer_value(max))
-        return diag_set(d, KILN_EVALIDATION,
-                        "The traffic shifting takes %lld seconds of waiting, "
-                        "more than MaximumExecutionTimeoutInSeconds (%lld).",
-                        (long long)total, (long long)json_integer_value(max));
-    return 0;
+    return within_limit(bg, total, "The traffic shifting", d);
 }
 
 /*
@@ -1204,13 +1212,7 @@ static int rolling_valid(json_t *now, json_t *dep, json_t *in,
     json_int_t total =
         (json_int_t)((n + batch - 1) / batch) *
         json_integer_value(json_object_get(ru, "WaitIntervalInSeconds"));
-    json_t *max = json_object_get(ru, "MaximumExecutionTimeoutInSeconds");
-    if (max && total > json_integer_value(max))
-        return diag_set(d, KILN_EVALIDATION,
-                        "The rolling deployment waits %lld seconds in all, "
-                        "more than MaximumExecutionTimeoutInSeconds (%lld).",
-                        (long long)total, (long long)json_integer_value(max));
-    return 0;
+    return within_limit(ru, total, "The rolling deployment", d);
 }
 
 int hosting_create_endpoint(const struct api_ctx *c, json_t *in, json_t **out,

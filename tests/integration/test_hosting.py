@@ -1049,7 +1049,7 @@ def test_rolling_update(tmp_path):
                  ("roll-renamed", rolling, "update", "must name it AllTraffic, not Other"),
                  ("roll-two", rolling, "update", "one production variant"),
                  ("roll-two", rolling, "create", "one production variant"),
-                 ("roll-b", timeout, "update", "waits 800 seconds in all")]
+                 ("roll-b", timeout, "update", "takes 800 seconds of waiting")]
         got = run_js(s, "sagemaker_update.mjs", CALLS=json.dumps([
             {"op": op, "EndpointName": "roll" if op == "update" else "roll-new",
              "EndpointConfigName": c, "DeploymentConfig": dc} for c, dc, op, _ in calls]))
