@@ -81,7 +81,7 @@ struct variant {
     char image[256];
     char model_dir[700];
     char itype[64]; /* InstanceType: what its instances are metered as */
-    struct instance *inst;
+    struct instance **inst; /* each allocated apart: see add_slots */
     unsigned rr;
     struct capture_buf cap; /* guarded by the hoster's lock */
     /* Serverless (ServerlessConfig): one instance, at most max_concurrency
@@ -571,7 +571,7 @@ static void take_usage(struct fleet *f, double now, struct usageq **list)
             continue;
         int n = v->multi ? v->count : 0;
         for (int k = 0; !v->multi && k < v->slots; k++)
-            n += !v->inst[k].off;
+            n += !v->inst[k]->off;
         if (n == 0)
             continue;
         struct usageq *q = xcalloc(1, sizeof(*q));
@@ -713,11 +713,11 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
         if (!f->v[i].inst)
             f->v[i].slots = 0;
         for (int k = 0; k < f->v[i].slots; k++) {
-            struct instance *in = &f->v[i].inst[k];
+            struct instance *in = f->v[i].inst[k];
             proc_signal(&in->proc, SIGTERM);
         }
         for (int k = 0; k < f->v[i].slots; k++) {
-            struct instance *in = &f->v[i].inst[k];
+            struct instance *in = f->v[i].inst[k];
             double until = tm_now() + 5;
             int st;
             while (in->proc.pid > 0 &&
@@ -729,6 +729,8 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
             handles_forget(h, in->sock);
             unlink(in->sock);
         }
+        for (int k = 0; k < f->v[i].slots; k++)
+            mem_free(f->v[i].inst[k]);
         mem_free(f->v[i].inst);
         buf_release(&f->v[i].cap.data);
     }
@@ -790,6 +792,25 @@ int hoster_endpoint_room(void *hv, int instances, struct kiln_diag *d)
     int rc = room(h, instances, d);
     pthread_mutex_unlock(&h->lock);
     return rc;
+}
+
+/* Gives v n more instance slots, off and idle. Each is allocated apart,
+ * so requests and the monitor may hold pointers to v's slots while it
+ * grows; h->lock held once v is in service. */
+static void add_slots(struct variant *v, int n)
+{
+    struct instance **more =
+        xcalloc((size_t)(v->slots + n), sizeof(*more)), **old = v->inst;
+    if (v->slots)
+        memcpy(more, old, (size_t)v->slots * sizeof(*more));
+    for (int k = v->slots; k < v->slots + n; k++) {
+        struct instance *in = more[k] = xcalloc(1, sizeof(*in));
+        proc_init(&in->proc);
+        buf_init(&in->pending, 256 * 1024);
+    }
+    v->inst = more;
+    v->slots += n;
+    mem_free(old);
 }
 
 /* Waits until instance `in` of v, just started, answers /ping: 0, or
@@ -932,13 +953,9 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             size_t kl = strlen(key);
             snprintf(var->mm_prefix, sizeof(var->mm_prefix), "%s%s", key,
                      kl && key[kl - 1] == '/' ? "" : "/");
-            var->slots = MODELS_PER_INSTANCE * var->count;
-            var->inst = xcalloc((size_t)var->slots, sizeof(*var->inst));
-            for (int k = 0; k < var->slots; k++) {
-                proc_init(&var->inst[k].proc);
-                var->inst[k].id = k + 1;
-                buf_init(&var->inst[k].pending, 256 * 1024);
-            }
+            add_slots(var, MODELS_PER_INSTANCE * var->count);
+            for (int k = 0; k < var->slots; k++)
+                var->inst[k]->id = k + 1;
             continue;
         }
         snprintf(var->model_dir, sizeof(var->model_dir), "%s/%s-model", f->dir,
@@ -961,14 +978,9 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         rc = artifact_extract(tgz, var->model_dir, MODEL_MAX, d);
         if (rc)
             break;
-        var->slots = var->count;
-        var->inst = xcalloc((size_t)var->slots, sizeof(*var->inst));
-        for (int k = 0; k < var->slots; k++) {
-            proc_init(&var->inst[k].proc);
-            buf_init(&var->inst[k].pending, 256 * 1024);
-        }
+        add_slots(var, var->count);
         for (int k = 0; k < var->count && !rc; k++) {
-            struct instance *in = &var->inst[k];
+            struct instance *in = var->inst[k];
             in->id = k + 1;
             /* Socket paths are short (108 bytes), so they live in a
              * private directory under /tmp, not in the data dir. */
@@ -982,8 +994,8 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
     /* Wait for the started instances' /ping. */
     for (size_t vi = 0; !rc && vi < f->nv; vi++)
         for (int k = 0; !rc && !f->v[vi].multi && k < f->v[vi].count; k++)
-            if (!f->v[vi].inst[k].off)
-                rc = await_ready(h, &f->v[vi], &f->v[vi].inst[k], d);
+            if (!f->v[vi].inst[k]->off)
+                rc = await_ready(h, &f->v[vi], f->v[vi].inst[k], d);
     if (rc) {
         stop_fleet(h, f);
         return rc;
@@ -1468,7 +1480,7 @@ static int active(const struct fleet *f)
 {
     int n = 0;
     for (int k = 0; k < f->v[0].count; k++)
-        n += !f->v[0].inst[k].idle;
+        n += !f->v[0].inst[k]->idle;
     return n;
 }
 
@@ -1476,7 +1488,7 @@ static int running(const struct fleet *f)
 {
     int n = 0;
     for (int k = 0; k < f->v[0].count; k++)
-        n += !f->v[0].inst[k].off;
+        n += !f->v[0].inst[k]->off;
     return n;
 }
 
@@ -1541,9 +1553,9 @@ static int grow(struct hoster *h, struct fleet *f, int k, struct kiln_diag *d)
     pthread_mutex_lock(&h->lock);
     take_usage(f, tm_now(), &usage);
     for (int i = 0; i < v->count && n < k; i++)
-        if (v->inst[i].off) {
-            v->inst[i].off = false;
-            picked[n++] = &v->inst[i];
+        if (v->inst[i]->off) {
+            v->inst[i]->off = false;
+            picked[n++] = v->inst[i];
         }
     pthread_mutex_unlock(&h->lock);
     write_usage(h, usage);
@@ -1566,7 +1578,7 @@ static int grow(struct hoster *h, struct fleet *f, int k, struct kiln_diag *d)
 static void park(struct fleet *f, int k)
 {
     for (int i = f->v[0].count - 1; i >= 0 && k > 0; i--) {
-        struct instance *in = &f->v[0].inst[i];
+        struct instance *in = f->v[0].inst[i];
         if (!in->idle) {
             in->idle = true;
             in->ready = false;
@@ -1579,7 +1591,7 @@ static void park(struct fleet *f, int k)
 static void unpark(struct fleet *f)
 {
     for (int i = 0; i < f->v[0].count; i++) {
-        struct instance *in = &f->v[0].inst[i];
+        struct instance *in = f->v[0].inst[i];
         if (in->idle && !in->off) {
             in->idle = false;
             in->ready = in->proc.pid > 0; /* else the monitor restarts it */
@@ -1591,7 +1603,7 @@ static void unpark(struct fleet *f)
 static void stop_parked(struct hoster *h, struct fleet *f)
 {
     for (int i = 0; i < f->v[0].count; i++) {
-        struct instance *in = &f->v[0].inst[i];
+        struct instance *in = f->v[0].inst[i];
         pthread_mutex_lock(&h->lock);
         bool parked = in->idle && !in->off;
         pthread_mutex_unlock(&h->lock);
@@ -1635,8 +1647,8 @@ static void roll_back(struct op *op, struct fleet *old, struct fleet *f,
                      op->name, d.msg);
             pthread_mutex_lock(&h->lock);
             for (int i = 0; i < old->v[0].count; i++)
-                if (old->v[0].inst[i].off)
-                    old->v[0].inst[i].off = old->v[0].inst[i].idle = false;
+                if (old->v[0].inst[i]->off)
+                    old->v[0].inst[i]->off = old->v[0].inst[i]->idle = false;
             pthread_mutex_unlock(&h->lock);
             k = off = 0;
         }
@@ -1980,7 +1992,7 @@ static void *monitor(void *arg)
                     if (stats_due && !e->job)
                         take_stats(f, &f->v[i], &stats);
                     for (int k = 0; k < f->v[i].slots; k++) {
-                        struct instance *in = &f->v[i].inst[k];
+                        struct instance *in = f->v[i].inst[k];
                         int st;
                         /* A free slot, or one its loader still owns; an
                          * instance a rolling update starts or stops. */
@@ -2053,7 +2065,7 @@ static void *monitor(void *arg)
 static struct instance *pick(struct variant *v, char *sock, size_t size)
 {
     for (int tries = 0; tries < v->count; tries++) {
-        struct instance *in = &v->inst[v->rr++ % (unsigned)v->count];
+        struct instance *in = v->inst[v->rr++ % (unsigned)v->count];
         if (in->ready) {
             str_copy(sock, in->sock, size);
             return in;
@@ -2230,7 +2242,7 @@ static struct instance *model_slot(struct hoster *h, struct fleet *f,
         struct instance *in = NULL, *free_slot = NULL, *lru = NULL;
         pthread_mutex_lock(&h->lock);
         for (int k = 0; k < v->slots; k++) {
-            struct instance *s = &v->inst[k];
+            struct instance *s = v->inst[k];
             if (!s->target[0]) {
                 if (!free_slot)
                     free_slot = s;
