@@ -1474,6 +1474,32 @@ static int update_endpoint_once(const struct api_ctx *c, json_t *in,
     return save_update(c, doc, dep, out);
 }
 
+/* The instances a change of counts alone adds to deployment `now` (its
+ * variants in `dep`, in order), which the runner makes in place; -1 when
+ * it cannot (a multi-model variant, whose slots it does not resize). */
+static int added_instances(json_t *now, json_t *dep)
+{
+    json_t *was = json_object_get(now, "Variants");
+    json_t *v;
+    size_t i;
+    long long more = 0;
+    json_array_foreach(json_object_get(dep, "Variants"), i, v)
+    {
+        const char *how = str(
+            json_object_get(json_object_get(v, "Model"), "PrimaryContainer"),
+            "Mode");
+        if (how && strcmp(how, "MultiModel") == 0)
+            return -1;
+        json_int_t n =
+            json_integer_value(json_object_get(v, "InitialInstanceCount"));
+        json_int_t before = json_integer_value(
+            json_object_get(json_array_get(was, i), "InitialInstanceCount"));
+        if (n > before)
+            more += n - before;
+    }
+    return more > INT_MAX ? INT_MAX : (int)more;
+}
+
 static int update_weights_once(const struct api_ctx *c, json_t *in,
                                json_t **out, struct kiln_diag *d)
 {
@@ -1535,12 +1561,15 @@ static int update_weights_once(const struct api_ctx *c, json_t *in,
                                     json_object_get(want, wanted[k]));
         }
     }
-    rc = fits(c, hosting_instances(dep), d);
+    int more = added_instances(json_object_get(doc, DEPLOYMENT), dep);
+    rc = fits(c, more >= 0 ? more : hosting_instances(dep), d);
     if (rc) {
         json_decref(dep);
         json_decref(doc);
         return rc;
     }
+    if (more >= 0)
+        json_object_set_new(dep, HOSTING_CAPACITY_ONLY, json_true());
     return save_update(c, doc, dep, out);
 }
 

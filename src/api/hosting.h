@@ -76,6 +76,11 @@ int hosting_list_res(const struct api_ctx *c, json_t *in, const char *type,
                      const char *result, const char *const *keys, json_t **out,
                      struct kiln_diag *d);
 
+/* A deployment that only changes the weights and instance counts of the
+ * one before (UpdateEndpointWeightsAndCapacities) is marked so; the
+ * hosting runner then changes them in place, as SageMaker does. */
+#define HOSTING_CAPACITY_ONLY "KilnCapacityOnly"
+
 /* The model-server instances a deployment asks for: every variant's
  * InitialInstanceCount, at least 1 each. */
 int hosting_instances(json_t *deployment);

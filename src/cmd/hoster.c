@@ -799,8 +799,8 @@ int hoster_endpoint_room(void *hv, int instances, struct kiln_diag *d)
  * grows; h->lock held once v is in service. */
 static void add_slots(struct variant *v, int n)
 {
-    struct instance **more =
-        xcalloc((size_t)(v->slots + n), sizeof(*more)), **old = v->inst;
+    struct instance **more = xcalloc((size_t)(v->slots + n), sizeof(*more)),
+                    **old = v->inst;
     if (v->slots)
         memcpy(more, old, (size_t)v->slots * sizeof(*more));
     for (int k = v->slots; k < v->slots + n; k++) {
@@ -1362,6 +1362,9 @@ static void updated(struct op *op, json_t *doc, json_t *pending,
 
 static void roll(struct op *op, json_t *doc, json_t *pending, json_t *ru,
                  struct fleet *old, const char *was);
+static bool same_variants(const struct fleet *f, json_t *dep);
+static int rescale(struct hoster *h, struct fleet *f, json_t *dep,
+                   struct kiln_diag *d);
 
 static void do_update(struct op *op)
 {
@@ -1385,9 +1388,22 @@ static void do_update(struct op *op)
     old = e ? e->fleet : NULL;
     bool rolls = ru && old && old->nv == 1 && !old->v[0].multi &&
                  json_array_size(json_object_get(pending, "Variants")) == 1;
+    bool in_place =
+        json_is_true(json_object_get(pending, HOSTING_CAPACITY_ONLY)) &&
+        same_variants(old, pending);
     pthread_mutex_unlock(&h->lock);
+    json_object_del(pending, HOSTING_CAPACITY_ONLY);
     if (rolls) {
         roll(op, doc, pending, ru, old, was);
+        return;
+    }
+    if (in_place) {
+        rc = rescale(h, old, pending, &d);
+        pthread_mutex_lock(&h->lock);
+        if ((e = find(h, op->account, op->name)))
+            e->busy = false;
+        pthread_mutex_unlock(&h->lock);
+        updated(op, doc, pending, rc ? NULL : old, "", &d, was);
         return;
     }
     old = NULL;
@@ -1540,12 +1556,12 @@ static void stop_instance(struct hoster *h, struct fleet *f,
     unlink(in->sock);
 }
 
-/* Starts up to k of f's instances that are off, f a fleet in service;
- * they take requests once they all answer /ping. 0, or KILN_EINVAL with
- * none of them left running. */
-static int grow(struct hoster *h, struct fleet *f, int k, struct kiln_diag *d)
+/* Starts up to k of the instances of variant v of f that are off, f a
+ * fleet in service; they take requests once they all answer /ping. 0, or
+ * KILN_EINVAL with none of them left running. */
+static int grow(struct hoster *h, struct fleet *f, struct variant *v, int k,
+                struct kiln_diag *d)
 {
-    struct variant *v = &f->v[0];
     struct instance **picked = xcalloc((size_t)v->count, sizeof(*picked));
     struct usageq *usage = NULL;
     int n = 0, rc = 0;
@@ -1640,7 +1656,7 @@ static void roll_back(struct op *op, struct fleet *old, struct fleet *f,
         if (k > room)
             k = room;
         struct kiln_diag d = {0};
-        if (k > 0 && grow(h, old, k, &d) != 0) {
+        if (k > 0 && grow(h, old, &old->v[0], k, &d) != 0) {
             /* The monitor starts the rest, and restarts them while they
              * fail, as it does any instance in service. */
             log_warn("event=rollback_restart endpoint=%s reason=\"%s\"",
@@ -1773,7 +1789,8 @@ static void roll(struct op *op, json_t *doc, json_t *pending, json_t *ru,
         pthread_mutex_unlock(&h->lock);
         if (more == 0 && left_old == 0)
             break;
-        if (more > 0 && (rc = grow(h, f, more < batch ? more : batch, &d)))
+        if (more > 0 &&
+            (rc = grow(h, f, &f->v[0], more < batch ? more : batch, &d)))
             break;
     }
     if (rc) {
@@ -1802,6 +1819,120 @@ static void roll(struct op *op, json_t *doc, json_t *pending, json_t *ru,
     }
     updated(op, doc, pending, f, fired, &d, was);
     retire(h, old);
+}
+
+/* ---- capacity changes in place --------------------------------------- */
+
+/* Adds instances to variant vi of f, a fleet in service, up to n:
+ * counted against the server's limit, started, and taking requests once
+ * they answer /ping. */
+static int widen(struct hoster *h, struct fleet *f, size_t vi, int n,
+                 struct kiln_diag *d)
+{
+    struct variant *v = &f->v[vi];
+    pthread_mutex_lock(&h->lock);
+    int more = n - v->count, rc = room(h, more, d);
+    if (!rc) {
+        h->instances += more;
+        f->reserved += more;
+        if (v->slots < n) {
+            int from = v->slots;
+            add_slots(v, n - v->slots);
+            for (int k = from; k < n; k++) {
+                struct instance *in = v->inst[k];
+                in->id = k + 1;
+                snprintf(in->sock, sizeof(in->sock), "%.40s/%u-%zu-%d.sock",
+                         h->sockdir, f->gen, vi, k + 1);
+                in->idle = in->off = true;
+            }
+        }
+        v->count = n;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (!rc && (rc = grow(h, f, v, more, d))) {
+        pthread_mutex_lock(&h->lock);
+        v->count -= more;
+        h->instances -= more;
+        f->reserved -= more;
+        pthread_mutex_unlock(&h->lock);
+    }
+    return rc;
+}
+
+/* Takes variant v of f, a fleet in service, down to n instances: the last
+ * ones stop once the requests in them are done. */
+static void narrow(struct hoster *h, struct fleet *f, struct variant *v, int n)
+{
+    for (int k = v->count - 1; k >= n; k--) {
+        pthread_mutex_lock(&h->lock);
+        struct instance *in = v->inst[k];
+        pthread_mutex_unlock(&h->lock);
+        stop_instance(h, f, in);
+    }
+    pthread_mutex_lock(&h->lock);
+    int fewer = v->count - n;
+    v->count = n;
+    h->instances -= fewer;
+    f->reserved -= fewer;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Whether fleet f has the variants of deployment dep, in order, each with
+ * instances of its own (not multi-model). */
+static bool same_variants(const struct fleet *f, json_t *dep)
+{
+    json_t *vs = json_object_get(dep, "Variants");
+    if (!f || json_array_size(vs) != f->nv)
+        return false;
+    for (size_t i = 0; i < f->nv; i++)
+        if (f->v[i].multi ||
+            strcmp(f->v[i].name,
+                   jstr(json_array_get(vs, i), "VariantName")
+                       ? jstr(json_array_get(vs, i), "VariantName")
+                       : "") != 0)
+            return false;
+    return true;
+}
+
+/*
+ * UpdateEndpointWeightsAndCapacities (and so autoscaling) as SageMaker
+ * does it: in place. The fleet in service gains or loses instances
+ * (those it keeps serve throughout), then the weights change at once. A
+ * variant that cannot grow leaves every count as it was.
+ */
+static int rescale(struct hoster *h, struct fleet *f, json_t *dep,
+                   struct kiln_diag *d)
+{
+    json_t *vs = json_object_get(dep, "Variants");
+    int *was = xcalloc(f->nv, sizeof(*was)), rc = 0;
+    size_t i;
+
+    for (i = 0; i < f->nv; i++)
+        was[i] = f->v[i].count;
+    /* Growing may fail (no room, a model server that does not start);
+     * shrinking cannot, so it comes after. */
+    for (i = 0; i < f->nv && !rc; i++) {
+        json_int_t n = json_integer_value(
+            json_object_get(json_array_get(vs, i), "InitialInstanceCount"));
+        if (!f->v[i].max_concurrency && n > f->v[i].count && n <= INT_MAX)
+            rc = widen(h, f, i, (int)n, d);
+    }
+    for (size_t j = 0; rc && j < f->nv; j++)
+        if (f->v[j].count > was[j])
+            narrow(h, f, &f->v[j], was[j]);
+    for (i = 0; i < f->nv && !rc; i++) {
+        json_int_t n = json_integer_value(
+            json_object_get(json_array_get(vs, i), "InitialInstanceCount"));
+        if (!f->v[i].max_concurrency && n >= 1 && n < f->v[i].count)
+            narrow(h, f, &f->v[i], (int)n);
+    }
+    pthread_mutex_lock(&h->lock);
+    for (i = 0; i < f->nv && !rc; i++)
+        f->v[i].weight = json_number_value(
+            json_object_get(json_array_get(vs, i), "InitialVariantWeight"));
+    pthread_mutex_unlock(&h->lock);
+    mem_free(was);
+    return rc;
 }
 
 static void do_delete(struct op *op)

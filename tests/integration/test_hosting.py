@@ -905,7 +905,7 @@ def test_instance_limit(tmp_path):
         d = sm.describe_endpoint(EndpointName="ep1")
         assert d["EndpointStatus"] == "InService"
         assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 2
-        # 2 running + 1 starting fits; then 1 runs.
+        # Down to 1, in place: no room needed.
         sm.update_endpoint_weights_and_capacities(
             EndpointName="ep1", DesiredWeightsAndCapacities=[
                 {"VariantName": "AllTraffic", "DesiredInstanceCount": 1}])
@@ -926,6 +926,71 @@ def test_instance_limit(tmp_path):
                                    Body=",".join(["10"] * D))
             assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
         assert len(instance_sockets(s)) == 3
+    finally:
+        assert s.stop() == 0
+
+
+def test_weights_and_capacities_change_in_place(tmp_path):
+    """UpdateEndpointWeightsAndCapacities (and so autoscaling) changes an
+    endpoint in place, as SageMaker does: the instances it keeps serve
+    throughout (the same processes), new ones start beside them, so going
+    from one instance to three fits in a limit of three; weights change
+    without a new fleet."""
+    data_dir = own_data_dir(tmp_path)
+    s = Server(data_dir, ["--max-endpoint-instances", "3"])
+    try:
+        s3, sm = model_a_on(s)
+        add_model(sm, "model-b", "b", s3, model_tgz(CENTERS_B))
+        rt = client(s, "sagemaker-runtime")
+        wait = {"Delay": 0.2, "MaxAttempts": 150}
+        deploy(sm, "grow", [("AllTraffic", "model-a", 1, 1.0)])
+        [(first, _)] = model_servers(s)
+        row = ",".join(["10"] * D)
+
+        def change(endpoint, **want):
+            """Changes the variants as asked while a client keeps calling;
+            returns the calls made (none may fail)."""
+            sm.update_endpoint_weights_and_capacities(
+                EndpointName=endpoint, DesiredWeightsAndCapacities=[
+                    {"VariantName": v, **w} for v, w in want.items()])
+            calls = 0
+            while sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] != "InService":
+                rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=row)
+                calls += 1
+            return calls
+
+        change("grow", AllTraffic={"DesiredInstanceCount": 3})
+        pids = {pid for pid, _ in model_servers(s)}
+        assert len(pids) == 3 and first in pids
+        v = sm.describe_endpoint(EndpointName="grow")["ProductionVariants"][0]
+        assert v["CurrentInstanceCount"] == v["DesiredInstanceCount"] == 3
+        for _ in range(30):  # the new instances answer too
+            rt.invoke_endpoint(EndpointName="grow", ContentType="text/csv", Body=row)
+        change("grow", AllTraffic={"DesiredInstanceCount": 1})
+        assert [pid for pid, _ in model_servers(s)] == [first]
+        assert sm.describe_endpoint(EndpointName="grow")["ProductionVariants"][0][
+            "CurrentInstanceCount"] == 1
+
+        # Weights: all of the traffic to A, then to B, the same processes.
+        deploy(sm, "split", [("A", "model-a", 1, 1.0), ("B", "model-b", 1, 1.0)])
+        before = sorted(pid for pid, _ in model_servers(s))
+        for weights, cluster in (((1.0, 0.0), 1.0), ((0.0, 1.0), 0.0)):
+            change("split", A={"DesiredWeight": weights[0]}, B={"DesiredWeight": weights[1]})
+            for _ in range(20):
+                r = rt.invoke_endpoint(EndpointName="split", ContentType="text/csv", Body=row)
+                assert json.loads(r["Body"].read())["predictions"][0]["closest_cluster"] \
+                    == cluster
+        assert sorted(pid for pid, _ in model_servers(s)) == before
+        d = sm.describe_endpoint(EndpointName="split")
+        assert [(v["VariantName"], v["CurrentWeight"]) for v in d["ProductionVariants"]] == [
+            ("A", 0.0), ("B", 1.0)]
+        # Past the limit: refused at once, nothing changes.
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.update_endpoint_weights_and_capacities(
+                EndpointName="grow", DesiredWeightsAndCapacities=[
+                    {"VariantName": "AllTraffic", "DesiredInstanceCount": 2}])
+        assert e.value.response["Error"]["Code"] == "ResourceLimitExceeded"
+        assert len(model_servers(s)) == 3
     finally:
         assert s.stop() == 0
 
