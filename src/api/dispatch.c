@@ -11,6 +11,7 @@
 #include "api/logs.h"
 #include "api/monitoring.h"
 #include "api/processing.h"
+#include "api/registry.h"
 #include "api/scaling.h"
 #include "api/tags.h"
 #include "api/training.h"
@@ -69,6 +70,7 @@ static const struct api_op ops[] = {
     TUNING_OPS(HOSTING_ROW)
     PROCESSING_OPS(HOSTING_ROW)
     MONITORING_OPS(HOSTING_ROW)
+    REGISTRY_OPS(HOSTING_ROW)
 #undef HOSTING_ROW
 #define SCALING_ROW(op, handler)                                               \
     {.service = "application-autoscaling",                                     \

@@ -13,6 +13,7 @@
 
 #include "api/cloudwatch.h"
 #include "api/paging.h"
+#include "api/registry.h"
 #include "api/tags.h"
 #include "base/instances.h"
 #include "base/mem.h"
@@ -531,20 +532,39 @@ int hosting_create_model(const struct api_ctx *c, json_t *in, json_t **out,
                         "(more than one entry in Containers) yet.");
     if (!primary && json_array_size(list) > 0)
         primary = json_array_get(list, 0);
+    /* A model package's container: kept as given, with the package's
+     * image and model data added, which is what the model serves. */
+    json_t *resolved = NULL;
+    if (str(primary, "ModelPackageName")) {
+        json_t *pkg;
+        rc = registry_container(c, str(primary, "ModelPackageName"), &pkg, d);
+        if (rc)
+            return rc;
+        resolved = json_deep_copy(primary);
+        json_object_update_missing(resolved, pkg);
+        json_decref(pkg);
+        primary = resolved;
+    }
+    rc = 0;
     if (is_multi(primary) && !str(primary, "ModelDataUrl"))
-        return diag_set(d, KILN_EVALIDATION,
-                        "A multi-model container (Mode MultiModel) needs a "
-                        "ModelDataUrl: the S3 prefix its models are under.");
-    if (!primary || !str(primary, "Image"))
-        return diag_set(d, KILN_EVALIDATION,
-                        "1 validation error detected: Value null at "
-                        "'primaryContainer.image' failed to satisfy "
-                        "constraint: Member must not be null");
+        rc = diag_set(d, KILN_EVALIDATION,
+                      "A multi-model container (Mode MultiModel) needs a "
+                      "ModelDataUrl: the S3 prefix its models are under.");
+    else if (!primary || !str(primary, "Image"))
+        rc = diag_set(d, KILN_EVALIDATION,
+                      "1 validation error detected: Value null at "
+                      "'primaryContainer.image' failed to satisfy "
+                      "constraint: Member must not be null");
+    if (rc) {
+        json_decref(resolved);
+        return rc;
+    }
     hosting_arn(c, "model", name, arn, sizeof(arn));
     json_t *doc = json_object();
     json_object_set_new(doc, "ModelName", json_string(name));
     json_object_set_new(doc, "ModelArn", json_string(arn));
     json_object_set_new(doc, "PrimaryContainer", json_deep_copy(primary));
+    json_decref(resolved);
     if (list)
         json_object_set_new(doc, "Containers", json_deep_copy(list));
     if (str(in, "ExecutionRoleArn"))

@@ -85,7 +85,9 @@ static int resource(const struct api_ctx *c, const char *a, struct kiln_diag *d)
                                          "hyper-parameter-tuning-job",
                                          "processing-job",
                                          "monitoring-schedule",
-                                         "data-quality-job-definition"};
+                                         "data-quality-job-definition",
+                                         "model-package-group",
+                                         "model-package"};
     for (size_t i = 0; slash && i < KILN_ARRAY_LEN(hosted); i++)
         if (tlen == strlen(hosted[i]) && strncmp(type, hosted[i], tlen) == 0)
             rc = meta_res_get(c->meta, c->account, hosted[i], slash + 1, &body);

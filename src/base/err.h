@@ -67,6 +67,8 @@
       "NoSuchKey", 400, "ValidationError", 400, "ValidationError")             \
     X(INUSE, "resource in use", 400, "ResourceInUse", 409, "OperationAborted", \
       400, "ValidationError", 400, "ValidationError")                          \
+    X(CONFLICT, "conflict", 400, "ConflictException", 409, "OperationAborted", \
+      400, "ValidationError", 400, "ValidationError")                          \
     X(LIMIT, "resource limit exceeded", 400, "ResourceLimitExceeded", 503,     \
       "SlowDown", 400, "LimitExceeded", 429, "ThrottlingException")            \
     X(UNAVAILABLE, "service unavailable", 503, "ServiceUnavailable", 503,      \

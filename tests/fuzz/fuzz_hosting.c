@@ -6,7 +6,8 @@
  * request body, dispatched as the front door does. No runner is wired, so
  * nothing starts; what is reached is the parsing and the checks of
  * deployments (DeploymentConfig's blue/green and rolling policies,
- * capacities, retained properties).
+ * capacities, retained properties), and the model registry with models
+ * created from its packages.
  */
 #include <jansson.h>
 #include <string.h>
@@ -72,6 +73,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "SageMaker.CreateEndpointConfig",
         "SageMaker.DescribeEndpoint",
         "SageMaker.DeleteEndpoint",
+        "SageMaker.CreateModelPackageGroup",
+        "SageMaker.CreateModelPackage",
+        "SageMaker.DescribeModelPackage",
+        "SageMaker.ListModelPackages",
+        "SageMaker.UpdateModelPackage",
+        "SageMaker.DeleteModelPackage",
+        "SageMaker.DeleteModelPackageGroup",
+        "SageMaker.ListModelPackageGroups",
+        "SageMaker.CreateModel",
     };
     static bool seeded;
     struct api_ctx c = metrics_caller();

@@ -930,6 +930,116 @@ def test_instance_limit(tmp_path):
         assert s.stop() == 0
 
 
+def test_model_registry(server, models):
+    """The model registry as the SageMaker Python SDK uses it: a model
+    package group, versions registered into it (estimator.register()),
+    approval set with UpdateModelPackage, and the approved version deployed
+    from its package (ModelPackage.deploy(): CreateModel with the
+    container's ModelPackageName) and answering as its model does."""
+    sm, rt = models, client(server, "sagemaker-runtime")
+    arn = sm.create_model_package_group(
+        ModelPackageGroupName="kmeans-digits", ModelPackageGroupDescription="k-means",
+        Tags=[{"Key": "team", "Value": "ml"}])["ModelPackageGroupArn"]
+    assert arn == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package-group/kmeans-digits"
+    g = sm.describe_model_package_group(ModelPackageGroupName="kmeans-digits")
+    assert g["ModelPackageGroupStatus"] == "Completed" and g["ModelPackageGroupArn"] == arn
+    assert g["ModelPackageGroupDescription"] == "k-means" and "KilnNextVersion" not in g
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
+
+    def spec(key):
+        return {"Containers": [{"Image": IMAGE,
+                                "ModelDataUrl": f"s3://models/{key}/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["application/json"],
+                "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
+                "SupportedTransformInstanceTypes": ["ml.m5.large"]}
+
+    versions = [sm.create_model_package(
+        ModelPackageGroupName="kmeans-digits", InferenceSpecification=spec(key),
+        ModelPackageDescription=f"trained on {key}", CertifyForMarketplace=False,
+        CustomerMetadataProperties={"data": key})["ModelPackageArn"] for key in "ab"]
+    assert versions == [f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/kmeans-digits/{n}"
+                        for n in (1, 2)]
+    d = sm.describe_model_package(ModelPackageName=versions[1])
+    assert d["ModelPackageName"] == d["ModelPackageGroupName"] == "kmeans-digits"
+    assert d["ModelPackageVersion"] == 2 and d["ModelPackageStatus"] == "Completed"
+    assert d["ModelApprovalStatus"] == "PendingManualApproval"
+    assert d["InferenceSpecification"] == spec("b")
+    assert d["CustomerMetadataProperties"] == {"data": "b"}
+    assert sm.describe_model_package(ModelPackageName="kmeans-digits/1")[
+        "ModelPackageArn"] == versions[0]
+
+    sm.update_model_package(ModelPackageArn=versions[1], ModelApprovalStatus="Approved",
+                            ApprovalDescription="tighter clusters",
+                            CustomerMetadataProperties={"by": "ci"},
+                            CustomerMetadataPropertiesToRemove=["data"])
+    d = sm.describe_model_package(ModelPackageName=versions[1])
+    assert d["ModelApprovalStatus"] == "Approved"
+    assert d["ApprovalDescription"] == "tighter clusters"
+    assert d["CustomerMetadataProperties"] == {"by": "ci"}
+    listed = sm.list_model_packages(ModelPackageGroupName="kmeans-digits",
+                                    SortBy="CreationTime",
+                                    SortOrder="Descending")["ModelPackageSummaryList"]
+    assert [(p["ModelPackageVersion"], p["ModelApprovalStatus"]) for p in listed] == [
+        (2, "Approved"), (1, "PendingManualApproval")]
+    # The latest approved version, as a release pipeline looks it up.
+    [latest] = sm.list_model_packages(
+        ModelPackageGroupName="kmeans-digits", ModelApprovalStatus="Approved",
+        SortBy="CreationTime", SortOrder="Descending", MaxResults=1)["ModelPackageSummaryList"]
+    assert latest["ModelPackageArn"] == versions[1]
+    page = sm.list_model_packages(ModelPackageGroupName="kmeans-digits", MaxResults=1)
+    rest = sm.list_model_packages(ModelPackageGroupName="kmeans-digits",
+                                  NextToken=page["NextToken"])
+    assert len(page["ModelPackageSummaryList"]) == len(rest["ModelPackageSummaryList"]) == 1
+    out = json.loads(aws(server, "sagemaker", "list-model-package-groups",
+                         "--name-contains", "digits").stdout)
+    assert [x["ModelPackageGroupName"] for x in out["ModelPackageGroupSummaryList"]] == [
+        "kmeans-digits"]
+
+    # Deployed from the package, as ModelPackage(...).deploy() does.
+    sm.create_model(ModelName="registry-model", ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"ModelPackageName": latest["ModelPackageArn"]})
+    m = sm.describe_model(ModelName="registry-model")["PrimaryContainer"]
+    assert m["ModelPackageName"] == versions[1] and m["Image"] == IMAGE
+    deploy(sm, "ep-registry", [("AllTraffic", "registry-model", 1, 1.0)])
+    X = np.array([[-9.0] * D, [1.0] * D], np.float32)
+    r = rt.invoke_endpoint(EndpointName="ep-registry", ContentType="text/csv",
+                           Body="\n".join(",".join(str(v) for v in x) for x in X))
+    got = [p["closest_cluster"] for p in json.loads(r["Body"].read())["predictions"]]
+    assert got == nearest(CENTERS_B, X)[0].tolist()
+    sm.delete_endpoint(EndpointName="ep-registry")
+
+    # What is refused.
+    def refused(call, code, text, **kw):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call(**kw)
+        assert e.value.response["Error"]["Code"] == code, e.value.response
+        assert text in e.value.response["Error"]["Message"]
+
+    refused(sm.create_model_package, "ValidationException", "nope does not exist",
+            ModelPackageGroupName="nope", InferenceSpecification=spec("a"))
+    refused(sm.create_model, "ValidationException", "kmeans-digits/9 does not exist",
+            ModelName="registry-bad", ExecutionRoleArn=ROLE,
+            PrimaryContainer={"ModelPackageName": versions[0][:-1] + "9"})
+    refused(sm.delete_model_package_group, "ConflictException", "still has model packages",
+            ModelPackageGroupName="kmeans-digits")
+    refused(sm.describe_model_package, "ValidationException", "does not exist",
+            ModelPackageName="kmeans-digits/3")
+
+    # A deleted version's number is not given again.
+    sm.delete_model_package(ModelPackageName=versions[1])
+    v3 = sm.create_model_package(ModelPackageGroupName="kmeans-digits",
+                                 InferenceSpecification=spec("a"))["ModelPackageArn"]
+    assert v3.endswith("/kmeans-digits/3")
+    for v in (versions[0], v3):
+        sm.delete_model_package(ModelPackageName=v)
+    sm.delete_model_package_group(ModelPackageGroupName="kmeans-digits")
+    refused(sm.describe_model_package_group, "ValidationException", "does not exist",
+            ModelPackageGroupName="kmeans-digits")
+    assert sm.list_model_packages(
+        ModelPackageGroupName="kmeans-digits")["ModelPackageSummaryList"] == []
+
+
 def test_weights_and_capacities_change_in_place(tmp_path):
     """UpdateEndpointWeightsAndCapacities (and so autoscaling) changes an
     endpoint in place, as SageMaker does: the instances it keeps serve
