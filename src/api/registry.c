@@ -65,6 +65,7 @@ static const struct vshape strings = {.type = VT_LIST, .item = &string};
 static const struct vshape string_map = {
     .type = VT_MAP, .key = &string, .item = &string};
 static const struct vshape boolean = {.type = VT_BOOLEAN};
+static const struct vshape any_struct = {.type = VT_STRUCTURE};
 static const struct vshape image = {
     .type = VT_STRING, .flags = V_MIN | V_MAX, .min = 1, .max = 255};
 static const struct vmember container_members[] = {
@@ -122,6 +123,12 @@ static const struct vmember create_package_members[] = {
     {"CertifyForMarketplace", &boolean, false},
     {"ModelApprovalStatus", &e_approval, false},
     {"CustomerMetadataProperties", &string_map, false},
+    {"ModelMetrics", &any_struct, false},
+    {"MetadataProperties", &any_struct, false},
+    {"DriftCheckBaselines", &any_struct, false},
+    {"Domain", &string, false},
+    {"Task", &string, false},
+    {"SamplePayloadUrl", &text1024, false},
     {"Tags", &tags_shape, false},
     {NULL, NULL, false}};
 const struct vshape registry_create_package_input = {
@@ -347,11 +354,14 @@ int registry_create_package(const struct api_ctx *c, json_t *in, json_t **out,
                         "Specify either ModelPackageGroupName (a versioned "
                         "model package) or ModelPackageName (an unversioned "
                         "one).");
-    if (!inference)
+    if (!inference || json_object_get(in, "SourceAlgorithmSpecification") ||
+        json_object_get(in, "ValidationSpecification") ||
+        json_object_get(in, "AdditionalInferenceSpecifications"))
         return diag_set(d, KILN_EVALIDATION,
-                        "kiln registers model packages with an "
-                        "InferenceSpecification only (no algorithm or "
-                        "Marketplace packages).");
+                        "kiln registers model packages with one "
+                        "InferenceSpecification only (no algorithm, "
+                        "validation or additional inference "
+                        "specifications).");
     if (json_array_size(json_object_get(inference, "Containers")) > 1)
         return diag_set(d, KILN_EVALIDATION,
                         "kiln does not support inference pipelines "
@@ -360,9 +370,16 @@ int registry_create_package(const struct api_ctx *c, json_t *in, json_t **out,
         return rc;
 
     json_t *doc = json_object();
+    /* What the registry records for the release process to read. */
     static const char *const kept[] = {"ModelPackageDescription",
                                        "InferenceSpecification",
-                                       "CustomerMetadataProperties"};
+                                       "CustomerMetadataProperties",
+                                       "ModelMetrics",
+                                       "MetadataProperties",
+                                       "DriftCheckBaselines",
+                                       "Domain",
+                                       "Task",
+                                       "SamplePayloadUrl"};
     for (size_t i = 0; i < KILN_ARRAY_LEN(kept); i++)
         if (json_object_get(in, kept[i]))
             json_object_set(doc, kept[i], json_object_get(in, kept[i]));

@@ -954,10 +954,13 @@ def test_model_registry(server, models):
                 "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
                 "SupportedTransformInstanceTypes": ["ml.m5.large"]}
 
+    metrics = {"ModelQuality": {"Statistics": {
+        "ContentType": "application/json", "S3Uri": "s3://models/b/evaluation.json"}}}
     versions = [sm.create_model_package(
         ModelPackageGroupName="kmeans-digits", InferenceSpecification=spec(key),
         ModelPackageDescription=f"trained on {key}", CertifyForMarketplace=False,
-        CustomerMetadataProperties={"data": key})["ModelPackageArn"] for key in "ab"]
+        CustomerMetadataProperties={"data": key}, ModelMetrics=metrics)["ModelPackageArn"]
+        for key in "ab"]
     assert versions == [f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/kmeans-digits/{n}"
                         for n in (1, 2)]
     d = sm.describe_model_package(ModelPackageName=versions[1])
@@ -965,7 +968,7 @@ def test_model_registry(server, models):
     assert d["ModelPackageVersion"] == 2 and d["ModelPackageStatus"] == "Completed"
     assert d["ModelApprovalStatus"] == "PendingManualApproval"
     assert d["InferenceSpecification"] == spec("b")
-    assert d["CustomerMetadataProperties"] == {"data": "b"}
+    assert d["CustomerMetadataProperties"] == {"data": "b"} and d["ModelMetrics"] == metrics
     assert sm.describe_model_package(ModelPackageName="kmeans-digits/1")[
         "ModelPackageArn"] == versions[0]
 
