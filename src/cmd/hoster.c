@@ -1619,8 +1619,8 @@ static void unpark(struct fleet *f)
 static void stop_parked(struct hoster *h, struct fleet *f)
 {
     for (int i = 0; i < f->v[0].count; i++) {
-        struct instance *in = f->v[0].inst[i];
         pthread_mutex_lock(&h->lock);
+        struct instance *in = f->v[0].inst[i];
         bool parked = in->idle && !in->off;
         pthread_mutex_unlock(&h->lock);
         if (parked)
