@@ -274,6 +274,51 @@ function deployForm(j) {
   h("label", {}, "Instances", count), button);
 }
 
+// Registers job `j`'s model as the next version in model package group
+// `group` (made if it is new), pending approval; returns the group.
+async function register(j, group) {
+  const found = await sm("ListModelPackageGroups", { NameContains: group, MaxResults: 100 });
+  if (!(found.ModelPackageGroupSummaryList || []).some((x) =>
+    x.ModelPackageGroupName.toLowerCase() === group.toLowerCase())) {
+    await sm("CreateModelPackageGroup", { ModelPackageGroupName: group });
+  }
+  await sm("CreateModelPackage", {
+    ModelPackageGroupName: group,
+    ModelPackageDescription: `From training job ${j.TrainingJobName}`,
+    ModelApprovalStatus: "PendingManualApproval",
+    InferenceSpecification: {
+      Containers: [{ Image: j.AlgorithmSpecification.TrainingImage,
+                     ModelDataUrl: j.ModelArtifacts.S3ModelArtifacts }],
+      SupportedContentTypes: ["text/csv", "application/json", "application/jsonlines",
+                              "application/x-recordio-protobuf"],
+      SupportedResponseMIMETypes: ["application/json", "application/jsonlines",
+                                   "application/x-recordio-protobuf", "text/csv"],
+    },
+  });
+  return group;
+}
+
+function registerForm(j) {
+  const group = h("input", { name: "model-group", required: true, size: 32,
+                             pattern: "[a-zA-Z0-9](-*[a-zA-Z0-9])*" });
+  const button = h("button", { type: "submit", id: "register" }, "Register");
+  return h("form", {
+    class: "inline",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      try {
+        await register(j, group.value);
+        showError(null);
+        location.hash = `#/models/${encodeURIComponent(group.value)}`;
+      } catch (e) {
+        showError(e);
+        button.disabled = false;
+      }
+    },
+  }, h("label", {}, "Model group", group), button);
+}
+
 async function trainingJob(g, name) {
   const top = h("div");
   const actions = h("div");
@@ -325,7 +370,10 @@ async function trainingJob(g, name) {
         },
       }, "Retrain with the same settings");
       actions.replaceChildren(
-        ...(job.TrainingJobStatus === "Completed" ? [h("h2", {}, "Deploy"), deployForm(job)] : []),
+        ...(job.TrainingJobStatus === "Completed"
+          ? [h("h2", {}, "Deploy"), deployForm(job),
+             h("h2", {}, "Register in the model registry"), registerForm(job)]
+          : []),
         h("div", { class: "actions" }, retrainButton));
     }
     const events = await logs("FilterLogEvents", {
@@ -622,8 +670,10 @@ async function endpointMetrics(name, variants) {
       Dimensions: [{ Name: "EndpointName", Value: name }, { Name: "VariantName", Value: v }],
     } },
   })));
-  const r = await cw("GetMetricData", { MetricDataQueries: queries, StartTime: start,
-                                       EndTime: end });
+  // An endpoint still being created has no variants to ask about yet.
+  const r = queries.length ? await cw("GetMetricData", { MetricDataQueries: queries,
+                                                         StartTime: start, EndTime: end })
+    : {};
   const series = new Map((r.MetricDataResults || []).map((x) => [x.Id, x]));
   const byMinute = new Array(60).fill(0);
   const rows = variants.map((v, vi) => {
@@ -797,6 +847,113 @@ async function endpointView(g, name) {
   }, () => !gone);
 }
 
+// The model registry: groups, then a group's versions, each approved or
+// rejected with a click, an approved one deployed as an endpoint.
+async function modelGroups(g) {
+  const body = h("div");
+  page("Models", body);
+  await refresh(g, 3000, async () => {
+    const groups = await listAll(sm, "ListModelPackageGroups",
+      { SortBy: "CreationTime", SortOrder: "Descending", MaxResults: 100 },
+      "ModelPackageGroupSummaryList", 500);
+    if (!live(g)) return;
+    body.replaceChildren(table(["Group", "Description", "Created"], groups.map((x) => [
+      h("a", { href: `#/models/${encodeURIComponent(x.ModelPackageGroupName)}` },
+        x.ModelPackageGroupName),
+      x.ModelPackageGroupDescription || "", when(x.CreationTime),
+    ])));
+  });
+}
+
+function approvalButton(p, to, label, again) {
+  const button = h("button", {
+    type: "button", id: `${label.toLowerCase()}-${p.ModelPackageVersion}`,
+    onclick: async () => {
+      button.disabled = true;
+      try {
+        await sm("UpdateModelPackage", { ModelPackageArn: p.ModelPackageArn,
+                                         ModelApprovalStatus: to });
+        showError(null);
+        await again();
+      } catch (e) {
+        showError(e);
+        button.disabled = false;
+      }
+    },
+  }, label);
+  return button;
+}
+
+function deployVersionForm(approved) {
+  const version = h("select", { name: "version" }, approved.map((p) =>
+    h("option", { value: p.ModelPackageArn }, `Version ${p.ModelPackageVersion}`)));
+  const name = h("input", { name: "endpoint", required: true, size: 32,
+                            pattern: "[a-zA-Z0-9](-*[a-zA-Z0-9])*" });
+  const type = h("select", { name: "instance-type" }, INSTANCE_TYPES.map((t) => h("option", {}, t)));
+  const count = h("input", { name: "instance-count", type: "number", min: 1, max: 16,
+                             value: 1, size: 3 });
+  const button = h("button", { class: "primary", type: "submit", id: "deploy-version" },
+                   "Deploy");
+  return h("form", {
+    class: "inline",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      try {
+        await sm("CreateModel", { ModelName: name.value,
+                                  PrimaryContainer: { ModelPackageName: version.value } });
+        await sm("CreateEndpointConfig", {
+          EndpointConfigName: name.value,
+          ProductionVariants: [{ VariantName: "AllTraffic", ModelName: name.value,
+                                 InstanceType: type.value,
+                                 InitialInstanceCount: Number(count.value),
+                                 InitialVariantWeight: 1 }],
+        });
+        await sm("CreateEndpoint", { EndpointName: name.value,
+                                     EndpointConfigName: name.value });
+        showError(null);
+        location.hash = `#/endpoints/${encodeURIComponent(name.value)}`;
+      } catch (e) {
+        showError(e);
+        button.disabled = false;
+      }
+    },
+  }, h("label", {}, "Version", version), h("label", {}, "Endpoint name", name),
+  h("label", {}, "Instance type", type), h("label", {}, "Instances", count), button);
+}
+
+async function modelGroup(g, group) {
+  const body = h("div", { id: "versions" });
+  const actions = h("div");
+  page(group, body, h("h2", {}, "Deploy an approved version"), actions);
+  let shownApproved = null;
+  const draw = async () => {
+    const versions = await listAll(sm, "ListModelPackages",
+      { ModelPackageGroupName: group, SortBy: "CreationTime", SortOrder: "Descending",
+        MaxResults: 100 }, "ModelPackageSummaryList", 500);
+    if (!live(g)) return;
+    body.replaceChildren(table(["Version", "Approval", "Created", "Description", ""],
+      versions.map((p) => [
+        String(p.ModelPackageVersion), status(p.ModelApprovalStatus), when(p.CreationTime),
+        p.ModelPackageDescription || "",
+        h("span", {}, ...(p.ModelApprovalStatus === "Approved" ? []
+          : [approvalButton(p, "Approved", "Approve", draw)]),
+          ...(p.ModelApprovalStatus === "Rejected" ? []
+            : [" ", approvalButton(p, "Rejected", "Reject", draw)])),
+      ]), [0]));
+    // The form is drawn again only when the approved versions change, so a
+    // half-filled one survives the refresh.
+    const approved = versions.filter((p) => p.ModelApprovalStatus === "Approved");
+    const key = approved.map((p) => p.ModelPackageArn).join(" ");
+    if (key !== shownApproved) {
+      shownApproved = key;
+      actions.replaceChildren(approved.length ? deployVersionForm(approved)
+        : h("p", { class: "muted" }, "No version is approved yet."));
+    }
+  };
+  await refresh(g, 3000, draw);
+}
+
 async function simpleList(g, title, op, key, nameKey, statusKey) {
   const body = h("div");
   page(title, body);
@@ -901,6 +1058,8 @@ const routes = [
   [/^#\/training\/([^/]+)$/, trainingJob],
   [/^#\/endpoints$/, endpointList],
   [/^#\/endpoints\/([^/]+)$/, endpointView],
+  [/^#\/models$/, modelGroups],
+  [/^#\/models\/([^/]+)$/, modelGroup],
   [/^#\/transform$/, (g) => simpleList(g, "Batch transform jobs", "ListTransformJobs",
     "TransformJobSummaries", "TransformJobName", "TransformJobStatus")],
   [/^#\/tuning$/, (g) => simpleList(g, "Hyperparameter tuning jobs",

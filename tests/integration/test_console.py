@@ -142,6 +142,28 @@ def test_upload_train_deploy_invoke_monitor_cost_retrain_delete(priced, tmp_path
     assert sm.list_tags(ResourceArn=copy["TrainingJobArn"])["Tags"] == [
         {"Key": "team", "Value": "vision"}]
 
+    # Registered, approved and deployed from the model registry, in clicks.
+    seen_r = run_js(priced, "console.mjs", PHASE="registry", JOB=job, ENDPOINT="console-reg",
+                    GROUP="console-models")
+    assert "PendingManualApproval" in seen_r["pending"] and "Approved" in seen_r["approved"]
+    assert "InService" in seen_r["endpoint"] and "console-models" in seen_r["groups"]
+    [pkg] = sm.list_model_packages(
+        ModelPackageGroupName="console-models")["ModelPackageSummaryList"]
+    assert pkg["ModelApprovalStatus"] == "Approved" and pkg["ModelPackageVersion"] == 1
+    spec = sm.describe_model_package(ModelPackageName=pkg["ModelPackageArn"])[
+        "InferenceSpecification"]
+    assert spec["Containers"] == [{"Image": IMAGE, "ModelDataUrl": trained[
+        "ModelArtifacts"]["S3ModelArtifacts"]}]
+    assert sm.describe_model(ModelName="console-reg")["PrimaryContainer"][
+        "ModelPackageName"] == pkg["ModelPackageArn"]
+    same = client(priced, "sagemaker-runtime").invoke_endpoint(
+        EndpointName="console-reg", Body=row, ContentType="text/csv",
+        Accept="application/jsonlines")["Body"].read().decode()
+    assert json.loads(same) == json.loads(want)
+    assert seen_r["pageErrors"] == [] and seen_r["failed"] == []
+    assert seen_r["consoleErrors"] == []
+    sm.delete_endpoint(EndpointName="console-reg")
+
     # An hourly data-quality schedule shows on the endpoint's page.
     sm.create_monitoring_schedule(MonitoringScheduleName="console-hourly",
                                   MonitoringScheduleConfig={
@@ -178,3 +200,8 @@ def test_upload_train_deploy_invoke_monitor_cost_retrain_delete(priced, tmp_path
     for s in (seen, seen1, seen2):
         assert s["pageErrors"] == []
         assert [m for m in s["consoleErrors"] if "Failed to load resource" not in m] == []
+    # After sign-in no call fails while an endpoint is still being created;
+    # a deleted one is known gone, as the SDK's waiter knows it, when
+    # DescribeEndpoint no longer finds it.
+    assert seen1["failed"] == [], seen1["failed"]
+    assert set(seen2["failed"]) == {"400 SageMaker.DescribeEndpoint ValidationException"}

@@ -9,14 +9,16 @@
 //           usage page, retrain JOB;
 //   delete  read ENDPOINT's metrics until its Invocations reach INVOKED,
 //           delete it, sign out;
-//   quality read the per-feature metrics on ENDPOINT's page.
+//   quality read the per-feature metrics on ENDPOINT's page;
+//   registry register JOB's model in model group GROUP, approve it and
+//           deploy it as endpoint ENDPOINT.
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { chromium } from "playwright-core";
 
 const base = process.env.KILN_URL;
 const url = `${base}/console/`;
-const { JOB, ENDPOINT, ROW, PHASE, BUCKET, DATA } = process.env;
+const { JOB, ENDPOINT, ROW, PHASE, BUCKET, DATA, GROUP } = process.env;
 const seen = { pageErrors: [], consoleErrors: [] };
 
 const browser = await chromium.launch({
@@ -122,6 +124,25 @@ try {
     await page.click("#retrain");
     await page.waitForURL((u) => !u.hash.endsWith(`/${JOB}`) && u.hash.startsWith("#/training/"));
     seen.retrained = decodeURIComponent(new URL(page.url()).hash.slice("#/training/".length));
+  } else if (PHASE === "registry") {
+    await page.goto(`${url}#/training/${JOB}`);
+    await page.waitForSelector("#register");
+    await page.fill("input[name=model-group]", GROUP);
+    await page.click("#register");
+    await page.waitForURL(`**#/models/${GROUP}`);
+    await page.waitForSelector("#approve-1");
+    seen.pending = await page.textContent("#versions tbody");
+    await page.click("#approve-1");
+    await page.waitForSelector("#deploy-version");
+    seen.approved = await page.textContent("#versions tbody");
+    await page.fill("input[name=endpoint]", ENDPOINT);
+    await page.click("#deploy-version");
+    await page.waitForURL(`**#/endpoints/${ENDPOINT}`);
+    await page.waitForSelector("#invoke", { timeout: 90000 });
+    seen.endpoint = await page.textContent("main dl");
+    await page.click('nav a[href="#/models"]');
+    await page.waitForSelector(`a[href="#/models/${GROUP}"]`);
+    seen.groups = await page.textContent("main table");
   } else if (PHASE === "quality") {
     await page.goto(`${url}#/endpoints/${ENDPOINT}`);
     await page.waitForSelector("#feature-metrics tbody tr td:nth-child(5)");
