@@ -58,7 +58,9 @@ struct instance {
     char target[1025];
     char model_dir[700];
     bool loading;
-    int busy; /* requests in it */
+    /* Requests in it: a slot's under the hoster's lock, an instance's
+     * with atomics (call_variant, stop_instance). */
+    int busy;
     double used;
     /* A rolling update's: an idle instance takes no requests and the
      * monitor leaves it alone; one that is also off has no process (not
@@ -1535,7 +1537,8 @@ static void stop_instance(struct hoster *h, struct fleet *f,
     pthread_mutex_lock(&h->lock);
     in->idle = true;
     in->ready = false;
-    while (in->busy > 0 && tm_now() < until) {
+    while (__atomic_load_n(&in->busy, __ATOMIC_ACQUIRE) > 0 &&
+           tm_now() < until) {
         pthread_mutex_unlock(&h->lock);
         usleep(2000);
         pthread_mutex_lock(&h->lock);
@@ -2229,8 +2232,10 @@ static int call_variant(struct hoster *h, struct variant *v,
             str_copy(sock, only->sock, sizeof(sock));
         else if (only)
             in = NULL;
+        /* A slot's requests are counted by its loader, under the lock;
+         * an instance's atomically, so the answer takes no lock. */
         if (in && !only)
-            in->busy++; /* a slot's is counted by its loader */
+            __atomic_add_fetch(&in->busy, 1, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&h->lock);
         if (in) {
             resp->content_type[0] = resp->custom_attributes[0] = '\0';
@@ -2240,11 +2245,8 @@ static int call_variant(struct hoster *h, struct variant *v,
                              timeout_ms, &resp->status)
                       : -1;
             handle_put(h, sock, c);
-            if (!only) {
-                pthread_mutex_lock(&h->lock);
-                in->busy--;
-                pthread_mutex_unlock(&h->lock);
-            }
+            if (!only)
+                __atomic_sub_fetch(&in->busy, 1, __ATOMIC_RELEASE);
             if (r == 0) {
                 rc = 0;
                 break;
