@@ -16,6 +16,7 @@ from unittest import mock
 import boto3
 import botocore.auth
 import botocore.config
+import botocore.exceptions
 import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -158,6 +159,15 @@ def signed(server, service, body=b"", headers=None, method="POST", path="/",
             m.datetime.strptime = datetime.datetime.strptime
             signer.add_auth(req)
     return method, path, dict(req.headers.items()), body
+
+
+def refused(call, code, text, **kw):
+    """Calls call(**kw), which must fail with AWS error `code` and a message
+    that holds `text`."""
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        call(**kw)
+    assert err.value.response["Error"]["Code"] == code, err.value.response
+    assert text in err.value.response["Error"]["Message"]
 
 
 def send(server, method, path, headers, body=b""):

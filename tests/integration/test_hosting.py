@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import (ACCOUNT, KILN, Server, aws, client, model_tgz,
-                      own_data_dir, run_js, send, signed)
+                      own_data_dir, refused, run_js, send, signed)
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "174872318107.dkr.ecr.us-west-2.amazonaws.com/kmeans:1"
@@ -1013,12 +1013,6 @@ def test_model_registry(server, models):
     sm.delete_endpoint(EndpointName="ep-registry")
 
     # What is refused.
-    def refused(call, code, text, **kw):
-        with pytest.raises(botocore.exceptions.ClientError) as e:
-            call(**kw)
-        assert e.value.response["Error"]["Code"] == code, e.value.response
-        assert text in e.value.response["Error"]["Message"]
-
     refused(sm.create_model_package, "ValidationException", "nope does not exist",
             ModelPackageGroupName="nope", InferenceSpecification=spec("a"))
     refused(sm.create_model, "ValidationException", "kmeans-digits/9 does not exist",

@@ -13,8 +13,8 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import (ACCOUNT, Server, aws, client, model_tgz, own_data_dir, run_js, send,
-                      signed)
+from conftest import (ACCOUNT, Server, aws, client, model_tgz, own_data_dir, refused, run_js,
+                      send, signed)
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
@@ -696,12 +696,6 @@ def test_job_definitions_as_the_sdk_uses_them(server, num_baseline, captured):
     assert desc["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"] == "dq-ok-2"
 
     # What is refused.
-    def refused(call, code, text, **kw):
-        with pytest.raises(botocore.exceptions.ClientError) as err:
-            call(**kw)
-        assert err.value.response["Error"]["Code"] == code, err.value.response
-        assert text in err.value.response["Error"]["Message"]
-
     refused(sm.create_data_quality_job_definition, "ResourceInUse", "already exists",
             **sdk_job_definition("dq-drift", "mon-drift"))
     refused(sm.create_data_quality_job_definition, "ValidationException", "runs no scripts",
