@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "api/hosting.h"
+#include "api/paging.h"
 #include "api/processing.h"
 #include "api/tags.h"
 #include "base/instances.h"
@@ -893,32 +894,11 @@ int monitoring_executions(const struct api_ctx *c, json_t *in, json_t **out,
     if (n)
         qsort_r(v, n, sizeof(*v), by_key, in);
 
-    size_t from = 0, limit = 10;
-    const char *tok = str(in, "NextToken");
-    if (tok) {
-        char *end;
-        unsigned long long x = strtoull(tok, &end, 10);
-        if (*tok < '0' || *tok > '9' || *end || x > n) {
-            mem_free(v);
-            json_decref(g.items);
-            return diag_set(d, KILN_EVALIDATION, "Invalid NextToken.");
-        }
-        from = (size_t)x;
-    }
-    if (json_object_get(in, "MaxResults"))
-        limit = (size_t)json_integer_value(json_object_get(in, "MaxResults"));
-    json_t *page = json_array();
-    for (size_t i = from; i < n && i < from + limit; i++)
-        json_array_append(page, v[i]);
-    *out = json_pack("{s:o}", "MonitoringExecutionSummaries", page);
-    if (from + limit < n) {
-        char next[32];
-        snprintf(next, sizeof(next), "%zu", from + limit);
-        json_object_set_new(*out, "NextToken", json_string(next));
-    }
+    int rc =
+        paging_offset_page(in, v, n, "MonitoringExecutionSummaries", out, d);
     mem_free(v);
     json_decref(g.items);
-    return 0;
+    return rc;
 }
 
 /* ---- data quality job definitions ---------------------------------- */

@@ -4,6 +4,8 @@
 #include "api/paging.h"
 
 #include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "base/mem.h"
 
@@ -43,4 +45,29 @@ int paging_token_decode(const char *token, json_t **out, struct kiln_diag *d)
     return 0;
 bad:
     return diag_set(d, KILN_EVALIDATION, "Invalid pagination token.");
+}
+
+int paging_offset_page(json_t *in, json_t *const *items, size_t n,
+                       const char *key, json_t **out, struct kiln_diag *d)
+{
+    const char *tok = json_string_value(json_object_get(in, "NextToken"));
+    json_t *max = json_object_get(in, "MaxResults");
+    size_t from = 0, limit = max ? (size_t)json_integer_value(max) : 10;
+    if (tok) {
+        char *end;
+        unsigned long long x = strtoull(tok, &end, 10);
+        if (*tok < '0' || *tok > '9' || *end || x > n)
+            return diag_set(d, KILN_EVALIDATION, "Invalid NextToken.");
+        from = (size_t)x;
+    }
+    json_t *page = json_array();
+    for (size_t i = from; i < n && i < from + limit; i++)
+        json_array_append(page, items[i]);
+    *out = json_pack("{s:o}", key, page);
+    if (from + limit < n) {
+        char next[32];
+        snprintf(next, sizeof(next), "%zu", from + limit);
+        json_object_set_new(*out, "NextToken", json_string(next));
+    }
+    return 0;
 }

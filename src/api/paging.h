@@ -18,4 +18,14 @@ char *paging_token_encode(json_t *pos);
 /* Decodes a token into a new JSON object; KILN_EVALIDATION if malformed. */
 int paging_token_decode(const char *token, json_t **out, struct kiln_diag *d);
 
+/*
+ * One page of a list gathered and sorted in memory (items, n of them,
+ * borrowed), for a List* call `in`: its NextToken is an offset into the
+ * list, MaxResults the page size (10 by default). *out gets the page
+ * under `key`, and a NextToken when more remain; KILN_EVALIDATION for a
+ * token that is no offset of this list.
+ */
+int paging_offset_page(json_t *in, json_t *const *items, size_t n,
+                       const char *key, json_t **out, struct kiln_diag *d);
+
 #endif

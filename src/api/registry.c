@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "api/hosting.h"
+#include "api/paging.h"
 #include "api/tags.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -598,43 +599,26 @@ int registry_list_packages(const struct api_ctx *c, json_t *in, json_t **out,
         "ModelPackageName",   "ModelPackageGroupName",   "ModelPackageVersion",
         "ModelPackageArn",    "ModelPackageDescription", "CreationTime",
         "ModelPackageStatus", "ModelApprovalStatus"};
-    json_t *all = packages(c), *p;
+    json_t *all = packages(c), *p, *listing = json_array();
     size_t n = 0, i;
-    json_t **v = xcalloc(json_array_size(all) + 1, sizeof(*v));
-    json_array_foreach(all, i, p) if (listed(in, p)) v[n++] = p;
-    if (n)
-        qsort_r(v, n, sizeof(*v), by_key, in);
-
-    size_t from = 0, limit = 10;
-    const char *tok = str(in, "NextToken");
-    if (tok) {
-        char *end;
-        unsigned long long x = strtoull(tok, &end, 10);
-        if (*tok < '0' || *tok > '9' || *end || x > n) {
-            mem_free(v);
-            json_decref(all);
-            return diag_set(d, KILN_EVALIDATION, "Invalid NextToken.");
-        }
-        from = (size_t)x;
-    }
-    if (json_object_get(in, "MaxResults"))
-        limit = (size_t)json_integer_value(json_object_get(in, "MaxResults"));
-    json_t *page = json_array();
-    for (i = from; i < n && i < from + limit; i++) {
+    json_array_foreach(all, i, p)
+    {
+        if (!listed(in, p))
+            continue;
         json_t *s = json_object();
         for (size_t k = 0; k < KILN_ARRAY_LEN(summary_keys); k++)
-            if (json_object_get(v[i], summary_keys[k]))
+            if (json_object_get(p, summary_keys[k]))
                 json_object_set(s, summary_keys[k],
-                                json_object_get(v[i], summary_keys[k]));
-        json_array_append_new(page, s);
+                                json_object_get(p, summary_keys[k]));
+        json_array_append_new(listing, s);
     }
-    *out = json_pack("{s:o}", "ModelPackageSummaryList", page);
-    if (from + limit < n) {
-        char next[32];
-        snprintf(next, sizeof(next), "%zu", from + limit);
-        json_object_set_new(*out, "NextToken", json_string(next));
-    }
+    json_t **v = xcalloc(json_array_size(listing) + 1, sizeof(*v));
+    json_array_foreach(listing, i, p) v[n++] = p;
+    if (n)
+        qsort_r(v, n, sizeof(*v), by_key, in);
+    int rc = paging_offset_page(in, v, n, "ModelPackageSummaryList", out, d);
     mem_free(v);
+    json_decref(listing);
     json_decref(all);
-    return 0;
+    return rc;
 }
