@@ -20,6 +20,8 @@ void str_lower_copy(char *dst, const char *s, size_t size);
 
 /* True when s starts with prefix. */
 bool str_starts(const char *s, const char *prefix);
+/* True when s ends with suffix. */
+bool str_ends(const char *s, const char *suffix);
 
 /* Writes 2n lower-case hex digits and a NUL into out (2n+1 bytes). */
 void str_hex(const uint8_t *in, size_t n, char *out);

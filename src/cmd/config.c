@@ -176,6 +176,21 @@ static const struct cfg_option options[] = {
      .offset = OFF(mpirun),
      .help = "Training jobs with InstanceCount > 1 run as the ranks of one "
              "Open MPI job started with this mpirun."},
+    {.name = "bwrap",
+     .type = OPT_STRING,
+     .def = "/usr/bin/bwrap",
+     .env = "KILN_BWRAP",
+     .offset = OFF(bwrap),
+     .help = "Script-mode training jobs (a framework estimator's "
+             "entry point) run under this bubblewrap, which shows them "
+             "only the host's programs and the job's /opt/ml."},
+    {.name = "python",
+     .type = OPT_STRING,
+     .def = "/usr/bin/python3",
+     .env = "KILN_PYTHON",
+     .offset = OFF(python),
+     .help = "The Python that runs script-mode entry points (*.py), "
+             "with the packages installed on this machine."},
     {.name = "hostfile",
      .type = OPT_STRING,
      .def = NULL,

@@ -41,6 +41,8 @@ struct kiln_config {
     char *mpirun;      /* training: the mpirun of multi-instance jobs */
     char *hostfile;    /* training: Open MPI hostfile of the cluster */
     char *mpi_options; /* training: extra mpirun options */
+    char *bwrap;       /* training: bubblewrap of script-mode jobs */
+    char *python;      /* training: Python of script-mode entry points */
     char *price_list;  /* Cost Explorer: JSON prices per instance-hour */
     /* The Model Monitor analyzer (a processing job's environment). */
     char *processing_root;       /* host directory standing for "/" */

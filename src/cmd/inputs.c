@@ -58,7 +58,10 @@ static int add_prefixed(void *ctx, const struct meta_object *o)
     size_t n = strlen(o->key);
     if (n && o->key[n - 1] == '/')
         return 0; /* a "folder" marker, not data */
-    keys_add(l, o->key, o->key + l->dirlen);
+    const char *rel = o->key + l->prefixlen;
+    while (*rel == '/')
+        rel++;
+    keys_add(l, o->key, *rel ? rel : o->key + l->dirlen);
     return 0;
 }
 
@@ -107,6 +110,7 @@ int inputs_resolve(const struct inputs_src *s, json_t *src, struct keylist *l,
     if (strcmp(type, "S3Prefix") == 0) {
         const char *slash = strrchr(key, '/');
         l->dirlen = slash ? (size_t)(slash - key) + 1 : 0;
+        l->prefixlen = s->within_prefix ? strlen(key) : l->dirlen;
         meta_object_scan(s->meta, bucket, NULL, key, add_prefixed, l);
     } else if (strcmp(type, "ManifestFile") == 0) {
         struct buf text = BUF_INIT(64u << 20);

@@ -3,8 +3,13 @@
  * object under an S3Prefix (in key order; "folder" markers skipped), the
  * entries of a ManifestFile, or the s3:// URIs of an AugmentedManifestFile's
  * AttributeNames (default "source-ref"). Each object comes with the name
- * it has relative to the input: its key after the prefix's last '/', the
- * manifest's entry, or an augmented URI's last component. Every bucket
+ * it has relative to the input: its key after the prefix's last '/' (batch
+ * transform's output names: s3://b/in with in/x/a.csv gives in/x/a.csv.out)
+ * or, for jobs that download a channel (within_prefix), its key after the
+ * whole prefix, '/'s dropped, as SageMaker places files in
+ * /opt/ml/input/data/<channel> (s3://b/in gives x/a.csv; the object the
+ * prefix names itself keeps its last component); the manifest's entry; or
+ * an augmented URI's last component. Every bucket
  * must be the account's. Messages start "ClientError: ", as SageMaker's
  * FailureReason for bad input does.
  */
@@ -21,13 +26,15 @@ struct inputs_src {
     struct meta *meta;
     struct objstore *store;
     const char *account;
+    bool within_prefix; /* S3Prefix names relative to the whole prefix */
 };
 
 struct keylist {
     char **keys; /* full keys */
     char **rel;  /* file names relative to the channel */
     size_t n;
-    size_t dirlen; /* S3Prefix: bytes of the prefix's directory part */
+    size_t dirlen;    /* S3Prefix: bytes of the prefix's directory part */
+    size_t prefixlen; /* S3Prefix, within_prefix: bytes of the prefix */
 };
 
 void keys_add(struct keylist *l, const char *key, const char *rel);

@@ -88,7 +88,7 @@ static void host_path(struct run *r, const char *local, struct buf *out)
 /* Links every object of each S3Input under its LocalPath. */
 static int place_inputs(struct run *r)
 {
-    struct inputs_src src = {r->p->meta, r->p->store, r->job->account};
+    struct inputs_src src = {r->p->meta, r->p->store, r->job->account, true};
     struct buf dest = BUF_INIT(8192);
     size_t i;
     json_t *in;
@@ -149,7 +149,7 @@ static void upload_file(void *ctx, const char *file, const char *rel)
  * Continuous output is uploaded at the end too). */
 static int upload_outputs(struct run *r)
 {
-    struct inputs_src src = {r->p->meta, r->p->store, r->job->account};
+    struct inputs_src src = {r->p->meta, r->p->store, r->job->account, false};
     struct buf dir = BUF_INIT(8192);
     size_t i;
     json_t *o;

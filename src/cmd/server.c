@@ -238,7 +238,9 @@ int cmd_server(int argc, char **argv)
                                   .mpirun = c.mpirun,
                                   .hostfile = c.hostfile,
                                   .mpi_options = c.mpi_options,
-                                  .cluster_url = c.cluster_url};
+                                  .cluster_url = c.cluster_url,
+                                  .bwrap = c.bwrap,
+                                  .python = c.python};
         rc = trainer_new(&to, &trainer, &d);
     }
     if (!rc) {

@@ -30,6 +30,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/strv.h"
 #include "base/tm.h"
 #include "formats/artifact.h"
 #include "formats/manifest.h"
@@ -37,6 +38,8 @@
 #include "jobs/launch.h"
 #include "jobs/metrics.h"
 #include "jobs/proc.h"
+#include "jobs/sandbox.h"
+#include "jobs/toolkit.h"
 #include "meta/meta.h"
 #include "ml/rng.h"
 
@@ -85,6 +88,9 @@ struct run {
     char stage_bucket[64];  /* where the specs and results are staged: */
     struct buf stage;       /* <output prefix>/<job>/ */
     struct feeder *feeders; /* Pipe-mode channels */
+    bool script;            /* a framework estimator's entry point */
+    char command[1024];     /* script mode: the entry point's command */
+    struct buf last;        /* script mode: the output's last line */
     struct kiln_diag d;
 };
 
@@ -155,7 +161,8 @@ static bool closing(struct trainer *t)
 
 static int owned_bucket(struct run *r, const char *bucket)
 {
-    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account};
+    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account,
+                             false};
     return inputs_owned_bucket(&src, bucket, &r->d);
 }
 
@@ -165,7 +172,8 @@ static int channel_objects(struct run *r, json_t *ch, struct keylist *l,
 {
     json_t *s3 =
         json_object_get(json_object_get(ch, "DataSource"), "S3DataSource");
-    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account};
+    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account,
+                             true};
 
     if (!s3 || !jstr(s3, "S3Uri"))
         return diag_set(&r->d, KILN_EINVAL,
@@ -361,32 +369,6 @@ static void feeders_stop(struct run *r)
         keys_free(&f->keys);
         mem_free(f);
     }
-}
-
-struct strv {
-    char *items[128];
-    size_t n;
-};
-
-static void strv_addf(struct strv *v, const char *fmt, ...) KILN_PRINTF(2, 3);
-static void strv_addf(struct strv *v, const char *fmt, ...)
-{
-    struct buf e = BUF_INIT(64 * 1024);
-    va_list ap;
-    if (v->n + 1 >= KILN_ARRAY_LEN(v->items))
-        return;
-    va_start(ap, fmt);
-    buf_vaddf(&e, fmt, ap);
-    va_end(ap);
-    v->items[v->n++] = buf_detach(&e, NULL);
-    v->items[v->n] = NULL;
-}
-
-static void strv_release(struct strv *v)
-{
-    for (size_t i = 0; i < v->n; i++)
-        mem_free(v->items[i]);
-    v->n = 0;
 }
 
 static int write_json(const char *path, json_t *j, struct kiln_diag *d)
@@ -813,10 +795,19 @@ static void log_line(struct run *r, const char *line, size_t len)
     snprintf(stream, sizeof(stream), "%s/algo-%d-%lld", r->job->name, host,
              r->stream_time);
     char *text = xstrndup(line, len);
+    if (r->script && strspn(text, " \t\r") < len) {
+        buf_reset(&r->last);
+        buf_add(&r->last, text, len < 1024 ? len : 1024);
+    }
     meta_log_append(r->t->o.meta, r->job->account, LOG_GROUP, stream,
                     (int64_t)(tm_now() * 1000), text);
     metric_set_match(r->defs, text, strlen(text), on_metric, r);
     mem_free(text);
+}
+
+static void log_text(struct run *r, const char *text)
+{
+    log_line(r, text, strlen(text));
 }
 
 /* Why the job's process must stop now: "Interrupted" (kiln stops),
@@ -876,17 +867,140 @@ static void job_env(struct run *r, int threads, struct strv *env)
         strv_addf(env, "%s=%s", k, json_string_value(v));
 }
 
+/* ---- script mode ---------------------------------------------------- */
+
+/* Puts the submit directory (sagemaker_submit_directory, the SDK's
+ * sourcedir.tar.gz in the job's account) at algo-1/code, as the training
+ * toolkit does before it runs the entry point. */
+static int fetch_code(struct run *r)
+{
+    json_t *hps = json_object_get(r->doc, "HyperParameters");
+    char *uri = toolkit_param(hps, "sagemaker_submit_directory");
+    struct buf code = BUF_INIT(8192), tgz = BUF_INIT(8192);
+    char bucket[64];
+    const char *key = NULL;
+    int rc = 0;
+
+    buf_addf(&code, "%s/algo-1/code", buf_cstr(&r->dir));
+    buf_addf(&tgz, "%s/algo-1/sourcedir.tar.gz", buf_cstr(&r->dir));
+    mkdir(buf_cstr(&code), 0755);
+    if (!uri)
+        goto out; /* the entry point must then be in the image: it fails */
+    if (objstore_uri_split(uri, bucket, sizeof(bucket), &key) != 0 || !*key) {
+        rc = diag_set(&r->d, KILN_EINVAL,
+                      "ClientError: sagemaker_submit_directory must be an "
+                      "s3:// URI of a .tar.gz, not '%s'",
+                      uri);
+        goto out;
+    }
+    rc = owned_bucket(r, bucket);
+    if (!rc)
+        rc = objstore_link_object(r->t->o.store, bucket, key, buf_cstr(&tgz),
+                                  &r->d);
+    if (!rc)
+        rc =
+            artifact_extract(buf_cstr(&tgz), buf_cstr(&code), MODEL_MAX, &r->d);
+    unlink(buf_cstr(&tgz));
+    if (rc) {
+        struct buf prefix = BUF_INIT(8192);
+        buf_addf(&prefix,
+                 "ClientError: cannot install the source directory %s: ", uri);
+        rc = diag_wrap(&r->d, KILN_EINVAL, buf_cstr(&prefix));
+        buf_release(&prefix);
+    }
+out:
+    buf_release(&code);
+    buf_release(&tgz);
+    mem_free(uri);
+    return rc;
+}
+
+static json_t *config_file(struct run *r, const char *name)
+{
+    struct buf p = BUF_INIT(8192);
+    buf_addf(&p, "%s/algo-1/input/config/%s", buf_cstr(&r->dir), name);
+    json_t *j = json_load_file(buf_cstr(&p), 0, NULL);
+    buf_release(&p);
+    return j ? j : json_object();
+}
+
+/* The entry point under bubblewrap, with the toolkit's environment. */
+static int script_command(struct run *r, int threads, struct strv *argv,
+                          struct strv *env)
+{
+    static const char *const read_only[] = {"input", NULL};
+    json_t *isolated = json_object_get(r->doc, "EnableNetworkIsolation");
+    struct toolkit_job j = {
+        .hyperparameters = json_object_get(r->doc, "HyperParameters"),
+        .resource_config = config_file(r, "resourceconfig.json"),
+        .input_data_config = config_file(r, "inputdataconfig.json"),
+        .job_name = r->job->name,
+        .python = r->t->o.python,
+        .cpus = threads,
+    };
+    struct strv cmd = STRV_INIT;
+    struct buf tree = BUF_INIT(8192), line = BUF_INIT(64 * 1024);
+    char **bwrap_argv = NULL;
+    int rc;
+
+    rc = toolkit_command(&j, &cmd, env, &r->d);
+    if (!rc && access(r->t->o.bwrap, X_OK) != 0)
+        rc = diag_set(&r->d, KILN_EIO,
+                      "InternalServerError: script mode needs bubblewrap "
+                      "at %s (apt-get install bubblewrap)",
+                      r->t->o.bwrap);
+    if (!rc) {
+        buf_addf(&tree, "%s/algo-1", buf_cstr(&r->dir));
+        struct sandbox_plan plan = {
+            .bwrap = r->t->o.bwrap,
+            .tree = buf_cstr(&tree),
+            .read_only = read_only,
+            .hostname = "algo-1",
+            .chdir = SANDBOX_ROOT "/code",
+            .network = !json_is_true(isolated),
+            .cmd = strv_argv(&cmd),
+        };
+        rc = sandbox_argv(&plan, &bwrap_argv);
+        if (rc)
+            diag_set(&r->d, rc, "cannot build the sandbox's command");
+    }
+    if (!rc) {
+        strv_addv(argv, (const char *const *)bwrap_argv);
+        job_env(r, threads, env);
+        strv_add(env, "HOME=/tmp");
+        /* The toolkit tells the command before it runs it. */
+        for (size_t i = 0; i < cmd.n; i++)
+            buf_addf(&line, "%s%s", i ? " " : "", cmd.items[i]);
+        log_text(r, "Invoking script with the following command:");
+        log_text(r, buf_cstr(&line));
+        str_copy(r->command, buf_cstr(&line), sizeof(r->command));
+        buf_adds(&tree, "/code/requirements.txt");
+        if (access(buf_cstr(&tree), F_OK) == 0)
+            log_text(r, "requirements.txt is not installed: kiln runs the "
+                        "entry point with the packages of this machine's "
+                        "Python");
+    }
+    launch_argv_free(bwrap_argv);
+    strv_release(&cmd);
+    json_decref(j.resource_config);
+    json_decref(j.input_data_config);
+    buf_release(&tree);
+    buf_release(&line);
+    return rc;
+}
+
 /* Runs the built-in: directly for one host, as the ranks of one mpirun
- * for several. */
+ * for several; or a script-mode entry point, in its sandbox. */
 static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
                  const char **why)
 {
-    struct strv env = {{0}, 0}, rank_env = {{0}, 0}, spec_env = {{0}, 0};
+    struct strv env = STRV_INIT, rank_env = STRV_INIT, spec_env = STRV_INIT;
     const struct instance_type *it = instance_find(
         jstr(json_object_get(r->doc, "ResourceConfig"), "InstanceType"));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = it ? it->vcpus : 1;
-    const char *cmd[] = {r->t->exe, "algo", b->name, "train", NULL};
+    const char *cmd[] = {r->t->exe, "algo", b ? b->name : "", "train", NULL};
+    struct strv script_argv = STRV_INIT;
     char **mpi_argv = NULL;
     struct proc p;
     int rc = 0;
@@ -894,7 +1008,10 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     /* Instances sharing this machine share its cores. */
     if (!r->t->o.hostfile && cores > 0 && threads > cores / r->hosts)
         threads = cores / r->hosts > 0 ? (int)(cores / r->hosts) : 1;
-    if (r->hosts == 1) {
+    r->stream_time = (long long)time(NULL);
+    if (r->script) {
+        rc = script_command(r, threads, &script_argv, &env);
+    } else if (r->hosts == 1) {
         strv_addf(&env, "SM_INPUT_DIR=%s/algo-1/input", buf_cstr(&r->dir));
         strv_addf(&env, "SM_MODEL_DIR=%s/algo-1/model", buf_cstr(&r->dir));
         strv_addf(&env, "SM_OUTPUT_DIR=%s/algo-1/output", buf_cstr(&r->dir));
@@ -921,8 +1038,8 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
             .mpi_options = r->t->o.mpi_options,
             .as_root = geteuid() == 0,
             .job_dir = buf_cstr(&r->dir),
-            .env = (const char *const *)rank_env.items,
-            .rank_env = r->fetch ? (const char *const *)spec_env.items : NULL,
+            .env = strv_argv(&rank_env),
+            .rank_env = r->fetch ? strv_argv(&spec_env) : NULL,
             .remote_trees = r->fetch,
             .cmd = cmd,
         };
@@ -937,11 +1054,12 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     /* The instance type's memory caps each algorithm's address space. */
     if (it)
         p.mem_limit = (uint64_t)it->memory_gib << 30;
-    r->stream_time = (long long)time(NULL);
     if (!rc)
-        rc = proc_start(&p, mpi_argv ? (const char *const *)mpi_argv : cmd,
-                        (const char *const *)env.items, buf_cstr(&r->dir),
-                        &r->d);
+        rc = proc_start(&p,
+                        mpi_argv    ? (const char *const *)mpi_argv
+                        : r->script ? strv_argv(&script_argv)
+                                    : cmd,
+                        strv_argv(&env), buf_cstr(&r->dir), &r->d);
     if (!rc) {
         pump(r, &p, why);
         rc = proc_wait(&p, false, exit_code);
@@ -951,6 +1069,7 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     strv_release(&env);
     strv_release(&rank_env);
     strv_release(&spec_env);
+    strv_release(&script_argv);
     if (r->fetch)
         fetch_collect(r);
     return rc;
@@ -1053,14 +1172,25 @@ static void run_job(struct run *r)
     json_object_set_new(r->doc, "TrainingStartTime", json_real(r->start));
     if (stopped_early(r))
         return;
-    if (!b) {
+    r->script =
+        !b && toolkit_is_script(json_object_get(r->doc, "HyperParameters"));
+    if (!b && !r->script) {
         finish(r, "Failed", "Failed", "Training job failed",
                "ClientError: The training image is not a kiln built-in "
-               "algorithm (kiln runs 'kmeans'; bring-your-own images are "
-               "not supported yet).");
+               "algorithm and the job names no entry point "
+               "(sagemaker_program): kiln runs 'kmeans' and framework "
+               "estimators' scripts; bring-your-own images are not "
+               "supported yet.");
         return;
     }
-    for (size_t i = 0; i < KILN_ARRAY_LEN(b->metrics) && b->metrics[i][0]; i++)
+    if (r->script && r->hosts > 1) {
+        finish(r, "Failed", "Failed", "Training job failed",
+               "ClientError: kiln runs script-mode jobs on one instance; "
+               "set InstanceCount to 1.");
+        return;
+    }
+    for (size_t i = 0; b && i < KILN_ARRAY_LEN(b->metrics) && b->metrics[i][0];
+         i++)
         metric_set_add(r->defs, b->metrics[i][0], b->metrics[i][1], NULL);
     size_t i;
     json_t *m;
@@ -1075,6 +1205,8 @@ static void run_job(struct run *r)
         rc = fetch_begin(r);
     if (!rc)
         rc = download(r);
+    if (!rc && r->script)
+        rc = fetch_code(r);
     if (rc) {
         feeders_stop(r);
         finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
@@ -1115,6 +1247,13 @@ static void run_job(struct run *r)
             close(fd);
         if (str_starts(buf_cstr(&text), "ClientError: "))
             buf_adds(&reason, buf_cstr(&text));
+        else if (r->script && !text.len)
+            /* The toolkit's report of a script that failed. */
+            buf_addf(&reason,
+                     "AlgorithmError: ExecuteUserScriptError:\nExitCode "
+                     "%d\nErrorMessage \"%s\"\nCommand \"%s\", exit code: "
+                     "%d",
+                     code, buf_cstr(&r->last), r->command, code);
         else
             buf_addf(&reason, "AlgorithmError: %s, exit code: %d",
                      text.len ? buf_cstr(&text)
@@ -1155,7 +1294,8 @@ static void *job_thread(void *arg)
     struct run r = {.job = job,
                     .t = t,
                     .dir = BUF_INIT(8192),
-                    .stage = BUF_INIT(64 * 1024)};
+                    .stage = BUF_INIT(64 * 1024),
+                    .last = BUF_INIT(4096)};
     char *body = NULL;
 
     /* Wait for a slot; a job stopped meanwhile goes at once, to stop. */
@@ -1199,6 +1339,7 @@ static void *job_thread(void *arg)
     }
     buf_release(&r.dir);
     buf_release(&r.stage);
+    buf_release(&r.last);
     pthread_mutex_lock(&t->lock);
     t->running--;
     job->done = true;

@@ -34,6 +34,8 @@ struct trainer_opts {
     const char *mpi_options; /* extra mpirun options, or NULL */
     const char *cluster_url; /* with hostfile: hosts fetch their trees
                                 from this URL of the server, or NULL */
+    const char *bwrap;       /* script mode: bubblewrap's path */
+    const char *python;      /* script mode: the Python of entry points */
 };
 
 /* Also marks jobs a previous run left InProgress as Failed. */

@@ -427,7 +427,7 @@ static int output_key(struct run *r, const char *rel, char *bucket,
  * reason in r->d. */
 static int transform_all(struct run *r, const char *dir)
 {
-    struct inputs_src src = {r->t->meta, r->t->store, r->job->account};
+    struct inputs_src src = {r->t->meta, r->t->store, r->job->account, false};
     json_t *s3 = json_object_get(
         json_object_get(json_object_get(r->doc, "TransformInput"),
                         "DataSource"),

@@ -11,33 +11,16 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/strv.h"
 
-struct argv_builder {
-    char **items;
-    size_t n, cap;
-};
-
-static void add(struct argv_builder *b, const char *s)
+static void add_path(struct strv *b, const char *prefix, const char *dir,
+                     int host, const char *sub)
 {
-    if (b->n + 2 > b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 32;
-        b->items = xrealloc(b->items, b->cap * sizeof(char *));
-    }
-    b->items[b->n++] = xstrdup(s);
-    b->items[b->n] = NULL;
-}
-
-static void addf_path(struct argv_builder *b, const char *prefix,
-                      const char *dir, int host, const char *sub)
-{
-    struct buf s = BUF_INIT(64 * 1024);
-    buf_addf(&s, "%s%s/algo-%d%s", prefix, dir, host, sub);
-    add(b, buf_cstr(&s));
-    buf_release(&s);
+    strv_addf(b, "%s%s/algo-%d%s", prefix, dir, host, sub);
 }
 
 /* Appends the blank-separated words of opts. */
-static void add_words(struct argv_builder *b, const char *opts)
+static void add_words(struct strv *b, const char *opts)
 {
     const char *p = opts;
     while (p && *p) {
@@ -48,7 +31,7 @@ static void add_words(struct argv_builder *b, const char *opts)
             p++;
         if (p > start) {
             char *w = xstrndup(start, (size_t)(p - start));
-            add(b, w);
+            strv_add(b, w);
             mem_free(w);
         }
     }
@@ -56,65 +39,63 @@ static void add_words(struct argv_builder *b, const char *opts)
 
 int launch_argv(const struct launch_plan *plan, char ***argv)
 {
-    struct argv_builder b = {0};
+    struct strv b = STRV_INIT;
 
     *argv = NULL;
     if (plan->ranks < 1 || !plan->cmd || !plan->cmd[0] || !plan->mpirun)
         return KILN_EINVAL;
-    add(&b, plan->mpirun);
+    strv_add(&b, plan->mpirun);
     if (plan->as_root)
-        add(&b, "--allow-run-as-root");
+        strv_add(&b, "--allow-run-as-root");
     /* Each line carries its rank, so it lands in that host's stream. */
-    add(&b, "--tag-output");
+    strv_add(&b, "--tag-output");
     /* The algorithm threads itself (BLAS); a rank pinned to one core
      * would run its threads on that core alone. */
-    add(&b, "--bind-to");
-    add(&b, "none");
+    strv_add(&b, "--bind-to");
+    strv_add(&b, "none");
     if (plan->hostfile) {
-        add(&b, "--hostfile");
-        add(&b, plan->hostfile);
+        strv_add(&b, "--hostfile");
+        strv_add(&b, plan->hostfile);
     } else {
         /* Instances share this machine, whatever its core count. */
-        add(&b, "--oversubscribe");
+        strv_add(&b, "--oversubscribe");
     }
     add_words(&b, plan->mpi_options);
     for (int r = 0; r < plan->ranks; r++) {
         if (r > 0)
-            add(&b, ":");
-        add(&b, "-np");
-        add(&b, "1");
-        add(&b, "-wdir");
+            strv_add(&b, ":");
+        strv_add(&b, "-np");
+        strv_add(&b, "1");
+        strv_add(&b, "-wdir");
         if (plan->remote_trees) {
-            add(&b, "/tmp");
+            strv_add(&b, "/tmp");
         } else {
-            addf_path(&b, "", plan->job_dir, r + 1, "");
-            add(&b, "-x");
-            addf_path(&b, "SM_INPUT_DIR=", plan->job_dir, r + 1, "/input");
-            add(&b, "-x");
-            addf_path(&b, "SM_MODEL_DIR=", plan->job_dir, r + 1, "/model");
-            add(&b, "-x");
-            addf_path(&b, "SM_OUTPUT_DIR=", plan->job_dir, r + 1, "/output");
+            add_path(&b, "", plan->job_dir, r + 1, "");
+            strv_add(&b, "-x");
+            add_path(&b, "SM_INPUT_DIR=", plan->job_dir, r + 1, "/input");
+            strv_add(&b, "-x");
+            add_path(&b, "SM_MODEL_DIR=", plan->job_dir, r + 1, "/model");
+            strv_add(&b, "-x");
+            add_path(&b, "SM_OUTPUT_DIR=", plan->job_dir, r + 1, "/output");
         }
         if (plan->rank_env) {
-            add(&b, "-x");
-            add(&b, plan->rank_env[r]);
+            strv_add(&b, "-x");
+            strv_add(&b, plan->rank_env[r]);
         }
         for (size_t i = 0; plan->env && plan->env[i]; i++) {
-            add(&b, "-x");
-            add(&b, plan->env[i]);
+            strv_add(&b, "-x");
+            strv_add(&b, plan->env[i]);
         }
         for (size_t i = 0; plan->cmd[i]; i++)
-            add(&b, plan->cmd[i]);
+            strv_add(&b, plan->cmd[i]);
     }
-    *argv = b.items;
+    *argv = strv_detach(&b);
     return 0;
 }
 
 void launch_argv_free(char **argv)
 {
-    for (size_t i = 0; argv && argv[i]; i++)
-        mem_free(argv[i]);
-    mem_free(argv);
+    strv_free_argv(argv);
 }
 
 int launch_shard_host(size_t index, size_t count, int hosts)

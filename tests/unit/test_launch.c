@@ -1,10 +1,13 @@
 /*
  * test_launch.c - the multi-instance launcher: mpirun argv golden lists,
- * ShardedByS3Key assignment, --tag-output tags and hostfile slots.
+ * ShardedByS3Key assignment, --tag-output tags and hostfile slots; script
+ * mode's bubblewrap argv, entry-point command line and SM_* environment.
  */
 #include "base/buf.h"
 #include "harness.h"
 #include "jobs/launch.h"
+#include "jobs/sandbox.h"
+#include "jobs/toolkit.h"
 
 static const char *const cmd[] = {"/usr/bin/kiln", "algo", "kmeans", "train",
                                   NULL};
@@ -191,6 +194,214 @@ static void test_hostfile_slots(void)
               KILN_EINVAL);
 }
 
+static void test_sandbox_argv(void)
+{
+    static const char *const ro[] = {"input", "code", NULL};
+    static const char *const py[] = {"/usr/bin/python3", "train.py", "--k", "3",
+                                     NULL};
+    struct sandbox_plan p = {.bwrap = "/usr/bin/bwrap",
+                             .tree = "/d/jobs/a/j/algo-1",
+                             .read_only = ro,
+                             .hostname = "algo-1",
+                             .chdir = "/opt/ml/code",
+                             .cmd = py};
+    char **argv = NULL;
+    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
+    char *got = joined(argv);
+    launch_argv_free(argv);
+    ASSERT_STR_EQ(
+        got, "/usr/bin/bwrap --die-with-parent --unshare-all --hostname algo-1 "
+             "--cap-drop ALL --ro-bind /usr /usr --ro-bind-try /bin /bin "
+             "--ro-bind-try /sbin /sbin --ro-bind-try /lib /lib "
+             "--ro-bind-try /lib64 /lib64 "
+             "--ro-bind-try /etc/ld.so.cache /etc/ld.so.cache "
+             "--ro-bind-try /etc/ld.so.conf /etc/ld.so.conf "
+             "--ro-bind-try /etc/ld.so.conf.d /etc/ld.so.conf.d "
+             "--ro-bind-try /etc/alternatives /etc/alternatives "
+             "--ro-bind-try /etc/passwd /etc/passwd "
+             "--ro-bind-try /etc/group /etc/group "
+             "--ro-bind-try /etc/nsswitch.conf /etc/nsswitch.conf "
+             "--ro-bind-try /etc/hosts /etc/hosts "
+             "--ro-bind-try /etc/resolv.conf /etc/resolv.conf "
+             "--ro-bind-try /etc/localtime /etc/localtime "
+             "--ro-bind-try /etc/ssl /etc/ssl "
+             "--ro-bind-try /etc/mime.types /etc/mime.types "
+             "--ro-bind-try /etc/python3 /etc/python3 "
+             "--ro-bind-try /etc/python3.11 /etc/python3.11 "
+             "--proc /proc --dev /dev --tmpfs /tmp "
+             "--bind /d/jobs/a/j/algo-1 /opt/ml "
+             "--ro-bind /d/jobs/a/j/algo-1/input /opt/ml/input "
+             "--ro-bind /d/jobs/a/j/algo-1/code /opt/ml/code "
+             "--chdir /opt/ml/code -- /usr/bin/python3 train.py --k 3");
+    mem_free(got);
+
+    /* The network only when asked for; nothing without a command. */
+    p.network = true;
+    p.read_only = NULL;
+    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
+    got = joined(argv);
+    launch_argv_free(argv);
+    ASSERT_CONTAINS(got, "--unshare-all --share-net --hostname algo-1");
+    mem_free(got);
+    p.cmd = NULL;
+    ASSERT_EQ(sandbox_argv(&p, &argv), KILN_EINVAL);
+    ASSERT_TRUE(argv == NULL);
+}
+
+static void check_py(const char *json, const char *want)
+{
+    json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+    struct buf b = BUF_INIT(4096);
+    ASSERT_TRUE(v != NULL);
+    toolkit_py_str(v, &b);
+    if (strcmp(buf_cstr(&b), want) != 0) {
+        fprintf(stderr, "  %s: got %s, want %s\n", json, buf_cstr(&b), want);
+        FAIL_AT("str() differs");
+    }
+    buf_release(&b);
+    json_decref(v);
+}
+
+/* Python's str() of what json.loads gives, as the toolkit passes it. */
+static void test_python_str(void)
+{
+    check_py("10", "10");
+    check_py("-3", "-3");
+    check_py("0.001", "0.001");
+    check_py("1e-3", "0.001");
+    check_py("0.0001", "0.0001");
+    check_py("0.00001", "1e-05");
+    check_py("2.5e-07", "2.5e-07");
+    check_py("1.0", "1.0");
+    check_py("100.0", "100.0");
+    check_py("0.1", "0.1");
+    check_py("123.456", "123.456");
+    check_py("1234567890123456.0", "1234567890123456.0");
+    check_py("1e16", "1e+16");
+    check_py("-1.5e300", "-1.5e+300");
+    check_py("true", "True");
+    check_py("false", "False");
+    check_py("null", "");
+    check_py("\"plain\"", "plain");
+    check_py("[1, \"a\", 2.5, true, null]", "[1, 'a', 2.5, True, None]");
+    check_py("[\"it's\"]", "[\"it's\"]");
+    check_py("[\"a\\\\b\\n\"]", "['a\\\\b\\n']");
+    check_py("{\"b\": 2, \"a\": \"x\"}", "a=x,b=2");
+    check_py("{\"m\": {\"k\": [1]}}", "m={'k': [1]}");
+}
+
+static const char *env_get(const struct strv *e, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < e->n; i++)
+        if (strncmp(e->items[i], name, n) == 0 && e->items[i][n] == '=')
+            return e->items[i] + n + 1;
+    return NULL;
+}
+
+/* The hyper-parameters of the SDK's SKLearn estimator. */
+static void test_toolkit_command(void)
+{
+    json_t *hps = json_loads(
+        "{\"sagemaker_program\": \"\\\"train.py\\\"\","
+        " \"sagemaker_submit_directory\": "
+        "\"\\\"s3://b/j/source/sourcedir.tar.gz\\\"\","
+        " \"sagemaker_container_log_level\": \"20\","
+        " \"sagemaker_region\": \"\\\"us-east-1\\\"\","
+        " \"_tuning_objective_metric\": \"\\\"acc\\\"\","
+        " \"n-clusters\": \"3\", \"lr\": \"1e-05\", \"mode\": \"\\\"fast\\\"\","
+        " \"raw\": \"not json\", \"k\": \"[1, 2]\"}",
+        0, NULL);
+    json_t *res = json_loads(
+        "{\"current_host\": \"algo-1\", \"current_instance_type\": "
+        "\"ml.m5.large\", \"current_group_name\": \"homogeneousCluster\", "
+        "\"hosts\": [\"algo-1\"], \"instance_groups\": [{"
+        "\"instance_group_name\": \"homogeneousCluster\", \"instance_type\": "
+        "\"ml.m5.large\", \"hosts\": [\"algo-1\"]}], "
+        "\"network_interface_name\": \"eth0\"}",
+        0, NULL);
+    json_t *inputs = json_loads("{\"train\": {\"TrainingInputMode\": "
+                                "\"File\"}, \"test\": {}}",
+                                0, NULL);
+    struct toolkit_job j = {.hyperparameters = hps,
+                            .resource_config = res,
+                            .input_data_config = inputs,
+                            .job_name = "job-1",
+                            .python = "/usr/bin/python3",
+                            .cpus = 2};
+    struct strv argv = STRV_INIT, vars = STRV_INIT;
+    struct kiln_diag d = {0};
+
+    ASSERT_TRUE(toolkit_is_script(hps));
+    char *submit = toolkit_param(hps, "sagemaker_submit_directory");
+    ASSERT_STR_EQ(submit, "s3://b/j/source/sourcedir.tar.gz");
+    mem_free(submit);
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
+    char *got = joined(argv.items);
+    ASSERT_STR_EQ(got, "/usr/bin/python3 train.py -k [1, 2] --lr 1e-05 "
+                       "--mode fast --n-clusters 3 --raw not json");
+    mem_free(got);
+    ASSERT_STR_EQ(env_get(&vars, "SM_MODEL_DIR"), "/opt/ml/model");
+    ASSERT_STR_EQ(env_get(&vars, "SM_CHANNELS"), "[\"test\",\"train\"]");
+    ASSERT_STR_EQ(env_get(&vars, "SM_CHANNEL_TRAIN"),
+                  "/opt/ml/input/data/train");
+    ASSERT_STR_EQ(env_get(&vars, "SM_CHANNEL_TEST"), "/opt/ml/input/data/test");
+    ASSERT_STR_EQ(env_get(&vars, "SM_HP_N-CLUSTERS"), "3");
+    ASSERT_STR_EQ(env_get(&vars, "SM_HP_MODE"), "fast");
+    ASSERT_STR_EQ(env_get(&vars, "SM_HP_K"), "[1,2]");
+    ASSERT_TRUE(env_get(&vars, "SM_HP_SAGEMAKER_PROGRAM") == NULL);
+    ASSERT_STR_EQ(env_get(&vars, "SM_HPS"),
+                  "{\"k\":[1,2],\"lr\":1.0000000000000001e-5,\"mode\":"
+                  "\"fast\",\"n-clusters\":3,\"raw\":\"not json\"}");
+    ASSERT_STR_EQ(env_get(&vars, "SM_USER_ENTRY_POINT"), "train.py");
+    ASSERT_STR_EQ(env_get(&vars, "SM_MODULE_NAME"), "train");
+    ASSERT_STR_EQ(env_get(&vars, "SM_MODULE_DIR"),
+                  "s3://b/j/source/sourcedir.tar.gz");
+    ASSERT_STR_EQ(env_get(&vars, "SM_HOSTS"), "[\"algo-1\"]");
+    ASSERT_STR_EQ(env_get(&vars, "SM_CURRENT_HOST"), "algo-1");
+    ASSERT_STR_EQ(env_get(&vars, "SM_CURRENT_INSTANCE_TYPE"), "ml.m5.large");
+    ASSERT_STR_EQ(env_get(&vars, "SM_NUM_CPUS"), "2");
+    ASSERT_STR_EQ(env_get(&vars, "SM_NUM_GPUS"), "0");
+    ASSERT_STR_EQ(env_get(&vars, "SM_OUTPUT_DATA_DIR"), "/opt/ml/output/data");
+    ASSERT_STR_EQ(env_get(&vars, "SM_USER_ARGS"),
+                  "[\"-k\",\"[1, 2]\",\"--lr\",\"1e-05\",\"--mode\",\"fast\","
+                  "\"--n-clusters\",\"3\",\"--raw\",\"not json\"]");
+    ASSERT_STR_EQ(env_get(&vars, "SM_FRAMEWORK_PARAMS"), "{}");
+    ASSERT_STR_EQ(env_get(&vars, "SM_IS_HETERO"), "false");
+    json_t *te = json_loads(env_get(&vars, "SM_TRAINING_ENV"), 0, NULL);
+    ASSERT_TRUE(te != NULL);
+    ASSERT_STR_EQ(json_string_value(json_object_get(te, "module_name")),
+                  "train");
+    ASSERT_EQ(json_integer_value(json_object_get(
+                  json_object_get(te, "hyperparameters"), "n-clusters")),
+              3);
+    ASSERT_TRUE(json_is_true(json_object_get(te, "is_master")));
+    json_decref(te);
+    strv_release(&argv);
+    strv_release(&vars);
+
+    /* Other entry points, and names that are not a file of the code. */
+    json_object_set_new(hps, "sagemaker_program", json_string("\"run.sh\""));
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
+    ASSERT_STR_EQ(argv.items[0], "/bin/sh");
+    ASSERT_STR_EQ(argv.items[1], "run.sh");
+    strv_release(&argv);
+    strv_release(&vars);
+    static const char *const bad[] = {"\"../x.py\"", "\"/etc/x.py\"",
+                                      "\"-c.py\"", "3", "\"\""};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(bad); i++) {
+        json_object_set_new(hps, "sagemaker_program", json_string(bad[i]));
+        ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), KILN_EINVAL);
+        ASSERT_CONTAINS(d.msg, "sagemaker_program");
+        ASSERT_EQ(argv.n, 0);
+    }
+    json_object_del(hps, "sagemaker_program");
+    ASSERT_TRUE(!toolkit_is_script(hps));
+    json_decref(hps);
+    json_decref(res);
+    json_decref(inputs);
+}
+
 static const struct test tests[] = {
     {"mpirun argv: one host", test_one_host},
     {"mpirun argv: four ranks oversubscribed", test_four_ranks_oversubscribed},
@@ -201,6 +412,9 @@ static const struct test tests[] = {
     {"ShardedByS3Key: 1..5 hosts over 1..12 objects", test_shards},
     {"--tag-output tags", test_tags},
     {"hostfile slots", test_hostfile_slots},
+    {"bubblewrap argv", test_sandbox_argv},
+    {"script mode: Python's str() of hyper-parameters", test_python_str},
+    {"script mode: command line and SM_* environment", test_toolkit_command},
 };
 
 HARNESS_MAIN(tests)

@@ -1,0 +1,447 @@
+/*
+ * toolkit.c - script mode's command line and environment (see toolkit.h).
+ */
+#include "jobs/toolkit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/fsx.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "jobs/sandbox.h"
+
+#define VALUE_MAX (1 << 20)
+
+/* The hyper-parameters the toolkit reads itself; other sagemaker_ ones
+ * are "additional framework parameters" (SM_FRAMEWORK_PARAMS). */
+static const char *const toolkit_names[] = {
+    "sagemaker_program",
+    "sagemaker_submit_directory",
+    "sagemaker_enable_cloudwatch_metrics",
+    "sagemaker_region",
+    "sagemaker_container_log_level",
+    "sagemaker_job_name",
+    "default_user_module_name",
+    "_tuning_objective_metric",
+    "sagemaker_s3_output"};
+
+static bool is_toolkit(const char *name)
+{
+    for (size_t i = 0; i < KILN_ARRAY_LEN(toolkit_names); i++)
+        if (strcmp(name, toolkit_names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A hyper-parameter's value as the toolkit reads it: JSON when it parses,
+ * else the text itself. */
+static json_t *decoded(json_t *raw)
+{
+    const char *s = json_string_value(raw);
+    json_t *v;
+
+    if (!s)
+        return json_incref(raw);
+    v = json_loads(s, JSON_DECODE_ANY, NULL);
+    return v ? v : json_string(s);
+}
+
+bool toolkit_is_script(json_t *hyperparameters)
+{
+    return json_object_get(hyperparameters, "sagemaker_program") != NULL;
+}
+
+char *toolkit_param(json_t *hyperparameters, const char *name)
+{
+    json_t *raw = json_object_get(hyperparameters, name);
+    json_t *v = raw ? decoded(raw) : NULL;
+    char *out = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+    json_decref(v);
+    return out;
+}
+
+/* ---- Python's str() and repr() ---------------------------------------- */
+
+/* repr(float): the shortest digits that read back as x, positional for
+ * exponents -4 to 15, else d.ddde+XX. */
+static void py_float(double x, struct buf *out)
+{
+    char tmp[64], digits[32];
+    size_t nd = 0;
+    int exp = 0;
+
+    if (isnan(x) || isinf(x)) {
+        buf_adds(out, isnan(x) ? "nan" : x < 0 ? "-inf" : "inf");
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", p - 1, x);
+        if (strtod(tmp, NULL) == x)
+            break;
+    }
+    const char *c = tmp;
+    if (*c == '-') {
+        buf_addc(out, '-');
+        c++;
+    }
+    for (; *c && *c != 'e'; c++)
+        if (*c >= '0' && *c <= '9' && nd < sizeof(digits) - 1)
+            digits[nd++] = *c;
+    digits[nd] = '\0';
+    if (*c == 'e')
+        exp = (int)strtol(c + 1, NULL, 10);
+    while (nd > 1 && digits[nd - 1] == '0')
+        digits[--nd] = '\0';
+    if (exp >= -4 && exp < 16) {
+        if (exp < 0) {
+            buf_adds(out, "0.");
+            for (int i = -1; i > exp; i--)
+                buf_addc(out, '0');
+            buf_adds(out, digits);
+            return;
+        }
+        for (int i = 0; i <= exp; i++)
+            buf_addc(out, (size_t)i < nd ? digits[i] : '0');
+        buf_addc(out, '.');
+        if ((size_t)exp + 1 < nd)
+            buf_adds(out, digits + exp + 1);
+        else
+            buf_addc(out, '0');
+        return;
+    }
+    buf_addc(out, digits[0]);
+    if (nd > 1)
+        buf_addf(out, ".%s", digits + 1);
+    buf_addf(out, "e%c%02d", exp < 0 ? '-' : '+', abs(exp));
+}
+
+static void py_repr(json_t *v, struct buf *out);
+
+static void py_string_repr(const char *s, struct buf *out)
+{
+    char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
+
+    buf_addc(out, q);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\\' || *p == (unsigned char)q)
+            buf_addf(out, "\\%c", *p);
+        else if (*p == '\n')
+            buf_adds(out, "\\n");
+        else if (*p == '\r')
+            buf_adds(out, "\\r");
+        else if (*p == '\t')
+            buf_adds(out, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            buf_addf(out, "\\x%02x", *p);
+        else
+            buf_addc(out, (char)*p);
+    }
+    buf_addc(out, q);
+}
+
+/* str() of everything but strings, null and maps, which differ between
+ * str() and repr(). */
+static void py_scalar_or_list(json_t *v, struct buf *out)
+{
+    size_t i;
+    json_t *e;
+
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        buf_addf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        py_float(json_real_value(v), out);
+        break;
+    case JSON_TRUE:
+        buf_adds(out, "True");
+        break;
+    case JSON_FALSE:
+        buf_adds(out, "False");
+        break;
+    case JSON_ARRAY:
+        buf_addc(out, '[');
+        json_array_foreach(v, i, e)
+        {
+            if (i)
+                buf_adds(out, ", ");
+            py_repr(e, out);
+        }
+        buf_addc(out, ']');
+        break;
+    default:
+        break;
+    }
+}
+
+static void py_repr(json_t *v, struct buf *out)
+{
+    const char *k;
+    json_t *e;
+    bool first = true;
+
+    if (json_is_string(v)) {
+        py_string_repr(json_string_value(v), out);
+    } else if (json_is_null(v)) {
+        buf_adds(out, "None");
+    } else if (json_is_object(v)) {
+        buf_addc(out, '{');
+        json_object_foreach(v, k, e)
+        {
+            if (!first)
+                buf_adds(out, ", ");
+            first = false;
+            py_string_repr(k, out);
+            buf_adds(out, ": ");
+            py_repr(e, out);
+        }
+        buf_addc(out, '}');
+    } else {
+        py_scalar_or_list(v, out);
+    }
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The object's keys in byte order (an owned array of borrowed keys). */
+static const char **sorted_keys(json_t *o, size_t *n)
+{
+    const char **keys = xcalloc(json_object_size(o) + 1, sizeof(*keys));
+    const char *k;
+    json_t *v;
+
+    *n = 0;
+    json_object_foreach(o, k, v) keys[(*n)++] = k;
+    qsort(keys, *n, sizeof(*keys), by_name);
+    return keys;
+}
+
+void toolkit_py_str(json_t *v, struct buf *out)
+{
+    if (json_is_string(v)) {
+        buf_adds(out, json_string_value(v));
+    } else if (json_is_object(v)) {
+        /* to_cmd_args: a map becomes k=v pairs in key order. */
+        size_t n;
+        const char **keys = sorted_keys(v, &n);
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_object_get(v, keys[i]);
+            buf_addf(out, "%s%s=", i ? "," : "", keys[i]);
+            if (json_is_string(e))
+                buf_adds(out, json_string_value(e));
+            else
+                py_repr(e, out);
+        }
+        mem_free(keys);
+    } else if (!json_is_null(v)) {
+        py_scalar_or_list(v, out);
+    }
+}
+
+/* ---- the environment ---------------------------------------------------- */
+
+/* A value as the toolkit's to_env_vars formats it. */
+static char *env_value(json_t *v)
+{
+    if (json_is_string(v))
+        return xstrdup(json_string_value(v));
+    if (json_is_null(v))
+        return xstrdup("");
+    char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII |
+                                JSON_ENCODE_ANY);
+    char *out = xstrdup(s ? s : "");
+    free(s); /* jansson's allocation; checksrc: allow */
+    return out;
+}
+
+static void set_env(struct strv *env, json_t *training_env, const char *name,
+                    json_t *v)
+{
+    char *s = env_value(v);
+    struct buf key = BUF_INIT(4096);
+
+    buf_adds(&key, "SM_");
+    for (const char *p = name; *p; p++)
+        buf_addc(&key, (char)((*p >= 'a' && *p <= 'z') ? *p - 32 : *p));
+    strv_addf(env, "%s=%s", buf_cstr(&key), s);
+    if (training_env)
+        json_object_set(training_env, name, v);
+    buf_release(&key);
+    mem_free(s);
+    json_decref(v);
+}
+
+static json_t *path(const char *rel)
+{
+    struct buf p = BUF_INIT(4096);
+    buf_addf(&p, "%s%s", SANDBOX_ROOT, rel);
+    json_t *s = json_string(buf_cstr(&p));
+    buf_release(&p);
+    return s;
+}
+
+int toolkit_command(const struct toolkit_job *j, struct strv *argv,
+                    struct strv *env, struct kiln_diag *d)
+{
+    json_t *hps = json_object(), *fw = json_object(), *te = json_object();
+    json_t *rc_json = j->resource_config, *channels = json_object();
+    char *program = toolkit_param(j->hyperparameters, "sagemaker_program");
+    char *submit =
+        toolkit_param(j->hyperparameters, "sagemaker_submit_directory");
+    const char *k,
+        *host = json_string_value(json_object_get(rc_json, "current_host"));
+    json_t *v, *args = json_array(), *names = json_array();
+    struct strv user_args = STRV_INIT;
+    struct buf text = BUF_INIT(VALUE_MAX);
+    int rc = 0;
+
+    if (!program || !fsx_safe_relpath(program) || program[0] == '-') {
+        rc = diag_set(d, KILN_EINVAL,
+                      "ClientError: sagemaker_program must name a file of "
+                      "the source directory, e.g. \"train.py\"");
+        goto out;
+    }
+    json_object_foreach(j->hyperparameters, k, v)
+    {
+        if (!is_toolkit(k))
+            json_object_set_new(str_starts(k, "sagemaker_") ? fw : hps, k,
+                                decoded(v));
+    }
+    json_t *level =
+        json_object_get(j->hyperparameters, "sagemaker_container_log_level");
+    level = level ? decoded(level) : json_integer(20);
+
+    /* --name value, in name order; one-letter names get one dash. */
+    size_t n;
+    const char **keys = sorted_keys(hps, &n);
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&text);
+        toolkit_py_str(json_object_get(hps, keys[i]), &text);
+        strv_addf(&user_args, "%s%s", strlen(keys[i]) > 1 ? "--" : "-",
+                  keys[i]);
+        strv_add(&user_args, buf_cstr(&text));
+        json_array_append_new(args, json_string(user_args.items[2 * i]));
+        json_array_append_new(args, json_string(user_args.items[2 * i + 1]));
+    }
+    mem_free(keys);
+
+    if (str_ends(program, ".py")) {
+        strv_add(argv, j->python);
+        strv_add(argv, program);
+    } else if (str_ends(program, ".sh")) {
+        strv_add(argv, "/bin/sh");
+        strv_add(argv, program);
+    } else {
+        strv_addf(argv, "./%s", program);
+    }
+    strv_addv(argv, strv_argv(&user_args));
+
+    /* Channels, in name order. */
+    keys = sorted_keys(j->input_data_config, &n);
+    for (size_t i = 0; i < n; i++) {
+        char rel[512];
+        snprintf(rel, sizeof(rel), "/input/data/%s", keys[i]);
+        json_array_append_new(names, json_string(keys[i]));
+        json_object_set_new(channels, keys[i], path(rel));
+        buf_reset(&text);
+        buf_addf(&text, "channel_%s", keys[i]);
+        set_env(env, NULL, buf_cstr(&text), path(rel));
+    }
+    mem_free(keys);
+    json_object_foreach(hps, k, v)
+    {
+        buf_reset(&text);
+        buf_addf(&text, "hp_%s", k);
+        set_env(env, NULL, buf_cstr(&text), json_incref(v));
+    }
+
+    char module[256];
+    str_copy(module, program, sizeof(module));
+    if (str_ends(module, ".py"))
+        module[strlen(module) - 3] = '\0';
+    json_t *hosts = json_object_get(rc_json, "hosts");
+    json_t *group = json_object_get(rc_json, "current_group_name");
+    json_t *groups = json_array(), *groups_dict = json_object();
+    size_t gi;
+    json_t *g;
+    json_array_foreach(json_object_get(rc_json, "instance_groups"), gi, g)
+    {
+        json_t *name = json_object_get(g, "instance_group_name");
+        json_array_append(groups, name);
+        if (json_is_string(name))
+            json_object_set(groups_dict, json_string_value(name), g);
+    }
+    set_env(env, te, "additional_framework_parameters", json_incref(fw));
+    set_env(env, te, "channel_input_dirs", json_incref(channels));
+    set_env(env, te, "channels", json_incref(names));
+    set_env(env, te, "current_host", json_string(host ? host : "algo-1"));
+    set_env(env, te, "current_instance_group",
+            json_is_string(group) ? json_incref(group)
+                                  : json_string("homogeneousCluster"));
+    set_env(env, te, "current_instance_group_hosts", json_incref(hosts));
+    set_env(env, te, "current_instance_type",
+            json_incref(json_object_get(rc_json, "current_instance_type")));
+    set_env(env, te, "distribution_hosts", json_array());
+    set_env(env, te, "distribution_instance_groups", json_array());
+    set_env(env, te, "framework_module", json_string(""));
+    set_env(env, te, "hosts", json_incref(hosts));
+    set_env(env, te, "hps", json_incref(hps));
+    set_env(env, te, "hyperparameters", json_incref(hps));
+    set_env(env, te, "input_config_dir", path("/input/config"));
+    set_env(env, te, "input_data_config", json_incref(j->input_data_config));
+    set_env(env, te, "input_dir", path("/input"));
+    set_env(env, te, "instance_groups", json_incref(groups));
+    set_env(env, te, "instance_groups_dict", json_incref(groups_dict));
+    set_env(env, te, "is_hetero", json_false());
+    set_env(env, te, "is_master",
+            json_boolean(host && json_array_size(hosts) &&
+                         strcmp(host, json_string_value(
+                                          json_array_get(hosts, 0))) == 0));
+    set_env(env, te, "job_name", json_string(j->job_name));
+    set_env(env, te, "log_level", level);
+    set_env(env, te, "master_hostname", json_incref(json_array_get(hosts, 0)));
+    set_env(env, te, "model_dir", path("/model"));
+    set_env(env, te, "module_dir",
+            json_string(submit ? submit : SANDBOX_ROOT "/code"));
+    set_env(env, te, "module_name", json_string(module));
+    set_env(env, te, "network_interface_name",
+            json_incref(json_object_get(rc_json, "network_interface_name")));
+    set_env(env, te, "num_cpus", json_integer(j->cpus));
+    set_env(env, te, "num_gpus", json_integer(0));
+    set_env(env, te, "num_neurons", json_integer(0));
+    set_env(env, te, "output_data_dir", path("/output/data"));
+    set_env(env, te, "output_dir", path("/output"));
+    set_env(env, te, "output_intermediate_dir", path("/output/intermediate"));
+    set_env(env, te, "resource_config", json_incref(rc_json));
+    set_env(env, te, "user_entry_point", json_string(program));
+    set_env(env, NULL, "framework_params", json_incref(fw));
+    set_env(env, NULL, "user_args", json_incref(args));
+    set_env(env, NULL, "training_env", json_incref(te));
+    json_decref(groups);
+    json_decref(groups_dict);
+    /* What the toolkit exports for the script besides SM_*. */
+    strv_addf(env, "SAGEMAKER_JOB_NAME=%s", j->job_name);
+    strv_addf(env, "CURRENT_HOST=%s", host ? host : "algo-1");
+    strv_add(env, "PYTHONUNBUFFERED=TRUE");
+    strv_add(env, "PYTHONDONTWRITEBYTECODE=TRUE");
+    strv_add(env, "PYTHONPATH=" SANDBOX_ROOT "/code");
+out:
+    json_decref(hps);
+    json_decref(fw);
+    json_decref(te);
+    json_decref(channels);
+    json_decref(args);
+    json_decref(names);
+    strv_release(&user_args);
+    buf_release(&text);
+    mem_free(program);
+    mem_free(submit);
+    return rc;
+}
