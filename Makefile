@@ -23,6 +23,10 @@ PKGS      := libmicrohttpd jansson sqlite3 libcrypto libpcre2-8 zlib libxml-2.0 
              libprotobuf-c libarchive openblas libcurl ompi-c libcbor
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Script-mode model servers embed CPython; its headers are not kiln's to
+# keep warning-free.
+PY_CFLAGS  = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags python3-embed 2>/dev/null))
+PY_LIBS    = $(shell pkg-config --libs python3-embed 2>/dev/null)
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Wwrite-strings -Wformat=2 -Wcast-qual \
@@ -41,9 +45,9 @@ ifneq ($(SANITIZE),)
 SAN := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
 
-CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp $(OPT) $(WARN) $(SAN) -Isrc $(PKG_CFLAGS) -MMD -MP
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp $(OPT) $(WARN) $(SAN) -Isrc $(PKG_CFLAGS) $(PY_CFLAGS) -MMD -MP
 LDFLAGS += -fopenmp $(SAN)
-LDLIBS  += $(PKG_LIBS) -lpthread -lm
+LDLIBS  += $(PKG_LIBS) $(PY_LIBS) -lpthread -lm
 
 LIB_SRC  := $(filter-out src/cmd/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -149,7 +153,7 @@ test: deps all
 	@KILN_BUILD=$(BUILD) scripts/run-tests
 
 # libFuzzer builds: clang only, separate tree.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -fopenmp -O1 -g -Isrc $(PKG_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -fopenmp -O1 -g -Isrc $(PKG_CFLAGS) $(PY_CFLAGS) \
                -fsanitize=fuzzer,address,undefined
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)

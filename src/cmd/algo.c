@@ -9,11 +9,13 @@
  *        --hp k=10 --hp feature_dim=784 --model-dir out/   standalone
  */
 #include <jansson.h>
+#include <unistd.h>
 
 #include "algos/algo.h"
 #include "algos/kmeans/serve.h"
 #include "algos/kmeans/train.h"
 #include "algos/monitor/analyze.h"
+#include "algos/script/serve.h"
 #include "base/log.h"
 #include "cmd/cmd.h"
 #include "http/server.h"
@@ -35,10 +37,15 @@ static const struct algo_entry algos[] = {
  * InvokeEndpointAsync may be larger). */
 #define SERVE_BODY_MAX ((size_t)64 << 20)
 
+/* What answers POST /invocations. */
+struct serve_app {
+    const struct kmeans_model *kmeans; /* else a script-mode model */
+};
+
 static void serve_handle(void *app, struct http_request *r,
                          enum http_phase phase)
 {
-    const struct kmeans_model *m = app;
+    const struct serve_app *s = app;
     if (phase == HTTP_PHASE_HEADERS) {
         r->body_max = SERVE_BODY_MAX;
         return;
@@ -61,22 +68,54 @@ static void serve_handle(void *app, struct http_request *r,
     }
     struct buf out = BUF_INIT((size_t)256 << 20);
     const char *type = "text/plain";
+    char script_type[128];
     int status = 500;
-    kmeans_invoke(m, http_request_header(r, "Content-Type"),
-                  http_request_header(r, "Accept"), r->body.data, r->body.len,
-                  &status, &out, &type);
+    if (s->kmeans) {
+        kmeans_invoke(s->kmeans, http_request_header(r, "Content-Type"),
+                      http_request_header(r, "Accept"), r->body.data,
+                      r->body.len, &status, &out, &type);
+    } else {
+        script_invoke(http_request_header(r, "Content-Type"),
+                      http_request_header(r, "Accept"), r->body.data,
+                      r->body.len, &status, &out, script_type,
+                      sizeof(script_type));
+        type = script_type;
+    }
     http_respond(r, status, type, out.data, out.len);
     buf_release(&out);
 }
 
-static int serve(const struct kiln_config *c)
+/* Ends a script-mode model server. Python is not finalized (extension
+ * modules do not unload cleanly): the process ends here, without exit
+ * handlers, so that neither Python's teardown nor a leak checker runs
+ * over an interpreter that is still alive. */
+static void script_exit(int status)
 {
-    struct kmeans_model m;
+    script_model_stop();
+    fflush(NULL);
+    _exit(status);
+}
+
+static int serve(const struct kiln_config *c, bool script)
+{
+    struct kmeans_model m = {0};
+    struct serve_app app = {script ? NULL : &m};
     struct kiln_diag d = {0};
     struct http_server *srv = NULL;
+    const char *name = script ? "script" : "kmeans";
+    int rc;
 
-    if (kmeans_model_load(c->model_dir, &m, &d) != 0) {
-        fprintf(stderr, "kiln algo kmeans serve: %s\n", d.msg);
+    if (script)
+        rc = c->program ? script_model_load(c->submit_directory, c->program,
+                                            c->model_dir, c->default_accept, &d)
+                        : diag_set(&d, KILN_EINVAL,
+                                   "no entry point (SAGEMAKER_PROGRAM)");
+    else
+        rc = kmeans_model_load(c->model_dir, &m, &d);
+    if (rc) {
+        fprintf(stderr, "kiln algo %s serve: %s\n", name, d.msg);
+        if (script)
+            script_exit(1);
         return 1;
     }
     cmd_signals_setup();
@@ -87,21 +126,22 @@ static int serve(const struct kiln_config *c)
                                  .threads =
                                      c->threads ? (unsigned)c->threads : 2,
                                  .handler = serve_handle,
-                                 .app = &m};
-    if (http_server_start(&o, &srv, &d) != 0) {
-        fprintf(stderr, "kiln algo kmeans serve: %s\n", d.msg);
-        kmeans_model_release(&m);
-        cmd_signals_release();
-        return 1;
+                                 .app = &app};
+    rc = http_server_start(&o, &srv, &d);
+    if (rc) {
+        fprintf(stderr, "kiln algo %s serve: %s\n", name, d.msg);
+    } else {
+        printf("kiln: %s model serving on %s\n", name,
+               c->serve_socket ? c->serve_socket : "127.0.0.1");
+        fflush(stdout);
+        cmd_signals_wait();
+        http_server_stop(srv);
     }
-    printf("kiln: kmeans model (%zu x %zu) serving on %s\n", m.k, m.d,
-           c->serve_socket ? c->serve_socket : "127.0.0.1");
-    fflush(stdout);
-    cmd_signals_wait();
-    http_server_stop(srv);
     kmeans_model_release(&m);
     cmd_signals_release();
-    return 0;
+    if (script)
+        script_exit(rc ? 1 : 0);
+    return rc ? 1 : 0;
 }
 
 /*
@@ -183,8 +223,9 @@ int cmd_algo(int argc, char **argv)
         goto out;
     }
     if (nrest == 2 && strcmp(argv[rest[1]], "serve") == 0 &&
-        strcmp(argv[rest[0]], "kmeans") == 0) {
-        status = serve(&c);
+        (strcmp(argv[rest[0]], "kmeans") == 0 ||
+         strcmp(argv[rest[0]], "script") == 0)) {
+        status = serve(&c, strcmp(argv[rest[0]], "script") == 0);
         goto out;
     }
     if (nrest == 2 && strcmp(argv[rest[0]], "model-monitor") == 0 &&

@@ -163,6 +163,28 @@ static const struct cfg_option options[] = {
      .offset = OFF(model_dir),
      .help = "Algorithms: where the model is written (training) or read "
              "(serving)."},
+    {.name = "program",
+     .type = OPT_STRING,
+     .def = NULL,
+     .env = "SAGEMAKER_PROGRAM",
+     .offset = OFF(program),
+     .help = "Script-mode model servers (`kiln algo script serve`): the "
+             "entry point whose model_fn, input_fn, predict_fn, output_fn "
+             "or transform_fn answer, e.g. train.py."},
+    {.name = "submit-directory",
+     .type = OPT_STRING,
+     .def = "/opt/ml/code",
+     .env = "SAGEMAKER_SUBMIT_DIRECTORY",
+     .offset = OFF(submit_directory),
+     .help = "Script-mode model servers: the directory that holds the "
+             "entry point."},
+    {.name = "default-invocations-accept",
+     .type = OPT_STRING,
+     .def = "application/json",
+     .env = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT",
+     .offset = OFF(default_accept),
+     .help = "Script-mode model servers: the answer's type when a request "
+             "has no Accept."},
     {.name = "output-dir",
      .type = OPT_STRING,
      .def = "/opt/ml/output",

@@ -35,6 +35,9 @@ struct kiln_config {
     char *input_dir;            /* algorithms: /opt/ml/input (SM_INPUT_DIR) */
     char *model_dir;            /* algorithms: /opt/ml/model (SM_MODEL_DIR) */
     char *output_dir;           /* algorithms: /opt/ml/output (SM_OUTPUT_DIR) */
+    char *program;              /* script serving: the entry point */
+    char *submit_directory;     /* script serving: where it is */
+    char *default_accept;       /* script serving: Accept when none */
     int mpi;                    /* algorithms: 1 in a rank of an MPI job */
     char *host_spec;            /* algorithms: URL of a cluster host's spec */
     char *cluster_url; /* training: the server's URL seen from workers */

@@ -28,11 +28,13 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/strv.h"
 #include "base/tm.h"
 #include "cmd/capture.h"
 #include "cmd/cmd.h"
 #include "formats/artifact.h"
 #include "jobs/proc.h"
+#include "jobs/sandbox.h"
 #include "meta/meta.h"
 
 #define START_TIMEOUT     30.0
@@ -82,6 +84,13 @@ struct variant {
     char algo[32];
     char image[256];
     char model_dir[700];
+    /* A script-mode model (its container names SAGEMAKER_PROGRAM): served
+     * by `kiln algo script serve` under bubblewrap, with tree (model/ and
+     * code/) at /opt/ml and the container's Environment. */
+    bool script;
+    bool isolated; /* EnableNetworkIsolation */
+    char tree[700];
+    struct strv env;
     char itype[64]; /* InstanceType: what its instances are metered as */
     struct instance **inst; /* each allocated apart: see add_slots */
     unsigned rr;
@@ -387,9 +396,53 @@ static bool ping(struct hoster *h, const char *sock)
 
 /* ---- fleets ----------------------------------------------------------- */
 
+/* A script-mode model server: the kiln executable and the sockets'
+ * directory are all it sees of the host besides its programs. */
+static int start_script(struct hoster *h, struct variant *v,
+                        struct instance *in, struct kiln_diag *d)
+{
+    static const char *const cmd[] = {"/opt/kiln/kiln", "algo", "script",
+                                      "serve", NULL};
+    static const char *const read_only[] = {"model", "code", NULL};
+    const char *binds[] = {
+        "ro", h->exe, "/opt/kiln/kiln", "rw", h->sockdir, "/run/kiln", NULL};
+    const char *base = strrchr(in->sock, '/');
+    struct sandbox_plan plan = {.bwrap = h->o.bwrap,
+                                .tree = v->tree,
+                                .read_only = read_only,
+                                .binds = binds,
+                                .chdir = "/opt/ml/model",
+                                .network = !v->isolated,
+                                .cmd = cmd};
+    struct strv env = STRV_INIT;
+    char **argv = NULL;
+    int rc;
+
+    strv_addv(&env, strv_argv(&v->env));
+    strv_add(&env, "SM_MODEL_DIR=/opt/ml/model");
+    strv_addf(&env, "KILN_SERVE_SOCKET=/run/kiln%s", base ? base : "/x.sock");
+    strv_addv(&env, (const char *const[]){
+                        "KILN_LOG_LEVEL=warn", "KILN_THREADS=2", "HOME=/tmp",
+                        "PYTHONUNBUFFERED=TRUE", "PYTHONDONTWRITEBYTECODE=TRUE",
+                        "PATH=/usr/local/bin:/usr/bin:/bin", NULL});
+    rc = sandbox_argv(&plan, &argv);
+    if (rc)
+        rc = diag_set(d, rc, "cannot build the model server's sandbox");
+    in->ready = false;
+    proc_init(&in->proc);
+    if (!rc)
+        rc = proc_start(&in->proc, (const char *const *)argv, strv_argv(&env),
+                        NULL, d);
+    strv_free_argv(argv);
+    strv_release(&env);
+    return rc;
+}
+
 static int start_instance(struct hoster *h, struct variant *v,
                           struct instance *in, struct kiln_diag *d)
 {
+    if (v->script)
+        return start_script(h, v, in, d);
     char model[720], sock[160], name[80];
     const char *env[] = {model,
                          sock,
@@ -735,6 +788,7 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
             mem_free(f->v[i].inst[k]);
         mem_free(f->v[i].inst);
         buf_release(&f->v[i].cap.data);
+        strv_release(&f->v[i].env);
     }
     capture_cfg_release(&f->cap);
     fsx_remove_tree(f->dir);
@@ -817,6 +871,41 @@ static void add_slots(struct variant *v, int n)
 
 /* Waits until instance `in` of v, just started, answers /ping: 0, or
  * KILN_EINVAL when it exits or takes longer than START_TIMEOUT. */
+/* Appends what instance `in` of variant v printed to the log stream of
+ * endpoint (or transform job, job) `name`. */
+static void drain_to(struct hoster *h, const char *account, const char *name,
+                     bool job, const struct variant *v, struct instance *in)
+{
+    char chunk[16384], group[160], stream[160];
+    ssize_t n;
+
+    if (job) {
+        snprintf(group, sizeof(group), "/aws/sagemaker/TransformJobs");
+        snprintf(stream, sizeof(stream), "%s/i-%d", name, in->id);
+    } else {
+        snprintf(group, sizeof(group), "/aws/sagemaker/Endpoints/%s", name);
+        snprintf(stream, sizeof(stream), "%s/i-%d", v->name, in->id);
+    }
+    if (in->proc.out_fd < 0)
+        return;
+    fcntl(in->proc.out_fd, F_SETFL, O_NONBLOCK);
+    while ((n = read(in->proc.out_fd, chunk, sizeof(chunk))) > 0) {
+        buf_add(&in->pending, chunk, (size_t)n);
+        char *start = in->pending.data, *nl;
+        while ((nl = memchr(start, '\n',
+                            in->pending.len -
+                                (size_t)(start - in->pending.data)))) {
+            *nl = '\0';
+            meta_log_append(h->o.meta, account, group, stream,
+                            (int64_t)(tm_now() * 1000), start);
+            start = nl + 1;
+        }
+        size_t rest = in->pending.len - (size_t)(start - in->pending.data);
+        memmove(in->pending.data, start, rest);
+        in->pending.len = rest;
+    }
+}
+
 static int await_ready(struct hoster *h, const struct variant *v,
                        struct instance *in, struct kiln_diag *d)
 {
@@ -842,6 +931,68 @@ static int await_ready(struct hoster *h, const struct variant *v,
                             v->name, START_TIMEOUT);
         usleep(5000);
     }
+}
+
+/* A script-mode variant's code and environment: the container's
+ * Environment, with SAGEMAKER_SUBMIT_DIRECTORY's sourcedir.tar.gz (in the
+ * account's store) unpacked at tree/code and the variable pointing there;
+ * a submit directory inside the model (/opt/ml/model/code, where the SDK
+ * repacks code) stays as it is. */
+static int script_code(struct hoster *h, const char *account,
+                       struct variant *var, json_t *cenv, struct kiln_diag *d)
+{
+    const char *submit = jstr(cenv, "SAGEMAKER_SUBMIT_DIRECTORY");
+    struct buf code = BUF_INIT(4096), tgz = BUF_INIT(4096);
+    const char *k, *key;
+    char bucket[64];
+    struct meta_bucket bk;
+    json_t *v;
+    int rc = 0;
+
+    json_object_foreach(cenv, k, v)
+    {
+        if (strcmp(k, "SAGEMAKER_SUBMIT_DIRECTORY") != 0 && json_is_string(v))
+            strv_addf(&var->env, "%s=%s", k, json_string_value(v));
+    }
+    buf_addf(&code, "%s/code", var->tree);
+    mkdir(buf_cstr(&code), 0700);
+    if (!submit) {
+        strv_add(&var->env, "SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code");
+    } else if (str_starts(submit, "/opt/ml/")) {
+        strv_addf(&var->env, "SAGEMAKER_SUBMIT_DIRECTORY=%s", submit);
+    } else if (objstore_uri_split(submit, bucket, sizeof(bucket), &key) != 0 ||
+               !*key) {
+        rc = diag_set(d, KILN_EINVAL,
+                      "SAGEMAKER_SUBMIT_DIRECTORY must be an s3:// URI of "
+                      "the code's .tar.gz or a directory under /opt/ml/, "
+                      "not %s",
+                      submit);
+    } else if (meta_bucket_get(h->o.meta, bucket, &bk) != 0 ||
+               strcmp(bk.account, account) != 0) {
+        rc = diag_set(d, KILN_EINVAL,
+                      "Could not access the code at %s: the bucket does not "
+                      "exist or belongs to another account.",
+                      submit);
+    } else {
+        buf_addf(&tgz, "%s/sourcedir.tar.gz", var->tree);
+        rc = objstore_link_object(h->o.store, bucket, key, buf_cstr(&tgz), d);
+        if (rc)
+            rc = diag_set(d, KILN_EINVAL, "Could not find the code at %s.",
+                          submit);
+        else
+            rc =
+                artifact_extract(buf_cstr(&tgz), buf_cstr(&code), MODEL_MAX, d);
+        unlink(buf_cstr(&tgz));
+        strv_add(&var->env, "SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/code");
+    }
+    if (!rc && access(h->o.bwrap, X_OK) != 0)
+        rc = diag_set(d, KILN_EIO,
+                      "Script-mode models need bubblewrap at %s "
+                      "(apt-get install bubblewrap).",
+                      h->o.bwrap);
+    buf_release(&code);
+    buf_release(&tgz);
+    return rc;
 }
 
 /*
@@ -915,15 +1066,20 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             var->max_concurrency =
                 (int)json_integer_value(json_object_get(sc, "MaxConcurrency"));
         }
-        if (!b) {
+        json_t *cenv = json_object_get(pc, "Environment");
+        var->script = !b && jstr(cenv, "SAGEMAKER_PROGRAM");
+        var->isolated =
+            json_is_true(json_object_get(model, "EnableNetworkIsolation"));
+        if (!b && !var->script) {
             rc = diag_set(d, KILN_EINVAL,
                           "The image of model %s (%s) is not a kiln "
-                          "built-in algorithm; bring-your-own images are "
-                          "not supported yet.",
+                          "built-in algorithm and its Environment names no "
+                          "entry point (SAGEMAKER_PROGRAM); bring-your-own "
+                          "images are not supported yet.",
                           jstr(model, "ModelName"), var->image);
             break;
         }
-        str_copy(var->algo, b->name, sizeof(var->algo));
+        str_copy(var->algo, b ? b->name : "script", sizeof(var->algo));
         if (!url || !str_starts(url, "s3://")) {
             rc = diag_set(d, KILN_EINVAL,
                           "Model %s has no s3:// ModelDataUrl to load.",
@@ -949,6 +1105,13 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         }
         var->multi =
             jstr(pc, "Mode") && strcmp(jstr(pc, "Mode"), "MultiModel") == 0;
+        if (var->multi && var->script) {
+            rc = diag_set(d, KILN_EINVAL,
+                          "Multi-model endpoints serve kiln's built-in "
+                          "algorithms only; model %s is a script.",
+                          jstr(model, "ModelName"));
+            break;
+        }
         if (var->multi) {
             /* Models load when a request names them (load_model). */
             str_copy(var->mm_bucket, bucket, sizeof(var->mm_bucket));
@@ -960,8 +1123,16 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
                 var->inst[k]->id = k + 1;
             continue;
         }
-        snprintf(var->model_dir, sizeof(var->model_dir), "%s/%s-model", f->dir,
-                 var->name);
+        if (var->script) {
+            snprintf(var->tree, sizeof(var->tree), "%s/%s-ml", f->dir,
+                     var->name);
+            mkdir(var->tree, 0700);
+            snprintf(var->model_dir, sizeof(var->model_dir), "%.640s/model",
+                     var->tree);
+        } else {
+            snprintf(var->model_dir, sizeof(var->model_dir), "%s/%s-model",
+                     f->dir, var->name);
+        }
         snprintf(tgz, sizeof(tgz), "%s/%s-model.tar.gz", f->dir, var->name);
         mkdir(var->model_dir, 0700);
         rc = objstore_link_object(h->o.store, bucket, key, tgz, d);
@@ -978,6 +1149,8 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             break;
         }
         rc = artifact_extract(tgz, var->model_dir, MODEL_MAX, d);
+        if (!rc && var->script)
+            rc = script_code(h, account, var, cenv, d);
         if (rc)
             break;
         add_slots(var, var->count);
@@ -999,6 +1172,11 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             if (!f->v[vi].inst[k]->off)
                 rc = await_ready(h, &f->v[vi], f->v[vi].inst[k], d);
     if (rc) {
+        /* What the model servers said is in the logs the failure points
+         * to. */
+        for (size_t vi = 0; vi < f->nv; vi++)
+            for (int k = 0; !f->v[vi].multi && k < f->v[vi].slots; k++)
+                drain_to(h, account, name, job, &f->v[vi], f->v[vi].inst[k]);
         stop_fleet(h, f);
         return rc;
     }
@@ -2048,32 +2226,7 @@ int hoster_endpoint_delete(void *h, const char *account, const char *name)
 static void drain(struct hoster *h, const struct endpoint *e,
                   const struct variant *v, struct instance *in)
 {
-    char chunk[16384], group[160], stream[160];
-    ssize_t n;
-
-    if (e->job) {
-        snprintf(group, sizeof(group), "/aws/sagemaker/TransformJobs");
-        snprintf(stream, sizeof(stream), "%s/i-%d", e->name, in->id);
-    } else {
-        snprintf(group, sizeof(group), "/aws/sagemaker/Endpoints/%s", e->name);
-        snprintf(stream, sizeof(stream), "%s/i-%d", v->name, in->id);
-    }
-    fcntl(in->proc.out_fd, F_SETFL, O_NONBLOCK);
-    while ((n = read(in->proc.out_fd, chunk, sizeof(chunk))) > 0) {
-        buf_add(&in->pending, chunk, (size_t)n);
-        char *start = in->pending.data, *nl;
-        while ((nl = memchr(start, '\n',
-                            in->pending.len -
-                                (size_t)(start - in->pending.data)))) {
-            *nl = '\0';
-            meta_log_append(h->o.meta, e->account, group, stream,
-                            (int64_t)(tm_now() * 1000), start);
-            start = nl + 1;
-        }
-        size_t rest = in->pending.len - (size_t)(start - in->pending.data);
-        memmove(in->pending.data, start, rest);
-        in->pending.len = rest;
-    }
+    drain_to(h, e->account, e->name, e->job, v, in);
 }
 
 /* The endpoint the monitor watches after e (the first for NULL): every

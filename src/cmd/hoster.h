@@ -36,6 +36,7 @@ struct hoster_opts {
     const char *data_dir;
     const char *region;
     int max_instances; /* model servers at once; 0: from memory */
+    const char *bwrap; /* script-mode models run under this bubblewrap */
 };
 
 int hoster_new(const struct hoster_opts *o, struct hoster **out,

@@ -248,7 +248,8 @@ int cmd_server(int argc, char **argv)
                                  .store = store,
                                  .data_dir = c.data_dir,
                                  .region = c.region,
-                                 .max_instances = c.max_endpoint_instances};
+                                 .max_instances = c.max_endpoint_instances,
+                                 .bwrap = c.bwrap};
         rc = hoster_new(&ho, &hoster, &d);
     }
     if (!rc)

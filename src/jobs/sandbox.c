@@ -3,6 +3,8 @@
  */
 #include "jobs/sandbox.h"
 
+#include <string.h>
+
 #include "base/strv.h"
 
 /* What of /etc the host's Python, its libraries and name lookups read:
@@ -49,6 +51,14 @@ int sandbox_argv(const struct sandbox_plan *plan, char ***argv)
         strv_add(&b, "--ro-bind");
         strv_addf(&b, "%s/%s", plan->tree, plan->read_only[i]);
         strv_addf(&b, "%s/%s", SANDBOX_ROOT, plan->read_only[i]);
+    }
+    for (size_t i = 0; plan->binds && plan->binds[i] && plan->binds[i + 1] &&
+                       plan->binds[i + 2];
+         i += 3) {
+        strv_add(&b,
+                 strcmp(plan->binds[i], "rw") == 0 ? "--bind" : "--ro-bind");
+        strv_add(&b, plan->binds[i + 1]);
+        strv_add(&b, plan->binds[i + 2]);
     }
     if (plan->chdir)
         strv_addv(&b, (const char *const[]){"--chdir", plan->chdir, NULL});

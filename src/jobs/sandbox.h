@@ -28,6 +28,9 @@ struct sandbox_plan {
                                      read-only inside, NULL-ended */
     const char *hostname;         /* e.g. "algo-1" */
     const char *chdir;            /* working directory inside */
+    const char *const *binds;     /* more mounts: NULL-ended triples of
+                                     "ro" or "rw", host path, path
+                                     inside */
     bool network;                 /* share the host's network */
     const char *const *cmd;       /* the program and its arguments */
 };

@@ -2,12 +2,14 @@
  * fuzz_invoke.c - one POST /invocations of the k-means model server, as a
  * client sends it: the first line is the Content-Type, the second the
  * Accept header (which the server negotiates), the rest the body. The
- * model is fixed: 3 centers of 4 features.
+ * model is fixed: 3 centers of 4 features. The same headers go through
+ * the script-mode server's negotiation.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "algos/kmeans/serve.h"
+#include "algos/script/serve.h"
 #include "fuzz.h"
 
 static char *line(const uint8_t **p, const uint8_t *end)
@@ -36,6 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                   &type);
     if (!type || (status != 200 && status != 400 && status != 406 &&
                   status != 415 && status != 500))
+        abort();
+    char ct[128], at[128];
+    script_negotiate(ctype, accept, "application/json", ct, at, sizeof(ct));
+    if (!*at || strchr(at, '*'))
         abort();
     buf_release(&out);
     free(ctype);

@@ -223,3 +223,25 @@ def run_js(server, script, **env):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+def wait_training_job(sm, name):
+    """The botocore waiter; a Failed job ends it with a WaiterError."""
+    import botocore.exceptions
+    try:
+        sm.get_waiter("training_job_completed_or_stopped").wait(
+            TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    except botocore.exceptions.WaiterError as e:
+        assert "Failed" in str(e)
+    return sm.describe_training_job(TrainingJobName=name)
+
+
+def training_log_lines(server, job):
+    """The messages of a one-host job's log stream, oldest first."""
+    logs = client(server, "logs")
+    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                         logStreamNamePrefix=f"{job}/")["logStreams"]
+    assert stream["logStreamName"].startswith(f"{job}/algo-1-")
+    return [e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
+        startFromHead=True)["events"]]

@@ -18,8 +18,12 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from conftest import ACCOUNT, client
+from conftest import training_log_lines as log_lines
+from conftest import wait_training_job as wait
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 # The SDK's image for SKLearn(framework_version="1.2-1") in us-east-1.
@@ -31,21 +35,15 @@ import argparse, glob, json, os, socket, sys
 import numpy as np
 import joblib
 from sklearn.linear_model import LogisticRegression
-from helpers.scaling import standardize
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import make_pipeline
+from helpers.scaling import Standardize
 
-p = argparse.ArgumentParser()
-p.add_argument("--max_iter", type=int, default=100)
-p.add_argument("--tag", type=str)
-p.add_argument("--probe", type=str)
-p.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
-p.add_argument("--train", default=os.environ["SM_CHANNEL_TRAIN"])
-args = p.parse_args()
 
-data = np.loadtxt(glob.glob(os.path.join(args.train, "*.csv"))[0], delimiter=",")
-X, y = standardize(data[:, 1:]), data[:, 0]
-model = LogisticRegression(max_iter=args.max_iter).fit(X, y)
-print("train:accuracy=%.6f;" % model.score(X, y))
-joblib.dump(model, os.path.join(args.model_dir, "model.joblib"))
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+
 
 def writable(path):
     try:
@@ -55,25 +53,45 @@ def writable(path):
     except OSError:
         return False
 
-report = {
-    "argv": sys.argv[1:],
-    "env": {k: v for k, v in os.environ.items() if k.startswith("SM_")},
-    "hostname": socket.gethostname(),
-    "cwd": os.getcwd(),
-    "probe_visible": os.path.exists(args.probe),
-    "usr_writable": writable("/usr/kiln-probe"),
-    "input_writable": writable(os.path.join(args.train, "probe")),
-    "code_files": sorted(os.listdir("/opt/ml/code")),
-    "config": json.load(open("/opt/ml/input/config/hyperparameters.json")),
-}
-with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "report.json"), "w") as f:
-    json.dump(report, f)
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--max_iter", type=int, default=100)
+    p.add_argument("--tag", type=str)
+    p.add_argument("--probe", type=str)
+    p.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
+    p.add_argument("--train", default=os.environ["SM_CHANNEL_TRAIN"])
+    args = p.parse_args()
+
+    data = np.loadtxt(glob.glob(os.path.join(args.train, "*.csv"))[0], delimiter=",")
+    X, y = data[:, 1:], data[:, 0]
+    model = make_pipeline(Standardize(), LogisticRegression(max_iter=args.max_iter))
+    model.fit(X, y)
+    print("train:accuracy=%.6f;" % model.score(X, y))
+    joblib.dump(model, os.path.join(args.model_dir, "model.joblib"))
+
+    report = {
+        "argv": sys.argv[1:],
+        "env": {k: v for k, v in os.environ.items() if k.startswith("SM_")},
+        "hostname": socket.gethostname(),
+        "cwd": os.getcwd(),
+        "probe_visible": os.path.exists(args.probe),
+        "usr_writable": writable("/usr/kiln-probe"),
+        "input_writable": writable(os.path.join(args.train, "probe")),
+        "code_files": sorted(os.listdir("/opt/ml/code")),
+        "config": json.load(open("/opt/ml/input/config/hyperparameters.json")),
+    }
+    with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "report.json"), "w") as f:
+        json.dump(report, f)
 '''
 
 SCALING_PY = '''
-import numpy as np
-def standardize(x):
-    return (x - x.mean(axis=0)) / x.std(axis=0)
+from sklearn.preprocessing import StandardScaler
+
+
+class Standardize(StandardScaler):
+    """A class of the source directory: the model's pickle refers to it,
+    so serving needs the source directory too."""
 '''
 
 
@@ -143,40 +161,46 @@ def sdk_body(job, submit, program="train.py", hps=None, **over):
     return body
 
 
-def wait(sm, job):
-    try:
-        sm.get_waiter("training_job_completed_or_stopped").wait(
-            TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    except botocore.exceptions.WaiterError as e:
-        assert "Failed" in str(e)
-    return sm.describe_training_job(TrainingJobName=job)
-
-
-def log_lines(server, job):
-    logs = client(server, "logs")
-    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                         logStreamNamePrefix=f"{job}/")["logStreams"]
-    assert stream["logStreamName"].startswith(f"{job}/algo-1-")
-    return [e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/TrainingJobs",
-        logStreamName=stream["logStreamName"], startFromHead=True)["events"]]
-
-
 def tar_members(server, key):
     body = client(server, "s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as t:
         return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
 
 
-def test_sklearn_entry_point_trains_in_its_sandbox(server, iris, tmp_path):
+def load_with_source(model_file, submit, server, tmp_path):
+    """joblib.load with the job's source directory importable, as the
+    model's pickle names its classes."""
+    import sys
+    src = tmp_path / "src"
+    key = submit.split("/", 3)[3]
+    raw = client(server, "s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+        t.extractall(src)
+    sys.path.insert(0, str(src))
+    try:
+        return joblib.load(model_file)
+    finally:
+        sys.path.remove(str(src))
+
+
+SOURCE = {"train.py": TRAIN_PY, "helpers/__init__.py": "",
+          "helpers/scaling.py": SCALING_PY}
+
+
+@pytest.fixture(scope="module")
+def trained(server, iris):
+    """The SKLearn estimator's job: (its description, its submit dir)."""
     sm = client(server, "sagemaker")
     job = "sklearn-script-1"
-    submit = upload_source(server, job, {
-        "train.py": TRAIN_PY, "helpers/__init__.py": "",
-        "helpers/scaling.py": SCALING_PY})
+    submit = upload_source(server, job, SOURCE)
     sm.create_training_job(**sdk_body(job, submit, hps={
         "max_iter": 200, "tag": "v1", "probe": server.data_dir}))
-    d = wait(sm, job)
+    return wait(sm, job), submit
+
+
+def test_sklearn_entry_point_trains_in_its_sandbox(server, iris, trained, tmp_path):
+    d, submit = trained
+    job = d["TrainingJobName"]
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
     assert d["ModelArtifacts"]["S3ModelArtifacts"] == \
         f"s3://{BUCKET}/{job}/output/model.tar.gz"
@@ -184,14 +208,13 @@ def test_sklearn_entry_point_trains_in_its_sandbox(server, iris, tmp_path):
     # The model is the one the same code fits here, and its accuracy the
     # metric the job reported.
     x, y = iris
-    xs = (x - x.mean(axis=0)) / x.std(axis=0)
-    want = LogisticRegression(max_iter=200).fit(xs, y)
+    want = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200)).fit(x, y)
     model_file = tmp_path / "model.joblib"
     model_file.write_bytes(tar_members(server, f"{job}/output/model.tar.gz")["model.joblib"])
-    model = joblib.load(model_file)
-    assert (model.predict(xs) == want.predict(xs)).all()
+    model = load_with_source(model_file, submit, server, tmp_path)
+    assert (model.predict(x) == want.predict(x)).all()
     metrics = {m["MetricName"]: m["Value"] for m in d["FinalMetricDataList"]}
-    assert metrics["train:accuracy"] == pytest.approx(want.score(xs, y), abs=1e-6)
+    assert metrics["train:accuracy"] == pytest.approx(want.score(x, y), abs=1e-6)
 
     # The toolkit's contract, as the script saw it.
     report = json.loads(tar_members(server, f"{job}/output/output.tar.gz")["report.json"])
@@ -337,3 +360,173 @@ def test_script_mode_runs_on_one_instance(server, iris):
     d = wait(sm, job)
     assert d["TrainingJobStatus"] == "Failed"
     assert "InstanceCount to 1" in d["FailureReason"]
+
+
+def want_model(iris):
+    x, y = iris
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=200)).fit(x, y)
+
+
+def deploy(server, name, artifact, submit, **env):
+    """What SKLearnModel.deploy() creates: a model whose container names the
+    entry point and its code, a config, an endpoint; waits for it."""
+    sm = client(server, "sagemaker")
+    environment = {"SAGEMAKER_PROGRAM": "train.py",
+                   "SAGEMAKER_SUBMIT_DIRECTORY": submit,
+                   "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                   "SAGEMAKER_REGION": "us-east-1"}
+    environment.update(env)
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": artifact, "Environment": environment})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name,
+        "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    try:
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    except botocore.exceptions.WaiterError:
+        pass
+    return sm.describe_endpoint(EndpointName=name)
+
+
+def npy(array):
+    raw = io.BytesIO()
+    np.save(raw, array)
+    return raw.getvalue()
+
+
+def model_servers():
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in ps.splitlines() if "algo script serve" in line]
+
+
+def test_deploy_the_trained_script(server, iris, trained):
+    d, submit = trained
+    artifact = d["ModelArtifacts"]["S3ModelArtifacts"]
+    e = deploy(server, "iris", artifact, submit)
+    assert e["EndpointStatus"] == "InService", e.get("FailureReason")
+    rt = client(server, "sagemaker-runtime")
+    x, _ = iris
+    want = want_model(iris).predict(x)
+
+    # CSV in; JSON out, the default.
+    body = "\n".join(",".join(f"{v:g}" for v in row) for row in x[:20])
+    r = rt.invoke_endpoint(EndpointName="iris", ContentType="text/csv", Body=body)
+    assert r["ContentType"] == "application/json"
+    assert r["InvokedProductionVariant"] == "AllTraffic"
+    assert json.loads(r["Body"].read()) == want[:20].tolist()
+    # What the SDK's SKLearnPredictor sends and reads: NumPy's .npy.
+    r = rt.invoke_endpoint(EndpointName="iris", ContentType="application/x-npy",
+                           Accept="application/x-npy", Body=npy(x))
+    assert r["ContentType"] == "application/x-npy"
+    assert (np.load(io.BytesIO(r["Body"].read())) == want).all()
+    # JSON in, CSV out.
+    r = rt.invoke_endpoint(EndpointName="iris", ContentType="application/json",
+                           Accept="text/csv", Body=json.dumps(x[:3].tolist()))
+    assert [float(v) for v in r["Body"].read().decode().split()] == want[:3].tolist()
+
+    # The model's errors are ModelErrors with the container's status.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        rt.invoke_endpoint(EndpointName="iris", ContentType="text/csv", Body="1,2\n3,4\n")
+    err = e.value.response
+    assert err["Error"]["Code"] == "ModelError" and err["OriginalStatusCode"] == 500
+    assert "expecting 4 features" in err["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        rt.invoke_endpoint(EndpointName="iris", ContentType="image/png", Body=b"x")
+    assert e.value.response["OriginalStatusCode"] == 415
+
+    # One sandboxed model server, gone with the endpoint.
+    servers = model_servers()
+    assert len(servers) >= 1 and any("bwrap" in s for s in servers), servers
+    sm = client(server, "sagemaker")
+    sm.delete_endpoint(EndpointName="iris")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="iris",
+                                           WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert model_servers() == []
+
+
+CUSTOM_PY = TRAIN_PY + r"""
+
+import json as _json
+
+
+def input_fn(body, content_type):
+    assert isinstance(body, str) and content_type == "application/json"
+    return np.array(_json.loads(body)["rows"], dtype=float)
+
+
+def predict_fn(data, model):
+    if os.path.exists(os.environ.get("KILN_PROBE", "/nonexistent")):
+        raise RuntimeError("the model server can see the data directory")
+    return model.predict_proba(data)
+
+
+def output_fn(prediction, accept):
+    return _json.dumps({"probabilities": prediction.round(6).tolist()}), "application/vnd.iris+json"
+"""
+
+
+def test_custom_handlers_and_failures(server, iris, trained):
+    d, _ = trained
+    artifact = d["ModelArtifacts"]["S3ModelArtifacts"]
+    custom = upload_source(server, "custom", dict(SOURCE, **{"train.py": CUSTOM_PY}))
+    e = deploy(server, "iris-custom", artifact, custom, KILN_PROBE=server.data_dir)
+    assert e["EndpointStatus"] == "InService", e.get("FailureReason")
+    rt = client(server, "sagemaker-runtime")
+    x, _ = iris
+    r = rt.invoke_endpoint(EndpointName="iris-custom", ContentType="application/json",
+                           Body=json.dumps({"rows": x[:5].tolist()}))
+    assert r["ContentType"] == "application/vnd.iris+json"
+    got = np.array(json.loads(r["Body"].read())["probabilities"])
+    assert np.allclose(got, want_model(iris).predict_proba(x[:5]), atol=1e-5)
+    client(server, "sagemaker").delete_endpoint(EndpointName="iris-custom")
+
+    # No model_fn: the server never answers /ping, the endpoint fails, and
+    # its log says why.
+    broken = upload_source(server, "broken", {"train.py": "print('no model_fn here')\n"})
+    e = deploy(server, "iris-broken", artifact, broken)
+    assert e["EndpointStatus"] == "Failed"
+    logs = client(server, "logs")
+    group = "/aws/sagemaker/Endpoints/iris-broken"
+    text = "\n".join(ev["message"] for stream in logs.describe_log_streams(
+        logGroupName=group)["logStreams"] for ev in logs.get_log_events(
+        logGroupName=group, logStreamName=stream["logStreamName"])["events"])
+    assert "has no model_fn" in text, text
+
+    # Code that is not there fails the endpoint with a clear reason.
+    e = deploy(server, "iris-nocode", artifact, f"s3://{BUCKET}/missing/sourcedir.tar.gz")
+    assert e["EndpointStatus"] == "Failed"
+    assert "Could not find the code" in e["FailureReason"]
+
+
+def test_batch_transform_with_the_script_model(server, iris, trained):
+    """Batch transform runs the same model server: MultiRecord batches of
+    CSV lines to the default input_fn, answers as CSV lines."""
+    d, submit = trained
+    sm = client(server, "sagemaker")
+    sm.create_model(ModelName="iris-batch", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": d["ModelArtifacts"]["S3ModelArtifacts"],
+        "Environment": {"SAGEMAKER_PROGRAM": "train.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": submit}})
+    x, _ = iris
+    body = "\n".join(",".join(f"{v:g}" for v in row) for row in x) + "\n"
+    client(server, "s3").put_object(Bucket=BUCKET, Key="batch-in/iris.csv", Body=body.encode())
+    sm.create_transform_job(
+        TransformJobName="iris-batch", ModelName="iris-batch", BatchStrategy="MultiRecord",
+        TransformInput={"DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/batch-in/"}},
+            "ContentType": "text/csv", "SplitType": "Line"},
+        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/batch-out", "Accept": "text/csv",
+                         "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+    try:
+        sm.get_waiter("transform_job_completed_or_stopped").wait(
+            TransformJobName="iris-batch", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    except botocore.exceptions.WaiterError:
+        pass
+    t = sm.describe_transform_job(TransformJobName="iris-batch")
+    assert t["TransformJobStatus"] == "Completed", t.get("FailureReason")
+    out = client(server, "s3").get_object(Bucket=BUCKET, Key="batch-out/iris.csv.out")
+    got = [float(v) for v in out["Body"].read().decode().split()]
+    assert got == want_model(iris).predict(x).tolist()

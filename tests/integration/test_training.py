@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 from conftest import ACCOUNT, KILN, aws, client, kiln
+from conftest import training_log_lines as job_log_lines
+from conftest import wait_training_job as wait
 
 FM = "/usr/share/datasets/fashion-mnist"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
@@ -65,26 +67,6 @@ def job_body(name, **over):
     }
     body.update(over)
     return body
-
-
-def wait(sm, name):
-    """The botocore waiter; a Failed job ends it with a WaiterError."""
-    try:
-        sm.get_waiter("training_job_completed_or_stopped").wait(
-            TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    except botocore.exceptions.WaiterError as e:
-        assert "Failed" in str(e)
-    return sm.describe_training_job(TrainingJobName=name)
-
-
-def job_log_lines(server, job):
-    """The messages of a one-host job's log stream, oldest first."""
-    logs = client(server, "logs")
-    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                         logStreamNamePrefix=f"{job}/")["logStreams"]
-    return [e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
-        startFromHead=True)["events"]]
 
 
 def read_model(raw):

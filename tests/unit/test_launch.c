@@ -235,13 +235,21 @@ static void test_sandbox_argv(void)
              "--chdir /opt/ml/code -- /usr/bin/python3 train.py --k 3");
     mem_free(got);
 
-    /* The network only when asked for; nothing without a command. */
+    /* The network only when asked for; more mounts after the tree;
+     * nothing without a command. */
+    static const char *const binds[] = {"ro", "/usr/bin/kiln", "/opt/kiln/kiln",
+                                        "rw", "/tmp/s",        "/run/kiln",
+                                        NULL};
     p.network = true;
     p.read_only = NULL;
+    p.binds = binds;
     ASSERT_EQ(sandbox_argv(&p, &argv), 0);
     got = joined(argv);
     launch_argv_free(argv);
     ASSERT_CONTAINS(got, "--unshare-all --share-net --hostname algo-1");
+    ASSERT_CONTAINS(got, "--bind /d/jobs/a/j/algo-1 /opt/ml --ro-bind "
+                         "/usr/bin/kiln /opt/kiln/kiln --bind /tmp/s /run/kiln "
+                         "--chdir /opt/ml/code --");
     mem_free(got);
     p.cmd = NULL;
     ASSERT_EQ(sandbox_argv(&p, &argv), KILN_EINVAL);
