@@ -5,8 +5,11 @@
  * kiln runs no container images yet, so a processing job runs one of
  * kiln's built-in processing images: Model Monitor's analyzer
  * ("sagemaker-model-monitor-analyzer", under any registry and tag), which
- * `kiln algo model-monitor analyze` implements. Any other image is refused
- * at Create. The document is DescribeProcessingJob's answer, with the
+ * `kiln algo model-monitor analyze` implements; or, for any other image,
+ * its ContainerEntrypoint and ContainerArguments with this machine's
+ * programs in a sandbox (script processing: the SDK's ScriptProcessor and
+ * SKLearnProcessor). An image without an entry point is refused at
+ * Create. The document is DescribeProcessingJob's answer, with the
  * defaults filled in; the runner (cmd/processor.c) updates it.
  */
 #include "api/processing.h"
@@ -215,14 +218,18 @@ static int refused(json_t *in, struct kiln_diag *d)
     size_t i;
     json_t *x;
 
-    if (!processing_builtin_image(str(app, "ImageUri")))
+    bool builtin = processing_builtin_image(str(app, "ImageUri"));
+    if (!builtin && !json_object_get(app, "ContainerEntrypoint"))
         return diag_set(d, KILN_EVALIDATION,
                         "kiln runs no container images yet: a processing "
                         "job's ImageUri must be a built-in processing image "
-                        "(sagemaker-model-monitor-analyzer), not '%.200s'.",
+                        "(sagemaker-model-monitor-analyzer), or the job must "
+                        "give the ContainerEntrypoint to run with this "
+                        "machine's programs (script processing), not "
+                        "'%.200s' alone.",
                         str(app, "ImageUri"));
-    if (json_object_get(app, "ContainerEntrypoint") ||
-        json_object_get(app, "ContainerArguments"))
+    if (builtin && (json_object_get(app, "ContainerEntrypoint") ||
+                    json_object_get(app, "ContainerArguments")))
         return diag_set(d, KILN_EVALIDATION,
                         "The built-in analyzer takes no ContainerEntrypoint "
                         "or ContainerArguments: it is configured by "
@@ -279,7 +286,7 @@ static int refused(json_t *in, struct kiln_diag *d)
                         str(cluster, "InstanceType"));
     if (json_integer_value(json_object_get(cluster, "InstanceCount")) != 1)
         return diag_set(d, KILN_EVALIDATION,
-                        "The built-in analyzer runs on one instance: set "
+                        "kiln runs processing jobs on one instance: set "
                         "InstanceCount to 1.");
     return 0;
 }

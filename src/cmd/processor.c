@@ -8,14 +8,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/processing.h"
 #include "base/fsx.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/strv.h"
 #include "base/tm.h"
 #include "cmd/inputs.h"
 #include "cmd/jobset.h"
 #include "jobs/proc.h"
+#include "jobs/sandbox.h"
 
 #define TYPE         "processing-job"
 #define LOG_GROUP    "/aws/sagemaker/ProcessingJobs"
@@ -31,6 +34,7 @@ struct processor {
     char *root; /* <data>/processing: each job's directory */
     char exe[4096];
     char *region;
+    char *bwrap; /* script processing's sandbox */
     struct jobset *jobs;
     struct jobset_records records;
 };
@@ -281,34 +285,128 @@ static void on_line(void *ctx, const char *line, size_t len)
     log_line(ctx, line, len);
 }
 
-/* Runs the built-in image; 0, or the diag says why it failed. */
+/* The files SageMaker gives every processing container:
+ * /opt/ml/config/processingjobconfig.json (the job's description) and
+ * resourceconfig.json. */
+static int write_config(struct run *r)
+{
+    struct buf p = BUF_INIT(8192);
+    json_t *res =
+        json_pack("{s:s, s:[s]}", "current_host", "algo-1", "hosts", "algo-1");
+    int rc = 0;
+
+    buf_addf(&p, "%s/opt/ml/config/", r->tree);
+    fsx_make_parents(p.data, strlen(r->tree));
+    buf_adds(&p, "processingjobconfig.json");
+    if (json_dump_file(r->doc, buf_cstr(&p), JSON_INDENT(2)) != 0)
+        rc = KILN_EIO;
+    buf_reset(&p);
+    buf_addf(&p, "%s/opt/ml/config/resourceconfig.json", r->tree);
+    if (!rc && json_dump_file(res, buf_cstr(&p), 0) != 0)
+        rc = KILN_EIO;
+    if (rc)
+        diag_set(&r->d, rc, "cannot write %s", buf_cstr(&p));
+    json_decref(res);
+    buf_release(&p);
+    return rc;
+}
+
+/*
+ * Script processing: the job's ContainerEntrypoint and ContainerArguments
+ * under bubblewrap, with the job's /opt/ml (inputs and config read-only:
+ * input files are links to the object store's blobs) and this machine's
+ * programs.
+ */
+static int script_argv(struct run *r, struct strv *argv)
+{
+    json_t *app = json_object_get(r->doc, "AppSpecification");
+    json_t *net = json_object_get(r->doc, "NetworkConfig");
+    struct strv cmd = STRV_INIT, ro = STRV_INIT;
+    struct buf tree = BUF_INIT(8192);
+    char **out = NULL;
+    size_t i;
+    json_t *x;
+    int rc;
+
+    json_array_foreach(json_object_get(app, "ContainerEntrypoint"), i, x)
+        strv_add(&cmd, json_string_value(x));
+    json_array_foreach(json_object_get(app, "ContainerArguments"), i, x)
+        strv_add(&cmd, json_string_value(x));
+    strv_add(&ro, "config");
+    json_array_foreach(json_object_get(r->doc, "ProcessingInputs"), i, x)
+    {
+        /* LocalPath is under /opt/ml/processing/ (checked at Create). */
+        const char *local = jstr(json_object_get(x, "S3Input"), "LocalPath");
+        if (local && str_starts(local, SANDBOX_ROOT "/"))
+            strv_add(&ro, local + strlen(SANDBOX_ROOT "/"));
+    }
+    buf_addf(&tree, "%s" SANDBOX_ROOT, r->tree);
+    for (i = 0; i < ro.n; i++) {
+        struct buf dir = BUF_INIT(8192);
+        buf_addf(&dir, "%s/%s/", buf_cstr(&tree), ro.items[i]);
+        fsx_make_parents(dir.data, strlen(r->tree));
+        buf_release(&dir);
+    }
+    struct sandbox_plan plan = {
+        .bwrap = r->p->bwrap,
+        .tree = buf_cstr(&tree),
+        .read_only = strv_argv(&ro),
+        .hostname = "algo-1",
+        .chdir = "/",
+        .network =
+            !json_is_true(json_object_get(net, "EnableNetworkIsolation")),
+        .cmd = strv_argv(&cmd),
+    };
+    rc = sandbox_argv(&plan, &out);
+    if (rc)
+        diag_set(&r->d, rc, "ClientError: the job has no ContainerEntrypoint");
+    else
+        strv_addv(argv, (const char *const *)out);
+    strv_free_argv(out);
+    strv_release(&cmd);
+    strv_release(&ro);
+    buf_release(&tree);
+    return rc;
+}
+
+/* Runs the built-in image or the script; 0, or the diag says why it
+ * failed. */
 static int run_image(struct run *r, const char **why)
 {
-    const char *argv[] = {r->p->exe, "algo", "model-monitor", "analyze", NULL};
-    json_t *env = json_object_get(r->doc, "Environment");
-    size_t n = json_object_size(env), i = 0;
-    char **envp = xcalloc(n + 6, sizeof(*envp));
-    struct buf b = BUF_INIT(64 * 1024);
+    json_t *app = json_object_get(r->doc, "AppSpecification");
+    bool script = !processing_builtin_image(jstr(app, "ImageUri"));
+    struct strv argv = STRV_INIT, env = STRV_INIT;
     const char *k;
     json_t *v;
     struct proc c;
-    int status = 0, rc;
+    int status = 0, rc = 0;
 
-    buf_addf(&b, "KILN_PROCESSING_ROOT=%s", r->tree);
-    envp[i++] = buf_detach(&b, NULL);
-    buf_addf(&b, "PROCESSING_JOB_NAME=%s", r->job->name);
-    envp[i++] = buf_detach(&b, NULL);
-    buf_addf(&b, "AWS_REGION=%s", r->p->region);
-    envp[i++] = buf_detach(&b, NULL);
-    buf_adds(&b, "PATH=/usr/local/bin:/usr/bin:/bin");
-    envp[i++] = buf_detach(&b, NULL);
-    json_object_foreach(env, k, v)
-    {
-        buf_addf(&b, "%s=%s", k, json_string_value(v));
-        envp[i++] = buf_detach(&b, NULL);
+    strv_addf(&env, "PROCESSING_JOB_NAME=%s", r->job->name);
+    strv_addf(&env, "AWS_REGION=%s", r->p->region);
+    strv_add(&env, "PATH=/usr/local/bin:/usr/bin:/bin");
+    if (script) {
+        strv_addv(&env, (const char *const[]){"HOME=/tmp",
+                                              "PYTHONUNBUFFERED=TRUE", NULL});
+        if (access(r->p->bwrap, X_OK) != 0)
+            rc = diag_set(&r->d, KILN_EIO,
+                          "InternalServerError: script processing needs "
+                          "bubblewrap at %s (apt-get install bubblewrap)",
+                          r->p->bwrap);
+        if (!rc)
+            rc = script_argv(r, &argv);
+    } else {
+        strv_addv(&argv,
+                  (const char *const[]){r->p->exe, "algo", "model-monitor",
+                                        "analyze", NULL});
+        strv_addf(&env, "KILN_PROCESSING_ROOT=%s", r->tree);
     }
+    json_object_foreach(json_object_get(r->doc, "Environment"), k, v)
+        strv_addf(&env, "%s=%s", k, json_string_value(v));
     proc_init(&c);
-    rc = proc_start(&c, argv, (const char *const *)envp, r->tree, &r->d);
+    if (!rc)
+        rc = write_config(r);
+    if (!rc)
+        rc = proc_start(&c, strv_argv(&argv), strv_argv(&env), r->tree, &r->d);
     if (!rc) {
         struct proc_pump o = {.max_line = MAX_LOG_LINE,
                               .grace = STOP_GRACE,
@@ -325,13 +423,11 @@ static int run_image(struct run *r, const char **why)
             rc = diag_set(
                 &r->d, KILN_EINVAL, "%s%s",
                 str_starts(r->last, "ClientError: ") ? "" : "AlgorithmError: ",
-                r->last[0] ? r->last : "the analyzer failed");
+                r->last[0] ? r->last : "the container exited with an error");
     }
     proc_release(&c);
-    for (size_t x = 0; x < i; x++)
-        mem_free(envp[x]);
-    mem_free(envp);
-    buf_release(&b);
+    strv_release(&argv);
+    strv_release(&env);
     return rc;
 }
 
@@ -434,7 +530,7 @@ int processor_stop(void *pv, const char *account, const char *name)
 }
 
 int processor_new(struct meta *meta, struct objstore *store,
-                  const char *data_dir, const char *region,
+                  const char *data_dir, const char *region, const char *bwrap,
                   struct processor **out, struct kiln_diag *d)
 {
     struct processor *p = xcalloc(1, sizeof(*p));
@@ -449,6 +545,7 @@ int processor_new(struct meta *meta, struct objstore *store,
     p->meta = meta;
     p->store = store;
     p->region = xstrdup(region);
+    p->bwrap = xstrdup(bwrap ? bwrap : "/usr/bin/bwrap");
     buf_addf(&b, "%s/processing", data_dir);
     p->root = buf_detach(&b, NULL);
     fsx_remove_tree(p->root);
@@ -469,5 +566,6 @@ void processor_free(struct processor *p)
     fsx_remove_tree(p->root);
     mem_free(p->root);
     mem_free(p->region);
+    mem_free(p->bwrap);
     mem_free(p);
 }

@@ -257,7 +257,8 @@ int cmd_server(int argc, char **argv)
     if (!rc)
         rc = transformer_new(m, store, hoster, c.data_dir, &transformer, &d);
     if (!rc)
-        rc = processor_new(m, store, c.data_dir, c.region, &processor, &d);
+        rc = processor_new(m, store, c.data_dir, c.region, c.bwrap, &processor,
+                           &d);
     if (rc) {
         fprintf(stderr, "kiln server: %s\n", d.msg);
         goto out;

@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from conftest import ACCOUNT, client
 from conftest import training_log_lines as log_lines
 from conftest import wait_training_job as wait
+from test_tuning import wait as wait_tuning
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 # The SDK's image for SKLearn(framework_version="1.2-1") in us-east-1.
@@ -58,7 +59,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--max_iter", type=int, default=100)
     p.add_argument("--tag", type=str)
-    p.add_argument("--probe", type=str)
+    p.add_argument("--probe", type=str, default="/nonexistent")
     p.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
     p.add_argument("--train", default=os.environ["SM_CHANNEL_TRAIN"])
     args = p.parse_args()
@@ -530,3 +531,150 @@ def test_batch_transform_with_the_script_model(server, iris, trained):
     out = client(server, "s3").get_object(Bucket=BUCKET, Key="batch-out/iris.csv.out")
     got = [float(v) for v in out["Body"].read().decode().split()]
     assert got == want_model(iris).predict(x).tolist()
+
+
+PREPROCESS_PY = r'''
+import argparse, glob, json, os
+import numpy as np
+
+p = argparse.ArgumentParser()
+p.add_argument("--train-test-split-ratio", type=float, default=0.3)
+args = p.parse_args()
+print("job:", json.load(open("/opt/ml/config/processingjobconfig.json"))["ProcessingJobName"])
+data = np.loadtxt(glob.glob("/opt/ml/processing/input/*.csv")[0], delimiter=",")
+order = np.random.default_rng(0).permutation(len(data))
+n_test = int(len(data) * args.train_test_split_ratio)
+np.savetxt("/opt/ml/processing/train/train.csv", data[order[n_test:]], delimiter=",", fmt="%g")
+np.savetxt("/opt/ml/processing/test/test.csv", data[order[:n_test]], delimiter=",", fmt="%g")
+try:
+    open("/opt/ml/processing/input/iris.csv", "a").write("tampered")
+    print("input is writable")
+except OSError:
+    print("input is read-only")
+if os.environ.get("FAIL_NOW"):
+    raise ValueError("the split ratio is out of range")
+'''
+
+
+def processing_job(server, name, env=None):
+    """What SKLearnProcessor.run(code=..., inputs=..., outputs=...) sends."""
+    s3 = client(server, "s3")
+    s3.put_object(Bucket=BUCKET, Key=f"{name}/input/code/preprocessing.py",
+                  Body=PREPROCESS_PY.encode())
+    sm = client(server, "sagemaker")
+    out = f"s3://{BUCKET}/{name}/output"
+    sm.create_processing_job(
+        ProcessingJobName=name, RoleArn=ROLE,
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1,
+                                               "InstanceType": "ml.m5.xlarge",
+                                               "VolumeSizeInGB": 30}},
+        AppSpecification={
+            "ImageUri": IMAGE,
+            "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/preprocessing.py"],
+            "ContainerArguments": ["--train-test-split-ratio", "0.2"]},
+        ProcessingInputs=[
+            {"InputName": "input-1", "AppManaged": False, "S3Input": {
+                "S3Uri": f"s3://{BUCKET}/iris/train", "LocalPath": "/opt/ml/processing/input",
+                "S3DataType": "S3Prefix", "S3InputMode": "File",
+                "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}},
+            {"InputName": "code", "AppManaged": False, "S3Input": {
+                "S3Uri": f"s3://{BUCKET}/{name}/input/code/preprocessing.py",
+                "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
+                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated",
+                "S3CompressionType": "None"}}],
+        ProcessingOutputConfig={"Outputs": [
+            {"OutputName": "train", "AppManaged": False, "S3Output": {
+                "S3Uri": f"{out}/train", "LocalPath": "/opt/ml/processing/train",
+                "S3UploadMode": "EndOfJob"}},
+            {"OutputName": "test", "AppManaged": False, "S3Output": {
+                "S3Uri": f"{out}/test", "LocalPath": "/opt/ml/processing/test",
+                "S3UploadMode": "EndOfJob"}}]},
+        Environment=env or {})
+    try:
+        sm.get_waiter("processing_job_completed_or_stopped").wait(
+            ProcessingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    except botocore.exceptions.WaiterError:
+        pass
+    return sm.describe_processing_job(ProcessingJobName=name)
+
+
+def processing_log(server, name):
+    logs = client(server, "logs")
+    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
+                                         logStreamNamePrefix=f"{name}/")["logStreams"]
+    return [e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/sagemaker/ProcessingJobs",
+        logStreamName=stream["logStreamName"], startFromHead=True)["events"]]
+
+
+def test_sklearn_processor_script(server, iris):
+    d = processing_job(server, "iris-split")
+    assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+    s3 = client(server, "s3")
+    train = np.loadtxt(io.BytesIO(s3.get_object(
+        Bucket=BUCKET, Key="iris-split/output/train/train.csv")["Body"].read()), delimiter=",")
+    test = np.loadtxt(io.BytesIO(s3.get_object(
+        Bucket=BUCKET, Key="iris-split/output/test/test.csv")["Body"].read()), delimiter=",")
+    assert len(train) == 120 and len(test) == 30
+    x, y = iris
+    whole = sorted(map(tuple, np.vstack([train, test]).round(4)))
+    assert whole == sorted(map(tuple, np.column_stack([y, x]).round(4)))
+    lines = processing_log(server, "iris-split")
+    assert "job: iris-split" in lines and "input is read-only" in lines
+    # The channel's object is untouched.
+    body = s3.get_object(Bucket=BUCKET, Key="iris/train/iris.csv")["Body"].read()
+    assert b"tampered" not in body
+
+
+def test_failing_processing_script(server, iris):
+    d = processing_job(server, "iris-split-fails", env={"FAIL_NOW": "1"})
+    assert d["ProcessingJobStatus"] == "Failed"
+    assert d["FailureReason"] == "AlgorithmError: ValueError: the split ratio is out of range"
+
+
+
+def test_tuning_a_script(server, iris, trained):
+    """HyperparameterTuner over the SKLearn estimator: the SDK's static
+    hyper-parameters name the entry point, the tuned one arrives as text
+    (max_iter=37), which the toolkit decodes as JSON before argparse sees
+    it; the objective comes from the job's MetricDefinitions."""
+    _, submit = trained
+    base = sdk_body("unused", submit)
+    static = dict(base["HyperParameters"])
+    static.update({"sagemaker_estimator_class_name": '"SKLearn"',
+                   "sagemaker_estimator_module": '"sagemaker.sklearn.estimator"',
+                   "_tuning_objective_metric": '"train:accuracy"'})
+    sm = client(server, "sagemaker")
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="tune-script",
+        HyperParameterTuningJobConfig={
+            "Strategy": "Random",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize",
+                                                 "MetricName": "train:accuracy"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {"IntegerParameterRanges": [
+                {"Name": "max_iter", "MinValue": "1", "MaxValue": "100",
+                 "ScalingType": "Auto"}]},
+            "TrainingJobEarlyStoppingType": "Off"},
+        TrainingJobDefinition={
+            "AlgorithmSpecification": {
+                k: v for k, v in base["AlgorithmSpecification"].items()
+                if k != "EnableSageMakerMetricsTimeSeries"},
+            "StaticHyperParameters": static, "RoleArn": ROLE,
+            "InputDataConfig": base["InputDataConfig"],
+            "OutputDataConfig": base["OutputDataConfig"],
+            "ResourceConfig": base["ResourceConfig"],
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600}})
+    d = wait_tuning(sm, "tune-script")
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["TrainingJobStatusCounters"]["Completed"] == 4
+    jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="tune-script")["TrainingJobSummaries"]
+    values = [j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in jobs]
+    assert d["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == \
+        max(values)
+    for j in jobs:
+        n = int(j["TunedHyperParameters"]["max_iter"])
+        assert 1 <= n <= 100
+        lines = log_lines(server, j["TrainingJobName"])
+        assert any(line.endswith(f"train.py --max_iter {n}") for line in lines), lines[:3]
