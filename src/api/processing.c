@@ -6,11 +6,12 @@
  * kiln's built-in processing images: Model Monitor's analyzer
  * ("sagemaker-model-monitor-analyzer", under any registry and tag), which
  * `kiln algo model-monitor analyze` implements; or, for any other image,
- * its ContainerEntrypoint and ContainerArguments with this machine's
- * programs in a sandbox (script processing: the SDK's ScriptProcessor and
- * SKLearnProcessor). An image without an entry point is refused at
- * Create. The document is DescribeProcessingJob's answer, with the
- * defaults filled in; the runner (cmd/processor.c) updates it.
+ * that image if it was loaded (`kiln admin images load`), else its
+ * ContainerEntrypoint and ContainerArguments with this machine's programs
+ * (script processing: the SDK's ScriptProcessor and SKLearnProcessor),
+ * in a sandbox. The runner fails a job that has neither. The document is
+ * DescribeProcessingJob's answer, with the defaults filled in; the runner
+ * (cmd/processor.c) updates it.
  */
 #include "api/processing.h"
 
@@ -219,15 +220,6 @@ static int refused(json_t *in, struct kiln_diag *d)
     json_t *x;
 
     bool builtin = processing_builtin_image(str(app, "ImageUri"));
-    if (!builtin && !json_object_get(app, "ContainerEntrypoint"))
-        return diag_set(d, KILN_EVALIDATION,
-                        "kiln runs no container images yet: a processing "
-                        "job's ImageUri must be a built-in processing image "
-                        "(sagemaker-model-monitor-analyzer), or the job must "
-                        "give the ContainerEntrypoint to run with this "
-                        "machine's programs (script processing), not "
-                        "'%.200s' alone.",
-                        str(app, "ImageUri"));
     if (builtin && (json_object_get(app, "ContainerEntrypoint") ||
                     json_object_get(app, "ContainerArguments")))
         return diag_set(d, KILN_EVALIDATION,

@@ -6,6 +6,8 @@
 #include "base/buf.h"
 #include "base/mem.h"
 
+#include <string.h>
+
 #define STRV_ITEM_MAX (1 << 20)
 
 static void grow(struct strv *v)
@@ -40,6 +42,18 @@ void strv_addv(struct strv *v, const char *const *list)
 {
     for (size_t i = 0; list && list[i]; i++)
         strv_add(v, list[i]);
+}
+
+void strv_setenv(struct strv *v, const char *kv)
+{
+    size_t n = strcspn(kv, "=");
+    for (size_t i = 0; i < v->n; i++)
+        if (strncmp(v->items[i], kv, n) == 0 && v->items[i][n] == '=') {
+            mem_free(v->items[i]);
+            v->items[i] = xstrdup(kv);
+            return;
+        }
+    strv_add(v, kv);
 }
 
 const char *const *strv_argv(const struct strv *v)

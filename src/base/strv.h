@@ -29,6 +29,10 @@ void strv_addf(struct strv *v, const char *fmt, ...) KILN_PRINTF(2, 3);
 /* Appends every string of the NULL-terminated list. */
 void strv_addv(struct strv *v, const char *const *list);
 
+/* Sets NAME=VALUE (kv) in an environment vector, replacing an earlier
+ * value of NAME. */
+void strv_setenv(struct strv *v, const char *kv);
+
 /* The NULL-terminated array (an empty one before the first add). */
 const char *const *strv_argv(const struct strv *v);
 

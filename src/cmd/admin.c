@@ -18,6 +18,8 @@
 #include "api/dispatch.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/strv.h"
+#include "jobs/image.h"
 #include "meta/meta.h"
 #include "s3/s3.h"
 
@@ -134,6 +136,45 @@ static int keys(const struct kiln_config *c, int argc, char **argv)
     }
     meta_close(m);
     return status;
+}
+
+/* kiln admin images load FILE [--tag REF]... | list | remove REF */
+static int images(const struct kiln_config *c, int argc, char **argv)
+{
+    const char *verb = argc > 0 ? argv[0] : "list";
+    struct strv tags = STRV_INIT, out = STRV_INIT;
+    struct kiln_diag d = {0};
+    const char *target = NULL;
+    int rc = 0;
+
+    for (int i = 1; i < argc && !rc; i++) {
+        if (strcmp(argv[i], "--tag") == 0 && i + 1 < argc)
+            strv_add(&tags, argv[++i]);
+        else if (argv[i][0] != '-' && !target)
+            target = argv[i];
+        else
+            rc = diag_set(&d, KILN_EINVAL, "unknown argument '%s'", argv[i]);
+    }
+    if (rc) {
+        /* the message says which argument */
+    } else if (strcmp(verb, "load") == 0 && target) {
+        rc = image_load(c->data_dir, target, strv_argv(&tags), &out, &d);
+    } else if (strcmp(verb, "list") == 0) {
+        rc = image_list(c->data_dir, &out, &d);
+    } else if (strcmp(verb, "remove") == 0 && target) {
+        rc = image_remove(c->data_dir, target, &d);
+    } else {
+        rc = diag_set(&d, KILN_EINVAL,
+                      "usage: kiln admin images load FILE [--tag REF]... | "
+                      "list | remove REF");
+    }
+    for (size_t i = 0; i < out.n; i++)
+        printf("%s\n", out.items[i]);
+    if (rc)
+        fprintf(stderr, "kiln admin images: %s\n", d.msg);
+    strv_release(&tags);
+    strv_release(&out);
+    return rc ? (rc == KILN_EINVAL && !target ? 2 : 1) : 0;
 }
 
 static int config_cmd(const struct kiln_config *c, int argc, char **argv)
@@ -304,9 +345,11 @@ int cmd_admin(int argc, char **argv)
         status = api_doc();
     else if (nrest >= 1 && strcmp(args[0], "config") == 0)
         status = config_cmd(&c, nrest - 1, args + 1);
+    else if (nrest >= 1 && strcmp(args[0], "images") == 0)
+        status = images(&c, nrest - 1, args + 1);
     else
-        fprintf(stderr,
-                "usage: kiln admin keys|config|convert|api-coverage ...\n");
+        fprintf(stderr, "usage: kiln admin "
+                        "keys|config|convert|api-coverage|images ...\n");
 out:
     config_release(&c);
     return status;

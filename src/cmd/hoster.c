@@ -1074,8 +1074,8 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
             rc = diag_set(d, KILN_EINVAL,
                           "The image of model %s (%s) is not a kiln "
                           "built-in algorithm and its Environment names no "
-                          "entry point (SAGEMAKER_PROGRAM); bring-your-own "
-                          "images are not supported yet.",
+                          "entry point (SAGEMAKER_PROGRAM); kiln does not "
+                          "serve bring-your-own images yet.",
                           jstr(model, "ModelName"), var->image);
             break;
         }

@@ -17,6 +17,7 @@
 #include "base/tm.h"
 #include "cmd/inputs.h"
 #include "cmd/jobset.h"
+#include "jobs/image.h"
 #include "jobs/proc.h"
 #include "jobs/sandbox.h"
 
@@ -34,7 +35,8 @@ struct processor {
     char *root; /* <data>/processing: each job's directory */
     char exe[4096];
     char *region;
-    char *bwrap; /* script processing's sandbox */
+    char *bwrap;    /* script processing's sandbox */
+    char *data_dir; /* images/ is there */
     struct jobset *jobs;
     struct jobset_records records;
 };
@@ -312,15 +314,22 @@ static int write_config(struct run *r)
 }
 
 /*
- * Script processing: the job's ContainerEntrypoint and ContainerArguments
- * under bubblewrap, with the job's /opt/ml (inputs and config read-only:
- * input files are links to the object store's blobs) and this machine's
+ * A processing container: the job's ContainerEntrypoint (else the image's
+ * ENTRYPOINT) and ContainerArguments (else the image's CMD) under
+ * bubblewrap, with the job's /opt/ml (inputs and config read-only: input
+ * files are links to the object store's blobs) and either a loaded
+ * image's root file system (image: its Env first) or this machine's
  * programs.
  */
-static int script_argv(struct run *r, struct strv *argv)
+static int script_argv(struct run *r, const struct image *image,
+                       struct strv *argv)
 {
     json_t *app = json_object_get(r->doc, "AppSpecification");
     json_t *net = json_object_get(r->doc, "NetworkConfig");
+    json_t *cfg = image ? image->config : NULL;
+    json_t *entry = json_object_get(app, "ContainerEntrypoint");
+    json_t *args = json_object_get(app, "ContainerArguments");
+    const char *workdir = json_string_value(json_object_get(cfg, "WorkingDir"));
     struct strv cmd = STRV_INIT, ro = STRV_INIT;
     struct buf tree = BUF_INIT(8192);
     char **out = NULL;
@@ -328,10 +337,11 @@ static int script_argv(struct run *r, struct strv *argv)
     json_t *x;
     int rc;
 
-    json_array_foreach(json_object_get(app, "ContainerEntrypoint"), i, x)
+    json_array_foreach(entry ? entry : json_object_get(cfg, "Entrypoint"), i, x)
         strv_add(&cmd, json_string_value(x));
-    json_array_foreach(json_object_get(app, "ContainerArguments"), i, x)
+    json_array_foreach(args ? args : json_object_get(cfg, "Cmd"), i, x)
         strv_add(&cmd, json_string_value(x));
+
     strv_add(&ro, "config");
     json_array_foreach(json_object_get(r->doc, "ProcessingInputs"), i, x)
     {
@@ -349,17 +359,20 @@ static int script_argv(struct run *r, struct strv *argv)
     }
     struct sandbox_plan plan = {
         .bwrap = r->p->bwrap,
+        .rootfs = image ? buf_cstr(&image->rootfs) : NULL,
         .tree = buf_cstr(&tree),
         .read_only = strv_argv(&ro),
         .hostname = "algo-1",
-        .chdir = "/",
+        .chdir = workdir && *workdir ? workdir : "/",
         .network =
             !json_is_true(json_object_get(net, "EnableNetworkIsolation")),
         .cmd = strv_argv(&cmd),
     };
     rc = sandbox_argv(&plan, &out);
     if (rc)
-        diag_set(&r->d, rc, "ClientError: the job has no ContainerEntrypoint");
+        diag_set(&r->d, rc,
+                 "ClientError: the job has no ContainerEntrypoint and its "
+                 "image no ENTRYPOINT or CMD");
     else
         strv_addv(argv, (const char *const *)out);
     strv_free_argv(out);
@@ -376,24 +389,45 @@ static int run_image(struct run *r, const char **why)
     json_t *app = json_object_get(r->doc, "AppSpecification");
     bool script = !processing_builtin_image(jstr(app, "ImageUri"));
     struct strv argv = STRV_INIT, env = STRV_INIT;
+    struct image image = {0};
+    bool loaded = script && image_find(r->p->data_dir, jstr(app, "ImageUri"),
+                                       &image, NULL) == 0;
     const char *k;
     json_t *v;
     struct proc c;
     int status = 0, rc = 0;
 
+    if (script && !loaded && !json_object_get(app, "ContainerEntrypoint"))
+        rc = diag_set(&r->d, KILN_EINVAL,
+                      "ClientError: kiln has no image %s: load it with `kiln "
+                      "admin images load` (a `docker save` archive), or give "
+                      "a ContainerEntrypoint to run with this machine's "
+                      "programs.",
+                      jstr(app, "ImageUri"));
     strv_addf(&env, "PROCESSING_JOB_NAME=%s", r->job->name);
     strv_addf(&env, "AWS_REGION=%s", r->p->region);
     strv_add(&env, "PATH=/usr/local/bin:/usr/bin:/bin");
-    if (script) {
-        strv_addv(&env, (const char *const[]){"HOME=/tmp",
-                                              "PYTHONUNBUFFERED=TRUE", NULL});
+    if (rc) {
+        /* reported below */
+    } else if (script) {
+        strv_addv(&env,
+                  (const char *const[]){loaded ? "HOME=/root" : "HOME=/tmp",
+                                        "PYTHONUNBUFFERED=TRUE", NULL});
+        /* The image's Env over ours, the request's over both. */
+        json_t *x;
+        size_t i;
+        json_array_foreach(json_object_get(image.config, "Env"), i, x)
+        {
+            if (json_is_string(x) && strchr(json_string_value(x), '='))
+                strv_setenv(&env, json_string_value(x));
+        }
         if (access(r->p->bwrap, X_OK) != 0)
             rc = diag_set(&r->d, KILN_EIO,
                           "InternalServerError: script processing needs "
                           "bubblewrap at %s (apt-get install bubblewrap)",
                           r->p->bwrap);
         if (!rc)
-            rc = script_argv(r, &argv);
+            rc = script_argv(r, loaded ? &image : NULL, &argv);
     } else {
         strv_addv(&argv,
                   (const char *const[]){r->p->exe, "algo", "model-monitor",
@@ -401,7 +435,12 @@ static int run_image(struct run *r, const char **why)
         strv_addf(&env, "KILN_PROCESSING_ROOT=%s", r->tree);
     }
     json_object_foreach(json_object_get(r->doc, "Environment"), k, v)
-        strv_addf(&env, "%s=%s", k, json_string_value(v));
+    {
+        struct buf kv = BUF_INIT(64 * 1024);
+        buf_addf(&kv, "%s=%s", k, json_string_value(v));
+        strv_setenv(&env, buf_cstr(&kv));
+        buf_release(&kv);
+    }
     proc_init(&c);
     if (!rc)
         rc = write_config(r);
@@ -428,6 +467,7 @@ static int run_image(struct run *r, const char **why)
     proc_release(&c);
     strv_release(&argv);
     strv_release(&env);
+    image_release(&image);
     return rc;
 }
 
@@ -546,6 +586,7 @@ int processor_new(struct meta *meta, struct objstore *store,
     p->store = store;
     p->region = xstrdup(region);
     p->bwrap = xstrdup(bwrap ? bwrap : "/usr/bin/bwrap");
+    p->data_dir = xstrdup(data_dir);
     buf_addf(&b, "%s/processing", data_dir);
     p->root = buf_detach(&b, NULL);
     fsx_remove_tree(p->root);
@@ -567,5 +608,6 @@ void processor_free(struct processor *p)
     mem_free(p->root);
     mem_free(p->region);
     mem_free(p->bwrap);
+    mem_free(p->data_dir);
     mem_free(p);
 }

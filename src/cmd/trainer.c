@@ -35,6 +35,7 @@
 #include "formats/artifact.h"
 #include "formats/manifest.h"
 #include "jobs/hostspec.h"
+#include "jobs/image.h"
 #include "jobs/launch.h"
 #include "jobs/metrics.h"
 #include "jobs/proc.h"
@@ -89,6 +90,8 @@ struct run {
     struct buf stage;       /* <output prefix>/<job>/ */
     struct feeder *feeders; /* Pipe-mode channels */
     bool script;            /* a framework estimator's entry point */
+    struct image *image;    /* else a bring-your-own image, or NULL */
+    struct image own_image; /* what image points to */
     char command[1024];     /* script mode: the entry point's command */
     struct buf last;        /* script mode: the output's last line */
     struct kiln_diag d;
@@ -989,8 +992,87 @@ static int script_command(struct run *r, int threads, struct strv *argv,
     return rc;
 }
 
+static bool env_has(const struct strv *env, const char *name, size_t n)
+{
+    for (size_t i = 0; i < env->n; i++)
+        if (strncmp(env->items[i], name, n) == 0 && env->items[i][n] == '=')
+            return true;
+    return false;
+}
+
+/*
+ * A bring-your-own image as SageMaker runs it, `docker run <image> train`:
+ * its ENTRYPOINT with the argument "train", or "train" looked up in its
+ * PATH (AlgorithmSpecification's ContainerEntrypoint and
+ * ContainerArguments replace them), in the image's root file system with
+ * the job's /opt/ml. The image's Env, then the job's variables over it
+ * (but not over the image's PATH unless the request's Environment sets
+ * it).
+ */
+static int image_command(struct run *r, int threads, struct strv *argv,
+                         struct strv *env)
+{
+    static const char *const read_only[] = {"input", NULL};
+    json_t *algo = json_object_get(r->doc, "AlgorithmSpecification");
+    json_t *cfg = r->image->config;
+    json_t *user = json_object_get(r->doc, "Environment");
+    json_t *entry = json_object_get(algo, "ContainerEntrypoint");
+    json_t *args = json_object_get(algo, "ContainerArguments");
+    struct strv cmd = STRV_INIT, mine = STRV_INIT;
+    struct buf tree = BUF_INIT(8192);
+    const char *dir = json_string_value(json_object_get(cfg, "WorkingDir"));
+    char **bwrap_argv = NULL;
+    size_t i;
+    json_t *x;
+    int rc;
+
+    if (!entry)
+        entry = json_object_get(cfg, "Entrypoint");
+    json_array_foreach(entry, i, x) strv_add(&cmd, json_string_value(x));
+    if (args) {
+        json_array_foreach(args, i, x) strv_add(&cmd, json_string_value(x));
+    } else {
+        strv_add(&cmd, "train");
+    }
+    strv_add(env, "HOME=/root");
+    json_array_foreach(json_object_get(cfg, "Env"), i, x)
+    {
+        if (json_is_string(x) && strchr(json_string_value(x), '='))
+            strv_setenv(env, json_string_value(x));
+    }
+    job_env(r, threads, &mine);
+    for (i = 0; i < mine.n; i++) {
+        bool path = str_starts(mine.items[i], "PATH=");
+        if (!path || json_object_get(user, "PATH") || !env_has(env, "PATH", 4))
+            strv_setenv(env, mine.items[i]);
+    }
+    buf_addf(&tree, "%s/algo-1", buf_cstr(&r->dir));
+    struct sandbox_plan plan = {
+        .bwrap = r->t->o.bwrap,
+        .rootfs = buf_cstr(&r->image->rootfs),
+        .tree = buf_cstr(&tree),
+        .read_only = read_only,
+        .hostname = "algo-1",
+        .chdir = dir && *dir ? dir : "/",
+        .network =
+            !json_is_true(json_object_get(r->doc, "EnableNetworkIsolation")),
+        .cmd = strv_argv(&cmd),
+    };
+    rc = sandbox_argv(&plan, &bwrap_argv);
+    if (rc)
+        diag_set(&r->d, rc, "cannot build the sandbox's command");
+    else
+        strv_addv(argv, (const char *const *)bwrap_argv);
+    launch_argv_free(bwrap_argv);
+    strv_release(&cmd);
+    strv_release(&mine);
+    buf_release(&tree);
+    return rc;
+}
+
 /* Runs the built-in: directly for one host, as the ranks of one mpirun
- * for several; or a script-mode entry point, in its sandbox. */
+ * for several; or a script-mode entry point or an image, in its
+ * sandbox. */
 static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
                  const char **why)
 {
@@ -1011,6 +1093,8 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     r->stream_time = (long long)time(NULL);
     if (r->script) {
         rc = script_command(r, threads, &script_argv, &env);
+    } else if (r->image) {
+        rc = image_command(r, threads, &script_argv, &env);
     } else if (r->hosts == 1) {
         strv_addf(&env, "SM_INPUT_DIR=%s/algo-1/input", buf_cstr(&r->dir));
         strv_addf(&env, "SM_MODEL_DIR=%s/algo-1/model", buf_cstr(&r->dir));
@@ -1056,9 +1140,9 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
         p.mem_limit = (uint64_t)it->memory_gib << 30;
     if (!rc)
         rc = proc_start(&p,
-                        mpi_argv    ? (const char *const *)mpi_argv
-                        : r->script ? strv_argv(&script_argv)
-                                    : cmd,
+                        mpi_argv                ? (const char *const *)mpi_argv
+                        : r->script || r->image ? strv_argv(&script_argv)
+                                                : cmd,
                         strv_argv(&env), buf_cstr(&r->dir), &r->d);
     if (!rc) {
         pump(r, &p, why);
@@ -1174,19 +1258,23 @@ static void run_job(struct run *r)
         return;
     r->script =
         !b && toolkit_is_script(json_object_get(r->doc, "HyperParameters"));
-    if (!b && !r->script) {
+    if (!b && !r->script && image &&
+        image_find(r->t->o.data_dir, image, &r->own_image, NULL) == 0)
+        r->image = &r->own_image;
+    if (!b && !r->script && !r->image) {
         finish(r, "Failed", "Failed", "Training job failed",
                "ClientError: The training image is not a kiln built-in "
-               "algorithm and the job names no entry point "
-               "(sagemaker_program): kiln runs 'kmeans' and framework "
-               "estimators' scripts; bring-your-own images are not "
-               "supported yet.");
+               "algorithm, the job names no entry point (sagemaker_program) "
+               "and no image of that name was loaded: load it with `kiln "
+               "admin images load` (a `docker save` archive).");
         return;
     }
-    if (r->script && r->hosts > 1) {
+    if ((r->script || r->image) && r->hosts > 1) {
         finish(r, "Failed", "Failed", "Training job failed",
-               "ClientError: kiln runs script-mode jobs on one instance; "
-               "set InstanceCount to 1.");
+               r->script ? "ClientError: kiln runs script-mode jobs on one "
+                           "instance; set InstanceCount to 1."
+                         : "ClientError: kiln runs bring-your-own images on "
+                           "one instance; set InstanceCount to 1.");
         return;
     }
     for (size_t i = 0; b && i < KILN_ARRAY_LEN(b->metrics) && b->metrics[i][0];
@@ -1340,6 +1428,7 @@ static void *job_thread(void *arg)
     buf_release(&r.dir);
     buf_release(&r.stage);
     buf_release(&r.last);
+    image_release(&r.own_image);
     pthread_mutex_lock(&t->lock);
     t->running--;
     job->done = true;

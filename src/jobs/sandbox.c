@@ -36,14 +36,19 @@ int sandbox_argv(const struct sandbox_plan *plan, char ***argv)
     if (plan->hostname)
         strv_addv(&b,
                   (const char *const[]){"--hostname", plan->hostname, NULL});
-    strv_addv(&b, (const char *const[]){"--cap-drop", "ALL", "--ro-bind",
-                                        "/usr", "/usr", NULL});
-    for (size_t i = 0; i < KILN_ARRAY_LEN(usr_dirs); i++)
-        strv_addv(&b, (const char *const[]){"--ro-bind-try", usr_dirs[i],
-                                            usr_dirs[i], NULL});
-    for (size_t i = 0; i < KILN_ARRAY_LEN(etc_files); i++)
-        strv_addv(&b, (const char *const[]){"--ro-bind-try", etc_files[i],
-                                            etc_files[i], NULL});
+    strv_addv(&b, (const char *const[]){"--cap-drop", "ALL", NULL});
+    if (plan->rootfs) {
+        strv_addv(&b,
+                  (const char *const[]){"--ro-bind", plan->rootfs, "/", NULL});
+    } else {
+        strv_addv(&b, (const char *const[]){"--ro-bind", "/usr", "/usr", NULL});
+        for (size_t i = 0; i < KILN_ARRAY_LEN(usr_dirs); i++)
+            strv_addv(&b, (const char *const[]){"--ro-bind-try", usr_dirs[i],
+                                                usr_dirs[i], NULL});
+        for (size_t i = 0; i < KILN_ARRAY_LEN(etc_files); i++)
+            strv_addv(&b, (const char *const[]){"--ro-bind-try", etc_files[i],
+                                                etc_files[i], NULL});
+    }
     strv_addv(&b, (const char *const[]){"--proc", "/proc", "--dev", "/dev",
                                         "--tmpfs", "/tmp", "--bind", plan->tree,
                                         SANDBOX_ROOT, NULL});

@@ -6,7 +6,9 @@
  *
  * Inside the sandbox: /usr (and /bin, /lib, ... as on the host), the
  * parts of /etc that Python and its libraries read, a fresh /proc, /dev
- * and /tmp, all read-only but /tmp; the host tree at /opt/ml, writable
+ * and /tmp, all read-only but /tmp; or, for a bring-your-own image
+ * (rootfs), that image's root file system, read-only, instead of the
+ * host's programs; the host tree at /opt/ml, writable
  * but for the sub-directories listed read-only (input/: channel files
  * are links to the object store's blobs). No other file of the host, so
  * neither kiln's data directory nor other jobs. New PID, IPC, UTS (the
@@ -23,6 +25,8 @@
 
 struct sandbox_plan {
     const char *bwrap;            /* path of bwrap */
+    const char *rootfs;           /* NULL: the host's programs; else the
+                                     image root file system to run in */
     const char *tree;             /* host directory seen as /opt/ml */
     const char *const *read_only; /* sub-directories of tree kept
                                      read-only inside, NULL-ended */

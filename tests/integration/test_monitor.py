@@ -299,8 +299,6 @@ def test_refusals_failures_and_usage(server, baseline):
         assert e.value.response["Error"]["Code"] == "ValidationException"
         assert text in e.value.response["Error"]["Message"]
 
-    refused("kiln runs no container images yet",
-            AppSpecification={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mine:1"})
     refused("LocalPath must be a path under /opt/ml/processing/", ProcessingInputs=[{
         "InputName": "x", "S3Input": {"S3Uri": "s3://mon/current/", "LocalPath": "/etc",
                                       "S3DataType": "S3Prefix"}}])

@@ -251,6 +251,17 @@ static void test_sandbox_argv(void)
                          "/usr/bin/kiln /opt/kiln/kiln --bind /tmp/s /run/kiln "
                          "--chdir /opt/ml/code --");
     mem_free(got);
+    /* An image's root file system instead of the host's programs. */
+    p.rootfs = "/d/images/abc/rootfs";
+    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
+    got = joined(argv);
+    launch_argv_free(argv);
+    ASSERT_CONTAINS(got, "--cap-drop ALL --ro-bind /d/images/abc/rootfs / "
+                         "--proc /proc --dev /dev --tmpfs /tmp --bind "
+                         "/d/jobs/a/j/algo-1 /opt/ml");
+    ASSERT_TRUE(strstr(got, "--ro-bind /usr /usr") == NULL &&
+                strstr(got, "/etc/") == NULL);
+    mem_free(got);
     p.cmd = NULL;
     ASSERT_EQ(sandbox_argv(&p, &argv), KILN_EINVAL);
     ASSERT_TRUE(argv == NULL);

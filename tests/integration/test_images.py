@@ -1,0 +1,216 @@
+"""Bring-your-own images without Docker: a `docker save` archive loaded
+with `kiln admin images load`, then run by training and processing jobs as
+SageMaker runs it (`train`, ENTRYPOINT/CMD, ContainerEntrypoint) in its
+own root file system under bubblewrap. The test builds the image itself:
+two layers with Debian's static busybox, a whiteout, and a `train`
+program."""
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+import botocore.exceptions
+import pytest
+
+from conftest import ACCOUNT, client, kiln
+from conftest import training_log_lines as log_lines
+from conftest import wait_training_job as wait
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
+REPO = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
+BUSYBOX = "/bin/busybox"
+
+TRAIN = b"""#!/bin/sh
+echo "hello from $(hostname) in $(pwd) as $0 $*"
+echo "PATH=$PATH MODE=$MODE"
+[ -e /etc/junk ] && echo "whiteout ignored"
+[ -e /usr/bin/python3 ] && echo "host visible"
+touch /opt/ml/input/data/train/x 2>/dev/null && echo "input writable"
+rows=$(cat /opt/ml/input/data/train/*.csv | wc -l)
+echo "rows $rows"
+if grep -q '"fail"' /opt/ml/input/config/hyperparameters.json; then
+    echo "the labels are missing" > /opt/ml/output/failure
+    exit 3
+fi
+echo "$rows" > /opt/ml/model/rows.txt
+echo "loss=0.25;"
+"""
+
+PROCESS = b"""#!/bin/sh
+echo "processing $* in $(pwd)"
+cat /opt/ml/processing/input/*.csv | wc -l > /opt/ml/processing/out/count.txt
+"""
+
+
+def layer(entries):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as t:
+        for name, spec in entries:
+            info = tarfile.TarInfo(name)
+            if spec is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(info)
+            elif isinstance(spec, str):
+                info.type, info.linkname = tarfile.SYMTYPE, spec
+                t.addfile(info)
+            else:
+                data, mode = spec
+                info.size, info.mode = len(data), mode
+                t.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+def save(path, tags, config, layers):
+    """A `docker save` archive (Docker's legacy layout: manifest.json, the
+    config by id, a directory per layer)."""
+    body = json.dumps({"architecture": "amd64", "os": "linux", "config": config,
+                       "rootfs": {"type": "layers", "diff_ids": [
+                           "sha256:" + hashlib.sha256(l).hexdigest() for l in layers]}}).encode()
+    cid = hashlib.sha256(body).hexdigest()
+    names = [f"{hashlib.sha256(l).hexdigest()}/layer.tar" for l in layers]
+    manifest = json.dumps([{"Config": f"{cid}.json", "RepoTags": tags,
+                            "Layers": names}]).encode()
+    with tarfile.open(path, "w") as t:
+        for name, data in [(f"{cid}.json", body), *zip(names, layers),
+                           ("manifest.json", manifest)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return cid
+
+
+@pytest.fixture(scope="module")
+def image(server, tmp_path_factory):
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("busybox-static is not installed")
+    busybox = open(BUSYBOX, "rb").read()
+    base = layer([("bin/", None), ("bin/busybox", (busybox, 0o755))] +
+                 [(f"bin/{tool}", "busybox") for tool in
+                  ("sh", "cat", "wc", "grep", "hostname", "pwd", "touch", "echo")] +
+                 [("etc/", None), ("etc/junk", (b"x", 0o644)),
+                  ("usr/", None), ("usr/lib/", None), ("lib", "/usr/lib")])
+    top = layer([("opt/", None), ("opt/program/", None),
+                 ("opt/program/train", (TRAIN, 0o755)),
+                 ("opt/program/process", (PROCESS, 0o755)),
+                 ("etc/.wh.junk", (b"", 0o644)),
+                 # Through the image's absolute link: inside the image only.
+                 ("lib/kiln-escape-probe", (b"x", 0o644))])
+    path = tmp_path_factory.mktemp("image") / "my-algo.tar"
+    cid = save(path, ["my-algo:1"], {"Env": ["PATH=/opt/program:/bin", "MODE=image"],
+                                     "WorkingDir": "/opt/program",
+                                     "Cmd": ["process", "--from-cmd"]}, [base, top])
+    out = kiln("admin", "images", "load", str(path), "--tag", f"{REPO}/algo-alias",
+               "--data-dir", server.data_dir).stdout
+    assert out.split("\n")[:2] == [f"my-algo:1 {cid}", f"algo-alias:latest {cid}"]
+    assert not os.path.exists("/usr/lib/kiln-escape-probe")
+    assert os.path.exists(os.path.join(server.data_dir, "images", cid, "rootfs", "usr",
+                                       "lib", "kiln-escape-probe"))
+    s3 = client(server, "s3")
+    s3.create_bucket(Bucket="byo")
+    s3.put_object(Bucket="byo", Key="data/train/a.csv", Body=b"1,2\n3,4\n5,6\n")
+    return cid
+
+
+def job_body(name, image, **hps):
+    return dict(
+        TrainingJobName=name, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File",
+                                "MetricDefinitions": [{"Name": "loss",
+                                                       "Regex": r"loss=([0-9.]+);"}]},
+        HyperParameters=hps,
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://byo/data/train",
+            "S3DataDistributionType": "FullyReplicated"}}}],
+        OutputDataConfig={"S3OutputPath": "s3://byo/out"},
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                        "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+        Environment={"MODE": "request"})
+
+
+def test_train_with_a_loaded_image(server, image):
+    sm = client(server, "sagemaker")
+    sm.create_training_job(**job_body("byo-train", f"{REPO}/my-algo:1", epochs="2"))
+    d = wait(sm, "byo-train")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    lines = log_lines(server, "byo-train")
+    # No ENTRYPOINT: "train" is the command, found in the image's PATH.
+    assert "hello from algo-1 in /opt/program as /opt/program/train " in lines
+    assert "PATH=/opt/program:/bin MODE=request" in lines
+    assert "rows 3" in lines
+    for bad in ("whiteout ignored", "host visible", "input writable"):
+        assert bad not in lines
+    assert {m["MetricName"]: m["Value"] for m in d["FinalMetricDataList"]} == {"loss": 0.25}
+    body = client(server, "s3").get_object(
+        Bucket="byo", Key="out/byo-train/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as t:
+        assert t.extractfile("rows.txt").read() == b"3\n"
+
+
+def test_failure_file_and_other_names(server, image):
+    sm = client(server, "sagemaker")
+    # Another reference to the same image; the failure file is the reason.
+    sm.create_training_job(**job_body("byo-fails", "algo-alias", fail="yes"))
+    d = wait(sm, "byo-fails")
+    assert d["TrainingJobStatus"] == "Failed"
+    assert d["FailureReason"] == "AlgorithmError: the labels are missing\n, exit code: 3"
+    # An image nobody loaded.
+    sm.create_training_job(**job_body("byo-missing", f"{REPO}/not-loaded:3"))
+    d = wait(sm, "byo-missing")
+    assert d["TrainingJobStatus"] == "Failed"
+    assert "kiln admin images load" in d["FailureReason"]
+
+
+def test_processing_with_the_image(server, image):
+    """No ContainerEntrypoint: the image's own CMD runs; with
+    ContainerArguments they replace the CMD."""
+    sm = client(server, "sagemaker")
+    for name, app in [("byo-proc-cmd", {}),
+                      ("byo-proc-args", {"ContainerEntrypoint": ["process"],
+                                         "ContainerArguments": ["--given"]})]:
+        sm.create_processing_job(
+            ProcessingJobName=name, RoleArn=ROLE,
+            AppSpecification={"ImageUri": f"{REPO}/my-algo:1", **app},
+            ProcessingResources={"ClusterConfig": {"InstanceCount": 1,
+                                                   "InstanceType": "ml.m5.large",
+                                                   "VolumeSizeInGB": 10}},
+            ProcessingInputs=[{"InputName": "data", "S3Input": {
+                "S3Uri": "s3://byo/data/train", "LocalPath": "/opt/ml/processing/input",
+                "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+            ProcessingOutputConfig={"Outputs": [{"OutputName": "out", "S3Output": {
+                "S3Uri": f"s3://byo/{name}", "LocalPath": "/opt/ml/processing/out",
+                "S3UploadMode": "EndOfJob"}}]})
+        try:
+            sm.get_waiter("processing_job_completed_or_stopped").wait(
+                ProcessingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        except botocore.exceptions.WaiterError:
+            pass
+        d = sm.describe_processing_job(ProcessingJobName=name)
+        assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+        count = client(server, "s3").get_object(Bucket="byo", Key=f"{name}/count.txt")
+        assert count["Body"].read() == b"3\n"
+    logs = client(server, "logs")
+    seen = []
+    for name in ("byo-proc-cmd", "byo-proc-args"):
+        [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
+                                             logStreamNamePrefix=f"{name}/")["logStreams"]
+        seen += [e["message"] for e in logs.get_log_events(
+            logGroupName="/aws/sagemaker/ProcessingJobs",
+            logStreamName=stream["logStreamName"])["events"]]
+    assert "processing --from-cmd in /opt/program" in seen
+    assert "processing --given in /opt/program" in seen
+
+
+def test_admin_list_and_remove(server, image):
+    listed = kiln("admin", "images", "list", "--data-dir", server.data_dir).stdout.split("\n")
+    assert f"my-algo:1 {image}" in listed and f"algo-alias:latest {image}" in listed
+    kiln("admin", "images", "remove", "algo-alias", "--data-dir", server.data_dir)
+    # The image stays while my-algo:1 names it.
+    assert os.path.isdir(os.path.join(server.data_dir, "images", image, "rootfs"))
+    r = kiln("admin", "images", "remove", "algo-alias", "--data-dir", server.data_dir,
+             check=False)
+    assert r.returncode == 1 and "no image algo-alias:latest" in r.stderr
+    r = kiln("admin", "images", "load", "/etc/hostname", "--data-dir", server.data_dir,
+             check=False)
+    assert r.returncode == 1 and "not a tar archive" in r.stderr
