@@ -202,3 +202,27 @@ def test_trained_model_answers_alike_in_every_format(server, tmp_path):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             call(**kw)
         assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_sklearn_script_mode_example(server):
+    """examples/sklearn_digits_script_mode.py: the user's own scikit-learn
+    script trained and served through script mode, as a user runs it."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=AKID, AWS_SECRET_ACCESS_KEY=SECRET)
+    r = subprocess.run(["/usr/bin/python3",
+                        os.path.join(ROOT, "examples", "sklearn_digits_script_mode.py"),
+                        "--endpoint-url", server.url, "--n-estimators", "30"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    result = json.loads(r.stdout.splitlines()[-1])
+    from sklearn.datasets import load_digits
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+    X, y = load_digits(return_X_y=True)
+    X, Xt, y, yt = train_test_split(X, y, test_size=0.25, random_state=0)
+    want = RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y).score(Xt, yt)
+    assert result["predictions"] == len(yt)
+    assert abs(result["endpoint_accuracy"] - want) < 1e-9
+    assert abs(result["validation_accuracy"] - want) < 1e-4
+    assert "  | Invoking script with the following command:" in r.stdout
+    sm = client(server, "sagemaker")
+    assert result["job"] not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
