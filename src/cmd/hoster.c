@@ -17,8 +17,10 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +35,7 @@
 #include "cmd/capture.h"
 #include "cmd/cmd.h"
 #include "formats/artifact.h"
+#include "jobs/image.h"
 #include "jobs/proc.h"
 #include "jobs/sandbox.h"
 #include "meta/meta.h"
@@ -91,6 +94,12 @@ struct variant {
     bool isolated; /* EnableNetworkIsolation */
     char tree[700];
     struct strv env;
+    /* A bring-your-own image (`kiln admin images load`): run as `docker
+     * run <image> serve` in its root file system with tree/model at
+     * /opt/ml/model, in a network namespace of its own where it listens
+     * on port 8080; its instances' sock is "netns:<pid>" (netns_pid). */
+    struct image img;
+    bool byo;
     char itype[64]; /* InstanceType: what its instances are metered as */
     struct instance **inst; /* each allocated apart: see add_slots */
     unsigned rr;
@@ -319,6 +328,50 @@ static int on_progress(void *cancel, curl_off_t dltotal, curl_off_t dlnow,
     return __atomic_load_n((const int *)cancel, __ATOMIC_RELAXED) != 0;
 }
 
+/* Bring-your-own images listen on this port in their own network. */
+#define IMAGE_PORT 8080
+#define NETNS_KEY  "netns:"
+
+/* The process whose network namespace the instance `sock` listens in,
+ * or 0 when sock is a Unix socket's path. */
+static pid_t netns_pid(const char *sock)
+{
+    return str_starts(sock, NETNS_KEY)
+               ? (pid_t)strtol(sock + strlen(NETNS_KEY), NULL, 10)
+               : 0;
+}
+
+/* curl's socket, made in the instance's network namespace: this thread
+ * enters it for the socket() call only (a socket keeps the namespace it
+ * was made in). */
+static curl_socket_t netns_socket(void *clientp, curlsocktype purpose,
+                                  struct curl_sockaddr *a)
+{
+    char path[64];
+    int target, self, s = -1;
+
+    (void)purpose;
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)(intptr_t)clientp);
+    target = open(path, O_RDONLY | O_CLOEXEC);
+    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (target >= 0 && self >= 0 && setns(target, CLONE_NEWNET) == 0) {
+        s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+        if (setns(self, CLONE_NEWNET) != 0) {
+            /* This thread cannot come back: let it fail every call
+             * rather than reach into another network. */
+            log_error("event=netns_return_failed errno=%d", errno);
+            if (s >= 0)
+                close(s);
+            s = -1;
+        }
+    }
+    if (target >= 0)
+        close(target);
+    if (self >= 0)
+        close(self);
+    return s < 0 ? CURL_SOCKET_BAD : s;
+}
+
 /* One HTTP exchange with an instance. Returns 0 with *status, -1 when
  * the instance could not be reached, -2 when it did not answer in time,
  * -3 when req->cancel stopped it. */
@@ -332,9 +385,16 @@ static int call(CURL *c, const char *sock, const char *method, const char *path,
     CURLcode rc;
 
     curl_easy_reset(c);
-    snprintf(url, sizeof(url), "http://localhost%s", path);
+    pid_t ns = netns_pid(sock);
+    if (ns > 0) {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", IMAGE_PORT, path);
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, netns_socket);
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, (void *)(intptr_t)ns);
+    } else {
+        snprintf(url, sizeof(url), "http://localhost%s", path);
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -438,11 +498,92 @@ static int start_script(struct hoster *h, struct variant *v,
     return rc;
 }
 
+/* The first child of process `pid` (bubblewrap's sandbox), waited for up
+ * to two seconds; 0 if none came. */
+static pid_t first_child(pid_t pid)
+{
+    char path[64], text[64];
+    for (int i = 0; i < 400; i++) {
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
+                 (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n > 0) {
+            text[n] = '\0';
+            return (pid_t)strtol(text, NULL, 10);
+        }
+        usleep(5000);
+    }
+    return 0;
+}
+
+/* A bring-your-own image's model server: `serve` as SageMaker runs it,
+ * in the image's root file system, alone in its network namespace. */
+static int start_image(struct hoster *h, struct variant *v, struct instance *in,
+                       struct kiln_diag *d)
+{
+    static const char *const read_only[] = {"model", NULL};
+    json_t *cfg = v->img.config, *x;
+    const char *dir = json_string_value(json_object_get(cfg, "WorkingDir"));
+    struct strv cmd = STRV_INIT, env = STRV_INIT;
+    char **argv = NULL;
+    size_t i;
+    int rc;
+
+    json_array_foreach(json_object_get(cfg, "Entrypoint"), i, x)
+        strv_add(&cmd, json_string_value(x));
+    strv_add(&cmd, "serve");
+    strv_addv(&env, (const char *const[]){"HOME=/root",
+                                          "PATH=/usr/local/sbin:/usr/local/bin:"
+                                          "/usr/sbin:/usr/bin:/sbin:/bin",
+                                          NULL});
+    json_array_foreach(json_object_get(cfg, "Env"), i, x)
+    {
+        if (json_is_string(x) && strchr(json_string_value(x), '='))
+            strv_setenv(&env, json_string_value(x));
+    }
+    for (i = 0; i < v->env.n; i++)
+        strv_setenv(&env, v->env.items[i]);
+    struct sandbox_plan plan = {.bwrap = h->o.bwrap,
+                                .rootfs = buf_cstr(&v->img.rootfs),
+                                .tree = v->tree,
+                                .read_only = read_only,
+                                .chdir = dir && *dir ? dir : "/",
+                                .network = false,
+                                .cmd = strv_argv(&cmd)};
+    rc = sandbox_argv(&plan, &argv);
+    if (rc)
+        rc = diag_set(d, rc, "cannot build the model server's sandbox");
+    in->ready = false;
+    proc_init(&in->proc);
+    if (!rc)
+        rc = proc_start(&in->proc, (const char *const *)argv, strv_argv(&env),
+                        NULL, d);
+    if (!rc) {
+        pid_t child = first_child(in->proc.pid);
+        if (child <= 0)
+            rc = diag_set(d, KILN_EIO,
+                          "The model server of variant %s did not start "
+                          "its sandbox.",
+                          v->name);
+        else
+            snprintf(in->sock, sizeof(in->sock), NETNS_KEY "%d", (int)child);
+    }
+    strv_free_argv(argv);
+    strv_release(&cmd);
+    strv_release(&env);
+    return rc;
+}
+
 static int start_instance(struct hoster *h, struct variant *v,
                           struct instance *in, struct kiln_diag *d)
 {
     if (v->script)
         return start_script(h, v, in, d);
+    if (v->byo)
+        return start_image(h, v, in, d);
     char model[720], sock[160], name[80];
     const char *env[] = {model,
                          sock,
@@ -782,13 +923,15 @@ static void stop_fleet(struct hoster *h, struct fleet *f)
             proc_release(&in->proc);
             buf_release(&in->pending);
             handles_forget(h, in->sock);
-            unlink(in->sock);
+            if (!netns_pid(in->sock))
+                unlink(in->sock);
         }
         for (int k = 0; k < f->v[i].slots; k++)
             mem_free(f->v[i].inst[k]);
         mem_free(f->v[i].inst);
         buf_release(&f->v[i].cap.data);
         strv_release(&f->v[i].env);
+        image_release(&f->v[i].img);
     }
     capture_cfg_release(&f->cap);
     fsx_remove_tree(f->dir);
@@ -1070,16 +1213,23 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         var->script = !b && jstr(cenv, "SAGEMAKER_PROGRAM");
         var->isolated =
             json_is_true(json_object_get(model, "EnableNetworkIsolation"));
-        if (!b && !var->script) {
+        var->byo =
+            !b && !var->script && jstr(pc, "Image") &&
+            image_find(h->o.data_dir, jstr(pc, "Image"), &var->img, NULL) == 0;
+        if (!b && !var->script && !var->byo) {
             rc = diag_set(d, KILN_EINVAL,
                           "The image of model %s (%s) is not a kiln "
                           "built-in algorithm and its Environment names no "
-                          "entry point (SAGEMAKER_PROGRAM); kiln does not "
-                          "serve bring-your-own images yet.",
+                          "entry point (SAGEMAKER_PROGRAM) and no image of "
+                          "that name was loaded (`kiln admin images load`).",
                           jstr(model, "ModelName"), var->image);
             break;
         }
-        str_copy(var->algo, b ? b->name : "script", sizeof(var->algo));
+        str_copy(var->algo,
+                 b             ? b->name
+                 : var->script ? "script"
+                               : "image",
+                 sizeof(var->algo));
         if (!url || !str_starts(url, "s3://")) {
             rc = diag_set(d, KILN_EINVAL,
                           "Model %s has no s3:// ModelDataUrl to load.",
@@ -1105,7 +1255,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         }
         var->multi =
             jstr(pc, "Mode") && strcmp(jstr(pc, "Mode"), "MultiModel") == 0;
-        if (var->multi && var->script) {
+        if (var->multi && (var->script || var->byo)) {
             rc = diag_set(d, KILN_EINVAL,
                           "Multi-model endpoints serve kiln's built-in "
                           "algorithms only; model %s is a script.",
@@ -1123,7 +1273,7 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
                 var->inst[k]->id = k + 1;
             continue;
         }
-        if (var->script) {
+        if (var->script || var->byo) {
             snprintf(var->tree, sizeof(var->tree), "%s/%s-ml", f->dir,
                      var->name);
             mkdir(var->tree, 0700);
@@ -1151,6 +1301,15 @@ static int build_fleet(struct hoster *h, const char *account, const char *name,
         rc = artifact_extract(tgz, var->model_dir, MODEL_MAX, d);
         if (!rc && var->script)
             rc = script_code(h, account, var, cenv, d);
+        if (!rc && var->byo) {
+            const char *k;
+            json_t *ev;
+            json_object_foreach(cenv, k, ev)
+            {
+                if (json_is_string(ev))
+                    strv_addf(&var->env, "%s=%s", k, json_string_value(ev));
+            }
+        }
         if (rc)
             break;
         add_slots(var, var->count);
@@ -1734,7 +1893,8 @@ static void stop_instance(struct hoster *h, struct fleet *f,
     proc_release(&in->proc);
     buf_reset(&in->pending);
     handles_forget(h, in->sock);
-    unlink(in->sock);
+    if (!netns_pid(in->sock))
+        unlink(in->sock);
 }
 
 /* Starts up to k of the instances of variant v of f that are off, f a

@@ -37,6 +37,31 @@ echo "$rows" > /opt/ml/model/rows.txt
 echo "loss=0.25;"
 """
 
+# `serve`: SageMaker's serving contract on port 8080, one connection at a
+# time with busybox nc; HANDLE answers one request and closes.
+SERVE = b"""#!/bin/sh
+echo "serving on 8080 in $(pwd) with $(cat /opt/ml/model/rows.txt) rows, GREETING=$GREETING"
+exec nc -ll -p 8080 -e /opt/program/handle
+"""
+
+HANDLE = b"""#!/bin/sh
+read -r method path proto
+len=0
+while read -r line; do
+    line=$(printf '%s' "$line" | tr -d '\\r')
+    [ -z "$line" ] && break
+    case "$line" in [Cc]ontent-[Ll]ength:*) len=${line#*: };; esac
+done
+body=""
+[ "$len" -gt 0 ] && body=$(head -c "$len")
+case "$path" in
+/ping) out="healthy" ;;
+/invocations) out="$GREETING: $(printf '%s\\n' "$body" | grep -c .) rows, model of $(cat /opt/ml/model/rows.txt)" ;;
+*) out="no such path" ;;
+esac
+printf 'HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s' "${#out}" "$out"
+"""
+
 PROCESS = b"""#!/bin/sh
 echo "processing $* in $(pwd)"
 cat /opt/ml/processing/input/*.csv | wc -l > /opt/ml/processing/out/count.txt
@@ -87,12 +112,15 @@ def image(server, tmp_path_factory):
     busybox = open(BUSYBOX, "rb").read()
     base = layer([("bin/", None), ("bin/busybox", (busybox, 0o755))] +
                  [(f"bin/{tool}", "busybox") for tool in
-                  ("sh", "cat", "wc", "grep", "hostname", "pwd", "touch", "echo")] +
+                  ("sh", "cat", "wc", "grep", "hostname", "pwd", "touch", "echo",
+                   "nc", "tr", "head")] +
                  [("etc/", None), ("etc/junk", (b"x", 0o644)),
                   ("usr/", None), ("usr/lib/", None), ("lib", "/usr/lib")])
     top = layer([("opt/", None), ("opt/program/", None),
                  ("opt/program/train", (TRAIN, 0o755)),
                  ("opt/program/process", (PROCESS, 0o755)),
+                 ("opt/program/serve", (SERVE, 0o755)),
+                 ("opt/program/handle", (HANDLE, 0o755)),
                  ("etc/.wh.junk", (b"", 0o644)),
                  # Through the image's absolute link: inside the image only.
                  ("lib/kiln-escape-probe", (b"x", 0o644))])
@@ -214,3 +242,42 @@ def test_admin_list_and_remove(server, image):
     r = kiln("admin", "images", "load", "/etc/hostname", "--data-dir", server.data_dir,
              check=False)
     assert r.returncode == 1 and "not a tar archive" in r.stderr
+
+
+
+def test_serve_a_loaded_image(server, image):
+    """An endpoint of the image: `serve` listens on 8080 in a network of
+    its own; kiln reaches it there, /ping first, then each InvokeEndpoint."""
+    sm = client(server, "sagemaker")
+    if sm.describe_training_job(TrainingJobName="byo-train")["TrainingJobStatus"] != "Completed":
+        pytest.skip("needs test_train_with_a_loaded_image's model")
+    sm.create_model(ModelName="byo-model", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": f"{REPO}/my-algo:1",
+        "ModelDataUrl": "s3://byo/out/byo-train/output/model.tar.gz",
+        "Environment": {"GREETING": "counted"}})
+    sm.create_endpoint_config(EndpointConfigName="byo-config", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "byo-model",
+        "InitialInstanceCount": 2, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="byo-endpoint", EndpointConfigName="byo-config")
+    try:
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName="byo-endpoint", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    except botocore.exceptions.WaiterError:
+        pass
+    e = sm.describe_endpoint(EndpointName="byo-endpoint")
+    assert e["EndpointStatus"] == "InService", e.get("FailureReason")
+    rt = client(server, "sagemaker-runtime")
+    for i in range(6):  # both instances, each connection closed by nc
+        r = rt.invoke_endpoint(EndpointName="byo-endpoint", ContentType="text/csv",
+                               Body=b"1,2\n3,4\n" * (i + 1))
+        assert r["Body"].read() == f"counted: {2 * (i + 1)} rows, model of 3".encode()
+        assert r["ContentType"] == "text/plain"
+    logs = client(server, "logs")
+    group = "/aws/sagemaker/Endpoints/byo-endpoint"
+    text = [ev["message"] for st in logs.describe_log_streams(logGroupName=group)["logStreams"]
+            for ev in logs.get_log_events(logGroupName=group,
+                                          logStreamName=st["logStreamName"])["events"]]
+    assert text.count("serving on 8080 in /opt/program with 3 rows, GREETING=counted") == 2
+    sm.delete_endpoint(EndpointName="byo-endpoint")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="byo-endpoint",
+                                           WaiterConfig={"Delay": 1, "MaxAttempts": 30})
