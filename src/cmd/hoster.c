@@ -456,6 +456,24 @@ static bool ping(struct hoster *h, const char *sock)
 
 /* ---- fleets ----------------------------------------------------------- */
 
+/* Starts instance `in` as the sandbox `plan` describes, with env. */
+static int start_sandboxed(struct instance *in, const struct sandbox_plan *plan,
+                           const struct strv *env, struct kiln_diag *d)
+{
+    char **argv = NULL;
+    int rc = sandbox_argv(plan, &argv);
+
+    if (rc)
+        rc = diag_set(d, rc, "cannot build the model server's sandbox");
+    in->ready = false;
+    proc_init(&in->proc);
+    if (!rc)
+        rc = proc_start(&in->proc, (const char *const *)argv, strv_argv(env),
+                        NULL, d);
+    strv_free_argv(argv);
+    return rc;
+}
+
 /* A script-mode model server: the kiln executable and the sockets'
  * directory are all it sees of the host besides its programs. */
 static int start_script(struct hoster *h, struct variant *v,
@@ -475,7 +493,6 @@ static int start_script(struct hoster *h, struct variant *v,
                                 .network = !v->isolated,
                                 .cmd = cmd};
     struct strv env = STRV_INIT;
-    char **argv = NULL;
     int rc;
 
     strv_addv(&env, strv_argv(&v->env));
@@ -485,15 +502,7 @@ static int start_script(struct hoster *h, struct variant *v,
                         "KILN_LOG_LEVEL=warn", "KILN_THREADS=2", "HOME=/tmp",
                         "PYTHONUNBUFFERED=TRUE", "PYTHONDONTWRITEBYTECODE=TRUE",
                         "PATH=/usr/local/bin:/usr/bin:/bin", NULL});
-    rc = sandbox_argv(&plan, &argv);
-    if (rc)
-        rc = diag_set(d, rc, "cannot build the model server's sandbox");
-    in->ready = false;
-    proc_init(&in->proc);
-    if (!rc)
-        rc = proc_start(&in->proc, (const char *const *)argv, strv_argv(&env),
-                        NULL, d);
-    strv_free_argv(argv);
+    rc = start_sandboxed(in, &plan, &env, d);
     strv_release(&env);
     return rc;
 }
@@ -528,7 +537,6 @@ static int start_image(struct hoster *h, struct variant *v, struct instance *in,
     json_t *cfg = v->img.config, *x;
     const char *dir = json_string_value(json_object_get(cfg, "WorkingDir"));
     struct strv cmd = STRV_INIT, env = STRV_INIT;
-    char **argv = NULL;
     size_t i;
     int rc;
 
@@ -553,14 +561,7 @@ static int start_image(struct hoster *h, struct variant *v, struct instance *in,
                                 .chdir = dir && *dir ? dir : "/",
                                 .network = false,
                                 .cmd = strv_argv(&cmd)};
-    rc = sandbox_argv(&plan, &argv);
-    if (rc)
-        rc = diag_set(d, rc, "cannot build the model server's sandbox");
-    in->ready = false;
-    proc_init(&in->proc);
-    if (!rc)
-        rc = proc_start(&in->proc, (const char *const *)argv, strv_argv(&env),
-                        NULL, d);
+    rc = start_sandboxed(in, &plan, &env, d);
     if (!rc) {
         pid_t child = first_child(in->proc.pid);
         if (child <= 0)
@@ -571,7 +572,6 @@ static int start_image(struct hoster *h, struct variant *v, struct instance *in,
         else
             snprintf(in->sock, sizeof(in->sock), NETNS_KEY "%d", (int)child);
     }
-    strv_free_argv(argv);
     strv_release(&cmd);
     strv_release(&env);
     return rc;

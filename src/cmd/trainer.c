@@ -1058,8 +1058,12 @@ static int image_command(struct run *r, int threads, struct strv *argv,
             !json_is_true(json_object_get(r->doc, "EnableNetworkIsolation")),
         .cmd = strv_argv(&cmd),
     };
-    rc = sandbox_argv(&plan, &bwrap_argv);
-    if (rc)
+    if (access(r->t->o.bwrap, X_OK) != 0)
+        rc = diag_set(&r->d, KILN_EIO,
+                      "InternalServerError: images run under bubblewrap, "
+                      "which is not at %s (apt-get install bubblewrap)",
+                      r->t->o.bwrap);
+    else if ((rc = sandbox_argv(&plan, &bwrap_argv)) != 0)
         diag_set(&r->d, rc, "cannot build the sandbox's command");
     else
         strv_addv(argv, (const char *const *)bwrap_argv);

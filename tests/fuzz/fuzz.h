@@ -9,7 +9,22 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The next line of the input at *p (without its newline) as a new
+ * string (free()), *p moved past it: for inputs made of lines. */
+static inline char *fuzz_line(const uint8_t **p, const uint8_t *end)
+{
+    const uint8_t *nl = memchr(*p, '\n', (size_t)(end - *p));
+    size_t n = nl ? (size_t)(nl - *p) : (size_t)(end - *p);
+    char *s = malloc(n + 1);
+    memcpy(s, *p, n);
+    s[n] = '\0';
+    *p += nl ? n + 1 : n;
+    return s;
+}
 
 #endif

@@ -11,21 +11,10 @@
 #include "fuzz.h"
 #include "jobs/image.h"
 
-static char *next_line(const char **p, const char *end)
-{
-    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
-    size_t n = nl ? (size_t)(nl - *p) : (size_t)(end - *p);
-    char *s = malloc(n + 1);
-    memcpy(s, *p, n);
-    s[n] = '\0';
-    *p += nl ? n + 1 : n;
-    return s;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *p = (const char *)data, *end = p + size;
-    char *ref = next_line(&p, end), *links_text = next_line(&p, end);
+    const uint8_t *p = data, *end = data + size;
+    char *ref = fuzz_line(&p, end), *links_text = fuzz_line(&p, end);
     json_t *links = json_loads(links_text, 0, NULL);
     struct buf out = BUF_INIT(1 << 20);
 
@@ -34,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!strchr(buf_cstr(&out), '@'))
             abort();
     while (p < end) {
-        char *name = next_line(&p, end);
+        char *name = fuzz_line(&p, end);
         buf_reset(&out);
         if (image_archive_path(links, name, &out)) {
             const char *r = buf_cstr(&out);

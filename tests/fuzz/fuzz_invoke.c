@@ -12,24 +12,13 @@
 #include "algos/script/serve.h"
 #include "fuzz.h"
 
-static char *line(const uint8_t **p, const uint8_t *end)
-{
-    const uint8_t *nl = memchr(*p, '\n', (size_t)(end - *p));
-    size_t n = nl ? (size_t)(nl - *p) : (size_t)(end - *p);
-    char *s = malloc(n + 1);
-    memcpy(s, *p, n);
-    s[n] = '\0';
-    *p += nl ? n + 1 : n;
-    return s;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static float centers[12] = {0, 0, 0, 0, 1, 1, 1, 1, -2, 3, 0.5f, 9};
     static float cnorm[3] = {0, 4, 4 + 9 + 0.25f + 81};
     const struct kmeans_model m = {3, 4, centers, cnorm};
     const uint8_t *p = data, *end = data + size;
-    char *ctype = line(&p, end), *accept = line(&p, end);
+    char *ctype = fuzz_line(&p, end), *accept = fuzz_line(&p, end);
     struct buf out = BUF_INIT(64u << 20);
     const char *type = NULL;
     int status = 0;

@@ -245,3 +245,15 @@ def training_log_lines(server, job):
     return [e["message"] for e in logs.get_log_events(
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
         startFromHead=True)["events"]]
+
+
+def waited(sm, waiter, describe, **name):
+    """botocore's waiter `waiter` (which a failure ends too), then the
+    resource's description: waited(sm, "endpoint_in_service",
+    "describe_endpoint", EndpointName="e")."""
+    import botocore.exceptions
+    try:
+        sm.get_waiter(waiter).wait(WaiterConfig={"Delay": 1, "MaxAttempts": 120}, **name)
+    except botocore.exceptions.WaiterError:
+        pass
+    return getattr(sm, describe)(**name)

@@ -10,10 +10,9 @@ import json
 import os
 import tarfile
 
-import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT, client, kiln
+from conftest import ACCOUNT, client, kiln, waited
 from conftest import training_log_lines as log_lines
 from conftest import wait_training_job as wait
 
@@ -209,12 +208,8 @@ def test_processing_with_the_image(server, image):
             ProcessingOutputConfig={"Outputs": [{"OutputName": "out", "S3Output": {
                 "S3Uri": f"s3://byo/{name}", "LocalPath": "/opt/ml/processing/out",
                 "S3UploadMode": "EndOfJob"}}]})
-        try:
-            sm.get_waiter("processing_job_completed_or_stopped").wait(
-                ProcessingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        except botocore.exceptions.WaiterError:
-            pass
-        d = sm.describe_processing_job(ProcessingJobName=name)
+        d = waited(sm, "processing_job_completed_or_stopped", "describe_processing_job",
+                   ProcessingJobName=name)
         assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
         count = client(server, "s3").get_object(Bucket="byo", Key=f"{name}/count.txt")
         assert count["Body"].read() == b"3\n"
@@ -259,12 +254,7 @@ def test_serve_a_loaded_image(server, image):
         "VariantName": "AllTraffic", "ModelName": "byo-model",
         "InitialInstanceCount": 2, "InstanceType": "ml.m5.large"}])
     sm.create_endpoint(EndpointName="byo-endpoint", EndpointConfigName="byo-config")
-    try:
-        sm.get_waiter("endpoint_in_service").wait(
-            EndpointName="byo-endpoint", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    except botocore.exceptions.WaiterError:
-        pass
-    e = sm.describe_endpoint(EndpointName="byo-endpoint")
+    e = waited(sm, "endpoint_in_service", "describe_endpoint", EndpointName="byo-endpoint")
     assert e["EndpointStatus"] == "InService", e.get("FailureReason")
     rt = client(server, "sagemaker-runtime")
     for i in range(6):  # both instances, each connection closed by nc

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conftest import ACCOUNT, client
+from conftest import ACCOUNT, client, waited
 from conftest import training_log_lines as log_lines
 from conftest import wait_training_job as wait
 from test_tuning import wait as wait_tuning
@@ -383,12 +383,7 @@ def deploy(server, name, artifact, submit, **env):
         "VariantName": "AllTraffic", "ModelName": name,
         "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    try:
-        sm.get_waiter("endpoint_in_service").wait(
-            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
-    except botocore.exceptions.WaiterError:
-        pass
-    return sm.describe_endpoint(EndpointName=name)
+    return waited(sm, "endpoint_in_service", "describe_endpoint", EndpointName=name)
 
 
 def npy(array):
@@ -521,12 +516,8 @@ def test_batch_transform_with_the_script_model(server, iris, trained):
         TransformOutput={"S3OutputPath": f"s3://{BUCKET}/batch-out", "Accept": "text/csv",
                          "AssembleWith": "Line"},
         TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
-    try:
-        sm.get_waiter("transform_job_completed_or_stopped").wait(
-            TransformJobName="iris-batch", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    except botocore.exceptions.WaiterError:
-        pass
-    t = sm.describe_transform_job(TransformJobName="iris-batch")
+    t = waited(sm, "transform_job_completed_or_stopped", "describe_transform_job",
+               TransformJobName="iris-batch")
     assert t["TransformJobStatus"] == "Completed", t.get("FailureReason")
     out = client(server, "s3").get_object(Bucket=BUCKET, Key="batch-out/iris.csv.out")
     got = [float(v) for v in out["Body"].read().decode().split()]
@@ -590,12 +581,8 @@ def processing_job(server, name, env=None):
                 "S3Uri": f"{out}/test", "LocalPath": "/opt/ml/processing/test",
                 "S3UploadMode": "EndOfJob"}}]},
         Environment=env or {})
-    try:
-        sm.get_waiter("processing_job_completed_or_stopped").wait(
-            ProcessingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    except botocore.exceptions.WaiterError:
-        pass
-    return sm.describe_processing_job(ProcessingJobName=name)
+    return waited(sm, "processing_job_completed_or_stopped", "describe_processing_job",
+                  ProcessingJobName=name)
 
 
 def processing_log(server, name):
