@@ -1,12 +1,17 @@
 /*
  * inputs.c - the S3 objects a job reads (a training channel, a transform
- * job's input): an S3Prefix's objects in key order, or a manifest's.
+ * job's input): an S3Prefix's objects in key order, or a manifest's; and
+ * whole directories put under, or copied from, an S3 prefix.
  */
 #include "cmd/inputs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
+#include "base/fsx.h"
 #include "base/mem.h"
 #include "formats/manifest.h"
 
@@ -187,4 +192,109 @@ int inputs_resolve(const struct inputs_src *s, json_t *src, struct keylist *l,
                         "were found under %s",
                         uri);
     return 0;
+}
+
+/* ---- whole directories ----------------------------------------------- */
+
+struct upload {
+    const struct inputs_src *s;
+    char bucket[64];
+    const char *prefix;
+    size_t files;
+    int rc;
+    struct kiln_diag *d;
+};
+
+static void upload_file(void *ctx, const char *file, const char *rel)
+{
+    struct upload *u = ctx;
+    struct buf key = BUF_INIT(2048);
+    if (u->rc || !*rel)
+        return;
+    buf_addf(&key, "%s%s%s", u->prefix,
+             *u->prefix && u->prefix[strlen(u->prefix) - 1] != '/' ? "/" : "",
+             rel);
+    u->rc = objstore_put_path(u->s->store, u->bucket, buf_cstr(&key), file,
+                              NULL, u->d);
+    u->files++;
+    buf_release(&key);
+}
+
+int inputs_upload_dir(const struct inputs_src *s, const char *dir,
+                      const char *uri, size_t *files, struct kiln_diag *d)
+{
+    struct upload u = {.s = s, .d = d};
+
+    if (objstore_uri_split(uri, u.bucket, sizeof(u.bucket), &u.prefix) != 0)
+        return diag_set(d, KILN_EINVAL, "ClientError: bad S3Uri %s", uri);
+    int rc = inputs_owned_bucket(s, u.bucket, d);
+    if (rc)
+        return rc;
+    fsx_walk(dir, upload_file, &u);
+    if (files)
+        *files = u.files;
+    return u.rc;
+}
+
+static int copy_object(const struct inputs_src *s, const char *bucket,
+                       const char *key, const char *dest, struct kiln_diag *d)
+{
+    char chunk[65536];
+    ssize_t n = 0;
+    int in, out, rc = objstore_open_object(s->store, bucket, key, &in, d);
+
+    if (rc)
+        return rc;
+    out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0)
+        rc = diag_set(d, KILN_EIO, "cannot create %s: %s", dest,
+                      strerror(errno));
+    while (!rc && (n = read(in, chunk, sizeof(chunk))) > 0)
+        if (write(out, chunk, (size_t)n) != n)
+            rc = diag_set(d, KILN_EIO, "cannot write %s: %s", dest,
+                          strerror(errno));
+    if (!rc && n < 0)
+        rc = diag_set(d, KILN_EIO, "cannot read s3://%s/%s", bucket, key);
+    if (out >= 0)
+        close(out);
+    close(in);
+    return rc;
+}
+
+int inputs_copy_prefix(const struct inputs_src *s, const char *uri,
+                       const char *dir, size_t *files, struct kiln_diag *d)
+{
+    struct inputs_src within = *s;
+    struct keylist l = {0};
+    struct buf dest = BUF_INIT(8192);
+    const char *key;
+    char bucket[64];
+    int rc;
+
+    if (objstore_uri_split(uri, bucket, sizeof(bucket), &key) != 0)
+        return diag_set(d, KILN_EINVAL, "ClientError: bad S3Uri %s", uri);
+    rc = inputs_owned_bucket(s, bucket, d);
+    if (rc)
+        return rc;
+    within.within_prefix = true;
+    json_t *src =
+        json_pack("{s:s, s:s}", "S3DataType", "S3Prefix", "S3Uri", uri);
+    /* The bucket is the account's: the only failure left is an empty
+     * prefix, which is no error here (nothing saved yet). */
+    if (inputs_resolve(&within, src, &l, bucket, sizeof(bucket), d) != 0)
+        keys_free(&l);
+    for (size_t i = 0; !rc && i < l.n; i++) {
+        if (!fsx_safe_relpath(l.rel[i]))
+            continue;
+        buf_reset(&dest);
+        buf_addf(&dest, "%s/%s", dir, l.rel[i]);
+        fsx_make_parents(dest.data, strlen(dir));
+        rc = copy_object(s, bucket, l.keys[i], buf_cstr(&dest), d);
+    }
+    if (files)
+        *files = l.n;
+    json_decref(src);
+    keys_free(&l);
+    buf_release(&dest);
+    return rc;
 }

@@ -44,6 +44,22 @@ void keys_free(struct keylist *l);
 int inputs_owned_bucket(const struct inputs_src *s, const char *bucket,
                         struct kiln_diag *d);
 
+/*
+ * Puts every regular file under dir at <uri>/<its path under dir> (uri:
+ * "s3://bucket/prefix", in the account's bucket); *files counts them
+ * (may be NULL). A missing dir puts nothing.
+ */
+int inputs_upload_dir(const struct inputs_src *s, const char *dir,
+                      const char *uri, size_t *files, struct kiln_diag *d);
+
+/*
+ * Copies (never links: the job may change them) the objects under the
+ * S3 prefix `uri` into dir, each at its key after the prefix; none is not
+ * an error. *files counts them (may be NULL).
+ */
+int inputs_copy_prefix(const struct inputs_src *s, const char *uri,
+                       const char *dir, size_t *files, struct kiln_diag *d);
+
 /* The objects of S3DataSource `src` into l, all in one bucket (copied to
  * bucket) unless augmented; KILN_EINVAL when there is none or the source
  * cannot be read. */

@@ -128,29 +128,6 @@ static int place_inputs(struct run *r)
     return rc;
 }
 
-struct upload {
-    struct run *r;
-    char bucket[64];
-    const char *prefix;
-    int rc;
-    size_t files;
-};
-
-static void upload_file(void *ctx, const char *file, const char *rel)
-{
-    struct upload *u = ctx;
-    struct buf key = BUF_INIT(2048);
-    if (u->rc || !*rel)
-        return;
-    buf_addf(&key, "%s%s%s", u->prefix,
-             *u->prefix && u->prefix[strlen(u->prefix) - 1] != '/' ? "/" : "",
-             rel);
-    u->rc = objstore_put_path(u->r->p->store, u->bucket, buf_cstr(&key), file,
-                              NULL, &u->r->d);
-    u->files++;
-    buf_release(&key);
-}
-
 /* Puts each output's files under its S3Uri (S3UploadMode EndOfJob; a
  * Continuous output is uploaded at the end too). */
 static int upload_outputs(struct run *r)
@@ -167,23 +144,14 @@ static int upload_outputs(struct run *r)
         i, o)
     {
         json_t *s3 = json_object_get(o, "S3Output");
-        struct upload u = {.r = r};
-        if (objstore_uri_split(jstr(s3, "S3Uri"), u.bucket, sizeof(u.bucket),
-                               &u.prefix) != 0) {
-            rc = diag_set(&r->d, KILN_EINVAL, "ClientError: bad S3Uri %s",
-                          jstr(s3, "S3Uri"));
-            break;
-        }
-        rc = inputs_owned_bucket(&src, u.bucket, &r->d);
-        if (rc)
-            break;
+        size_t files = 0;
         host_path(r, jstr(s3, "LocalPath"), &dir);
-        fsx_walk(buf_cstr(&dir), upload_file, &u);
-        rc = u.rc;
+        rc = inputs_upload_dir(&src, buf_cstr(&dir), jstr(s3, "S3Uri"), &files,
+                               &r->d);
         if (rc)
             break;
         log_info("event=processing_output job=%s output=%s files=%zu",
-                 r->job->name, jstr(o, "OutputName"), u.files);
+                 r->job->name, jstr(o, "OutputName"), files);
     }
     buf_release(&dir);
     return rc;

@@ -870,6 +870,83 @@ static void job_env(struct run *r, int threads, struct strv *env)
         strv_addf(env, "%s=%s", k, json_string_value(v));
 }
 
+/* ---- checkpoints ------------------------------------------------------ */
+
+/* CheckpointConfig's LocalPath (default /opt/ml/checkpoints) on the host,
+ * in algo-1's tree: false when it is not a path under /opt/ml. */
+static bool checkpoint_dir(struct run *r, struct buf *out)
+{
+    json_t *cc = json_object_get(r->doc, "CheckpointConfig");
+    const char *local = jstr(cc, "LocalPath");
+
+    if (!local)
+        local = SANDBOX_ROOT "/checkpoints";
+    if (!str_starts(local, SANDBOX_ROOT "/") ||
+        !fsx_safe_relpath(local + strlen(SANDBOX_ROOT "/")))
+        return false;
+    buf_reset(out);
+    buf_addf(out, "%s/algo-1/%s", buf_cstr(&r->dir),
+             local + strlen(SANDBOX_ROOT "/"));
+    return true;
+}
+
+/* Before training: what an earlier job left under CheckpointConfig's
+ * S3Uri, copied to its LocalPath, as SageMaker restores a spot job. */
+static int checkpoints_restore(struct run *r)
+{
+    json_t *cc = json_object_get(r->doc, "CheckpointConfig");
+    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account,
+                             true};
+    struct buf dir = BUF_INIT(8192);
+    size_t files = 0;
+    int rc = 0;
+
+    if (!cc)
+        return 0;
+    if (r->hosts > 1)
+        rc = diag_set(&r->d, KILN_EINVAL,
+                      "ClientError: kiln keeps checkpoints (CheckpointConfig) "
+                      "of one-instance jobs only.");
+    else if (!checkpoint_dir(r, &dir))
+        rc = diag_set(&r->d, KILN_EINVAL,
+                      "ClientError: CheckpointConfig.LocalPath must be a "
+                      "path under /opt/ml/, not '%s'.",
+                      jstr(cc, "LocalPath"));
+    if (!rc) {
+        buf_addc(&dir, '/');
+        fsx_make_parents(dir.data, r->dir.len);
+        rc = inputs_copy_prefix(&src, jstr(cc, "S3Uri"), buf_cstr(&dir), &files,
+                                &r->d);
+    }
+    if (!rc && files) {
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "Restored %zu checkpoint file(s) from CheckpointConfig's "
+                 "S3Uri",
+                 files);
+        log_text(r, msg);
+    }
+    buf_release(&dir);
+    return rc;
+}
+
+/* After training, whatever its end: the LocalPath's files put under
+ * S3Uri. */
+static int checkpoints_save(struct run *r, struct kiln_diag *d)
+{
+    json_t *cc = json_object_get(r->doc, "CheckpointConfig");
+    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account,
+                             false};
+    struct buf dir = BUF_INIT(8192);
+    int rc = 0;
+
+    if (cc && checkpoint_dir(r, &dir))
+        rc =
+            inputs_upload_dir(&src, buf_cstr(&dir), jstr(cc, "S3Uri"), NULL, d);
+    buf_release(&dir);
+    return rc;
+}
+
 /* ---- script mode ---------------------------------------------------- */
 
 /* Puts the submit directory (sagemaker_submit_directory, the SDK's
@@ -1094,7 +1171,6 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     /* Instances sharing this machine share its cores. */
     if (!r->t->o.hostfile && cores > 0 && threads > cores / r->hosts)
         threads = cores / r->hosts > 0 ? (int)(cores / r->hosts) : 1;
-    r->stream_time = (long long)time(NULL);
     if (r->script) {
         rc = script_command(r, threads, &script_argv, &env);
     } else if (r->image) {
@@ -1257,6 +1333,8 @@ static void run_job(struct run *r)
 
     step(r, "Starting", "Preparing the instances for training");
     r->start = tm_now();
+    /* Log streams are named for the start: <job>/algo-<n>-<time>. */
+    r->stream_time = (long long)time(NULL);
     json_object_set_new(r->doc, "TrainingStartTime", json_real(r->start));
     if (stopped_early(r))
         return;
@@ -1299,6 +1377,8 @@ static void run_job(struct run *r)
         rc = download(r);
     if (!rc && r->script)
         rc = fetch_code(r);
+    if (!rc)
+        rc = checkpoints_restore(r);
     if (rc) {
         feeders_stop(r);
         finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
@@ -1312,6 +1392,11 @@ static void run_job(struct run *r)
          "progress.");
     rc = train(r, b, &code, &why);
     feeders_stop(r);
+    struct kiln_diag saving = {0};
+    if (checkpoints_save(r, &saving) != 0 && !rc && !why && code == 0) {
+        r->d = saving; /* else the job's own failure says more */
+        rc = KILN_EIO;
+    }
     if (rc) {
         finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
         return;

@@ -665,3 +665,53 @@ def test_tuning_a_script(server, iris, trained):
         assert 1 <= n <= 100
         lines = log_lines(server, j["TrainingJobName"])
         assert any(line.endswith(f"train.py --max_iter {n}") for line in lines), lines[:3]
+
+
+CHECKPOINT_PY = r'''
+import json, os
+ck = "/opt/ml/checkpoints"
+state = os.path.join(ck, "state.json")
+epoch = json.load(open(state))["epoch"] if os.path.exists(state) else 0
+print(f"starting at epoch {epoch}")
+os.makedirs(os.path.join(ck, "sub"), exist_ok=True)
+with open(state, "w") as f:
+    json.dump({"epoch": epoch + 2}, f)
+with open(os.path.join(ck, "sub", "weights.bin"), "ab") as f:
+    f.write(b"w" * 2)
+if epoch == 0:
+    raise SystemExit("interrupted after epoch 2")
+'''
+
+
+def test_checkpoints_survive_a_failed_job(server, iris):
+    """CheckpointConfig: what a job leaves in /opt/ml/checkpoints is put
+    under S3Uri even when it fails; the next job starts from it (copies, so
+    appending to a restored file leaves the stored one as it was)."""
+    sm, s3 = client(server, "sagemaker"), client(server, "s3")
+    submit = upload_source(server, "ckpt", {"train.py": CHECKPOINT_PY})
+    cfg = {"S3Uri": f"s3://{BUCKET}/ckpt/checkpoints"}
+    sm.create_training_job(**sdk_body("ckpt-1", submit, CheckpointConfig=cfg))
+    d = wait(sm, "ckpt-1")
+    assert d["TrainingJobStatus"] == "Failed"
+    assert d["CheckpointConfig"] == cfg
+    state = s3.get_object(Bucket=BUCKET, Key="ckpt/checkpoints/state.json")
+    assert json.loads(state["Body"].read()) == {"epoch": 2}
+    assert s3.get_object(Bucket=BUCKET, Key="ckpt/checkpoints/sub/weights.bin")[
+        "Body"].read() == b"ww"
+
+    sm.create_training_job(**sdk_body("ckpt-2", submit, CheckpointConfig=cfg))
+    d = wait(sm, "ckpt-2")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    lines = log_lines(server, "ckpt-2")
+    assert "Restored 2 checkpoint file(s) from CheckpointConfig's S3Uri" in lines
+    assert "starting at epoch 2" in lines
+    state = s3.get_object(Bucket=BUCKET, Key="ckpt/checkpoints/state.json")
+    assert json.loads(state["Body"].read()) == {"epoch": 4}
+    assert s3.get_object(Bucket=BUCKET, Key="ckpt/checkpoints/sub/weights.bin")[
+        "Body"].read() == b"wwww"
+
+    bad = dict(cfg, LocalPath="/etc/checkpoints")
+    sm.create_training_job(**sdk_body("ckpt-bad", submit, CheckpointConfig=bad))
+    d = wait(sm, "ckpt-bad")
+    assert d["TrainingJobStatus"] == "Failed"
+    assert "LocalPath must be a path under /opt/ml/" in d["FailureReason"]
