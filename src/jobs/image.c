@@ -306,8 +306,11 @@ static int extract_layer(int fd, char *err, size_t size)
     struct archive *w = archive_write_disk_new();
     struct archive_entry *e;
     struct buf path = BUF_INIT(8192), link = BUF_INIT(8192);
-    int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                ARCHIVE_EXTRACT_UNLINK | ARCHIVE_EXTRACT_SECURE_NODOTDOT;
+    /* No ARCHIVE_EXTRACT_PERM: modes are kept under umask 022, but not
+     * set-user-ID or set-group-ID bits, which would make an image's
+     * programs privileged on the host. */
+    int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_UNLINK |
+                ARCHIVE_EXTRACT_SECURE_NODOTDOT;
     int r, rc = 0;
 
     if (geteuid() == 0)
@@ -411,6 +414,7 @@ static int in_root(const char *rootfs, const char *layer, struct kiln_diag *d)
     if (pid == 0) {
         int rc = 0;
         close(pipefd[0]);
+        umask(022);
         if (enter_root(rootfs) != 0) {
             snprintf(err, sizeof(err),
                      "cannot enter the image's root file system (%s): "

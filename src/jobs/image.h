@@ -10,8 +10,9 @@
  * layer's file, ".wh..wh..opq" empties a directory). Each layer is
  * extracted by a child process chrooted into the root file system, so a
  * symbolic link in the image (even an absolute one) resolves inside it,
- * never on the host. Device files are skipped. <id> is the SHA-256 of the
- * image config, as Docker's image id.
+ * never on the host. Device files are skipped, and so are set-user-ID and
+ * set-group-ID bits. <id> is the SHA-256 of the image config, as Docker's
+ * image id.
  *
  * References name images as SageMaker users write them:
  * "<account>.dkr.ecr.<region>.amazonaws.com/my-algo:1", "my-algo:1",

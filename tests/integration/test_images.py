@@ -120,6 +120,7 @@ def image(server, tmp_path_factory):
                  ("opt/program/process", (PROCESS, 0o755)),
                  ("opt/program/serve", (SERVE, 0o755)),
                  ("opt/program/handle", (HANDLE, 0o755)),
+                 ("opt/program/su-probe", (b"#!/bin/sh\n", 0o4755)),
                  ("etc/.wh.junk", (b"", 0o644)),
                  # Through the image's absolute link: inside the image only.
                  ("lib/kiln-escape-probe", (b"x", 0o644))])
@@ -131,8 +132,10 @@ def image(server, tmp_path_factory):
                "--data-dir", server.data_dir).stdout
     assert out.split("\n")[:2] == [f"my-algo:1 {cid}", f"algo-alias:latest {cid}"]
     assert not os.path.exists("/usr/lib/kiln-escape-probe")
-    assert os.path.exists(os.path.join(server.data_dir, "images", cid, "rootfs", "usr",
-                                       "lib", "kiln-escape-probe"))
+    root = os.path.join(server.data_dir, "images", cid, "rootfs")
+    assert os.path.exists(os.path.join(root, "usr", "lib", "kiln-escape-probe"))
+    # No set-user-ID program of an image on the host.
+    assert os.stat(os.path.join(root, "opt", "program", "su-probe")).st_mode & 0o7777 == 0o755
     s3 = client(server, "s3")
     s3.create_bucket(Bucket="byo")
     s3.put_object(Bucket="byo", Key="data/train/a.csv", Body=b"1,2\n3,4\n5,6\n")
