@@ -348,13 +348,18 @@ static curl_socket_t netns_socket(void *clientp, curlsocktype purpose,
                                   struct curl_sockaddr *a)
 {
     char path[64];
+    struct stat ts, ss;
     int target, self, s = -1;
 
     (void)purpose;
     snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)(intptr_t)clientp);
     target = open(path, O_RDONLY | O_CLOEXEC);
     self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (target >= 0 && self >= 0 && setns(target, CLONE_NEWNET) == 0) {
+    /* Never this machine's own network: if the sandbox is gone and its
+     * pid is another process's, the call fails instead. */
+    if (target >= 0 && self >= 0 && fstat(target, &ts) == 0 &&
+        fstat(self, &ss) == 0 && ts.st_ino != ss.st_ino &&
+        setns(target, CLONE_NEWNET) == 0) {
         s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
         if (setns(self, CLONE_NEWNET) != 0) {
             /* This thread cannot come back: let it fail every call

@@ -247,11 +247,14 @@ def test_serve_a_loaded_image(server, image):
     """An endpoint of the image: `serve` listens on 8080 in a network of
     its own; kiln reaches it there, /ping first, then each InvokeEndpoint."""
     sm = client(server, "sagemaker")
-    if sm.describe_training_job(TrainingJobName="byo-train")["TrainingJobStatus"] != "Completed":
-        pytest.skip("needs test_train_with_a_loaded_image's model")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as t:
+        info = tarfile.TarInfo("rows.txt")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"3\n"))
+    client(server, "s3").put_object(Bucket="byo", Key="models/byo.tar.gz", Body=raw.getvalue())
     sm.create_model(ModelName="byo-model", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": f"{REPO}/my-algo:1",
-        "ModelDataUrl": "s3://byo/out/byo-train/output/model.tar.gz",
+        "Image": f"{REPO}/my-algo:1", "ModelDataUrl": "s3://byo/models/byo.tar.gz",
         "Environment": {"GREETING": "counted"}})
     sm.create_endpoint_config(EndpointConfigName="byo-config", ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": "byo-model",
