@@ -257,3 +257,18 @@ def waited(sm, waiter, describe, **name):
     except botocore.exceptions.WaiterError:
         pass
     return getattr(sm, describe)(**name)
+
+
+def sandbox_missing():
+    """Why bubblewrap cannot make a sandbox on this machine (script mode
+    and images need one), or None: a kernel without the namespaces, a
+    container that forbids them. Checked with bwrap alone, not kiln."""
+    try:
+        r = subprocess.run(["/usr/bin/bwrap", "--ro-bind", "/usr", "/usr",
+                            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64",
+                            "/lib64", "--symlink", "usr/bin", "/bin", "--proc", "/proc",
+                            "--dev", "/dev", "--unshare-all", "--", "/bin/true"],
+                           capture_output=True, text=True, timeout=30)
+    except OSError as e:
+        return f"bubblewrap is not installed: {e}"
+    return None if r.returncode == 0 else f"bubblewrap cannot sandbox here: {r.stderr}"

@@ -9,7 +9,8 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, AKID, KILN, ROOT, SECRET, client, free_port, idx
+from conftest import (ACCOUNT, AKID, KILN, ROOT, SECRET, client, free_port, idx,
+                      sandbox_missing)
 
 EXAMPLE = os.path.join(ROOT, "examples", "kmeans_mnist_lowlevel.py")
 
@@ -204,6 +205,7 @@ def test_trained_model_answers_alike_in_every_format(server, tmp_path):
         assert e.value.response["Error"]["Code"] == "ValidationException"
 
 
+@pytest.mark.skipif(sandbox_missing() is not None, reason=str(sandbox_missing()))
 def test_sklearn_script_mode_example(server):
     """examples/sklearn_digits_script_mode.py: the user's own scikit-learn
     script trained and served through script mode, as a user runs it."""

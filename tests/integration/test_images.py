@@ -12,9 +12,12 @@ import tarfile
 
 import pytest
 
-from conftest import ACCOUNT, client, kiln, waited
+from conftest import ACCOUNT, client, kiln, sandbox_missing, waited
 from conftest import training_log_lines as log_lines
 from conftest import wait_training_job as wait
+
+pytestmark = pytest.mark.skipif(sandbox_missing() is not None,
+                                reason=str(sandbox_missing()))
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 REPO = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"

@@ -21,10 +21,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conftest import ACCOUNT, client, waited
+from conftest import ACCOUNT, client, sandbox_missing, waited
 from conftest import training_log_lines as log_lines
 from conftest import wait_training_job as wait
 from test_tuning import wait as wait_tuning
+
+pytestmark = pytest.mark.skipif(sandbox_missing() is not None,
+                                reason=str(sandbox_missing()))
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 # The SDK's image for SKLearn(framework_version="1.2-1") in us-east-1.
