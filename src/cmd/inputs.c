@@ -200,6 +200,8 @@ struct upload {
     const struct inputs_src *s;
     char bucket[64];
     const char *prefix;
+    bool (*want)(void *ctx, const char *file, const char *rel);
+    void *ctx;
     size_t files;
     int rc;
     struct kiln_diag *d;
@@ -209,7 +211,7 @@ static void upload_file(void *ctx, const char *file, const char *rel)
 {
     struct upload *u = ctx;
     struct buf key = BUF_INIT(2048);
-    if (u->rc || !*rel)
+    if (u->rc || !*rel || (u->want && !u->want(u->ctx, file, rel)))
         return;
     buf_addf(&key, "%s%s%s", u->prefix,
              *u->prefix && u->prefix[strlen(u->prefix) - 1] != '/' ? "/" : "",
@@ -221,9 +223,12 @@ static void upload_file(void *ctx, const char *file, const char *rel)
 }
 
 int inputs_upload_dir(const struct inputs_src *s, const char *dir,
-                      const char *uri, size_t *files, struct kiln_diag *d)
+                      const char *uri,
+                      bool (*want)(void *ctx, const char *file,
+                                   const char *rel),
+                      void *ctx, size_t *files, struct kiln_diag *d)
 {
-    struct upload u = {.s = s, .d = d};
+    struct upload u = {.s = s, .want = want, .ctx = ctx, .d = d};
 
     if (objstore_uri_split(uri, u.bucket, sizeof(u.bucket), &u.prefix) != 0)
         return diag_set(d, KILN_EINVAL, "ClientError: bad S3Uri %s", uri);

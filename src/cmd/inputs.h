@@ -46,11 +46,15 @@ int inputs_owned_bucket(const struct inputs_src *s, const char *bucket,
 
 /*
  * Puts every regular file under dir at <uri>/<its path under dir> (uri:
- * "s3://bucket/prefix", in the account's bucket); *files counts them
+ * "s3://bucket/prefix", in the account's bucket), or those for which
+ * want(ctx, file, rel) is true when want is not NULL; *files counts them
  * (may be NULL). A missing dir puts nothing.
  */
 int inputs_upload_dir(const struct inputs_src *s, const char *dir,
-                      const char *uri, size_t *files, struct kiln_diag *d);
+                      const char *uri,
+                      bool (*want)(void *ctx, const char *file,
+                                   const char *rel),
+                      void *ctx, size_t *files, struct kiln_diag *d);
 
 /*
  * Copies (never links: the job may change them) the objects under the

@@ -146,8 +146,8 @@ static int upload_outputs(struct run *r)
         json_t *s3 = json_object_get(o, "S3Output");
         size_t files = 0;
         host_path(r, jstr(s3, "LocalPath"), &dir);
-        rc = inputs_upload_dir(&src, buf_cstr(&dir), jstr(s3, "S3Uri"), &files,
-                               &r->d);
+        rc = inputs_upload_dir(&src, buf_cstr(&dir), jstr(s3, "S3Uri"), NULL,
+                               NULL, &files, &r->d);
         if (rc)
             break;
         log_info("event=processing_output job=%s output=%s files=%zu",

@@ -47,6 +47,8 @@
 #define LOG_GROUP    "/aws/sagemaker/TrainingJobs"
 #define MAX_LOG_LINE (256 * 1024)
 #define MODEL_MAX    ((uint64_t)64 << 30)
+/* While a job runs, its checkpoints go to S3 this often (changed files). */
+#define CHECKPOINT_SYNC_SECONDS 5.0
 
 struct job {
     struct trainer *t;
@@ -93,6 +95,8 @@ struct run {
     struct image *image;    /* else a bring-your-own image, or NULL */
     struct image own_image; /* what image points to */
     char command[1024];     /* script mode: the entry point's command */
+    json_t *synced;         /* checkpoints: rel -> "size:mtime" put last */
+    double synced_at;       /* when the checkpoints were last put */
     struct buf last;        /* script mode: the output's last line */
     struct kiln_diag d;
 };
@@ -813,6 +817,124 @@ static void log_text(struct run *r, const char *text)
     log_line(r, text, strlen(text));
 }
 
+/* ---- checkpoints ------------------------------------------------------ */
+
+/* CheckpointConfig's LocalPath (default /opt/ml/checkpoints) on the host,
+ * in algo-1's tree: false when it is not a path under /opt/ml. */
+static bool checkpoint_dir(struct run *r, struct buf *out)
+{
+    json_t *cc = json_object_get(r->doc, "CheckpointConfig");
+    const char *local = jstr(cc, "LocalPath");
+
+    if (!local)
+        local = SANDBOX_ROOT "/checkpoints";
+    if (!str_starts(local, SANDBOX_ROOT "/") ||
+        !fsx_safe_relpath(local + strlen(SANDBOX_ROOT "/")))
+        return false;
+    buf_reset(out);
+    buf_addf(out, "%s/algo-1/%s", buf_cstr(&r->dir),
+             local + strlen(SANDBOX_ROOT "/"));
+    return true;
+}
+
+/* A checkpoint file's size and modification time, to tell a change. */
+static void stamp(const char *file, char *out, size_t size)
+{
+    struct stat st;
+    if (stat(file, &st) != 0)
+        memset(&st, 0, sizeof(st));
+    snprintf(out, size, "%lld:%lld.%09ld", (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+}
+
+/* inputs_upload_dir's filter: the files changed since they were put. */
+static bool checkpoint_changed(void *ctx, const char *file, const char *rel)
+{
+    struct run *r = ctx;
+    char now[96];
+    stamp(file, now, sizeof(now));
+    const char *was = json_string_value(json_object_get(r->synced, rel));
+    if (was && strcmp(was, now) == 0)
+        return false;
+    json_object_set_new(r->synced, rel, json_string(now));
+    return true;
+}
+
+static void checkpoint_seen(void *ctx, const char *file, const char *rel)
+{
+    checkpoint_changed(ctx, file, rel);
+}
+
+/* Before training: what an earlier job left under CheckpointConfig's
+ * S3Uri, copied to its LocalPath, as SageMaker restores a spot job. */
+static int checkpoints_restore(struct run *r)
+{
+    json_t *cc = json_object_get(r->doc, "CheckpointConfig");
+    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account,
+                             true};
+    struct buf dir = BUF_INIT(8192);
+    size_t files = 0;
+    int rc = 0;
+
+    if (!cc)
+        return 0;
+    if (r->hosts > 1)
+        rc = diag_set(&r->d, KILN_EINVAL,
+                      "ClientError: kiln keeps checkpoints (CheckpointConfig) "
+                      "of one-instance jobs only.");
+    else if (!checkpoint_dir(r, &dir))
+        rc = diag_set(&r->d, KILN_EINVAL,
+                      "ClientError: CheckpointConfig.LocalPath must be a "
+                      "path under /opt/ml/, not '%s'.",
+                      jstr(cc, "LocalPath"));
+    if (!rc) {
+        buf_addc(&dir, '/');
+        fsx_make_parents(dir.data, r->dir.len);
+        rc = inputs_copy_prefix(&src, jstr(cc, "S3Uri"), buf_cstr(&dir), &files,
+                                &r->d);
+    }
+    if (!rc) {
+        /* What was restored is in S3 already. */
+        r->synced = json_object();
+        fsx_walk(buf_cstr(&dir), checkpoint_seen, r);
+        r->synced_at = tm_now();
+    }
+    if (!rc && files) {
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "Restored %zu checkpoint file(s) from CheckpointConfig's "
+                 "S3Uri",
+                 files);
+        log_text(r, msg);
+    }
+    buf_release(&dir);
+    return rc;
+}
+
+/* The LocalPath's new and changed files put under S3Uri: while the job
+ * runs (every CHECKPOINT_SYNC_SECONDS), and after it, whatever its end,
+ * as SageMaker keeps them in sync. */
+static int checkpoints_save(struct run *r, struct kiln_diag *d)
+{
+    json_t *cc = json_object_get(r->doc, "CheckpointConfig");
+    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account,
+                             false};
+    struct buf dir = BUF_INIT(8192);
+    int rc = 0;
+
+    r->synced_at = tm_now();
+    if (cc && r->hosts == 1 && checkpoint_dir(r, &dir)) {
+        if (!r->synced)
+            r->synced = json_object();
+        rc = inputs_upload_dir(&src, buf_cstr(&dir), jstr(cc, "S3Uri"),
+                               checkpoint_changed, r, NULL, d);
+        if (rc)
+            json_object_clear(r->synced); /* all again next time */
+    }
+    buf_release(&dir);
+    return rc;
+}
+
 /* Why the job's process must stop now: "Interrupted" (kiln stops),
  * "Stopped" or "MaxRuntimeExceeded"; NULL while it may run. */
 static const char *must_stop(void *ctx)
@@ -828,6 +950,10 @@ static const char *must_stop(void *ctx)
     }
     if (max_runtime > 0 && tm_now() - r->start > max_runtime)
         return "MaxRuntimeExceeded";
+    if (r->synced && tm_now() - r->synced_at > CHECKPOINT_SYNC_SECONDS) {
+        struct kiln_diag ignored = {0}; /* the final save reports */
+        checkpoints_save(r, &ignored);
+    }
     return NULL;
 }
 
@@ -868,83 +994,6 @@ static void job_env(struct run *r, int threads, struct strv *env)
     strv_addf(env, "PATH=%s", "/usr/local/bin:/usr/bin:/bin");
     json_object_foreach(json_object_get(r->doc, "Environment"), k, v)
         strv_addf(env, "%s=%s", k, json_string_value(v));
-}
-
-/* ---- checkpoints ------------------------------------------------------ */
-
-/* CheckpointConfig's LocalPath (default /opt/ml/checkpoints) on the host,
- * in algo-1's tree: false when it is not a path under /opt/ml. */
-static bool checkpoint_dir(struct run *r, struct buf *out)
-{
-    json_t *cc = json_object_get(r->doc, "CheckpointConfig");
-    const char *local = jstr(cc, "LocalPath");
-
-    if (!local)
-        local = SANDBOX_ROOT "/checkpoints";
-    if (!str_starts(local, SANDBOX_ROOT "/") ||
-        !fsx_safe_relpath(local + strlen(SANDBOX_ROOT "/")))
-        return false;
-    buf_reset(out);
-    buf_addf(out, "%s/algo-1/%s", buf_cstr(&r->dir),
-             local + strlen(SANDBOX_ROOT "/"));
-    return true;
-}
-
-/* Before training: what an earlier job left under CheckpointConfig's
- * S3Uri, copied to its LocalPath, as SageMaker restores a spot job. */
-static int checkpoints_restore(struct run *r)
-{
-    json_t *cc = json_object_get(r->doc, "CheckpointConfig");
-    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account,
-                             true};
-    struct buf dir = BUF_INIT(8192);
-    size_t files = 0;
-    int rc = 0;
-
-    if (!cc)
-        return 0;
-    if (r->hosts > 1)
-        rc = diag_set(&r->d, KILN_EINVAL,
-                      "ClientError: kiln keeps checkpoints (CheckpointConfig) "
-                      "of one-instance jobs only.");
-    else if (!checkpoint_dir(r, &dir))
-        rc = diag_set(&r->d, KILN_EINVAL,
-                      "ClientError: CheckpointConfig.LocalPath must be a "
-                      "path under /opt/ml/, not '%s'.",
-                      jstr(cc, "LocalPath"));
-    if (!rc) {
-        buf_addc(&dir, '/');
-        fsx_make_parents(dir.data, r->dir.len);
-        rc = inputs_copy_prefix(&src, jstr(cc, "S3Uri"), buf_cstr(&dir), &files,
-                                &r->d);
-    }
-    if (!rc && files) {
-        char msg[128];
-        snprintf(msg, sizeof(msg),
-                 "Restored %zu checkpoint file(s) from CheckpointConfig's "
-                 "S3Uri",
-                 files);
-        log_text(r, msg);
-    }
-    buf_release(&dir);
-    return rc;
-}
-
-/* After training, whatever its end: the LocalPath's files put under
- * S3Uri. */
-static int checkpoints_save(struct run *r, struct kiln_diag *d)
-{
-    json_t *cc = json_object_get(r->doc, "CheckpointConfig");
-    struct inputs_src src = {r->t->o.meta, r->t->o.store, r->job->account,
-                             false};
-    struct buf dir = BUF_INIT(8192);
-    int rc = 0;
-
-    if (cc && checkpoint_dir(r, &dir))
-        rc =
-            inputs_upload_dir(&src, buf_cstr(&dir), jstr(cc, "S3Uri"), NULL, d);
-    buf_release(&dir);
-    return rc;
 }
 
 /* ---- script mode ---------------------------------------------------- */
@@ -1518,6 +1567,7 @@ static void *job_thread(void *arg)
     buf_release(&r.stage);
     buf_release(&r.last);
     image_release(&r.own_image);
+    json_decref(r.synced);
     pthread_mutex_lock(&t->lock);
     t->running--;
     job->done = true;

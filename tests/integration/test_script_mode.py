@@ -718,3 +718,38 @@ def test_checkpoints_survive_a_failed_job(server, iris):
     d = wait(sm, "ckpt-bad")
     assert d["TrainingJobStatus"] == "Failed"
     assert "LocalPath must be a path under /opt/ml/" in d["FailureReason"]
+
+
+def test_checkpoints_reach_s3_while_the_job_runs(server, iris):
+    """Saved checkpoints are in S3 within seconds, before the job ends (so a
+    crash of the machine loses little); changed files again, unchanged
+    ones not."""
+    sm, s3 = client(server, "sagemaker"), client(server, "s3")
+    submit = upload_source(server, "ckpt-live", {"train.py": (
+        "import os, time\n"
+        "ck = '/opt/ml/checkpoints'\n"
+        "open(os.path.join(ck, 'fixed.bin'), 'w').write('same')\n"
+        "for step in range(100):\n"
+        "    open(os.path.join(ck, 'step.txt'), 'w').write(str(step))\n"
+        "    time.sleep(1)\n")})
+    cfg = {"S3Uri": f"s3://{BUCKET}/ckpt-live/checkpoints"}
+    sm.create_training_job(**sdk_body("ckpt-live", submit, CheckpointConfig=cfg))
+    seen = []
+    deadline = time.time() + 40
+    while time.time() < deadline and len(set(seen)) < 2:
+        try:
+            seen.append(int(s3.get_object(Bucket=BUCKET, Key="ckpt-live/checkpoints/step.txt")[
+                "Body"].read()))
+        except botocore.exceptions.ClientError:
+            pass
+        time.sleep(0.5)
+    assert sm.describe_training_job(TrainingJobName="ckpt-live")["TrainingJobStatus"] == \
+        "InProgress"
+    assert len(set(seen)) >= 2 and seen == sorted(seen), seen
+    fixed = s3.head_object(Bucket=BUCKET, Key="ckpt-live/checkpoints/fixed.bin")
+    sm.stop_training_job(TrainingJobName="ckpt-live")
+    d = wait(sm, "ckpt-live")
+    assert d["TrainingJobStatus"] == "Stopped"
+    # Put once: the unchanged file kept its first upload.
+    assert s3.head_object(Bucket=BUCKET, Key="ckpt-live/checkpoints/fixed.bin")[
+        "LastModified"] == fixed["LastModified"]
