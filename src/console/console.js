@@ -231,13 +231,29 @@ async function retrain(j) {
   return copy.TrainingJobName;
 }
 
+// The container that serves job `j`'s model: its training image and model
+// artifacts and, for a script-mode job (sagemaker_program), the entry point
+// and its code, as the SDK's estimator.deploy() names them.
+function servingContainer(j) {
+  const c = { Image: j.AlgorithmSpecification.TrainingImage,
+              ModelDataUrl: j.ModelArtifacts.S3ModelArtifacts };
+  const hp = j.HyperParameters || {};
+  const decoded = (v) => { try { return JSON.parse(v); } catch { return v; } };
+  if (hp.sagemaker_program) {
+    c.Environment = { SAGEMAKER_PROGRAM: String(decoded(hp.sagemaker_program)) };
+    if (hp.sagemaker_submit_directory) {
+      c.Environment.SAGEMAKER_SUBMIT_DIRECTORY = String(decoded(hp.sagemaker_submit_directory));
+    }
+  }
+  return c;
+}
+
 // Model, endpoint config and endpoint, all named `name`, serving job
 // `j`'s model artifacts with its training image.
 async function deploy(j, name, instanceType, count) {
   await sm("CreateModel", {
     ModelName: name, ExecutionRoleArn: j.RoleArn,
-    PrimaryContainer: { Image: j.AlgorithmSpecification.TrainingImage,
-                        ModelDataUrl: j.ModelArtifacts.S3ModelArtifacts },
+    PrimaryContainer: servingContainer(j),
   });
   await sm("CreateEndpointConfig", {
     EndpointConfigName: name,
@@ -287,8 +303,7 @@ async function register(j, group) {
     ModelPackageDescription: `From training job ${j.TrainingJobName}`,
     ModelApprovalStatus: "PendingManualApproval",
     InferenceSpecification: {
-      Containers: [{ Image: j.AlgorithmSpecification.TrainingImage,
-                     ModelDataUrl: j.ModelArtifacts.S3ModelArtifacts }],
+      Containers: [servingContainer(j)],
       SupportedContentTypes: ["text/csv", "application/json", "application/jsonlines",
                               "application/x-recordio-protobuf"],
       SupportedResponseMIMETypes: ["application/json", "application/jsonlines",
