@@ -10,7 +10,8 @@ import botocore.exceptions
 import numpy as np
 import pytest
 
-from conftest import ACCOUNT, client, priced_server, run_js
+from conftest import (ACCOUNT, client, priced_server, run_js, sandbox_missing,
+                      wait_training_job)
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
@@ -205,3 +206,58 @@ def test_upload_train_deploy_invoke_monitor_cost_retrain_delete(priced, tmp_path
     # DescribeEndpoint no longer finds it.
     assert seen1["failed"] == [], seen1["failed"]
     assert set(seen2["failed"]) == {"400 SageMaker.DescribeEndpoint ValidationException"}
+
+
+SCRIPT = """
+import os, joblib
+from sklearn.linear_model import LogisticRegression
+import numpy as np
+
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+
+if __name__ == "__main__":
+    x = np.array([[0.0, 0.0], [1.0, 1.0], [10.0, 10.0], [11.0, 11.0]])
+    joblib.dump(LogisticRegression().fit(x, [0, 0, 1, 1]),
+                os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
+"""
+
+
+@pytest.mark.skipif(sandbox_missing() is not None, reason=str(sandbox_missing()))
+def test_deploy_a_script_mode_job(priced):
+    """The console's Deploy of a script-mode job serves it: the model names
+    the entry point and its code, as the SDK's deploy() does."""
+    import io
+    import tarfile
+    s3, sm = client(priced, "s3"), client(priced, "sagemaker")
+    s3.create_bucket(Bucket="console-script")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as t:
+        info = tarfile.TarInfo("train.py")
+        info.size = len(SCRIPT.encode())
+        t.addfile(info, io.BytesIO(SCRIPT.encode()))
+    s3.put_object(Bucket="console-script", Key="src/sourcedir.tar.gz", Body=raw.getvalue())
+    s3.put_object(Bucket="console-script", Key="data/x.csv", Body=b"0\n")
+    submit = "s3://console-script/src/sourcedir.tar.gz"
+    sm.create_training_job(
+        TrainingJobName="console-script", RoleArn=ROLE,
+        AlgorithmSpecification={
+            "TrainingImage": "683313688378.dkr.ecr.us-east-1.amazonaws.com/"
+                             "sagemaker-scikit-learn:1.2-1-cpu-py3",
+            "TrainingInputMode": "File"},
+        HyperParameters={"sagemaker_program": json.dumps("train.py"),
+                         "sagemaker_submit_directory": json.dumps(submit)},
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://console-script/data"}}}],
+        OutputDataConfig={"S3OutputPath": "s3://console-script/out"},
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                        "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 600})
+    d = wait_training_job(sm, "console-script")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    seen = run_js(priced, "console.mjs", PHASE="script", JOB="console-script",
+                  ENDPOINT="console-script", ROW="0.5,0.5\n10.5,10.5")
+    assert json.loads(seen["answer"]) == [0, 1]
+    env = sm.describe_model(ModelName="console-script")["PrimaryContainer"]["Environment"]
+    assert env == {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": submit}
+    assert seen["pageErrors"] == []

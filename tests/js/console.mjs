@@ -11,7 +11,9 @@
 //           delete it, sign out;
 //   quality read the per-feature metrics on ENDPOINT's page;
 //   registry register JOB's model in model group GROUP, approve it and
-//           deploy it as endpoint ENDPOINT.
+//           deploy it as endpoint ENDPOINT;
+//   script  deploy script-mode job JOB as endpoint ENDPOINT and invoke it
+//           with ROW (CSV), answered as JSON.
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { chromium } from "playwright-core";
@@ -124,6 +126,18 @@ try {
     await page.click("#retrain");
     await page.waitForURL((u) => !u.hash.endsWith(`/${JOB}`) && u.hash.startsWith("#/training/"));
     seen.retrained = decodeURIComponent(new URL(page.url()).hash.slice("#/training/".length));
+  } else if (PHASE === "script") {
+    await page.click(`a[href="#/training/${JOB}"]`);
+    await page.waitForSelector("#deploy");
+    await page.fill("input[name=endpoint]", ENDPOINT);
+    await page.click("#deploy");
+    await page.waitForURL(`**#/endpoints/${ENDPOINT}`);
+    await page.waitForSelector("#invoke", { timeout: 90000 });
+    await page.fill("textarea[name=body]", ROW);
+    await page.selectOption("select[name=accept]", "application/json");
+    await page.click("#invoke");
+    await page.waitForSelector("#answer:not([hidden])");
+    seen.answer = await page.textContent("#answer");
   } else if (PHASE === "registry") {
     await page.goto(`${url}#/training/${JOB}`);
     await page.waitForSelector("#register");
