@@ -1712,7 +1712,9 @@ def test_multi_model_endpoint(server, models):
     assert sm.describe_model(ModelName="model-multi")["PrimaryContainer"]["Mode"] == "MultiModel"
     before = set(instance_sockets(server))
     deploy(sm, "ep-multi", [("AllTraffic", "model-multi", 1, 1.0)])
-    assert set(instance_sockets(server)) == before  # nothing loaded yet
+    # Nothing loaded yet: no model server started (one of an endpoint an
+    # earlier test deleted may still be stopping meanwhile).
+    assert set(instance_sockets(server)) <= before
 
     def check(i):
         r = rt.invoke_endpoint(EndpointName="ep-multi", ContentType="text/csv",
