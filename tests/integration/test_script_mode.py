@@ -329,8 +329,21 @@ def test_stop_a_running_script(server, iris):
                     "print('sleeping', flush=True)\n"
                     "time.sleep(600)\n"})
     sm.create_training_job(**sdk_body(job, submit))
-    deadline = time.time() + 30
-    while "sleeping" not in (log_lines(server, job) if time.time() < deadline else ["sleeping"]):
+    logs = client(server, "logs")
+    deadline = time.time() + 60
+
+    def started():
+        """Whether the script has said so (its log stream may not exist
+        yet: the server may be slow to start it, under ASan)."""
+        for st in logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                            logStreamNamePrefix=f"{job}/")["logStreams"]:
+            if any(e["message"] == "sleeping" for e in logs.get_log_events(
+                    logGroupName="/aws/sagemaker/TrainingJobs",
+                    logStreamName=st["logStreamName"])["events"]):
+                return True
+        return False
+
+    while not started() and time.time() < deadline:
         time.sleep(0.2)
     assert time.time() < deadline, "the script never started"
     sm.stop_training_job(TrainingJobName=job)
