@@ -250,8 +250,9 @@ static const char *must_stop(void *ctx)
     return NULL;
 }
 
-static void on_line(void *ctx, const char *line, size_t len)
+static void on_line(void *ctx, size_t child, const char *line, size_t len)
 {
+    (void)child; /* one container */
     log_line(ctx, line, len);
 }
 
@@ -420,7 +421,7 @@ static int run_image(struct run *r, const char **why)
                               .check = must_stop,
                               .line = on_line,
                               .ctx = r};
-        proc_pump(&c, &o, why);
+        proc_pump(&c, 1, &o, why);
         proc_wait(&c, false, &status);
         if (*why && strcmp(*why, "MaxRuntimeExceeded") == 0)
             rc = diag_set(&r->d, KILN_EINVAL,

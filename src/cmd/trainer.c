@@ -57,6 +57,7 @@ struct job {
     pthread_t thread;
     bool stop_requested;
     bool done;
+    int slot; /* its instances' addresses (sandbox.h), or -1 */
     struct job *next;
 };
 
@@ -95,9 +96,11 @@ struct run {
     struct image *image;    /* else a bring-your-own image, or NULL */
     struct image own_image; /* what image points to */
     char command[1024];     /* script mode: the entry point's command */
+    char hosts_file[4096];  /* script mode, images: their /etc/hosts */
+    int failed_host;        /* the instance that failed first (1-based) */
     json_t *synced;         /* checkpoints: rel -> "size:mtime" put last */
     double synced_at;       /* when the checkpoints were last put */
-    struct buf last;        /* script mode: the output's last line */
+    struct buf *last;       /* script mode: each host's last line */
     struct kiln_diag d;
 };
 
@@ -783,16 +786,16 @@ static void on_metric(void *ctx, const char *name, double value)
     json_object_set_new(r->metrics, name, m);
 }
 
-/* Appends a line of the algorithm's output to its host's log stream. With
- * several hosts, mpirun tags each rank's lines; its own untagged
- * messages go to algo-1's stream. */
-static void log_line(struct run *r, const char *line, size_t len)
+/* Appends a line of the output of algo-<host> to its log stream. Host 0:
+ * the built-in's; with several hosts, mpirun tags each rank's lines; its
+ * own untagged messages go to algo-1's stream. */
+static void log_line(struct run *r, int host, const char *line, size_t len)
 {
     char stream[256];
-    int host = 1;
-    if (r->hosts > 1) {
+    if (host < 1 || host > r->hosts) {
         size_t skip = 0;
-        int rank = launch_tag_rank(line, len, &skip);
+        int rank = r->hosts > 1 ? launch_tag_rank(line, len, &skip) : -1;
+        host = 1;
         if (rank >= 0 && rank < r->hosts) {
             host = rank + 1;
             line += skip;
@@ -803,8 +806,8 @@ static void log_line(struct run *r, const char *line, size_t len)
              r->stream_time);
     char *text = xstrndup(line, len);
     if (r->script && strspn(text, " \t\r") < len) {
-        buf_reset(&r->last);
-        buf_add(&r->last, text, len < 1024 ? len : 1024);
+        buf_reset(&r->last[host - 1]);
+        buf_add(&r->last[host - 1], text, len < 1024 ? len : 1024);
     }
     meta_log_append(r->t->o.meta, r->job->account, LOG_GROUP, stream,
                     (int64_t)(tm_now() * 1000), text);
@@ -812,9 +815,14 @@ static void log_line(struct run *r, const char *line, size_t len)
     mem_free(text);
 }
 
+static void log_host(struct run *r, int host, const char *text)
+{
+    log_line(r, host, text, strlen(text));
+}
+
 static void log_text(struct run *r, const char *text)
 {
-    log_line(r, text, strlen(text));
+    log_host(r, 1, text);
 }
 
 /* ---- checkpoints ------------------------------------------------------ */
@@ -957,21 +965,28 @@ static const char *must_stop(void *ctx)
     return NULL;
 }
 
-static void on_line(void *ctx, const char *line, size_t len)
+/* Child i is the built-in (or its mpirun), or instance algo-<i+1>. */
+static void on_line(void *ctx, size_t child, const char *line, size_t len)
 {
-    log_line(ctx, line, len);
+    struct run *r = ctx;
+    log_line(r, r->script || r->image ? (int)child + 1 : 0, line, len);
 }
 
-/* Streams the child's output into the log until EOF, enforcing stops and
- * the runtime limit. Sets *why to "Stopped"/"MaxRuntimeExceeded"/NULL. */
-static void pump(struct run *r, struct proc *p, const char **why)
+/* Streams the n children's output into the log until EOF, enforcing
+ * stops and the runtime limit. Sets *why to "Stopped"/
+ * "MaxRuntimeExceeded"/NULL. The first instance to fail stops the
+ * others; its index goes to *failed (else n). */
+static void pump(struct run *r, struct proc *ps, size_t n, size_t *failed,
+                 const char **why)
 {
     struct proc_pump o = {.max_line = MAX_LOG_LINE,
                           .grace = r->t->o.stop_grace_seconds,
                           .check = must_stop,
                           .line = on_line,
-                          .ctx = r};
-    proc_pump(p, &o, why);
+                          .ctx = r,
+                          .fail_together = true,
+                          .first_failure = failed};
+    proc_pump(ps, n, &o, why);
 }
 
 /* The environment of every host's algorithm process, except its own
@@ -999,8 +1014,8 @@ static void job_env(struct run *r, int threads, struct strv *env)
 /* ---- script mode ---------------------------------------------------- */
 
 /* Puts the submit directory (sagemaker_submit_directory, the SDK's
- * sourcedir.tar.gz in the job's account) at algo-1/code, as the training
- * toolkit does before it runs the entry point. */
+ * sourcedir.tar.gz in the job's account) at every host's code/, as the
+ * training toolkit does before it runs the entry point. */
 static int fetch_code(struct run *r)
 {
     json_t *hps = json_object_get(r->doc, "HyperParameters");
@@ -1010,9 +1025,12 @@ static int fetch_code(struct run *r)
     const char *key = NULL;
     int rc = 0;
 
-    buf_addf(&code, "%s/algo-1/code", buf_cstr(&r->dir));
-    buf_addf(&tgz, "%s/algo-1/sourcedir.tar.gz", buf_cstr(&r->dir));
-    mkdir(buf_cstr(&code), 0755);
+    buf_addf(&tgz, "%s/sourcedir.tar.gz", buf_cstr(&r->dir));
+    for (int h = 1; h <= r->hosts; h++) {
+        buf_reset(&code);
+        buf_addf(&code, "%s/algo-%d/code", buf_cstr(&r->dir), h);
+        mkdir(buf_cstr(&code), 0755);
+    }
     if (!uri)
         goto out; /* the entry point must then be in the image: it fails */
     if (objstore_uri_split(uri, bucket, sizeof(bucket), &key) != 0 || !*key) {
@@ -1026,9 +1044,12 @@ static int fetch_code(struct run *r)
     if (!rc)
         rc = objstore_link_object(r->t->o.store, bucket, key, buf_cstr(&tgz),
                                   &r->d);
-    if (!rc)
+    for (int h = 1; !rc && h <= r->hosts; h++) {
+        buf_reset(&code);
+        buf_addf(&code, "%s/algo-%d/code", buf_cstr(&r->dir), h);
         rc =
             artifact_extract(buf_cstr(&tgz), buf_cstr(&code), MODEL_MAX, &r->d);
+    }
     unlink(buf_cstr(&tgz));
     if (rc) {
         struct buf prefix = BUF_INIT(8192);
@@ -1044,34 +1065,36 @@ out:
     return rc;
 }
 
-static json_t *config_file(struct run *r, const char *name)
+static json_t *config_file(struct run *r, int host, const char *name)
 {
     struct buf p = BUF_INIT(8192);
-    buf_addf(&p, "%s/algo-1/input/config/%s", buf_cstr(&r->dir), name);
+    buf_addf(&p, "%s/algo-%d/input/config/%s", buf_cstr(&r->dir), host, name);
     json_t *j = json_load_file(buf_cstr(&p), 0, NULL);
     buf_release(&p);
     return j ? j : json_object();
 }
 
-/* The entry point under bubblewrap, with the toolkit's environment. */
-static int script_command(struct run *r, int threads, struct strv *argv,
-                          struct strv *env)
+/* The entry point on algo-<host>, under bubblewrap, with the toolkit's
+ * environment. */
+static int script_command(struct run *r, int host, int threads,
+                          struct strv *argv, struct strv *env)
 {
     static const char *const read_only[] = {"input", NULL};
     json_t *isolated = json_object_get(r->doc, "EnableNetworkIsolation");
     struct toolkit_job j = {
         .hyperparameters = json_object_get(r->doc, "HyperParameters"),
-        .resource_config = config_file(r, "resourceconfig.json"),
-        .input_data_config = config_file(r, "inputdataconfig.json"),
+        .resource_config = config_file(r, host, "resourceconfig.json"),
+        .input_data_config = config_file(r, host, "inputdataconfig.json"),
         .job_name = r->job->name,
         .python = r->t->o.python,
         .cpus = threads,
     };
     struct strv cmd = STRV_INIT;
     struct buf tree = BUF_INIT(8192), line = BUF_INIT(64 * 1024);
-    char **bwrap_argv = NULL;
+    char **bwrap_argv = NULL, hostname[32];
     int rc;
 
+    snprintf(hostname, sizeof(hostname), "algo-%d", host);
     rc = toolkit_command(&j, &cmd, env, &r->d);
     if (!rc && access(r->t->o.bwrap, X_OK) != 0)
         rc = diag_set(&r->d, KILN_EIO,
@@ -1079,12 +1102,13 @@ static int script_command(struct run *r, int threads, struct strv *argv,
                       "at %s (apt-get install bubblewrap)",
                       r->t->o.bwrap);
     if (!rc) {
-        buf_addf(&tree, "%s/algo-1", buf_cstr(&r->dir));
+        buf_addf(&tree, "%s/%s", buf_cstr(&r->dir), hostname);
         struct sandbox_plan plan = {
             .bwrap = r->t->o.bwrap,
             .tree = buf_cstr(&tree),
             .read_only = read_only,
-            .hostname = "algo-1",
+            .hostname = hostname,
+            .hosts_file = r->hosts_file[0] ? r->hosts_file : NULL,
             .chdir = SANDBOX_ROOT "/code",
             .network = !json_is_true(isolated),
             .cmd = strv_argv(&cmd),
@@ -1100,14 +1124,15 @@ static int script_command(struct run *r, int threads, struct strv *argv,
         /* The toolkit tells the command before it runs it. */
         for (size_t i = 0; i < cmd.n; i++)
             buf_addf(&line, "%s%s", i ? " " : "", cmd.items[i]);
-        log_text(r, "Invoking script with the following command:");
-        log_text(r, buf_cstr(&line));
+        log_host(r, host, "Invoking script with the following command:");
+        log_host(r, host, buf_cstr(&line));
         str_copy(r->command, buf_cstr(&line), sizeof(r->command));
         buf_adds(&tree, "/code/requirements.txt");
         if (access(buf_cstr(&tree), F_OK) == 0)
-            log_text(r, "requirements.txt is not installed: kiln runs the "
-                        "entry point with the packages of this machine's "
-                        "Python");
+            log_host(r, host,
+                     "requirements.txt is not installed: kiln runs the "
+                     "entry point with the packages of this machine's "
+                     "Python");
     }
     launch_argv_free(bwrap_argv);
     strv_release(&cmd);
@@ -1135,8 +1160,8 @@ static bool env_has(const struct strv *env, const char *name, size_t n)
  * (but not over the image's PATH unless the request's Environment sets
  * it).
  */
-static int image_command(struct run *r, int threads, struct strv *argv,
-                         struct strv *env)
+static int image_command(struct run *r, int host, int threads,
+                         struct strv *argv, struct strv *env)
 {
     static const char *const read_only[] = {"input", NULL};
     json_t *algo = json_object_get(r->doc, "AlgorithmSpecification");
@@ -1147,7 +1172,7 @@ static int image_command(struct run *r, int threads, struct strv *argv,
     struct strv cmd = STRV_INIT, mine = STRV_INIT;
     struct buf tree = BUF_INIT(8192);
     const char *dir = json_string_value(json_object_get(cfg, "WorkingDir"));
-    char **bwrap_argv = NULL;
+    char **bwrap_argv = NULL, hostname[32];
     size_t i;
     json_t *x;
     int rc;
@@ -1172,13 +1197,15 @@ static int image_command(struct run *r, int threads, struct strv *argv,
         if (!path || json_object_get(user, "PATH") || !env_has(env, "PATH", 4))
             strv_setenv(env, mine.items[i]);
     }
-    buf_addf(&tree, "%s/algo-1", buf_cstr(&r->dir));
+    snprintf(hostname, sizeof(hostname), "algo-%d", host);
+    buf_addf(&tree, "%s/%s", buf_cstr(&r->dir), hostname);
     struct sandbox_plan plan = {
         .bwrap = r->t->o.bwrap,
         .rootfs = buf_cstr(&r->image->rootfs),
         .tree = buf_cstr(&tree),
         .read_only = read_only,
-        .hostname = "algo-1",
+        .hostname = hostname,
+        .hosts_file = r->hosts_file[0] ? r->hosts_file : NULL,
         .chdir = dir && *dir ? dir : "/",
         .network =
             !json_is_true(json_object_get(r->doc, "EnableNetworkIsolation")),
@@ -1200,9 +1227,57 @@ static int image_command(struct run *r, int threads, struct strv *argv,
     return rc;
 }
 
+/*
+ * A script-mode entry point or an image: every host's in a sandbox of its
+ * own, all on this machine, as SageMaker runs one container per instance.
+ * The job's exit code is that of the first to fail (r->failed_host),
+ * which stops the others; else 0.
+ */
+static int train_sandboxed(struct run *r, const struct instance_type *it,
+                           int threads, int *exit_code, const char **why)
+{
+    size_t n = (size_t)r->hosts, failed = n;
+    struct proc *ps = xcalloc(n, sizeof(*ps));
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        proc_init(&ps[i]);
+    for (size_t i = 0; !rc && i < n; i++) {
+        struct strv argv = STRV_INIT, env = STRV_INIT;
+        /* The instance type's memory caps each instance's address space. */
+        if (it)
+            ps[i].mem_limit = (uint64_t)it->memory_gib << 30;
+        rc = r->script ? script_command(r, (int)i + 1, threads, &argv, &env)
+                       : image_command(r, (int)i + 1, threads, &argv, &env);
+        if (!rc)
+            rc = proc_start(&ps[i], strv_argv(&argv), strv_argv(&env),
+                            buf_cstr(&r->dir), &r->d);
+        strv_release(&argv);
+        strv_release(&env);
+    }
+    if (!rc) {
+        pump(r, ps, n, &failed, why);
+        *exit_code = 0;
+        for (size_t i = 0; i < n; i++) {
+            int st = ps[i].exit_status;
+            if (ps[i].pid > 0 && proc_wait(&ps[i], false, &st) != 0)
+                st = ps[i].exit_status = 128 + SIGKILL;
+            if (st != 0 && failed == n)
+                failed = i; /* ended (and failed) after its output did */
+        }
+        if (failed < n) {
+            r->failed_host = (int)failed + 1;
+            *exit_code = ps[failed].exit_status;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        proc_release(&ps[i]);
+    mem_free(ps);
+    return rc;
+}
+
 /* Runs the built-in: directly for one host, as the ranks of one mpirun
- * for several; or a script-mode entry point or an image, in its
- * sandbox. */
+ * for several; or a script-mode entry point or an image (above). */
 static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
                  const char **why)
 {
@@ -1212,19 +1287,17 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = it ? it->vcpus : 1;
     const char *cmd[] = {r->t->exe, "algo", b ? b->name : "", "train", NULL};
-    struct strv script_argv = STRV_INIT;
     char **mpi_argv = NULL;
     struct proc p;
+    size_t failed;
     int rc = 0;
 
     /* Instances sharing this machine share its cores. */
-    if (!r->t->o.hostfile && cores > 0 && threads > cores / r->hosts)
+    if ((!r->t->o.hostfile || !b) && cores > 0 && threads > cores / r->hosts)
         threads = cores / r->hosts > 0 ? (int)(cores / r->hosts) : 1;
-    if (r->script) {
-        rc = script_command(r, threads, &script_argv, &env);
-    } else if (r->image) {
-        rc = image_command(r, threads, &script_argv, &env);
-    } else if (r->hosts == 1) {
+    if (!b)
+        return train_sandboxed(r, it, threads, exit_code, why);
+    if (r->hosts == 1) {
         strv_addf(&env, "SM_INPUT_DIR=%s/algo-1/input", buf_cstr(&r->dir));
         strv_addf(&env, "SM_MODEL_DIR=%s/algo-1/model", buf_cstr(&r->dir));
         strv_addf(&env, "SM_OUTPUT_DIR=%s/algo-1/output", buf_cstr(&r->dir));
@@ -1268,13 +1341,10 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     if (it)
         p.mem_limit = (uint64_t)it->memory_gib << 30;
     if (!rc)
-        rc = proc_start(&p,
-                        mpi_argv                ? (const char *const *)mpi_argv
-                        : r->script || r->image ? strv_argv(&script_argv)
-                                                : cmd,
+        rc = proc_start(&p, mpi_argv ? (const char *const *)mpi_argv : cmd,
                         strv_argv(&env), buf_cstr(&r->dir), &r->d);
     if (!rc) {
-        pump(r, &p, why);
+        pump(r, &p, 1, &failed, why);
         rc = proc_wait(&p, false, exit_code);
     }
     proc_release(&p);
@@ -1282,7 +1352,6 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     strv_release(&env);
     strv_release(&rank_env);
     strv_release(&spec_env);
-    strv_release(&script_argv);
     if (r->fetch)
         fetch_collect(r);
     return rc;
@@ -1311,6 +1380,101 @@ static int upload_dir(struct run *r, const char *dir, const char *name)
     buf_release(&tgz);
     buf_release(&key);
     return rc;
+}
+
+/* ---- several instances of a script or an image ---------------------- */
+
+/* Gives the job an address slot for its instances and writes their
+ * /etc/hosts (sandbox.h). An image gets it only over an /etc/hosts of its
+ * own (images loaded by kiln have one). */
+static int hosts_file(struct run *r)
+{
+    struct trainer *t = r->t;
+    struct buf text = BUF_INIT(SANDBOX_MAX_HOSTS * 40), path = BUF_INIT(8192);
+    struct stat st;
+    int slot = -1, rc = 0;
+
+    pthread_mutex_lock(&t->lock);
+    for (int s = 0; slot < 0 && s < SANDBOX_SLOTS; s++) {
+        bool used = false;
+        for (struct job *j = t->jobs; j && !used; j = j->next)
+            used = j->slot == s;
+        if (!used)
+            slot = s;
+    }
+    r->job->slot = slot;
+    pthread_mutex_unlock(&t->lock);
+    if (slot < 0 || r->hosts > SANDBOX_MAX_HOSTS) {
+        rc = diag_set(&r->d, KILN_ELIMIT,
+                      "ClientError: kiln runs at most %d script or image "
+                      "jobs at once, of at most %d instances each.",
+                      SANDBOX_SLOTS, SANDBOX_MAX_HOSTS);
+        goto out;
+    }
+    if (r->image) {
+        buf_addf(&path, "%s/etc/hosts", buf_cstr(&r->image->rootfs));
+        if (lstat(buf_cstr(&path), &st) != 0 || !S_ISREG(st.st_mode))
+            goto out; /* names resolve as the image has it */
+    }
+    sandbox_hosts_text(slot, r->hosts, &text);
+    buf_reset(&path);
+    buf_addf(&path, "%s/hosts", buf_cstr(&r->dir));
+    mkdir(buf_cstr(&r->dir), 0755);
+    int fd =
+        open(buf_cstr(&path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || !write_all(fd, text.data, text.len))
+        rc = diag_set(&r->d, KILN_EIO, "cannot write %s: %s", buf_cstr(&path),
+                      strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (!rc)
+        str_copy(r->hosts_file, buf_cstr(&path), sizeof(r->hosts_file));
+out:
+    buf_release(&text);
+    buf_release(&path);
+    return rc;
+}
+
+struct merge {
+    struct buf *into;
+    size_t len; /* of into's directory, without its '/' */
+};
+
+static void merge_file(void *ctx, const char *file, const char *rel)
+{
+    struct merge *m = ctx;
+    m->into->len = m->len;
+    buf_addf(m->into, "/%s", rel);
+    fsx_make_parents(m->into->data, m->len);
+    if (rename(file, buf_cstr(m->into)) != 0)
+        log_warn("event=merge_skipped file=%s err=%s", buf_cstr(m->into),
+                 strerror(errno));
+    m->into->len = m->len;
+    m->into->data[m->len] = '\0';
+}
+
+/*
+ * What every host left in its <sub> (model, output/data), in one new
+ * directory named in *out, as SageMaker puts all instances' files in one
+ * model.tar.gz: a later host's file replaces an earlier one's. Only
+ * regular files move (walked without following links), into directories
+ * kiln makes, so nothing a job left can send a file elsewhere.
+ */
+static void merge_hosts(struct run *r, const char *sub, struct buf *out)
+{
+    struct buf from = BUF_INIT(8192);
+    buf_reset(out);
+    buf_addf(out, "%s/merged-%s", buf_cstr(&r->dir),
+             strchr(sub, '/') ? "output" : sub);
+    fsx_remove_tree(buf_cstr(out));
+    mkdir(buf_cstr(out), 0755);
+    struct merge m = {out, out->len};
+    for (int h = 1; h <= r->hosts; h++) {
+        buf_reset(&from);
+        buf_addf(&from, "%s/algo-%d/%s", buf_cstr(&r->dir), h, sub);
+        fsx_walk(buf_cstr(&from), merge_file, &m);
+    }
+    buf_release(&from);
 }
 
 /* ---- the job thread ------------------------------------------------- */
@@ -1400,12 +1564,23 @@ static void run_job(struct run *r)
                "admin images load` (a `docker save` archive).");
         return;
     }
-    if ((r->script || r->image) && r->hosts > 1) {
-        finish(r, "Failed", "Failed", "Training job failed",
-               r->script ? "ClientError: kiln runs script-mode jobs on one "
-                           "instance; set InstanceCount to 1."
-                         : "ClientError: kiln runs bring-your-own images on "
-                           "one instance; set InstanceCount to 1.");
+    const char *launcher =
+        r->script ? toolkit_launcher(json_object_get(r->doc, "HyperParameters"))
+                  : NULL;
+    if (launcher) {
+        char reason[512];
+        snprintf(reason, sizeof(reason),
+                 "ClientError: kiln does not start the training toolkit's "
+                 "distributed launchers (%s: the SDK's `distribution`); it "
+                 "runs the entry point on every instance itself, which finds "
+                 "the others by SM_HOSTS and SM_CURRENT_HOST. Leave "
+                 "`distribution` out.",
+                 launcher);
+        finish(r, "Failed", "Failed", "Training job failed", reason);
+        return;
+    }
+    if ((r->script || r->image) && hosts_file(r) != 0) {
+        finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
         return;
     }
     for (size_t i = 0; b && i < KILN_ARRAY_LEN(b->metrics) && b->metrics[i][0];
@@ -1419,7 +1594,9 @@ static void run_job(struct run *r)
     mkdir(buf_cstr(&r->dir), 0755);
     step(r, "Downloading", "Downloading input data");
     rc = prepare_tree(r);
-    r->fetch = r->hosts > 1 && r->t->o.hostfile && r->t->o.cluster_url;
+    /* Only built-ins run on the cluster's hosts; the instances of a
+     * script or an image share this machine. */
+    r->fetch = b && r->hosts > 1 && r->t->o.hostfile && r->t->o.cluster_url;
     if (!rc && r->fetch)
         rc = fetch_begin(r);
     if (!rc)
@@ -1459,9 +1636,11 @@ static void run_job(struct run *r)
                    reason = BUF_INIT(64 * 1024);
         char chunk[4096];
         ssize_t n;
-        /* The first host that wrote a failure file tells why. */
+        /* The host that failed first tells why, or the first host that
+         * wrote a failure file. */
         int fd = -1;
-        for (int h = 1; fd < 0 && h <= r->hosts; h++) {
+        for (int k = 0; fd < 0 && k <= r->hosts; k++) {
+            int h = k ? k : r->failed_host;
             buf_reset(&fpath);
             buf_addf(&fpath, "%s/algo-%d/output/failure", buf_cstr(&r->dir), h);
             fd = open(buf_cstr(&fpath), O_RDONLY | O_CLOEXEC);
@@ -1479,7 +1658,8 @@ static void run_job(struct run *r)
                      "AlgorithmError: ExecuteUserScriptError:\nExitCode "
                      "%d\nErrorMessage \"%s\"\nCommand \"%s\", exit code: "
                      "%d",
-                     code, buf_cstr(&r->last), r->command, code);
+                     code, buf_cstr(&r->last[r->failed_host - 1]), r->command,
+                     code);
         else
             buf_addf(&reason, "AlgorithmError: %s, exit code: %d",
                      text.len ? buf_cstr(&text)
@@ -1495,10 +1675,16 @@ static void run_job(struct run *r)
      * same, as SageMaker does. */
     step(r, "Uploading", "Uploading generated training model");
     struct buf dir = BUF_INIT(8192);
-    buf_addf(&dir, "%s/algo-1/model", buf_cstr(&r->dir));
+    if (b || r->hosts == 1)
+        buf_addf(&dir, "%s/algo-1/model", buf_cstr(&r->dir));
+    else
+        merge_hosts(r, "model", &dir);
     rc = upload_dir(r, buf_cstr(&dir), "model.tar.gz");
     buf_reset(&dir);
-    buf_addf(&dir, "%s/algo-1/output/data", buf_cstr(&r->dir));
+    if (b || r->hosts == 1)
+        buf_addf(&dir, "%s/algo-1/output/data", buf_cstr(&r->dir));
+    else
+        merge_hosts(r, "output/data", &dir);
     if (!rc)
         rc = upload_dir(r, buf_cstr(&dir), "output.tar.gz");
     buf_release(&dir);
@@ -1521,7 +1707,7 @@ static void *job_thread(void *arg)
                     .t = t,
                     .dir = BUF_INIT(8192),
                     .stage = BUF_INIT(64 * 1024),
-                    .last = BUF_INIT(4096)};
+                    .failed_host = 1};
     char *body = NULL;
 
     /* Wait for a slot; a job stopped meanwhile goes at once, to stop. */
@@ -1539,6 +1725,9 @@ static void *job_thread(void *arg)
             json_object_get(r.doc, "ResourceConfig"), "InstanceCount"));
         if (r.hosts < 1)
             r.hosts = 1;
+        r.last = xcalloc((size_t)r.hosts, sizeof(*r.last));
+        for (int h = 0; h < r.hosts; h++)
+            buf_init(&r.last[h], 4096);
         r.metrics = json_object();
         r.defs = metric_set_new();
         buf_addf(&r.dir, "%s/%s/%s", t->jobs_dir, job->account, job->name);
@@ -1565,11 +1754,14 @@ static void *job_thread(void *arg)
     }
     buf_release(&r.dir);
     buf_release(&r.stage);
-    buf_release(&r.last);
+    for (int h = 0; r.last && h < r.hosts; h++)
+        buf_release(&r.last[h]);
+    mem_free(r.last);
     image_release(&r.own_image);
     json_decref(r.synced);
     pthread_mutex_lock(&t->lock);
     t->running--;
+    job->slot = -1;
     job->done = true;
     pthread_cond_broadcast(&t->changed);
     pthread_mutex_unlock(&t->lock);
@@ -1601,6 +1793,7 @@ static int start_job(void *ctx, const char *account, const char *name)
     int rc = 0;
 
     j->t = t;
+    j->slot = -1;
     str_copy(j->account, account, sizeof(j->account));
     str_copy(j->name, name, sizeof(j->name));
     pthread_mutex_lock(&t->lock);

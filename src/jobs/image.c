@@ -437,6 +437,13 @@ static int in_root(const char *rootfs, const char *layer, struct kiln_diag *d)
             for (size_t i = 0; i < KILN_ARRAY_LEN(dirs); i++)
                 mkdir(dirs[i], 0755);
             chmod("tmp", 01777);
+            /* And /etc/hosts, which a job's instances bind theirs on, as
+             * Docker does. */
+            mkdir("etc", 0755);
+            int hosts = open("etc/hosts",
+                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+            if (hosts >= 0)
+                close(hosts);
         }
         if (rc && write(pipefd[1], err, strlen(err)) < 0)
             rc = -1;

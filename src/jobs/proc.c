@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/mem.h"
 #include "base/tm.h"
 
 void proc_init(struct proc *p)
@@ -22,6 +23,7 @@ void proc_init(struct proc *p)
     p->pid = 0;
     p->out_fd = -1;
     p->mem_limit = 0;
+    p->exit_status = -1;
 }
 
 int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
@@ -128,6 +130,7 @@ int proc_wait(struct proc *p, bool nohang, int *status)
         return KILN_EIO;
     p->pid = 0;
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    p->exit_status = *status;
     return 0;
 }
 
@@ -143,47 +146,83 @@ void proc_release(struct proc *p)
     p->out_fd = -1;
 }
 
-void proc_pump(struct proc *p, const struct proc_pump *o, const char **why)
+/* Hands the complete lines of pending to o->line as child i's. */
+static void pump_lines(const struct proc_pump *o, size_t i, struct buf *pending)
 {
-    struct buf pending = BUF_INIT(o->max_line + 65536);
+    char *start = pending->data, *nl;
+    while ((nl = memchr(start, '\n',
+                        pending->len - (size_t)(start - pending->data)))) {
+        o->line(o->ctx, i, start, (size_t)(nl - start));
+        start = nl + 1;
+    }
+    size_t rest = pending->len - (size_t)(start - pending->data);
+    if (rest > o->max_line) {
+        o->line(o->ctx, i, start, rest);
+        rest = 0;
+    }
+    memmove(pending->data, start, rest);
+    pending->len = rest;
+}
+
+void proc_pump(struct proc *ps, size_t n, const struct proc_pump *o,
+               const char **why)
+{
+    struct buf *pending = xcalloc(n, sizeof(*pending));
+    struct pollfd *pfd = xcalloc(n, sizeof(*pfd));
+    size_t open_fds = n, failed = n;
     double term_at = 0;
     char chunk[65536];
 
-    for (;;) {
-        struct pollfd pfd = {p->out_fd, POLLIN, 0};
-        int n = poll(&pfd, 1, 100);
+    for (size_t i = 0; i < n; i++) {
+        buf_init(&pending[i], o->max_line + 65536);
+        pfd[i] = (struct pollfd){ps[i].out_fd, POLLIN, 0};
+        if (ps[i].out_fd < 0)
+            open_fds--;
+    }
+    while (open_fds > 0) {
+        int ready = poll(pfd, n, 100);
         double now = tm_now();
+        /* Children whose output has ended: reaped once they exit. */
+        for (size_t i = 0; i < n; i++) {
+            int st;
+            if (pfd[i].fd >= 0 || ps[i].pid <= 0 ||
+                proc_wait(&ps[i], true, &st) != 0)
+                continue;
+            if (o->fail_together && st != 0 && failed == n)
+                failed = i;
+        }
         if (!*why)
             *why = o->check(o->ctx);
-        if (*why && term_at == 0) {
-            proc_signal(p, SIGTERM);
+        if ((*why || failed < n) && term_at == 0) {
+            for (size_t i = 0; i < n; i++)
+                proc_signal(&ps[i], SIGTERM);
             term_at = now;
         }
         if (term_at > 0 && now - term_at > o->grace)
-            proc_signal(p, SIGKILL);
-        if (n <= 0)
-            continue;
-        ssize_t got = read(p->out_fd, chunk, sizeof(chunk));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
-        buf_add(&pending, chunk, (size_t)got);
-        char *start = pending.data, *nl;
-        while ((nl = memchr(start, '\n',
-                            pending.len - (size_t)(start - pending.data)))) {
-            o->line(o->ctx, start, (size_t)(nl - start));
-            start = nl + 1;
+            for (size_t i = 0; i < n; i++)
+                proc_signal(&ps[i], SIGKILL);
+        for (size_t i = 0; ready > 0 && i < n; i++) {
+            if (pfd[i].fd < 0 || !pfd[i].revents)
+                continue;
+            ssize_t got = read(pfd[i].fd, chunk, sizeof(chunk));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0) {
+                if (pending[i].len)
+                    o->line(o->ctx, i, pending[i].data, pending[i].len);
+                pending[i].len = 0;
+                pfd[i].fd = -1; /* poll skips it; proc_release closes */
+                open_fds--;
+                continue;
+            }
+            buf_add(&pending[i], chunk, (size_t)got);
+            pump_lines(o, i, &pending[i]);
         }
-        size_t rest = pending.len - (size_t)(start - pending.data);
-        if (rest > o->max_line) {
-            o->line(o->ctx, start, rest);
-            rest = 0;
-        }
-        memmove(pending.data, start, rest);
-        pending.len = rest;
     }
-    if (pending.len)
-        o->line(o->ctx, pending.data, pending.len);
-    buf_release(&pending);
+    if (o->first_failure)
+        *o->first_failure = failed;
+    for (size_t i = 0; i < n; i++)
+        buf_release(&pending[i]);
+    mem_free(pending);
+    mem_free(pfd);
 }

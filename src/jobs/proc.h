@@ -27,6 +27,7 @@ struct proc {
                            (RLIMIT_AS), 0 for none; not applied in
                            sanitizer builds, whose shadow memory needs
                            terabytes of address space */
+    int exit_status;    /* once reaped: what proc_wait() gave */
 };
 
 void proc_init(struct proc *p);
@@ -43,22 +44,30 @@ void proc_signal(struct proc *p, int sig);
 int proc_wait(struct proc *p, bool nohang, int *status);
 
 /*
- * Reading a child's output: every line goes to line(ctx, text, len)
- * (without its '\n'; one longer than max_line in pieces of that size).
- * Every 100 ms, check(ctx) may give a reason to stop the child (NULL:
- * none); the first one is kept in *why, the child gets SIGTERM, and
- * SIGKILL `grace` seconds later.
+ * Reading the output of one or several children: every line of child i
+ * goes to line(ctx, i, text, len) (without its '\n'; one longer than
+ * max_line in pieces of that size). Every 100 ms, check(ctx) may give a
+ * reason to stop the children (NULL: none); the first one is kept in
+ * *why, the children get SIGTERM, and SIGKILL `grace` seconds later.
+ * A child whose output has ended is reaped as soon as it exits (its
+ * exit_status set). With fail_together, the first child to exit with a
+ * non-zero status stops the others the same way, and its index goes to
+ * *first_failure (else n), as the instances of one job fail together.
  */
 struct proc_pump {
     size_t max_line;
     double grace;
     const char *(*check)(void *ctx);
-    void (*line)(void *ctx, const char *text, size_t len);
+    void (*line)(void *ctx, size_t child, const char *text, size_t len);
     void *ctx;
+    bool fail_together;
+    size_t *first_failure; /* with fail_together, or NULL */
 };
 
-/* Reads the child's output until EOF (it has exited or closed it). */
-void proc_pump(struct proc *p, const struct proc_pump *o, const char **why);
+/* Reads the n children's output until EOF on every one (each has exited
+ * or closed it). */
+void proc_pump(struct proc *ps, size_t n, const struct proc_pump *o,
+               const char **why);
 
 /* Closes out_fd; kills and reaps a still-running child. */
 void proc_release(struct proc *p);

@@ -3,6 +3,7 @@
  */
 #include "jobs/sandbox.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/strv.h"
@@ -20,6 +21,23 @@ static const char *const etc_files[] = {
 /* The top-level directories that are /usr's on a merged-/usr system and
  * real directories on an older one: bound either way. */
 static const char *const usr_dirs[] = {"/bin", "/sbin", "/lib", "/lib64"};
+
+void sandbox_host_address(int slot, int host, char *out, size_t size)
+{
+    snprintf(out, size, "127.%d.%d.%d", 128 + slot, (host - 1) / 254,
+             (host - 1) % 254 + 1);
+}
+
+void sandbox_hosts_text(int slot, int hosts, struct buf *out)
+{
+    char addr[32];
+    buf_adds(out, "127.0.0.1\tlocalhost\n"
+                  "::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for (int h = 1; h <= hosts; h++) {
+        sandbox_host_address(slot, h, addr, sizeof(addr));
+        buf_addf(out, "%s\talgo-%d\n", addr, h);
+    }
+}
 
 int sandbox_argv(const struct sandbox_plan *plan, char ***argv)
 {
@@ -49,6 +67,9 @@ int sandbox_argv(const struct sandbox_plan *plan, char ***argv)
             strv_addv(&b, (const char *const[]){"--ro-bind-try", etc_files[i],
                                                 etc_files[i], NULL});
     }
+    if (plan->hosts_file)
+        strv_addv(&b, (const char *const[]){"--ro-bind", plan->hosts_file,
+                                            "/etc/hosts", NULL});
     strv_addv(&b, (const char *const[]){"--proc", "/proc", "--dev", "/dev",
                                         "--tmpfs", "/tmp", "--bind", plan->tree,
                                         SANDBOX_ROOT, NULL});

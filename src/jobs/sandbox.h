@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 
 struct sandbox_plan {
@@ -31,6 +32,8 @@ struct sandbox_plan {
     const char *const *read_only; /* sub-directories of tree kept
                                      read-only inside, NULL-ended */
     const char *hostname;         /* e.g. "algo-1" */
+    const char *hosts_file;       /* bound at /etc/hosts, or NULL; with
+                                     rootfs, the image must have one */
     const char *chdir;            /* working directory inside */
     const char *const *binds;     /* more mounts: NULL-ended triples of
                                      "ro" or "rw", host path, path
@@ -41,6 +44,24 @@ struct sandbox_plan {
 
 /* The mountpoint of the host tree inside the sandbox. */
 #define SANDBOX_ROOT "/opt/ml"
+
+/*
+ * The instances of a job that share the host's network tell each other
+ * apart by address, as SageMaker's do by their own IPs: algo-h of the job
+ * in slot s (0 <= s < SANDBOX_SLOTS, one per job running at once) is
+ * 127.(128+s).((h-1)/254).((h-1)%254+1), all on the loopback device, so
+ * that two instances, or two jobs' instances, can listen on the same
+ * port. SANDBOX_MAX_HOSTS instances at most.
+ */
+#define SANDBOX_SLOTS     127
+#define SANDBOX_MAX_HOSTS (254 * 256)
+
+/* Writes algo-host's address in the job of slot into out (>= 16 bytes). */
+void sandbox_host_address(int slot, int host, char *out, size_t size);
+
+/* The /etc/hosts of the job's instances: localhost, then algo-1 to
+ * algo-<hosts> at their addresses. */
+void sandbox_hosts_text(int slot, int hosts, struct buf *out);
 
 /*
  * Builds bwrap's argv for plan: a NULL-terminated array of owned strings

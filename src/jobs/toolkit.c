@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/buf.h"
 #include "base/fsx.h"
@@ -53,6 +54,30 @@ static json_t *decoded(json_t *raw)
 bool toolkit_is_script(json_t *hyperparameters)
 {
     return json_object_get(hyperparameters, "sagemaker_program") != NULL;
+}
+
+const char *toolkit_launcher(json_t *hyperparameters)
+{
+    /* The toolkit's list (environment.py, distribution instance groups). */
+    static const char *const launchers[] = {
+        "sagemaker_mpi_enabled",
+        "sagemaker_parameter_server_enabled",
+        "sagemaker_distributed_dataparallel_enabled",
+        "sagemaker_pytorch_ddp_enabled",
+        "sagemaker_pytorch_xla_multi_worker_enabled",
+        "sagemaker_multi_worker_mirrored_strategy_enabled",
+        "sagemaker_torch_distributed_enabled"};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(launchers); i++) {
+        json_t *raw = json_object_get(hyperparameters, launchers[i]);
+        json_t *v = raw ? decoded(raw) : NULL;
+        bool on =
+            json_is_true(v) || (json_is_string(v) &&
+                                strcasecmp(json_string_value(v), "true") == 0);
+        json_decref(v);
+        if (on)
+            return launchers[i];
+    }
+    return NULL;
 }
 
 char *toolkit_param(json_t *hyperparameters, const char *name)

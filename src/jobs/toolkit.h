@@ -39,6 +39,15 @@ struct toolkit_job {
 bool toolkit_is_script(json_t *hyperparameters);
 
 /*
+ * The framework hyper-parameter that asks the toolkit for a distributed
+ * launcher (the SDK's `distribution`: sagemaker_mpi_enabled,
+ * sagemaker_torch_distributed_enabled, ...) when one is true, else NULL.
+ * kiln runs the entry point on every instance itself and starts none of
+ * them (mpirun over SSH, torchrun, parameter servers).
+ */
+const char *toolkit_launcher(json_t *hyperparameters);
+
+/*
  * The decoded value of framework hyper-parameter `name` as text (a new
  * string, mem_free), or NULL when absent or not text: e.g. the S3 URI of
  * sagemaker_submit_directory.

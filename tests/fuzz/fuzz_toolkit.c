@@ -48,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct kiln_diag d = {0};
     char *submit = toolkit_param(hps, "sagemaker_submit_directory");
     mem_free(submit);
+    (void)toolkit_launcher(hps);
     if (toolkit_is_script(hps) && toolkit_command(&j, &argv, &env, &d) == 0) {
         struct sandbox_plan plan = {.bwrap = "/usr/bin/bwrap",
                                     .tree = "/j/algo-1",

@@ -181,6 +181,44 @@ def test_train_with_a_loaded_image(server, image):
         assert t.extractfile("rows.txt").read() == b"3\n"
 
 
+CLUSTER = """
+me=$(hostname)
+while read -r addr name; do [ "$name" = algo-1 ] && master=$addr; done < /etc/hosts
+if [ "$me" = algo-1 ]; then
+    nc -l -p 7311 > /opt/ml/model/from-worker.txt
+else
+    i=0
+    until echo "hello from $me" | nc "$master" 7311; do
+        i=$((i + 1)); [ $i -gt 300 ] && exit 1; /bin/busybox sleep 0.2
+    done
+fi
+echo "$me at $master" > "/opt/ml/model/$me.txt"
+"""
+
+
+def test_two_instances_of_an_image(server, image):
+    """InstanceCount 2: each instance its own sandbox and host name, the
+    job's /etc/hosts naming both, the worker reaching algo-1 there; both
+    instances' model files in one model.tar.gz."""
+    sm = client(server, "sagemaker")
+    body = job_body("byo-cluster", f"{REPO}/my-algo:1")
+    body["ResourceConfig"]["InstanceCount"] = 2
+    body["AlgorithmSpecification"]["ContainerEntrypoint"] = ["/bin/sh", "-c", CLUSTER]
+    sm.create_training_job(**body)
+    d = wait(sm, "byo-cluster")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    raw = client(server, "s3").get_object(
+        Bucket="byo", Key="out/byo-cluster/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+        files = {m.name: t.extractfile(m).read().decode() for m in t.getmembers()
+                 if m.isfile()}
+    assert set(files) == {"from-worker.txt", "algo-1.txt", "algo-2.txt"}
+    assert files["from-worker.txt"] == "hello from algo-2\n"
+    master = files["algo-1.txt"].split()[-1]
+    assert master.startswith("127.") and master != "127.0.0.1"
+    assert files["algo-2.txt"] == f"algo-2 at {master}\n"
+
+
 def test_failure_file_and_other_names(server, image):
     sm = client(server, "sagemaker")
     # Another reference to the same image; the failure file is the reason.

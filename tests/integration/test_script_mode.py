@@ -367,16 +367,139 @@ def test_images_without_an_entry_point_are_refused_by_name(server, iris):
     assert "no entry point (sagemaker_program)" in d["FailureReason"]
 
 
-def test_script_mode_runs_on_one_instance(server, iris):
+DISTRIBUTED_PY = r'''
+import glob, json, os, socket, sys, time
+
+env = json.loads(os.environ["SM_TRAINING_ENV"])
+me, hosts = env["current_host"], env["hosts"]
+master = env["master_hostname"]
+model, out = os.environ["SM_MODEL_DIR"], os.environ["SM_OUTPUT_DATA_DIR"]
+files = sorted(glob.glob(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "*")))
+values = [float(v) for f in files for v in open(f).read().split()]
+print("host %s of %s reads %s" % (me, hosts, [os.path.basename(f) for f in files]),
+      flush=True)
+# Every instance listens on the same port at its own address.
+own = socket.socket()
+own.bind((socket.gethostbyname(me), 29500))
+own.listen(len(hosts))
+if me == master:
+    totals = [sum(values)], [len(values)]
+    for _ in hosts[1:]:
+        conn, _ = own.accept()
+        s, n = json.loads(conn.makefile().readline())
+        totals[0].append(s)
+        totals[1].append(n)
+    json.dump({"mean": sum(totals[0]) / sum(totals[1]), "n": sum(totals[1])},
+              open(os.path.join(model, "mean.json"), "w"))
+else:
+    deadline = time.time() + 60
+    while True:
+        try:
+            c = socket.create_connection((master, 29500), timeout=5)
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+    c.sendall((json.dumps([sum(values), len(values)]) + "\n").encode())
+    c.close()
+open(os.path.join(model, "host-%s.txt" % me), "w").write(socket.gethostname())
+json.dump({"files": [os.path.basename(f) for f in files],
+           "hosts_line": [l for l in open("/etc/hosts") if me in l]},
+          open(os.path.join(out, "%s.json" % me), "w"))
+'''
+
+
+def test_instances_of_a_script_train_together(server, iris):
+    """InstanceCount 2: one sandbox per instance, algo-1 and algo-2, each
+    its own host name and address (both listen on one port), a sharded
+    channel split between them, the instances talking by name; one
+    model.tar.gz of both instances' model directories."""
     sm = client(server, "sagemaker")
+    s3 = client(server, "s3")
     job = "two-host-script"
+    shards = {f"dist/part-{i}.txt": [float(i * 10 + k) for k in range(i + 2)]
+              for i in range(4)}
+    for key, vals in shards.items():
+        s3.put_object(Bucket=BUCKET, Key=key,
+                      Body=" ".join(str(v) for v in vals).encode())
+    submit = upload_source(server, job, {"train.py": DISTRIBUTED_PY})
+    body = sdk_body(job, submit)
+    body["ResourceConfig"]["InstanceCount"] = 2
+    body["InputDataConfig"][0]["DataSource"]["S3DataSource"].update(
+        S3Uri=f"s3://{BUCKET}/dist/", S3DataDistributionType="ShardedByS3Key")
+    sm.create_training_job(**body)
+    d = wait(sm, job)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    everything = [v for vals in shards.values() for v in vals]
+    model = tar_members(server, f"{job}/output/model.tar.gz")
+    assert set(model) == {"mean.json", "host-algo-1.txt", "host-algo-2.txt"}
+    assert json.loads(model["mean.json"]) == {
+        "mean": pytest.approx(np.mean(everything)), "n": len(everything)}
+    assert model["host-algo-2.txt"] == b"algo-2"
+    out = tar_members(server, f"{job}/output/output.tar.gz")
+    seen = [json.loads(out[f"algo-{h}.json"]) for h in (1, 2)]
+    # Each instance had its share of the keys, and none twice.
+    assert sorted(seen[0]["files"] + seen[1]["files"]) == \
+        sorted(k.split("/")[1] for k in shards)
+    assert seen[0]["files"] and seen[1]["files"]
+    a1, a2 = (s["hosts_line"][0].split()[0] for s in seen)
+    assert a1 != a2 and a1.startswith("127.") and a2.startswith("127.")
+    # Each instance's output in its own log stream.
+    logs = client(server, "logs")
+    streams = {st["logStreamName"].split("/")[1].rsplit("-", 1)[0]: st["logStreamName"]
+               for st in logs.describe_log_streams(
+                   logGroupName="/aws/sagemaker/TrainingJobs",
+                   logStreamNamePrefix=f"{job}/")["logStreams"]}
+    assert sorted(streams) == ["algo-1", "algo-2"]
+    for host, stream in streams.items():
+        lines = [e["message"] for e in logs.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream,
+            startFromHead=True)["events"]]
+        assert lines[0] == "Invoking script with the following command:"
+        assert any(line.startswith(f"host {host} of ['algo-1', 'algo-2']")
+                   for line in lines), lines
+
+
+def test_one_failing_instance_fails_the_job(server, iris):
+    """algo-2 fails while algo-1 would run for ten minutes: the job fails
+    at once with algo-2's error, and algo-1 is stopped."""
+    sm = client(server, "sagemaker")
+    job = "two-host-one-fails"
+    submit = upload_source(server, job, {"train.py": (
+        "import os, time\n"
+        "if os.environ['SM_CURRENT_HOST'] == 'algo-2':\n"
+        "    raise RuntimeError('shard 2 is corrupt')\n"
+        "print('waiting', flush=True)\n"
+        "time.sleep(600)\n")})
+    body = sdk_body(job, submit, hps={"epochs": 1})
+    body["ResourceConfig"]["InstanceCount"] = 2
+    started = time.time()
+    sm.create_training_job(**body)
+    d = wait(sm, job)
+    assert time.time() - started < 300
+    assert d["TrainingJobStatus"] == "Failed"
+    assert 'ErrorMessage "RuntimeError: shard 2 is corrupt"' in d["FailureReason"]
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "two-host-one-fails" not in ps and "time.sleep(600)" not in ps
+
+
+def test_distribution_launchers_are_refused_by_name(server, iris):
+    """The SDK's distribution={"mpi": ...} asks the toolkit for mpirun,
+    which kiln does not start: the job says so rather than run the script
+    as something it is not."""
+    sm = client(server, "sagemaker")
+    job = "mpi-script"
     submit = upload_source(server, job, {"train.py": "print('hi')\n"})
     body = sdk_body(job, submit)
+    body["HyperParameters"].update({"sagemaker_mpi_enabled": "true",
+                                    "sagemaker_mpi_num_of_processes_per_host": "2"})
     body["ResourceConfig"]["InstanceCount"] = 2
     sm.create_training_job(**body)
     d = wait(sm, job)
     assert d["TrainingJobStatus"] == "Failed"
-    assert "InstanceCount to 1" in d["FailureReason"]
+    assert d["FailureReason"].startswith("ClientError: ")
+    assert "sagemaker_mpi_enabled" in d["FailureReason"]
 
 
 def want_model(iris):

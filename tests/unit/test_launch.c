@@ -262,9 +262,58 @@ static void test_sandbox_argv(void)
     ASSERT_TRUE(strstr(got, "--ro-bind /usr /usr") == NULL &&
                 strstr(got, "/etc/") == NULL);
     mem_free(got);
+    /* The job's own /etc/hosts over the image's (or the host's). */
+    p.hosts_file = "/d/jobs/a/j/hosts";
+    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
+    got = joined(argv);
+    launch_argv_free(argv);
+    ASSERT_CONTAINS(got, "--ro-bind /d/images/abc/rootfs / --ro-bind "
+                         "/d/jobs/a/j/hosts /etc/hosts --proc /proc");
+    mem_free(got);
+    p.rootfs = NULL;
+    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
+    got = joined(argv);
+    launch_argv_free(argv);
+    ASSERT_CONTAINS(got, "--ro-bind-try /etc/python3.11 /etc/python3.11 "
+                         "--ro-bind /d/jobs/a/j/hosts /etc/hosts --proc");
+    mem_free(got);
     p.cmd = NULL;
     ASSERT_EQ(sandbox_argv(&p, &argv), KILN_EINVAL);
     ASSERT_TRUE(argv == NULL);
+}
+
+static void test_sandbox_hosts(void)
+{
+    struct buf b = BUF_INIT(1 << 20);
+    char addr[32];
+
+    sandbox_host_address(0, 1, addr, sizeof(addr));
+    ASSERT_STR_EQ(addr, "127.128.0.1");
+    sandbox_host_address(3, 254, addr, sizeof(addr));
+    ASSERT_STR_EQ(addr, "127.131.0.254");
+    sandbox_host_address(3, 255, addr, sizeof(addr));
+    ASSERT_STR_EQ(addr, "127.131.1.1");
+    sandbox_host_address(SANDBOX_SLOTS - 1, SANDBOX_MAX_HOSTS, addr,
+                         sizeof(addr));
+    ASSERT_STR_EQ(addr, "127.254.255.254");
+    sandbox_hosts_text(2, 2, &b);
+    ASSERT_STR_EQ(buf_cstr(&b), "127.0.0.1\tlocalhost\n"
+                                "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                "127.130.0.1\talgo-1\n127.130.0.2\talgo-2\n");
+    buf_release(&b);
+}
+
+static void test_toolkit_launcher(void)
+{
+    json_t *hps = json_pack("{s:s, s:s}", "sagemaker_program", "\"train.py\"",
+                            "sagemaker_mpi_enabled", "false");
+    ASSERT_TRUE(toolkit_launcher(hps) == NULL);
+    json_object_set_new(hps, "sagemaker_torch_distributed_enabled",
+                        json_string("true"));
+    ASSERT_STR_EQ(toolkit_launcher(hps), "sagemaker_torch_distributed_enabled");
+    json_object_set_new(hps, "sagemaker_mpi_enabled", json_string("True"));
+    ASSERT_STR_EQ(toolkit_launcher(hps), "sagemaker_mpi_enabled");
+    json_decref(hps);
 }
 
 static void check_py(const char *json, const char *want)
@@ -432,6 +481,8 @@ static const struct test tests[] = {
     {"--tag-output tags", test_tags},
     {"hostfile slots", test_hostfile_slots},
     {"bubblewrap argv", test_sandbox_argv},
+    {"instances' addresses and /etc/hosts", test_sandbox_hosts},
+    {"distributed launchers are named", test_toolkit_launcher},
     {"script mode: Python's str() of hyper-parameters", test_python_str},
     {"script mode: command line and SM_* environment", test_toolkit_command},
 };
