@@ -276,10 +276,6 @@ static int refused(json_t *in, struct kiln_diag *d)
                         "enum value set (kiln knows the ml.* types of "
                         "docs/api-coverage.md)",
                         str(cluster, "InstanceType"));
-    if (json_integer_value(json_object_get(cluster, "InstanceCount")) != 1)
-        return diag_set(d, KILN_EVALIDATION,
-                        "kiln runs processing jobs on one instance: set "
-                        "InstanceCount to 1.");
     return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "cmd/inputs.h"
 #include "cmd/jobset.h"
 #include "jobs/image.h"
+#include "jobs/launch.h"
 #include "jobs/proc.h"
 #include "jobs/sandbox.h"
 
@@ -41,14 +42,23 @@ struct processor {
     struct jobset_records records;
 };
 
+/* One instance, algo-<n>: a container of its own. */
+struct host {
+    char tree[4096]; /* stands for its container's "/" */
+    char stream[256];
+    char last[1024]; /* its last line */
+};
+
 struct run {
     struct job *job;
     struct processor *p;
     json_t *doc;
     struct kiln_diag d;
-    char tree[4096]; /* stands for the container's "/" */
-    char stream[256];
-    char last[1024]; /* the child's last line */
+    int n;                 /* instances: InstanceCount (1 for the analyzer) */
+    struct host *hosts;    /* n of them */
+    int failed;            /* the instance that failed first (0-based) */
+    char hosts_file[4096]; /* a script's or image's /etc/hosts */
+    int slot;              /* and its addresses' slot, or -1 */
     double start;
 };
 
@@ -73,25 +83,29 @@ static void save(struct run *r, const char *status, const char *expect)
     mem_free(body);
 }
 
-static void log_line(struct run *r, const char *line, size_t len)
+/* A line of instance h's output (0-based) in its log stream. */
+static void log_line(struct run *r, int h, const char *line, size_t len)
 {
     char *text = xstrndup(line, len);
     str_utf8_fix(text, len);
-    meta_log_append(r->p->meta, r->job->account, LOG_GROUP, r->stream,
+    meta_log_append(r->p->meta, r->job->account, LOG_GROUP, r->hosts[h].stream,
                     (int64_t)(tm_now() * 1000), text);
     if (len)
-        str_copy(r->last, text, sizeof(r->last));
+        str_copy(r->hosts[h].last, text, sizeof(r->hosts[h].last));
     mem_free(text);
 }
 
-/* The host path of container path `local` (checked at Create). */
-static void host_path(struct run *r, const char *local, struct buf *out)
+/* The host path of container path `local` (checked at Create) in
+ * instance h's tree. */
+static void host_path(struct run *r, int h, const char *local, struct buf *out)
 {
     buf_reset(out);
-    buf_addf(out, "%s%s", r->tree, local);
+    buf_addf(out, "%s%s", r->hosts[h].tree, local);
 }
 
-/* Links every object of each S3Input under its LocalPath. */
+/* Links every object of each S3Input under its LocalPath: in every
+ * instance's tree, or with ShardedByS3Key in one instance's each, dealt
+ * round robin as training channels are. */
 static int place_inputs(struct run *r)
 {
     struct inputs_src src = {r->p->meta, r->p->store, r->job->account, true};
@@ -103,17 +117,21 @@ static int place_inputs(struct run *r)
     json_array_foreach(json_object_get(r->doc, "ProcessingInputs"), i, in)
     {
         json_t *s3 = json_object_get(in, "S3Input");
+        const char *dist = jstr(s3, "S3DataDistributionType");
+        bool sharded = dist && strcmp(dist, "ShardedByS3Key") == 0;
         struct keylist l = {0};
         char bucket[64];
         rc = inputs_resolve(&src, s3, &l, bucket, sizeof(bucket), &r->d);
-        for (size_t k = 0; !rc && k < l.n; k++) {
-            if (!fsx_safe_relpath(l.rel[k]))
+        for (size_t k = 0; !rc && k < l.n * (size_t)r->n; k++) {
+            size_t key = k / (size_t)r->n;
+            int h = (int)(k % (size_t)r->n);
+            if (!fsx_safe_relpath(l.rel[key]) ||
+                (sharded && launch_shard_host(key, l.n, r->n) != h))
                 continue;
-            host_path(r, jstr(s3, "LocalPath"), &dest);
-            size_t from = strlen(r->tree);
-            buf_addf(&dest, "/%s", l.rel[k]);
-            fsx_make_parents(dest.data, from);
-            rc = objstore_link_object(r->p->store, bucket, l.keys[k],
+            host_path(r, h, jstr(s3, "LocalPath"), &dest);
+            buf_addf(&dest, "/%s", l.rel[key]);
+            fsx_make_parents(dest.data, strlen(r->hosts[h].tree));
+            rc = objstore_link_object(r->p->store, bucket, l.keys[key],
                                       buf_cstr(&dest), &r->d);
         }
         keys_free(&l);
@@ -129,7 +147,9 @@ static int place_inputs(struct run *r)
 }
 
 /* Puts each output's files under its S3Uri (S3UploadMode EndOfJob; a
- * Continuous output is uploaded at the end too). */
+ * Continuous output is uploaded at the end too), every instance's in
+ * turn: a later instance's file replaces an earlier one's of the same
+ * name, as the instances of a SageMaker job write to one prefix. */
 static int upload_outputs(struct run *r)
 {
     struct inputs_src src = {r->p->meta, r->p->store, r->job->account, false};
@@ -145,9 +165,11 @@ static int upload_outputs(struct run *r)
     {
         json_t *s3 = json_object_get(o, "S3Output");
         size_t files = 0;
-        host_path(r, jstr(s3, "LocalPath"), &dir);
-        rc = inputs_upload_dir(&src, buf_cstr(&dir), jstr(s3, "S3Uri"), NULL,
-                               NULL, &files, &r->d);
+        for (int h = 0; !rc && h < r->n; h++) {
+            host_path(r, h, jstr(s3, "LocalPath"), &dir);
+            rc = inputs_upload_dir(&src, buf_cstr(&dir), jstr(s3, "S3Uri"),
+                                   NULL, NULL, &files, &r->d);
+        }
         if (rc)
             break;
         log_info("event=processing_output job=%s output=%s files=%zu",
@@ -212,7 +234,7 @@ static void publish_metrics(struct run *r)
     char *line = xmalloc(METRIC_LINE);
     size_t added = 0, skipped = 0;
 
-    host_path(r, METRICS_FILE, &path);
+    host_path(r, 0, METRICS_FILE, &path);
     FILE *f = fopen(buf_cstr(&path), "r");
     buf_release(&path);
     while (f && fgets(line, METRIC_LINE, f) && added + skipped < MAX_METRICS) {
@@ -233,7 +255,7 @@ static void publish_metrics(struct run *r)
     snprintf(msg, sizeof(msg),
              "Published %zu CloudWatch metric(s) to " META_DATA_METRICS_NS "%s",
              added, skipped ? "; skipped lines that were not metrics" : "");
-    log_line(r, msg, strlen(msg));
+    log_line(r, 0, msg, strlen(msg));
 }
 
 /* Why the analyzer must stop now: "Stopped" (asked to, or kiln stops) or
@@ -252,27 +274,33 @@ static const char *must_stop(void *ctx)
 
 static void on_line(void *ctx, size_t child, const char *line, size_t len)
 {
-    (void)child; /* one container */
-    log_line(ctx, line, len);
+    log_line(ctx, (int)child, line, len);
 }
 
 /* The files SageMaker gives every processing container:
  * /opt/ml/config/processingjobconfig.json (the job's description) and
- * resourceconfig.json. */
-static int write_config(struct run *r)
+ * resourceconfig.json (which instance it is, of which). */
+static int write_config(struct run *r, int h)
 {
     struct buf p = BUF_INIT(8192);
-    json_t *res =
-        json_pack("{s:s, s:[s]}", "current_host", "algo-1", "hosts", "algo-1");
+    json_t *res = json_object(), *hosts = json_array();
+    char name[32];
     int rc = 0;
 
-    buf_addf(&p, "%s/opt/ml/config/", r->tree);
-    fsx_make_parents(p.data, strlen(r->tree));
+    for (int k = 1; k <= r->n; k++) {
+        snprintf(name, sizeof(name), "algo-%d", k);
+        json_array_append_new(hosts, json_string(name));
+    }
+    snprintf(name, sizeof(name), "algo-%d", h + 1);
+    json_object_set_new(res, "current_host", json_string(name));
+    json_object_set_new(res, "hosts", hosts);
+    buf_addf(&p, "%s/opt/ml/config/", r->hosts[h].tree);
+    fsx_make_parents(p.data, strlen(r->hosts[h].tree));
     buf_adds(&p, "processingjobconfig.json");
     if (json_dump_file(r->doc, buf_cstr(&p), JSON_INDENT(2)) != 0)
         rc = KILN_EIO;
     buf_reset(&p);
-    buf_addf(&p, "%s/opt/ml/config/resourceconfig.json", r->tree);
+    buf_addf(&p, "%s/opt/ml/config/resourceconfig.json", r->hosts[h].tree);
     if (!rc && json_dump_file(res, buf_cstr(&p), 0) != 0)
         rc = KILN_EIO;
     if (rc)
@@ -290,7 +318,7 @@ static int write_config(struct run *r)
  * image's root file system (image: its Env first) or this machine's
  * programs.
  */
-static int script_argv(struct run *r, const struct image *image,
+static int script_argv(struct run *r, int h, const struct image *image,
                        struct strv *argv)
 {
     json_t *app = json_object_get(r->doc, "AppSpecification");
@@ -301,7 +329,7 @@ static int script_argv(struct run *r, const struct image *image,
     const char *workdir = json_string_value(json_object_get(cfg, "WorkingDir"));
     struct strv cmd = STRV_INIT, ro = STRV_INIT;
     struct buf tree = BUF_INIT(8192);
-    char **out = NULL;
+    char **out = NULL, hostname[32];
     size_t i;
     json_t *x;
     int rc;
@@ -319,19 +347,21 @@ static int script_argv(struct run *r, const struct image *image,
         if (local && str_starts(local, SANDBOX_ROOT "/"))
             strv_add(&ro, local + strlen(SANDBOX_ROOT "/"));
     }
-    buf_addf(&tree, "%s" SANDBOX_ROOT, r->tree);
+    buf_addf(&tree, "%s" SANDBOX_ROOT, r->hosts[h].tree);
     for (i = 0; i < ro.n; i++) {
         struct buf dir = BUF_INIT(8192);
         buf_addf(&dir, "%s/%s/", buf_cstr(&tree), ro.items[i]);
-        fsx_make_parents(dir.data, strlen(r->tree));
+        fsx_make_parents(dir.data, strlen(r->hosts[h].tree));
         buf_release(&dir);
     }
+    snprintf(hostname, sizeof(hostname), "algo-%d", h + 1);
     struct sandbox_plan plan = {
         .bwrap = r->p->bwrap,
         .rootfs = image ? buf_cstr(&image->rootfs) : NULL,
         .tree = buf_cstr(&tree),
         .read_only = strv_argv(&ro),
-        .hostname = "algo-1",
+        .hostname = hostname,
+        .hosts_file = r->hosts_file[0] ? r->hosts_file : NULL,
         .chdir = workdir && *workdir ? workdir : "/",
         .network =
             !json_is_true(json_object_get(net, "EnableNetworkIsolation")),
@@ -351,21 +381,25 @@ static int script_argv(struct run *r, const struct image *image,
     return rc;
 }
 
-/* Runs the built-in image or the script; 0, or the diag says why it
+/* Runs the built-in analyzer, or the script or image on every instance,
+ * the first to fail stopping the others; 0, or the diag says why it
  * failed. */
-static int run_image(struct run *r, const char **why)
+static int run_image(struct run *r, const char *dir, const char **why)
 {
     json_t *app = json_object_get(r->doc, "AppSpecification");
     bool script = !processing_builtin_image(jstr(app, "ImageUri"));
-    struct strv argv = STRV_INIT, env = STRV_INIT;
+    struct strv env = STRV_INIT;
     struct image image = {0};
     bool loaded = script && image_find(r->p->data_dir, jstr(app, "ImageUri"),
                                        &image, NULL) == 0;
+    struct proc *ps = xcalloc((size_t)r->n, sizeof(*ps));
+    size_t n = (size_t)r->n, failed = n;
     const char *k;
     json_t *v;
-    struct proc c;
-    int status = 0, rc = 0;
+    int rc = 0;
 
+    for (size_t h = 0; h < n; h++)
+        proc_init(&ps[h]);
     if (script && !loaded && !json_object_get(app, "ContainerEntrypoint"))
         rc = diag_set(&r->d, KILN_EINVAL,
                       "ClientError: kiln has no image %s: load it with `kiln "
@@ -396,12 +430,11 @@ static int run_image(struct run *r, const char **why)
                           "bubblewrap at %s (apt-get install bubblewrap)",
                           r->p->bwrap);
         if (!rc)
-            rc = script_argv(r, loaded ? &image : NULL, &argv);
+            rc = sandbox_hosts_prepare(
+                dir, r->n, loaded ? buf_cstr(&image.rootfs) : NULL, &r->slot,
+                r->hosts_file, sizeof(r->hosts_file), &r->d);
     } else {
-        strv_addv(&argv,
-                  (const char *const[]){r->p->exe, "algo", "model-monitor",
-                                        "analyze", NULL});
-        strv_addf(&env, "KILN_PROCESSING_ROOT=%s", r->tree);
+        strv_addf(&env, "KILN_PROCESSING_ROOT=%s", r->hosts[0].tree);
     }
     json_object_foreach(json_object_get(r->doc, "Environment"), k, v)
     {
@@ -410,31 +443,46 @@ static int run_image(struct run *r, const char **why)
         strv_setenv(&env, buf_cstr(&kv));
         buf_release(&kv);
     }
-    proc_init(&c);
-    if (!rc)
-        rc = write_config(r);
-    if (!rc)
-        rc = proc_start(&c, strv_argv(&argv), strv_argv(&env), r->tree, &r->d);
+    for (size_t h = 0; !rc && h < n; h++) {
+        struct strv argv = STRV_INIT;
+        if (script)
+            rc = script_argv(r, (int)h, loaded ? &image : NULL, &argv);
+        else
+            strv_addv(&argv,
+                      (const char *const[]){r->p->exe, "algo", "model-monitor",
+                                            "analyze", NULL});
+        if (!rc)
+            rc = write_config(r, (int)h);
+        if (!rc)
+            rc = proc_start(&ps[h], strv_argv(&argv), strv_argv(&env),
+                            r->hosts[h].tree, &r->d);
+        strv_release(&argv);
+    }
     if (!rc) {
         struct proc_pump o = {.max_line = MAX_LOG_LINE,
                               .grace = STOP_GRACE,
                               .check = must_stop,
                               .line = on_line,
-                              .ctx = r};
-        proc_pump(&c, 1, &o, why);
-        proc_wait(&c, false, &status);
+                              .ctx = r,
+                              .fail_together = true,
+                              .first_failure = &failed};
+        proc_pump(ps, n, &o, why);
+        failed = proc_wait_all(ps, n, failed);
+        const char *last = failed < n ? r->hosts[failed].last : "";
         if (*why && strcmp(*why, "MaxRuntimeExceeded") == 0)
             rc = diag_set(&r->d, KILN_EINVAL,
                           "ClientError: The processing job ran past its "
                           "MaxRuntimeInSeconds.");
-        else if (status != 0 && !*why)
+        else if (failed < n && !*why)
             rc = diag_set(
                 &r->d, KILN_EINVAL, "%s%s",
-                str_starts(r->last, "ClientError: ") ? "" : "AlgorithmError: ",
-                r->last[0] ? r->last : "the container exited with an error");
+                str_starts(last, "ClientError: ") ? "" : "AlgorithmError: ",
+                last[0] ? last : "the container exited with an error");
+        r->failed = failed < n ? (int)failed : 0;
     }
-    proc_release(&c);
-    strv_release(&argv);
+    for (size_t h = 0; h < n; h++)
+        proc_release(&ps[h]);
+    mem_free(ps);
     strv_release(&env);
     image_release(&image);
     return rc;
@@ -443,7 +491,7 @@ static int run_image(struct run *r, const char **why)
 static void run_job(struct job *job)
 {
     struct processor *p = job->ctx;
-    struct run r = {.job = job, .p = p};
+    struct run r = {.job = job, .p = p, .slot = -1};
     struct buf dir = BUF_INIT(4096), out = BUF_INIT(8192);
     const char *why = NULL;
     char *body = NULL;
@@ -459,27 +507,44 @@ static void run_job(struct job *job)
     r.start = tm_now();
     json_object_set_new(r.doc, "ProcessingStartTime", json_real(r.start));
     save(&r, "InProgress", "InProgress");
-    snprintf(r.stream, sizeof(r.stream), "%s/algo-1-%lld", job->name,
-             (long long)r.start);
     log_info("event=processing_start job=%s", job->name);
 
+    json_t *cluster = json_object_get(
+        json_object_get(r.doc, "ProcessingResources"), "ClusterConfig");
+    int count =
+        (int)json_integer_value(json_object_get(cluster, "InstanceCount"));
+    /* The analyzer reads all it needs once, on one instance. */
+    r.n = count < 1 ||
+                  processing_builtin_image(jstr(
+                      json_object_get(r.doc, "AppSpecification"), "ImageUri"))
+              ? 1
+              : count;
+    r.hosts = xcalloc((size_t)r.n, sizeof(*r.hosts));
     buf_addf(&dir, "%s/%s-%s", p->root, job->account, job->name);
     fsx_remove_tree(buf_cstr(&dir));
     mkdir(buf_cstr(&dir), 0700);
-    snprintf(r.tree, sizeof(r.tree), "%s/root", buf_cstr(&dir));
-    mkdir(r.tree, 0755);
+    for (int h = 0; h < r.n; h++) {
+        snprintf(r.hosts[h].tree, sizeof(r.hosts[h].tree), "%s/algo-%d",
+                 buf_cstr(&dir), h + 1);
+        mkdir(r.hosts[h].tree, 0755);
+        snprintf(r.hosts[h].stream, sizeof(r.hosts[h].stream),
+                 "%s/algo-%d-%lld", job->name, h + 1, (long long)r.start);
+    }
     int rc = place_inputs(&r);
     json_array_foreach(
         json_object_get(json_object_get(r.doc, "ProcessingOutputConfig"),
                         "Outputs"),
         i, o)
     {
-        host_path(&r, jstr(json_object_get(o, "S3Output"), "LocalPath"), &out);
-        buf_adds(&out, "/");
-        fsx_make_parents(out.data, strlen(r.tree));
+        for (int h = 0; h < r.n; h++) {
+            host_path(&r, h, jstr(json_object_get(o, "S3Output"), "LocalPath"),
+                      &out);
+            buf_adds(&out, "/");
+            fsx_make_parents(out.data, strlen(r.hosts[h].tree));
+        }
     }
     if (!rc)
-        rc = run_image(&r, &why);
+        rc = run_image(&r, buf_cstr(&dir), &why);
     if (!rc && !why)
         rc = upload_outputs(&r);
     if (!rc && !why)
@@ -496,13 +561,9 @@ static void run_job(struct job *job)
         str_utf8_fix(r.d.msg, strlen(r.d.msg));
         json_object_set_new(r.doc, "FailureReason", json_string(r.d.msg));
         json_object_set_new(r.doc, "ExitMessage", json_string(r.d.msg));
-        log_line(&r, r.d.msg, strlen(r.d.msg));
+        log_line(&r, r.failed, r.d.msg, strlen(r.d.msg));
     }
     if (status) {
-        json_t *cluster = json_object_get(
-            json_object_get(r.doc, "ProcessingResources"), "ClusterConfig");
-        int count =
-            (int)json_integer_value(json_object_get(cluster, "InstanceCount"));
         int64_t secs = (int64_t)(end - r.start + 0.5);
         struct meta_usage u = {
             .account = job->account,
@@ -521,6 +582,8 @@ static void run_job(struct job *job)
     log_info("event=processing_end job=%s status=%s", job->name,
              status ? status : "interrupted");
     fsx_remove_tree(buf_cstr(&dir));
+    sandbox_slot_give(r.slot);
+    mem_free(r.hosts);
     buf_release(&dir);
     buf_release(&out);
     json_decref(r.doc);

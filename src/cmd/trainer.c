@@ -57,7 +57,6 @@ struct job {
     pthread_t thread;
     bool stop_requested;
     bool done;
-    int slot; /* its instances' addresses (sandbox.h), or -1 */
     struct job *next;
 };
 
@@ -97,6 +96,7 @@ struct run {
     struct image own_image; /* what image points to */
     char command[1024];     /* script mode: the entry point's command */
     char hosts_file[4096];  /* script mode, images: their /etc/hosts */
+    int slot;               /* and their addresses' slot, or -1 */
     int failed_host;        /* the instance that failed first (1-based) */
     json_t *synced;         /* checkpoints: rel -> "size:mtime" put last */
     double synced_at;       /* when the checkpoints were last put */
@@ -1258,13 +1258,7 @@ static int train_sandboxed(struct run *r, const struct instance_type *it,
     if (!rc) {
         pump(r, ps, n, &failed, why);
         *exit_code = 0;
-        for (size_t i = 0; i < n; i++) {
-            int st = ps[i].exit_status;
-            if (ps[i].pid > 0 && proc_wait(&ps[i], false, &st) != 0)
-                st = ps[i].exit_status = 128 + SIGKILL;
-            if (st != 0 && failed == n)
-                failed = i; /* ended (and failed) after its output did */
-        }
+        failed = proc_wait_all(ps, n, failed);
         if (failed < n) {
             r->failed_host = (int)failed + 1;
             *exit_code = ps[failed].exit_status;
@@ -1385,54 +1379,14 @@ static int upload_dir(struct run *r, const char *dir, const char *name)
 /* ---- several instances of a script or an image ---------------------- */
 
 /* Gives the job an address slot for its instances and writes their
- * /etc/hosts (sandbox.h). An image gets it only over an /etc/hosts of its
- * own (images loaded by kiln have one). */
+ * /etc/hosts (sandbox.h). */
 static int hosts_file(struct run *r)
 {
-    struct trainer *t = r->t;
-    struct buf text = BUF_INIT(SANDBOX_MAX_HOSTS * 40), path = BUF_INIT(8192);
-    struct stat st;
-    int slot = -1, rc = 0;
-
-    pthread_mutex_lock(&t->lock);
-    for (int s = 0; slot < 0 && s < SANDBOX_SLOTS; s++) {
-        bool used = false;
-        for (struct job *j = t->jobs; j && !used; j = j->next)
-            used = j->slot == s;
-        if (!used)
-            slot = s;
-    }
-    r->job->slot = slot;
-    pthread_mutex_unlock(&t->lock);
-    if (slot < 0 || r->hosts > SANDBOX_MAX_HOSTS) {
-        rc = diag_set(&r->d, KILN_ELIMIT,
-                      "ClientError: kiln runs at most %d script or image "
-                      "jobs at once, of at most %d instances each.",
-                      SANDBOX_SLOTS, SANDBOX_MAX_HOSTS);
-        goto out;
-    }
-    if (r->image) {
-        buf_addf(&path, "%s/etc/hosts", buf_cstr(&r->image->rootfs));
-        if (lstat(buf_cstr(&path), &st) != 0 || !S_ISREG(st.st_mode))
-            goto out; /* names resolve as the image has it */
-    }
-    sandbox_hosts_text(slot, r->hosts, &text);
-    buf_reset(&path);
-    buf_addf(&path, "%s/hosts", buf_cstr(&r->dir));
     mkdir(buf_cstr(&r->dir), 0755);
-    int fd =
-        open(buf_cstr(&path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || !write_all(fd, text.data, text.len))
-        rc = diag_set(&r->d, KILN_EIO, "cannot write %s: %s", buf_cstr(&path),
-                      strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    if (!rc)
-        str_copy(r->hosts_file, buf_cstr(&path), sizeof(r->hosts_file));
-out:
-    buf_release(&text);
-    buf_release(&path);
-    return rc;
+    return sandbox_hosts_prepare(buf_cstr(&r->dir), r->hosts,
+                                 r->image ? buf_cstr(&r->image->rootfs) : NULL,
+                                 &r->slot, r->hosts_file, sizeof(r->hosts_file),
+                                 &r->d);
 }
 
 struct merge {
@@ -1707,7 +1661,8 @@ static void *job_thread(void *arg)
                     .t = t,
                     .dir = BUF_INIT(8192),
                     .stage = BUF_INIT(64 * 1024),
-                    .failed_host = 1};
+                    .failed_host = 1,
+                    .slot = -1};
     char *body = NULL;
 
     /* Wait for a slot; a job stopped meanwhile goes at once, to stop. */
@@ -1757,11 +1712,11 @@ static void *job_thread(void *arg)
     for (int h = 0; r.last && h < r.hosts; h++)
         buf_release(&r.last[h]);
     mem_free(r.last);
+    sandbox_slot_give(r.slot);
     image_release(&r.own_image);
     json_decref(r.synced);
     pthread_mutex_lock(&t->lock);
     t->running--;
-    job->slot = -1;
     job->done = true;
     pthread_cond_broadcast(&t->changed);
     pthread_mutex_unlock(&t->lock);
@@ -1793,7 +1748,6 @@ static int start_job(void *ctx, const char *account, const char *name)
     int rc = 0;
 
     j->t = t;
-    j->slot = -1;
     str_copy(j->account, account, sizeof(j->account));
     str_copy(j->name, name, sizeof(j->name));
     pthread_mutex_lock(&t->lock);

@@ -134,6 +134,18 @@ int proc_wait(struct proc *p, bool nohang, int *status)
     return 0;
 }
 
+size_t proc_wait_all(struct proc *ps, size_t n, size_t failed)
+{
+    for (size_t i = 0; i < n; i++) {
+        int st = ps[i].exit_status;
+        if (ps[i].pid > 0 && proc_wait(&ps[i], false, &st) != 0)
+            st = ps[i].exit_status = 128 + SIGKILL;
+        if (st != 0 && failed >= n)
+            failed = i;
+    }
+    return failed < n ? failed : n;
+}
+
 void proc_release(struct proc *p)
 {
     int st;

@@ -69,6 +69,11 @@ struct proc_pump {
 void proc_pump(struct proc *ps, size_t n, const struct proc_pump *o,
                const char **why);
 
+/* Waits for every child of ps[n] not reaped yet (each exit_status set)
+ * and tells which failed: `failed` when it is one (proc_pump's
+ * first_failure), else the first with a non-zero status, else n. */
+size_t proc_wait_all(struct proc *ps, size_t n, size_t failed);
+
 /* Closes out_fd; kills and reaps a still-running child. */
 void proc_release(struct proc *p);
 

@@ -3,8 +3,13 @@
  */
 #include "jobs/sandbox.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/strv.h"
 
@@ -22,6 +27,31 @@ static const char *const etc_files[] = {
  * real directories on an older one: bound either way. */
 static const char *const usr_dirs[] = {"/bin", "/sbin", "/lib", "/lib64"};
 
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool slots_used[SANDBOX_SLOTS];
+
+int sandbox_slot_take(void)
+{
+    int slot = -1;
+    pthread_mutex_lock(&slots_lock);
+    for (int s = 0; slot < 0 && s < SANDBOX_SLOTS; s++)
+        if (!slots_used[s]) {
+            slots_used[s] = true;
+            slot = s;
+        }
+    pthread_mutex_unlock(&slots_lock);
+    return slot;
+}
+
+void sandbox_slot_give(int slot)
+{
+    if (slot < 0 || slot >= SANDBOX_SLOTS)
+        return;
+    pthread_mutex_lock(&slots_lock);
+    slots_used[slot] = false;
+    pthread_mutex_unlock(&slots_lock);
+}
+
 void sandbox_host_address(int slot, int host, char *out, size_t size)
 {
     snprintf(out, size, "127.%d.%d.%d", 128 + slot, (host - 1) / 254,
@@ -37,6 +67,49 @@ void sandbox_hosts_text(int slot, int hosts, struct buf *out)
         sandbox_host_address(slot, h, addr, sizeof(addr));
         buf_addf(out, "%s\talgo-%d\n", addr, h);
     }
+}
+
+int sandbox_hosts_prepare(const char *dir, int hosts, const char *rootfs,
+                          int *slot, char *path, size_t size,
+                          struct kiln_diag *d)
+{
+    struct buf text = BUF_INIT((size_t)SANDBOX_MAX_HOSTS * 40),
+               file = BUF_INIT(8192);
+    struct stat st;
+    int fd, rc = 0;
+
+    *path = '\0';
+    *slot = sandbox_slot_take();
+    if (*slot < 0 || hosts > SANDBOX_MAX_HOSTS) {
+        rc = diag_set(d, KILN_ELIMIT,
+                      "ClientError: kiln runs at most %d script or image "
+                      "jobs at once, of at most %d instances each.",
+                      SANDBOX_SLOTS, SANDBOX_MAX_HOSTS);
+        goto out;
+    }
+    if (rootfs) {
+        buf_addf(&file, "%s/etc/hosts", rootfs);
+        if (lstat(buf_cstr(&file), &st) != 0 || !S_ISREG(st.st_mode))
+            goto out; /* names resolve as the image has it */
+    }
+    sandbox_hosts_text(*slot, hosts, &text);
+    buf_reset(&file);
+    buf_addf(&file, "%s/hosts", dir);
+    fd = open(buf_cstr(&file), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, text.data, text.len) != (ssize_t)text.len)
+        rc = diag_set(d, KILN_EIO, "cannot write %s: %s", buf_cstr(&file),
+                      strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (!rc && file.len >= size)
+        rc = diag_set(d, KILN_EINVAL, "the path %s is too long",
+                      buf_cstr(&file));
+    if (!rc)
+        memcpy(path, file.data, file.len + 1);
+out:
+    buf_release(&text);
+    buf_release(&file);
+    return rc;
 }
 
 int sandbox_argv(const struct sandbox_plan *plan, char ***argv)

@@ -1,8 +1,9 @@
 /*
  * sandbox.h - the bubblewrap command line that runs a user's own code
  * (script mode) with nothing of the host but its programs and the job's
- * /opt/ml tree. A pure function, tested by golden argv lists
- * (tests/unit/test_launch.c).
+ * /opt/ml tree. Pure functions, tested by golden argv lists
+ * (tests/unit/test_launch.c), but for the address slots of running jobs
+ * and the /etc/hosts file written for them.
  *
  * Inside the sandbox: /usr (and /bin, /lib, ... as on the host), the
  * parts of /etc that Python and its libraries read, a fresh /proc, /dev
@@ -56,12 +57,29 @@ struct sandbox_plan {
 #define SANDBOX_SLOTS     127
 #define SANDBOX_MAX_HOSTS (254 * 256)
 
+/* A free slot for a job's instances (until sandbox_slot_give), or -1 when
+ * SANDBOX_SLOTS jobs hold one. Any thread: the only state of this
+ * module. */
+int sandbox_slot_take(void);
+void sandbox_slot_give(int slot);
+
 /* Writes algo-host's address in the job of slot into out (>= 16 bytes). */
 void sandbox_host_address(int slot, int host, char *out, size_t size);
 
 /* The /etc/hosts of the job's instances: localhost, then algo-1 to
  * algo-<hosts> at their addresses. */
 void sandbox_hosts_text(int slot, int hosts, struct buf *out);
+
+/*
+ * Takes a slot for a job of `hosts` instances (*slot; the caller gives it
+ * back) and writes their /etc/hosts as <dir>/hosts, whose path goes to
+ * path. With rootfs (an image), only over an /etc/hosts file of the
+ * image's own, which it must have to bind on (else path is ""). A
+ * ClientError (KILN_ELIMIT) when no slot is free or hosts is too many.
+ */
+int sandbox_hosts_prepare(const char *dir, int hosts, const char *rootfs,
+                          int *slot, char *path, size_t size,
+                          struct kiln_diag *d);
 
 /*
  * Builds bwrap's argv for plan: a NULL-terminated array of owned strings

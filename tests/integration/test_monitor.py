@@ -306,8 +306,10 @@ def test_refusals_failures_and_usage(server, baseline):
         "InputName": "x", "S3Input": {"S3Uri": "s3://mon/current/",
                                       "LocalPath": f"{ROOT}/input/../../../etc",
                                       "S3DataType": "S3Prefix"}}])
-    refused("set InstanceCount to 1", ProcessingResources={"ClusterConfig": {
-        "InstanceCount": 2, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}})
+    refused("Member must have value less than or equal to 100",
+            ProcessingResources={"ClusterConfig": {
+                "InstanceCount": 101, "InstanceType": "ml.m5.xlarge",
+                "VolumeSizeInGB": 20}})
     refused("Member must satisfy enum value set", ProcessingResources={"ClusterConfig": {
         "InstanceCount": 1, "InstanceType": "ml.nope", "VolumeSizeInGB": 20}})
     with pytest.raises(botocore.exceptions.ClientError) as e:

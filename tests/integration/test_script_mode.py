@@ -889,3 +889,79 @@ def test_checkpoints_reach_s3_while_the_job_runs(server, iris):
     # Put once: the unchanged file kept its first upload.
     assert s3.head_object(Bucket=BUCKET, Key="ckpt-live/checkpoints/fixed.bin")[
         "LastModified"] == fixed["LastModified"]
+
+
+SHARD_PY = r'''
+import glob, json, os, socket, time
+me = json.load(open("/opt/ml/config/resourceconfig.json"))
+files = sorted(glob.glob("/opt/ml/processing/input/*.txt"))
+values = [float(v) for f in files for v in open(f).read().split()]
+print("%s of %s has %d values" % (me["current_host"], me["hosts"], len(values)), flush=True)
+if os.environ.get("FAIL_ON") == me["current_host"]:
+    raise ValueError("cannot read shard on " + me["current_host"])
+if os.environ.get("FAIL_ON"):
+    time.sleep(600)
+with open("/opt/ml/processing/out/%s.json" % socket.gethostname(), "w") as f:
+    json.dump({"files": [os.path.basename(p) for p in files], "sum": sum(values)}, f)
+'''
+
+
+def sharded_processing(server, name, env=None):
+    s3 = client(server, "s3")
+    for i in range(5):
+        s3.put_object(Bucket=BUCKET, Key=f"{name}/in/part-{i}.txt",
+                      Body=" ".join(str(i * 100 + k) for k in range(i + 1)).encode())
+    s3.put_object(Bucket=BUCKET, Key=f"{name}/code/shard.py", Body=SHARD_PY.encode())
+    sm = client(server, "sagemaker")
+    sm.create_processing_job(
+        ProcessingJobName=name, RoleArn=ROLE,
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 2,
+                                               "InstanceType": "ml.m5.xlarge",
+                                               "VolumeSizeInGB": 30}},
+        AppSpecification={"ImageUri": IMAGE, "ContainerEntrypoint": [
+            "python3", "/opt/ml/processing/input/code/shard.py"]},
+        ProcessingInputs=[
+            {"InputName": "data", "S3Input": {
+                "S3Uri": f"s3://{BUCKET}/{name}/in/", "LocalPath": "/opt/ml/processing/input",
+                "S3DataType": "S3Prefix", "S3InputMode": "File",
+                "S3DataDistributionType": "ShardedByS3Key"}},
+            {"InputName": "code", "S3Input": {
+                "S3Uri": f"s3://{BUCKET}/{name}/code/shard.py",
+                "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
+                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "out", "S3Output": {
+            "S3Uri": f"s3://{BUCKET}/{name}/out", "LocalPath": "/opt/ml/processing/out",
+            "S3UploadMode": "EndOfJob"}}]},
+        Environment=env or {})
+    return waited(sm, "processing_job_completed_or_stopped", "describe_processing_job",
+                  ProcessingJobName=name)
+
+
+def test_processing_on_two_instances(server, iris):
+    """SKLearnProcessor(instance_count=2) with a ShardedByS3Key input:
+    each instance its share, its host name and resourceconfig.json, its
+    log stream; both instances' outputs under the one S3Uri."""
+    d = sharded_processing(server, "shard-proc")
+    assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+    s3 = client(server, "s3")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(
+        Bucket=BUCKET, Prefix="shard-proc/out/")["Contents"])
+    assert keys == ["shard-proc/out/algo-1.json", "shard-proc/out/algo-2.json"]
+    got = [json.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys]
+    assert sorted(got[0]["files"] + got[1]["files"]) == [f"part-{i}.txt" for i in range(5)]
+    assert got[0]["files"] and got[1]["files"]
+    want = sum(i * 100 + k for i in range(5) for k in range(i + 1))
+    assert got[0]["sum"] + got[1]["sum"] == want
+    logs = client(server, "logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
+                                        logStreamNamePrefix="shard-proc/")["logStreams"]
+    hosts = sorted(st["logStreamName"].split("/")[1].rsplit("-", 1)[0] for st in streams)
+    assert hosts == ["algo-1", "algo-2"]
+
+
+def test_processing_instance_failure_stops_the_other(server, iris):
+    started = time.time()
+    d = sharded_processing(server, "shard-proc-fails", env={"FAIL_ON": "algo-2"})
+    assert time.time() - started < 300
+    assert d["ProcessingJobStatus"] == "Failed"
+    assert d["FailureReason"] == "AlgorithmError: ValueError: cannot read shard on algo-2"
