@@ -3,6 +3,7 @@
  */
 #include "cmd/processor.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,6 +60,7 @@ struct run {
     int failed;            /* the instance that failed first (0-based) */
     char hosts_file[4096]; /* a script's or image's /etc/hosts */
     int slot;              /* and its addresses' slot, or -1 */
+    int netns;             /* the network isolated instances share, or -1 */
     double start;
 };
 
@@ -364,7 +366,8 @@ static int script_argv(struct run *r, int h, const struct image *image,
         .hosts_file = r->hosts_file[0] ? r->hosts_file : NULL,
         .chdir = workdir && *workdir ? workdir : "/",
         .network =
-            !json_is_true(json_object_get(net, "EnableNetworkIsolation")),
+            !json_is_true(json_object_get(net, "EnableNetworkIsolation")) ||
+            r->netns >= 0,
         .cmd = strv_argv(&cmd),
     };
     rc = sandbox_argv(&plan, &out);
@@ -433,6 +436,15 @@ static int run_image(struct run *r, const char *dir, const char **why)
             rc = sandbox_hosts_prepare(
                 dir, r->n, loaded ? buf_cstr(&image.rootfs) : NULL, &r->slot,
                 r->hosts_file, sizeof(r->hosts_file), &r->d);
+        /* Isolated instances still reach each other: one network for
+         * all of them (without CAP_SYS_ADMIN, one each). */
+        if (!rc && n > 1 &&
+            json_is_true(
+                json_object_get(json_object_get(r->doc, "NetworkConfig"),
+                                "EnableNetworkIsolation")) &&
+            (r->netns = sandbox_netns_new()) < 0)
+            log_warn("event=processing_netns_failed job=%s err=%s",
+                     r->job->name, strerror(errno));
     } else {
         strv_addf(&env, "KILN_PROCESSING_ROOT=%s", r->hosts[0].tree);
     }
@@ -453,6 +465,7 @@ static int run_image(struct run *r, const char *dir, const char **why)
                                             "analyze", NULL});
         if (!rc)
             rc = write_config(r, (int)h);
+        ps[h].netns_fd = r->netns;
         if (!rc)
             rc = proc_start(&ps[h], strv_argv(&argv), strv_argv(&env),
                             r->hosts[h].tree, &r->d);
@@ -483,6 +496,8 @@ static int run_image(struct run *r, const char *dir, const char **why)
     for (size_t h = 0; h < n; h++)
         proc_release(&ps[h]);
     mem_free(ps);
+    if (r->netns >= 0)
+        close(r->netns);
     strv_release(&env);
     image_release(&image);
     return rc;
@@ -491,7 +506,7 @@ static int run_image(struct run *r, const char *dir, const char **why)
 static void run_job(struct job *job)
 {
     struct processor *p = job->ctx;
-    struct run r = {.job = job, .p = p, .slot = -1};
+    struct run r = {.job = job, .p = p, .slot = -1, .netns = -1};
     struct buf dir = BUF_INIT(4096), out = BUF_INIT(8192);
     const char *why = NULL;
     char *body = NULL;

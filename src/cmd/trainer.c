@@ -97,6 +97,8 @@ struct run {
     char command[1024];     /* script mode: the entry point's command */
     char hosts_file[4096];  /* script mode, images: their /etc/hosts */
     int slot;               /* and their addresses' slot, or -1 */
+    int netns;              /* the network an isolated job's instances
+                               share, or -1 */
     int failed_host;        /* the instance that failed first (1-based) */
     json_t *synced;         /* checkpoints: rel -> "size:mtime" put last */
     double synced_at;       /* when the checkpoints were last put */
@@ -820,16 +822,11 @@ static void log_host(struct run *r, int host, const char *text)
     log_line(r, host, text, strlen(text));
 }
 
-static void log_text(struct run *r, const char *text)
-{
-    log_host(r, 1, text);
-}
-
 /* ---- checkpoints ------------------------------------------------------ */
 
 /* CheckpointConfig's LocalPath (default /opt/ml/checkpoints) on the host,
- * in algo-1's tree: false when it is not a path under /opt/ml. */
-static bool checkpoint_dir(struct run *r, struct buf *out)
+ * in algo-<host>'s tree: false when it is not a path under /opt/ml. */
+static bool checkpoint_dir(struct run *r, int host, struct buf *out)
 {
     json_t *cc = json_object_get(r->doc, "CheckpointConfig");
     const char *local = jstr(cc, "LocalPath");
@@ -840,7 +837,7 @@ static bool checkpoint_dir(struct run *r, struct buf *out)
         !fsx_safe_relpath(local + strlen(SANDBOX_ROOT "/")))
         return false;
     buf_reset(out);
-    buf_addf(out, "%s/algo-1/%s", buf_cstr(&r->dir),
+    buf_addf(out, "%s/algo-%d/%s", buf_cstr(&r->dir), host,
              local + strlen(SANDBOX_ROOT "/"));
     return true;
 }
@@ -855,16 +852,24 @@ static void stamp(const char *file, char *out, size_t size)
              (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
 }
 
-/* inputs_upload_dir's filter: the files changed since they were put. */
+/* One host's checkpoint files, for the filters below. */
+struct ckpt {
+    struct run *r;
+    int host;
+};
+
+/* inputs_upload_dir's filter: the files changed since they were put
+ * (r->synced: "<host>/<rel>" -> stamp). */
 static bool checkpoint_changed(void *ctx, const char *file, const char *rel)
 {
-    struct run *r = ctx;
-    char now[96];
+    struct ckpt *c = ctx;
+    char now[96], key[4200];
     stamp(file, now, sizeof(now));
-    const char *was = json_string_value(json_object_get(r->synced, rel));
+    snprintf(key, sizeof(key), "%d/%s", c->host, rel);
+    const char *was = json_string_value(json_object_get(c->r->synced, key));
     if (was && strcmp(was, now) == 0)
         return false;
-    json_object_set_new(r->synced, rel, json_string(now));
+    json_object_set_new(c->r->synced, key, json_string(now));
     return true;
 }
 
@@ -874,7 +879,8 @@ static void checkpoint_seen(void *ctx, const char *file, const char *rel)
 }
 
 /* Before training: what an earlier job left under CheckpointConfig's
- * S3Uri, copied to its LocalPath, as SageMaker restores a spot job. */
+ * S3Uri, copied to its LocalPath on every instance, as SageMaker restores
+ * a spot job. */
 static int checkpoints_restore(struct run *r)
 {
     json_t *cc = json_object_get(r->doc, "CheckpointConfig");
@@ -886,42 +892,47 @@ static int checkpoints_restore(struct run *r)
 
     if (!cc)
         return 0;
-    if (r->hosts > 1)
+    if (r->fetch)
         rc = diag_set(&r->d, KILN_EINVAL,
                       "ClientError: kiln keeps checkpoints (CheckpointConfig) "
-                      "of one-instance jobs only.");
-    else if (!checkpoint_dir(r, &dir))
+                      "of jobs on its own machine only, not on a cluster's "
+                      "hosts.");
+    else if (!checkpoint_dir(r, 1, &dir))
         rc = diag_set(&r->d, KILN_EINVAL,
                       "ClientError: CheckpointConfig.LocalPath must be a "
                       "path under /opt/ml/, not '%s'.",
                       jstr(cc, "LocalPath"));
-    if (!rc) {
+    r->synced = rc ? NULL : json_object();
+    for (int h = 1; !rc && h <= r->hosts; h++) {
+        struct ckpt c = {r, h};
+        checkpoint_dir(r, h, &dir);
         buf_addc(&dir, '/');
         fsx_make_parents(dir.data, r->dir.len);
+        files = 0;
         rc = inputs_copy_prefix(&src, jstr(cc, "S3Uri"), buf_cstr(&dir), &files,
                                 &r->d);
-    }
-    if (!rc) {
         /* What was restored is in S3 already. */
-        r->synced = json_object();
-        fsx_walk(buf_cstr(&dir), checkpoint_seen, r);
-        r->synced_at = tm_now();
+        if (!rc)
+            fsx_walk(buf_cstr(&dir), checkpoint_seen, &c);
     }
+    r->synced_at = tm_now();
     if (!rc && files) {
         char msg[128];
         snprintf(msg, sizeof(msg),
                  "Restored %zu checkpoint file(s) from CheckpointConfig's "
                  "S3Uri",
                  files);
-        log_text(r, msg);
+        for (int h = 1; h <= r->hosts; h++)
+            log_host(r, h, msg);
     }
     buf_release(&dir);
     return rc;
 }
 
-/* The LocalPath's new and changed files put under S3Uri: while the job
- * runs (every CHECKPOINT_SYNC_SECONDS), and after it, whatever its end,
- * as SageMaker keeps them in sync. */
+/* Every instance's new and changed LocalPath files put under S3Uri (one
+ * prefix for all, as on SageMaker, where instances keep their file names
+ * apart): while the job runs (every CHECKPOINT_SYNC_SECONDS), and after
+ * it, whatever its end, as SageMaker keeps them in sync. */
 static int checkpoints_save(struct run *r, struct kiln_diag *d)
 {
     json_t *cc = json_object_get(r->doc, "CheckpointConfig");
@@ -931,11 +942,14 @@ static int checkpoints_save(struct run *r, struct kiln_diag *d)
     int rc = 0;
 
     r->synced_at = tm_now();
-    if (cc && r->hosts == 1 && checkpoint_dir(r, &dir)) {
+    for (int h = 1; cc && !r->fetch && !rc && h <= r->hosts; h++) {
+        struct ckpt c = {r, h};
+        if (!checkpoint_dir(r, h, &dir))
+            break;
         if (!r->synced)
             r->synced = json_object();
         rc = inputs_upload_dir(&src, buf_cstr(&dir), jstr(cc, "S3Uri"),
-                               checkpoint_changed, r, NULL, d);
+                               checkpoint_changed, &c, NULL, d);
         if (rc)
             json_object_clear(r->synced); /* all again next time */
     }
@@ -1110,7 +1124,7 @@ static int script_command(struct run *r, int host, int threads,
             .hostname = hostname,
             .hosts_file = r->hosts_file[0] ? r->hosts_file : NULL,
             .chdir = SANDBOX_ROOT "/code",
-            .network = !json_is_true(isolated),
+            .network = !json_is_true(isolated) || r->netns >= 0,
             .cmd = strv_argv(&cmd),
         };
         rc = sandbox_argv(&plan, &bwrap_argv);
@@ -1208,7 +1222,8 @@ static int image_command(struct run *r, int host, int threads,
         .hosts_file = r->hosts_file[0] ? r->hosts_file : NULL,
         .chdir = dir && *dir ? dir : "/",
         .network =
-            !json_is_true(json_object_get(r->doc, "EnableNetworkIsolation")),
+            !json_is_true(json_object_get(r->doc, "EnableNetworkIsolation")) ||
+            r->netns >= 0,
         .cmd = strv_argv(&cmd),
     };
     if (access(r->t->o.bwrap, X_OK) != 0)
@@ -1227,6 +1242,24 @@ static int image_command(struct run *r, int host, int threads,
     return rc;
 }
 
+/* A network namespace for the instances of a network-isolated job, in
+ * *fd; without one (kiln needs CAP_SYS_ADMIN to make it), each instance
+ * gets its own, and the log says so. */
+static void isolated_network(struct run *r, int *fd)
+{
+    char msg[256];
+    *fd = sandbox_netns_new();
+    if (*fd >= 0)
+        return;
+    snprintf(msg, sizeof(msg),
+             "kiln cannot make a network for the instances of this "
+             "network-isolated job to share (%s): each has one of its own "
+             "and they cannot reach each other",
+             strerror(errno));
+    for (int h = 1; h <= r->hosts; h++)
+        log_host(r, h, msg);
+}
+
 /*
  * A script-mode entry point or an image: every host's in a sandbox of its
  * own, all on this machine, as SageMaker runs one container per instance.
@@ -1242,8 +1275,14 @@ static int train_sandboxed(struct run *r, const struct instance_type *it,
 
     for (size_t i = 0; i < n; i++)
         proc_init(&ps[i]);
+    /* Isolated instances still reach each other, as on SageMaker: one
+     * network of their own for all. */
+    if (n > 1 &&
+        json_is_true(json_object_get(r->doc, "EnableNetworkIsolation")))
+        isolated_network(r, &r->netns);
     for (size_t i = 0; !rc && i < n; i++) {
         struct strv argv = STRV_INIT, env = STRV_INIT;
+        ps[i].netns_fd = r->netns;
         /* The instance type's memory caps each instance's address space. */
         if (it)
             ps[i].mem_limit = (uint64_t)it->memory_gib << 30;
@@ -1267,6 +1306,9 @@ static int train_sandboxed(struct run *r, const struct instance_type *it,
     for (size_t i = 0; i < n; i++)
         proc_release(&ps[i]);
     mem_free(ps);
+    if (r->netns >= 0)
+        close(r->netns);
+    r->netns = -1;
     return rc;
 }
 
@@ -1662,7 +1704,8 @@ static void *job_thread(void *arg)
                     .dir = BUF_INIT(8192),
                     .stage = BUF_INIT(64 * 1024),
                     .failed_host = 1,
-                    .slot = -1};
+                    .slot = -1,
+                    .netns = -1};
     char *body = NULL;
 
     /* Wait for a slot; a job stopped meanwhile goes at once, to stop. */

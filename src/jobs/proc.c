@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -24,6 +25,7 @@ void proc_init(struct proc *p)
     p->out_fd = -1;
     p->mem_limit = 0;
     p->exit_status = -1;
+    p->netns_fd = -1;
 }
 
 int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
@@ -63,7 +65,8 @@ int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
         if (getppid() != parent)
             _exit(127);
         if (dup2(out[1], STDOUT_FILENO) < 0 ||
-            dup2(out[1], STDERR_FILENO) < 0 || (cwd && chdir(cwd) != 0)) {
+            dup2(out[1], STDERR_FILENO) < 0 || (cwd && chdir(cwd) != 0) ||
+            (p->netns_fd >= 0 && setns(p->netns_fd, CLONE_NEWNET) != 0)) {
             int e = errno;
             if (write(err[1], &e, sizeof(e)) < 0) {
                 /* nothing to do */

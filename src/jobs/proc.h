@@ -28,6 +28,8 @@ struct proc {
                            sanitizer builds, whose shadow memory needs
                            terabytes of address space */
     int exit_status;    /* once reaped: what proc_wait() gave */
+    int netns_fd;       /* set before start: a network namespace to run
+                           in (an open nsfs descriptor), or -1 */
 };
 
 void proc_init(struct proc *p);

@@ -5,10 +5,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/strv.h"
@@ -110,6 +116,70 @@ out:
     buf_release(&text);
     buf_release(&file);
     return rc;
+}
+
+int sandbox_netns_new(void)
+{
+    int ready[2], hold[2], fd = -1, err = 0, status;
+    char path[64];
+    pid_t pid;
+
+    if (pipe2(ready, O_CLOEXEC) != 0)
+        return -1;
+    if (pipe2(hold, O_CLOEXEC) != 0) {
+        err = errno;
+        close(ready[0]);
+        close(ready[1]);
+        errno = err;
+        return -1;
+    }
+    pid = fork();
+    if (pid == 0) {
+        /* The namespace's first process: async-signal-safe calls only.
+         * It sends 0 or an errno, then waits to be let go. */
+        struct ifreq ifr;
+        int e = 0, s;
+        char c;
+        close(ready[0]);
+        close(hold[1]);
+        if (unshare(CLONE_NEWNET) != 0) {
+            e = errno;
+        } else if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
+            e = errno;
+        } else {
+            memset(&ifr, 0, sizeof(ifr));
+            memcpy(ifr.ifr_name, "lo", 3);
+            if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+                e = errno;
+            ifr.ifr_flags |= IFF_UP;
+            if (!e && ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+                e = errno;
+            close(s);
+        }
+        if (write(ready[1], &e, sizeof(e)) != sizeof(e) || e)
+            _exit(1);
+        while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    close(ready[1]);
+    close(hold[0]);
+    if (pid < 0) {
+        err = errno;
+    } else if (read(ready[0], &err, sizeof(err)) != sizeof(err)) {
+        err = err ? err : EIO;
+    } else if (!err) {
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            err = errno;
+    }
+    close(ready[0]);
+    close(hold[1]); /* lets it go: the descriptor keeps the namespace */
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    errno = err;
+    return fd;
 }
 
 int sandbox_argv(const struct sandbox_plan *plan, char ***argv)

@@ -82,6 +82,15 @@ int sandbox_hosts_prepare(const char *dir, int hosts, const char *rootfs,
                           struct kiln_diag *d);
 
 /*
+ * A new network namespace with only its loopback device, up: an open
+ * descriptor of it (close() frees it once nothing runs in it), for the
+ * instances of a network-isolated job to share (proc's netns_fd; their
+ * plans then share the network they start in). -1 with errno when it
+ * cannot be made (it needs CAP_SYS_ADMIN).
+ */
+int sandbox_netns_new(void);
+
+/*
  * Builds bwrap's argv for plan: a NULL-terminated array of owned strings
  * in *argv (launch_argv_free). KILN_EINVAL when the plan has no bwrap,
  * tree or command.

@@ -404,20 +404,29 @@ else:
     c.sendall((json.dumps([sum(values), len(values)]) + "\n").encode())
     c.close()
 open(os.path.join(model, "host-%s.txt" % me), "w").write(socket.gethostname())
+try:
+    socket.create_connection(("127.0.0.1", int(os.environ["KILN_PORT"])), timeout=5).close()
+    kiln_reachable = True
+except OSError:
+    kiln_reachable = False
 json.dump({"files": [os.path.basename(f) for f in files],
-           "hosts_line": [l for l in open("/etc/hosts") if me in l]},
+           "hosts_line": [l for l in open("/etc/hosts") if me in l],
+           "kiln_reachable": kiln_reachable},
           open(os.path.join(out, "%s.json" % me), "w"))
 '''
 
 
-def test_instances_of_a_script_train_together(server, iris):
+@pytest.mark.parametrize("isolated", [False, True])
+def test_instances_of_a_script_train_together(server, iris, isolated):
     """InstanceCount 2: one sandbox per instance, algo-1 and algo-2, each
     its own host name and address (both listen on one port), a sharded
     channel split between them, the instances talking by name; one
-    model.tar.gz of both instances' model directories."""
+    model.tar.gz of both instances' model directories. With network
+    isolation they still reach each other (as on SageMaker), and nothing
+    else: not kiln's own port."""
     sm = client(server, "sagemaker")
     s3 = client(server, "s3")
-    job = "two-host-script"
+    job = "two-host-isolated" if isolated else "two-host-script"
     shards = {f"dist/part-{i}.txt": [float(i * 10 + k) for k in range(i + 2)]
               for i in range(4)}
     for key, vals in shards.items():
@@ -428,6 +437,8 @@ def test_instances_of_a_script_train_together(server, iris):
     body["ResourceConfig"]["InstanceCount"] = 2
     body["InputDataConfig"][0]["DataSource"]["S3DataSource"].update(
         S3Uri=f"s3://{BUCKET}/dist/", S3DataDistributionType="ShardedByS3Key")
+    body["Environment"] = {"KILN_PORT": str(server.port)}
+    body["EnableNetworkIsolation"] = isolated
     sm.create_training_job(**body)
     d = wait(sm, job)
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
@@ -445,6 +456,7 @@ def test_instances_of_a_script_train_together(server, iris):
     assert seen[0]["files"] and seen[1]["files"]
     a1, a2 = (s["hosts_line"][0].split()[0] for s in seen)
     assert a1 != a2 and a1.startswith("127.") and a2.startswith("127.")
+    assert [s["kiln_reachable"] for s in seen] == [not isolated] * 2
     # Each instance's output in its own log stream.
     logs = client(server, "logs")
     streams = {st["logStreamName"].split("/")[1].rsplit("-", 1)[0]: st["logStreamName"]
@@ -856,6 +868,39 @@ def test_checkpoints_survive_a_failed_job(server, iris):
     assert "LocalPath must be a path under /opt/ml/" in d["FailureReason"]
 
 
+def test_checkpoints_of_several_instances(server, iris):
+    """Every instance's checkpoints go to the one S3Uri (each under its
+    own name), and every instance of the next job gets them all back."""
+    sm, s3 = client(server, "sagemaker"), client(server, "s3")
+    submit = upload_source(server, "ckpt-multi", {"train.py": (
+        "import json, os\n"
+        "ck, me = '/opt/ml/checkpoints', os.environ['SM_CURRENT_HOST']\n"
+        "print('found', sorted(os.listdir(ck)))\n"
+        "mine = os.path.join(ck, me + '.json')\n"
+        "n = json.load(open(mine))['n'] if os.path.exists(mine) else 0\n"
+        "json.dump({'n': n + 1}, open(mine, 'w'))\n")})
+    cfg = {"S3Uri": f"s3://{BUCKET}/ckpt-multi/checkpoints"}
+    for job in ("ckpt-multi-1", "ckpt-multi-2"):
+        body = sdk_body(job, submit, CheckpointConfig=cfg)
+        body["ResourceConfig"]["InstanceCount"] = 2
+        sm.create_training_job(**body)
+        d = wait(sm, job)
+        assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    for host in ("algo-1", "algo-2"):
+        got = s3.get_object(Bucket=BUCKET, Key=f"ckpt-multi/checkpoints/{host}.json")
+        assert json.loads(got["Body"].read()) == {"n": 2}
+    logs = client(server, "logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix="ckpt-multi-2/")["logStreams"]
+    assert len(streams) == 2
+    for st in streams:
+        lines = [e["message"] for e in logs.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs",
+            logStreamName=st["logStreamName"], startFromHead=True)["events"]]
+        assert "Restored 2 checkpoint file(s) from CheckpointConfig's S3Uri" in lines
+        assert "found ['algo-1.json', 'algo-2.json']" in lines, lines
+
+
 def test_checkpoints_reach_s3_while_the_job_runs(server, iris):
     """Saved checkpoints are in S3 within seconds, before the job ends (so a
     crash of the machine loses little); changed files again, unchanged
@@ -965,3 +1010,71 @@ def test_processing_instance_failure_stops_the_other(server, iris):
     assert time.time() - started < 300
     assert d["ProcessingJobStatus"] == "Failed"
     assert d["FailureReason"] == "AlgorithmError: ValueError: cannot read shard on algo-2"
+
+
+PEERS_PY = r'''
+import json, os, socket, time
+me = json.load(open("/opt/ml/config/resourceconfig.json"))["current_host"]
+if me == "algo-1":
+    s = socket.socket()
+    s.bind((socket.gethostbyname(me), 29601))
+    s.listen(1)
+    conn, _ = s.accept()
+    got = conn.makefile().readline().strip()
+    open("/opt/ml/processing/out/heard.txt", "w").write(got)
+else:
+    deadline = time.time() + 60
+    while True:
+        try:
+            c = socket.create_connection(("algo-1", 29601), timeout=5)
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+    c.sendall(b"hello from algo-2\n")
+    c.close()
+try:
+    socket.create_connection(("127.0.0.1", int(os.environ["KILN_PORT"])), timeout=5).close()
+    print("kiln reachable", flush=True)
+except OSError:
+    print("kiln unreachable", flush=True)
+'''
+
+
+def test_isolated_processing_instances_reach_each_other(server, iris):
+    """NetworkConfig.EnableNetworkIsolation on two instances: they share a
+    network of their own (as SageMaker's peers do) and reach nothing
+    else."""
+    name = "peers-proc"
+    s3 = client(server, "s3")
+    s3.put_object(Bucket=BUCKET, Key=f"{name}/code/peers.py", Body=PEERS_PY.encode())
+    sm = client(server, "sagemaker")
+    sm.create_processing_job(
+        ProcessingJobName=name, RoleArn=ROLE,
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 2,
+                                               "InstanceType": "ml.m5.xlarge",
+                                               "VolumeSizeInGB": 30}},
+        AppSpecification={"ImageUri": IMAGE, "ContainerEntrypoint": [
+            "python3", "/opt/ml/processing/input/code/peers.py"]},
+        ProcessingInputs=[{"InputName": "code", "S3Input": {
+            "S3Uri": f"s3://{BUCKET}/{name}/code/peers.py",
+            "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
+            "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "out", "S3Output": {
+            "S3Uri": f"s3://{BUCKET}/{name}/out", "LocalPath": "/opt/ml/processing/out",
+            "S3UploadMode": "EndOfJob"}}]},
+        NetworkConfig={"EnableNetworkIsolation": True},
+        Environment={"KILN_PORT": str(server.port)})
+    d = waited(sm, "processing_job_completed_or_stopped", "describe_processing_job",
+               ProcessingJobName=name)
+    assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+    heard = s3.get_object(Bucket=BUCKET, Key=f"{name}/out/heard.txt")["Body"].read()
+    assert heard == b"hello from algo-2"
+    logs = client(server, "logs")
+    for st in logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
+                                        logStreamNamePrefix=f"{name}/")["logStreams"]:
+        lines = [e["message"] for e in logs.get_log_events(
+            logGroupName="/aws/sagemaker/ProcessingJobs",
+            logStreamName=st["logStreamName"])["events"]]
+        assert "kiln unreachable" in lines, lines
