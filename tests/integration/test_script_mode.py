@@ -171,6 +171,22 @@ def tar_members(server, key):
         return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
 
 
+def host_logs(server, group, job):
+    """Each instance's log lines of a job, oldest first:
+    {"algo-1": [...], ...}."""
+    logs = client(server, "logs")
+    return {st["logStreamName"].split("/")[1].rsplit("-", 1)[0]: [
+        e["message"] for e in logs.get_log_events(
+            logGroupName=group, logStreamName=st["logStreamName"],
+            startFromHead=True)["events"]]
+        for st in logs.describe_log_streams(
+            logGroupName=group, logStreamNamePrefix=f"{job}/")["logStreams"]}
+
+
+TRAINING_LOGS = "/aws/sagemaker/TrainingJobs"
+PROCESSING_LOGS = "/aws/sagemaker/ProcessingJobs"
+
+
 def load_with_source(model_file, submit, server, tmp_path):
     """joblib.load with the job's source directory importable, as the
     model's pickle names its classes."""
@@ -458,16 +474,9 @@ def test_instances_of_a_script_train_together(server, iris, isolated):
     assert a1 != a2 and a1.startswith("127.") and a2.startswith("127.")
     assert [s["kiln_reachable"] for s in seen] == [not isolated] * 2
     # Each instance's output in its own log stream.
-    logs = client(server, "logs")
-    streams = {st["logStreamName"].split("/")[1].rsplit("-", 1)[0]: st["logStreamName"]
-               for st in logs.describe_log_streams(
-                   logGroupName="/aws/sagemaker/TrainingJobs",
-                   logStreamNamePrefix=f"{job}/")["logStreams"]}
+    streams = host_logs(server, TRAINING_LOGS, job)
     assert sorted(streams) == ["algo-1", "algo-2"]
-    for host, stream in streams.items():
-        lines = [e["message"] for e in logs.get_log_events(
-            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream,
-            startFromHead=True)["events"]]
+    for host, lines in streams.items():
         assert lines[0] == "Invoking script with the following command:"
         assert any(line.startswith(f"host {host} of ['algo-1', 'algo-2']")
                    for line in lines), lines
@@ -737,12 +746,8 @@ def processing_job(server, name, env=None):
 
 
 def processing_log(server, name):
-    logs = client(server, "logs")
-    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
-                                         logStreamNamePrefix=f"{name}/")["logStreams"]
-    return [e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/ProcessingJobs",
-        logStreamName=stream["logStreamName"], startFromHead=True)["events"]]
+    [lines] = host_logs(server, PROCESSING_LOGS, name).values()
+    return lines
 
 
 def test_sklearn_processor_script(server, iris):
@@ -889,14 +894,9 @@ def test_checkpoints_of_several_instances(server, iris):
     for host in ("algo-1", "algo-2"):
         got = s3.get_object(Bucket=BUCKET, Key=f"ckpt-multi/checkpoints/{host}.json")
         assert json.loads(got["Body"].read()) == {"n": 2}
-    logs = client(server, "logs")
-    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                        logStreamNamePrefix="ckpt-multi-2/")["logStreams"]
-    assert len(streams) == 2
-    for st in streams:
-        lines = [e["message"] for e in logs.get_log_events(
-            logGroupName="/aws/sagemaker/TrainingJobs",
-            logStreamName=st["logStreamName"], startFromHead=True)["events"]]
+    streams = host_logs(server, TRAINING_LOGS, "ckpt-multi-2")
+    assert sorted(streams) == ["algo-1", "algo-2"]
+    for lines in streams.values():
         assert "Restored 2 checkpoint file(s) from CheckpointConfig's S3Uri" in lines
         assert "found ['algo-1.json', 'algo-2.json']" in lines, lines
 
@@ -951,12 +951,11 @@ with open("/opt/ml/processing/out/%s.json" % socket.gethostname(), "w") as f:
 '''
 
 
-def sharded_processing(server, name, env=None):
-    s3 = client(server, "s3")
-    for i in range(5):
-        s3.put_object(Bucket=BUCKET, Key=f"{name}/in/part-{i}.txt",
-                      Body=" ".join(str(i * 100 + k) for k in range(i + 1)).encode())
-    s3.put_object(Bucket=BUCKET, Key=f"{name}/code/shard.py", Body=SHARD_PY.encode())
+def two_instance_processing(server, name, script, inputs=(), **over):
+    """A processing job of two instances running `script` (uploaded as
+    the code input), one output at /opt/ml/processing/out; waited for."""
+    client(server, "s3").put_object(Bucket=BUCKET, Key=f"{name}/code/run.py",
+                                    Body=script.encode())
     sm = client(server, "sagemaker")
     sm.create_processing_job(
         ProcessingJobName=name, RoleArn=ROLE,
@@ -964,22 +963,29 @@ def sharded_processing(server, name, env=None):
                                                "InstanceType": "ml.m5.xlarge",
                                                "VolumeSizeInGB": 30}},
         AppSpecification={"ImageUri": IMAGE, "ContainerEntrypoint": [
-            "python3", "/opt/ml/processing/input/code/shard.py"]},
-        ProcessingInputs=[
-            {"InputName": "data", "S3Input": {
-                "S3Uri": f"s3://{BUCKET}/{name}/in/", "LocalPath": "/opt/ml/processing/input",
-                "S3DataType": "S3Prefix", "S3InputMode": "File",
-                "S3DataDistributionType": "ShardedByS3Key"}},
-            {"InputName": "code", "S3Input": {
-                "S3Uri": f"s3://{BUCKET}/{name}/code/shard.py",
-                "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
-                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
+            "python3", "/opt/ml/processing/input/code/run.py"]},
+        ProcessingInputs=[*inputs, {"InputName": "code", "S3Input": {
+            "S3Uri": f"s3://{BUCKET}/{name}/code/run.py",
+            "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
+            "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
         ProcessingOutputConfig={"Outputs": [{"OutputName": "out", "S3Output": {
             "S3Uri": f"s3://{BUCKET}/{name}/out", "LocalPath": "/opt/ml/processing/out",
             "S3UploadMode": "EndOfJob"}}]},
-        Environment=env or {})
+        **over)
     return waited(sm, "processing_job_completed_or_stopped", "describe_processing_job",
                   ProcessingJobName=name)
+
+
+def sharded_processing(server, name, env=None):
+    s3 = client(server, "s3")
+    for i in range(5):
+        s3.put_object(Bucket=BUCKET, Key=f"{name}/in/part-{i}.txt",
+                      Body=" ".join(str(i * 100 + k) for k in range(i + 1)).encode())
+    return two_instance_processing(server, name, SHARD_PY, inputs=[
+        {"InputName": "data", "S3Input": {
+            "S3Uri": f"s3://{BUCKET}/{name}/in/", "LocalPath": "/opt/ml/processing/input",
+            "S3DataType": "S3Prefix", "S3InputMode": "File",
+            "S3DataDistributionType": "ShardedByS3Key"}}], Environment=env or {})
 
 
 def test_processing_on_two_instances(server, iris):
@@ -997,11 +1003,7 @@ def test_processing_on_two_instances(server, iris):
     assert got[0]["files"] and got[1]["files"]
     want = sum(i * 100 + k for i in range(5) for k in range(i + 1))
     assert got[0]["sum"] + got[1]["sum"] == want
-    logs = client(server, "logs")
-    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
-                                        logStreamNamePrefix="shard-proc/")["logStreams"]
-    hosts = sorted(st["logStreamName"].split("/")[1].rsplit("-", 1)[0] for st in streams)
-    assert hosts == ["algo-1", "algo-2"]
+    assert sorted(host_logs(server, PROCESSING_LOGS, "shard-proc")) == ["algo-1", "algo-2"]
 
 
 def test_processing_instance_failure_stops_the_other(server, iris):
@@ -1048,33 +1050,13 @@ def test_isolated_processing_instances_reach_each_other(server, iris):
     else."""
     name = "peers-proc"
     s3 = client(server, "s3")
-    s3.put_object(Bucket=BUCKET, Key=f"{name}/code/peers.py", Body=PEERS_PY.encode())
-    sm = client(server, "sagemaker")
-    sm.create_processing_job(
-        ProcessingJobName=name, RoleArn=ROLE,
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 2,
-                                               "InstanceType": "ml.m5.xlarge",
-                                               "VolumeSizeInGB": 30}},
-        AppSpecification={"ImageUri": IMAGE, "ContainerEntrypoint": [
-            "python3", "/opt/ml/processing/input/code/peers.py"]},
-        ProcessingInputs=[{"InputName": "code", "S3Input": {
-            "S3Uri": f"s3://{BUCKET}/{name}/code/peers.py",
-            "LocalPath": "/opt/ml/processing/input/code", "S3DataType": "S3Prefix",
-            "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
-        ProcessingOutputConfig={"Outputs": [{"OutputName": "out", "S3Output": {
-            "S3Uri": f"s3://{BUCKET}/{name}/out", "LocalPath": "/opt/ml/processing/out",
-            "S3UploadMode": "EndOfJob"}}]},
-        NetworkConfig={"EnableNetworkIsolation": True},
-        Environment={"KILN_PORT": str(server.port)})
-    d = waited(sm, "processing_job_completed_or_stopped", "describe_processing_job",
-               ProcessingJobName=name)
+    d = two_instance_processing(server, name, PEERS_PY,
+                                NetworkConfig={"EnableNetworkIsolation": True},
+                                Environment={"KILN_PORT": str(server.port)})
     assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
     heard = s3.get_object(Bucket=BUCKET, Key=f"{name}/out/heard.txt")["Body"].read()
     assert heard == b"hello from algo-2"
-    logs = client(server, "logs")
-    for st in logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
-                                        logStreamNamePrefix=f"{name}/")["logStreams"]:
-        lines = [e["message"] for e in logs.get_log_events(
-            logGroupName="/aws/sagemaker/ProcessingJobs",
-            logStreamName=st["logStreamName"])["events"]]
+    streams = host_logs(server, PROCESSING_LOGS, name)
+    assert sorted(streams) == ["algo-1", "algo-2"]
+    for lines in streams.values():
         assert "kiln unreachable" in lines, lines

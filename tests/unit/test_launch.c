@@ -194,6 +194,16 @@ static void test_hostfile_slots(void)
               KILN_EINVAL);
 }
 
+/* The plan's bwrap command line as one string in *got (mem_free). */
+static void sandbox_line(const struct sandbox_plan *p, char **got)
+{
+    char **argv = NULL;
+    *got = NULL;
+    ASSERT_EQ(sandbox_argv(p, &argv), 0);
+    *got = joined(argv);
+    launch_argv_free(argv);
+}
+
 static void test_sandbox_argv(void)
 {
     static const char *const ro[] = {"input", "code", NULL};
@@ -206,9 +216,8 @@ static void test_sandbox_argv(void)
                              .chdir = "/opt/ml/code",
                              .cmd = py};
     char **argv = NULL;
-    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
-    char *got = joined(argv);
-    launch_argv_free(argv);
+    char *got;
+    sandbox_line(&p, &got);
     ASSERT_STR_EQ(
         got, "/usr/bin/bwrap --die-with-parent --unshare-all --hostname algo-1 "
              "--cap-drop ALL --ro-bind /usr /usr --ro-bind-try /bin /bin "
@@ -243,9 +252,7 @@ static void test_sandbox_argv(void)
     p.network = true;
     p.read_only = NULL;
     p.binds = binds;
-    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
-    got = joined(argv);
-    launch_argv_free(argv);
+    sandbox_line(&p, &got);
     ASSERT_CONTAINS(got, "--unshare-all --share-net --hostname algo-1");
     ASSERT_CONTAINS(got, "--bind /d/jobs/a/j/algo-1 /opt/ml --ro-bind "
                          "/usr/bin/kiln /opt/kiln/kiln --bind /tmp/s /run/kiln "
@@ -253,9 +260,7 @@ static void test_sandbox_argv(void)
     mem_free(got);
     /* An image's root file system instead of the host's programs. */
     p.rootfs = "/d/images/abc/rootfs";
-    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
-    got = joined(argv);
-    launch_argv_free(argv);
+    sandbox_line(&p, &got);
     ASSERT_CONTAINS(got, "--cap-drop ALL --ro-bind /d/images/abc/rootfs / "
                          "--proc /proc --dev /dev --tmpfs /tmp --bind "
                          "/d/jobs/a/j/algo-1 /opt/ml");
@@ -264,16 +269,12 @@ static void test_sandbox_argv(void)
     mem_free(got);
     /* The job's own /etc/hosts over the image's (or the host's). */
     p.hosts_file = "/d/jobs/a/j/hosts";
-    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
-    got = joined(argv);
-    launch_argv_free(argv);
+    sandbox_line(&p, &got);
     ASSERT_CONTAINS(got, "--ro-bind /d/images/abc/rootfs / --ro-bind "
                          "/d/jobs/a/j/hosts /etc/hosts --proc /proc");
     mem_free(got);
     p.rootfs = NULL;
-    ASSERT_EQ(sandbox_argv(&p, &argv), 0);
-    got = joined(argv);
-    launch_argv_free(argv);
+    sandbox_line(&p, &got);
     ASSERT_CONTAINS(got, "--ro-bind-try /etc/python3.11 /etc/python3.11 "
                          "--ro-bind /d/jobs/a/j/hosts /etc/hosts --proc");
     mem_free(got);
