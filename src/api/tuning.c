@@ -115,8 +115,19 @@ static const struct vmember criteria_members[] = {
     {"TargetObjectiveMetricValue", &any_double, false}, {NULL, NULL, false}};
 static const struct vshape criteria = {.type = VT_STRUCTURE,
                                        .members = criteria_members};
+static const struct vmember hyperband_members[] = {
+    {"MinResource", &pos_int, false},
+    {"MaxResource", &pos_int, false},
+    {NULL, NULL, false}};
+static const struct vshape hyperband = {.type = VT_STRUCTURE,
+                                        .members = hyperband_members};
+static const struct vmember strategy_config_members[] = {
+    {"HyperbandStrategyConfig", &hyperband, false}, {NULL, NULL, false}};
+static const struct vshape strategy_config = {
+    .type = VT_STRUCTURE, .members = strategy_config_members};
 static const struct vmember config_members[] = {
     {"Strategy", &e_strategy, true},
+    {"StrategyConfig", &strategy_config, false},
     {"HyperParameterTuningJobObjective", &objective, false},
     {"ResourceLimits", &limits, true},
     {"ParameterRanges", &ranges, false},
@@ -253,6 +264,31 @@ static int check_ranges(json_t *cfg, json_t *statics, struct kiln_diag *d)
     return 0;
 }
 
+int tuning_hyperband_resources(json_t *doc, long *min, long *max)
+{
+    /* The names SageMaker infers MaxResource from. */
+    static const char *const epochs[] = {"epochs", "numepochs", "n-epochs",
+                                         "n_epochs", "num_epochs"};
+    json_t *cfg = json_object_get(doc, "HyperParameterTuningJobConfig");
+    json_t *hb = json_object_get(json_object_get(cfg, "StrategyConfig"),
+                                 "HyperbandStrategyConfig");
+    json_t *statics = json_object_get(
+        json_object_get(doc, "TrainingJobDefinition"), "StaticHyperParameters");
+    json_t *v = json_object_get(hb, "MinResource");
+
+    *min = json_is_integer(v) ? (long)json_integer_value(v) : 1;
+    v = json_object_get(hb, "MaxResource");
+    *max = json_is_integer(v) ? (long)json_integer_value(v) : 0;
+    for (size_t i = 0; !*max && i < KILN_ARRAY_LEN(epochs); i++) {
+        const char *e = str(statics, epochs[i]);
+        char *end;
+        long n = e ? strtol(e, &end, 10) : 0;
+        if (e && *e && !*end && n > 0)
+            *max = n;
+    }
+    return *max >= 1 && *min >= 1 && *min <= *max ? 0 : KILN_EVALIDATION;
+}
+
 json_t *tuning_child_request(json_t *doc, const char *child, json_t *tuned)
 {
     json_t *def = json_object_get(doc, "TrainingJobDefinition");
@@ -293,11 +329,25 @@ int tuning_create(const struct api_ctx *c, json_t *in, json_t **out,
     if (!def)
         return diag_set(d, KILN_EVALIDATION,
                         "TrainingJobDefinition is required.");
-    if (strcmp(strategy, "Hyperband") == 0)
-        return diag_set(d, KILN_EVALIDATION,
-                        "kiln runs the Bayesian, Random and Grid strategies; "
-                        "Hyperband is not supported yet.");
     const char *early = str(cfg, "TrainingJobEarlyStoppingType");
+    if (strcmp(strategy, "Hyperband") == 0) {
+        long min, max;
+        if (early && strcmp(early, "Off") != 0)
+            return diag_set(d, KILN_EVALIDATION,
+                            "The Hyperband strategy stops training jobs "
+                            "itself: TrainingJobEarlyStoppingType must be "
+                            "Off.");
+        if (tuning_hyperband_resources(in, &min, &max) != 0)
+            return diag_set(
+                d, KILN_EVALIDATION,
+                "Hyperband needs a MaxResource of at least its MinResource "
+                "(default 1): give HyperbandStrategyConfig.MaxResource, or "
+                "a static hyperparameter epochs (numepochs, n-epochs, "
+                "n_epochs, num_epochs) to infer it from.");
+    } else if (json_object_get(cfg, "StrategyConfig")) {
+        return diag_set(d, KILN_EVALIDATION,
+                        "StrategyConfig is for the Hyperband strategy only.");
+    }
     if (early && strcmp(early, "Auto") == 0)
         return diag_set(d, KILN_EVALIDATION,
                         "kiln does not stop training jobs early "
@@ -395,7 +445,10 @@ json_t *tuning_child_summary(struct meta *m, const char *account, json_t *doc,
             value = json_object_get(x, "Value");
     }
     const char *os = "Pending";
-    if (status && strcmp(status, "Completed") == 0)
+    /* A job Hyperband stopped reported its objective all the same. */
+    bool early = json_is_true(json_object_get(entry, "EarlyStopped"));
+    if (status && (strcmp(status, "Completed") == 0 ||
+                   (early && strcmp(status, "Stopped") == 0)))
         os = value ? "Succeeded" : "Failed";
     else if (status &&
              (strcmp(status, "Failed") == 0 || strcmp(status, "Stopped") == 0))
@@ -505,6 +558,7 @@ int tuning_describe(const struct api_ctx *c, json_t *in, json_t **out,
     tuning_progress(c->meta, c->account, doc);
     json_object_del(doc, CHILDREN);
     json_object_del(doc, "KilnTags");
+    json_object_del(doc, "KilnRungs");
     *out = doc;
     return 0;
 }

@@ -33,7 +33,14 @@ TUNING_OPS(TUNING_DECLARE)
  * NULL) over the static ones. */
 json_t *tuning_child_request(json_t *doc, const char *child, json_t *tuned);
 
-/* HyperParameterTrainingJobSummary of the entry {"Name", "Tuned"} of the
+/* Hyperband's resource range (MinResource, default 1; MaxResource, given
+ * or read from a static hyperparameter epochs, numepochs, n-epochs,
+ * n_epochs or num_epochs) of tuning request or document `doc`;
+ * KILN_EVALIDATION when there is none or min > max. */
+int tuning_hyperband_resources(json_t *doc, long *min, long *max);
+
+/* HyperParameterTrainingJobSummary of the entry {"Name", "Tuned",
+ * "EarlyStopped" when Hyperband stopped it} of the
  * tuning job `doc`, from the training job's record; NULL if it is gone. */
 json_t *tuning_child_summary(struct meta *m, const char *account, json_t *doc,
                              json_t *entry);

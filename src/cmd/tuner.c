@@ -305,6 +305,107 @@ static void stop_children(struct tuner *t, struct job *j, json_t *doc)
     }
 }
 
+/* ---- Hyperband ---------------------------------------------------- */
+
+/* Hyperband's reduction factor: a third of the jobs at a rung go on. */
+#define ETA 3
+
+struct samples {
+    const char *metric;
+    double *v;
+    size_t n, cap;
+};
+
+static int add_sample(void *ctx, const char *name, double ts, double value)
+{
+    struct samples *s = ctx;
+    (void)ts;
+    if (strcmp(name, s->metric) != 0)
+        return 0;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+    }
+    s->v[s->n++] = value;
+    return 0;
+}
+
+/*
+ * Hyperband, asynchronously (ASHA): each time the objective metric is
+ * emitted counts as one unit of resource (an epoch). The rungs are
+ * MinResource, ETA times that, ETA^2 times, ... below MaxResource. When a
+ * running job reaches a rung, its value there joins the rung's; once
+ * ETA or more jobs have reached it, a job outside the best 1/ETA of them
+ * is stopped (its objective is the last value it emitted), and so is one
+ * that emits more than MaxResource values. The rungs' values are kept
+ * in the document ("KilnRungs"), so a restart goes on with them.
+ */
+static void hyperband(struct tuner *t, struct job *j, json_t *doc)
+{
+    json_t *cfg = json_object_get(doc, "HyperParameterTuningJobConfig");
+    json_t *goal = json_object_get(cfg, "HyperParameterTuningJobObjective");
+    bool maximize =
+        jstr(goal, "Type") && strcmp(jstr(goal, "Type"), "Maximize") == 0;
+    json_t *rungs = json_object_get(doc, "KilnRungs"), *e;
+    long min, max, at[64];
+    size_t nrungs = 0, i;
+
+    if (tuning_hyperband_resources(doc, &min, &max) != 0 ||
+        !jstr(goal, "MetricName"))
+        return;
+    for (long r = min; r < max && nrungs < KILN_ARRAY_LEN(at); r *= ETA)
+        at[nrungs++] = r;
+    if (!rungs) {
+        rungs = json_array();
+        json_object_set_new(doc, "KilnRungs", rungs);
+    }
+    while (json_array_size(rungs) < nrungs)
+        json_array_append_new(rungs, json_array());
+    json_array_foreach(json_object_get(doc, CHILDREN), i, e)
+    {
+        if (json_is_true(json_object_get(e, "EarlyStopped")))
+            continue;
+        json_t *s = tuning_child_summary(t->meta, j->account, doc, e);
+        const char *st = s ? jstr(s, "TrainingJobStatus") : NULL;
+        bool live = st && strcmp(st, "InProgress") == 0;
+        json_t *arn =
+            live ? json_incref(json_object_get(s, "TrainingJobArn")) : NULL;
+        json_decref(s);
+        if (!live || !json_is_string(arn)) {
+            json_decref(arn);
+            continue;
+        }
+        struct samples got = {.metric = jstr(goal, "MetricName")};
+        meta_metric_each(t->meta, json_string_value(arn), add_sample, &got);
+        json_decref(arn);
+        size_t next = (size_t)json_integer_value(json_object_get(e, "Rungs"));
+        bool stop = got.n > (size_t)max;
+        for (; !stop && next < nrungs && got.n >= (size_t)at[next]; next++) {
+            json_t *values = json_array_get(rungs, next);
+            double v = got.v[at[next] - 1];
+            size_t better = 0, k;
+            json_t *x;
+            json_array_foreach(values, k, x)
+            {
+                double o = json_number_value(x);
+                better += maximize ? o > v : o < v;
+            }
+            json_array_append_new(values, json_real(v));
+            size_t n = json_array_size(values), keep = n / ETA;
+            stop = n >= ETA && better >= (keep ? keep : 1);
+        }
+        json_object_set_new(e, "Rungs", json_integer((json_int_t)next));
+        if (stop) {
+            json_object_set_new(e, "EarlyStopped", json_true());
+            log_info("event=hyperband_stop job=%s child=%s resource=%zu",
+                     j->name, jstr(e, "Name"), got.n);
+            if (t->jobs->stop)
+                t->jobs->stop(t->jobs->ctx, j->account, jstr(e, "Name"));
+        }
+        mem_free(got.v);
+    }
+}
+
 static int running(json_t *doc)
 {
     return (int)json_integer_value(json_object_get(
@@ -349,6 +450,9 @@ static void run_job(struct job *j)
     json_int_t max_secs =
         json_integer_value(json_object_get(lim, "MaxRuntimeInSeconds"));
     double began = json_number_value(json_object_get(doc, "CreationTime"));
+    const char *strategy =
+        jstr(json_object_get(doc, "HyperParameterTuningJobConfig"), "Strategy");
+    bool hyperband_on = strategy && strcmp(strategy, "Hyperband") == 0;
     log_info("event=tuning_start job=%s training_jobs=%zu", j->name,
              json_array_size(sets));
     bool stopped = false, timed_out = false;
@@ -369,6 +473,8 @@ static void run_job(struct job *j)
             stop_children(t, j, doc);
             continue;
         }
+        if (hyperband_on)
+            hyperband(t, j, doc);
         bool started = false;
         for (int r = running(doc); !done_launching && r < parallel; r++) {
             json_t *tuned = json_incref(json_array_get(sets, launched));

@@ -823,6 +823,86 @@ def test_tuning_a_script(server, iris, trained):
         assert any(line.endswith(f"train.py --max_iter {n}") for line in lines), lines[:3]
 
 
+EPOCHS_PY = r'''
+import argparse, os, time
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float)
+p.add_argument("--epochs", type=int)
+args = p.parse_args()
+for epoch in range(1, args.epochs + 1):
+    print("loss=%.6f;" % (abs(args.lr - 0.3) + 1.0 / epoch), flush=True)
+    time.sleep(0.3)
+open(os.path.join(os.environ["SM_MODEL_DIR"], "lr.txt"), "w").write(str(args.lr))
+'''
+
+
+def hyperband_request(name, submit, **config):
+    base = sdk_body("unused", submit, hps={"epochs": 9})
+    base["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "loss", "Regex": r"loss=([0-9.]+);"}]
+    cfg = {"Strategy": "Hyperband",
+           "StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 1}},
+           "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+           "ResourceLimits": {"MaxNumberOfTrainingJobs": 9, "MaxParallelTrainingJobs": 2},
+           "ParameterRanges": {"ContinuousParameterRanges": [
+               {"Name": "lr", "MinValue": "0", "MaxValue": "1", "ScalingType": "Linear"}]}}
+    cfg.update(config)
+    return dict(
+        HyperParameterTuningJobName=name, HyperParameterTuningJobConfig=cfg,
+        TrainingJobDefinition={
+            "AlgorithmSpecification": {
+                k: v for k, v in base["AlgorithmSpecification"].items()
+                if k != "EnableSageMakerMetricsTimeSeries"},
+            "StaticHyperParameters": base["HyperParameters"], "RoleArn": ROLE,
+            "InputDataConfig": base["InputDataConfig"],
+            "OutputDataConfig": base["OutputDataConfig"],
+            "ResourceConfig": base["ResourceConfig"],
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600}})
+
+
+def test_hyperband_stops_the_poor_configurations(server, iris):
+    """Strategy Hyperband: every loss line is an epoch; MaxResource comes
+    from the static epochs=9, rungs at 1 and 3 epochs; a job outside the
+    best third at a rung is stopped early (Stopped, its last loss its
+    objective), the best configuration never is."""
+    sm = client(server, "sagemaker")
+    submit = upload_source(server, "hyperband", {"train.py": EPOCHS_PY})
+    sm.create_hyper_parameter_tuning_job(**hyperband_request("hyperband", submit))
+    d = wait_tuning(sm, "hyperband")
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
+    jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="hyperband", MaxResults=100)["TrainingJobSummaries"]
+    assert len(jobs) == 9
+    epochs = {j["TrainingJobName"]: sum(line.startswith("loss=") for line in
+                                        log_lines(server, j["TrainingJobName"]))
+              for j in jobs}
+    stopped = [j for j in jobs if j["TrainingJobStatus"] == "Stopped"]
+    assert stopped, "Hyperband stopped no job"
+    for j in stopped:
+        assert epochs[j["TrainingJobName"]] < 9
+        assert j["ObjectiveStatus"] == "Succeeded"
+    assert d["TrainingJobStatusCounters"]["Stopped"] == len(stopped)
+    assert d["ObjectiveStatusCounters"]["Succeeded"] == 9
+    best = min(jobs, key=lambda j: abs(float(j["TunedHyperParameters"]["lr"]) - 0.3))
+    assert best["TrainingJobStatus"] == "Completed"
+    assert epochs[best["TrainingJobName"]] == 9
+    assert d["BestTrainingJob"]["TrainingJobName"] == best["TrainingJobName"]
+
+
+@pytest.mark.parametrize("config, words", [
+    ({"StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 10}}},
+     "MaxResource of at least its MinResource"),
+    ({"TrainingJobEarlyStoppingType": "Auto"}, "must be Off"),
+])
+def test_hyperband_refusals(server, iris, config, words):
+    sm = client(server, "sagemaker")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.create_hyper_parameter_tuning_job(
+            **hyperband_request("hyperband-bad", "s3://x/y.tar.gz", **config))
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert words in e.value.response["Error"]["Message"]
+
+
 CHECKPOINT_PY = r'''
 import json, os
 ck = "/opt/ml/checkpoints"

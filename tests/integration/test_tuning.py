@@ -201,8 +201,11 @@ def test_bad_requests(sm):
         assert e.value.response["Error"]["Code"] == code
         assert text in e.value.response["Error"]["Message"]
 
-    refused("ValidationException", "Hyperband is not supported",
+    refused("ValidationException", "Hyperband needs a MaxResource",
             cfg=config("Hyperband", MaxNumberOfTrainingJobs=2))
+    refused("ValidationException", "StrategyConfig is for the Hyperband strategy",
+            cfg=dict(config("Random", MaxNumberOfTrainingJobs=2), StrategyConfig={
+                "HyperbandStrategyConfig": {"MaxResource": 9}}))
     refused("ValidationException", "categorical parameter ranges only", cfg=config("Grid"))
     refused("ValidationException", "both static and tuned",
             definition=definition(StaticHyperParameters={"k": "3", "feature_dim": "8"}))

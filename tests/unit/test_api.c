@@ -10,6 +10,7 @@
 
 #include "api/dispatch.h"
 #include "api/training.h"
+#include "api/tuning.h"
 #include "auth/sigv4.h"
 #include "base/str.h"
 #include "harness.h"
@@ -401,6 +402,36 @@ static void test_eventstream(void)
     buf_release(&b);
 }
 
+static void check_hyperband(const char *json, int rc, long min, long max)
+{
+    json_t *doc = json_loads(json, 0, NULL);
+    long lo = -1, hi = -1;
+    ASSERT_TRUE(doc != NULL);
+    ASSERT_EQ(tuning_hyperband_resources(doc, &lo, &hi), rc);
+    if (rc == 0) {
+        ASSERT_EQ(lo, min);
+        ASSERT_EQ(hi, max);
+    }
+    json_decref(doc);
+}
+
+static void test_hyperband_resources(void)
+{
+#define HB(cfg, statics)                                                       \
+    "{\"HyperParameterTuningJobConfig\": {\"StrategyConfig\": "                \
+    "{\"HyperbandStrategyConfig\": " cfg "}}, \"TrainingJobDefinition\": "     \
+    "{\"StaticHyperParameters\": " statics "}}"
+    check_hyperband(HB("{\"MinResource\": 2, \"MaxResource\": 30}", "{}"), 0, 2,
+                    30);
+    /* MaxResource from the static epochs, as SageMaker infers it. */
+    check_hyperband(HB("{}", "{\"epochs\": \"27\"}"), 0, 1, 27);
+    check_hyperband(HB("{}", "{\"num_epochs\": \"5\"}"), 0, 1, 5);
+    check_hyperband(HB("{}", "{\"n_epochs\": \"5x\"}"), KILN_EVALIDATION, 0, 0);
+    check_hyperband(HB("{\"MinResource\": 9}", "{\"epochs\": \"3\"}"),
+                    KILN_EVALIDATION, 0, 0);
+#undef HB
+}
+
 static const struct test tests[] = {
     {"utf8_fix", test_utf8_fix},
     {"operation table", test_op_table},
@@ -411,6 +442,7 @@ static const struct test tests[] = {
     {"request ids", test_request_ids},
     {"body hashed as it arrives", test_body_hash_streamed},
     {"event-stream messages", test_eventstream},
+    {"Hyperband's resources", test_hyperband_resources},
 };
 
 HARNESS_MAIN(tests)
