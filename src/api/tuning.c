@@ -348,10 +348,6 @@ int tuning_create(const struct api_ctx *c, json_t *in, json_t **out,
         return diag_set(d, KILN_EVALIDATION,
                         "StrategyConfig is for the Hyperband strategy only.");
     }
-    if (early && strcmp(early, "Auto") == 0)
-        return diag_set(d, KILN_EVALIDATION,
-                        "kiln does not stop training jobs early "
-                        "(TrainingJobEarlyStoppingType Auto) yet.");
     if (!json_object_get(cfg, "HyperParameterTuningJobObjective"))
         return diag_set(d, KILN_EVALIDATION,
                         "HyperParameterTuningJobObjective is required: the "
@@ -445,7 +441,8 @@ json_t *tuning_child_summary(struct meta *m, const char *account, json_t *doc,
             value = json_object_get(x, "Value");
     }
     const char *os = "Pending";
-    /* A job Hyperband stopped reported its objective all the same. */
+    /* A job stopped early (Hyperband, or TrainingJobEarlyStoppingType
+     * Auto) reported its objective all the same. */
     bool early = json_is_true(json_object_get(entry, "EarlyStopped"));
     if (status && (strcmp(status, "Completed") == 0 ||
                    (early && strcmp(status, "Stopped") == 0)))

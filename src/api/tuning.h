@@ -40,7 +40,7 @@ json_t *tuning_child_request(json_t *doc, const char *child, json_t *tuned);
 int tuning_hyperband_resources(json_t *doc, long *min, long *max);
 
 /* HyperParameterTrainingJobSummary of the entry {"Name", "Tuned",
- * "EarlyStopped" when Hyperband stopped it} of the
+ * "EarlyStopped" when the tuner stopped it early} of the
  * tuning job `doc`, from the training job's record; NULL if it is gone. */
 json_t *tuning_child_summary(struct meta *m, const char *account, json_t *doc,
                              json_t *entry);

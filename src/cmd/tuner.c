@@ -9,6 +9,9 @@
  * MaxParallelTrainingJobs training jobs running until all have run,
  * reading their records every half second. The training jobs are
  * ordinary ones, started through CreateTrainingJob's own handler.
+ * Hyperband (random draws, successive halving) and
+ * TrainingJobEarlyStoppingType Auto (the median rule) read the running
+ * jobs' objective metric as it is emitted, and stop jobs early.
  */
 #include "cmd/tuner.h"
 
@@ -330,6 +333,117 @@ static int add_sample(void *ctx, const char *name, double ts, double value)
     return 0;
 }
 
+/* The objective metric's values training job `e` (a CHILDREN entry) has
+ * emitted so far, into *got (mem_free got->v); whether it still runs in
+ * *live. False when it has no record. */
+static bool curve(struct tuner *t, struct job *j, json_t *doc, json_t *e,
+                  struct samples *got, bool *live)
+{
+    json_t *s = tuning_child_summary(t->meta, j->account, doc, e);
+    const char *st = s ? jstr(s, "TrainingJobStatus") : NULL;
+    const char *arn = s ? jstr(s, "TrainingJobArn") : NULL;
+    bool found = arn != NULL;
+    *live = st && strcmp(st, "InProgress") == 0;
+    if (arn)
+        meta_metric_each(t->meta, arn, add_sample, got);
+    json_decref(s);
+    return found;
+}
+
+/* Stops training job `e` early: its objective is what it emitted last. */
+static void stop_early(struct tuner *t, struct job *j, json_t *e,
+                       const char *rule, size_t resource)
+{
+    json_object_set_new(e, "EarlyStopped", json_true());
+    log_info("event=early_stop job=%s child=%s rule=%s resource=%zu", j->name,
+             jstr(e, "Name"), rule, resource);
+    if (t->jobs->stop)
+        t->jobs->stop(t->jobs->ctx, j->account, jstr(e, "Name"));
+}
+
+static bool maximizing(json_t *doc)
+{
+    const char *type = jstr(
+        json_object_get(json_object_get(doc, "HyperParameterTuningJobConfig"),
+                        "HyperParameterTuningJobObjective"),
+        "Type");
+    return type && strcmp(type, "Maximize") == 0;
+}
+
+static const char *objective(json_t *doc)
+{
+    return jstr(
+        json_object_get(json_object_get(doc, "HyperParameterTuningJobConfig"),
+                        "HyperParameterTuningJobObjective"),
+        "MetricName");
+}
+
+static bool better(bool maximize, double a, double b)
+{
+    return maximize ? a > b : a < b;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * TrainingJobEarlyStoppingType Auto, SageMaker's median rule: after each
+ * epoch (emission of the objective metric) but the first, a running job
+ * whose value is worse than the median of the running averages, up to
+ * the same epoch, of the jobs started before it is stopped. kiln waits
+ * for three such earlier jobs before it judges. The finished jobs'
+ * curves are read once (cache: name -> [values]).
+ */
+static void median_rule(struct tuner *t, struct job *j, json_t *doc,
+                        json_t *cache)
+{
+    json_t *children = json_object_get(doc, CHILDREN), *e;
+    size_t n = json_array_size(children), i;
+    double *avg = xcalloc(n ? n : 1, sizeof(*avg));
+
+    json_array_foreach(children, i, e)
+    {
+        struct samples got = {.metric = objective(doc)};
+        bool live = false;
+        if (!got.metric || json_object_get(cache, jstr(e, "Name")) ||
+            json_is_true(json_object_get(e, "EarlyStopped")) ||
+            !curve(t, j, doc, e, &got, &live)) {
+            mem_free(got.v);
+            continue;
+        }
+        if (!live) { /* finished: its curve is final */
+            json_t *values = json_array();
+            for (size_t k = 0; k < got.n; k++)
+                json_array_append_new(values, json_real(got.v[k]));
+            json_object_set_new(cache, jstr(e, "Name"), values);
+        } else if (got.n >= 2) {
+            size_t m = 0;
+            for (size_t k = 0; k < i; k++) {
+                json_t *c = json_object_get(
+                    cache, jstr(json_array_get(children, k), "Name"));
+                double sum = 0;
+                if (json_array_size(c) < got.n)
+                    continue;
+                for (size_t q = 0; q < got.n; q++)
+                    sum += json_number_value(json_array_get(c, q));
+                avg[m++] = sum / (double)got.n;
+            }
+            if (m >= 3) {
+                qsort(avg, m, sizeof(*avg), by_value);
+                double median =
+                    m % 2 ? avg[m / 2] : (avg[m / 2 - 1] + avg[m / 2]) / 2;
+                if (better(maximizing(doc), median, got.v[got.n - 1]))
+                    stop_early(t, j, e, "median", got.n);
+            }
+        }
+        mem_free(got.v);
+    }
+    mem_free(avg);
+}
+
 /*
  * Hyperband, asynchronously (ASHA): each time the objective metric is
  * emitted counts as one unit of resource (an epoch). The rungs are
@@ -342,16 +456,11 @@ static int add_sample(void *ctx, const char *name, double ts, double value)
  */
 static void hyperband(struct tuner *t, struct job *j, json_t *doc)
 {
-    json_t *cfg = json_object_get(doc, "HyperParameterTuningJobConfig");
-    json_t *goal = json_object_get(cfg, "HyperParameterTuningJobObjective");
-    bool maximize =
-        jstr(goal, "Type") && strcmp(jstr(goal, "Type"), "Maximize") == 0;
     json_t *rungs = json_object_get(doc, "KilnRungs"), *e;
     long min, max, at[64];
     size_t nrungs = 0, i;
 
-    if (tuning_hyperband_resources(doc, &min, &max) != 0 ||
-        !jstr(goal, "MetricName"))
+    if (tuning_hyperband_resources(doc, &min, &max) != 0 || !objective(doc))
         return;
     for (long r = min; r < max && nrungs < KILN_ARRAY_LEN(at); r *= ETA)
         at[nrungs++] = r;
@@ -363,45 +472,28 @@ static void hyperband(struct tuner *t, struct job *j, json_t *doc)
         json_array_append_new(rungs, json_array());
     json_array_foreach(json_object_get(doc, CHILDREN), i, e)
     {
-        if (json_is_true(json_object_get(e, "EarlyStopped")))
-            continue;
-        json_t *s = tuning_child_summary(t->meta, j->account, doc, e);
-        const char *st = s ? jstr(s, "TrainingJobStatus") : NULL;
-        bool live = st && strcmp(st, "InProgress") == 0;
-        json_t *arn =
-            live ? json_incref(json_object_get(s, "TrainingJobArn")) : NULL;
-        json_decref(s);
-        if (!live || !json_is_string(arn)) {
-            json_decref(arn);
+        struct samples got = {.metric = objective(doc)};
+        bool live = false;
+        if (json_is_true(json_object_get(e, "EarlyStopped")) ||
+            !curve(t, j, doc, e, &got, &live) || !live) {
+            mem_free(got.v);
             continue;
         }
-        struct samples got = {.metric = jstr(goal, "MetricName")};
-        meta_metric_each(t->meta, json_string_value(arn), add_sample, &got);
-        json_decref(arn);
         size_t next = (size_t)json_integer_value(json_object_get(e, "Rungs"));
         bool stop = got.n > (size_t)max;
         for (; !stop && next < nrungs && got.n >= (size_t)at[next]; next++) {
-            json_t *values = json_array_get(rungs, next);
+            json_t *values = json_array_get(rungs, next), *x;
             double v = got.v[at[next] - 1];
-            size_t better = 0, k;
-            json_t *x;
-            json_array_foreach(values, k, x)
-            {
-                double o = json_number_value(x);
-                better += maximize ? o > v : o < v;
-            }
+            size_t ahead = 0, k;
+            json_array_foreach(values, k, x) ahead +=
+                better(maximizing(doc), json_number_value(x), v);
             json_array_append_new(values, json_real(v));
             size_t n = json_array_size(values), keep = n / ETA;
-            stop = n >= ETA && better >= (keep ? keep : 1);
+            stop = n >= ETA && ahead >= (keep ? keep : 1);
         }
         json_object_set_new(e, "Rungs", json_integer((json_int_t)next));
-        if (stop) {
-            json_object_set_new(e, "EarlyStopped", json_true());
-            log_info("event=hyperband_stop job=%s child=%s resource=%zu",
-                     j->name, jstr(e, "Name"), got.n);
-            if (t->jobs->stop)
-                t->jobs->stop(t->jobs->ctx, j->account, jstr(e, "Name"));
-        }
+        if (stop)
+            stop_early(t, j, e, "hyperband", got.n);
         mem_free(got.v);
     }
 }
@@ -453,6 +545,11 @@ static void run_job(struct job *j)
     const char *strategy =
         jstr(json_object_get(doc, "HyperParameterTuningJobConfig"), "Strategy");
     bool hyperband_on = strategy && strcmp(strategy, "Hyperband") == 0;
+    const char *early =
+        jstr(json_object_get(doc, "HyperParameterTuningJobConfig"),
+             "TrainingJobEarlyStoppingType");
+    bool median_on = early && strcmp(early, "Auto") == 0;
+    json_t *curves = json_object(); /* the median rule's finished jobs */
     log_info("event=tuning_start job=%s training_jobs=%zu", j->name,
              json_array_size(sets));
     bool stopped = false, timed_out = false;
@@ -475,6 +572,8 @@ static void run_job(struct job *j)
         }
         if (hyperband_on)
             hyperband(t, j, doc);
+        else if (median_on)
+            median_rule(t, j, doc, curves);
         bool started = false;
         for (int r = running(doc); !done_launching && r < parallel; r++) {
             json_t *tuned = json_incref(json_array_get(sets, launched));
@@ -517,6 +616,7 @@ static void run_job(struct job *j)
         log_info("event=tuning_end job=%s status=%s", j->name, status);
     }
     json_decref(sets);
+    json_decref(curves);
     json_decref(doc);
 }
 

@@ -836,8 +836,10 @@ open(os.path.join(os.environ["SM_MODEL_DIR"], "lr.txt"), "w").write(str(args.lr)
 '''
 
 
-def hyperband_request(name, submit, **config):
-    base = sdk_body("unused", submit, hps={"epochs": 9})
+def epochs_tuning_request(name, submit, epochs=9, **config):
+    """A tuning job of EPOCHS_PY (a loss line per epoch, best at lr=0.3):
+    Hyperband by default."""
+    base = sdk_body("unused", submit, hps={"epochs": epochs})
     base["AlgorithmSpecification"]["MetricDefinitions"] = [
         {"Name": "loss", "Regex": r"loss=([0-9.]+);"}]
     cfg = {"Strategy": "Hyperband",
@@ -867,7 +869,7 @@ def test_hyperband_stops_the_poor_configurations(server, iris):
     objective), the best configuration never is."""
     sm = client(server, "sagemaker")
     submit = upload_source(server, "hyperband", {"train.py": EPOCHS_PY})
-    sm.create_hyper_parameter_tuning_job(**hyperband_request("hyperband", submit))
+    sm.create_hyper_parameter_tuning_job(**epochs_tuning_request("hyperband", submit))
     d = wait_tuning(sm, "hyperband")
     assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
     jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(
@@ -889,6 +891,40 @@ def test_hyperband_stops_the_poor_configurations(server, iris):
     assert d["BestTrainingJob"]["TrainingJobName"] == best["TrainingJobName"]
 
 
+def test_early_stopping_auto_stops_below_the_median(server, iris):
+    """TrainingJobEarlyStoppingType Auto (one job at a time): a job whose
+    loss after an epoch is worse than the median of the earlier jobs'
+    running averages to that epoch is stopped; the best never is."""
+    sm = client(server, "sagemaker")
+    submit = upload_source(server, "early-auto", {"train.py": EPOCHS_PY})
+    req = epochs_tuning_request(
+        "early-auto", submit, epochs=6, Strategy="Random",
+        TrainingJobEarlyStoppingType="Auto",
+        ResourceLimits={"MaxNumberOfTrainingJobs": 8, "MaxParallelTrainingJobs": 1})
+    del req["HyperParameterTuningJobConfig"]["StrategyConfig"]
+    sm.create_hyper_parameter_tuning_job(**req)
+    d = wait_tuning(sm, "early-auto")
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
+    jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="early-auto", MaxResults=100)["TrainingJobSummaries"]
+    lr = {j["TrainingJobName"]: float(j["TunedHyperParameters"]["lr"]) for j in jobs}
+    stopped = [j for j in jobs if j["TrainingJobStatus"] == "Stopped"]
+    assert stopped, sorted((round(lr[j["TrainingJobName"]], 3), j["TrainingJobStatus"])
+                           for j in jobs)
+    order = sorted(jobs, key=lambda j: j["TrainingJobName"])
+    for j in stopped:
+        # Judged against three earlier jobs at least, and worse than most.
+        earlier = [abs(lr[o["TrainingJobName"]] - 0.3) for o in order
+                   if o["TrainingJobName"] < j["TrainingJobName"]]
+        assert len(earlier) >= 3
+        assert abs(lr[j["TrainingJobName"]] - 0.3) > sorted(earlier)[0]
+        assert j["ObjectiveStatus"] == "Succeeded"
+        assert sum(line.startswith("loss=") for line in
+                   log_lines(server, j["TrainingJobName"])) < 6
+    best = min(jobs, key=lambda j: abs(lr[j["TrainingJobName"]] - 0.3))
+    assert best["TrainingJobStatus"] == "Completed"
+
+
 @pytest.mark.parametrize("config, words", [
     ({"StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 10}}},
      "MaxResource of at least its MinResource"),
@@ -898,7 +934,7 @@ def test_hyperband_refusals(server, iris, config, words):
     sm = client(server, "sagemaker")
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sm.create_hyper_parameter_tuning_job(
-            **hyperband_request("hyperband-bad", "s3://x/y.tar.gz", **config))
+            **epochs_tuning_request("hyperband-bad", "s3://x/y.tar.gz", **config))
     assert e.value.response["Error"]["Code"] == "ValidationException"
     assert words in e.value.response["Error"]["Message"]
 
