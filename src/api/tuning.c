@@ -139,7 +139,26 @@ static const struct vshape config = {.type = VT_STRUCTURE,
 /* The training job definition is checked as the CreateTrainingJob
  * request each of its jobs becomes (tuning_child_request). */
 static const struct vshape definition = {.type = VT_STRUCTURE};
+static const char *const warm_types[] = {"IdenticalDataAndAlgorithm",
+                                         "TransferLearning", NULL};
+static const struct vshape e_warm = {.type = VT_STRING, .enums = warm_types};
+static const struct vmember parent_members[] = {
+    {"HyperParameterTuningJobName", &name32, true}, {NULL, NULL, false}};
+static const struct vshape parent = {.type = VT_STRUCTURE,
+                                     .members = parent_members};
+static const struct vshape parents = {.type = VT_LIST,
+                                      .flags = V_MIN | V_MAX,
+                                      .min = 1,
+                                      .max = 5,
+                                      .item = &parent};
+static const struct vmember warm_members[] = {
+    {"ParentHyperParameterTuningJobs", &parents, true},
+    {"WarmStartType", &e_warm, true},
+    {NULL, NULL, false}};
+static const struct vshape warm_start = {.type = VT_STRUCTURE,
+                                         .members = warm_members};
 static const struct vmember create_members[] = {
+    {"WarmStartConfig", &warm_start, false},
     {"HyperParameterTuningJobName", &name32, true},
     {"HyperParameterTuningJobConfig", &config, true},
     {"TrainingJobDefinition", &definition, false},
@@ -308,6 +327,107 @@ json_t *tuning_child_request(json_t *doc, const char *child, json_t *tuned)
     return in;
 }
 
+/* A parent tuning job's document, or NULL. */
+static json_t *parent_doc(struct meta *m, const char *account, const char *name)
+{
+    char *body = NULL;
+    json_t *doc = NULL;
+    if (meta_res_get(m, account, TYPE, name, &body) == 0)
+        doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    return doc;
+}
+
+/* WarmStartConfig's parents: each ended, with the same objective; for
+ * IdenticalDataAndAlgorithm, the same image, data and static
+ * hyperparameters. */
+static int check_parents(const struct api_ctx *c, json_t *in,
+                         struct kiln_diag *d)
+{
+    json_t *warm = json_object_get(in, "WarmStartConfig"), *p;
+    json_t *def = json_object_get(in, "TrainingJobDefinition");
+    json_t *goal =
+        json_object_get(json_object_get(in, "HyperParameterTuningJobConfig"),
+                        "HyperParameterTuningJobObjective");
+    bool identical =
+        str(warm, "WarmStartType") &&
+        strcmp(str(warm, "WarmStartType"), "IdenticalDataAndAlgorithm") == 0;
+    size_t i;
+    int rc = 0;
+
+    json_array_foreach(json_object_get(warm, "ParentHyperParameterTuningJobs"),
+                       i, p)
+    {
+        const char *name = str(p, "HyperParameterTuningJobName");
+        json_t *doc = parent_doc(c->meta, c->account, name);
+        const char *st = str(doc, "HyperParameterTuningJobStatus");
+        json_t *pdef = json_object_get(doc, "TrainingJobDefinition");
+        json_t *pgoal = json_object_get(
+            json_object_get(doc, "HyperParameterTuningJobConfig"),
+            "HyperParameterTuningJobObjective");
+        if (!doc)
+            rc = diag_set(d, KILN_EVALIDATION,
+                          "The parent tuning job %s does not exist.", name);
+        else if (!st || strcmp(st, "InProgress") == 0 ||
+                 strcmp(st, "Stopping") == 0)
+            rc = diag_set(d, KILN_EVALIDATION,
+                          "The parent tuning job %s has not ended: a warm "
+                          "start needs its results.",
+                          name);
+        else if (!json_equal(goal, pgoal))
+            rc = diag_set(d, KILN_EVALIDATION,
+                          "The parent tuning job %s has another objective "
+                          "metric: a warm start needs the same.",
+                          name);
+        else if (identical &&
+                 (!json_equal(
+                      json_object_get(
+                          json_object_get(def, "AlgorithmSpecification"),
+                          "TrainingImage"),
+                      json_object_get(
+                          json_object_get(pdef, "AlgorithmSpecification"),
+                          "TrainingImage")) ||
+                  !json_equal(json_object_get(def, "InputDataConfig"),
+                              json_object_get(pdef, "InputDataConfig")) ||
+                  !json_equal(json_object_get(def, "StaticHyperParameters"),
+                              json_object_get(pdef, "StaticHyperParameters"))))
+            rc = diag_set(d, KILN_EVALIDATION,
+                          "WarmStartType IdenticalDataAndAlgorithm needs the "
+                          "parent tuning job %s's training image, input data "
+                          "and static hyperparameters; use TransferLearning.",
+                          name);
+        json_decref(doc);
+        if (rc)
+            break;
+    }
+    return rc;
+}
+
+json_t *tuning_warm_results(struct meta *m, const char *account, json_t *doc)
+{
+    json_t *out = json_array(), *p;
+    size_t i;
+    json_array_foreach(json_object_get(json_object_get(doc, "WarmStartConfig"),
+                                       "ParentHyperParameterTuningJobs"),
+                       i, p)
+    {
+        json_t *pdoc =
+            parent_doc(m, account, str(p, "HyperParameterTuningJobName"));
+        json_t *e;
+        size_t k;
+        json_array_foreach(json_object_get(pdoc, CHILDREN), k, e)
+        {
+            json_t *s = tuning_child_summary(m, account, pdoc, e);
+            if (s && json_object_get(
+                         s, "FinalHyperParameterTuningJobObjectiveMetric"))
+                json_array_append(out, s);
+            json_decref(s);
+        }
+        json_decref(pdoc);
+    }
+    return out;
+}
+
 int tuning_create(const struct api_ctx *c, json_t *in, json_t **out,
                   struct kiln_diag *d)
 {
@@ -321,11 +441,10 @@ int tuning_create(const struct api_ctx *c, json_t *in, json_t **out,
     int rc;
 
     if (json_object_get(in, "TrainingJobDefinitions") ||
-        json_object_get(in, "WarmStartConfig") ||
         json_object_get(in, "Autotune"))
         return diag_set(d, KILN_EVALIDATION,
                         "kiln tunes one TrainingJobDefinition, without "
-                        "warm start or Autotune.");
+                        "Autotune.");
     if (!def)
         return diag_set(d, KILN_EVALIDATION,
                         "TrainingJobDefinition is required.");
@@ -359,6 +478,8 @@ int tuning_create(const struct api_ctx *c, json_t *in, json_t **out,
                         "for the %s strategy.",
                         strategy);
     rc = check_ranges(cfg, json_object_get(def, "StaticHyperParameters"), d);
+    if (!rc)
+        rc = check_parents(c, in, d);
     if (rc)
         return rc;
     /* Each training job must be one CreateTrainingJob takes. */
@@ -378,6 +499,10 @@ int tuning_create(const struct api_ctx *c, json_t *in, json_t **out,
     json_object_set_new(doc, "HyperParameterTuningJobConfig",
                         json_deep_copy(cfg));
     json_object_set_new(doc, "TrainingJobDefinition", json_deep_copy(def));
+    if (json_object_get(in, "WarmStartConfig"))
+        json_object_set_new(
+            doc, "WarmStartConfig",
+            json_deep_copy(json_object_get(in, "WarmStartConfig")));
     json_object_set_new(doc, "HyperParameterTuningJobStatus",
                         json_string("InProgress"));
     json_object_set_new(doc, "CreationTime", json_real(now));
@@ -526,9 +651,34 @@ void tuning_progress(struct meta *m, const char *account, json_t *doc)
     json_object_set_new(doc, "TrainingJobStatusCounters", tc);
     json_object_set_new(doc, "ObjectiveStatusCounters", oc);
     if (best)
-        json_object_set_new(doc, "BestTrainingJob", best);
+        json_object_set(doc, "BestTrainingJob", best);
     else
         json_object_del(doc, "BestTrainingJob");
+    /* With a warm start, the best of the parents' jobs and these. */
+    if (json_object_get(doc, "WarmStartConfig")) {
+        json_t *prior = tuning_warm_results(m, account, doc);
+        json_array_foreach(prior, i, e)
+        {
+            double v = json_number_value(json_object_get(
+                json_object_get(e,
+                                "FinalHyperParameterTuningJobObjectiveMetric"),
+                "Value"));
+            double b =
+                best ? json_number_value(json_object_get(
+                           json_object_get(best, "FinalHyperParameter"
+                                                 "TuningJobObjectiveMetric"),
+                           "Value"))
+                     : 0;
+            if (!best || (maximize ? v > b : v < b)) {
+                json_decref(best);
+                best = json_incref(e);
+            }
+        }
+        json_decref(prior);
+        if (best)
+            json_object_set(doc, "OverallBestTrainingJob", best);
+    }
+    json_decref(best);
 }
 
 /* ---- the handlers -------------------------------------------------- */

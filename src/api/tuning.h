@@ -45,8 +45,14 @@ int tuning_hyperband_resources(json_t *doc, long *min, long *max);
 json_t *tuning_child_summary(struct meta *m, const char *account, json_t *doc,
                              json_t *entry);
 
+/* The summaries (tuning_child_summary) of the training jobs of doc's
+ * WarmStartConfig parents that reported the objective: what a warm start
+ * starts from. An array, maybe empty. */
+json_t *tuning_warm_results(struct meta *m, const char *account, json_t *doc);
+
 /* Sets doc's TrainingJobStatusCounters, ObjectiveStatusCounters and
- * BestTrainingJob from its training jobs' records. */
+ * BestTrainingJob from its training jobs' records, and with a warm start
+ * OverallBestTrainingJob, the best of its parents' jobs too. */
 void tuning_progress(struct meta *m, const char *account, json_t *doc);
 
 #endif

@@ -119,6 +119,60 @@ static json_t *at_point(json_t *ranges, const double *u)
     return hp;
 }
 
+/* Where value v of range r lies in [0, 1), as scaled() placed it. */
+static double unscaled(json_t *r, double v, bool integer)
+{
+    double lo = strtod(jstr(r, "MinValue"), NULL);
+    double hi = strtod(jstr(r, "MaxValue"), NULL);
+    const char *scaling = jstr(r, "ScalingType");
+    double u;
+    if (integer) {
+        lo -= 0.5 - 1e-9;
+        hi += 0.5 - 1e-9;
+    }
+    if (scaling && strcmp(scaling, "Logarithmic") == 0) {
+        double l = log(lo > 0 ? lo : 0.5);
+        u = v > 0 ? (log(v) - l) / (log(hi) - l) : 0;
+    } else if (scaling && strcmp(scaling, "ReverseLogarithmic") == 0) {
+        u = v < 1 ? 1 - (log(1 - v) - log(1 - hi)) / (log(1 - lo) - log(1 - hi))
+                  : 1;
+    } else {
+        u = hi > lo ? (v - lo) / (hi - lo) : 0;
+    }
+    if (!(u >= 0)) /* also NaN */
+        u = 0;
+    return u < 1 ? u : nextafter(1.0, 0.0);
+}
+
+/* The point of hyperparameters `hp` in this job's ranges, into u; false
+ * when one of them is missing or not one of a categorical range's
+ * values. The inverse of at_point(), for a warm start's results. */
+static bool to_point(json_t *ranges, json_t *hp, double *u)
+{
+    json_t *r;
+    size_t i, c = 0;
+    for (size_t k = 0; k < 2; k++)
+        json_array_foreach(json_object_get(ranges, range_kinds[k]), i, r)
+        {
+            const char *v = jstr(hp, jstr(r, "Name"));
+            if (!v)
+                return false;
+            u[c++] = unscaled(r, strtod(v, NULL), k == 0);
+        }
+    json_array_foreach(json_object_get(ranges, range_kinds[2]), i, r)
+    {
+        json_t *values = json_object_get(r, "Values"), *x;
+        size_t n = json_array_size(values), k, at = n;
+        json_array_foreach(
+            values, k,
+            x) if (json_equal(x, json_object_get(hp, jstr(r, "Name")))) at = k;
+        if (at == n)
+            return false;
+        u[c++] = ((double)at + 0.5) / (double)n;
+    }
+    return true;
+}
+
 static json_t *draw_random(json_t *ranges, struct rng *g)
 {
     size_t n = dims(ranges);
@@ -189,7 +243,8 @@ static json_t *suggest(struct tuner *t, struct job *j, json_t *doc, size_t n,
     double sign = type && strcmp(type, "Maximize") == 0 ? -1 : 1;
     size_t dim = dims(ranges), nobs = 0, npend = 0, i;
     json_t *children = json_object_get(doc, CHILDREN), *e;
-    size_t cap = json_array_size(children) + 1;
+    json_t *prior = tuning_warm_results(t->meta, j->account, doc);
+    size_t cap = json_array_size(children) + json_array_size(prior) + 1;
     double *x = xcalloc(cap * (dim ? dim : 1), sizeof(*x));
     double *y = xcalloc(cap, sizeof(*y));
     double *pend = xcalloc(cap * (dim ? dim : 1), sizeof(*pend));
@@ -216,6 +271,21 @@ static json_t *suggest(struct tuner *t, struct job *j, json_t *doc, size_t n,
             row[d] = json_number_value(json_array_get(pu, d));
         json_decref(s);
     }
+    /* A warm start's results count as this job's own. */
+    json_array_foreach(prior, i, e)
+    {
+        if (!to_point(ranges, json_object_get(e, "TunedHyperParameters"),
+                      x + nobs * dim))
+            continue;
+        y[nobs] =
+            sign * json_number_value(json_object_get(
+                       json_object_get(
+                           e, "FinalHyperParameterTuningJobObjectiveMetric"),
+                       "Value"));
+        low = y[nobs] < low ? y[nobs] : low;
+        nobs++;
+    }
+    json_decref(prior);
     struct rng g;
     rng_seed(&g, name_hash(j->name) ^ (uint64_t)n * 0x9e3779b97f4a7c15ull);
     if (nobs < 3) {

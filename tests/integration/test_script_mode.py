@@ -925,6 +925,59 @@ def test_early_stopping_auto_stops_below_the_median(server, iris):
     assert best["TrainingJobStatus"] == "Completed"
 
 
+def test_warm_start_from_a_parent_tuning_job(server, iris):
+    """WarmStartConfig: the parent's results are the Bayesian search's
+    first observations, so the child's first job already aims at the best
+    region (lr near 0.3) instead of drawing at random; Describe reports
+    OverallBestTrainingJob over both."""
+    sm = client(server, "sagemaker")
+    submit = upload_source(server, "warm", {"train.py": EPOCHS_PY})
+    one_at_a_time = {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 1}
+
+    def bayesian(name, **over):
+        req = epochs_tuning_request(name, submit, epochs=2, Strategy="Bayesian",
+                                    ResourceLimits=dict(one_at_a_time))
+        del req["HyperParameterTuningJobConfig"]["StrategyConfig"]
+        req.update(over)
+        return req
+
+    sm.create_hyper_parameter_tuning_job(**bayesian("warm-parent"))
+    assert wait_tuning(sm, "warm-parent")["HyperParameterTuningJobStatus"] == "Completed"
+    warm = {"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "warm-parent"}],
+            "WarmStartType": "IdenticalDataAndAlgorithm"}
+    child = bayesian("warm-child", WarmStartConfig=warm)
+    child["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 2
+    sm.create_hyper_parameter_tuning_job(**child)
+    d = wait_tuning(sm, "warm-child")
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["WarmStartConfig"] == warm
+    mine = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="warm-child")["TrainingJobSummaries"]
+    theirs = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="warm-parent")["TrainingJobSummaries"]
+    assert len(mine) == 2 and len(theirs) == 5
+    first = min(mine, key=lambda j: j["TrainingJobName"])
+    assert abs(float(first["TunedHyperParameters"]["lr"]) - 0.3) < 0.15, first
+
+    def value(j):
+        return j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    overall = min(mine + theirs, key=value)
+    assert d["OverallBestTrainingJob"]["TrainingJobName"] == overall["TrainingJobName"]
+    assert d["BestTrainingJob"]["TrainingJobName"] == min(mine, key=value)["TrainingJobName"]
+
+    # Parents that are missing, or not the same algorithm and data.
+    for over, words in [
+            ({"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "nope"}]},
+             "does not exist"),
+            ({}, "IdenticalDataAndAlgorithm needs")]:
+        bad = bayesian("warm-bad", WarmStartConfig=dict(warm, **over))
+        bad["TrainingJobDefinition"]["StaticHyperParameters"]["extra"] = "1"
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.create_hyper_parameter_tuning_job(**bad)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+        assert words in e.value.response["Error"]["Message"]
+
+
 @pytest.mark.parametrize("config, words", [
     ({"StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 10}}},
      "MaxResource of at least its MinResource"),
