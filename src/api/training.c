@@ -226,6 +226,72 @@ static json_t *transition(const char *status, double start, const char *message)
     return t;
 }
 
+/*
+ * A heterogeneous cluster (ResourceConfig.InstanceGroups): no
+ * InstanceType or InstanceCount beside it, known instance types, group
+ * names unique, at least one instance, channels' InstanceGroupNames
+ * among the groups. The instances in all go to *count.
+ */
+static int check_groups(json_t *in, json_int_t *count, struct kiln_diag *d)
+{
+    json_t *res = json_object_get(in, "ResourceConfig");
+    json_t *asked = json_object_get(res, "InstanceGroups"), *g, *h, *ch;
+    size_t i, k;
+
+    if (json_object_get(res, "InstanceType") ||
+        json_object_get(res, "InstanceCount"))
+        return diag_set(d, KILN_EVALIDATION,
+                        "ResourceConfig takes InstanceGroups or "
+                        "InstanceType and InstanceCount, not both.");
+    *count = 0;
+    json_array_foreach(asked, i, g)
+    {
+        if (!instance_find(str(g, "InstanceType")))
+            return diag_set(d, KILN_EVALIDATION,
+                            "Instance group %.64s: kiln does not know the "
+                            "instance type '%.64s' (docs/api-coverage.md "
+                            "lists the ml.* types).",
+                            str(g, "InstanceGroupName"),
+                            str(g, "InstanceType"));
+        json_array_foreach(asked, k, h)
+        {
+            if (k < i && strcmp(str(g, "InstanceGroupName"),
+                                str(h, "InstanceGroupName")) == 0)
+                return diag_set(d, KILN_EVALIDATION,
+                                "Instance group names must be unique: %.64s "
+                                "is twice.",
+                                str(g, "InstanceGroupName"));
+        }
+        *count += json_integer_value(json_object_get(g, "InstanceCount"));
+    }
+    if (*count < 1)
+        return diag_set(d, KILN_EVALIDATION,
+                        "The instance groups have no instance.");
+    json_array_foreach(json_object_get(in, "InputDataConfig"), i, ch)
+    {
+        json_t *src =
+            json_object_get(json_object_get(ch, "DataSource"), "S3DataSource");
+        json_t *names = json_object_get(src, "InstanceGroupNames"), *n;
+        json_array_foreach(names, k, n)
+        {
+            bool found = false;
+            size_t q;
+            json_array_foreach(asked, q, g)
+            {
+                found = found || strcmp(str(g, "InstanceGroupName"),
+                                        json_string_value(n)) == 0;
+            }
+            if (!found)
+                return diag_set(d, KILN_EVALIDATION,
+                                "Channel %.64s names instance group %.64s, "
+                                "which ResourceConfig.InstanceGroups does not "
+                                "have.",
+                                str(ch, "ChannelName"), json_string_value(n));
+        }
+    }
+    return 0;
+}
+
 int training_create(const struct api_ctx *c, json_t *in, json_t **out,
                     struct kiln_diag *d)
 {
@@ -251,12 +317,13 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
                         "kiln packs the model as model.tar.gz; "
                         "OutputDataConfig CompressionType NONE (an "
                         "uncompressed model) is not supported yet.");
-    if (json_object_get(res, "InstanceGroups"))
-        return diag_set(d, KILN_EVALIDATION,
-                        "kiln does not support heterogeneous clusters "
-                        "(ResourceConfig.InstanceGroups) yet; give "
-                        "InstanceType and InstanceCount.");
-    if (!itype || !instance_find(itype))
+    json_int_t count =
+        json_integer_value(json_object_get(res, "InstanceCount"));
+    if (json_object_get(res, "InstanceGroups")) {
+        rc = check_groups(in, &count, d);
+        if (rc)
+            return rc;
+    } else if (!itype || !instance_find(itype))
         return diag_set(d, KILN_EVALIDATION,
                         "1 validation error detected: Value '%.64s' at "
                         "'resourceConfig.instanceType' failed to satisfy "
@@ -265,8 +332,6 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
                         "ml.c4.xlarge, ml.p3.2xlarge, ...] (kiln knows the "
                         "ml.* types of docs/api-coverage.md)",
                         itype ? itype : "null");
-    json_int_t count =
-        json_integer_value(json_object_get(res, "InstanceCount"));
     if (c->jobs && c->jobs->max_training_instances > 0 &&
         count > c->jobs->max_training_instances)
         return diag_set(d, KILN_ELIMIT,
@@ -344,7 +409,8 @@ int training_create(const struct api_ctx *c, json_t *in, json_t **out,
         json_object_set_new(v, "KmsKeyId", json_string(""));
     json_object_set_new(doc, "OutputDataConfig", v);
     v = json_deep_copy(res);
-    if (!json_object_get(v, "InstanceCount"))
+    if (!json_object_get(v, "InstanceCount") &&
+        !json_object_get(v, "InstanceGroups"))
         json_object_set_new(v, "InstanceCount", json_integer(1));
     if (!json_object_get(v, "VolumeSizeInGB"))
         json_object_set_new(v, "VolumeSizeInGB", json_integer(30));

@@ -103,12 +103,90 @@ struct run {
     json_t *synced;         /* checkpoints: rel -> "size:mtime" put last */
     double synced_at;       /* when the checkpoints were last put */
     struct buf *last;       /* script mode: each host's last line */
+    json_t *groups;         /* the instance groups as resourceconfig.json
+                               lists them */
+    int *host_group;        /* host h's group: groups[host_group[h-1]] */
     struct kiln_diag d;
 };
 
 static const char *jstr(json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
+}
+
+/*
+ * The job's instance groups, as resourceconfig.json lists them:
+ * {"instance_group_name", "instance_type", "hosts": ["algo-1", ...]},
+ * ResourceConfig.InstanceGroups in order (hosts numbered across them),
+ * or one "homogeneousCluster" of InstanceType. Sets r->hosts.
+ */
+static void plan_groups(struct run *r)
+{
+    json_t *res = json_object_get(r->doc, "ResourceConfig");
+    json_t *asked = json_object_get(res, "InstanceGroups"), *g;
+    size_t i;
+    int h = 0;
+
+    r->groups = json_array();
+    if (!asked) {
+        json_int_t n =
+            json_integer_value(json_object_get(res, "InstanceCount"));
+        asked = json_pack("[{s:s, s:s?, s:I}]", "InstanceGroupName",
+                          "homogeneousCluster", "InstanceType",
+                          jstr(res, "InstanceType"), "InstanceCount",
+                          (json_int_t)(n < 1 ? 1 : n));
+    } else {
+        json_incref(asked);
+    }
+    json_array_foreach(asked, i, g)
+    {
+        json_int_t n = json_integer_value(json_object_get(g, "InstanceCount"));
+        json_t *hosts = json_array();
+        for (json_int_t k = 0; k < n; k++) {
+            char name[32];
+            snprintf(name, sizeof(name), "algo-%d", ++h);
+            json_array_append_new(hosts, json_string(name));
+        }
+        json_array_append_new(
+            r->groups, json_pack("{s:s?, s:s?, s:o}", "instance_group_name",
+                                 jstr(g, "InstanceGroupName"), "instance_type",
+                                 jstr(g, "InstanceType"), "hosts", hosts));
+    }
+    json_decref(asked);
+    r->hosts = h > 0 ? h : 1;
+    r->host_group = xcalloc((size_t)r->hosts, sizeof(*r->host_group));
+    h = 0;
+    json_array_foreach(r->groups, i, g)
+    {
+        for (size_t k = 0; k < json_array_size(json_object_get(g, "hosts"));
+             k++)
+            r->host_group[h++] = (int)i;
+    }
+}
+
+static json_t *group_of(struct run *r, int host)
+{
+    return json_array_get(r->groups, (size_t)r->host_group[host - 1]);
+}
+
+/* Whether channel ch goes to algo-<host>: its S3DataSource's
+ * InstanceGroupNames has the host's group, or names none. */
+static bool channel_for(struct run *r, json_t *ch, int host)
+{
+    json_t *names = json_object_get(
+        json_object_get(json_object_get(ch, "DataSource"), "S3DataSource"),
+        "InstanceGroupNames");
+    json_t *n;
+    size_t i;
+    if (!json_array_size(names))
+        return true;
+    json_array_foreach(names, i, n)
+    {
+        if (json_equal(
+                n, json_object_get(group_of(r, host), "instance_group_name")))
+            return true;
+    }
+    return false;
 }
 
 static void save(struct run *r)
@@ -600,6 +678,9 @@ static int download(struct run *r)
             json_object_get(json_object_get(ch, "DataSource"), "S3DataSource");
         const char *dist = jstr(src, "S3DataDistributionType");
         bool sharded = dist && strcmp(dist, "ShardedByS3Key") == 0;
+        int takers = 0; /* the hosts that get the channel */
+        for (int h = 1; h <= r->hosts; h++)
+            takers += channel_for(r, ch, h);
 
         const char *mode =
             jstr(ch, "InputMode")
@@ -613,7 +694,9 @@ static int download(struct run *r)
                           "share kiln's file system; with cluster-url set, "
                           "use File mode.");
         if (!rc && strcmp(mode, "Pipe") == 0) {
-            for (int h = 1; h <= r->hosts; h++) {
+            for (int h = 1, rank = 0; h <= r->hosts; h++) {
+                if (!channel_for(r, ch, h))
+                    continue;
                 struct feeder *f = xcalloc(1, sizeof(*f));
                 f->t = r->t;
                 str_copy(f->bucket, bucket, sizeof(f->bucket));
@@ -624,9 +707,9 @@ static int download(struct run *r)
                 f->seed = (uint64_t)json_integer_value(
                     json_object_get(shuffle, "Seed"));
                 for (size_t j = 0; j < l.n; j++)
-                    if (!sharded ||
-                        launch_shard_host(j, l.n, r->hosts) == h - 1)
+                    if (!sharded || launch_shard_host(j, l.n, takers) == rank)
                         keys_add(&f->keys, l.keys[j], l.rel[j]);
+                rank++;
                 snprintf(f->base, sizeof(f->base), "%s/algo-%d/input/data/%s_",
                          buf_cstr(&r->dir), h, name);
                 f->next = r->feeders;
@@ -637,9 +720,12 @@ static int download(struct run *r)
             keys_free(&l);
             continue;
         }
-        for (int h = 1; !rc && h <= r->hosts; h++) {
+        for (int h = 1, rank = -1; !rc && h <= r->hosts; h++) {
+            if (!channel_for(r, ch, h))
+                continue;
+            rank++;
             for (size_t j = 0; !rc && j < l.n; j++) {
-                if (sharded && launch_shard_host(j, l.n, r->hosts) != h - 1)
+                if (sharded && launch_shard_host(j, l.n, takers) != rank)
                     continue;
                 struct buf dest = BUF_INIT(8192);
                 if (!fsx_safe_relpath(l.rel[j])) {
@@ -678,8 +764,6 @@ static int download(struct run *r)
 static int prepare_tree(struct run *r)
 {
     json_t *hosts = json_array(), *inputs = json_object();
-    json_t *res = json_object_get(r->doc, "ResourceConfig");
-    const char *itype = jstr(res, "InstanceType");
     const char *mode = jstr(json_object_get(r->doc, "AlgorithmSpecification"),
                             "TrainingInputMode");
     size_t i;
@@ -717,11 +801,12 @@ static int prepare_tree(struct run *r)
         json_object_set_new(inputs, jstr(ch, "ChannelName"), e);
     }
     for (int h = 1; !rc && h <= r->hosts; h++) {
+        json_t *group = group_of(r, h), *mine = json_object();
         static const char *const subs[] = {
             "",       "/input",  "/input/config", "/input/data",
             "/model", "/output", "/output/data"};
         struct buf p = BUF_INIT(8192);
-        json_t *rcfg = json_object(), *group = json_object();
+        json_t *rcfg = json_object();
         char host[32];
         snprintf(host, sizeof(host), "algo-%d", h);
         for (size_t k = 0; k < KILN_ARRAY_LEN(subs); k++) {
@@ -732,23 +817,22 @@ static int prepare_tree(struct run *r)
         json_t *ich = json_object_get(r->doc, "InputDataConfig");
         json_array_foreach(ich, i, ch)
         {
+            if (!channel_for(r, ch, h))
+                continue;
+            json_object_set(mine, jstr(ch, "ChannelName"),
+                            json_object_get(inputs, jstr(ch, "ChannelName")));
             buf_reset(&p);
             buf_addf(&p, "%s/%s/input/data/%s", buf_cstr(&r->dir), host,
                      jstr(ch, "ChannelName"));
             mkdir(buf_cstr(&p), 0755);
         }
         json_object_set_new(rcfg, "current_host", json_string(host));
-        json_object_set_new(rcfg, "current_instance_type", json_string(itype));
-        json_object_set_new(rcfg, "current_group_name",
-                            json_string("homogeneousCluster"));
+        json_object_set(rcfg, "current_instance_type",
+                        json_object_get(group, "instance_type"));
+        json_object_set(rcfg, "current_group_name",
+                        json_object_get(group, "instance_group_name"));
         json_object_set(rcfg, "hosts", hosts);
-        json_object_set_new(group, "instance_group_name",
-                            json_string("homogeneousCluster"));
-        json_object_set_new(group, "instance_type", json_string(itype));
-        json_object_set(group, "hosts", hosts);
-        json_t *groups = json_array();
-        json_array_append_new(groups, group);
-        json_object_set_new(rcfg, "instance_groups", groups);
+        json_object_set(rcfg, "instance_groups", r->groups);
         json_object_set_new(rcfg, "network_interface_name",
                             json_string("eth0"));
         buf_reset(&p);
@@ -765,8 +849,9 @@ static int prepare_tree(struct run *r)
         buf_addf(&p, "%s/%s/input/config/inputdataconfig.json",
                  buf_cstr(&r->dir), host);
         if (!rc)
-            rc = write_json(buf_cstr(&p), inputs, &r->d);
+            rc = write_json(buf_cstr(&p), mine, &r->d);
         json_decref(rcfg);
+        json_decref(mine);
         buf_release(&p);
     }
     json_decref(hosts);
@@ -1266,9 +1351,9 @@ static void isolated_network(struct run *r, int *fd)
  * The job's exit code is that of the first to fail (r->failed_host),
  * which stops the others; else 0.
  */
-static int train_sandboxed(struct run *r, const struct instance_type *it,
-                           int threads, int *exit_code, const char **why)
+static int train_sandboxed(struct run *r, int *exit_code, const char **why)
 {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     size_t n = (size_t)r->hosts, failed = n;
     struct proc *ps = xcalloc(n, sizeof(*ps));
     int rc = 0;
@@ -1282,8 +1367,14 @@ static int train_sandboxed(struct run *r, const struct instance_type *it,
         isolated_network(r, &r->netns);
     for (size_t i = 0; !rc && i < n; i++) {
         struct strv argv = STRV_INIT, env = STRV_INIT;
+        const struct instance_type *it =
+            instance_find(jstr(group_of(r, (int)i + 1), "instance_type"));
+        int threads = it ? it->vcpus : 1;
+        /* Instances share this machine's cores; the instance type's
+         * memory caps each one's address space. */
+        if (cores > 0 && threads > cores / r->hosts)
+            threads = cores / r->hosts > 0 ? (int)(cores / r->hosts) : 1;
         ps[i].netns_fd = r->netns;
-        /* The instance type's memory caps each instance's address space. */
         if (it)
             ps[i].mem_limit = (uint64_t)it->memory_gib << 30;
         rc = r->script ? script_command(r, (int)i + 1, threads, &argv, &env)
@@ -1328,11 +1419,11 @@ static int train(struct run *r, const struct cmd_builtin *b, int *exit_code,
     size_t failed;
     int rc = 0;
 
-    /* Instances sharing this machine share its cores. */
-    if ((!r->t->o.hostfile || !b) && cores > 0 && threads > cores / r->hosts)
-        threads = cores / r->hosts > 0 ? (int)(cores / r->hosts) : 1;
     if (!b)
-        return train_sandboxed(r, it, threads, exit_code, why);
+        return train_sandboxed(r, exit_code, why);
+    /* Instances sharing this machine share its cores. */
+    if (!r->t->o.hostfile && cores > 0 && threads > cores / r->hosts)
+        threads = cores / r->hosts > 0 ? (int)(cores / r->hosts) : 1;
     if (r->hosts == 1) {
         strv_addf(&env, "SM_INPUT_DIR=%s/algo-1/input", buf_cstr(&r->dir));
         strv_addf(&env, "SM_MODEL_DIR=%s/algo-1/model", buf_cstr(&r->dir));
@@ -1502,18 +1593,23 @@ static void finish(struct run *r, const char *status, const char *secondary,
     json_object_set_new(r->doc, "FinalMetricDataList", list);
     /* Metered before the job reads as ended, so a report asked for then
      * has it. */
-    struct meta_usage u = {
-        .account = r->job->account,
-        .arn = jstr(r->doc, "TrainingJobArn"),
-        .kind = "training",
-        .instance_type =
-            jstr(json_object_get(r->doc, "ResourceConfig"), "InstanceType"),
-        .instance_count = r->hosts,
-        .start = r->start,
-        .end = r->end,
-        .billable_seconds = secs * r->hosts,
-    };
-    meta_usage_add(r->t->o.meta, &u);
+    size_t i;
+    json_array_foreach(r->groups, i, v)
+    {
+        int n = (int)json_array_size(json_object_get(v, "hosts"));
+        struct meta_usage u = {
+            .account = r->job->account,
+            .arn = jstr(r->doc, "TrainingJobArn"),
+            .kind = "training",
+            .instance_type = jstr(v, "instance_type"),
+            .instance_count = n,
+            .start = r->start,
+            .end = r->end,
+            .billable_seconds = secs * n,
+        };
+        if (n > 0 && u.instance_type)
+            meta_usage_add(r->t->o.meta, &u);
+    }
     step(r, secondary, message);
     log_info("event=job_end job=%s status=%s seconds=%lld", r->job->name,
              status, (long long)secs);
@@ -1558,6 +1654,14 @@ static void run_job(struct run *r)
                "algorithm, the job names no entry point (sagemaker_program) "
                "and no image of that name was loaded: load it with `kiln "
                "admin images load` (a `docker save` archive).");
+        return;
+    }
+    if (b && json_object_get(json_object_get(r->doc, "ResourceConfig"),
+                             "InstanceGroups")) {
+        finish(r, "Failed", "Failed", "Training job failed",
+               "ClientError: heterogeneous clusters (InstanceGroups) run "
+               "script-mode and image jobs; the built-in algorithms take "
+               "InstanceType and InstanceCount.");
         return;
     }
     const char *launcher =
@@ -1719,10 +1823,7 @@ static void *job_thread(void *arg)
         r.doc = json_loads(body, 0, NULL);
     mem_free(body);
     if (r.doc) {
-        r.hosts = (int)json_integer_value(json_object_get(
-            json_object_get(r.doc, "ResourceConfig"), "InstanceCount"));
-        if (r.hosts < 1)
-            r.hosts = 1;
+        plan_groups(&r);
         r.last = xcalloc((size_t)r.hosts, sizeof(*r.last));
         for (int h = 0; h < r.hosts; h++)
             buf_init(&r.last[h], 4096);
@@ -1755,6 +1856,8 @@ static void *job_thread(void *arg)
     for (int h = 0; r.last && h < r.hosts; h++)
         buf_release(&r.last[h]);
     mem_free(r.last);
+    json_decref(r.groups);
+    mem_free(r.host_group);
     sandbox_slot_give(r.slot);
     image_release(&r.own_image);
     json_decref(r.synced);

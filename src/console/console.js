@@ -353,7 +353,9 @@ async function trainingJob(g, name) {
                      h("span", { class: "muted" }, job.SecondaryStatus || ""))],
         ["Failure reason", job.FailureReason],
         ["Algorithm", job.AlgorithmSpecification?.TrainingImage],
-        ["Instances", `${r.InstanceCount} x ${r.InstanceType}`],
+        ["Instances", r.InstanceGroups
+          ? r.InstanceGroups.map((g) => `${g.InstanceGroupName}: ${g.InstanceCount} x ${g.InstanceType}`).join(", ")
+          : `${r.InstanceCount} x ${r.InstanceType}`],
         ["Created", when(job.CreationTime)],
         ["Ran", duration(job.TrainingStartTime, job.TrainingEndTime)],
         ["Billable seconds", job.BillableTimeInSeconds],

@@ -394,6 +394,7 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
     json_t *hosts = json_object_get(rc_json, "hosts");
     json_t *group = json_object_get(rc_json, "current_group_name");
     json_t *groups = json_array(), *groups_dict = json_object();
+    json_t *group_hosts = hosts;
     size_t gi;
     json_t *g;
     json_array_foreach(json_object_get(rc_json, "instance_groups"), gi, g)
@@ -402,6 +403,8 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
         json_array_append(groups, name);
         if (json_is_string(name))
             json_object_set(groups_dict, json_string_value(name), g);
+        if (json_equal(name, group))
+            group_hosts = json_object_get(g, "hosts");
     }
     set_env(env, te, "additional_framework_parameters", json_incref(fw));
     set_env(env, te, "channel_input_dirs", json_incref(channels));
@@ -410,7 +413,7 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
     set_env(env, te, "current_instance_group",
             json_is_string(group) ? json_incref(group)
                                   : json_string("homogeneousCluster"));
-    set_env(env, te, "current_instance_group_hosts", json_incref(hosts));
+    set_env(env, te, "current_instance_group_hosts", json_incref(group_hosts));
     set_env(env, te, "current_instance_type",
             json_incref(json_object_get(rc_json, "current_instance_type")));
     set_env(env, te, "distribution_hosts", json_array());
@@ -424,7 +427,7 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
     set_env(env, te, "input_dir", path("/input"));
     set_env(env, te, "instance_groups", json_incref(groups));
     set_env(env, te, "instance_groups_dict", json_incref(groups_dict));
-    set_env(env, te, "is_hetero", json_false());
+    set_env(env, te, "is_hetero", json_boolean(json_array_size(groups) > 1));
     set_env(env, te, "is_master",
             json_boolean(host && json_array_size(hosts) &&
                          strcmp(host, json_string_value(

@@ -34,6 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (v && json_is_object(v)) {
         validate_request(&top, v, &d);
         validate_request(&training_list_input, v, &d);
+        validate_request(&training_create_input, v, &d);
     }
     json_decref(v);
     return 0;

@@ -1229,3 +1229,90 @@ def test_isolated_processing_instances_reach_each_other(server, iris):
     assert sorted(streams) == ["algo-1", "algo-2"]
     for lines in streams.values():
         assert "kiln unreachable" in lines, lines
+
+
+HETERO_PY = r'''
+import json, os
+env = json.loads(os.environ["SM_TRAINING_ENV"])
+rc = json.load(open("/opt/ml/input/config/resourceconfig.json"))
+idc = json.load(open("/opt/ml/input/config/inputdataconfig.json"))
+data = "/opt/ml/input/data"
+json.dump({"group": rc["current_group_name"], "type": rc["current_instance_type"],
+           "groups": rc["instance_groups"], "group_hosts": env["current_instance_group_hosts"],
+           "is_hetero": env["is_hetero"], "channels": sorted(idc),
+           "dirs": {c: sorted(os.listdir(os.path.join(data, c))) for c in os.listdir(data)}},
+          open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], rc["current_host"] + ".json"), "w"))
+'''
+
+
+def test_heterogeneous_cluster(server, iris):
+    """ResourceConfig.InstanceGroups: hosts numbered across the groups,
+    each told its group and type; a channel with InstanceGroupNames goes
+    to those groups' hosts only (sharded among them), one without to
+    every host."""
+    sm, s3 = client(server, "sagemaker"), client(server, "s3")
+    for i in range(4):
+        s3.put_object(Bucket=BUCKET, Key=f"hetero/shards/part-{i}", Body=b"x")
+    submit = upload_source(server, "hetero", {"train.py": HETERO_PY})
+    body = sdk_body("hetero", submit)
+    groups = [{"InstanceGroupName": "data", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
+              {"InstanceGroupName": "dnn", "InstanceType": "ml.m5.large", "InstanceCount": 2}]
+    body["ResourceConfig"] = {"InstanceGroups": groups, "VolumeSizeInGB": 30}
+    body["InputDataConfig"].append({"ChannelName": "shards", "DataSource": {"S3DataSource": {
+        "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/hetero/shards/",
+        "S3DataDistributionType": "ShardedByS3Key", "InstanceGroupNames": ["dnn"]}}})
+    sm.create_training_job(**body)
+    d = wait(sm, "hetero")
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["ResourceConfig"]["InstanceGroups"] == groups
+    assert "InstanceCount" not in d["ResourceConfig"]
+    out = tar_members(server, "hetero/output/output.tar.gz")
+    seen = {h: json.loads(out[f"{h}.json"]) for h in ("algo-1", "algo-2", "algo-3")}
+    assert [seen[h]["group"] for h in seen] == ["data", "dnn", "dnn"]
+    assert [seen[h]["type"] for h in seen] == ["ml.c5.xlarge", "ml.m5.large", "ml.m5.large"]
+    assert seen["algo-1"]["groups"] == [
+        {"instance_group_name": "data", "instance_type": "ml.c5.xlarge", "hosts": ["algo-1"]},
+        {"instance_group_name": "dnn", "instance_type": "ml.m5.large",
+         "hosts": ["algo-2", "algo-3"]}]
+    assert seen["algo-2"]["group_hosts"] == ["algo-2", "algo-3"]
+    assert seen["algo-1"]["group_hosts"] == ["algo-1"]
+    assert all(s["is_hetero"] for s in seen.values())
+    assert seen["algo-1"]["channels"] == ["train"] and "shards" not in seen["algo-1"]["dirs"]
+    assert seen["algo-2"]["channels"] == ["shards", "train"]
+    assert sorted(seen["algo-2"]["dirs"]["shards"] + seen["algo-3"]["dirs"]["shards"]) == \
+        [f"part-{i}" for i in range(4)]
+    assert len(seen["algo-2"]["dirs"]["shards"]) == 2
+    assert all(s["dirs"]["train"] == ["iris.csv"] for s in seen.values())
+
+
+def test_heterogeneous_cluster_refusals(server, iris):
+    sm = client(server, "sagemaker")
+    groups = [{"InstanceGroupName": "a", "InstanceType": "ml.m5.large", "InstanceCount": 1}]
+
+    def refused(words, resource, channel_groups=None):
+        body = sdk_body("hetero-bad", "s3://x/y.tar.gz")
+        body["ResourceConfig"] = resource
+        if channel_groups:
+            body["InputDataConfig"][0]["DataSource"]["S3DataSource"][
+                "InstanceGroupNames"] = channel_groups
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.create_training_job(**body)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+        assert words in e.value.response["Error"]["Message"]
+
+    refused("not both", {"InstanceGroups": groups, "InstanceType": "ml.m5.large",
+                         "VolumeSizeInGB": 30})
+    refused("unique", {"InstanceGroups": groups * 2, "VolumeSizeInGB": 30})
+    refused("does not have", {"InstanceGroups": groups, "VolumeSizeInGB": 30}, ["b"])
+    refused("does not know the instance type", {"InstanceGroups": [
+        dict(groups[0], InstanceType="ml.nope")], "VolumeSizeInGB": 30})
+    # The built-in algorithms take one instance type.
+    body = sdk_body("hetero-kmeans", "s3://x/y.tar.gz")
+    body["AlgorithmSpecification"]["TrainingImage"] = \
+        "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
+    body["HyperParameters"] = {"k": "2", "feature_dim": "4"}
+    body["ResourceConfig"] = {"InstanceGroups": groups, "VolumeSizeInGB": 30}
+    sm.create_training_job(**body)
+    d = wait(sm, "hetero-kmeans")
+    assert d["TrainingJobStatus"] == "Failed"
+    assert "heterogeneous clusters" in d["FailureReason"]

@@ -184,9 +184,7 @@ def test_bad_requests(server, change, member):
 
 
 @pytest.mark.parametrize("change,words", [
-    ({"ResourceConfig": {"VolumeSizeInGB": 5, "InstanceGroups": [
-        {"InstanceType": "ml.m5.large", "InstanceCount": 1, "InstanceGroupName": "g"}]}},
-     "InstanceGroups"),
+    # (InstanceGroups: test_script_mode's heterogeneous cluster tests.)
     ({"OutputDataConfig": {"S3OutputPath": "s3://train-bucket/out", "CompressionType": "NONE"}},
      "CompressionType NONE"),
 ])
