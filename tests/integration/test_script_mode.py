@@ -1283,6 +1283,19 @@ def test_heterogeneous_cluster(server, iris):
         [f"part-{i}" for i in range(4)]
     assert len(seen["algo-2"]["dirs"]["shards"]) == 2
     assert all(s["dirs"]["train"] == ["iris.csv"] for s in seen.values())
+    # Each group metered at its instance type: 1 and 2 instances.
+    import datetime
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    r = client(server, "ce").get_cost_and_usage_with_resources(
+        TimePeriod={"Start": str(today - datetime.timedelta(days=1)),
+                    "End": str(today + datetime.timedelta(days=1))},
+        Granularity="MONTHLY", Metrics=["UsageQuantity"],
+        Filter={"Dimensions": {"Key": "RESOURCE_ID", "Values": [d["TrainingJobArn"]]}},
+        GroupBy=[{"Type": "DIMENSION", "Key": "USAGE_TYPE"}])
+    hours = {g["Keys"][0].split(":", 1)[1]: float(g["Metrics"]["UsageQuantity"]["Amount"])
+             for m in r["ResultsByTime"] for g in m["Groups"]}
+    assert set(hours) == {"ml.c5.xlarge", "ml.m5.large"}
+    assert hours["ml.m5.large"] == pytest.approx(2 * hours["ml.c5.xlarge"])
 
 
 def test_heterogeneous_cluster_refusals(server, iris):
