@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "api/hosting.h"
 #include "api/query.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -723,12 +724,7 @@ static int alarm_unsupported(const char *params, size_t len,
 
 static json_t *alarm_load(struct meta *m, const char *account, const char *name)
 {
-    char *body = NULL;
-    json_t *doc = NULL;
-    if (meta_res_get(m, account, ALARM, name, &body) == 0)
-        doc = json_loads(body, 0, NULL);
-    mem_free(body);
-    return doc;
+    return hosting_doc(m, account, ALARM, name);
 }
 
 static const char *jtext(json_t *o, const char *k)

@@ -384,6 +384,17 @@ static int not_found(const struct api_ctx *c, const char *type,
                     type_words(type), arn);
 }
 
+json_t *hosting_doc(struct meta *m, const char *account, const char *type,
+                    const char *name)
+{
+    char *body = NULL;
+    json_t *doc = NULL;
+    if (meta_res_get(m, account, type, name, &body) == 0)
+        doc = json_loads(body, 0, NULL);
+    mem_free(body);
+    return doc;
+}
+
 int hosting_load_doc(const struct api_ctx *c, const char *type,
                      const char *name, json_t **doc, struct kiln_diag *d)
 {

@@ -53,6 +53,11 @@ int hosting_stop_job(const struct api_ctx *c, json_t *doc,
                      void *runner, const char *name, json_t **out,
                      struct kiln_diag *d);
 
+/* The document of resource `type` `name` of the account (a new
+ * reference), or NULL when there is none or it is unreadable. */
+json_t *hosting_doc(struct meta *m, const char *account, const char *type,
+                    const char *name);
+
 /* The document of the caller's resource `type` `name` (a new reference):
  * 0, KILN_ENOTFOUND with the diag left to the caller (each API words it
  * its own way), or KILN_EINTERNAL. */

@@ -327,17 +327,6 @@ json_t *tuning_child_request(json_t *doc, const char *child, json_t *tuned)
     return in;
 }
 
-/* A parent tuning job's document, or NULL. */
-static json_t *parent_doc(struct meta *m, const char *account, const char *name)
-{
-    char *body = NULL;
-    json_t *doc = NULL;
-    if (meta_res_get(m, account, TYPE, name, &body) == 0)
-        doc = json_loads(body, 0, NULL);
-    mem_free(body);
-    return doc;
-}
-
 /* WarmStartConfig's parents: each ended, with the same objective; for
  * IdenticalDataAndAlgorithm, the same image, data and static
  * hyperparameters. */
@@ -359,7 +348,7 @@ static int check_parents(const struct api_ctx *c, json_t *in,
                        i, p)
     {
         const char *name = str(p, "HyperParameterTuningJobName");
-        json_t *doc = parent_doc(c->meta, c->account, name);
+        json_t *doc = hosting_doc(c->meta, c->account, TYPE, name);
         const char *st = str(doc, "HyperParameterTuningJobStatus");
         json_t *pdef = json_object_get(doc, "TrainingJobDefinition");
         json_t *pgoal = json_object_get(
@@ -411,8 +400,8 @@ json_t *tuning_warm_results(struct meta *m, const char *account, json_t *doc)
                                        "ParentHyperParameterTuningJobs"),
                        i, p)
     {
-        json_t *pdoc =
-            parent_doc(m, account, str(p, "HyperParameterTuningJobName"));
+        json_t *pdoc = hosting_doc(m, account, TYPE,
+                                   str(p, "HyperParameterTuningJobName"));
         json_t *e;
         size_t k;
         json_array_foreach(json_object_get(pdoc, CHILDREN), k, e)
