@@ -57,25 +57,64 @@ static uint64_t name_hash(const char *s)
 
 /* ---- drawing hyperparameters ---------------------------------------- */
 
+enum scale { LINEAR, LOG, REVERSE_LOG };
+
+/* Range r's bounds, an integer range's widened by half a step each way
+ * (each integer as likely as the next), and its scaling. */
+static enum scale bounds(json_t *r, bool integer, double *lo, double *hi)
+{
+    const char *scaling = jstr(r, "ScalingType");
+    *lo = strtod(jstr(r, "MinValue"), NULL);
+    *hi = strtod(jstr(r, "MaxValue"), NULL);
+    if (integer) {
+        *lo -= 0.5 - 1e-9;
+        *hi += 0.5 - 1e-9;
+    }
+    if (scaling && strcmp(scaling, "Logarithmic") == 0) {
+        if (*lo <= 0)
+            *lo = 0.5;
+        return LOG;
+    }
+    if (scaling && strcmp(scaling, "ReverseLogarithmic") == 0)
+        return REVERSE_LOG;
+    return LINEAR;
+}
+
 /* A value of range r (integer or continuous) at u in [0, 1). */
 static double scaled(json_t *r, double u, bool integer)
 {
-    double lo = strtod(jstr(r, "MinValue"), NULL);
-    double hi = strtod(jstr(r, "MaxValue"), NULL);
-    const char *scaling = jstr(r, "ScalingType");
-    double v;
-    if (integer) {
-        lo -= 0.5 - 1e-9; /* each integer as likely as the next */
-        hi += 0.5 - 1e-9;
-    }
-    if (scaling && strcmp(scaling, "Logarithmic") == 0)
-        v = exp(log(lo > 0 ? lo : 0.5) +
-                u * (log(hi) - log(lo > 0 ? lo : 0.5)));
-    else if (scaling && strcmp(scaling, "ReverseLogarithmic") == 0)
+    double lo, hi, v;
+    switch (bounds(r, integer, &lo, &hi)) {
+    case LOG:
+        v = exp(log(lo) + u * (log(hi) - log(lo)));
+        break;
+    case REVERSE_LOG:
         v = 1 - exp(log(1 - hi) + (1 - u) * (log(1 - lo) - log(1 - hi)));
-    else
+        break;
+    default:
         v = lo + u * (hi - lo);
+    }
     return integer ? nearbyint(v) : v;
+}
+
+/* Where value v of range r lies in [0, 1): scaled()'s inverse. */
+static double unscaled(json_t *r, double v, bool integer)
+{
+    double lo, hi, u;
+    switch (bounds(r, integer, &lo, &hi)) {
+    case LOG:
+        u = v > 0 ? (log(v) - log(lo)) / (log(hi) - log(lo)) : 0;
+        break;
+    case REVERSE_LOG:
+        u = v < 1 ? 1 - (log(1 - v) - log(1 - hi)) / (log(1 - lo) - log(1 - hi))
+                  : 1;
+        break;
+    default:
+        u = hi > lo ? (v - lo) / (hi - lo) : 0;
+    }
+    if (!(u >= 0)) /* also NaN */
+        u = 0;
+    return u < 1 ? u : nextafter(1.0, 0.0);
 }
 
 static const char *const range_kinds[] = {"IntegerParameterRanges",
@@ -119,31 +158,6 @@ static json_t *at_point(json_t *ranges, const double *u)
     return hp;
 }
 
-/* Where value v of range r lies in [0, 1), as scaled() placed it. */
-static double unscaled(json_t *r, double v, bool integer)
-{
-    double lo = strtod(jstr(r, "MinValue"), NULL);
-    double hi = strtod(jstr(r, "MaxValue"), NULL);
-    const char *scaling = jstr(r, "ScalingType");
-    double u;
-    if (integer) {
-        lo -= 0.5 - 1e-9;
-        hi += 0.5 - 1e-9;
-    }
-    if (scaling && strcmp(scaling, "Logarithmic") == 0) {
-        double l = log(lo > 0 ? lo : 0.5);
-        u = v > 0 ? (log(v) - l) / (log(hi) - l) : 0;
-    } else if (scaling && strcmp(scaling, "ReverseLogarithmic") == 0) {
-        u = v < 1 ? 1 - (log(1 - v) - log(1 - hi)) / (log(1 - lo) - log(1 - hi))
-                  : 1;
-    } else {
-        u = hi > lo ? (v - lo) / (hi - lo) : 0;
-    }
-    if (!(u >= 0)) /* also NaN */
-        u = 0;
-    return u < 1 ? u : nextafter(1.0, 0.0);
-}
-
 /* The point of hyperparameters `hp` in this job's ranges, into u; false
  * when one of them is missing or not one of a categorical range's
  * values. The inverse of at_point(), for a warm start's results. */
@@ -163,9 +177,11 @@ static bool to_point(json_t *ranges, json_t *hp, double *u)
     {
         json_t *values = json_object_get(r, "Values"), *x;
         size_t n = json_array_size(values), k, at = n;
-        json_array_foreach(
-            values, k,
-            x) if (json_equal(x, json_object_get(hp, jstr(r, "Name")))) at = k;
+        json_array_foreach(values, k, x)
+        {
+            if (json_equal(x, json_object_get(hp, jstr(r, "Name"))))
+                at = k;
+        }
         if (at == n)
             return false;
         u[c++] = ((double)at + 0.5) / (double)n;
@@ -545,7 +561,12 @@ static void hyperband(struct tuner *t, struct job *j, json_t *doc)
         struct samples got = {.metric = objective(doc)};
         bool live = false;
         if (json_is_true(json_object_get(e, "EarlyStopped")) ||
-            !curve(t, j, doc, e, &got, &live) || !live) {
+            json_is_true(json_object_get(e, "Ended")))
+            continue;
+        bool found = curve(t, j, doc, e, &got, &live);
+        if (!found || !live) {
+            if (found) /* ended: not read again */
+                json_object_set_new(e, "Ended", json_true());
             mem_free(got.v);
             continue;
         }
