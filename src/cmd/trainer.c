@@ -103,6 +103,7 @@ struct run {
     json_t *synced;         /* checkpoints: rel -> "size:mtime" put last */
     double synced_at;       /* when the checkpoints were last put */
     struct buf *last;       /* script mode: each host's last line */
+    struct buf *errors;     /* and its exceptions' lines */
     json_t *groups;         /* the instance groups as resourceconfig.json
                                lists them */
     int *host_group;        /* host h's group: groups[host_group[h-1]] */
@@ -833,8 +834,8 @@ static int prepare_tree(struct run *r)
                         json_object_get(group, "instance_group_name"));
         json_object_set(rcfg, "hosts", hosts);
         json_object_set(rcfg, "instance_groups", r->groups);
-        json_object_set_new(rcfg, "network_interface_name",
-                            json_string("eth0"));
+        /* The instances reach each other on the loopback device. */
+        json_object_set_new(rcfg, "network_interface_name", json_string("lo"));
         buf_reset(&p);
         buf_addf(&p, "%s/%s/input/config/resourceconfig.json",
                  buf_cstr(&r->dir), host);
@@ -893,8 +894,17 @@ static void log_line(struct run *r, int host, const char *line, size_t len)
              r->stream_time);
     char *text = xstrndup(line, len);
     if (r->script && strspn(text, " \t\r") < len) {
+        struct buf *errors = &r->errors[host - 1];
         buf_reset(&r->last[host - 1]);
         buf_add(&r->last[host - 1], text, len < 1024 ? len : 1024);
+        /* The toolkit's ErrorMessage: the exceptions' lines, in order. */
+        if (toolkit_error_line(text, len)) {
+            if (errors->len + len >= 1024)
+                buf_reset(errors);
+            if (errors->len)
+                buf_addc(errors, '\n');
+            buf_add(errors, text, len < 1024 ? len : 1024);
+        }
     }
     meta_log_append(r->t->o.meta, r->job->account, LOG_GROUP, stream,
                     (int64_t)(tm_now() * 1000), text);
@@ -1187,6 +1197,10 @@ static int script_command(struct run *r, int host, int threads,
         .job_name = r->job->name,
         .python = r->t->o.python,
         .cpus = threads,
+        /* The toolkit's 7777 where the job has a network of its own; on
+         * this machine's, which jobs share, one port per address slot. */
+        .master_port =
+            json_is_true(isolated) || r->slot < 0 ? 7777 : 7777 + r->slot,
     };
     struct strv cmd = STRV_INIT;
     struct buf tree = BUF_INIT(8192), line = BUF_INIT(64 * 1024);
@@ -1667,14 +1681,14 @@ static void run_job(struct run *r)
     const char *launcher =
         r->script ? toolkit_launcher(json_object_get(r->doc, "HyperParameters"))
                   : NULL;
-    if (launcher) {
+    if (launcher && !toolkit_launcher_supported(launcher)) {
         char reason[512];
         snprintf(reason, sizeof(reason),
-                 "ClientError: kiln does not start the training toolkit's "
-                 "distributed launchers (%s: the SDK's `distribution`); it "
-                 "runs the entry point on every instance itself, which finds "
-                 "the others by SM_HOSTS and SM_CURRENT_HOST. Leave "
-                 "`distribution` out.",
+                 "ClientError: kiln does not start this distributed launcher "
+                 "of the training toolkit (%s: the SDK's `distribution`); it "
+                 "starts torchrun (torch_distributed), or runs the entry "
+                 "point on every instance, which finds the others by "
+                 "SM_HOSTS and SM_CURRENT_HOST.",
                  launcher);
         finish(r, "Failed", "Failed", "Training job failed", reason);
         return;
@@ -1758,8 +1772,11 @@ static void run_job(struct run *r)
                      "AlgorithmError: ExecuteUserScriptError:\nExitCode "
                      "%d\nErrorMessage \"%s\"\nCommand \"%s\", exit code: "
                      "%d",
-                     code, buf_cstr(&r->last[r->failed_host - 1]), r->command,
-                     code);
+                     code,
+                     buf_cstr(r->errors[r->failed_host - 1].len
+                                  ? &r->errors[r->failed_host - 1]
+                                  : &r->last[r->failed_host - 1]),
+                     r->command, code);
         else
             buf_addf(&reason, "AlgorithmError: %s, exit code: %d",
                      text.len ? buf_cstr(&text)
@@ -1825,8 +1842,11 @@ static void *job_thread(void *arg)
     if (r.doc) {
         plan_groups(&r);
         r.last = xcalloc((size_t)r.hosts, sizeof(*r.last));
-        for (int h = 0; h < r.hosts; h++)
+        r.errors = xcalloc((size_t)r.hosts, sizeof(*r.errors));
+        for (int h = 0; h < r.hosts; h++) {
             buf_init(&r.last[h], 4096);
+            buf_init(&r.errors[h], 4096);
+        }
         r.metrics = json_object();
         r.defs = metric_set_new();
         buf_addf(&r.dir, "%s/%s/%s", t->jobs_dir, job->account, job->name);
@@ -1853,9 +1873,12 @@ static void *job_thread(void *arg)
     }
     buf_release(&r.dir);
     buf_release(&r.stage);
-    for (int h = 0; r.last && h < r.hosts; h++)
+    for (int h = 0; r.last && h < r.hosts; h++) {
         buf_release(&r.last[h]);
+        buf_release(&r.errors[h]);
+    }
     mem_free(r.last);
+    mem_free(r.errors);
     json_decref(r.groups);
     mem_free(r.host_group);
     sandbox_slot_give(r.slot);

@@ -80,6 +80,33 @@ const char *toolkit_launcher(json_t *hyperparameters)
     return NULL;
 }
 
+bool toolkit_launcher_supported(const char *launcher)
+{
+    return launcher && strcmp(launcher, TOOLKIT_TORCHRUN) == 0;
+}
+
+bool toolkit_error_line(const char *line, size_t len)
+{
+    size_t i = 0, part = 0;
+
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    for (part = i; i < len && line[i] != ':'; i++) {
+        char c = line[i];
+        if (c == '.')
+            part = i + 1;
+        else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    if (i == len || i == part || line[part] < 'A' || line[part] > 'Z')
+        return false;
+    size_t n = i - part;
+    const char *name = line + part;
+    return (n > 5 && memcmp(name + n - 5, "Error", 5) == 0) ||
+           (n >= 9 && memcmp(name + n - 9, "Exception", 9) == 0);
+}
+
 char *toolkit_param(json_t *hyperparameters, const char *name)
 {
     json_t *raw = json_object_get(hyperparameters, name);
@@ -312,6 +339,108 @@ static json_t *path(const char *rel)
     return s;
 }
 
+static bool has(json_t *array, json_t *v)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(array, i, e) if (json_equal(e, v)) return true;
+    return false;
+}
+
+/*
+ * The instance groups a launcher spans, as the toolkit's environment.py
+ * reads them: sagemaker_distribution_instance_groups, else the current
+ * group when a launcher is on; and their hosts (every host when the
+ * resource config lists no groups).
+ */
+static void distribution(json_t *fw, json_t *rc_json, json_t *group,
+                         json_t **groups, json_t **hosts)
+{
+    json_t *named =
+        json_object_get(fw, "sagemaker_distribution_instance_groups");
+    json_t *all = json_object_get(rc_json, "instance_groups");
+    size_t i;
+    json_t *g;
+
+    if (json_is_array(named)) {
+        *groups = json_incref(named);
+    } else {
+        *groups = json_array();
+        if (toolkit_launcher(fw))
+            json_array_append(*groups, group);
+    }
+    if (!json_array_size(all)) {
+        *hosts = json_copy(json_object_get(rc_json, "hosts"));
+        return;
+    }
+    *hosts = json_array();
+    json_array_foreach(all, i, g)
+    {
+        if (has(*groups, json_object_get(g, "instance_group_name")))
+            json_array_extend(*hosts, json_object_get(g, "hosts"));
+    }
+}
+
+/* sagemaker_mpi_num_of_processes_per_host, or 1 (kiln's instances have
+ * no GPUs); 0 when it is not a positive count. */
+static int processes_per_host(json_t *fw)
+{
+    json_t *v = json_object_get(fw, "sagemaker_mpi_num_of_processes_per_host");
+    if (!v)
+        return 1;
+    if (json_is_integer(v) && json_integer_value(v) > 0 &&
+        json_integer_value(v) <= 1024)
+        return (int)json_integer_value(v);
+    return 0;
+}
+
+/* torchrun's command for this host, as TorchDistributedRunner makes it. */
+static int torchrun(const struct toolkit_job *j, json_t *fw, json_t *hosts,
+                    const char *host, const char *program, struct strv *argv,
+                    struct strv *env, struct kiln_diag *d)
+{
+    int per_host = processes_per_host(fw);
+    size_t n = json_array_size(hosts), rank = 0;
+    json_t *me = json_string(host ? host : "");
+
+    while (rank < n && !json_equal(json_array_get(hosts, rank), me))
+        rank++;
+    json_decref(me);
+    if (!str_ends(program, ".py"))
+        return diag_set(d, KILN_EINVAL,
+                        "ClientError: Unsupported entry point type for "
+                        "torch_distributed: it runs a Python script, e.g. "
+                        "\"train.py\"");
+    if (!per_host)
+        return diag_set(d, KILN_EINVAL,
+                        "ClientError: sagemaker_mpi_num_of_processes_per_host "
+                        "must be a whole number from 1 to 1024");
+    /* Debian 12's torch 1.13 cannot read torchrun's default "0" for
+     * these on Python 3.11 (iterating an IntFlag leaves out NONE). Naming
+     * only local rank 9 says the same, no redirection, and reads. */
+    if (per_host <= 9) {
+        strv_add(env, "PET_REDIRECTS=9:0");
+        strv_add(env, "PET_TEE=9:0");
+    }
+    strv_add(argv, j->python);
+    strv_add(argv, "-m");
+    strv_add(argv, "torch.distributed.run");
+    strv_add(argv, "--nnodes");
+    strv_addf(argv, "%zu", n);
+    strv_add(argv, "--nproc_per_node");
+    strv_addf(argv, "%d", per_host);
+    /* The toolkit leaves these out for one host, where torchrun listens
+     * on port 29500 of every address: kiln's port is the job's own. */
+    strv_add(argv, "--master_addr");
+    strv_add(argv, json_string_value(json_array_get(hosts, 0)));
+    strv_add(argv, "--master_port");
+    strv_addf(argv, "%d", j->master_port ? j->master_port : 7777);
+    strv_add(argv, "--node_rank");
+    strv_addf(argv, "%zu", rank);
+    strv_add(argv, program);
+    return 0;
+}
+
 int toolkit_command(const struct toolkit_job *j, struct strv *argv,
                     struct strv *env, struct kiln_diag *d)
 {
@@ -357,17 +486,6 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
     }
     mem_free(keys);
 
-    if (str_ends(program, ".py")) {
-        strv_add(argv, j->python);
-        strv_add(argv, program);
-    } else if (str_ends(program, ".sh")) {
-        strv_add(argv, "/bin/sh");
-        strv_add(argv, program);
-    } else {
-        strv_addf(argv, "./%s", program);
-    }
-    strv_addv(argv, strv_argv(&user_args));
-
     /* Channels, in name order. */
     keys = sorted_keys(j->input_data_config, &n);
     for (size_t i = 0; i < n; i++) {
@@ -394,7 +512,7 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
     json_t *hosts = json_object_get(rc_json, "hosts");
     json_t *group = json_object_get(rc_json, "current_group_name");
     json_t *groups = json_array(), *groups_dict = json_object();
-    json_t *group_hosts = hosts;
+    json_t *group_hosts = hosts, *dist_groups, *dist_hosts;
     size_t gi;
     json_t *g;
     json_array_foreach(json_object_get(rc_json, "instance_groups"), gi, g)
@@ -406,18 +524,35 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
         if (json_equal(name, group))
             group_hosts = json_object_get(g, "hosts");
     }
+    group = json_is_string(group) ? json_incref(group)
+                                  : json_string("homogeneousCluster");
+    distribution(fw, rc_json, group, &dist_groups, &dist_hosts);
+    json_t *master = json_array_size(dist_hosts) ? json_array_get(dist_hosts, 0)
+                                                 : json_array_get(hosts, 0);
+
+    if (toolkit_launcher_supported(toolkit_launcher(fw)) &&
+        has(dist_groups, group)) {
+        rc = torchrun(j, fw, dist_hosts, host, program, argv, env, d);
+    } else if (str_ends(program, ".py")) {
+        strv_add(argv, j->python);
+        strv_add(argv, program);
+    } else if (str_ends(program, ".sh")) {
+        strv_add(argv, "/bin/sh");
+        strv_add(argv, program);
+    } else {
+        strv_addf(argv, "./%s", program);
+    }
+    strv_addv(argv, strv_argv(&user_args));
     set_env(env, te, "additional_framework_parameters", json_incref(fw));
     set_env(env, te, "channel_input_dirs", json_incref(channels));
     set_env(env, te, "channels", json_incref(names));
     set_env(env, te, "current_host", json_string(host ? host : "algo-1"));
-    set_env(env, te, "current_instance_group",
-            json_is_string(group) ? json_incref(group)
-                                  : json_string("homogeneousCluster"));
+    set_env(env, te, "current_instance_group", json_incref(group));
     set_env(env, te, "current_instance_group_hosts", json_incref(group_hosts));
     set_env(env, te, "current_instance_type",
             json_incref(json_object_get(rc_json, "current_instance_type")));
-    set_env(env, te, "distribution_hosts", json_array());
-    set_env(env, te, "distribution_instance_groups", json_array());
+    set_env(env, te, "distribution_hosts", json_incref(dist_hosts));
+    set_env(env, te, "distribution_instance_groups", json_incref(dist_groups));
     set_env(env, te, "framework_module", json_string(""));
     set_env(env, te, "hosts", json_incref(hosts));
     set_env(env, te, "hps", json_incref(hps));
@@ -429,12 +564,11 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
     set_env(env, te, "instance_groups_dict", json_incref(groups_dict));
     set_env(env, te, "is_hetero", json_boolean(json_array_size(groups) > 1));
     set_env(env, te, "is_master",
-            json_boolean(host && json_array_size(hosts) &&
-                         strcmp(host, json_string_value(
-                                          json_array_get(hosts, 0))) == 0));
+            json_boolean(host && json_is_string(master) &&
+                         strcmp(host, json_string_value(master)) == 0));
     set_env(env, te, "job_name", json_string(j->job_name));
     set_env(env, te, "log_level", level);
-    set_env(env, te, "master_hostname", json_incref(json_array_get(hosts, 0)));
+    set_env(env, te, "master_hostname", json_incref(master));
     set_env(env, te, "model_dir", path("/model"));
     set_env(env, te, "module_dir",
             json_string(submit ? submit : SANDBOX_ROOT "/code"));
@@ -452,11 +586,21 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
     set_env(env, NULL, "framework_params", json_incref(fw));
     set_env(env, NULL, "user_args", json_incref(args));
     set_env(env, NULL, "training_env", json_incref(te));
-    json_decref(groups);
-    json_decref(groups_dict);
-    /* What the toolkit exports for the script besides SM_*. */
+    /* What the toolkit exports for the script besides SM_*; the
+     * PyTorch images' MASTER_ADDR and MASTER_PORT for init_process_group
+     * too. */
     strv_addf(env, "SAGEMAKER_JOB_NAME=%s", j->job_name);
     strv_addf(env, "CURRENT_HOST=%s", host ? host : "algo-1");
+    if (json_is_string(master)) {
+        strv_addf(env, "MASTER_ADDR=%s", json_string_value(master));
+        strv_addf(env, "MASTER_PORT=%d",
+                  j->master_port ? j->master_port : 7777);
+    }
+    json_decref(groups);
+    json_decref(groups_dict);
+    json_decref(group);
+    json_decref(dist_groups);
+    json_decref(dist_hosts);
     strv_add(env, "PYTHONUNBUFFERED=TRUE");
     strv_add(env, "PYTHONDONTWRITEBYTECODE=TRUE");
     strv_add(env, "PYTHONPATH=" SANDBOX_ROOT "/code");

@@ -32,6 +32,7 @@ struct toolkit_job {
     const char *job_name;
     const char *python; /* the interpreter of .py entry points */
     int cpus;
+    int master_port; /* MASTER_PORT and torchrun's; 0: the toolkit's 7777 */
 };
 
 /* True when the hyper-parameters name an entry point (sagemaker_program),
@@ -42,10 +43,14 @@ bool toolkit_is_script(json_t *hyperparameters);
  * The framework hyper-parameter that asks the toolkit for a distributed
  * launcher (the SDK's `distribution`: sagemaker_mpi_enabled,
  * sagemaker_torch_distributed_enabled, ...) when one is true, else NULL.
- * kiln runs the entry point on every instance itself and starts none of
- * them (mpirun over SSH, torchrun, parameter servers).
  */
 const char *toolkit_launcher(json_t *hyperparameters);
+
+/* The launchers toolkit_command starts: TOOLKIT_TORCHRUN (torchrun on
+ * every host of the distribution's instance groups, as the toolkit's
+ * TorchDistributedRunner does). */
+#define TOOLKIT_TORCHRUN "sagemaker_torch_distributed_enabled"
+bool toolkit_launcher_supported(const char *launcher);
 
 /*
  * The decoded value of framework hyper-parameter `name` as text (a new
@@ -57,11 +62,26 @@ char *toolkit_param(json_t *hyperparameters, const char *name);
 /*
  * Appends to argv the entry point's command (relative to the code
  * directory, which is the working directory), to env the toolkit's
- * variables. KILN_EINVAL with a ClientError message when the entry point
- * is not a plain relative file name.
+ * variables. With a supported launcher, on a host of the distribution's
+ * instance groups, the command is the launcher's: `python -m
+ * torch.distributed.run --nnodes N --nproc_per_node P --master_addr
+ * <first distribution host> --master_port <port> --node_rank <i>
+ * <entry point> <args>`, P being sagemaker_mpi_num_of_processes_per_host
+ * or 1 (no GPUs). KILN_EINVAL with a ClientError message when the entry
+ * point is not a plain relative file name, or not a Python file for
+ * torchrun.
  */
 int toolkit_command(const struct toolkit_job *j, struct strv *argv,
                     struct strv *env, struct kiln_diag *d);
+
+/*
+ * True when a line of the entry point's output reports a Python exception
+ * ("ValueError: ...", "torch.distributed....ChildFailedError:"): a dotted
+ * name whose last part ends in "Error" or is or ends in "Exception",
+ * then a colon, at the line's start. The toolkit's ErrorMessage is made of
+ * such lines.
+ */
+bool toolkit_error_line(const char *line, size_t len);
 
 /* Python's str() of a decoded value, appended to out (for tests). */
 void toolkit_py_str(json_t *v, struct buf *out);

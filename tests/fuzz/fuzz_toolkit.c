@@ -2,7 +2,8 @@
  * fuzz_toolkit.c - script mode's reading of a job's HyperParameters (each
  * value JSON-decoded when it parses, then turned into arguments with
  * Python's str() and into SM_* variables) and the sandbox command line
- * built from it. The input is the HyperParameters map as JSON; values
+ * built from it, torchrun's among them; and the test for an exception's
+ * line of output. The input is the HyperParameters map as JSON; values
  * that are not strings are made strings, as the API guarantees.
  */
 #include "fuzz.h"
@@ -34,9 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(s); /* jansson's allocation; checksrc: allow */
         }
     }
-    json_t *res = json_pack("{s:s, s:s, s:[s], s:s}", "current_host", "algo-1",
-                            "current_instance_type", "ml.m5.large", "hosts",
-                            "algo-1", "network_interface_name", "eth0");
+    json_t *res = json_pack(
+        "{s:s, s:s, s:s, s:[s,s], s:[{s:s, s:[s]}, {s:s, s:[s]}], s:s}",
+        "current_host", "algo-1", "current_instance_type", "ml.m5.large",
+        "current_group_name", "a", "hosts", "algo-1", "algo-2",
+        "instance_groups", "instance_group_name", "a", "hosts", "algo-1",
+        "instance_group_name", "b", "hosts", "algo-2", "network_interface_name",
+        "lo");
     json_t *inputs = json_pack("{s:{}}", "train");
     struct toolkit_job j = {.hyperparameters = hps,
                             .resource_config = res,
@@ -48,7 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct kiln_diag d = {0};
     char *submit = toolkit_param(hps, "sagemaker_submit_directory");
     mem_free(submit);
-    (void)toolkit_launcher(hps);
+    (void)toolkit_launcher_supported(toolkit_launcher(hps));
+    (void)toolkit_error_line((const char *)data, size);
     if (toolkit_is_script(hps) && toolkit_command(&j, &argv, &env, &d) == 0) {
         struct sandbox_plan plan = {.bwrap = "/usr/bin/bwrap",
                                     .tree = "/j/algo-1",

@@ -506,21 +506,110 @@ def test_one_failing_instance_fails_the_job(server, iris):
 
 
 def test_distribution_launchers_are_refused_by_name(server, iris):
-    """The SDK's distribution={"mpi": ...} asks the toolkit for mpirun,
-    which kiln does not start: the job says so rather than run the script
-    as something it is not."""
+    """The SDK's distribution={"parameter_server": ...} asks the toolkit
+    for TensorFlow's parameter servers, which kiln does not start: the job
+    says so rather than run the script as something it is not."""
     sm = client(server, "sagemaker")
-    job = "mpi-script"
+    job = "ps-script"
     submit = upload_source(server, job, {"train.py": "print('hi')\n"})
     body = sdk_body(job, submit)
-    body["HyperParameters"].update({"sagemaker_mpi_enabled": "true",
-                                    "sagemaker_mpi_num_of_processes_per_host": "2"})
+    body["HyperParameters"].update({"sagemaker_parameter_server_enabled": "true"})
     body["ResourceConfig"]["InstanceCount"] = 2
     sm.create_training_job(**body)
     d = wait(sm, job)
     assert d["TrainingJobStatus"] == "Failed"
     assert d["FailureReason"].startswith("ClientError: ")
-    assert "sagemaker_mpi_enabled" in d["FailureReason"]
+    assert "sagemaker_parameter_server_enabled" in d["FailureReason"]
+
+
+TORCH_PY = r'''
+import json, os, socket, sys
+import torch
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+host = os.environ["SM_CURRENT_HOST"]
+if rank == int(os.environ.get("FAIL_RANK", "-1")):
+    raise RuntimeError("rank %d lost its shard" % rank)
+t = torch.tensor([float(rank + 1), 1.0])
+dist.all_reduce(t)
+json.dump({"rank": rank, "world": world, "local_rank": int(os.environ["LOCAL_RANK"]),
+           "host": host, "hostname": socket.gethostname(), "sum": t.tolist(),
+           "args": sys.argv[1:]},
+          open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "rank-%d.json" % rank), "w"))
+if rank == 0:
+    torch.save({"w": torch.full((3,), t[0].item())},
+               os.path.join(os.environ["SM_MODEL_DIR"], "model.pt"))
+print("rank %d of %d on %s: sum %g" % (rank, world, host, t[0].item()), flush=True)
+dist.destroy_process_group()
+'''
+
+
+def torch_missing():
+    try:
+        import torch.distributed as dist
+        return None if dist.is_gloo_available() else "torch without gloo"
+    except ImportError:
+        return "python3-torch is not installed"
+
+
+def torch_job(server, job, instances, per_host, **env):
+    sm = client(server, "sagemaker")
+    submit = upload_source(server, job, {"train.py": TORCH_PY})
+    # What PyTorch(distribution={"torch_distributed": {"enabled": True}})
+    # sends, with the MPI processes per host the toolkit also reads.
+    body = sdk_body(job, submit, hps={
+        "epochs": 3, "sagemaker_torch_distributed_enabled": True,
+        "sagemaker_mpi_num_of_processes_per_host": per_host})
+    body["ResourceConfig"].update(InstanceCount=instances,
+                                  InstanceType="ml.m5.xlarge")
+    body["Environment"] = env
+    sm.create_training_job(**body)
+    return wait(sm, job)
+
+
+@pytest.mark.skipif(torch_missing() is not None, reason=str(torch_missing()))
+def test_torch_distributed_runs_torchrun_on_every_instance(server, iris):
+    """distribution={"torch_distributed": ...}: each instance runs the
+    toolkit's torchrun command; 2 instances x 2 processes are one gloo
+    process group of 4 ranks that all-reduce across the instances' sandboxes."""
+    job = "torchrun-two-hosts"
+    d = torch_job(server, job, 2, 2)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    out = tar_members(server, f"{job}/output/output.tar.gz")
+    ranks = [json.loads(out[f"rank-{r}.json"]) for r in range(4)]
+    for r, seen in enumerate(ranks):
+        assert seen["world"] == 4
+        assert seen["sum"] == [10.0, 4.0]  # 1+2+3+4 over 4 ranks
+        assert seen["host"] == seen["hostname"] == f"algo-{r // 2 + 1}"
+        assert seen["local_rank"] == r % 2
+        assert seen["args"] == ["--epochs", "3"]
+    model = tar_members(server, f"{job}/output/model.tar.gz")
+    assert set(model) == {"model.pt"}
+    streams = host_logs(server, TRAINING_LOGS, job)
+    for node, host in enumerate(("algo-1", "algo-2")):
+        command = streams[host][1].split()
+        assert command[1:4] == ["-m", "torch.distributed.run", "--nnodes"]
+        assert command[4:] == ["2", "--nproc_per_node", "2", "--master_addr",
+                               "algo-1", "--master_port", command[10],
+                               "--node_rank", str(node), "train.py",
+                               "--epochs", "3"]
+        assert any("sum 10" in line for line in streams[host]), streams[host]
+
+
+@pytest.mark.skipif(torch_missing() is not None, reason=str(torch_missing()))
+def test_torch_distributed_rank_failure_fails_the_job(server, iris):
+    """A rank that raises on algo-2 fails torchrun there, and the job with
+    the rank's error; algo-1's ranks, left waiting in all_reduce, are stopped."""
+    job = "torchrun-rank-fails"
+    started = time.time()
+    d = torch_job(server, job, 2, 1, FAIL_RANK="1")
+    assert time.time() - started < 300
+    assert d["TrainingJobStatus"] == "Failed"
+    assert "rank 1 lost its shard" in d["FailureReason"], d["FailureReason"]
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "torch.distributed.run" not in ps
 
 
 def want_model(iris):

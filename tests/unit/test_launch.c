@@ -471,6 +471,114 @@ static void test_toolkit_command(void)
     json_decref(inputs);
 }
 
+/* torchrun on a host of the distribution's instance groups: the toolkit's
+ * command and environment; the other group's host runs the script. */
+static void test_toolkit_torchrun(void)
+{
+    json_t *hps = json_loads(
+        "{\"sagemaker_program\": \"\\\"train.py\\\"\","
+        " \"sagemaker_torch_distributed_enabled\": \"true\","
+        " \"sagemaker_mpi_num_of_processes_per_host\": \"2\","
+        " \"sagemaker_distribution_instance_groups\": \"[\\\"gpu\\\"]\","
+        " \"epochs\": \"3\"}",
+        0, NULL);
+    json_t *res = json_loads(
+        "{\"current_host\": \"algo-3\", \"current_group_name\": \"gpu\","
+        " \"hosts\": [\"algo-1\", \"algo-2\", \"algo-3\"],"
+        " \"instance_groups\": ["
+        "{\"instance_group_name\": \"data\", \"hosts\": [\"algo-1\"]},"
+        "{\"instance_group_name\": \"gpu\", \"hosts\": [\"algo-2\", "
+        "\"algo-3\"]}]}",
+        0, NULL);
+    json_t *inputs = json_object();
+    struct toolkit_job j = {.hyperparameters = hps,
+                            .resource_config = res,
+                            .input_data_config = inputs,
+                            .job_name = "job-1",
+                            .python = "/usr/bin/python3",
+                            .cpus = 1,
+                            .master_port = 7790};
+    struct strv argv = STRV_INIT, vars = STRV_INIT;
+    struct kiln_diag d = {0};
+
+    ASSERT_TRUE(toolkit_launcher_supported(toolkit_launcher(hps)));
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
+    char *got = joined(argv.items);
+    ASSERT_STR_EQ(got, "/usr/bin/python3 -m torch.distributed.run --nnodes 2 "
+                       "--nproc_per_node 2 --master_addr algo-2 "
+                       "--master_port 7790 --node_rank 1 train.py --epochs 3");
+    mem_free(got);
+    ASSERT_STR_EQ(env_get(&vars, "SM_DISTRIBUTION_HOSTS"),
+                  "[\"algo-2\",\"algo-3\"]");
+    ASSERT_STR_EQ(env_get(&vars, "SM_DISTRIBUTION_INSTANCE_GROUPS"),
+                  "[\"gpu\"]");
+    ASSERT_STR_EQ(env_get(&vars, "MASTER_ADDR"), "algo-2");
+    ASSERT_STR_EQ(env_get(&vars, "MASTER_PORT"), "7790");
+    ASSERT_STR_EQ(env_get(&vars, "PET_REDIRECTS"), "9:0");
+    json_t *te = json_loads(env_get(&vars, "SM_TRAINING_ENV"), 0, NULL);
+    ASSERT_STR_EQ(json_string_value(json_object_get(te, "master_hostname")),
+                  "algo-2");
+    ASSERT_TRUE(json_is_false(json_object_get(te, "is_master")));
+    json_decref(te);
+    strv_release(&argv);
+    strv_release(&vars);
+
+    /* algo-1, of the other group, runs the entry point itself. */
+    json_object_set_new(res, "current_host", json_string("algo-1"));
+    json_object_set_new(res, "current_group_name", json_string("data"));
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
+    got = joined(argv.items);
+    ASSERT_STR_EQ(got, "/usr/bin/python3 train.py --epochs 3");
+    mem_free(got);
+    strv_release(&argv);
+    strv_release(&vars);
+
+    /* torchrun runs Python files, and a count of processes. */
+    json_object_set_new(res, "current_host", json_string("algo-2"));
+    json_object_set_new(res, "current_group_name", json_string("gpu"));
+    json_object_set_new(hps, "sagemaker_program", json_string("\"run.sh\""));
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), KILN_EINVAL);
+    ASSERT_CONTAINS(d.msg, "torch_distributed");
+    strv_release(&argv);
+    strv_release(&vars);
+    json_object_set_new(hps, "sagemaker_program", json_string("\"t.py\""));
+    json_object_set_new(hps, "sagemaker_mpi_num_of_processes_per_host",
+                        json_string("0"));
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), KILN_EINVAL);
+    ASSERT_CONTAINS(d.msg, "sagemaker_mpi_num_of_processes_per_host");
+    strv_release(&argv);
+    strv_release(&vars);
+    json_decref(hps);
+    json_decref(res);
+    json_decref(inputs);
+}
+
+static void test_toolkit_error_lines(void)
+{
+    static const char *const yes[] = {
+        "ValueError: bad shape",
+        "  RuntimeError: rank 1 lost its shard",
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:",
+        "Exception: plain",
+        "my.pkg.CustomException: x",
+    };
+    static const char *const no[] = {
+        "Error: 0.25",
+        "train:error=0.25;",
+        "Traceback (most recent call last):",
+        "  File \"train.py\", line 3, in <module>",
+        "UserWarning: deprecated",
+        "valueError: lower case",
+        "============================================================",
+        "RuntimeError",
+        "",
+    };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(yes); i++)
+        ASSERT_TRUE(toolkit_error_line(yes[i], strlen(yes[i])));
+    for (size_t i = 0; i < KILN_ARRAY_LEN(no); i++)
+        ASSERT_TRUE(!toolkit_error_line(no[i], strlen(no[i])));
+}
+
 static const struct test tests[] = {
     {"mpirun argv: one host", test_one_host},
     {"mpirun argv: four ranks oversubscribed", test_four_ranks_oversubscribed},
@@ -486,6 +594,9 @@ static const struct test tests[] = {
     {"distributed launchers are named", test_toolkit_launcher},
     {"script mode: Python's str() of hyper-parameters", test_python_str},
     {"script mode: command line and SM_* environment", test_toolkit_command},
+    {"script mode: torchrun for torch_distributed", test_toolkit_torchrun},
+    {"script mode: the lines of the toolkit's ErrorMessage",
+     test_toolkit_error_lines},
 };
 
 HARNESS_MAIN(tests)
