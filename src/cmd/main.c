@@ -6,6 +6,7 @@
 
 #include "base/mem.h"
 #include "cmd/cmd.h"
+#include "jobs/rsh.h"
 
 static int cmd_version(int argc, char **argv)
 {
@@ -17,6 +18,25 @@ static int cmd_version(int argc, char **argv)
 
 static int cmd_help(int argc, char **argv);
 
+/* mpirun's remote shell inside a job's sandboxes (jobs/rsh.h). */
+static int cmd_rsh(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: kiln rsh HOST COMMAND...\n");
+        return 255;
+    }
+    return rsh_client(RSH_TOKEN_FILE, argv[0], argc - 1, argv + 1);
+}
+
+static int cmd_rshd(int argc, char **argv)
+{
+    if (argc != 1) {
+        fprintf(stderr, "usage: kiln rshd HOST\n");
+        return 2;
+    }
+    return rsh_server(RSH_TOKEN_FILE, argv[0]);
+}
+
 static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -25,6 +45,8 @@ static const struct {
     {"server", cmd_server, "run the API server (S3, SageMaker, STS)"},
     {"algo", cmd_algo, "run a built-in algorithm: kiln algo NAME train|serve"},
     {"admin", cmd_admin, "manage keys and configuration"},
+    {"rsh", cmd_rsh, "inside an MPI job's sandbox: mpirun's remote shell"},
+    {"rshd", cmd_rshd, "inside an MPI job's sandbox: serve kiln rsh"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help"},
 };

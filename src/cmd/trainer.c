@@ -39,6 +39,7 @@
 #include "jobs/launch.h"
 #include "jobs/metrics.h"
 #include "jobs/proc.h"
+#include "jobs/rsh.h"
 #include "jobs/sandbox.h"
 #include "jobs/toolkit.h"
 #include "meta/meta.h"
@@ -94,7 +95,6 @@ struct run {
     bool script;            /* a framework estimator's entry point */
     struct image *image;    /* else a bring-your-own image, or NULL */
     struct image own_image; /* what image points to */
-    char command[1024];     /* script mode: the entry point's command */
     char hosts_file[4096];  /* script mode, images: their /etc/hosts */
     int slot;               /* and their addresses' slot, or -1 */
     int netns;              /* the network an isolated job's instances
@@ -103,7 +103,12 @@ struct run {
     json_t *synced;         /* checkpoints: rel -> "size:mtime" put last */
     double synced_at;       /* when the checkpoints were last put */
     struct buf *last;       /* script mode: each host's last line */
-    struct buf *errors;     /* and its exceptions' lines */
+    struct buf *errors;     /* and its exceptions' lines, */
+    struct buf *commands;   /* and the command it runs */
+    bool mpi;               /* script mode with the toolkit's MPI: */
+    char rsh_token[4096];   /* the job's token file, bound in */
+    bool *follows;          /* hosts running kiln rshd, */
+    size_t leader;          /* and the index of the one running mpirun */
     json_t *groups;         /* the instance groups as resourceconfig.json
                                lists them */
     int *host_group;        /* host h's group: groups[host_group[h-1]] */
@@ -1094,7 +1099,9 @@ static void pump(struct run *r, struct proc *ps, size_t n, size_t *failed,
                           .line = on_line,
                           .ctx = r,
                           .fail_together = true,
-                          .first_failure = failed};
+                          .first_failure = failed,
+                          .followers = r->follows,
+                          .leader = r->leader};
     proc_pump(ps, n, &o, why);
 }
 
@@ -1207,8 +1214,24 @@ static int script_command(struct run *r, int host, int threads,
     char **bwrap_argv = NULL, hostname[32];
     int rc;
 
+    /* MPI: kiln rsh and its token, and the CPUs' topology for hwloc. */
+    const char *const mpi_binds[] = {"ro",
+                                     r->t->exe,
+                                     RSH_KILN,
+                                     "ro",
+                                     r->rsh_token,
+                                     RSH_TOKEN_FILE,
+                                     "ro",
+                                     "/sys/devices/system",
+                                     "/sys/devices/system",
+                                     NULL};
     snprintf(hostname, sizeof(hostname), "algo-%d", host);
     rc = toolkit_command(&j, &cmd, env, &r->d);
+    if (!rc && r->mpi && r->follows) {
+        r->follows[host - 1] = strcmp(cmd.items[0], RSH_KILN) == 0;
+        if (strcmp(cmd.items[0], "mpirun") == 0)
+            r->leader = (size_t)host - 1;
+    }
     if (!rc && access(r->t->o.bwrap, X_OK) != 0)
         rc = diag_set(&r->d, KILN_EIO,
                       "InternalServerError: script mode needs bubblewrap "
@@ -1224,6 +1247,7 @@ static int script_command(struct run *r, int host, int threads,
             .hosts_file = r->hosts_file[0] ? r->hosts_file : NULL,
             .chdir = SANDBOX_ROOT "/code",
             .network = !json_is_true(isolated) || r->netns >= 0,
+            .binds = r->mpi ? mpi_binds : NULL,
             .cmd = strv_argv(&cmd),
         };
         rc = sandbox_argv(&plan, &bwrap_argv);
@@ -1239,7 +1263,9 @@ static int script_command(struct run *r, int host, int threads,
             buf_addf(&line, "%s%s", i ? " " : "", cmd.items[i]);
         log_host(r, host, "Invoking script with the following command:");
         log_host(r, host, buf_cstr(&line));
-        str_copy(r->command, buf_cstr(&line), sizeof(r->command));
+        buf_reset(&r->commands[host - 1]);
+        buf_add(&r->commands[host - 1], line.data,
+                line.len < 1024 ? line.len : 1024);
         buf_adds(&tree, "/code/requirements.txt");
         if (access(buf_cstr(&tree), F_OK) == 0)
             log_host(r, host,
@@ -1341,6 +1367,29 @@ static int image_command(struct run *r, int host, int threads,
     return rc;
 }
 
+/* The token of the job's kiln rsh, in a file only kiln's user reads,
+ * bound into the sandboxes at RSH_TOKEN_FILE. */
+static int rsh_token_file(struct run *r)
+{
+    char token[RSH_TOKEN_LEN + 1];
+    int fd = -1;
+
+    snprintf(r->rsh_token, sizeof(r->rsh_token), "%s/rsh-token",
+             buf_cstr(&r->dir));
+    if (rsh_token_new(token))
+        fd = open(r->rsh_token, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write(fd, token, RSH_TOKEN_LEN) == RSH_TOKEN_LEN;
+    if (fd >= 0)
+        close(fd);
+    explicit_bzero(token, sizeof(token));
+    if (ok)
+        return 0;
+    return diag_set(&r->d, KILN_EIO,
+                    "InternalServerError: cannot write the job's MPI token "
+                    "%s: %s",
+                    r->rsh_token, strerror(errno));
+}
+
 /* A network namespace for the instances of a network-isolated job, in
  * *fd; without one (kiln needs CAP_SYS_ADMIN to make it), each instance
  * gets its own, and the log says so. */
@@ -1374,6 +1423,8 @@ static int train_sandboxed(struct run *r, int *exit_code, const char **why)
 
     for (size_t i = 0; i < n; i++)
         proc_init(&ps[i]);
+    if (r->mpi)
+        r->follows = xcalloc(n, sizeof(*r->follows));
     /* Isolated instances still reach each other, as on SageMaker: one
      * network of their own for all. */
     if (n > 1 &&
@@ -1411,6 +1462,8 @@ static int train_sandboxed(struct run *r, int *exit_code, const char **why)
     for (size_t i = 0; i < n; i++)
         proc_release(&ps[i]);
     mem_free(ps);
+    mem_free(r->follows);
+    r->follows = NULL;
     if (r->netns >= 0)
         close(r->netns);
     r->netns = -1;
@@ -1681,6 +1734,7 @@ static void run_job(struct run *r)
     const char *launcher =
         r->script ? toolkit_launcher(json_object_get(r->doc, "HyperParameters"))
                   : NULL;
+    r->mpi = launcher && strcmp(launcher, TOOLKIT_MPI) == 0;
     if (launcher && !toolkit_launcher_supported(launcher)) {
         char reason[512];
         snprintf(reason, sizeof(reason),
@@ -1694,6 +1748,10 @@ static void run_job(struct run *r)
         return;
     }
     if ((r->script || r->image) && hosts_file(r) != 0) {
+        finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
+        return;
+    }
+    if (r->mpi && rsh_token_file(r) != 0) {
         finish(r, "Failed", "Failed", "Training job failed", r->d.msg);
         return;
     }
@@ -1776,7 +1834,7 @@ static void run_job(struct run *r)
                      buf_cstr(r->errors[r->failed_host - 1].len
                                   ? &r->errors[r->failed_host - 1]
                                   : &r->last[r->failed_host - 1]),
-                     r->command, code);
+                     buf_cstr(&r->commands[r->failed_host - 1]), code);
         else
             buf_addf(&reason, "AlgorithmError: %s, exit code: %d",
                      text.len ? buf_cstr(&text)
@@ -1843,9 +1901,11 @@ static void *job_thread(void *arg)
         plan_groups(&r);
         r.last = xcalloc((size_t)r.hosts, sizeof(*r.last));
         r.errors = xcalloc((size_t)r.hosts, sizeof(*r.errors));
+        r.commands = xcalloc((size_t)r.hosts, sizeof(*r.commands));
         for (int h = 0; h < r.hosts; h++) {
             buf_init(&r.last[h], 4096);
             buf_init(&r.errors[h], 4096);
+            buf_init(&r.commands[h], 4096);
         }
         r.metrics = json_object();
         r.defs = metric_set_new();
@@ -1876,9 +1936,11 @@ static void *job_thread(void *arg)
     for (int h = 0; r.last && h < r.hosts; h++) {
         buf_release(&r.last[h]);
         buf_release(&r.errors[h]);
+        buf_release(&r.commands[h]);
     }
     mem_free(r.last);
     mem_free(r.errors);
+    mem_free(r.commands);
     json_decref(r.groups);
     mem_free(r.host_group);
     sandbox_slot_give(r.slot);

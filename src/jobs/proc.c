@@ -186,6 +186,7 @@ void proc_pump(struct proc *ps, size_t n, const struct proc_pump *o,
     struct pollfd *pfd = xcalloc(n, sizeof(*pfd));
     size_t open_fds = n, failed = n;
     double term_at = 0;
+    double led_at = 0; /* when the leader ended */
     char chunk[65536];
 
     for (size_t i = 0; i < n; i++) {
@@ -205,7 +206,16 @@ void proc_pump(struct proc *ps, size_t n, const struct proc_pump *o,
                 continue;
             if (o->fail_together && st != 0 && failed == n)
                 failed = i;
+            if (o->followers && i == o->leader && st == 0 && led_at == 0) {
+                led_at = now;
+                for (size_t f = 0; f < n; f++)
+                    if (o->followers[f])
+                        proc_signal(&ps[f], SIGTERM);
+            }
         }
+        for (size_t f = 0; led_at > 0 && now - led_at > o->grace && f < n; f++)
+            if (o->followers[f])
+                proc_signal(&ps[f], SIGKILL);
         if (!*why)
             *why = o->check(o->ctx);
         if ((*why || failed < n) && term_at == 0) {

@@ -55,6 +55,9 @@ int proc_wait(struct proc *p, bool nohang, int *status);
  * exit_status set). With fail_together, the first child to exit with a
  * non-zero status stops the others the same way, and its index goes to
  * *first_failure (else n), as the instances of one job fail together.
+ * With followers, the child `leader` exiting 0 stops those children i
+ * with followers[i] the same way (MPI workers, which serve the leader
+ * until it is done).
  */
 struct proc_pump {
     size_t max_line;
@@ -64,6 +67,8 @@ struct proc_pump {
     void *ctx;
     bool fail_together;
     size_t *first_failure; /* with fail_together, or NULL */
+    const bool *followers; /* n flags, or NULL */
+    size_t leader;
 };
 
 /* Reads the n children's output until EOF on every one (each has exited

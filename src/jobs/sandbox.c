@@ -27,7 +27,7 @@ static const char *const etc_files[] = {
     "/etc/alternatives",  "/etc/passwd",     "/etc/group",
     "/etc/nsswitch.conf", "/etc/hosts",      "/etc/resolv.conf",
     "/etc/localtime",     "/etc/ssl",        "/etc/mime.types",
-    "/etc/python3",       "/etc/python3.11"};
+    "/etc/python3",       "/etc/python3.11", "/etc/openmpi"};
 
 /* The top-level directories that are /usr's on a merged-/usr system and
  * real directories on an older one: bound either way. */

@@ -13,6 +13,7 @@
 #include "base/fsx.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "jobs/rsh.h"
 #include "jobs/sandbox.h"
 
 #define VALUE_MAX (1 << 20)
@@ -82,13 +83,20 @@ const char *toolkit_launcher(json_t *hyperparameters)
 
 bool toolkit_launcher_supported(const char *launcher)
 {
-    return launcher && strcmp(launcher, TOOLKIT_TORCHRUN) == 0;
+    return launcher && (strcmp(launcher, TOOLKIT_TORCHRUN) == 0 ||
+                        strcmp(launcher, TOOLKIT_MPI) == 0);
 }
 
 bool toolkit_error_line(const char *line, size_t len)
 {
     size_t i = 0, part = 0;
 
+    /* mpirun --tag-output's "[1,0]<stderr>:" */
+    if (len && line[0] == '[') {
+        const char *tag = memchr(line, '>', len < 64 ? len : 64);
+        if (tag && (size_t)(tag - line) + 1 < len && tag[1] == ':')
+            i = (size_t)(tag - line) + 2;
+    }
     while (i < len && (line[i] == ' ' || line[i] == '\t'))
         i++;
     for (part = i; i < len && line[i] != ':'; i++) {
@@ -441,6 +449,166 @@ static int torchrun(const struct toolkit_job *j, json_t *fw, json_t *hosts,
     return 0;
 }
 
+/* The toolkit's options of NCCL_DEBUG in sagemaker_mpi_custom_mpi_options
+ * (its default INFO, or --NCCL_DEBUG X), and the others in order. */
+static void custom_mpi_options(json_t *fw, struct strv *out, char *nccl,
+                               size_t size)
+{
+    const char *s = json_string_value(
+        json_object_get(fw, "sagemaker_mpi_custom_mpi_options"));
+    struct strv words = STRV_INIT;
+
+    str_copy(nccl, "INFO", size);
+    while (s && *s) {
+        size_t n = strcspn(s, " \t\n");
+        if (n)
+            strv_addf(&words, "%.*s", (int)n, s);
+        s += n;
+        s += strspn(s, " \t\n");
+    }
+    for (size_t i = 0; i < words.n; i++) {
+        if (strcmp(words.items[i], "--NCCL_DEBUG") == 0 && i + 1 < words.n)
+            str_copy(nccl, words.items[++i], size);
+        else if (str_starts(words.items[i], "--NCCL_DEBUG="))
+            str_copy(nccl, words.items[i] + 13, size);
+        else
+            strv_add(out, words.items[i]);
+    }
+    strv_release(&words);
+}
+
+/*
+ * The MPI runner's command, as the toolkit's MasterRunner makes it on the
+ * first host of the distribution (its SSH replaced by kiln rsh, its
+ * network interface the loopback device, no binding to cores the
+ * instances share), and on the others the stand-in for their sshd.
+ */
+static int mpirun(json_t *fw, json_t *hosts, const char *host,
+                  const struct strv *env, struct strv *argv, bool *worker,
+                  struct kiln_diag *d)
+{
+    int per_host = processes_per_host(fw);
+    size_t n = json_array_size(hosts);
+    const char *master = json_string_value(json_array_get(hosts, 0));
+    json_t *np = json_object_get(fw, "sagemaker_mpi_num_processes");
+    struct buf list = BUF_INIT(1 << 20);
+    struct strv custom = STRV_INIT;
+    char nccl[64];
+
+    if (!per_host)
+        return diag_set(d, KILN_EINVAL,
+                        "ClientError: sagemaker_mpi_num_of_processes_per_host "
+                        "must be a whole number from 1 to 1024");
+    if (np && (!json_is_integer(np) || json_integer_value(np) < 1 ||
+               json_integer_value(np) > (json_int_t)(n * (size_t)per_host)))
+        return diag_set(d, KILN_EINVAL,
+                        "ClientError: sagemaker_mpi_num_processes must be a "
+                        "whole number from 1 to the hosts' processes (%zu)",
+                        n * (size_t)per_host);
+    *worker = !host || !master || strcmp(host, master) != 0;
+    if (*worker) {
+        strv_addv(argv, (const char *const[]){RSH_KILN, "rshd",
+                                              host ? host : "", NULL});
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        buf_addf(&list, "%s%s", i ? "," : "",
+                 json_string_value(json_array_get(hosts, i)));
+        if (per_host > 1)
+            buf_addf(&list, ":%d", per_host);
+    }
+    custom_mpi_options(fw, &custom, nccl, sizeof(nccl));
+    strv_addv(argv, (const char *const[]){"mpirun", "--host", buf_cstr(&list),
+                                          "-np", NULL});
+    strv_addf(argv, "%" JSON_INTEGER_FORMAT,
+              np ? json_integer_value(np) : (json_int_t)(n * (size_t)per_host));
+    strv_addv(argv, (const char *const[]){"--allow-run-as-root",
+                                          "--display-map",
+                                          "--tag-output",
+                                          "-mca",
+                                          "btl_tcp_if_include",
+                                          "lo",
+                                          "-mca",
+                                          "oob_tcp_if_include",
+                                          "lo",
+                                          "-mca",
+                                          "plm_rsh_no_tree_spawn",
+                                          "1",
+                                          "-mca",
+                                          "plm_rsh_agent",
+                                          RSH_KILN " rsh",
+                                          "-bind-to",
+                                          "none",
+                                          "-map-by",
+                                          "slot",
+                                          "-mca",
+                                          "pml",
+                                          "ob1",
+                                          "-mca",
+                                          "btl",
+                                          "^openib",
+                                          "-mca",
+                                          "orte_abort_on_non_zero_status",
+                                          "1",
+                                          "-x",
+                                          "NCCL_MIN_NRINGS=4",
+                                          "-x",
+                                          "NCCL_SOCKET_IFNAME=lo",
+                                          "-x",
+                                          NULL});
+    strv_addf(argv, "NCCL_DEBUG=%s", nccl);
+    strv_addv(argv, (const char *const[]){"-x", "PATH", NULL});
+    strv_addv(argv, strv_argv(&custom));
+    for (size_t i = 0; i < env->n; i++) {
+        if (!str_starts(env->items[i], "SM_"))
+            continue;
+        strv_add(argv, "-x");
+        strv_addf(argv, "%.*s", (int)strcspn(env->items[i], "="),
+                  env->items[i]);
+    }
+    buf_release(&list);
+    strv_release(&custom);
+    return 0;
+}
+
+/* The command of this host: a launcher's when the host is one of the
+ * distribution's (dist_hosts not NULL) and one is asked for, else the
+ * entry point's. */
+static int entry_command(const struct toolkit_job *j, json_t *fw,
+                         json_t *dist_hosts, const char *host,
+                         const char *program, const struct strv *user_args,
+                         struct strv *env, struct strv *argv,
+                         struct kiln_diag *d)
+{
+    const char *launcher = dist_hosts ? toolkit_launcher(fw) : NULL;
+    bool mpi = launcher && strcmp(launcher, TOOLKIT_MPI) == 0, worker = false;
+    int rc = 0;
+
+    if (launcher && strcmp(launcher, TOOLKIT_TORCHRUN) == 0) {
+        rc = torchrun(j, fw, dist_hosts, host, program, argv, env, d);
+        strv_addv(argv, strv_argv(user_args));
+        return rc;
+    }
+    if (mpi) {
+        rc = mpirun(fw, dist_hosts, host, env, argv, &worker, d);
+        if (rc || worker)
+            return rc;
+    }
+    if (str_ends(program, ".py")) {
+        strv_add(argv, j->python);
+        if (mpi) /* uncaught exceptions abort every rank */
+            strv_addv(argv, (const char *const[]){"-m", "mpi4py", NULL});
+        strv_add(argv, program);
+    } else if (str_ends(program, ".sh")) {
+        strv_add(argv, "/bin/sh");
+        strv_add(argv, program);
+    } else {
+        strv_addf(argv, "./%s", program);
+    }
+    strv_addv(argv, strv_argv(user_args));
+    return 0;
+}
+
 int toolkit_command(const struct toolkit_job *j, struct strv *argv,
                     struct strv *env, struct kiln_diag *d)
 {
@@ -530,19 +698,6 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
     json_t *master = json_array_size(dist_hosts) ? json_array_get(dist_hosts, 0)
                                                  : json_array_get(hosts, 0);
 
-    if (toolkit_launcher_supported(toolkit_launcher(fw)) &&
-        has(dist_groups, group)) {
-        rc = torchrun(j, fw, dist_hosts, host, program, argv, env, d);
-    } else if (str_ends(program, ".py")) {
-        strv_add(argv, j->python);
-        strv_add(argv, program);
-    } else if (str_ends(program, ".sh")) {
-        strv_add(argv, "/bin/sh");
-        strv_add(argv, program);
-    } else {
-        strv_addf(argv, "./%s", program);
-    }
-    strv_addv(argv, strv_argv(&user_args));
     set_env(env, te, "additional_framework_parameters", json_incref(fw));
     set_env(env, te, "channel_input_dirs", json_incref(channels));
     set_env(env, te, "channels", json_incref(names));
@@ -598,6 +753,8 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
     }
     json_decref(groups);
     json_decref(groups_dict);
+    rc = entry_command(j, fw, has(dist_groups, group) ? dist_hosts : NULL, host,
+                       program, &user_args, env, argv, d);
     json_decref(group);
     json_decref(dist_groups);
     json_decref(dist_hosts);

@@ -48,8 +48,11 @@ const char *toolkit_launcher(json_t *hyperparameters);
 
 /* The launchers toolkit_command starts: TOOLKIT_TORCHRUN (torchrun on
  * every host of the distribution's instance groups, as the toolkit's
- * TorchDistributedRunner does). */
+ * TorchDistributedRunner does) and TOOLKIT_MPI (mpirun on the first of
+ * them, `kiln rshd` on the others, as its MPI MasterRunner and
+ * WorkerRunner do with sshd; see rsh.h). */
 #define TOOLKIT_TORCHRUN "sagemaker_torch_distributed_enabled"
+#define TOOLKIT_MPI      "sagemaker_mpi_enabled"
 bool toolkit_launcher_supported(const char *launcher);
 
 /*
@@ -67,9 +70,13 @@ char *toolkit_param(json_t *hyperparameters, const char *name);
  * torch.distributed.run --nnodes N --nproc_per_node P --master_addr
  * <first distribution host> --master_port <port> --node_rank <i>
  * <entry point> <args>`, P being sagemaker_mpi_num_of_processes_per_host
- * or 1 (no GPUs). KILN_EINVAL with a ClientError message when the entry
- * point is not a plain relative file name, or not a Python file for
- * torchrun.
+ * or 1 (no GPUs); or for MPI, on the first host `mpirun --host
+ * algo-1[:P],... -np <sagemaker_mpi_num_processes or hosts x P> <the
+ * toolkit's options> -mca plm_rsh_agent "RSH_KILN rsh" -x SM_... python
+ * -m mpi4py <entry point> <args>`, on the others `RSH_KILN rshd <host>`.
+ * KILN_EINVAL with a ClientError message when the entry point is not a
+ * plain relative file name, not a Python file for torchrun, or the
+ * process counts are not whole numbers in range.
  */
 int toolkit_command(const struct toolkit_job *j, struct strv *argv,
                     struct strv *env, struct kiln_diag *d);
@@ -78,8 +85,8 @@ int toolkit_command(const struct toolkit_job *j, struct strv *argv,
  * True when a line of the entry point's output reports a Python exception
  * ("ValueError: ...", "torch.distributed....ChildFailedError:"): a dotted
  * name whose last part ends in "Error" or is or ends in "Exception",
- * then a colon, at the line's start. The toolkit's ErrorMessage is made of
- * such lines.
+ * then a colon, at the line's start (after mpirun's tag, if any). The
+ * toolkit's ErrorMessage is made of such lines.
  */
 bool toolkit_error_line(const char *line, size_t len);
 

@@ -522,6 +522,96 @@ def test_distribution_launchers_are_refused_by_name(server, iris):
     assert "sagemaker_parameter_server_enabled" in d["FailureReason"]
 
 
+MPI_PY = r'''
+import json, os, socket, sys
+from mpi4py import MPI
+
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+if rank == int(os.environ.get("FAIL_RANK", "-1")):
+    raise RuntimeError("rank %d lost its shard" % rank)
+total = comm.allreduce(rank + 1, op=MPI.SUM)
+names = comm.allgather(socket.gethostname())
+with open(os.path.join("/opt/ml/output/data", "rank-%d.json" % rank), "w") as f:
+    json.dump({"rank": rank, "size": size, "sum": total, "names": names,
+               "args": sys.argv[1:], "sm_hosts": json.loads(os.environ["SM_HOSTS"])}, f)
+if rank == 0:
+    open(os.path.join("/opt/ml/model", "sum.txt"), "w").write(str(total))
+print("rank %d of %d: sum %d" % (rank, size, total), flush=True)
+'''
+
+
+def mpi4py_missing():
+    try:
+        import mpi4py  # noqa: F401
+        return None
+    except ImportError:
+        return "python3-mpi4py is not installed"
+
+
+def mpi_job(server, job, instances, per_host, isolated=False, **env):
+    sm = client(server, "sagemaker")
+    submit = upload_source(server, job, {"train.py": MPI_PY})
+    # What distribution={"mpi": {"enabled": True, "processes_per_host": 2,
+    # "custom_mpi_options": "--NCCL_DEBUG WARN"}} sends.
+    body = sdk_body(job, submit, hps={
+        "epochs": 2, "sagemaker_mpi_enabled": True,
+        "sagemaker_mpi_num_of_processes_per_host": per_host,
+        "sagemaker_mpi_custom_mpi_options": "--NCCL_DEBUG WARN -mca btl_tcp_links 1"})
+    body["ResourceConfig"]["InstanceCount"] = instances
+    body["Environment"] = env
+    body["EnableNetworkIsolation"] = isolated
+    sm.create_training_job(**body)
+    return wait(sm, job)
+
+
+@pytest.mark.skipif(mpi4py_missing() is not None, reason=str(mpi4py_missing()))
+@pytest.mark.parametrize("isolated", [False, True])
+def test_mpi_distribution_runs_mpirun_across_instances(server, iris, isolated):
+    """distribution={"mpi": ...}: algo-1 runs the toolkit's mpirun, whose
+    ranks on algo-2 start through kiln rsh, the stand-in for the SSH
+    between SageMaker's containers; 2 instances x 2 processes are one
+    MPI_COMM_WORLD of 4, and the job completes when mpirun does."""
+    job = "mpi-two-hosts-isolated" if isolated else "mpi-two-hosts"
+    d = mpi_job(server, job, 2, 2, isolated)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    out = tar_members(server, f"{job}/output/output.tar.gz")
+    ranks = [json.loads(out[f"rank-{r}.json"]) for r in range(4)]
+    for seen in ranks:
+        assert seen["size"] == 4 and seen["sum"] == 10
+        assert seen["names"] == ["algo-1", "algo-1", "algo-2", "algo-2"]
+        assert seen["args"] == ["--epochs", "2"]
+        assert seen["sm_hosts"] == ["algo-1", "algo-2"]
+    assert tar_members(server, f"{job}/output/model.tar.gz") == {"sum.txt": b"10"}
+    streams = host_logs(server, TRAINING_LOGS, job)
+    command = streams["algo-1"][1].split()
+    assert command[:5] == ["mpirun", "--host", "algo-1:2,algo-2:2", "-np", "4"]
+    assert "NCCL_DEBUG=WARN" in command and "btl_tcp_links" in command
+    assert command[-5:] == ["-m", "mpi4py", "train.py", "--epochs", "2"]
+    assert streams["algo-2"][1].split()[1:] == ["rshd", "algo-2"]
+    # Every rank's output reaches mpirun's log, tagged with its rank.
+    text = "\n".join(streams["algo-1"])
+    assert all(f"[1,{r}]<stdout>:rank {r} of 4: sum 10" in text for r in range(4))
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "rshd" not in ps and "orted" not in ps
+
+
+@pytest.mark.skipif(mpi4py_missing() is not None, reason=str(mpi4py_missing()))
+def test_mpi_rank_failure_fails_the_job(server, iris):
+    """A rank that raises on algo-2 aborts mpirun (mpi4py and
+    orte_abort_on_non_zero_status), and the job fails with that rank's
+    error; nothing of the job keeps running."""
+    job = "mpi-rank-fails"
+    started = time.time()
+    d = mpi_job(server, job, 2, 1, FAIL_RANK="1")
+    assert time.time() - started < 300
+    assert d["TrainingJobStatus"] == "Failed"
+    assert "RuntimeError: rank 1 lost its shard" in d["FailureReason"], d["FailureReason"]
+    assert d["FailureReason"].count("Command \"mpirun --host algo-1,algo-2") == 1
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "rshd" not in ps and "orted" not in ps and "mpi4py" not in ps
+
+
 TORCH_PY = r'''
 import json, os, socket, sys
 import torch
@@ -600,14 +690,20 @@ def test_torch_distributed_runs_torchrun_on_every_instance(server, iris):
 
 @pytest.mark.skipif(torch_missing() is not None, reason=str(torch_missing()))
 def test_torch_distributed_rank_failure_fails_the_job(server, iris):
-    """A rank that raises on algo-2 fails torchrun there, and the job with
-    the rank's error; algo-1's ranks, left waiting in all_reduce, are stopped."""
+    """A rank that raises on algo-2 fails torchrun there; algo-1's rank,
+    whose all_reduce loses its peer, fails too, and the job fails with the
+    error of the instance that ended first (which one is a race, as on
+    SageMaker), the raising rank's in algo-2's log."""
     job = "torchrun-rank-fails"
     started = time.time()
     d = torch_job(server, job, 2, 1, FAIL_RANK="1")
     assert time.time() - started < 300
     assert d["TrainingJobStatus"] == "Failed"
-    assert "rank 1 lost its shard" in d["FailureReason"], d["FailureReason"]
+    reason = d["FailureReason"]
+    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:"), reason
+    assert "RuntimeError: " in reason and "torch.distributed.run" in reason
+    logs = host_logs(server, TRAINING_LOGS, job)
+    assert "RuntimeError: rank 1 lost its shard" in logs["algo-2"]
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "torch.distributed.run" not in ps
 

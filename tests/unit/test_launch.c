@@ -4,8 +4,10 @@
  * mode's bubblewrap argv, entry-point command line and SM_* environment.
  */
 #include "base/buf.h"
+#include "base/str.h"
 #include "harness.h"
 #include "jobs/launch.h"
+#include "jobs/rsh.h"
 #include "jobs/sandbox.h"
 #include "jobs/toolkit.h"
 
@@ -237,6 +239,7 @@ static void test_sandbox_argv(void)
              "--ro-bind-try /etc/mime.types /etc/mime.types "
              "--ro-bind-try /etc/python3 /etc/python3 "
              "--ro-bind-try /etc/python3.11 /etc/python3.11 "
+             "--ro-bind-try /etc/openmpi /etc/openmpi "
              "--proc /proc --dev /dev --tmpfs /tmp "
              "--bind /d/jobs/a/j/algo-1 /opt/ml "
              "--ro-bind /d/jobs/a/j/algo-1/input /opt/ml/input "
@@ -276,6 +279,7 @@ static void test_sandbox_argv(void)
     p.rootfs = NULL;
     sandbox_line(&p, &got);
     ASSERT_CONTAINS(got, "--ro-bind-try /etc/python3.11 /etc/python3.11 "
+                         "--ro-bind-try /etc/openmpi /etc/openmpi "
                          "--ro-bind /d/jobs/a/j/hosts /etc/hosts --proc");
     mem_free(got);
     p.cmd = NULL;
@@ -553,6 +557,118 @@ static void test_toolkit_torchrun(void)
     json_decref(inputs);
 }
 
+/* MPI: the toolkit's mpirun on the first host, kiln rshd on the others. */
+static void test_toolkit_mpirun(void)
+{
+    json_t *hps =
+        json_loads("{\"sagemaker_program\": \"\\\"train.py\\\"\","
+                   " \"sagemaker_mpi_enabled\": \"true\","
+                   " \"sagemaker_mpi_num_of_processes_per_host\": \"2\","
+                   " \"sagemaker_mpi_custom_mpi_options\": "
+                   "\"\\\"--NCCL_DEBUG WARN -x A=1\\\"\", \"lr\": \"0.1\"}",
+                   0, NULL);
+    json_t *res = json_loads(
+        "{\"current_host\": \"algo-1\", \"hosts\": [\"algo-1\", \"algo-2\"],"
+        " \"current_group_name\": \"homogeneousCluster\","
+        " \"instance_groups\": [{\"instance_group_name\": "
+        "\"homogeneousCluster\", \"hosts\": [\"algo-1\", \"algo-2\"]}]}",
+        0, NULL);
+    json_t *inputs = json_object();
+    struct toolkit_job j = {.hyperparameters = hps,
+                            .resource_config = res,
+                            .input_data_config = inputs,
+                            .job_name = "job-1",
+                            .python = "/usr/bin/python3",
+                            .cpus = 1};
+    struct strv argv = STRV_INIT, vars = STRV_INIT;
+    struct kiln_diag d = {0};
+
+    ASSERT_TRUE(toolkit_launcher_supported(toolkit_launcher(hps)));
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
+    char *got = joined(argv.items);
+    ASSERT_TRUE(str_starts(
+        got, "mpirun --host algo-1:2,algo-2:2 -np 4 --allow-run-as-root "
+             "--display-map --tag-output -mca btl_tcp_if_include lo -mca "
+             "oob_tcp_if_include lo -mca plm_rsh_no_tree_spawn 1 -mca "
+             "plm_rsh_agent /kiln/kiln rsh "));
+    ASSERT_CONTAINS(got, " -x NCCL_DEBUG=WARN -x PATH -x A=1 -x SM_");
+    ASSERT_CONTAINS(got, " -x SM_HOSTS ");
+    ASSERT_TRUE(str_ends(got, " /usr/bin/python3 -m mpi4py train.py --lr 0.1"));
+    mem_free(got);
+    strv_release(&argv);
+    strv_release(&vars);
+
+    /* The other hosts serve mpirun's remote shell. */
+    json_object_set_new(res, "current_host", json_string("algo-2"));
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
+    got = joined(argv.items);
+    ASSERT_STR_EQ(got, "/kiln/kiln rshd algo-2");
+    mem_free(got);
+    strv_release(&argv);
+    strv_release(&vars);
+
+    /* A count of processes beyond the hosts' slots is refused. */
+    json_object_set_new(res, "current_host", json_string("algo-1"));
+    json_object_set_new(hps, "sagemaker_mpi_num_processes", json_string("5"));
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), KILN_EINVAL);
+    ASSERT_CONTAINS(d.msg, "sagemaker_mpi_num_processes");
+    strv_release(&argv);
+    strv_release(&vars);
+    json_object_set_new(hps, "sagemaker_mpi_num_processes", json_string("3"));
+    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
+    ASSERT_STR_EQ(argv.items[4], "3");
+    strv_release(&argv);
+    strv_release(&vars);
+    json_decref(hps);
+    json_decref(res);
+    json_decref(inputs);
+}
+
+/* kiln rsh's request: whole, in pieces, and every way it can be wrong. */
+static void test_rsh_request(void)
+{
+    char token[RSH_TOKEN_LEN + 1], other[RSH_TOKEN_LEN + 1], *line;
+    char w0[] = "orted", w1[] = "-mca", w2[] = "ess", w3[] = "\"env\"";
+    char *words[] = {w0, w1, w2, w3};
+    struct buf req = BUF_INIT(1 << 20);
+
+    ASSERT_TRUE(rsh_token_new(token) && rsh_token_new(other));
+    ASSERT_EQ(strlen(token), RSH_TOKEN_LEN);
+    ASSERT_TRUE(strcmp(token, other) != 0);
+    rsh_request(token, 4, words, &req);
+    for (size_t n = 0; n < req.len; n++) {
+        ASSERT_EQ(rsh_parse(req.data, n, token, &line), 0);
+        ASSERT_TRUE(line == NULL);
+    }
+    ASSERT_EQ(rsh_parse(req.data, req.len, token, &line), 1);
+    ASSERT_STR_EQ(line, "orted -mca ess \"env\"");
+    mem_free(line);
+    ASSERT_EQ(rsh_parse(req.data, req.len, other, &line), -1);
+    buf_addc(&req, 'x');
+    ASSERT_EQ(rsh_parse(req.data, req.len, token, &line), -1);
+    static const char *const bad[] = {
+        "SSH-2.0-OpenSSH\r\n",
+        "KILN-RSH 2 ",
+        "KILN-RSH 1 short 3\nabc",
+    };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(bad); i++)
+        ASSERT_EQ(rsh_parse(bad[i], strlen(bad[i]), token, &line), -1);
+    /* Lengths that are zero, negative, too long or not a number, and a
+     * NUL inside the command. */
+    static const char *const tails[] = {" 0\n", " -1\nx", " 99999999\nx",
+                                        " 3x\nabc", " 3\na\0c"};
+    for (size_t i = 0; i < KILN_ARRAY_LEN(tails); i++) {
+        buf_reset(&req);
+        buf_addf(&req, "KILN-RSH 1 %s", token);
+        if (i == 4)
+            buf_add(&req, tails[i], 6);
+        else
+            buf_adds(&req, tails[i]);
+        ASSERT_EQ(rsh_parse(req.data, req.len, token, &line), -1);
+    }
+    buf_release(&req);
+}
+
 static void test_toolkit_error_lines(void)
 {
     static const char *const yes[] = {
@@ -561,6 +677,7 @@ static void test_toolkit_error_lines(void)
         "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:",
         "Exception: plain",
         "my.pkg.CustomException: x",
+        "[1,1]<stderr>:RuntimeError: rank 1 lost its shard",
     };
     static const char *const no[] = {
         "Error: 0.25",
@@ -571,6 +688,7 @@ static void test_toolkit_error_lines(void)
         "valueError: lower case",
         "============================================================",
         "RuntimeError",
+        "[1,0]<stderr>:[hwloc/linux] failed to find sysfs cpu topology",
         "",
     };
     for (size_t i = 0; i < KILN_ARRAY_LEN(yes); i++)
@@ -595,6 +713,8 @@ static const struct test tests[] = {
     {"script mode: Python's str() of hyper-parameters", test_python_str},
     {"script mode: command line and SM_* environment", test_toolkit_command},
     {"script mode: torchrun for torch_distributed", test_toolkit_torchrun},
+    {"script mode: mpirun and kiln rshd for mpi", test_toolkit_mpirun},
+    {"kiln rsh: the request and its refusals", test_rsh_request},
     {"script mode: the lines of the toolkit's ErrorMessage",
      test_toolkit_error_lines},
 };
