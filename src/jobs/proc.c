@@ -26,6 +26,7 @@ void proc_init(struct proc *p)
     p->mem_limit = 0;
     p->exit_status = -1;
     p->netns_fd = -1;
+    p->excused = false;
 }
 
 int proc_start(struct proc *p, const char *const *argv, const char *const *envp,
@@ -132,7 +133,9 @@ int proc_wait(struct proc *p, bool nohang, int *status)
     if (r < 0)
         return KILN_EIO;
     p->pid = 0;
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    *status = p->excused      ? 0
+              : WIFEXITED(st) ? WEXITSTATUS(st)
+                              : 128 + WTERMSIG(st);
     p->exit_status = *status;
     return 0;
 }
@@ -208,9 +211,12 @@ void proc_pump(struct proc *ps, size_t n, const struct proc_pump *o,
                 failed = i;
             if (o->followers && i == o->leader && st == 0 && led_at == 0) {
                 led_at = now;
-                for (size_t f = 0; f < n; f++)
-                    if (o->followers[f])
-                        proc_signal(&ps[f], SIGTERM);
+                for (size_t f = 0; f < n; f++) {
+                    if (!o->followers[f])
+                        continue;
+                    ps[f].excused = true;
+                    proc_signal(&ps[f], SIGTERM);
+                }
             }
         }
         for (size_t f = 0; led_at > 0 && now - led_at > o->grace && f < n; f++)

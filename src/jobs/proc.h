@@ -30,6 +30,8 @@ struct proc {
     int exit_status;    /* once reaped: what proc_wait() gave */
     int netns_fd;       /* set before start: a network namespace to run
                            in (an open nsfs descriptor), or -1 */
+    bool excused;       /* stopped because its work is done (proc_pump's
+                           followers): however it ends counts as 0 */
 };
 
 void proc_init(struct proc *p);
@@ -57,7 +59,7 @@ int proc_wait(struct proc *p, bool nohang, int *status);
  * *first_failure (else n), as the instances of one job fail together.
  * With followers, the child `leader` exiting 0 stops those children i
  * with followers[i] the same way (MPI workers, which serve the leader
- * until it is done).
+ * until it is done), and excuses them: their exit counts as 0.
  */
 struct proc_pump {
     size_t max_line;

@@ -538,6 +538,9 @@ with open(os.path.join("/opt/ml/output/data", "rank-%d.json" % rank), "w") as f:
 if rank == 0:
     open(os.path.join("/opt/ml/model", "sum.txt"), "w").write(str(total))
 print("rank %d of %d: sum %d" % (rank, size, total), flush=True)
+if os.environ.get("SLEEP"):
+    import time
+    time.sleep(600)
 '''
 
 
@@ -594,6 +597,30 @@ def test_mpi_distribution_runs_mpirun_across_instances(server, iris, isolated):
     assert all(f"[1,{r}]<stdout>:rank {r} of 4: sum 10" in text for r in range(4))
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "rshd" not in ps and "orted" not in ps
+
+
+@pytest.mark.skipif(mpi4py_missing() is not None, reason=str(mpi4py_missing()))
+def test_stop_an_mpi_job(server, iris):
+    """StopTrainingJob stops mpirun, kiln rshd and the Open MPI daemon it
+    adopted, and every rank on both instances."""
+    sm = client(server, "sagemaker")
+    job = "mpi-sleepy"
+    submit = upload_source(server, job, {"train.py": MPI_PY})
+    body = sdk_body(job, submit, hps={"sagemaker_mpi_enabled": True})
+    body["ResourceConfig"]["InstanceCount"] = 2
+    body["Environment"] = {"SLEEP": "1"}
+    sm.create_training_job(**body)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(
+            "[1,1]<stdout>:rank 1 of 2" in line
+            for line in host_logs(server, TRAINING_LOGS, job).get("algo-1", [])):
+        time.sleep(0.3)
+    assert time.time() < deadline, "the ranks never started"
+    sm.stop_training_job(TrainingJobName=job)
+    d = wait(sm, job)
+    assert d["TrainingJobStatus"] == "Stopped"
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "rshd" not in ps and "orted" not in ps and "mpi4py" not in ps
 
 
 @pytest.mark.skipif(mpi4py_missing() is not None, reason=str(mpi4py_missing()))

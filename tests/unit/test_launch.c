@@ -1,12 +1,18 @@
 /*
  * test_launch.c - the multi-instance launcher: mpirun argv golden lists,
  * ShardedByS3Key assignment, --tag-output tags and hostfile slots; script
- * mode's bubblewrap argv, entry-point command line and SM_* environment.
+ * mode's bubblewrap argv, entry-point command line and SM_* environment;
+ * the distributed launchers' commands, kiln rsh's request, and the
+ * pumping of several instances' processes.
  */
+#include <signal.h>
+
 #include "base/buf.h"
 #include "base/str.h"
+#include "base/tm.h"
 #include "harness.h"
 #include "jobs/launch.h"
+#include "jobs/proc.h"
 #include "jobs/rsh.h"
 #include "jobs/sandbox.h"
 #include "jobs/toolkit.h"
@@ -669,6 +675,79 @@ static void test_rsh_request(void)
     buf_release(&req);
 }
 
+static void no_line(void *ctx, size_t child, const char *text, size_t len)
+{
+    (void)ctx, (void)child, (void)text, (void)len;
+}
+
+static const char *no_stop(void *ctx)
+{
+    (void)ctx;
+    return NULL;
+}
+
+/* Starts `sh -c script` for each script, pumps them, returns what
+ * proc_wait_all tells. */
+static size_t pump_shells(const char *const *scripts, size_t n,
+                          const bool *followers, size_t leader, struct proc *ps)
+{
+    static const char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct proc_pump o = {.max_line = 4096,
+                          .grace = 5,
+                          .check = no_stop,
+                          .line = no_line,
+                          .fail_together = true,
+                          .followers = followers,
+                          .leader = leader};
+    const char *why = NULL;
+    size_t failed = n;
+    struct kiln_diag d = {0};
+
+    o.first_failure = &failed;
+    for (size_t i = 0; i < n; i++) {
+        const char *argv[] = {"/bin/sh", "-c", scripts[i], NULL};
+        proc_init(&ps[i]);
+        if (proc_start(&ps[i], argv, envp, "/", &d) != 0)
+            return n + 1;
+    }
+    proc_pump(ps, n, &o, &why);
+    return proc_wait_all(ps, n, failed);
+}
+
+/* Followers are stopped once their leader ends well, and their end then
+ * counts as success; the first failure stops the others. */
+static void test_pump_followers(void)
+{
+    struct proc ps[3];
+    const char *const served[] = {"sleep 0.2", "exec sleep 30",
+                                  "exec sleep 30"};
+    const bool followers[] = {false, true, true};
+    double t0 = tm_now();
+
+    ASSERT_EQ(pump_shells(served, 3, followers, 0, ps), 3);
+    ASSERT_TRUE(tm_now() - t0 < 10);
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT_EQ(ps[i].exit_status, 0);
+        proc_release(&ps[i]);
+    }
+    /* A leader that fails is the job's failure, and stops the rest. */
+    const char *const failing[] = {"sleep 0.2; exit 3", "exec sleep 30",
+                                   "exec sleep 30"};
+    t0 = tm_now();
+    ASSERT_EQ(pump_shells(failing, 3, followers, 0, ps), 0);
+    ASSERT_TRUE(tm_now() - t0 < 10);
+    ASSERT_EQ(ps[0].exit_status, 3);
+    ASSERT_EQ(ps[1].exit_status, 128 + SIGTERM);
+    for (size_t i = 0; i < 3; i++)
+        proc_release(&ps[i]);
+    /* Without followers, a child that ends well stops nobody. */
+    const char *const plain[] = {"exit 0", "sleep 0.5; exit 0"};
+    ASSERT_EQ(pump_shells(plain, 2, NULL, 0, ps), 2);
+    ASSERT_EQ(ps[1].exit_status, 0);
+    for (size_t i = 0; i < 2; i++)
+        proc_release(&ps[i]);
+}
+
 static void test_toolkit_error_lines(void)
 {
     static const char *const yes[] = {
@@ -715,6 +794,7 @@ static const struct test tests[] = {
     {"script mode: torchrun for torch_distributed", test_toolkit_torchrun},
     {"script mode: mpirun and kiln rshd for mpi", test_toolkit_mpirun},
     {"kiln rsh: the request and its refusals", test_rsh_request},
+    {"proc_pump: followers end with their leader", test_pump_followers},
     {"script mode: the lines of the toolkit's ErrorMessage",
      test_toolkit_error_lines},
 };
