@@ -26,4 +26,8 @@ void fsx_walk(const char *path,
               void (*fn)(void *ctx, const char *file, const char *rel),
               void *ctx);
 
+/* Writes all n bytes to fd (a pipe, socket or file), through short writes
+ * and EINTR; false on an error or a write of nothing. */
+bool fsx_write_all(int fd, const void *p, size_t n);
+
 #endif

@@ -337,20 +337,6 @@ static bool feeder_stopped(struct feeder *f)
     return s;
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 /* Copies `in` to fd, inflating gzip (members one after another, as
  * SageMaker's Pipe mode does for CompressionType Gzip) when z is set.
  * False when the reader went away; a damaged stream ends the object. */
@@ -360,7 +346,7 @@ static bool feed_object(int in, int fd, z_stream *z)
     ssize_t n;
     while ((n = read(in, chunk, sizeof(chunk))) > 0) {
         if (!z) {
-            if (!write_all(fd, chunk, (size_t)n))
+            if (!fsx_write_all(fd, chunk, (size_t)n))
                 return false;
             continue;
         }
@@ -373,7 +359,7 @@ static bool feed_object(int in, int fd, z_stream *z)
             int zr = inflate(z, Z_NO_FLUSH);
             if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
                 return true;
-            if (!write_all(fd, out, sizeof(out) - z->avail_out))
+            if (!fsx_write_all(fd, out, sizeof(out) - z->avail_out))
                 return false;
             if (zr == Z_STREAM_END)
                 inflateReset(z); /* the next member, if any */

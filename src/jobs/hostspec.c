@@ -29,21 +29,15 @@ struct sink {
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 {
     struct sink *s = ctx;
-    size_t len = size * n, done = 0;
+    size_t len = size * n;
     if (s->mem) {
         if (buf_add(s->mem, p, len) != 0)
             s->failed = true;
         return s->failed ? 0 : len;
     }
-    while (done < len) {
-        ssize_t w = write(s->fd, p + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            s->failed = true;
-            return 0;
-        }
-        done += (size_t)w;
+    if (!fsx_write_all(s->fd, p, len)) {
+        s->failed = true;
+        return 0;
     }
     return len;
 }

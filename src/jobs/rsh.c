@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/fsx.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/tm.h"
@@ -104,20 +105,6 @@ static int resolve(const char *host, struct addrinfo **ai)
     return getaddrinfo(host, port, &hints, ai);
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 /* ---- the client: mpirun's agent -------------------------------------- */
 
 static int connect_to(const char *host)
@@ -169,7 +156,7 @@ int rsh_client(const char *token_file, const char *host, int argc, char **argv)
         return 255;
     }
     fd = connect_to(host);
-    if (fd >= 0 && write_all(fd, req.data, req.len)) {
+    if (fd >= 0 && fsx_write_all(fd, req.data, req.len)) {
         /* The answer comes when the command ends. */
         while (got < sizeof(answer) - 1) {
             ssize_t n = read(fd, answer + got, sizeof(answer) - 1 - got);
@@ -366,7 +353,7 @@ int rsh_server(const char *token_file, const char *host)
             continue;
         char *cmd = read_request(conn, token);
         if (!cmd) {
-            (void)write_all(conn, "refused\n", 8);
+            (void)fsx_write_all(conn, "refused\n", 8);
             close(conn);
             continue;
         }
@@ -374,7 +361,7 @@ int rsh_server(const char *token_file, const char *host)
         if (st >= 0) {
             char answer[16];
             int n = snprintf(answer, sizeof(answer), "%d\n", st);
-            (void)write_all(conn, answer, (size_t)n);
+            (void)fsx_write_all(conn, answer, (size_t)n);
         }
         mem_free(cmd);
         close(conn);

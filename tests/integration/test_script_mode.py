@@ -599,6 +599,52 @@ def test_mpi_distribution_runs_mpirun_across_instances(server, iris, isolated):
     assert "rshd" not in ps and "orted" not in ps
 
 
+HETERO_MPI_PY = r'''
+import json, os, socket
+out = os.environ["SM_OUTPUT_DATA_DIR"]
+if os.environ["SM_CURRENT_INSTANCE_GROUP"] == "data":
+    env = json.loads(os.environ["SM_TRAINING_ENV"])
+    json.dump({k: env[k] for k in ("distribution_hosts", "distribution_instance_groups",
+                                   "master_hostname", "is_master")},
+              open(os.path.join(out, "data.json"), "w"))
+else:
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    names = comm.allgather(socket.gethostname())
+    json.dump({"size": comm.Get_size(), "names": names},
+              open(os.path.join(out, "rank-%d.json" % comm.Get_rank()), "w"))
+'''
+
+
+@pytest.mark.skipif(mpi4py_missing() is not None, reason=str(mpi4py_missing()))
+def test_mpi_on_one_instance_group(server, iris):
+    """distribution={"mpi": ..., "instance_groups": [dnn]} on a
+    heterogeneous cluster: mpirun spans the dnn group's hosts, from the
+    first of them; the data group's host runs the entry point itself."""
+    sm = client(server, "sagemaker")
+    job = "mpi-hetero"
+    submit = upload_source(server, job, {"train.py": HETERO_MPI_PY})
+    body = sdk_body(job, submit, hps={
+        "sagemaker_mpi_enabled": True,
+        "sagemaker_distribution_instance_groups": ["dnn"]})
+    body["ResourceConfig"] = {"VolumeSizeInGB": 30, "InstanceGroups": [
+        {"InstanceGroupName": "data", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
+        {"InstanceGroupName": "dnn", "InstanceType": "ml.m5.large", "InstanceCount": 2}]}
+    sm.create_training_job(**body)
+    d = wait(sm, job)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    out = tar_members(server, f"{job}/output/output.tar.gz")
+    assert json.loads(out["data.json"]) == {
+        "distribution_hosts": ["algo-2", "algo-3"], "distribution_instance_groups": ["dnn"],
+        "master_hostname": "algo-2", "is_master": False}
+    for r in range(2):
+        assert json.loads(out[f"rank-{r}.json"]) == {"size": 2, "names": ["algo-2", "algo-3"]}
+    streams = host_logs(server, TRAINING_LOGS, job)
+    assert streams["algo-1"][1].split()[1:] == ["train.py"]
+    assert streams["algo-2"][1].split()[:5] == ["mpirun", "--host", "algo-2,algo-3", "-np", "2"]
+    assert streams["algo-3"][1].split()[1:] == ["rshd", "algo-3"]
+
+
 @pytest.mark.skipif(mpi4py_missing() is not None, reason=str(mpi4py_missing()))
 def test_stop_an_mpi_job(server, iris):
     """StopTrainingJob stops mpirun, kiln rshd and the Open MPI daemon it

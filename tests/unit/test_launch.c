@@ -481,6 +481,21 @@ static void test_toolkit_command(void)
     json_decref(inputs);
 }
 
+/* toolkit_command's result, which must be `want`, and its command line
+ * joined (*got, mem_free; NULL when it failed). */
+static void command_line(const struct toolkit_job *j, struct kiln_diag *d,
+                         int want, char **got)
+{
+    struct strv argv = STRV_INIT, vars = STRV_INIT;
+
+    *got = NULL;
+    ASSERT_EQ(toolkit_command(j, &argv, &vars, d), want);
+    if (want == 0)
+        *got = joined(argv.items);
+    strv_release(&argv);
+    strv_release(&vars);
+}
+
 /* torchrun on a host of the distribution's instance groups: the toolkit's
  * command and environment; the other group's host runs the script. */
 static void test_toolkit_torchrun(void)
@@ -536,28 +551,21 @@ static void test_toolkit_torchrun(void)
     /* algo-1, of the other group, runs the entry point itself. */
     json_object_set_new(res, "current_host", json_string("algo-1"));
     json_object_set_new(res, "current_group_name", json_string("data"));
-    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
-    got = joined(argv.items);
+    command_line(&j, &d, 0, &got);
     ASSERT_STR_EQ(got, "/usr/bin/python3 train.py --epochs 3");
     mem_free(got);
-    strv_release(&argv);
-    strv_release(&vars);
 
     /* torchrun runs Python files, and a count of processes. */
     json_object_set_new(res, "current_host", json_string("algo-2"));
     json_object_set_new(res, "current_group_name", json_string("gpu"));
     json_object_set_new(hps, "sagemaker_program", json_string("\"run.sh\""));
-    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), KILN_EINVAL);
+    command_line(&j, &d, KILN_EINVAL, &got);
     ASSERT_CONTAINS(d.msg, "torch_distributed");
-    strv_release(&argv);
-    strv_release(&vars);
     json_object_set_new(hps, "sagemaker_program", json_string("\"t.py\""));
     json_object_set_new(hps, "sagemaker_mpi_num_of_processes_per_host",
                         json_string("0"));
-    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), KILN_EINVAL);
+    command_line(&j, &d, KILN_EINVAL, &got);
     ASSERT_CONTAINS(d.msg, "sagemaker_mpi_num_of_processes_per_host");
-    strv_release(&argv);
-    strv_release(&vars);
     json_decref(hps);
     json_decref(res);
     json_decref(inputs);
@@ -586,12 +594,11 @@ static void test_toolkit_mpirun(void)
                             .job_name = "job-1",
                             .python = "/usr/bin/python3",
                             .cpus = 1};
-    struct strv argv = STRV_INIT, vars = STRV_INIT;
     struct kiln_diag d = {0};
 
     ASSERT_TRUE(toolkit_launcher_supported(toolkit_launcher(hps)));
-    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
-    char *got = joined(argv.items);
+    char *got;
+    command_line(&j, &d, 0, &got);
     ASSERT_TRUE(str_starts(
         got, "mpirun --host algo-1:2,algo-2:2 -np 4 --allow-run-as-root "
              "--display-map --tag-output -mca btl_tcp_if_include lo -mca "
@@ -601,30 +608,22 @@ static void test_toolkit_mpirun(void)
     ASSERT_CONTAINS(got, " -x SM_HOSTS ");
     ASSERT_TRUE(str_ends(got, " /usr/bin/python3 -m mpi4py train.py --lr 0.1"));
     mem_free(got);
-    strv_release(&argv);
-    strv_release(&vars);
 
     /* The other hosts serve mpirun's remote shell. */
     json_object_set_new(res, "current_host", json_string("algo-2"));
-    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
-    got = joined(argv.items);
+    command_line(&j, &d, 0, &got);
     ASSERT_STR_EQ(got, "/kiln/kiln rshd algo-2");
     mem_free(got);
-    strv_release(&argv);
-    strv_release(&vars);
 
     /* A count of processes beyond the hosts' slots is refused. */
     json_object_set_new(res, "current_host", json_string("algo-1"));
     json_object_set_new(hps, "sagemaker_mpi_num_processes", json_string("5"));
-    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), KILN_EINVAL);
+    command_line(&j, &d, KILN_EINVAL, &got);
     ASSERT_CONTAINS(d.msg, "sagemaker_mpi_num_processes");
-    strv_release(&argv);
-    strv_release(&vars);
     json_object_set_new(hps, "sagemaker_mpi_num_processes", json_string("3"));
-    ASSERT_EQ(toolkit_command(&j, &argv, &vars, &d), 0);
-    ASSERT_STR_EQ(argv.items[4], "3");
-    strv_release(&argv);
-    strv_release(&vars);
+    command_line(&j, &d, 0, &got);
+    ASSERT_TRUE(str_starts(got, "mpirun --host algo-1:2,algo-2:2 -np 3 "));
+    mem_free(got);
     json_decref(hps);
     json_decref(res);
     json_decref(inputs);
