@@ -38,15 +38,18 @@ bool rsh_token_new(char out[RSH_TOKEN_LEN + 1])
     return true;
 }
 
-void rsh_request(const char *token, int argc, char **argv, struct buf *out)
+bool rsh_request(const char *token, int argc, char **argv, struct buf *out)
 {
     struct buf cmd = BUF_INIT(RSH_CMD_MAX);
+    int rc = 0;
 
-    for (int i = 0; i < argc; i++)
-        buf_addf(&cmd, "%s%s", i ? " " : "", argv[i]);
-    buf_addf(out, MAGIC "%s %zu\n", token, cmd.len);
-    buf_add(out, cmd.data, cmd.len);
+    for (int i = 0; !rc && i < argc; i++)
+        rc = buf_addf(&cmd, "%s%s", i ? " " : "", argv[i]);
+    bool ok = !rc && cmd.len > 0 &&
+              buf_addf(out, MAGIC "%s %zu\n", token, cmd.len) == 0 &&
+              buf_add(out, cmd.data, cmd.len) == 0;
     buf_release(&cmd);
+    return ok;
 }
 
 int rsh_parse(const char *in, size_t len, const char *token, char **cmd)
@@ -147,10 +150,12 @@ int rsh_client(const char *token_file, const char *host, int argc, char **argv)
 
     if (argc < 1 || !read_token(token_file, token))
         return 255;
-    rsh_request(token, argc, argv, &req);
+    bool ok = rsh_request(token, argc, argv, &req);
     explicit_bzero(token, sizeof(token));
-    if (req.len > RSH_CMD_MAX + 256) {
-        fprintf(stderr, "kiln rsh: the command is longer than %d bytes\n",
+    if (!ok) {
+        fprintf(stderr,
+                "kiln rsh: the command is empty or longer than %d "
+                "bytes\n",
                 RSH_CMD_MAX);
         buf_release(&req);
         return 255;

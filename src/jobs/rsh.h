@@ -42,8 +42,10 @@
  * False when the system has no randomness to give. */
 bool rsh_token_new(char out[RSH_TOKEN_LEN + 1]);
 
-/* The request for argv[0..argc) (joined by spaces), appended to out. */
-void rsh_request(const char *token, int argc, char **argv, struct buf *out);
+/* The request for argv[0..argc) (joined by spaces), appended to out;
+ * false (out unusable) when that command is empty or longer than
+ * RSH_CMD_MAX. */
+bool rsh_request(const char *token, int argc, char **argv, struct buf *out);
 
 /*
  * Reads a request from the start of in[0..len): 1 with the command (a

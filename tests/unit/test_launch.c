@@ -640,7 +640,7 @@ static void test_rsh_request(void)
     ASSERT_TRUE(rsh_token_new(token) && rsh_token_new(other));
     ASSERT_EQ(strlen(token), RSH_TOKEN_LEN);
     ASSERT_TRUE(strcmp(token, other) != 0);
-    rsh_request(token, 4, words, &req);
+    ASSERT_TRUE(rsh_request(token, 4, words, &req));
     for (size_t n = 0; n < req.len; n++) {
         ASSERT_EQ(rsh_parse(req.data, n, token, &line), 0);
         ASSERT_TRUE(line == NULL);
@@ -671,6 +671,14 @@ static void test_rsh_request(void)
             buf_adds(&req, tails[i]);
         ASSERT_EQ(rsh_parse(req.data, req.len, token, &line), -1);
     }
+    /* A command kiln rsh cannot send whole is not sent at all. */
+    char *big = xcalloc(RSH_CMD_MAX + 1, 1);
+    memset(big, 'x', RSH_CMD_MAX);
+    char *too_long[] = {w0, big};
+    buf_reset(&req);
+    ASSERT_TRUE(!rsh_request(token, 2, too_long, &req));
+    ASSERT_TRUE(!rsh_request(token, 0, too_long, &req));
+    mem_free(big);
     buf_release(&req);
 }
 
