@@ -646,6 +646,27 @@ def test_mpi_on_one_instance_group(server, iris):
 
 
 @pytest.mark.skipif(mpi4py_missing() is not None, reason=str(mpi4py_missing()))
+def test_mpi_with_fewer_processes_than_instances(server, iris):
+    """sagemaker_mpi_num_processes 1 on 2 instances: mpirun maps its one
+    rank to algo-1; algo-2's kiln rshd, which mpirun may never call, ends
+    with it, and the job completes."""
+    sm = client(server, "sagemaker")
+    job = "mpi-one-rank"
+    submit = upload_source(server, job, {"train.py": MPI_PY})
+    body = sdk_body(job, submit, hps={"sagemaker_mpi_enabled": True,
+                                      "sagemaker_mpi_num_processes": 1})
+    body["ResourceConfig"]["InstanceCount"] = 2
+    sm.create_training_job(**body)
+    d = wait(sm, job)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    out = tar_members(server, f"{job}/output/output.tar.gz")
+    assert json.loads(out["rank-0.json"])["size"] == 1
+    assert "rank-1.json" not in out
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "rshd" not in ps
+
+
+@pytest.mark.skipif(mpi4py_missing() is not None, reason=str(mpi4py_missing()))
 def test_stop_an_mpi_job(server, iris):
     """StopTrainingJob stops mpirun, kiln rshd and the Open MPI daemon it
     adopted, and every rank on both instances."""
@@ -672,15 +693,22 @@ def test_stop_an_mpi_job(server, iris):
 @pytest.mark.skipif(mpi4py_missing() is not None, reason=str(mpi4py_missing()))
 def test_mpi_rank_failure_fails_the_job(server, iris):
     """A rank that raises on algo-2 aborts mpirun (mpi4py and
-    orte_abort_on_non_zero_status), and the job fails with that rank's
-    error; nothing of the job keeps running."""
+    orte_abort_on_non_zero_status), and the job fails with mpirun's error,
+    the rank's exception its message; nothing of the job keeps running.
+    (Open MPI may kill the rank before its output has travelled to
+    mpirun, as its abort message says; then the message is mpirun's.)"""
     job = "mpi-rank-fails"
     started = time.time()
     d = mpi_job(server, job, 2, 1, FAIL_RANK="1")
     assert time.time() - started < 300
     assert d["TrainingJobStatus"] == "Failed"
-    assert "RuntimeError: rank 1 lost its shard" in d["FailureReason"], d["FailureReason"]
-    assert d["FailureReason"].count("Command \"mpirun --host algo-1,algo-2") == 1
+    reason = d["FailureReason"]
+    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:"), reason
+    assert reason.count("Command \"mpirun --host algo-1,algo-2") == 1
+    lines = host_logs(server, TRAINING_LOGS, job)["algo-1"]
+    assert any("MPI_ABORT was invoked on rank 1" in line for line in lines)
+    if "[1,1]<stderr>:RuntimeError: rank 1 lost its shard" in lines:
+        assert 'ErrorMessage "[1,1]<stderr>:RuntimeError: rank 1 lost its shard"' in reason
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "rshd" not in ps and "orted" not in ps and "mpi4py" not in ps
 
